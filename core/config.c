@@ -1,0 +1,525 @@
+/*
+ * config.c: the gateway's configuration model, built from the YAML tree,
+ * with defaults for everything so that an empty file runs.
+ */
+#include "config.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cfg_parse_int(const char *s, int64_t *out, char *err)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end) {
+		snprintf(err, 128, "'%s' is not an integer", s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int cfg_parse_bool(const char *s, int *out, char *err)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	snprintf(err, 128, "'%s' is not a boolean: write true or false", s);
+	return -1;
+}
+
+int cfg_parse_size(const char *s, uint64_t *out, char *err)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0) {
+		snprintf(err, 128, "'%s' is not a size: write e.g. 512, 64k, 1MiB", s);
+		return -1;
+	}
+	while (*end == ' ')
+		end++;
+	uint64_t mul = 1;
+	char unit = (char)tolower((unsigned char)*end);
+	if (unit == 'k')
+		mul = 1024;
+	else if (unit == 'm')
+		mul = 1024 * 1024;
+	else if (unit == 'g')
+		mul = 1024ull * 1024 * 1024;
+	else if (unit != '\0' && unit != 'b') {
+		snprintf(err, 128, "'%s' has an unknown size unit: use k, M or G", s);
+		return -1;
+	}
+	if (unit && unit != 'b') {
+		end++;
+		if (*end == 'i' || *end == 'I')
+			end++;
+		if (*end == 'b' || *end == 'B')
+			end++;
+	} else if (unit == 'b') {
+		end++;
+	}
+	if (*end) {
+		snprintf(err, 128, "'%s' is not a size: write e.g. 512, 64k, 1MiB", s);
+		return -1;
+	}
+	*out = (uint64_t)(v * (double)mul);
+	return 0;
+}
+
+int cfg_parse_duration_ms(const char *s, int64_t *out, char *err)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0) {
+		snprintf(err, 128, "'%s' is not a duration: write e.g. 250ms, 5s, 10m, 2h, 7d", s);
+		return -1;
+	}
+	double mul;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcmp(end, "ms") == 0)
+		mul = 1;
+	else if (strcmp(end, "m") == 0)
+		mul = 60000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600000;
+	else if (strcmp(end, "d") == 0)
+		mul = 86400000;
+	else {
+		snprintf(err, 128, "'%s' has an unknown duration unit: use ms, s, m, h or d", s);
+		return -1;
+	}
+	*out = (int64_t)(v * mul);
+	return 0;
+}
+
+/* Helpers that read one scalar of a section, reporting type errors. */
+struct reader {
+	const char *file;
+	struct cfg_errors *errs;
+};
+
+static const struct cfg_node *want_scalar(struct reader *r, const struct cfg_node *n, const char *what)
+{
+	if (!n)
+		return NULL;
+	if (n->type != CFG_SCALAR) {
+		cfg_errors_add(r->errs, r->file, n, "%s must be a single value, not a %s", what,
+		               n->type == CFG_MAP ? "mapping" : "list");
+		return NULL;
+	}
+	return n;
+}
+
+static void read_str(struct reader *r, const struct cfg_node *map, const char *key, char **dst)
+{
+	const struct cfg_node *n = want_scalar(r, cfg_map_get(map, key), key);
+	if (n) {
+		free(*dst);
+		*dst = strdup(n->value);
+	}
+}
+
+static void read_size(struct reader *r, const struct cfg_node *map, const char *key, uint64_t *dst)
+{
+	const struct cfg_node *n = want_scalar(r, cfg_map_get(map, key), key);
+	char err[128];
+	if (n && cfg_parse_size(n->value, dst, err) != 0)
+		cfg_errors_add(r->errs, r->file, n, "%s: %s", key, err);
+}
+
+static void read_duration(struct reader *r, const struct cfg_node *map, const char *key, int64_t *dst)
+{
+	const struct cfg_node *n = want_scalar(r, cfg_map_get(map, key), key);
+	char err[128];
+	if (n && cfg_parse_duration_ms(n->value, dst, err) != 0)
+		cfg_errors_add(r->errs, r->file, n, "%s: %s", key, err);
+}
+
+static void read_int(struct reader *r, const struct cfg_node *map, const char *key, int64_t min,
+                     int64_t max, int64_t *dst)
+{
+	const struct cfg_node *n = want_scalar(r, cfg_map_get(map, key), key);
+	char err[128];
+	int64_t v;
+	if (!n)
+		return;
+	if (cfg_parse_int(n->value, &v, err) != 0)
+		cfg_errors_add(r->errs, r->file, n, "%s: %s", key, err);
+	else if (v < min || v > max)
+		cfg_errors_add(r->errs, r->file, n, "%s: %lld is out of range %lld..%lld", key, (long long)v,
+		               (long long)min, (long long)max);
+	else
+		*dst = v;
+}
+
+static const struct cfg_node *want_map(struct reader *r, const struct cfg_node *n, const char *what)
+{
+	if (!n)
+		return NULL;
+	if (n->type != CFG_MAP) {
+		cfg_errors_add(r->errs, r->file, n, "%s must be a mapping (key: value)", what);
+		return NULL;
+	}
+	return n;
+}
+
+static int read_str_list(struct reader *r, const struct cfg_node *n, const char *what, char ***out,
+                         size_t *nout)
+{
+	if (!n)
+		return 0;
+	if (n->type == CFG_SCALAR) {
+		*out = calloc(1, sizeof(char *));
+		(*out)[0] = strdup(n->value);
+		*nout = 1;
+		return 0;
+	}
+	if (n->type != CFG_SEQ) {
+		cfg_errors_add(r->errs, r->file, n, "%s must be a list", what);
+		return -1;
+	}
+	*out = calloc(n->n ? n->n : 1, sizeof(char *));
+	for (size_t i = 0; i < n->n; i++) {
+		const struct cfg_node *it = want_scalar(r, n->items[i], what);
+		if (it)
+			(*out)[(*nout)++] = strdup(it->value);
+	}
+	return 0;
+}
+
+static void read_instance(struct reader *r, const struct cfg_node *n, const char *what,
+                          int need_name, struct cfg_instance *inst)
+{
+	static const char *const keys[] = { "name", "type", "config", NULL };
+	static const char *const store_keys[] = { "type", "config", NULL };
+	if (!want_map(r, n, what))
+		return;
+	cfg_check_keys(r->file, n, need_name ? keys : store_keys, what, r->errs);
+	inst->at = n;
+	const struct cfg_node *t = want_scalar(r, cfg_map_get(n, "type"), "type");
+	if (t) {
+		inst->type = strdup(t->value);
+		inst->type_at = t;
+	} else if (!cfg_map_get(n, "type")) {
+		cfg_errors_add(r->errs, r->file, n, "%s has no 'type': name the plugin, e.g. type: webhook", what);
+	}
+	if (need_name) {
+		const struct cfg_node *nm = want_scalar(r, cfg_map_get(n, "name"), "name");
+		if (nm) {
+			inst->name = strdup(nm->value);
+			for (const char *p = nm->value; *p; p++) {
+				if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') {
+					cfg_errors_add(r->errs, r->file, nm,
+					               "channel name '%s' may only hold letters, digits, '-' and '_' (it is part of URLs and topics)",
+					               nm->value);
+					break;
+				}
+			}
+		} else if (!cfg_map_get(n, "name")) {
+			cfg_errors_add(r->errs, r->file, n, "%s has no 'name': give it one, e.g. name: wa-main", what);
+		}
+	} else if (inst->type) {
+		inst->name = strdup(inst->type);
+	}
+	const struct cfg_node *c = cfg_map_get(n, "config");
+	if (c && c->type == CFG_SCALAR && c->value[0] == '\0')
+		c = NULL; /* "config:" with nothing after it */
+	if (c && want_map(r, c, "config"))
+		inst->config = (struct cfg_node *)c;
+}
+
+static void read_pipeline(struct reader *r, const struct cfg_node *n, struct cfg_pipeline *p)
+{
+	static const char *const keys[] = { "name", "from", "steps", NULL };
+	if (!want_map(r, n, "a pipeline"))
+		return;
+	cfg_check_keys(r->file, n, keys, "pipeline", r->errs);
+	p->at = n;
+	const struct cfg_node *nm = want_scalar(r, cfg_map_get(n, "name"), "name");
+	p->name = strdup(nm ? nm->value : "inbound");
+	read_str_list(r, cfg_map_get(n, "from"), "from", &p->from, &p->n_from);
+	const struct cfg_node *steps = cfg_map_get(n, "steps");
+	if (!steps)
+		return;
+	p->has_steps = 1;
+	if (steps->type != CFG_SEQ) {
+		cfg_errors_add(r->errs, r->file, steps, "steps must be a list of '- name: {config}' items");
+		return;
+	}
+	p->steps = calloc(steps->n ? steps->n : 1, sizeof(*p->steps));
+	for (size_t i = 0; i < steps->n; i++) {
+		const struct cfg_node *s = steps->items[i];
+		struct cfg_step *st = &p->steps[p->n_steps];
+		if (s->type == CFG_SCALAR) {
+			st->type = strdup(s->value);
+			st->at = s;
+			p->n_steps++;
+			continue;
+		}
+		if (s->type != CFG_MAP || s->n != 2 || s->items[0]->type != CFG_SCALAR) {
+			cfg_errors_add(r->errs, r->file, s, "a step is written '- name: {config}', e.g. '- dedupe: {}'");
+			continue;
+		}
+		st->type = strdup(s->items[0]->value);
+		st->at = s->items[0];
+		const struct cfg_node *c = s->items[1];
+		if (c->type == CFG_MAP)
+			st->config = (struct cfg_node *)c;
+		else if (!(c->type == CFG_SCALAR && c->value[0] == '\0'))
+			cfg_errors_add(r->errs, r->file, c, "the config of step '%s' must be a mapping, e.g. {}",
+			               st->type);
+		p->n_steps++;
+	}
+}
+
+static void set_defaults(struct gw_config *cfg)
+{
+	cfg->data_dir = path_resolve(cfg->dir, "var");
+	cfg->log_level = strdup("info");
+	cfg->http_listen = strdup("127.0.0.1:8080");
+	cfg->http_max_body = 1024 * 1024;
+	cfg->http_request_timeout_ms = 30000;
+	cfg->publish_buffer = 1024;
+	cfg->outbox_max_attempts = 8;
+	cfg->outbox_backoff_base_ms = 1000;
+	cfg->outbox_backoff_max_ms = 300000;
+	cfg->outbox_poll_ms = 500;
+	cfg->commit_max_batch = 1024;
+	cfg->storage.type = strdup("sqlite");
+	cfg->storage.name = strdup("sqlite");
+}
+
+int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->path = strdup(path ? path : "<defaults>");
+	cfg->dir = path ? path_dirname(path) : strdup(".");
+	set_defaults(cfg);
+
+	if (path) {
+		FILE *f = fopen(path, "rb");
+		if (!f) {
+			cfg_errors_add(errs, path, NULL, "cannot open the config file: %s", strerror(errno));
+			return -1;
+		}
+		struct strbuf sb;
+		sb_init(&sb);
+		char buf[8192];
+		size_t got;
+		while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+			sb_add(&sb, buf, got);
+		fclose(f);
+		cfg->root = cfg_parse(path, sb.buf ? sb.buf : "", sb.len, errs);
+		sb_free(&sb);
+		if (!cfg->root)
+			return -1;
+	} else {
+		cfg->root = cfg_parse("<defaults>", "", 0, errs);
+	}
+
+	struct reader r = { cfg->path, errs };
+	const struct cfg_node *root = cfg->root;
+	if (root->type != CFG_MAP) {
+		cfg_errors_add(errs, cfg->path, root, "the config must be a mapping of sections (channels:, storage:, ...)");
+		return -1;
+	}
+	static const char *const top[] = { "data_dir", "log", "plugins", "http", "publish", "control",
+		                           "storage", "channels", "pipelines", "outbox", "commit", NULL };
+	cfg_check_keys(cfg->path, root, top, "the top level", errs);
+
+	const struct cfg_node *dd = want_scalar(&r, cfg_map_get(root, "data_dir"), "data_dir");
+	if (dd) {
+		free(cfg->data_dir);
+		cfg->data_dir = path_resolve(cfg->dir, dd->value);
+	}
+
+	const struct cfg_node *log = want_map(&r, cfg_map_get(root, "log"), "log");
+	if (log) {
+		static const char *const k[] = { "level", NULL };
+		cfg_check_keys(cfg->path, log, k, "log", errs);
+		read_str(&r, log, "level", &cfg->log_level);
+	}
+
+	const struct cfg_node *plugins = want_map(&r, cfg_map_get(root, "plugins"), "plugins");
+	if (plugins) {
+		static const char *const k[] = { "path", NULL };
+		cfg_check_keys(cfg->path, plugins, k, "plugins", errs);
+		read_str_list(&r, cfg_map_get(plugins, "path"), "plugins.path", &cfg->plugin_paths,
+		              &cfg->n_plugin_paths);
+		for (size_t i = 0; i < cfg->n_plugin_paths; i++) {
+			char *abs = path_resolve(cfg->dir, cfg->plugin_paths[i]);
+			free(cfg->plugin_paths[i]);
+			cfg->plugin_paths[i] = abs;
+		}
+	}
+
+	const struct cfg_node *http = want_map(&r, cfg_map_get(root, "http"), "http");
+	if (http) {
+		static const char *const k[] = { "listen", "max_body", "request_timeout", "public_url", NULL };
+		cfg_check_keys(cfg->path, http, k, "http", errs);
+		read_str(&r, http, "listen", &cfg->http_listen);
+		read_size(&r, http, "max_body", &cfg->http_max_body);
+		read_duration(&r, http, "request_timeout", &cfg->http_request_timeout_ms);
+		read_str(&r, http, "public_url", &cfg->http_public_url);
+	}
+
+	const struct cfg_node *pub = want_map(&r, cfg_map_get(root, "publish"), "publish");
+	if (pub) {
+		static const char *const k[] = { "listen", "buffer", NULL };
+		cfg_check_keys(cfg->path, pub, k, "publish", errs);
+		read_str(&r, pub, "listen", &cfg->publish_listen);
+		int64_t b = cfg->publish_buffer;
+		read_int(&r, pub, "buffer", 0, 8192, &b);
+		cfg->publish_buffer = (int)b;
+	}
+	const struct cfg_node *ctl = want_map(&r, cfg_map_get(root, "control"), "control");
+	if (ctl) {
+		static const char *const k[] = { "listen", NULL };
+		cfg_check_keys(cfg->path, ctl, k, "control", errs);
+		read_str(&r, ctl, "listen", &cfg->control_listen);
+	}
+	/* ipc:// paths, like every path in the file, are relative to the file. */
+	char **urls[] = { &cfg->publish_listen, &cfg->control_listen };
+	for (size_t i = 0; i < 2; i++) {
+		char *u = *urls[i];
+		if (u && strncmp(u, "ipc://", 6) == 0 && u[6] != '/' && u[6] != '\0') {
+			char *p = path_resolve(cfg->dir, u + 6);
+			*urls[i] = str_printf("ipc://%s", p);
+			free(p);
+			free(u);
+		}
+	}
+	if (!cfg->publish_listen)
+		cfg->publish_listen = str_printf("ipc://%s/events.ipc", cfg->data_dir);
+	if (!cfg->control_listen)
+		cfg->control_listen = str_printf("ipc://%s/control.ipc", cfg->data_dir);
+
+	const struct cfg_node *ob = want_map(&r, cfg_map_get(root, "outbox"), "outbox");
+	if (ob) {
+		static const char *const k[] = { "max_attempts", "backoff_base", "backoff_max", "poll_interval", NULL };
+		cfg_check_keys(cfg->path, ob, k, "outbox", errs);
+		int64_t a = cfg->outbox_max_attempts;
+		read_int(&r, ob, "max_attempts", 1, 1000, &a);
+		cfg->outbox_max_attempts = (int)a;
+		read_duration(&r, ob, "backoff_base", &cfg->outbox_backoff_base_ms);
+		read_duration(&r, ob, "backoff_max", &cfg->outbox_backoff_max_ms);
+		read_duration(&r, ob, "poll_interval", &cfg->outbox_poll_ms);
+	}
+	const struct cfg_node *cm = want_map(&r, cfg_map_get(root, "commit"), "commit");
+	if (cm) {
+		static const char *const k[] = { "max_batch", NULL };
+		cfg_check_keys(cfg->path, cm, k, "commit", errs);
+		read_int(&r, cm, "max_batch", 1, 100000, &cfg->commit_max_batch);
+	}
+
+	const struct cfg_node *st = cfg_map_get(root, "storage");
+	if (st) {
+		free(cfg->storage.type);
+		free(cfg->storage.name);
+		cfg->storage.type = NULL;
+		cfg->storage.name = NULL;
+		read_instance(&r, st, "storage", 0, &cfg->storage);
+	}
+
+	const struct cfg_node *chs = cfg_map_get(root, "channels");
+	if (chs && chs->type != CFG_SEQ && !(chs->type == CFG_SCALAR && !chs->value[0])) {
+		cfg_errors_add(errs, cfg->path, chs, "channels must be a list of '- name: ..., type: ...' entries");
+	} else if (chs && chs->type == CFG_SEQ) {
+		cfg->channels = calloc(chs->n ? chs->n : 1, sizeof(*cfg->channels));
+		for (size_t i = 0; i < chs->n; i++) {
+			struct cfg_instance *c = &cfg->channels[cfg->n_channels++];
+			read_instance(&r, chs->items[i], "channel", 1, c);
+			for (size_t j = 0; c->name && j + 1 < cfg->n_channels; j++) {
+				if (cfg->channels[j].name && strcmp(cfg->channels[j].name, c->name) == 0)
+					cfg_errors_add(errs, cfg->path, chs->items[i],
+					               "channel name '%s' is used twice (first at line %d): names must be unique",
+					               c->name, cfg->channels[j].at->line);
+			}
+		}
+	}
+
+	const struct cfg_node *pls = cfg_map_get(root, "pipelines");
+	if (pls && pls->type != CFG_SEQ && !(pls->type == CFG_SCALAR && !pls->value[0])) {
+		cfg_errors_add(errs, cfg->path, pls, "pipelines must be a list");
+	} else if (pls && pls->type == CFG_SEQ) {
+		cfg->pipelines = calloc(pls->n ? pls->n : 1, sizeof(*cfg->pipelines));
+		for (size_t i = 0; i < pls->n; i++)
+			read_pipeline(&r, pls->items[i], &cfg->pipelines[cfg->n_pipelines++]);
+	}
+	/* A pipeline's from: must name configured channels. */
+	for (size_t i = 0; i < cfg->n_pipelines; i++) {
+		struct cfg_pipeline *p = &cfg->pipelines[i];
+		const struct cfg_node *from = cfg_map_get(p->at, "from");
+		for (size_t j = 0; j < p->n_from; j++) {
+			size_t k;
+			for (k = 0; k < cfg->n_channels; k++)
+				if (cfg->channels[k].name && strcmp(cfg->channels[k].name, p->from[j]) == 0)
+					break;
+			if (k == cfg->n_channels) {
+				const struct cfg_node *at = from;
+				if (from && from->type == CFG_SEQ && j < from->n)
+					at = from->items[j];
+				cfg_errors_add(errs, cfg->path, at,
+				               "pipeline '%s' takes from channel '%s', which is not configured under channels:",
+				               p->name, p->from[j]);
+			}
+		}
+	}
+	return errs->n ? -1 : 0;
+}
+
+static void free_instance(struct cfg_instance *i)
+{
+	free(i->name);
+	free(i->type);
+}
+
+void cfg_free(struct gw_config *cfg)
+{
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg->data_dir);
+	free(cfg->log_level);
+	for (size_t i = 0; i < cfg->n_plugin_paths; i++)
+		free(cfg->plugin_paths[i]);
+	free(cfg->plugin_paths);
+	free(cfg->http_listen);
+	free(cfg->http_public_url);
+	free(cfg->publish_listen);
+	free(cfg->control_listen);
+	free_instance(&cfg->storage);
+	for (size_t i = 0; i < cfg->n_channels; i++)
+		free_instance(&cfg->channels[i]);
+	free(cfg->channels);
+	for (size_t i = 0; i < cfg->n_pipelines; i++) {
+		struct cfg_pipeline *p = &cfg->pipelines[i];
+		free(p->name);
+		for (size_t j = 0; j < p->n_from; j++)
+			free(p->from[j]);
+		free(p->from);
+		for (size_t j = 0; j < p->n_steps; j++)
+			free(p->steps[j].type);
+		free(p->steps);
+	}
+	free(cfg->pipelines);
+	cfg_node_free(cfg->root);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,253 @@
+/* control.c: the control API over nng REP. */
+#include "control.h"
+#include "bus.h"
+#include "envelope.h"
+#include "gateway.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct control {
+	struct gateway *gw;
+	nng_socket sock;
+	pthread_t thread;
+};
+
+static char *error_reply(const char *code, const char *message)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r, "ok", 0);
+	cJSON *e = cJSON_AddObjectToObject(r, "error");
+	cJSON_AddStringToObject(e, "code", code);
+	cJSON_AddStringToObject(e, "message", message);
+	char *s = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	return s;
+}
+
+/* Merge the store's reply object into {"ok":true,...}. */
+static char *ok_merge(const char *json)
+{
+	if (!json || json[0] != '{')
+		return strdup("{\"ok\":true}");
+	const char *rest = json + 1;
+	while (*rest == ' ')
+		rest++;
+	if (*rest == '}')
+		return strdup("{\"ok\":true}");
+	return str_printf("{\"ok\":true,%s", rest);
+}
+
+static char *op_health(struct gateway *gw)
+{
+	cJSON *r = cJSON_CreateObject();
+	int store_ok = gw->store_ops->ping ? gw->store_ops->ping(gw->store->data) == 0 : 1;
+	cJSON_AddBoolToObject(r, "ok", 1);
+	cJSON_AddStringToObject(r, "status", store_ok && !atomic_load(&gw->draining) ? "ok" : "unavailable");
+	cJSON_AddStringToObject(r, "store", store_ok ? "up" : "down");
+	cJSON_AddStringToObject(r, "version", PARLEY_VERSION);
+	cJSON *chs = cJSON_AddArrayToObject(r, "channels");
+	for (size_t i = 0; i < gw->n_channels; i++) {
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "name", gw->channels[i]->name);
+		cJSON_AddStringToObject(c, "type", gw->channels[i]->plugin->desc->name);
+		cJSON_AddBoolToObject(c, "can_send", gw->channels[i]->plugin->desc->channel_send != NULL);
+		cJSON_AddItemToArray(chs, c);
+	}
+	cJSON_AddNumberToObject(r, "inflight", (double)bus_inflight(gw->bus));
+	char *s = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	return s;
+}
+
+static char *op_stats(struct gateway *gw)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r, "ok", 1);
+	cJSON_AddNumberToObject(r, "envelopes_stored", (double)metrics_get(gw->metrics, "envelopes_stored_total", NULL, NULL));
+	cJSON_AddNumberToObject(r, "envelopes_duplicate",
+	                        (double)metrics_get(gw->metrics, "envelopes_duplicate_total", NULL, NULL));
+	cJSON_AddNumberToObject(r, "commit_batches", (double)metrics_get(gw->metrics, "commit_batches_total", NULL, NULL));
+	char *s = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	return s;
+}
+
+struct send_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int done, result;
+};
+
+static void send_committed(void *arg, int result)
+{
+	struct send_wait *w = arg;
+	pthread_mutex_lock(&w->lock);
+	w->done = 1;
+	w->result = result;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static char *op_message_send(struct gateway *gw, const cJSON *req)
+{
+	const char *chname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "channel"));
+	const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "to"));
+	const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "text"));
+	const cJSON *atts = cJSON_GetObjectItemCaseSensitive(req, "attachments");
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(req, "meta");
+	if (cJSON_GetObjectItemCaseSensitive(req, "conversation_id") && !chname)
+		return error_reply("not_implemented",
+		                   "sending by conversation_id needs the conversations feature; name a channel and a 'to' URN");
+	if (!chname || !to)
+		return error_reply("invalid_request", "message.send needs 'channel' (a configured channel name) and 'to' (a URN)");
+	if (!text && !cJSON_IsArray(atts))
+		return error_reply("invalid_request", "message.send needs 'text' or 'attachments'");
+	parley_instance *ch = gateway_channel(gw, chname);
+	if (!ch)
+		return error_reply("unknown_channel", "no channel of that name is configured under channels:");
+	if (!ch->plugin->desc->channel_send)
+		return error_reply("not_supported", "this channel type receives only; it cannot send");
+	if (!strchr(to, ':'))
+		return error_reply("invalid_request", "'to' must be a URN such as tel:+15551234567 or webhook:alice");
+	parley_envelope *env = envelope_create("message", "outbound");
+	envelope_set(env, "channel", ch->name);
+	envelope_set(env, "channel_type", ch->plugin->desc->name);
+	envelope_set(env, "to", to);
+	envelope_set(env, "status", "queued");
+	if (text && envelope_set(env, "text", text) != 0) {
+		envelope_destroy(env);
+		return error_reply("invalid_request", "'text' is not valid UTF-8");
+	}
+	if (cJSON_IsArray(atts))
+		cJSON_AddItemToObject(env->obj, "attachments", cJSON_Duplicate(atts, 1));
+	if (cJSON_IsObject(meta))
+		cJSON_AddItemToObject(env->obj, "meta", cJSON_Duplicate(meta, 1));
+	char id[32];
+	snprintf(id, sizeof(id), "%s", envelope_get(env, "id"));
+	struct send_wait w = { .done = 0 };
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	int rv = bus_submit(gw->bus, &env, 1, send_committed, &w);
+	if (rv != 0) {
+		envelope_destroy(env);
+		pthread_mutex_destroy(&w.lock);
+		pthread_cond_destroy(&w.cv);
+		return error_reply("unavailable", parley_strerror(rv));
+	}
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cv);
+	if (w.result != 0)
+		return error_reply("unavailable", parley_strerror(w.result));
+	return str_printf("{\"ok\":true,\"id\":\"%s\",\"status\":\"queued\"}", id);
+}
+
+char *control_handle(struct gateway *gw, const char *text, size_t len)
+{
+	cJSON *req = cJSON_ParseWithLength(text, len);
+	if (!cJSON_IsObject(req)) {
+		cJSON_Delete(req);
+		return error_reply("invalid_request", "the request must be a JSON object with an \"op\"");
+	}
+	const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "op"));
+	char *reply = NULL;
+	if (!op) {
+		reply = error_reply("invalid_request", "the request has no \"op\"");
+	} else if (strcmp(op, "health") == 0) {
+		reply = op_health(gw);
+	} else if (strcmp(op, "stats") == 0) {
+		reply = op_stats(gw);
+	} else if (strcmp(op, "message.send") == 0) {
+		reply = op_message_send(gw, req);
+	} else {
+		char *store_reply = NULL;
+		char *reqtext = cJSON_PrintUnformatted(req);
+		int rv = gw->store_ops->query(gw->store->data, op, reqtext, &store_reply);
+		free(reqtext);
+		if (rv == 0) {
+			reply = ok_merge(store_reply);
+		} else if (rv == PARLEY_ENOTSUP) {
+			static const char *const later[] = { "conversations.list", "conversation.get", "conversation.assign",
+				                             "conversation.resolve", "conversation.reopen", "contact.get",
+				                             "contacts.merge", NULL };
+			int planned = 0;
+			for (size_t i = 0; later[i]; i++)
+				if (strcmp(op, later[i]) == 0)
+					planned = 1;
+			char *m = str_printf(planned ? "'%s' is not implemented yet by this store" : "unknown op '%s'", op);
+			reply = error_reply(planned ? "not_implemented" : "unknown_op", m);
+			free(m);
+		} else if (rv == PARLEY_ENOENT) {
+			reply = error_reply("not_found", store_reply ? store_reply : "no such object");
+		} else if (rv == PARLEY_EINVAL) {
+			reply = error_reply("invalid_request", store_reply ? store_reply : "invalid request");
+		} else {
+			reply = error_reply("store_error", parley_strerror(rv));
+		}
+		free(store_reply);
+	}
+	cJSON_Delete(req);
+	return reply;
+}
+
+static void *control_main(void *arg)
+{
+	struct control *c = arg;
+	for (;;) {
+		nng_msg *m;
+		if (nng_recvmsg(c->sock, &m, 0) != 0)
+			break;
+		char *reply = control_handle(c->gw, nng_msg_body(m), nng_msg_len(m));
+		nng_msg_free(m);
+		if (!reply)
+			reply = error_reply("internal", "out of memory");
+		if (nng_send(c->sock, reply, strlen(reply), 0) != 0) {
+			free(reply);
+			break;
+		}
+		free(reply);
+	}
+	return NULL;
+}
+
+int control_start(struct control **out, struct gateway *gw, char **errmsg)
+{
+	struct control *c = calloc(1, sizeof(*c));
+	int rv;
+	if (!c)
+		return PARLEY_ENOMEM;
+	c->gw = gw;
+	if ((rv = nng_rep0_open(&c->sock)) != 0 || (rv = nng_listen(c->sock, gw->cfg.control_listen, NULL, 0)) != 0) {
+		*errmsg = str_printf("cannot listen on control.listen %s: %s (is another gateway running with the same config?)",
+		                     gw->cfg.control_listen, nng_strerror(rv));
+		nng_close(c->sock);
+		free(c);
+		return PARLEY_EIO;
+	}
+	if (pthread_create(&c->thread, NULL, control_main, c) != 0) {
+		nng_close(c->sock);
+		free(c);
+		return PARLEY_EIO;
+	}
+	*out = c;
+	return 0;
+}
+
+void control_stop(struct control *c)
+{
+	if (!c)
+		return;
+	nng_close(c->sock);
+	pthread_join(c->thread, NULL);
+	free(c);
+}

@@ -1,0 +1,38 @@
+/*
+ * envelope.h: the envelope v1 object (see sdk/envelope-v1.schema.json).
+ * Inside the core an envelope is a JSON object; on the bus it is its text.
+ */
+#ifndef PARLEY_CORE_ENVELOPE_H
+#define PARLEY_CORE_ENVELOPE_H
+
+#include <parley/parley.h>
+#include <cjson/cJSON.h>
+
+struct parley_envelope {
+	cJSON *obj;
+};
+
+/* A new envelope with v, id, kind, direction and received_at set. */
+parley_envelope *envelope_create(const char *kind, const char *direction);
+/* Parse bus text; NULL when it is not a JSON object. Takes no ownership of text. */
+parley_envelope *envelope_parse(const char *text, size_t len);
+void envelope_destroy(parley_envelope *env);
+int envelope_set(parley_envelope *env, const char *field, const char *value);
+int envelope_set_json_text(parley_envelope *env, const char *field, const char *json);
+const char *envelope_get(const parley_envelope *env, const char *field);
+char *envelope_get_json_text(const parley_envelope *env, const char *field);
+char *envelope_json(const parley_envelope *env);
+/* 1 when field is an envelope v1 field name. */
+int envelope_field_known(const char *field);
+/*
+ * Check the fields every envelope must have; returns 0, or -1 with a
+ * reason in why (>= 160 bytes).
+ */
+int envelope_validate(const parley_envelope *env, char *why);
+/* The bus topic: message.inbound.<type>.<channel>, status.<type>.<channel>, ... */
+int envelope_topic(const parley_envelope *env, char *out, size_t outlen);
+
+/* A time-sortable 26-character ULID (out >= 27 bytes). */
+void ulid_new(char out[27]);
+
+#endif

@@ -1,0 +1,320 @@
+/* gateway.c: check the config against the plugins, start, serve, drain. */
+#include "gateway.h"
+#include "bus.h"
+#include "control.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "pipeline.h"
+#include "util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Steps used when the config has no pipelines: section. */
+static const char *const default_steps[] = { "dedupe", NULL };
+
+static void list_names(const struct plugin_registry *reg, int kind1, int kind2, const char ***names, size_t *n)
+{
+	*names = calloc(reg->n + 1, sizeof(char *));
+	*n = 0;
+	for (size_t i = 0; i < reg->n; i++)
+		if (reg->items[i].desc->kind == kind1 || reg->items[i].desc->kind == kind2)
+			(*names)[(*n)++] = reg->items[i].desc->name;
+}
+
+static const struct plugin_entry *need_plugin(struct gateway *gw, int kind1, int kind2, const char *name,
+                                              const struct cfg_node *at, const char *what,
+                                              struct cfg_errors *errs)
+{
+	const struct plugin_entry *e = loader_find(&gw->reg, kind1, name);
+	if (!e && kind2)
+		e = loader_find(&gw->reg, kind2, name);
+	if (e)
+		return e;
+	const char **names;
+	size_t n;
+	list_names(&gw->reg, kind1, kind2, &names, &n);
+	const char *s = cfg_suggest(name, names, n);
+	struct strbuf known;
+	sb_init(&known);
+	for (size_t i = 0; i < n; i++)
+		sb_printf(&known, "%s%s", i ? ", " : "", names[i]);
+	const char *why = "";
+	for (size_t i = 0; i < gw->reg.n_refused; i++) {
+		const char *base = strrchr(gw->reg.refused[i].path, '/');
+		if (base && strstr(base, name))
+			why = " (a plugin file of that name was refused: see `parley plugins`)";
+	}
+	if (s)
+		cfg_errors_add(errs, gw->cfg.path, at, "unknown %s '%s': did you mean '%s'?%s", what, name, s, why);
+	else
+		cfg_errors_add(errs, gw->cfg.path, at, "unknown %s '%s' (known: %s)%s", what, name,
+		               known.len ? known.buf : "none", why);
+	sb_free(&known);
+	free(names);
+	return NULL;
+}
+
+static parley_instance *instance_new(struct gateway *gw, const struct plugin_entry *e, const char *name,
+                                     const struct cfg_node *config, const struct cfg_node *at)
+{
+	parley_instance *inst = calloc(1, sizeof(*inst));
+	inst->gw = gw;
+	inst->name = strdup(name);
+	inst->plugin = e;
+	inst->config = config;
+	inst->at = at;
+	if (e->desc->kind == PARLEY_KIND_CHANNEL)
+		inst->what = str_printf("channel %s", name);
+	else
+		inst->what = str_printf("%s %s", loader_kind_name(e->desc->kind), name);
+	pthread_mutex_init(&inst->send_lock, NULL);
+	return inst;
+}
+
+int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors *errs)
+{
+	memset(gw, 0, sizeof(*gw));
+	if (cfg_load(config_path, &gw->cfg, errs) != 0 && !gw->cfg.root) {
+		cfg_free(&gw->cfg);
+		return -1;
+	}
+	int lvl = log_level_parse(gw->cfg.log_level);
+	if (lvl < 0)
+		cfg_errors_add(errs, gw->cfg.path, cfg_map_get(cfg_map_get(gw->cfg.root, "log"), "level"),
+		               "log.level '%s' is not one of error, warn, info, debug", gw->cfg.log_level);
+	else
+		log_set_level(lvl);
+
+	char **dirs;
+	size_t nd = loader_default_dirs(&dirs);
+	loader_scan(&gw->reg, dirs, nd);
+	for (size_t i = 0; i < nd; i++)
+		free(dirs[i]);
+	free(dirs);
+	loader_scan(&gw->reg, gw->cfg.plugin_paths, gw->cfg.n_plugin_paths);
+	for (size_t i = 0; i < gw->reg.n_refused; i++)
+		log_warn("plugin %s refused: %s", gw->reg.refused[i].path, gw->reg.refused[i].reason);
+
+	struct gw_config *c = &gw->cfg;
+	const char *file = c->path;
+	/* The store. */
+	if (c->storage.type) {
+		const struct cfg_node *at = c->storage.type_at ? c->storage.type_at : cfg_map_get(c->root, "storage");
+		const struct plugin_entry *e = need_plugin(gw, PARLEY_KIND_STORE, 0, c->storage.type, at, "storage type", errs);
+		if (e) {
+			loader_check_config(e, c->storage.config, c->storage.at, file, "storage", errs);
+			gw->store = instance_new(gw, e, c->storage.type, c->storage.config, c->storage.at);
+		}
+	}
+	/* Channels. */
+	gw->channels = calloc(c->n_channels + 1, sizeof(*gw->channels));
+	for (size_t i = 0; i < c->n_channels; i++) {
+		struct cfg_instance *ci = &c->channels[i];
+		if (!ci->type || !ci->name)
+			continue;
+		const struct plugin_entry *e = need_plugin(gw, PARLEY_KIND_CHANNEL, 0, ci->type, ci->type_at, "channel type", errs);
+		if (!e)
+			continue;
+		char *what = str_printf("channel '%s'", ci->name);
+		loader_check_config(e, ci->config, ci->at, file, what, errs);
+		free(what);
+		gw->channels[gw->n_channels++] = instance_new(gw, e, ci->name, ci->config, ci->at);
+	}
+	/* Pipelines, or the default one. */
+	size_t np = c->n_pipelines ? c->n_pipelines : 1;
+	gw->pipes = calloc(np, sizeof(*gw->pipes));
+	gw->n_pipes = np;
+	size_t total_steps = 0;
+	for (size_t i = 0; i < c->n_pipelines; i++)
+		total_steps += c->pipelines[i].has_steps ? c->pipelines[i].n_steps : 1;
+	gw->steps = calloc(total_steps + 2, sizeof(*gw->steps));
+	for (size_t i = 0; i < np; i++) {
+		struct gw_pipeline *p = &gw->pipes[i];
+		struct cfg_pipeline *cp = c->n_pipelines ? &c->pipelines[i] : NULL;
+		p->name = strdup(cp ? cp->name : "default");
+		p->from = cp ? cp->from : NULL;
+		p->n_from = cp ? cp->n_from : 0;
+		size_t ns = cp && cp->has_steps ? cp->n_steps : 1;
+		p->steps = calloc(ns + 1, sizeof(*p->steps));
+		for (size_t s = 0; s < ns; s++) {
+			const char *type = cp && cp->has_steps ? cp->steps[s].type : default_steps[s];
+			const struct cfg_node *at = cp && cp->has_steps ? cp->steps[s].at : (cp ? cp->at : c->root);
+			const struct cfg_node *scfg = cp && cp->has_steps ? cp->steps[s].config : NULL;
+			const struct plugin_entry *e = need_plugin(gw, PARLEY_KIND_STEP, PARLEY_KIND_ROUTER, type, at, "step", errs);
+			if (!e)
+				continue;
+			char *what = str_printf("step '%s' of pipeline '%s'", type, p->name);
+			loader_check_config(e, scfg, at, file, what, errs);
+			free(what);
+			parley_instance *inst = instance_new(gw, e, type, scfg, at);
+			p->steps[p->n_steps++] = inst;
+			gw->steps[gw->n_steps++] = inst;
+		}
+	}
+	if (errs->n > 0) {
+		gateway_close(gw);
+		return -1;
+	}
+	return 0;
+}
+
+struct parley_instance *gateway_channel(struct gateway *gw, const char *name)
+{
+	for (size_t i = 0; i < gw->n_channels; i++)
+		if (strcmp(gw->channels[i]->name, name) == 0)
+			return gw->channels[i];
+	return NULL;
+}
+
+const struct gw_pipeline *gateway_pipeline_for(struct gateway *gw, const char *channel)
+{
+	for (size_t i = 0; i < gw->n_pipes; i++) {
+		const struct gw_pipeline *p = &gw->pipes[i];
+		if (p->n_from == 0)
+			return p;
+		for (size_t j = 0; channel && j < p->n_from; j++)
+			if (strcmp(p->from[j], channel) == 0)
+				return p;
+	}
+	return NULL;
+}
+
+static int instance_up(struct gateway *gw, parley_instance *inst)
+{
+	char *err = NULL;
+	const struct parley_plugin *d = inst->plugin->desc;
+	if (loader_init_plugin(&gw->reg, inst->plugin, host_table(), &err) != 0) {
+		log_error("%s: plugin %s failed to initialize: %s", inst->what, inst->plugin->path, err ? err : "no reason given");
+		free(err);
+		return -1;
+	}
+	if (d->instance_create(host_table(), inst, inst->plugin->plugin_data, &inst->data, &err) != 0) {
+		log_error("%s: cannot be created: %s", inst->what, err ? err : "no reason given");
+		free(err);
+		return -1;
+	}
+	inst->created = 1;
+	if (d->instance_start && d->instance_start(inst->data, &err) != 0) {
+		log_error("%s: cannot start: %s", inst->what, err ? err : "no reason given");
+		free(err);
+		return -1;
+	}
+	inst->started = 1;
+	return 0;
+}
+
+static void instance_down(parley_instance *inst)
+{
+	if (!inst)
+		return;
+	if (inst->started && inst->plugin->desc->instance_stop)
+		inst->plugin->desc->instance_stop(inst->data);
+	inst->started = 0;
+}
+
+static void instance_free(parley_instance *inst)
+{
+	if (!inst)
+		return;
+	instance_down(inst);
+	if (inst->created && inst->plugin->desc->instance_destroy)
+		inst->plugin->desc->instance_destroy(inst->data);
+	pthread_mutex_destroy(&inst->send_lock);
+	free(inst->name);
+	free((char *)inst->what);
+	free(inst);
+}
+
+int gateway_run(struct gateway *gw)
+{
+	char *err = NULL;
+	int rc = 1;
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int mk = path_mkdirs(gw->cfg.data_dir, 0750);
+	if (mk != 0) {
+		log_error("cannot create data_dir %s: %s", gw->cfg.data_dir, strerror(-mk));
+		return 1;
+	}
+	gw->metrics = metrics_new();
+	if (instance_up(gw, gw->store) != 0)
+		goto out;
+	gw->store_ops = gw->store->plugin->desc->store;
+	if (bus_open(&gw->bus, gw, &err) != 0 || http_open(&gw->http, gw) != 0) {
+		log_error("%s", err ? err : "cannot open the bus");
+		goto out;
+	}
+	for (size_t i = 0; i < gw->n_steps; i++)
+		if (instance_up(gw, gw->steps[i]) != 0)
+			goto out;
+	for (size_t i = 0; i < gw->n_channels; i++)
+		if (instance_up(gw, gw->channels[i]) != 0)
+			goto out;
+	if (pipeline_start(&gw->pipeline, gw) != 0 || outbox_start(&gw->outbox, gw) != 0) {
+		log_error("cannot start the pipeline and outbox threads");
+		goto out;
+	}
+	if (control_start(&gw->control, gw, &err) != 0 || http_start(gw->http, &err) != 0) {
+		log_error("%s", err ? err : "cannot start");
+		goto out;
+	}
+	log_info("parley %s serving: http %s, publish %s, control %s, %zu channel(s), store %s", PARLEY_VERSION,
+	         gw->cfg.http_listen, gw->cfg.publish_listen, gw->cfg.control_listen, gw->n_channels, gw->store->name);
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	log_info("received %s: draining (new webhooks get 503, committed work is acknowledged)",
+	         sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	rc = 0;
+out:
+	atomic_store(&gw->draining, 1);
+	if (gw->bus && bus_wait_idle(gw->bus, 5000) != 0)
+		log_warn("drain: %zu submission(s) still in flight after 5 s; their providers will retry", bus_inflight(gw->bus));
+	http_stop(gw->http);
+	for (size_t i = 0; i < gw->n_channels; i++)
+		instance_down(gw->channels[i]);
+	control_stop(gw->control);
+	gw->control = NULL;
+	outbox_stop(gw->outbox);
+	gw->outbox = NULL;
+	bus_close(gw->bus);
+	pipeline_join(gw->pipeline);
+	gw->pipeline = NULL;
+	free(err);
+	if (rc == 0)
+		log_info("stopped cleanly");
+	return rc;
+}
+
+void gateway_close(struct gateway *gw)
+{
+	for (size_t i = 0; i < gw->n_channels; i++)
+		instance_free(gw->channels[i]);
+	free(gw->channels);
+	for (size_t i = 0; i < gw->n_steps; i++)
+		instance_free(gw->steps[i]);
+	free(gw->steps);
+	for (size_t i = 0; i < gw->n_pipes; i++) {
+		free(gw->pipes[i].name);
+		free(gw->pipes[i].steps);
+	}
+	free(gw->pipes);
+	instance_free(gw->store);
+	http_free(gw->http);
+	bus_free(gw->bus);
+	metrics_free(gw->metrics);
+	loader_free(&gw->reg);
+	cfg_free(&gw->cfg);
+	memset(gw, 0, sizeof(*gw));
+}

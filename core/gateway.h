@@ -1,0 +1,89 @@
+/*
+ * gateway.h: the running gateway and the objects it wires together.
+ *
+ * A message enters through http.c (a webhook routed to a channel plugin),
+ * is submitted to bus.c (batched onto an nng PUSH socket), processed by
+ * pipeline.c (steps, group commit to the store plugin, publish on nng PUB)
+ * and acknowledged back to the channel.  Replies enter through control.c
+ * (message.send), are committed as queued outbound envelopes and sent by
+ * outbox.c through the channel plugin's channel_send().
+ */
+#ifndef PARLEY_CORE_GATEWAY_H
+#define PARLEY_CORE_GATEWAY_H
+
+#include "config.h"
+#include "loader.h"
+
+#include <parley/parley.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct metrics;
+struct bus;
+struct pipeline;
+struct http;
+struct control;
+struct outbox;
+struct gateway;
+
+struct parley_instance {
+	struct gateway *gw;
+	char *name;                 /* channel name, or plugin name */
+	const char *what;           /* "channel 'hooks'", for messages */
+	const struct plugin_entry *plugin;
+	const struct cfg_node *config;
+	const struct cfg_node *at;
+	void *data;
+	int created, started;
+	pthread_mutex_t send_lock; /* one channel_send at a time */
+};
+
+struct gw_pipeline {
+	char *name;
+	char **from; /* borrowed from the config; n_from 0 = every channel */
+	size_t n_from;
+	struct parley_instance **steps;
+	size_t n_steps;
+};
+
+struct gateway {
+	struct gw_config cfg;
+	struct plugin_registry reg;
+	struct metrics *metrics;
+	struct parley_instance *store;
+	const struct parley_store_ops *store_ops;
+	struct parley_instance **channels;
+	size_t n_channels;
+	struct parley_instance **steps; /* every step instance, for the lifecycle */
+	size_t n_steps;
+	struct gw_pipeline *pipes;
+	size_t n_pipes;
+	struct bus *bus;
+	struct pipeline *pipeline;
+	struct http *http;
+	struct control *control;
+	struct outbox *outbox;
+	atomic_int draining;
+};
+
+/* Text for a PARLEY_E* code. */
+const char *parley_strerror(int err);
+
+/* The host function table (one for the process). */
+const struct parley_host *host_table(void);
+
+/*
+ * Load the config and the plugins and check everything `parley check`
+ * checks.  On failure returns -1 with errors in errs; gw is then freed.
+ * plugins_only loads the plugins of the config (for `parley plugins`).
+ */
+int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors *errs);
+/* Create instances, start everything, serve until SIGTERM/SIGINT, drain. */
+int gateway_run(struct gateway *gw);
+void gateway_close(struct gateway *gw);
+
+struct parley_instance *gateway_channel(struct gateway *gw, const char *name);
+/* The pipeline for an inbound envelope of channel, or NULL for none. */
+const struct gw_pipeline *gateway_pipeline_for(struct gateway *gw, const char *channel);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * host.c: the struct parley_host table handed to every plugin.  Each
+ * function maps a plugin's request onto the core module that owns it.
+ */
+#include "bus.h"
+#include "config.h"
+#include "crypto.h"
+#include "envelope.h"
+#include "gateway.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <nng/nng.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *h_strerror(int err)
+{
+	switch (err) {
+	case PARLEY_OK:
+		return "no error";
+	case PARLEY_EINVAL:
+		return "invalid argument or payload";
+	case PARLEY_ENOMEM:
+		return "out of memory";
+	case PARLEY_ENOENT:
+		return "not found";
+	case PARLEY_EEXIST:
+		return "already exists";
+	case PARLEY_EDUPLICATE:
+		return "duplicate: already stored";
+	case PARLEY_EAUTH:
+		return "bad or missing signature";
+	case PARLEY_EIO:
+		return "storage or network failure";
+	case PARLEY_ETIMEDOUT:
+		return "timed out";
+	case PARLEY_ECLOSED:
+		return "the gateway is shutting down";
+	case PARLEY_ENOTSUP:
+		return "not supported";
+	case PARLEY_ETOOBIG:
+		return "too large";
+	case PARLEY_EBUSY:
+		return "busy: try again later";
+	case PARLEY_EINTERNAL:
+		return "internal error (a bug: please report it)";
+	default:
+		return "unknown error";
+	}
+}
+
+const char *parley_strerror(int err)
+{
+	return h_strerror(err);
+}
+
+static void h_log(parley_instance *inst, int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(level, inst ? inst->what : "plugin", fmt, ap);
+	va_end(ap);
+}
+
+static const char *h_instance_name(parley_instance *inst)
+{
+	return inst->name;
+}
+
+static const struct parley_config_key *find_key(parley_instance *inst, const char *key)
+{
+	const struct parley_config_key *m = inst->plugin->desc->config;
+	for (size_t i = 0; m && m[i].name; i++)
+		if (strcmp(m[i].name, key) == 0)
+			return &m[i];
+	return NULL;
+}
+
+/* The scalar text for key: the configured value, else the declared default. */
+static const char *scalar(parley_instance *inst, const char *key)
+{
+	const struct cfg_node *v = cfg_map_get(inst->config, key);
+	if (v && v->type == CFG_SCALAR)
+		return v->value;
+	const struct parley_config_key *k = find_key(inst, key);
+	return k ? k->default_value : NULL;
+}
+
+static const char *h_config_str(parley_instance *inst, const char *key)
+{
+	return scalar(inst, key);
+}
+
+static int h_config_int(parley_instance *inst, const char *key, int64_t *out)
+{
+	const char *s = scalar(inst, key);
+	char err[128];
+	if (!s)
+		return PARLEY_ENOENT;
+	return cfg_parse_int(s, out, err) == 0 ? 0 : PARLEY_EINVAL;
+}
+
+static int h_config_bool(parley_instance *inst, const char *key, int *out)
+{
+	const char *s = scalar(inst, key);
+	char err[128];
+	if (!s)
+		return PARLEY_ENOENT;
+	return cfg_parse_bool(s, out, err) == 0 ? 0 : PARLEY_EINVAL;
+}
+
+static int h_config_size(parley_instance *inst, const char *key, uint64_t *out)
+{
+	const char *s = scalar(inst, key);
+	char err[128];
+	if (!s)
+		return PARLEY_ENOENT;
+	return cfg_parse_size(s, out, err) == 0 ? 0 : PARLEY_EINVAL;
+}
+
+static int h_config_duration_ms(parley_instance *inst, const char *key, int64_t *out)
+{
+	const char *s = scalar(inst, key);
+	char err[128];
+	if (!s)
+		return PARLEY_ENOENT;
+	return cfg_parse_duration_ms(s, out, err) == 0 ? 0 : PARLEY_EINVAL;
+}
+
+static cJSON *node_json(const struct cfg_node *n)
+{
+	if (n->type == CFG_SCALAR)
+		return cJSON_CreateString(n->value);
+	if (n->type == CFG_SEQ) {
+		cJSON *a = cJSON_CreateArray();
+		for (size_t i = 0; i < n->n; i++)
+			cJSON_AddItemToArray(a, node_json(n->items[i]));
+		return a;
+	}
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; i + 1 < n->n; i += 2)
+		cJSON_AddItemToObject(o, n->items[i]->value, node_json(n->items[i + 1]));
+	return o;
+}
+
+char *host_config_json(const struct cfg_node *n)
+{
+	cJSON *j = node_json(n);
+	char *s = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	return s;
+}
+
+static char *h_config_json(parley_instance *inst, const char *key)
+{
+	const struct cfg_node *v = key ? cfg_map_get(inst->config, key) : inst->config;
+	return v ? host_config_json(v) : NULL;
+}
+
+static const char *h_setting(parley_instance *inst, const char *name)
+{
+	const struct gw_config *c = &inst->gw->cfg;
+	if (strcmp(name, "http.public_url") == 0)
+		return c->http_public_url;
+	if (strcmp(name, "http.listen") == 0)
+		return c->http_listen;
+	if (strcmp(name, "data_dir") == 0)
+		return c->data_dir;
+	return NULL;
+}
+
+static parley_envelope *h_envelope_new(parley_instance *inst, const char *kind, const char *direction)
+{
+	parley_envelope *env = envelope_create(kind, direction);
+	if (env && inst && inst->plugin->desc->kind == PARLEY_KIND_CHANNEL) {
+		envelope_set(env, "channel", inst->name);
+		envelope_set(env, "channel_type", inst->plugin->desc->name);
+	}
+	return env;
+}
+
+static int h_submit(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg)
+{
+	char why[160];
+	if (!envs || n == 0 || !done)
+		return PARLEY_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (envelope_validate(envs[i], why) != 0) {
+			log_msg(PARLEY_LOG_WARN, inst->what, "submit refused: %s", why);
+			return PARLEY_EINVAL;
+		}
+	}
+	if (atomic_load(&inst->gw->draining))
+		return PARLEY_ECLOSED;
+	return bus_submit(inst->gw->bus, envs, n, done, arg);
+}
+
+static int h_http_route(parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb)
+{
+	return http_route_add(inst->gw->http, inst, method, subpath, cb);
+}
+
+struct parley_timer {
+	nng_aio *aio;
+	int64_t period_ms;
+	parley_timer_cb cb;
+	void *arg;
+	atomic_int stopped;
+};
+
+static void timer_fire(void *p)
+{
+	struct parley_timer *t = p;
+	if (nng_aio_result(t->aio) != 0 || atomic_load(&t->stopped))
+		return;
+	t->cb(t->arg);
+	if (t->period_ms > 0 && !atomic_load(&t->stopped))
+		nng_sleep_aio((nng_duration)t->period_ms, t->aio);
+}
+
+static int h_timer_start(parley_instance *inst, int64_t delay_ms, int64_t period_ms, parley_timer_cb cb,
+                         void *arg, parley_timer **out)
+{
+	(void)inst;
+	struct parley_timer *t = calloc(1, sizeof(*t));
+	if (!t)
+		return PARLEY_ENOMEM;
+	if (nng_aio_alloc(&t->aio, timer_fire, t) != 0) {
+		free(t);
+		return PARLEY_ENOMEM;
+	}
+	t->period_ms = period_ms;
+	t->cb = cb;
+	t->arg = arg;
+	nng_sleep_aio((nng_duration)delay_ms, t->aio);
+	*out = t;
+	return 0;
+}
+
+static void h_timer_stop(parley_timer *t)
+{
+	if (!t)
+		return;
+	atomic_store(&t->stopped, 1);
+	nng_aio_stop(t->aio); /* waits for a running callback */
+	nng_aio_free(t->aio);
+	free(t);
+}
+
+static int h_kv_get(parley_instance *inst, const char *key, char **val, size_t *len)
+{
+	struct gateway *gw = inst->gw;
+	return gw->store_ops->kv_get(gw->store->data, inst->name, key, val, len);
+}
+
+static int h_kv_set(parley_instance *inst, const char *key, const void *val, size_t len)
+{
+	struct gateway *gw = inst->gw;
+	return gw->store_ops->kv_set(gw->store->data, inst->name, key, val, len);
+}
+
+static void h_metric_add(parley_instance *inst, const char *name, int64_t delta)
+{
+	metrics_add(inst->gw->metrics, name, "channel", inst->name, delta);
+}
+
+static int h_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32])
+{
+	return crypto_hmac_sha256(key, keylen, data, len, out) == 0 ? 0 : PARLEY_EINTERNAL;
+}
+
+static int h_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[20])
+{
+	return crypto_hmac_sha1(key, keylen, data, len, out) == 0 ? 0 : PARLEY_EINTERNAL;
+}
+
+static const struct parley_host table = {
+	.struct_size = sizeof(struct parley_host),
+	.abi = (uint32_t)PARLEY_ABI_MAJOR << 16 | PARLEY_ABI_MINOR,
+	.strerror = h_strerror,
+	.log = h_log,
+	.instance_name = h_instance_name,
+	.config_str = h_config_str,
+	.config_int = h_config_int,
+	.config_bool = h_config_bool,
+	.config_size = h_config_size,
+	.config_duration_ms = h_config_duration_ms,
+	.config_json = h_config_json,
+	.setting = h_setting,
+	.envelope_new = h_envelope_new,
+	.envelope_free = envelope_destroy,
+	.envelope_set_str = envelope_set,
+	.envelope_set_json = envelope_set_json_text,
+	.envelope_get_str = envelope_get,
+	.envelope_get_json = envelope_get_json_text,
+	.envelope_to_json = envelope_json,
+	.submit = h_submit,
+	.http_route = h_http_route,
+	.http_method = http_req_method,
+	.http_path = http_req_path,
+	.http_query = http_req_query,
+	.http_header = http_req_header,
+	.http_body = http_req_body,
+	.http_respond = http_req_respond,
+	.timer_start = h_timer_start,
+	.timer_stop = h_timer_stop,
+	.kv_get = h_kv_get,
+	.kv_set = h_kv_set,
+	.metric_add = h_metric_add,
+	.hmac_sha256 = h_hmac_sha256,
+	.hmac_sha1 = h_hmac_sha1,
+	.ct_equal = crypto_ct_equal,
+	.hex_encode = crypto_hex,
+};
+
+const struct parley_host *host_table(void)
+{
+	return &table;
+}

@@ -1,0 +1,115 @@
+/*
+ * metrics.c: a small registry of counters.  Lookup takes a mutex; the set
+ * of series is small (per channel and status code), so this stays cheap.
+ */
+#include "metrics.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct series {
+	char *name, *label, *value;
+	int64_t count;
+};
+
+struct metrics {
+	pthread_mutex_t lock;
+	struct series *s;
+	size_t n, cap;
+};
+
+struct metrics *metrics_new(void)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+	if (m)
+		pthread_mutex_init(&m->lock, NULL);
+	return m;
+}
+
+void metrics_free(struct metrics *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->s[i].name);
+		free(m->s[i].label);
+		free(m->s[i].value);
+	}
+	free(m->s);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+static int same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static struct series *find(struct metrics *m, const char *name, const char *label, const char *value, int create)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->s[i].name, name) == 0 && same(m->s[i].label, label) && same(m->s[i].value, value))
+			return &m->s[i];
+	if (!create)
+		return NULL;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 32;
+		struct series *ns = realloc(m->s, cap * sizeof(*ns));
+		if (!ns)
+			return NULL;
+		m->s = ns;
+		m->cap = cap;
+	}
+	struct series *s = &m->s[m->n++];
+	s->name = strdup(name);
+	s->label = str_dup(label);
+	s->value = str_dup(value);
+	s->count = 0;
+	return s;
+}
+
+void metrics_add(struct metrics *m, const char *name, const char *label, const char *value, int64_t delta)
+{
+	pthread_mutex_lock(&m->lock);
+	struct series *s = find(m, name, label, value, 1);
+	if (s)
+		s->count += delta;
+	pthread_mutex_unlock(&m->lock);
+}
+
+int64_t metrics_get(struct metrics *m, const char *name, const char *label, const char *value)
+{
+	pthread_mutex_lock(&m->lock);
+	struct series *s = find(m, name, label, value, 0);
+	int64_t v = s ? s->count : 0;
+	pthread_mutex_unlock(&m->lock);
+	return v;
+}
+
+void metrics_render(struct metrics *m, struct strbuf *out)
+{
+	pthread_mutex_lock(&m->lock);
+	/* A metric family's lines must be together: group by name. */
+	for (size_t i = 0; i < m->n; i++) {
+		int first = 1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m->s[j].name, m->s[i].name) == 0)
+				first = 0;
+		if (!first)
+			continue;
+		sb_printf(out, "# TYPE parley_%s counter\n", m->s[i].name);
+		for (size_t j = i; j < m->n; j++) {
+			struct series *s = &m->s[j];
+			if (strcmp(s->name, m->s[i].name) != 0)
+				continue;
+			if (s->label)
+				sb_printf(out, "parley_%s{%s=\"%s\"} %lld\n", s->name, s->label, s->value,
+				          (long long)s->count);
+			else
+				sb_printf(out, "parley_%s %lld\n", s->name, (long long)s->count);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+}

@@ -1,0 +1,202 @@
+/* outbox.c: claim, send, retry and dead-letter outbound envelopes. */
+#include "outbox.h"
+#include "bus.h"
+#include "envelope.h"
+#include "gateway.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+struct outbox {
+	struct gateway *gw;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int wake, stop;
+};
+
+int64_t outbox_backoff_ms(int attempts, int64_t base_ms, int64_t max_ms)
+{
+	int64_t d = base_ms;
+	for (int i = 1; i < attempts && d < max_ms; i++)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	/* Full jitter in [d/2, d): retries of many messages spread out. */
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint32_t)rand();
+	int64_t half = d / 2;
+	return half + (half > 0 ? (int64_t)(r % (uint32_t)(half > 0x7fffffff ? 0x7fffffff : half)) : 0);
+}
+
+static void publish_status(struct gateway *gw, const cJSON *msg, const char *status, const char *provider_id,
+                           const char *error)
+{
+	parley_envelope *st = envelope_create("status", "outbound");
+	if (!st)
+		return;
+	const cJSON *ch = cJSON_GetObjectItemCaseSensitive(msg, "channel");
+	const cJSON *ct = cJSON_GetObjectItemCaseSensitive(msg, "channel_type");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+	const cJSON *to = cJSON_GetObjectItemCaseSensitive(msg, "to");
+	const cJSON *conv = cJSON_GetObjectItemCaseSensitive(msg, "conversation_id");
+	envelope_set(st, "channel", cJSON_GetStringValue(ch));
+	envelope_set(st, "channel_type", cJSON_GetStringValue(ct));
+	envelope_set(st, "to", cJSON_GetStringValue(to));
+	envelope_set(st, "conversation_id", cJSON_GetStringValue(conv));
+	envelope_set(st, "status", status);
+	envelope_set(st, "external_id", provider_id);
+	if (error)
+		envelope_set(st, "error", error);
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "message_id", cJSON_GetStringValue(id));
+	cJSON_AddItemToObject(st->obj, "meta", meta);
+	char topic[256];
+	char *json = envelope_json(st);
+	if (json && envelope_topic(st, topic, sizeof(topic)) == 0)
+		bus_publish(gw->bus, topic, json, strlen(json));
+	free(json);
+	envelope_destroy(st);
+}
+
+static void send_one(struct outbox *o, cJSON *msg)
+{
+	struct gateway *gw = o->gw;
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "id"));
+	const char *chname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "channel"));
+	int attempts = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(msg, "attempts"));
+	if (!id)
+		return;
+	parley_instance *ch = chname ? gateway_channel(gw, chname) : NULL;
+	if (!ch || !ch->plugin->desc->channel_send) {
+		char *err = str_printf("channel '%s' is not configured or cannot send", chname ? chname : "");
+		gw->store_ops->outbox_update(gw->store->data, id, "failed", NULL, err, 0);
+		publish_status(gw, msg, "failed", NULL, err);
+		free(err);
+		return;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(msg, "attempts");
+	parley_envelope env = { msg };
+	struct parley_send_result res;
+	memset(&res, 0, sizeof(res));
+	res.struct_size = sizeof(res);
+	res.outcome = PARLEY_SEND_RETRY;
+	pthread_mutex_lock(&ch->send_lock);
+	ch->plugin->desc->channel_send(ch->data, &env, &res);
+	pthread_mutex_unlock(&ch->send_lock);
+	res.provider_id[sizeof(res.provider_id) - 1] = '\0';
+	res.error_code[sizeof(res.error_code) - 1] = '\0';
+	res.error_text[sizeof(res.error_text) - 1] = '\0';
+	attempts++;
+	char *err = NULL;
+	if (res.error_code[0] || res.error_text[0])
+		err = str_printf("%s%s%s", res.error_code, res.error_code[0] && res.error_text[0] ? ": " : "",
+		                 res.error_text);
+	if (res.outcome == PARLEY_SEND_OK) {
+		gw->store_ops->outbox_update(gw->store->data, id, "sent", res.provider_id[0] ? res.provider_id : NULL,
+		                             NULL, 0);
+		metrics_add(gw->metrics, "outbound_sent_total", "channel", ch->name, 1);
+		publish_status(gw, msg, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL);
+	} else if (res.outcome == PARLEY_SEND_RETRY && attempts < gw->cfg.outbox_max_attempts) {
+		int64_t delay = res.retry_after_ms > 0 ? res.retry_after_ms
+		                                       : outbox_backoff_ms(attempts, gw->cfg.outbox_backoff_base_ms,
+		                                                           gw->cfg.outbox_backoff_max_ms);
+		log_msg(PARLEY_LOG_WARN, ch->what, "send of %s failed (attempt %d of %d): %s; retrying in %lld ms", id,
+		        attempts, gw->cfg.outbox_max_attempts, err ? err : "transient error", (long long)delay);
+		gw->store_ops->outbox_update(gw->store->data, id, "retry", NULL, err, time_now_ms() + delay);
+		metrics_add(gw->metrics, "outbound_retries_total", "channel", ch->name, 1);
+	} else {
+		if (res.outcome == PARLEY_SEND_RETRY) {
+			char *e2 = str_printf("gave up after %d attempts: %s", attempts, err ? err : "transient errors");
+			free(err);
+			err = e2;
+		}
+		log_msg(PARLEY_LOG_ERROR, ch->what, "send of %s dead-lettered: %s", id, err ? err : "permanent error");
+		gw->store_ops->outbox_update(gw->store->data, id, "failed", NULL, err ? err : "permanent error", 0);
+		metrics_add(gw->metrics, "outbound_failed_total", "channel", ch->name, 1);
+		publish_status(gw, msg, "failed", NULL, err ? err : "permanent error");
+	}
+	free(err);
+}
+
+static void *outbox_main(void *arg)
+{
+	struct outbox *o = arg;
+	struct gateway *gw = o->gw;
+	pthread_mutex_lock(&o->lock);
+	while (!o->stop) {
+		o->wake = 0;
+		pthread_mutex_unlock(&o->lock);
+		char *json = NULL;
+		int got = 0;
+		if (gw->store_ops->outbox_claim &&
+		    gw->store_ops->outbox_claim(gw->store->data, time_now_ms(), 32, &json) == 0 && json) {
+			cJSON *arr = cJSON_Parse(json);
+			cJSON *it;
+			cJSON_ArrayForEach(it, arr)
+			{
+				send_one(o, it);
+				got++;
+			}
+			cJSON_Delete(arr);
+		}
+		free(json);
+		pthread_mutex_lock(&o->lock);
+		if (got > 0 || o->wake || o->stop)
+			continue;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t ns = ts.tv_nsec + gw->cfg.outbox_poll_ms * 1000000L;
+		ts.tv_sec += ns / 1000000000L;
+		ts.tv_nsec = ns % 1000000000L;
+		pthread_cond_timedwait(&o->cv, &o->lock, &ts);
+	}
+	pthread_mutex_unlock(&o->lock);
+	return NULL;
+}
+
+int outbox_start(struct outbox **out, struct gateway *gw)
+{
+	struct outbox *o = calloc(1, sizeof(*o));
+	if (!o)
+		return PARLEY_ENOMEM;
+	o->gw = gw;
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->cv, NULL);
+	if (pthread_create(&o->thread, NULL, outbox_main, o) != 0) {
+		free(o);
+		return PARLEY_EIO;
+	}
+	*out = o;
+	return 0;
+}
+
+void outbox_wake(struct outbox *o)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->lock);
+	o->wake = 1;
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->lock);
+}
+
+void outbox_stop(struct outbox *o)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->lock);
+	o->stop = 1;
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->lock);
+	pthread_join(o->thread, NULL);
+	pthread_mutex_destroy(&o->lock);
+	pthread_cond_destroy(&o->cv);
+	free(o);
+}

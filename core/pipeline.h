@@ -1,0 +1,17 @@
+/*
+ * pipeline.h: the pipeline worker.  One thread takes ingest messages off
+ * the bus, runs each inbound envelope through its pipeline's steps, commits
+ * the whole batch in one store transaction (group commit), completes the
+ * submitters' tickets, then publishes what was stored.
+ */
+#ifndef PARLEY_CORE_PIPELINE_H
+#define PARLEY_CORE_PIPELINE_H
+
+struct gateway;
+struct pipeline;
+
+int pipeline_start(struct pipeline **out, struct gateway *gw);
+/* Join the worker; call after bus_close() ended its receive. */
+void pipeline_join(struct pipeline *p);
+
+#endif

@@ -1,0 +1,391 @@
+/*
+ * webhook.c: the generic webhook channel type, for integrators' own systems.
+ *
+ * Inbound: POST /webhooks/<channel> with one message object, or an array of
+ * them: {"id", "from", "to"?, "text"?, "subject"?, "attachments"?,
+ * "sent_at"?, "thread_ref"?, "meta"?}.  With a `secret`, the request must
+ * carry X-Parley-Signature: sha256=<hex HMAC-SHA256 of the raw body>.
+ * Answered 200 only after every envelope is committed.
+ *
+ * Outbound: POSTs the envelope JSON to `outbound_url`, signed the same way.
+ */
+#include <parley/parley.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BATCH 100
+
+struct webhook {
+	const struct parley_host *host;
+	parley_instance *inst;
+	const char *secret;
+	const char *outbound_url;
+	int64_t timeout_ms;
+	CURL *curl; /* reused: keeps the connection to outbound_url alive */
+};
+
+struct pending {
+	const struct parley_host *host;
+	parley_http_request *req;
+	size_t n;
+	char ids[MAX_BATCH][32];
+};
+
+static const struct parley_config_key config_map[] = {
+	{ "secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
+	  "HMAC-SHA256 key; when set, inbound requests must carry a valid X-Parley-Signature" },
+	{ "outbound_url", PARLEY_CFG_STRING, NULL, 0, "where replies are POSTed as envelope JSON" },
+	{ "timeout", PARLEY_CFG_DURATION, "5s", 0, "outbound request timeout" },
+	{ NULL, 0, NULL, 0, NULL },
+};
+
+static void respond_json(const struct parley_host *h, parley_http_request *req, int status, const char *error)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "error", error);
+	char *s = cJSON_PrintUnformatted(o);
+	h->http_respond(req, status, "application/json", s, strlen(s));
+	free(s);
+	cJSON_Delete(o);
+}
+
+static int verify(struct webhook *w, parley_http_request *req, const void *body, size_t len)
+{
+	const char *sig = w->host->http_header(req, "X-Parley-Signature");
+	if (!sig || strncmp(sig, "sha256=", 7) != 0 || strlen(sig + 7) != 64)
+		return 0;
+	unsigned char mac[32];
+	char hex[65];
+	w->host->hmac_sha256(w->secret, strlen(w->secret), body, len, mac);
+	w->host->hex_encode(mac, 32, hex);
+	char given[65];
+	for (int i = 0; i < 64; i++)
+		given[i] = (char)((sig[7 + i] >= 'A' && sig[7 + i] <= 'F') ? sig[7 + i] + 32 : sig[7 + i]);
+	given[64] = '\0';
+	return w->host->ct_equal(hex, given, 64);
+}
+
+static void committed(void *arg, int result)
+{
+	struct pending *p = arg;
+	const struct parley_host *h = p->host;
+	if (result != 0) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "not stored (%s): retry later", h->strerror(result));
+		respond_json(h, p->req, 503, msg);
+	} else {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "ok", 1);
+		cJSON *ids = cJSON_AddArrayToObject(o, "ids");
+		for (size_t i = 0; i < p->n; i++)
+			cJSON_AddItemToArray(ids, cJSON_CreateString(p->ids[i]));
+		char *s = cJSON_PrintUnformatted(o);
+		h->http_respond(p->req, 200, "application/json", s, strlen(s));
+		free(s);
+		cJSON_Delete(o);
+	}
+	free(p);
+}
+
+/* Build one envelope from one message object; NULL with *why set on a bad field. */
+static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const char **why)
+{
+	const struct parley_host *h = w->host;
+	if (!cJSON_IsObject(m)) {
+		*why = "each message must be a JSON object";
+		return NULL;
+	}
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "id");
+	const cJSON *from = cJSON_GetObjectItemCaseSensitive(m, "from");
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(m, "text");
+	const cJSON *atts = cJSON_GetObjectItemCaseSensitive(m, "attachments");
+	if (!cJSON_IsString(id) || !id->valuestring[0] || strlen(id->valuestring) > 256) {
+		*why = "'id' is required: a string of 1-256 characters, your system's id for the message (re-posts with the same id are stored once)";
+		return NULL;
+	}
+	if (!cJSON_IsString(from) || !from->valuestring[0]) {
+		*why = "'from' is required: the sender, as a URN (e.g. tel:+15551234567) or your own user id";
+		return NULL;
+	}
+	if (text && !cJSON_IsString(text)) {
+		*why = "'text' must be a string";
+		return NULL;
+	}
+	if (atts && !cJSON_IsArray(atts)) {
+		*why = "'attachments' must be a list of objects";
+		return NULL;
+	}
+	if (!text && !atts) {
+		*why = "a message needs 'text' or 'attachments'";
+		return NULL;
+	}
+	static const char *const str_fields[] = { "to", "subject", "sent_at", "thread_ref", NULL };
+	for (size_t i = 0; str_fields[i]; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, str_fields[i]);
+		if (v && !cJSON_IsString(v)) {
+			*why = "'to', 'subject', 'sent_at' and 'thread_ref' must be strings";
+			return NULL;
+		}
+	}
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(m, "meta");
+	if (meta && !cJSON_IsObject(meta)) {
+		*why = "'meta' must be an object";
+		return NULL;
+	}
+	parley_envelope *env = h->envelope_new(w->inst, "message", "inbound");
+	if (!env) {
+		*why = "out of memory";
+		return NULL;
+	}
+	h->envelope_set_str(env, "external_id", id->valuestring);
+	/* Addresses are URNs; a bare id from the integrator's system gets our scheme. */
+	if (strchr(from->valuestring, ':')) {
+		h->envelope_set_str(env, "from", from->valuestring);
+	} else {
+		size_t l = strlen(from->valuestring) + 9;
+		char *urn = malloc(l);
+		snprintf(urn, l, "webhook:%s", from->valuestring);
+		h->envelope_set_str(env, "from", urn);
+		free(urn);
+	}
+	for (size_t i = 0; str_fields[i]; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, str_fields[i]);
+		if (v)
+			h->envelope_set_str(env, str_fields[i], v->valuestring);
+	}
+	if (text)
+		h->envelope_set_str(env, "text", text->valuestring);
+	if (atts || meta) {
+		char *j;
+		if (atts) {
+			j = cJSON_PrintUnformatted(atts);
+			h->envelope_set_json(env, "attachments", j);
+			free(j);
+		}
+		if (meta) {
+			j = cJSON_PrintUnformatted(meta);
+			h->envelope_set_json(env, "meta", j);
+			free(j);
+		}
+	}
+	return env;
+}
+
+static void on_post(void *data, parley_http_request *req)
+{
+	struct webhook *w = data;
+	const struct parley_host *h = w->host;
+	size_t len;
+	const char *body = h->http_body(req, &len);
+	if (w->secret && w->secret[0] && !verify(w, req, body, len)) {
+		h->metric_add(w->inst, "webhook_bad_signature_total", 1);
+		respond_json(h, req, 401, "bad or missing X-Parley-Signature: expected sha256=<hex HMAC-SHA256 of the raw body with the channel's secret>");
+		return;
+	}
+	cJSON *doc = cJSON_ParseWithLength(body, len);
+	if (!doc) {
+		respond_json(h, req, 400, "the body is not valid JSON");
+		return;
+	}
+	cJSON *one = NULL;
+	const cJSON *list = doc;
+	if (cJSON_IsObject(doc)) {
+		one = cJSON_CreateArrayReference(doc);
+		list = one;
+	}
+	int n = cJSON_GetArraySize(list);
+	if (!cJSON_IsArray(list) || n < 1 || n > MAX_BATCH) {
+		respond_json(h, req, 400, "the body must be a message object or a list of 1-100 of them");
+		cJSON_Delete(one);
+		cJSON_Delete(doc);
+		return;
+	}
+	parley_envelope *envs[MAX_BATCH];
+	struct pending *p = calloc(1, sizeof(*p));
+	p->host = h;
+	p->req = req;
+	const char *why = NULL;
+	int i = 0;
+	const cJSON *m;
+	cJSON_ArrayForEach(m, list)
+	{
+		envs[i] = to_envelope(w, m, &why);
+		if (!envs[i])
+			break;
+		snprintf(p->ids[i], sizeof(p->ids[i]), "%s", h->envelope_get_str(envs[i], "id"));
+		i++;
+	}
+	cJSON_Delete(one);
+	cJSON_Delete(doc);
+	if (why) {
+		for (int k = 0; k < i; k++)
+			h->envelope_free(envs[k]);
+		free(p);
+		respond_json(h, req, 400, why);
+		return;
+	}
+	p->n = (size_t)n;
+	int rv = h->submit(w->inst, envs, (size_t)n, committed, p);
+	if (rv != 0) {
+		for (int k = 0; k < n; k++)
+			h->envelope_free(envs[k]);
+		free(p);
+		respond_json(h, req, rv == PARLEY_EINVAL ? 400 : 503,
+		             rv == PARLEY_EINVAL ? "the message could not be turned into an envelope (text must be UTF-8)"
+		                                 : "the gateway cannot take messages right now: retry later");
+	}
+}
+
+static int wh_create(const struct parley_host *host, parley_instance *inst, void *pd, void **data, char **errmsg)
+{
+	(void)pd;
+	(void)errmsg;
+	struct webhook *w = calloc(1, sizeof(*w));
+	if (!w)
+		return PARLEY_ENOMEM;
+	w->host = host;
+	w->inst = inst;
+	w->secret = host->config_str(inst, "secret");
+	w->outbound_url = host->config_str(inst, "outbound_url");
+	host->config_duration_ms(inst, "timeout", &w->timeout_ms);
+	*data = w;
+	return 0;
+}
+
+static int wh_start(void *data, char **errmsg)
+{
+	struct webhook *w = data;
+	(void)errmsg;
+	if (!w->secret || !w->secret[0])
+		w->host->log(w->inst, PARLEY_LOG_WARN, "no 'secret' configured: anyone who can reach the listener can post messages");
+	return w->host->http_route(w->inst, "POST", "", on_post);
+}
+
+static void wh_destroy(void *data)
+{
+	struct webhook *w = data;
+	if (w->curl)
+		curl_easy_cleanup(w->curl);
+	free(w);
+}
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	char *buf = ud;
+	size_t have = strlen(buf), n = size * nmemb;
+	size_t room = 511 - have;
+	memcpy(buf + have, ptr, n < room ? n : room);
+	buf[have + (n < room ? n : room)] = '\0';
+	return n;
+}
+
+static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct parley_send_result *res = ud;
+	size_t n = size * nmemb;
+	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0)
+		res->retry_after_ms = atoll(ptr + 12) * 1000;
+	return n;
+}
+
+static int wh_send(void *data, const parley_envelope *env, struct parley_send_result *res)
+{
+	struct webhook *w = data;
+	const struct parley_host *h = w->host;
+	if (!w->outbound_url || !w->outbound_url[0]) {
+		res->outcome = PARLEY_SEND_PERMANENT;
+		snprintf(res->error_text, sizeof(res->error_text), "channel has no outbound_url configured");
+		return 0;
+	}
+	if (!w->curl && !(w->curl = curl_easy_init())) {
+		res->outcome = PARLEY_SEND_RETRY;
+		snprintf(res->error_text, sizeof(res->error_text), "cannot create an HTTP client");
+		return 0;
+	}
+	char *json = h->envelope_to_json(env);
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	char sighdr[100];
+	if (w->secret && w->secret[0]) {
+		unsigned char mac[32];
+		char hex[65];
+		h->hmac_sha256(w->secret, strlen(w->secret), json, strlen(json), mac);
+		h->hex_encode(mac, 32, hex);
+		snprintf(sighdr, sizeof(sighdr), "X-Parley-Signature: sha256=%s", hex);
+		hdrs = curl_slist_append(hdrs, sighdr);
+	}
+	char body[512] = "";
+	CURL *c = w->curl;
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, w->outbound_url);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, res);
+	CURLcode rc = curl_easy_perform(c);
+	long code = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_slist_free_all(hdrs);
+	free(json);
+	if (rc != CURLE_OK) {
+		res->outcome = PARLEY_SEND_RETRY;
+		snprintf(res->error_text, sizeof(res->error_text), "%s", curl_easy_strerror(rc));
+		return 0;
+	}
+	if (code >= 200 && code < 300) {
+		res->outcome = PARLEY_SEND_OK;
+		cJSON *r = cJSON_Parse(body);
+		const char *pid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
+		if (pid)
+			snprintf(res->provider_id, sizeof(res->provider_id), "%s", pid);
+		cJSON_Delete(r);
+		return 0;
+	}
+	res->outcome = (code == 429 || code == 408 || code >= 500) ? PARLEY_SEND_RETRY : PARLEY_SEND_PERMANENT;
+	snprintf(res->error_code, sizeof(res->error_code), "http_%ld", code);
+	snprintf(res->error_text, sizeof(res->error_text), "%s", body);
+	return 0;
+}
+
+static int wh_init(const struct parley_host *host, void **pd, char **errmsg)
+{
+	(void)host;
+	(void)pd;
+	(void)errmsg;
+	/* libcurl's global state is set up once per process; curl_global_init is refcounted. */
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
+}
+
+static void wh_fini(void *pd)
+{
+	(void)pd;
+	curl_global_cleanup();
+}
+
+static const struct parley_plugin plugin = {
+	.magic = PARLEY_PLUGIN_MAGIC,
+	.abi_major = PARLEY_ABI_MAJOR,
+	.abi_minor = PARLEY_ABI_MINOR,
+	.struct_size = sizeof(struct parley_plugin),
+	.kind = PARLEY_KIND_CHANNEL,
+	.name = "webhook",
+	.version = "1.0.0",
+	.description = "generic JSON webhook in (HMAC-SHA256 signed), envelope JSON POSTed out",
+	.config = config_map,
+	.init = wh_init,
+	.fini = wh_fini,
+	.instance_create = wh_create,
+	.instance_start = wh_start,
+	.instance_destroy = wh_destroy,
+	.channel_send = wh_send,
+};
+
+PARLEY_PLUGIN_DEFINE(plugin)

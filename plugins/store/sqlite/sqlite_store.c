@@ -1,0 +1,571 @@
+/*
+ * sqlite_store.c: the default store.  One SQLite file in WAL mode; one
+ * writer connection (group commits, outbox, key-value writes) and one
+ * reader connection (control queries), each behind its own mutex, so reads
+ * never wait for a commit.
+ */
+#include <parley/parley.h>
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct store {
+	const struct parley_host *host;
+	parley_instance *inst;
+	char *path;
+	int synchronous_full;
+	int64_t busy_ms;
+	sqlite3 *w, *r;
+	pthread_mutex_t wlock, rlock;
+	sqlite3_stmt *insert;
+};
+
+/* Numbered migrations, applied in order at start, each in its own transaction. */
+static const char *const migrations[] = {
+	/* 1: the skeleton schema. */
+	"CREATE TABLE contacts ("
+	"  id TEXT PRIMARY KEY, name TEXT, attributes TEXT NOT NULL DEFAULT '{}',"
+	"  merged_into TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+	"CREATE TABLE identities ("
+	"  urn TEXT PRIMARY KEY, contact_id TEXT NOT NULL REFERENCES contacts(id),"
+	"  display_name TEXT, created_at TEXT NOT NULL);"
+	"CREATE INDEX identities_contact ON identities(contact_id);"
+	"CREATE TABLE conversations ("
+	"  id TEXT PRIMARY KEY, contact_id TEXT NOT NULL REFERENCES contacts(id),"
+	"  status TEXT NOT NULL DEFAULT 'open', last_channel TEXT, created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL);"
+	"CREATE INDEX conversations_contact ON conversations(contact_id, status);"
+	"CREATE TABLE messages ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  channel TEXT NOT NULL, channel_type TEXT NOT NULL, external_id TEXT,"
+	"  direction TEXT NOT NULL, kind TEXT NOT NULL, from_urn TEXT, to_urn TEXT,"
+	"  contact_id TEXT, conversation_id TEXT,"
+	"  status TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER,"
+	"  provider_id TEXT, error TEXT,"
+	"  received_at TEXT NOT NULL, updated_at TEXT,"
+	"  envelope TEXT NOT NULL,"
+	"  UNIQUE (channel, external_id));"
+	"CREATE INDEX messages_conversation ON messages(conversation_id, seq) WHERE conversation_id IS NOT NULL;"
+	"CREATE INDEX messages_outbox ON messages(next_attempt_ms) WHERE status IN ('queued', 'retry', 'sending');"
+	"CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB, updated_at TEXT NOT NULL,"
+	"  PRIMARY KEY (ns, key));",
+	NULL,
+};
+
+static const struct parley_config_key config_map[] = {
+	{ "path", PARLEY_CFG_STRING, "parley.db", 0, "database file; relative paths are under data_dir" },
+	{ "synchronous", PARLEY_CFG_STRING, "full", 0,
+	  "full: an acknowledged webhook survives power loss; normal: survives a crash of the process" },
+	{ "busy_timeout", PARLEY_CFG_DURATION, "5s", 0, "how long to wait for a lock held by another process" },
+	{ NULL, 0, NULL, 0, NULL },
+};
+
+static void now_text(char out[64])
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	         tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+}
+
+static char *dup_printf(const char *fmt, const char *a, const char *b)
+{
+	int n = snprintf(NULL, 0, fmt, a, b);
+	char *s = malloc((size_t)n + 1);
+	if (s)
+		snprintf(s, (size_t)n + 1, fmt, a, b);
+	return s;
+}
+
+static int exec(struct store *s, sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		s->host->log(s->inst, PARLEY_LOG_ERROR, "%s: %s", s->path, err ? err : "error");
+		sqlite3_free(err);
+		return PARLEY_EIO;
+	}
+	return 0;
+}
+
+static int open_db(struct store *s, sqlite3 **db, char **errmsg)
+{
+	if (sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		*errmsg = dup_printf("cannot open the SQLite store %s: %s", s->path, *db ? sqlite3_errmsg(*db) : "out of memory");
+		return PARLEY_EIO;
+	}
+	sqlite3_busy_timeout(*db, (int)s->busy_ms);
+	return 0;
+}
+
+static int migrate(struct store *s, char **errmsg)
+{
+	if (exec(s, s->w, "PRAGMA journal_mode=WAL") != 0 ||
+	    exec(s, s->w, s->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") != 0 ||
+	    exec(s, s->w, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)") != 0) {
+		*errmsg = dup_printf("cannot prepare the SQLite store %s: %s", s->path, sqlite3_errmsg(s->w));
+		return PARLEY_EIO;
+	}
+	sqlite3_stmt *st;
+	int have = 0;
+	if (sqlite3_prepare_v2(s->w, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			have = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	int known = 0;
+	while (migrations[known])
+		known++;
+	if (have > known) {
+		char a[16], b[16];
+		snprintf(a, sizeof(a), "%d", have);
+		snprintf(b, sizeof(b), "%d", known);
+		*errmsg = dup_printf("the store's schema is at version %s but this Parley knows only up to %s: upgrade Parley", a, b);
+		return PARLEY_EINVAL;
+	}
+	for (int v = have + 1; v <= known; v++) {
+		char ts[64], sql[160];
+		now_text(ts);
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES (%d, '%s')", v, ts);
+		if (exec(s, s->w, "BEGIN IMMEDIATE") != 0 || exec(s, s->w, migrations[v - 1]) != 0 || exec(s, s->w, sql) != 0 ||
+		    exec(s, s->w, "COMMIT") != 0) {
+			exec(s, s->w, "ROLLBACK");
+			*errmsg = dup_printf("schema migration failed on %s: %s", s->path, sqlite3_errmsg(s->w));
+			return PARLEY_EIO;
+		}
+		s->host->log(s->inst, PARLEY_LOG_INFO, "applied schema migration %d to %s", v, s->path);
+	}
+	/* A send interrupted by a crash is retried (at-least-once). */
+	exec(s, s->w, "UPDATE messages SET status = 'retry' WHERE status = 'sending'");
+	return 0;
+}
+
+static int st_create(const struct parley_host *host, parley_instance *inst, void *pd, void **data, char **errmsg)
+{
+	(void)pd;
+	(void)errmsg;
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return PARLEY_ENOMEM;
+	s->host = host;
+	s->inst = inst;
+	const char *path = host->config_str(inst, "path");
+	const char *dd = host->setting(inst, "data_dir");
+	if (path[0] == '/' || !dd)
+		s->path = strdup(path);
+	else
+		s->path = dup_printf("%s/%s", dd, path);
+	const char *sync = host->config_str(inst, "synchronous");
+	s->synchronous_full = strcmp(sync, "normal") != 0;
+	host->config_duration_ms(inst, "busy_timeout", &s->busy_ms);
+	pthread_mutex_init(&s->wlock, NULL);
+	pthread_mutex_init(&s->rlock, NULL);
+	*data = s;
+	return 0;
+}
+
+static int st_start(void *data, char **errmsg)
+{
+	struct store *s = data;
+	int rv;
+	if ((rv = open_db(s, &s->w, errmsg)) != 0 || (rv = migrate(s, errmsg)) != 0 || (rv = open_db(s, &s->r, errmsg)) != 0)
+		return rv;
+	const char *ins =
+	    "INSERT INTO messages (id, channel, channel_type, external_id, direction, kind, from_urn, to_urn,"
+	    " contact_id, conversation_id, status, next_attempt_ms, received_at, envelope)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+	    " ON CONFLICT (channel, external_id) DO NOTHING";
+	if (sqlite3_prepare_v3(s->w, ins, -1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL) != SQLITE_OK) {
+		*errmsg = dup_printf("cannot prepare the insert on %s: %s", s->path, sqlite3_errmsg(s->w));
+		return PARLEY_EIO;
+	}
+	return 0;
+}
+
+static void st_stop(void *data)
+{
+	struct store *s = data;
+	sqlite3_finalize(s->insert);
+	s->insert = NULL;
+	if (s->w)
+		sqlite3_close(s->w);
+	if (s->r)
+		sqlite3_close(s->r);
+	s->w = s->r = NULL;
+}
+
+static void st_destroy(void *data)
+{
+	struct store *s = data;
+	st_stop(s);
+	pthread_mutex_destroy(&s->wlock);
+	pthread_mutex_destroy(&s->rlock);
+	free(s->path);
+	free(s);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *results)
+{
+	struct store *s = data;
+	const struct parley_host *h = s->host;
+	pthread_mutex_lock(&s->wlock);
+	if (exec(s, s->w, "BEGIN IMMEDIATE") != 0) {
+		pthread_mutex_unlock(&s->wlock);
+		return PARLEY_EIO;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const parley_envelope *e = envs[i];
+		char *json = h->envelope_to_json(e);
+		if (!json)
+			goto fail;
+		const char *status = h->envelope_get_str(e, "status");
+		const char *dir = h->envelope_get_str(e, "direction");
+		int queued = dir && strcmp(dir, "outbound") == 0 && status && strcmp(status, "queued") == 0;
+		sqlite3_stmt *st = s->insert;
+		bind_text(st, 1, h->envelope_get_str(e, "id"));
+		bind_text(st, 2, h->envelope_get_str(e, "channel"));
+		bind_text(st, 3, h->envelope_get_str(e, "channel_type"));
+		bind_text(st, 4, h->envelope_get_str(e, "external_id"));
+		bind_text(st, 5, dir);
+		bind_text(st, 6, h->envelope_get_str(e, "kind"));
+		bind_text(st, 7, h->envelope_get_str(e, "from"));
+		bind_text(st, 8, h->envelope_get_str(e, "to"));
+		bind_text(st, 9, h->envelope_get_str(e, "contact_id"));
+		bind_text(st, 10, h->envelope_get_str(e, "conversation_id"));
+		bind_text(st, 11, status);
+		if (queued)
+			sqlite3_bind_int64(st, 12, 0);
+		else
+			sqlite3_bind_null(st, 12);
+		bind_text(st, 13, h->envelope_get_str(e, "received_at"));
+		sqlite3_bind_text(st, 14, json, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		free(json);
+		if (rc != SQLITE_DONE) {
+			h->log(s->inst, PARLEY_LOG_ERROR, "insert into %s failed: %s", s->path, sqlite3_errmsg(s->w));
+			goto fail;
+		}
+		results[i] = sqlite3_changes(s->w) == 0 ? PARLEY_EDUPLICATE : 0;
+	}
+	if (exec(s, s->w, "COMMIT") != 0)
+		goto fail;
+	pthread_mutex_unlock(&s->wlock);
+	return 0;
+fail:
+	exec(s, s->w, "ROLLBACK");
+	pthread_mutex_unlock(&s->wlock);
+	return PARLEY_EIO;
+}
+
+/* The stored envelope with the columns that change after insert folded in. */
+/*
+ * The stored envelope with the columns that change after insert folded in.
+ * json_patch is an RFC 7396 merge patch: NULL columns remove their field.
+ */
+#define ENVELOPE_SQL                                                                                       \
+	"CASE WHEN status IS NULL THEN envelope ELSE json_patch(envelope, json_object('status', status,"   \
+	" 'error', error, 'external_id', provider_id, 'attempts', attempts)) END"
+
+static void set_reply_error(char **reply, const char *msg)
+{
+	*reply = strdup(msg);
+}
+
+static int query_list(struct store *s, cJSON *req, char **reply)
+{
+	const char *channel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "channel"));
+	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+	const char *after = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "after_id"));
+	const char *dir = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "direction"));
+	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
+	int limit = 100;
+	if (lim) {
+		if (!cJSON_IsNumber(lim) || lim->valuedouble < 1 || lim->valuedouble > 1000) {
+			set_reply_error(reply, "limit must be a number from 1 to 1000");
+			return PARLEY_EINVAL;
+		}
+		limit = (int)lim->valuedouble;
+	}
+	char sql[1024];
+	snprintf(sql, sizeof(sql),
+	         "SELECT id, " ENVELOPE_SQL " FROM messages WHERE (?1 IS NULL OR channel = ?1)"
+	         " AND (?2 IS NULL OR conversation_id = ?2) AND (?3 IS NULL OR direction = ?3)"
+	         " AND (?4 IS NULL OR seq > coalesce((SELECT seq FROM messages WHERE id = ?4), -1))"
+	         " ORDER BY seq LIMIT ?5");
+	pthread_mutex_lock(&s->rlock);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->r, sql, -1, &st, NULL) != SQLITE_OK) {
+		s->host->log(s->inst, PARLEY_LOG_ERROR, "messages.list: %s", sqlite3_errmsg(s->r));
+		pthread_mutex_unlock(&s->rlock);
+		return PARLEY_EIO;
+	}
+	bind_text(st, 1, channel);
+	bind_text(st, 2, conv);
+	bind_text(st, 3, dir);
+	bind_text(st, 4, after);
+	sqlite3_bind_int(st, 5, limit);
+	/* Stored envelopes are already JSON: concatenate instead of re-parsing. */
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	int count = 0, rc;
+	char last[64] = "";
+	len += (size_t)snprintf(buf, cap, "{\"messages\":[");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *env = (const char *)sqlite3_column_text(st, 1);
+		size_t el = strlen(env);
+		if (len + el + 128 > cap) {
+			while (len + el + 128 > cap)
+				cap *= 2;
+			char *nb = realloc(buf, cap);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		if (count++)
+			buf[len++] = ',';
+		memcpy(buf + len, env, el);
+		len += el;
+		snprintf(last, sizeof(last), "%s", id);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rlock);
+	if (rc != SQLITE_DONE) {
+		free(buf);
+		return PARLEY_EIO;
+	}
+	if (count == limit)
+		snprintf(buf + len, cap - len, "],\"count\":%d,\"next_after_id\":\"%s\"}", count, last);
+	else
+		snprintf(buf + len, cap - len, "],\"count\":%d}", count);
+	*reply = buf;
+	return 0;
+}
+
+static int query_get(struct store *s, cJSON *req, char **reply)
+{
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "id"));
+	if (!id) {
+		set_reply_error(reply, "message.get needs 'id'");
+		return PARLEY_EINVAL;
+	}
+	pthread_mutex_lock(&s->rlock);
+	sqlite3_stmt *st;
+	int rv = PARLEY_EIO;
+	if (sqlite3_prepare_v2(s->r, "SELECT " ENVELOPE_SQL " FROM messages WHERE id = ?1", -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*reply = dup_printf("{\"message\":%s%s}", (const char *)sqlite3_column_text(st, 0), "");
+			rv = 0;
+		} else if (rc == SQLITE_DONE) {
+			set_reply_error(reply, "no message with that id");
+			rv = PARLEY_ENOENT;
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->rlock);
+	return rv;
+}
+
+static int st_query(void *data, const char *op, const char *request_json, char **reply)
+{
+	struct store *s = data;
+	cJSON *req = cJSON_Parse(request_json);
+	int rv;
+	if (!req)
+		return PARLEY_EINVAL;
+	if (strcmp(op, "messages.list") == 0)
+		rv = query_list(s, req, reply);
+	else if (strcmp(op, "message.get") == 0)
+		rv = query_get(s, req, reply);
+	else
+		rv = PARLEY_ENOTSUP;
+	cJSON_Delete(req);
+	return rv;
+}
+
+static int st_kv_get(void *data, const char *ns, const char *key, char **val, size_t *len)
+{
+	struct store *s = data;
+	pthread_mutex_lock(&s->rlock);
+	sqlite3_stmt *st;
+	int rv = PARLEY_EIO;
+	if (sqlite3_prepare_v2(s->r, "SELECT value FROM kv WHERE ns = ?1 AND key = ?2", -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, ns);
+		bind_text(st, 2, key);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			int n = sqlite3_column_bytes(st, 0);
+			*val = malloc((size_t)n + 1);
+			if (n)
+				memcpy(*val, sqlite3_column_blob(st, 0), (size_t)n);
+			(*val)[n] = '\0';
+			if (len)
+				*len = (size_t)n;
+			rv = 0;
+		} else if (rc == SQLITE_DONE) {
+			rv = PARLEY_ENOENT;
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->rlock);
+	return rv;
+}
+
+static int st_kv_set(void *data, const char *ns, const char *key, const void *val, size_t len)
+{
+	struct store *s = data;
+	char ts[64];
+	now_text(ts);
+	pthread_mutex_lock(&s->wlock);
+	sqlite3_stmt *st;
+	int rv = PARLEY_EIO;
+	if (sqlite3_prepare_v2(s->w,
+	                       "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)"
+	                       " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+	                       -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, ns);
+		bind_text(st, 2, key);
+		sqlite3_bind_blob(st, 3, val, (int)len, SQLITE_STATIC);
+		bind_text(st, 4, ts);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			rv = 0;
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rv;
+}
+
+static int st_outbox_claim(void *data, int64_t now_ms, size_t max, char **json_array)
+{
+	struct store *s = data;
+	pthread_mutex_lock(&s->wlock);
+	if (exec(s, s->w, "BEGIN IMMEDIATE") != 0) {
+		pthread_mutex_unlock(&s->wlock);
+		return PARLEY_EIO;
+	}
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	int rv = PARLEY_EIO;
+	cJSON *arr = cJSON_CreateArray();
+	if (sqlite3_prepare_v2(s->w,
+	                       "SELECT id, json_set(envelope, '$.attempts', attempts) FROM messages"
+	                       " WHERE status IN ('queued', 'retry') AND next_attempt_ms <= ?1"
+	                       " ORDER BY next_attempt_ms, seq LIMIT ?2",
+	                       -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->w, "UPDATE messages SET status = 'sending' WHERE id = ?1", -1, &upd, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(sel, 1, now_ms);
+	sqlite3_bind_int64(sel, 2, (sqlite3_int64)max);
+	int rc;
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		cJSON *e = cJSON_Parse((const char *)sqlite3_column_text(sel, 1));
+		if (e)
+			cJSON_AddItemToArray(arr, e);
+		sqlite3_bind_text(upd, 1, (const char *)sqlite3_column_text(sel, 0), -1, SQLITE_TRANSIENT);
+		sqlite3_step(upd);
+		sqlite3_reset(upd);
+	}
+	if (rc == SQLITE_DONE && exec(s, s->w, "COMMIT") == 0)
+		rv = 0;
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	if (rv != 0)
+		exec(s, s->w, "ROLLBACK");
+	pthread_mutex_unlock(&s->wlock);
+	if (rv == 0 && cJSON_GetArraySize(arr) > 0)
+		*json_array = cJSON_PrintUnformatted(arr);
+	cJSON_Delete(arr);
+	return rv;
+}
+
+static int st_outbox_update(void *data, const char *id, const char *status, const char *provider_id,
+                            const char *error, int64_t next_attempt_ms)
+{
+	struct store *s = data;
+	char ts[64];
+	now_text(ts);
+	pthread_mutex_lock(&s->wlock);
+	sqlite3_stmt *st;
+	int rv = PARLEY_EIO;
+	if (sqlite3_prepare_v2(s->w,
+	                       "UPDATE messages SET status = ?2, provider_id = coalesce(?3, provider_id), error = ?4,"
+	                       " next_attempt_ms = ?5, attempts = attempts + 1, updated_at = ?6 WHERE id = ?1",
+	                       -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, status);
+		bind_text(st, 3, provider_id);
+		bind_text(st, 4, error);
+		if (strcmp(status, "retry") == 0)
+			sqlite3_bind_int64(st, 5, next_attempt_ms);
+		else
+			sqlite3_bind_null(st, 5);
+		bind_text(st, 6, ts);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			rv = sqlite3_changes(s->w) ? 0 : PARLEY_ENOENT;
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rv;
+}
+
+static int st_ping(void *data)
+{
+	struct store *s = data;
+	pthread_mutex_lock(&s->rlock);
+	int rv = s->r && sqlite3_exec(s->r, "SELECT 1 FROM schema_migrations LIMIT 1", NULL, NULL, NULL) == SQLITE_OK
+	             ? 0
+	             : PARLEY_EIO;
+	pthread_mutex_unlock(&s->rlock);
+	return rv;
+}
+
+static const struct parley_store_ops ops = {
+	.struct_size = sizeof(struct parley_store_ops),
+	.commit = st_commit,
+	.query = st_query,
+	.kv_get = st_kv_get,
+	.kv_set = st_kv_set,
+	.outbox_claim = st_outbox_claim,
+	.outbox_update = st_outbox_update,
+	.ping = st_ping,
+};
+
+static const struct parley_plugin plugin = {
+	.magic = PARLEY_PLUGIN_MAGIC,
+	.abi_major = PARLEY_ABI_MAJOR,
+	.abi_minor = PARLEY_ABI_MINOR,
+	.struct_size = sizeof(struct parley_plugin),
+	.kind = PARLEY_KIND_STORE,
+	.name = "sqlite",
+	.version = "1.0.0",
+	.description = "SQLite store (WAL, group commit): messages, contacts, conversations, outbox, key-value state",
+	.config = config_map,
+	.instance_create = st_create,
+	.instance_start = st_start,
+	.instance_stop = st_stop,
+	.instance_destroy = st_destroy,
+	.store = &ops,
+};
+
+PARLEY_PLUGIN_DEFINE(plugin)
