@@ -248,6 +248,11 @@ int gateway_run(struct gateway *gw)
 		return 1;
 	}
 	gw->metrics = metrics_new();
+	/* Counters exist from the start, so dashboards see 0 rather than nothing. */
+	static const char *const counters[] = { "envelopes_stored_total", "envelopes_duplicate_total",
+		                                "commit_batches_total", "commit_failures_total" };
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		metrics_add(gw->metrics, counters[i], NULL, NULL, 0);
 	if (instance_up(gw, gw->store) != 0)
 		goto out;
 	gw->store_ops = gw->store->plugin->desc->store;

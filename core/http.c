@@ -37,7 +37,18 @@ struct parley_http_request {
 	nng_aio *rd_aio;
 	char *body;
 	size_t len;
+	unsigned long long discard_left; /* bytes of an oversized body still to drain */
+	int status;                      /* the answer to send once drained */
+	char *message;
 };
+
+/*
+ * An oversized body up to this size is read and discarded before the 413,
+ * so a client that sends its whole body first still reads the answer;
+ * beyond it the connection is closed at once.
+ */
+#define DRAIN_LIMIT (64ull * 1024 * 1024)
+#define DRAIN_CHUNK 65536
 
 int http_open(struct http **out, struct gateway *gw)
 {
@@ -122,6 +133,7 @@ static void request_free(struct parley_http_request *r)
 {
 	if (r->rd_aio)
 		nng_aio_reap(r->rd_aio);
+	free(r->message);
 	free(r->body);
 	free(r->path);
 	free(r);
@@ -199,6 +211,50 @@ static void body_read(void *arg)
 	dispatch(r);
 }
 
+static void drain_read(void *arg)
+{
+	struct parley_http_request *r = arg;
+	int rv = nng_aio_result(r->rd_aio);
+	if (rv != 0) {
+		nng_aio_finish(r->aio, rv);
+		request_free(r);
+		return;
+	}
+	size_t got = nng_aio_count(r->rd_aio);
+	r->discard_left -= got < r->discard_left ? got : r->discard_left;
+	if (r->discard_left == 0) {
+		reply_error(r->aio, r->http->gw, r->status, r->message);
+		request_free(r);
+		return;
+	}
+	nng_iov iov = { .iov_buf = r->body, .iov_len = r->discard_left < DRAIN_CHUNK ? r->discard_left : DRAIN_CHUNK };
+	nng_aio_set_iov(r->rd_aio, 1, &iov);
+	nng_http_conn_read(nng_aio_get_input(r->aio, 2), r->rd_aio);
+}
+
+/* Read and drop len bytes of body, then answer status with message. */
+static void drain_then_reply(nng_aio *aio, struct http *h, unsigned long long len, int status, char *message)
+{
+	struct parley_http_request *r = calloc(1, sizeof(*r));
+	if (!r || !(r->body = malloc(DRAIN_CHUNK)) || nng_aio_alloc(&r->rd_aio, drain_read, r) != 0) {
+		if (r)
+			free(r->body);
+		free(r);
+		reply_close(aio, h->gw, status, message);
+		free(message);
+		return;
+	}
+	r->http = h;
+	r->aio = aio;
+	r->discard_left = len;
+	r->status = status;
+	r->message = message;
+	nng_aio_set_timeout(r->rd_aio, (nng_duration)h->gw->cfg.http_request_timeout_ms);
+	nng_iov iov = { .iov_buf = r->body, .iov_len = len < DRAIN_CHUNK ? len : DRAIN_CHUNK };
+	nng_aio_set_iov(r->rd_aio, 1, &iov);
+	nng_http_conn_read(nng_aio_get_input(aio, 2), r->rd_aio);
+}
+
 static void on_webhook(nng_aio *aio)
 {
 	nng_http_req *req = nng_aio_get_input(aio, 0);
@@ -225,8 +281,12 @@ static void on_webhook(nng_aio *aio)
 	if (len > gw->cfg.http_max_body) {
 		char *m = str_printf("the body of %llu bytes is over http.max_body (%llu bytes)", len,
 		                     (unsigned long long)gw->cfg.http_max_body);
-		reply_close(aio, gw, 413, m);
-		free(m);
+		if (len <= DRAIN_LIMIT) {
+			drain_then_reply(aio, h, len, 413, m);
+		} else {
+			reply_close(aio, gw, 413, m);
+			free(m);
+		}
 		return;
 	}
 	struct parley_http_request *r = calloc(1, sizeof(*r));

@@ -1,0 +1,160 @@
+/* config_test.c: YAML errors name FILE:LINE:COL; env substitution; typed values. */
+#include "config.h"
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/parley-config-test-XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static int load(const char *text, struct gw_config *cfg, struct cfg_errors *errs)
+{
+	return cfg_load(write_file("c.yaml", text), cfg, errs);
+}
+
+static void test_defaults(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = { 0 };
+	CHECK(load("", &cfg, &errs) == 0);
+	CHECK(strcmp(cfg.http_listen, "127.0.0.1:8080") == 0);
+	CHECK(cfg.http_max_body == 1024 * 1024);
+	CHECK(strcmp(cfg.storage.type, "sqlite") == 0);
+	CHECK_CONTAINS(cfg.publish_listen, "/var/events.ipc");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
+static void test_unknown_key_suggests(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = { 0 };
+	CHECK(load("http:\n  listen: 127.0.0.1:9000\n  max_bdy: 2MiB\n", &cfg, &errs) != 0);
+	CHECK(errs.n == 1);
+	if (errs.n) {
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:3:3: unknown key 'max_bdy' in http: did you mean 'max_body'?");
+	}
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
+static void test_syntax_error_position(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = { 0 };
+	CHECK(load("channels:\n  - name: a\n    type: [webhook\n", &cfg, &errs) != 0);
+	CHECK(errs.n >= 1);
+	if (errs.n)
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:4:1: YAML syntax");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
+static void test_env_substitution(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = { 0 };
+	setenv("PARLEY_TEST_PORT", "127.0.0.1:9123", 1);
+	unsetenv("PARLEY_TEST_UNSET");
+	CHECK(load("http:\n  listen: ${PARLEY_TEST_PORT}\n  public_url: \"${PARLEY_TEST_UNSET:-https://x.example}/in\"\n",
+	           &cfg, &errs) == 0);
+	CHECK(strcmp(cfg.http_listen, "127.0.0.1:9123") == 0);
+	CHECK(strcmp(cfg.http_public_url, "https://x.example/in") == 0);
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	CHECK(load("http:\n  listen: ${PARLEY_TEST_UNSET}\n", &cfg, &errs) != 0);
+	CHECK(errs.n == 1);
+	if (errs.n)
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:2:11: environment variable PARLEY_TEST_UNSET is not set");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
+static void test_channels(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = { 0 };
+	CHECK(load("channels:\n  - name: a\n    type: webhook\n  - name: a\n    type: webhook\n  - type: webhook\n",
+	           &cfg, &errs) != 0);
+	CHECK(errs.n == 2);
+	if (errs.n == 2) {
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:4:5: channel name 'a' is used twice (first at line 2)");
+		CHECK_CONTAINS(errs.msgs[1], "c.yaml:6:5: channel has no 'name'");
+	}
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	CHECK(load("channels:\n  - name: a\n    type: webhook\npipelines:\n  - name: p\n    from: [a, b]\n", &cfg, &errs) != 0);
+	CHECK(errs.n == 1);
+	if (errs.n)
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:6:15: pipeline 'p' takes from channel 'b', which is not configured");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
+static void test_typed_values(void)
+{
+	char err[128];
+	uint64_t sz;
+	int64_t ms;
+	int b;
+	CHECK(cfg_parse_size("1MiB", &sz, err) == 0 && sz == 1048576);
+	CHECK(cfg_parse_size("64k", &sz, err) == 0 && sz == 65536);
+	CHECK(cfg_parse_size("12", &sz, err) == 0 && sz == 12);
+	CHECK(cfg_parse_size("1 parsec", &sz, err) != 0);
+	CHECK(cfg_parse_duration_ms("250ms", &ms, err) == 0 && ms == 250);
+	CHECK(cfg_parse_duration_ms("7d", &ms, err) == 0 && ms == 7LL * 86400000);
+	CHECK(cfg_parse_duration_ms("3", &ms, err) == 0 && ms == 3000);
+	CHECK(cfg_parse_duration_ms("3 weeks", &ms, err) != 0);
+	CHECK(cfg_parse_bool("yes", &b, err) == 0 && b == 1);
+	CHECK(cfg_parse_bool("maybe", &b, err) != 0);
+
+	struct gw_config cfg;
+	struct cfg_errors errs = { 0 };
+	CHECK(load("http:\n  max_body: lots\n", &cfg, &errs) != 0);
+	if (errs.n)
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:2:13: max_body: 'lots' is not a size");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
+static void test_duplicate_key(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = { 0 };
+	CHECK(load("http:\n  listen: a:1\n  listen: b:2\n", &cfg, &errs) != 0);
+	if (errs.n)
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:3:3: duplicate key 'listen' (first at line 2)");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	test_defaults();
+	test_unknown_key_suggests();
+	test_syntax_error_position();
+	test_env_substitution();
+	test_channels();
+	test_typed_values();
+	test_duplicate_key();
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	TEST_DONE();
+}

@@ -1,0 +1,156 @@
+"""harness.py: start the real parley gateway on loopback for end-to-end tests.
+
+Standard library only.  Each test gets a temporary directory with its own
+config, SQLite file and ipc:// sockets, and free TCP ports.
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PARLEY = os.environ.get("PARLEY_BIN", "build/parley")
+BAD_PLUGINS = os.environ.get("PARLEY_BAD_PLUGINS", "")
+SOURCE_DIR = os.environ.get("PARLEY_SOURCE_DIR", ".")
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+    return cond
+
+
+def done():
+    if failures:
+        print(f"{len(failures)} check(s) failed", file=sys.stderr)
+        sys.exit(1)
+    print("all checks passed")
+    sys.exit(0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def sign(secret, body):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Gateway:
+    """A parley gateway on a temporary directory and free ports."""
+
+    def __init__(self, config_body="", secret="s3cret", extra_channels=""):
+        self.dir = tempfile.mkdtemp(prefix="parley-e2e-")
+        self.port = free_port()
+        self.secret = secret
+        self.config = os.path.join(self.dir, "parley.yaml")
+        text = f"""data_dir: var
+http:
+  listen: 127.0.0.1:{self.port}
+channels:
+  - name: hooks
+    type: webhook
+    config:
+      secret: "{secret}"
+{extra_channels}{config_body}"""
+        with open(self.config, "w") as f:
+            f.write(text)
+        self.proc = None
+        self.log = os.path.join(self.dir, "gateway.log")
+
+    def start(self, wait=True):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([PARLEY, "run", "-c", self.config], stdout=self.logf, stderr=self.logf)
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=15):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("gateway exited early:\n" + self.read_log())
+            try:
+                st, _ = self.request("GET", "/healthz")
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("gateway did not become healthy:\n" + self.read_log())
+
+    def read_log(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, data
+        finally:
+            if conn is None:
+                c.close()
+
+    def post_message(self, msg, channel="hooks", secret=None, conn=None, raw=None):
+        body = raw if raw is not None else json.dumps(msg).encode()
+        headers = {"Content-Type": "application/json",
+                   "X-Parley-Signature": sign(secret or self.secret, body)}
+        return self.request("POST", f"/webhooks/{channel}", body, headers, conn)
+
+    def cli(self, *args, timeout=30):
+        r = subprocess.run([PARLEY, *args], capture_output=True, text=True, timeout=timeout)
+        return r.returncode, r.stdout, r.stderr
+
+    def api(self, op, obj=None):
+        rc, out, err = self.cli("api", "-c", self.config, op, json.dumps(obj or {}))
+        try:
+            return rc, json.loads(out)
+        except ValueError:
+            return rc, {"raw": out, "stderr": err}
+
+    def list_all(self, channel):
+        """Every stored message of channel, following next_after_id pages."""
+        out, after = [], None
+        while True:
+            req = {"channel": channel, "limit": 1000}
+            if after:
+                req["after_id"] = after
+            rc, r = self.api("messages.list", req)
+            if rc != 0:
+                raise RuntimeError(f"messages.list failed: {r}")
+            out += r["messages"]
+            after = r.get("next_after_id")
+            if not after:
+                return out
