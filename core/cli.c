@@ -105,6 +105,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	int rc = gateway_run(&gw);
 	gateway_close(&gw);
+	/* Let nng finish its deferred frees (connections closed during the drain). */
+	nng_fini();
 	free(c.rest);
 	return rc;
 }

@@ -25,6 +25,8 @@ struct http {
 	struct route *routes;
 	size_t n_routes;
 	int started;
+	nng_http_handler *handlers[3];
+	size_t n_handlers;
 };
 
 struct parley_http_request {
@@ -398,6 +400,8 @@ static int add_handler(struct http *h, const char *path, void (*cb)(nng_aio *), 
 	rv = nng_http_server_add_handler(h->srv, hd);
 	if (rv != 0)
 		nng_http_handler_free(hd);
+	else
+		h->handlers[h->n_handlers++] = hd;
 	return rv;
 }
 
@@ -444,8 +448,13 @@ void http_free(struct http *h)
 {
 	if (!h)
 		return;
-	if (h->srv)
+	if (h->srv) {
+		/* The server frees handlers lazily; remove and free ours now. */
+		for (size_t i = 0; i < h->n_handlers; i++)
+			if (nng_http_server_del_handler(h->srv, h->handlers[i]) == 0)
+				nng_http_handler_free(h->handlers[i]);
 		nng_http_server_release(h->srv);
+	}
 	for (size_t i = 0; i < h->n_routes; i++) {
 		free(h->routes[i].method);
 		free(h->routes[i].subpath);

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Parley builds and tests with (only what is missing).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config
+      libnng-dev nng-utils libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev
+      python3 curl openssl ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

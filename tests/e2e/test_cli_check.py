@@ -1,0 +1,90 @@
+"""Acceptance: `parley check` names FILE:LINE:COL and exits non-zero; `parley plugins`
+lists the built-ins and the refused objects; the gateway starts with broken plugins
+on plugins.path and still serves."""
+import os
+import re
+
+from harness import BAD_PLUGINS, Gateway, check, done
+
+gw = Gateway()
+try:
+    # A config whose unknown channel type sits on line 12.
+    bad = os.path.join(gw.dir, "bad.yaml")
+    with open(bad, "w") as f:
+        f.write("""# line 1
+data_dir: var
+http:
+  listen: 127.0.0.1:0
+storage:
+  type: sqlite
+channels:
+  - name: hooks
+    type: webhook
+    config: { secret: abc }
+  - name: wa-main
+    type: whatsap
+    config: {}
+""")
+    rc, out, err = gw.cli("check", "-c", bad)
+    check(rc != 0, f"check exits non-zero on an unknown channel type (rc={rc})")
+    check(re.search(re.escape(bad) + r":12:11: unknown channel type 'whatsap'", err) is not None,
+          f"check names FILE:12:COL: {err!r}")
+
+    # Several errors at once, each with its own position, with "did you mean".
+    with open(bad, "w") as f:
+        f.write("""channels:
+  - name: hooks
+    type: webhok
+    config: { secrt: abc }
+storage: { type: sqlite, config: { synchronus: full } }
+htp: {}
+""")
+    rc, out, err = gw.cli("check", "-c", bad)
+    lines = err.strip().splitlines()
+    check(rc != 0, "check fails")
+    check(any(":3:11: unknown channel type 'webhok': did you mean 'webhook'?" in l for l in lines), f"{lines}")
+    check(any(":6:1: unknown key 'htp' in the top level: did you mean 'http'?" in l for l in lines), f"{lines}")
+    check(any(":5:36: unknown key 'synchronus'" in l and "did you mean 'synchronous'?" in l for l in lines), f"{lines}")
+
+    rc, out, err = gw.cli("check", "-c", gw.config)
+    check(rc == 0 and "ok" in out, f"a valid config checks ok: {rc} {out} {err}")
+
+    rc, out, err = gw.cli("check", "-c", os.path.join(gw.dir, "missing.yaml"))
+    check(rc != 0 and "cannot open the config file" in err, f"missing file: {err}")
+
+    # The example config is valid as shipped.
+    example = os.path.join(os.environ.get("PARLEY_SOURCE_DIR", "."), "examples", "parley.yaml")
+    rc, out, err = gw.cli("check", "-c", example)
+    check(rc == 0, f"examples/parley.yaml checks ok: {err}")
+
+    # plugins lists the built-ins.
+    rc, out, err = gw.cli("plugins")
+    check(rc == 0, "plugins exits 0")
+    for name, kind in (("webhook", "channel"), ("sqlite", "store"), ("dedupe", "step")):
+        check(re.search(rf"^{name}\s+{kind}\s+\S+\s+1\.0\s+/\S+\.so$", out, re.M) is not None,
+              f"plugins lists {name} ({kind}): {out}")
+
+    # With the broken plugins on plugins.path: each refused with its reason.
+    with open(gw.config, "a") as f:
+        f.write(f"plugins:\n  path: [{BAD_PLUGINS}]\n")
+    rc, out, err = gw.cli("plugins", "-c", gw.config)
+    check("thirdparty" in out, "a good third-party plugin on plugins.path is listed")
+    for needle in ("magic 0xdeadbeef", "built for plugin ABI 2.3 but this host speaks ABI 1.0",
+                   "descriptor of 24 bytes", "no entry symbol", "second channel plugin named 'webhook'"):
+        check(needle in out, f"plugins shows the refusal '{needle}'")
+
+    # ...and the gateway still starts and serves with the others.
+    gw.start()
+    st, _ = gw.post_message({"id": "a", "from": "b", "text": "still works"})
+    check(st == 200, f"the gateway serves with broken plugins around: {st}")
+    log = gw.read_log()
+    check("refused" in log and "bad_abi2.so" in log, "the refusals are logged at start")
+    check(gw.stop() == 0, "clean exit")
+
+    # --help on each command.
+    for cmd in ("run", "check", "plugins", "tail", "api", "send"):
+        rc, out, err = gw.cli(cmd, "--help")
+        check(rc == 0 and out.startswith(f"usage: parley {cmd}"), f"{cmd} --help")
+finally:
+    gw.cleanup()
+done()

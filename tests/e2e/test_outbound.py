@@ -1,0 +1,120 @@
+"""Outbound through the durable outbox: `parley send` POSTs the signed envelope to the
+channel's outbound_url; 500 then 200 sends once; 429 honours Retry-After; a permanent
+4xx is dead-lettered with the receiver's text; status envelopes are published."""
+import hashlib
+import hmac
+import http.server
+import json
+import subprocess
+import threading
+import time
+
+from harness import PARLEY, Gateway, check, done
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """Plays the integrator's system: answers from a per-text script."""
+    script = {}
+    seen = []
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        env = json.loads(body)
+        with self.lock:
+            self.seen.append((time.time(), env, self.headers.get("X-Parley-Signature"), body))
+            plan = self.script.get(env.get("text"), [(200, {"id": "ext-" + env["id"]})])
+            status, reply = plan.pop(0) if len(plan) > 1 else plan[0]
+        data = json.dumps(reply).encode()
+        self.send_response(status)
+        if status == 429:
+            self.send_header("Retry-After", "1")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{srv.server_address[1]}/replies"
+
+Receiver.script = {
+    "flaky": [(500, {"error": "try again"}), (200, {"id": "ext-flaky"})],
+    "slow down": [(429, {"error": "rate limited"}), (200, {"id": "ext-slow"})],
+    "bad": [(400, {"error": "recipient unknown"})],
+}
+
+gw = Gateway(config_body="outbox:\n  backoff_base: 100ms\n  max_attempts: 4\n",
+             extra_channels=f"  - name: out\n    type: webhook\n    config:\n      secret: outsecret\n"
+                            f"      outbound_url: {url}\n").start()
+try:
+    tail = subprocess.Popen([PARLEY,
+                             "tail", "-c", gw.config, "status."], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+
+    def send(text):
+        rc, out, err = gw.cli("send", "-c", gw.config, "--channel", "out", "--to", "webhook:alice", "--text", text)
+        check(rc == 0, f"send '{text}' accepted: {out} {err}")
+        return json.loads(out)["id"]
+
+    def wait_status(mid, want, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            rc, r = gw.api("message.get", {"id": mid})
+            if rc == 0 and r["message"].get("status") == want:
+                return r["message"]
+            time.sleep(0.1)
+        rc, r = gw.api("message.get", {"id": mid})
+        return r.get("message", r)
+
+    ok_id = send("hello there")
+    m = wait_status(ok_id, "sent")
+    check(m.get("status") == "sent", f"a plain send is sent: {m}")
+    check(m.get("external_id") == "ext-" + ok_id, f"the receiver's id is stored: {m}")
+    posted = [s for s in Receiver.seen if s[1]["id"] == ok_id]
+    check(len(posted) == 1, f"posted once: {len(posted)}")
+    if posted:
+        _, env, sig, raw = posted[0]
+        want = "sha256=" + hmac.new(b"outsecret", raw, hashlib.sha256).hexdigest()
+        check(sig == want, "the outbound POST is signed with the channel's secret")
+        check(env["to"] == "webhook:alice" and env["text"] == "hello there" and env["direction"] == "outbound",
+              f"the receiver gets the envelope: {env}")
+
+    flaky = send("flaky")
+    m = wait_status(flaky, "sent")
+    tries = [s for s in Receiver.seen if s[1]["id"] == flaky]
+    check(m.get("status") == "sent" and len(tries) == 2, f"500 then 200: sent after {len(tries)} tries: {m}")
+    check(m.get("external_id") == "ext-flaky", "sent once, with the receiver's id")
+
+    slow = send("slow down")
+    m = wait_status(slow, "sent")
+    tries = [s for s in Receiver.seen if s[1]["id"] == slow]
+    check(len(tries) == 2 and tries[1][0] - tries[0][0] >= 0.9,
+          f"429 with Retry-After: 1 waited {tries[1][0] - tries[0][0]:.2f} s" if len(tries) == 2 else f"{len(tries)} tries")
+
+    bad = send("bad")
+    m = wait_status(bad, "failed")
+    check(m.get("status") == "failed" and "recipient unknown" in (m.get("error") or ""),
+          f"a permanent error is dead-lettered with the receiver's text: {m}")
+    check(len([s for s in Receiver.seen if s[1]["id"] == bad]) == 1, "a permanent error is not retried")
+
+    rc, r = gw.api("message.send", {"channel": "nosuch", "to": "webhook:x", "text": "x"})
+    check(rc != 0 and r["error"]["code"] == "unknown_channel", f"unknown channel: {r}")
+    rc, r = gw.api("message.send", {"channel": "out", "text": "x"})
+    check(rc != 0 and r["error"]["code"] == "invalid_request", f"missing to: {r}")
+
+    time.sleep(0.3)
+    tail.terminate()
+    out, _ = tail.communicate(timeout=5)
+    statuses = [json.loads(l.partition(" ")[2]) for l in out.splitlines() if l.startswith("status.")]
+    by_msg = {(s["meta"]["message_id"], s["status"]) for s in statuses}
+    check((ok_id, "sent") in by_msg and (bad, "failed") in by_msg, f"status envelopes published: {by_msg}")
+    check(all(l.startswith("status.webhook.out ") for l in out.splitlines() if l), "status topic")
+finally:
+    gw.cleanup()
+    srv.shutdown()
+done()
