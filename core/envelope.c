@@ -68,7 +68,7 @@ void ulid_new(char out[27])
 
 parley_envelope *envelope_create(const char *kind, const char *direction)
 {
-	parley_envelope *env = malloc(sizeof(*env));
+	parley_envelope *env = calloc(1, sizeof(*env));
 	if (!env)
 		return NULL;
 	env->obj = cJSON_CreateObject();
@@ -96,13 +96,35 @@ parley_envelope *envelope_parse(const char *text, size_t len)
 		cJSON_Delete(o);
 		return NULL;
 	}
-	parley_envelope *env = malloc(sizeof(*env));
+	parley_envelope *env = calloc(1, sizeof(*env));
 	if (!env) {
 		cJSON_Delete(o);
 		return NULL;
 	}
 	env->obj = o;
+	env->text = text;
+	env->text_len = len;
 	return env;
+}
+
+static void changed(parley_envelope *env)
+{
+	env->text = NULL;
+	free(env->printed);
+	env->printed = NULL;
+}
+
+const char *envelope_text(parley_envelope *env, size_t *len)
+{
+	if (!env->text) {
+		env->printed = cJSON_PrintUnformatted(env->obj);
+		if (!env->printed)
+			return NULL;
+		env->text = env->printed;
+		env->text_len = strlen(env->printed);
+	}
+	*len = env->text_len;
+	return env->text;
 }
 
 void envelope_destroy(parley_envelope *env)
@@ -110,6 +132,7 @@ void envelope_destroy(parley_envelope *env)
 	if (!env)
 		return;
 	cJSON_Delete(env->obj);
+	free(env->printed);
 	free(env);
 }
 
@@ -119,6 +142,7 @@ int envelope_set(parley_envelope *env, const char *field, const char *value)
 		return PARLEY_EINVAL;
 	if (value && !utf8_valid(value, strlen(value)))
 		return PARLEY_EINVAL;
+	changed(env);
 	cJSON_DeleteItemFromObjectCaseSensitive(env->obj, field);
 	if (!value)
 		return 0;
@@ -129,6 +153,7 @@ int envelope_set_json_text(parley_envelope *env, const char *field, const char *
 {
 	if (!env || !field || !envelope_field_known(field) || strcmp(field, "v") == 0)
 		return PARLEY_EINVAL;
+	changed(env);
 	cJSON_DeleteItemFromObjectCaseSensitive(env->obj, field);
 	if (!json)
 		return 0;
@@ -155,6 +180,8 @@ char *envelope_get_json_text(const parley_envelope *env, const char *field)
 
 char *envelope_json(const parley_envelope *env)
 {
+	if (env->text)
+		return strndup(env->text, env->text_len);
 	return cJSON_PrintUnformatted(env->obj);
 }
 

@@ -10,12 +10,26 @@
 
 struct parley_envelope {
 	cJSON *obj;
+	/*
+	 * The envelope's JSON text while it is known: the bus text it was
+	 * parsed from (borrowed, valid as long as its nng message), or a
+	 * printed copy (owned).  Any change drops it, so the text is printed
+	 * at most once however many times the store and the bus ask for it.
+	 */
+	const char *text;
+	size_t text_len;
+	char *printed;
 };
 
 /* A new envelope with v, id, kind, direction and received_at set. */
 parley_envelope *envelope_create(const char *kind, const char *direction);
-/* Parse bus text; NULL when it is not a JSON object. Takes no ownership of text. */
+/*
+ * Parse bus text; NULL when it is not a JSON object.  The envelope borrows
+ * text as its JSON text until changed: text must outlive it.
+ */
 parley_envelope *envelope_parse(const char *text, size_t len);
+/* The JSON text (not NUL-terminated), owned by the envelope; NULL on ENOMEM. */
+const char *envelope_text(parley_envelope *env, size_t *len);
 void envelope_destroy(parley_envelope *env);
 int envelope_set(parley_envelope *env, const char *field, const char *value);
 int envelope_set_json_text(parley_envelope *env, const char *field, const char *json);

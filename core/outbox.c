@@ -82,7 +82,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		return;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(msg, "attempts");
-	parley_envelope env = { msg };
+	parley_envelope env = { .obj = msg };
 	struct parley_send_result res;
 	memset(&res, 0, sizeof(res));
 	res.struct_size = sizeof(res);

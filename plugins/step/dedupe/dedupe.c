@@ -8,6 +8,7 @@
  */
 #include <parley/parley.h>
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 struct dedupe {
 	const struct parley_host *host;
 	parley_instance *inst;
+	/* process() and after_commit() run on different pipeline threads. */
+	pthread_mutex_t lock;
 	/* Open addressing over keys; a FIFO ring evicts the oldest. */
 	char **slots;
 	size_t nslots;
@@ -88,7 +91,9 @@ static int dd_process(void *data, parley_envelope *env)
 	char *key = make_key(d->host, env);
 	if (!key)
 		return 0;
+	pthread_mutex_lock(&d->lock);
 	int seen = d->slots[find_slot(d, key)] != NULL;
+	pthread_mutex_unlock(&d->lock);
 	free(key);
 	if (seen)
 		d->host->metric_add(d->inst, "dedupe_dropped_total", 1);
@@ -103,8 +108,10 @@ static void dd_after_commit(void *data, const parley_envelope *env, int result)
 	char *key = make_key(d->host, env);
 	if (!key)
 		return;
+	pthread_mutex_lock(&d->lock);
 	size_t i = find_slot(d, key);
 	if (d->slots[i]) {
+		pthread_mutex_unlock(&d->lock);
 		free(key);
 		return;
 	}
@@ -119,6 +126,7 @@ static void dd_after_commit(void *data, const parley_envelope *env, int result)
 	d->slots[i] = key;
 	d->ring[(d->ring_head + d->ring_len) % d->ring_cap] = key;
 	d->ring_len++;
+	pthread_mutex_unlock(&d->lock);
 }
 
 static int dd_create(const struct parley_host *host, parley_instance *inst, void *pd, void **data, char **errmsg)
@@ -136,6 +144,7 @@ static int dd_create(const struct parley_host *host, parley_instance *inst, void
 	d->nslots = 16;
 	while (d->nslots < d->ring_cap * 2)
 		d->nslots *= 2;
+	pthread_mutex_init(&d->lock, NULL);
 	d->slots = calloc(d->nslots, sizeof(char *));
 	d->ring = calloc(d->ring_cap, sizeof(char *));
 	if (!d->slots || !d->ring) {
@@ -155,6 +164,7 @@ static void dd_destroy(void *data)
 		free(d->ring[(d->ring_head + k) % d->ring_cap]);
 	free(d->ring);
 	free(d->slots);
+	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 

@@ -20,6 +20,7 @@ struct store {
 	char *path;
 	int synchronous_full;
 	int64_t busy_ms;
+	int64_t checkpoint_pages;
 	sqlite3 *w, *r;
 	pthread_mutex_t wlock, rlock;
 	sqlite3_stmt *insert;
@@ -52,7 +53,9 @@ static const char *const migrations[] = {
 	"  envelope TEXT NOT NULL,"
 	"  UNIQUE (channel, external_id));"
 	"CREATE INDEX messages_conversation ON messages(conversation_id, seq) WHERE conversation_id IS NOT NULL;"
-	"CREATE INDEX messages_outbox ON messages(next_attempt_ms) WHERE status IN ('queued', 'retry', 'sending');"
+	/* Inbound messages have no status, so only outbound ones are indexed. Queries must repeat the
+	 * index's WHERE term ("status IS NOT NULL") for SQLite to use it. */
+	"CREATE INDEX messages_outbox ON messages(status, next_attempt_ms) WHERE status IS NOT NULL;"
 	"CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB, updated_at TEXT NOT NULL,"
 	"  PRIMARY KEY (ns, key));",
 	NULL,
@@ -63,6 +66,8 @@ static const struct parley_config_key config_map[] = {
 	{ "synchronous", PARLEY_CFG_STRING, "full", 0,
 	  "full: an acknowledged webhook survives power loss; normal: survives a crash of the process" },
 	{ "busy_timeout", PARLEY_CFG_DURATION, "5s", 0, "how long to wait for a lock held by another process" },
+	{ "checkpoint_pages", PARLEY_CFG_INT, "1000", 0,
+	  "fold the write-ahead log into the database every this many pages (smaller: shorter, more frequent pauses)" },
 	{ NULL, 0, NULL, 0, NULL },
 };
 
@@ -145,7 +150,7 @@ static int migrate(struct store *s, char **errmsg)
 		s->host->log(s->inst, PARLEY_LOG_INFO, "applied schema migration %d to %s", v, s->path);
 	}
 	/* A send interrupted by a crash is retried (at-least-once). */
-	exec(s, s->w, "UPDATE messages SET status = 'retry' WHERE status = 'sending'");
+	exec(s, s->w, "UPDATE messages SET status = 'retry' WHERE status IS NOT NULL AND status = 'sending'");
 	return 0;
 }
 
@@ -167,6 +172,7 @@ static int st_create(const struct parley_host *host, parley_instance *inst, void
 	const char *sync = host->config_str(inst, "synchronous");
 	s->synchronous_full = strcmp(sync, "normal") != 0;
 	host->config_duration_ms(inst, "busy_timeout", &s->busy_ms);
+	host->config_int(inst, "checkpoint_pages", &s->checkpoint_pages);
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_mutex_init(&s->rlock, NULL);
 	*data = s;
@@ -179,6 +185,7 @@ static int st_start(void *data, char **errmsg)
 	int rv;
 	if ((rv = open_db(s, &s->w, errmsg)) != 0 || (rv = migrate(s, errmsg)) != 0 || (rv = open_db(s, &s->r, errmsg)) != 0)
 		return rv;
+	sqlite3_wal_autocheckpoint(s->w, (int)s->checkpoint_pages);
 	const char *ins =
 	    "INSERT INTO messages (id, channel, channel_type, external_id, direction, kind, from_urn, to_urn,"
 	    " contact_id, conversation_id, status, next_attempt_ms, received_at, envelope)"
@@ -469,7 +476,7 @@ static int st_outbox_claim(void *data, int64_t now_ms, size_t max, char **json_a
 	cJSON *arr = cJSON_CreateArray();
 	if (sqlite3_prepare_v2(s->w,
 	                       "SELECT id, json_set(envelope, '$.attempts', attempts) FROM messages"
-	                       " WHERE status IN ('queued', 'retry') AND next_attempt_ms <= ?1"
+	                       " WHERE status IS NOT NULL AND status IN ('queued', 'retry') AND next_attempt_ms <= ?1"
 	                       " ORDER BY next_attempt_ms, seq LIMIT ?2",
 	                       -1, &sel, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->w, "UPDATE messages SET status = 'sending' WHERE id = ?1", -1, &upd, NULL) != SQLITE_OK)

@@ -260,18 +260,22 @@ struct parley_plugin {
 	int (*channel_send)(void *data, const parley_envelope *env, struct parley_send_result *res);
 
 	/*
-	 * step and router: process one envelope on the pipeline thread.
+	 * step and router: process one envelope on the pipeline's prepare
+	 * thread (one envelope at a time; the host owns env).
 	 * Return 0 to pass it on, PARLEY_EDUPLICATE to acknowledge it without
 	 * storing it, or another negative error to fail its submission.
 	 */
 	int (*process)(void *data, parley_envelope *env);
 
 	/*
-	 * step and router, optional: told on the pipeline thread after the
-	 * commit of an envelope this instance passed, with 0 (stored),
-	 * PARLEY_EDUPLICATE (already stored) or an error (not stored: the
-	 * provider will retry).  A dedupe cache remembers keys only here, so
-	 * a failed commit never makes a retry look like a duplicate.
+	 * step and router, optional: told after the commit of an envelope
+	 * this instance passed, with 0 (stored), PARLEY_EDUPLICATE (already
+	 * stored) or an error (not stored: the provider will retry).  A dedupe
+	 * cache remembers keys only here, so a failed commit never makes a
+	 * retry look like a duplicate.  Called on the pipeline's post thread,
+	 * which may run while process() runs on the prepare thread for later
+	 * envelopes: state both touch needs a lock.  Calls of each of the two
+	 * are serial.  The envelope is owned by the host, valid for the call.
 	 */
 	void (*after_commit)(void *data, const parley_envelope *env, int result);
 
