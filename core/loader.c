@@ -12,6 +12,9 @@
 #ifndef PARLEY_PLUGIN_DIR
 #define PARLEY_PLUGIN_DIR "/usr/local/lib/parley/plugins"
 #endif
+#ifndef PARLEY_PLUGIN_RELDIR
+#define PARLEY_PLUGIN_RELDIR "../lib/parley/plugins"
+#endif
 
 const char *loader_kind_name(int kind)
 {
@@ -45,7 +48,7 @@ size_t loader_default_dirs(char ***dirs)
 	if (self) {
 		/* The build tree keeps plugins in plugins/ next to the binary. */
 		d[n++] = str_printf("%s/plugins", self);
-		d[n++] = str_printf("%s/../lib/parley/plugins", self);
+		d[n++] = str_printf("%s/" PARLEY_PLUGIN_RELDIR, self);
 		free(self);
 	}
 	d[n++] = strdup(PARLEY_PLUGIN_DIR);
