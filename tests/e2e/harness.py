@@ -53,7 +53,7 @@ def sign(secret, body):
 class Gateway:
     """A parley gateway on a temporary directory and free ports."""
 
-    def __init__(self, config_body="", secret="s3cret", extra_channels=""):
+    def __init__(self, config_body="", secret="s3cret", extra_channels="", http_extra=""):
         self.dir = tempfile.mkdtemp(prefix="parley-e2e-")
         self.port = free_port()
         self.secret = secret
@@ -61,7 +61,7 @@ class Gateway:
         text = f"""data_dir: var
 http:
   listen: 127.0.0.1:{self.port}
-channels:
+{http_extra}channels:
   - name: hooks
     type: webhook
     config:
