@@ -80,88 +80,55 @@ static int parse_common(int argc, char **argv, struct common *c, int sendopts)
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+/* A command's return value asking the dispatcher to print its usage and exit 2. */
+#define USAGE (-2)
+
+static int cmd_run(struct common *c)
 {
-	struct common c;
-	if (parse_common(argc, argv, &c, 0) != 0)
-		return 2;
-	if (c.help || !c.config) {
-		fputs("usage: parley run -c FILE\n\n"
-		      "Runs the gateway on FILE until SIGTERM or SIGINT; then new webhooks get 503,\n"
-		      "everything already accepted is committed and acknowledged, and it exits 0.\n",
-		      c.help ? stdout : stderr);
-		free(c.rest);
-		return c.help ? 0 : 2;
-	}
+	if (!c->config)
+		return USAGE;
 	struct gateway gw;
 	struct cfg_errors errs = { 0 };
-	if (gateway_open(&gw, c.config, &errs) != 0) {
+	if (gateway_open(&gw, c->config, &errs) != 0) {
 		print_errors(&errs);
-		fprintf(stderr, "parley: %zu error(s) in %s; not starting (run `parley check -c %s`)\n", errs.n, c.config,
-		        c.config);
+		fprintf(stderr, "parley: %zu error(s) in %s; not starting (run `parley check -c %s`)\n", errs.n, c->config,
+		        c->config);
 		cfg_errors_free(&errs);
-		free(c.rest);
 		return 1;
 	}
 	int rc = gateway_run(&gw);
 	gateway_close(&gw);
 	/* Let nng finish its deferred frees (connections closed during the drain). */
 	nng_fini();
-	free(c.rest);
 	return rc;
 }
 
-static int cmd_check(int argc, char **argv)
+static int cmd_check(struct common *c)
 {
-	struct common c;
-	if (parse_common(argc, argv, &c, 0) != 0)
-		return 2;
-	if (c.help || !c.config) {
-		fputs("usage: parley check -c FILE\n\n"
-		      "Validates FILE against the core and every plugin it names without starting\n"
-		      "anything.  Exit 0 when valid; otherwise one FILE:LINE:COL: message per error.\n",
-		      c.help ? stdout : stderr);
-		free(c.rest);
-		return c.help ? 0 : 2;
-	}
+	if (!c->config)
+		return USAGE;
 	log_set_level(0);
 	struct gateway gw;
 	struct cfg_errors errs = { 0 };
-	int rv = gateway_open(&gw, c.config, &errs);
-	if (rv != 0) {
+	if (gateway_open(&gw, c->config, &errs) != 0) {
 		print_errors(&errs);
 		cfg_errors_free(&errs);
-		free(c.rest);
 		return 1;
 	}
-	printf("%s: ok (%zu channel(s), store %s, %zu pipeline(s))\n", c.config, gw.n_channels, gw.store->name,
+	printf("%s: ok (%zu channel(s), store %s, %zu pipeline(s))\n", c->config, gw.n_channels, gw.store->name,
 	       gw.n_pipes);
 	gateway_close(&gw);
-	free(c.rest);
 	return 0;
 }
 
-static int cmd_plugins(int argc, char **argv)
+static int cmd_plugins(struct common *c)
 {
-	struct common c;
-	if (parse_common(argc, argv, &c, 0) != 0)
-		return 2;
-	if (c.help) {
-		fputs("usage: parley plugins [-c FILE]\n\n"
-		      "Lists the plugins found next to the binary, under the install prefix and in\n"
-		      "the config's plugins.path: name, kind, version, ABI and path, with the\n"
-		      "reason any .so was refused.\n",
-		      stdout);
-		free(c.rest);
-		return 0;
-	}
 	log_set_level(0);
 	struct gw_config cfg;
 	struct cfg_errors errs = { 0 };
-	if (cfg_load(c.config, &cfg, &errs) != 0 && !cfg.root) {
+	if (cfg_load(c->config, &cfg, &errs) != 0 && !cfg.root) {
 		print_errors(&errs);
 		cfg_errors_free(&errs);
-		free(c.rest);
 		return 1;
 	}
 	cfg_errors_free(&errs);
@@ -189,7 +156,6 @@ static int cmd_plugins(int argc, char **argv)
 	free(dirs);
 	loader_free(&reg);
 	cfg_free(&cfg);
-	free(c.rest);
 	return 0;
 }
 
@@ -215,25 +181,11 @@ static void on_tail_signal(int sig)
 	tail_stop = 1;
 }
 
-static int cmd_tail(int argc, char **argv)
+static int cmd_tail(struct common *c)
 {
-	struct common c;
-	if (parse_common(argc, argv, &c, 0) != 0)
-		return 2;
-	if (c.help) {
-		fputs("usage: parley tail [-c FILE] [TOPIC-PREFIX]\n\n"
-		      "Subscribes to the publish socket (publish.listen) and prints each envelope as\n"
-		      "TOPIC JSON, one per line.  TOPIC-PREFIX filters, e.g. message.inbound.\n"
-		      "Publishing is at-most-once: use `parley api messages.list` to replay.\n",
-		      stdout);
-		free(c.rest);
-		return 0;
-	}
 	struct gw_config cfg;
-	if (client_config(c.config, &cfg) != 0) {
-		free(c.rest);
+	if (client_config(c->config, &cfg) != 0)
 		return 1;
-	}
 	nng_socket s;
 	int rv;
 	if ((rv = nng_sub0_open(&s)) != 0) {
@@ -242,7 +194,7 @@ static int cmd_tail(int argc, char **argv)
 	}
 	nng_socket_set_int(s, NNG_OPT_RECVBUF, 1024);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200);
-	const char *prefix = c.nrest > 0 ? c.rest[0] : "";
+	const char *prefix = c->nrest > 0 ? c->rest[0] : "";
 	nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, prefix, strlen(prefix));
 	if ((rv = nng_dial(s, cfg.publish_listen, NULL, NNG_FLAG_NONBLOCK)) != 0) {
 		fprintf(stderr, "parley tail: cannot dial %s: %s\n", cfg.publish_listen, nng_strerror(rv));
@@ -264,7 +216,6 @@ static int cmd_tail(int argc, char **argv)
 	}
 	nng_close(s);
 	cfg_free(&cfg);
-	free(c.rest);
 	return 0;
 }
 
@@ -304,70 +255,97 @@ static int control_call(const struct gw_config *cfg, const char *req)
 	return ok ? 0 : 1;
 }
 
-static int cmd_api(int argc, char **argv)
+/* Send req (consumed) to the control socket named by the config. */
+static int control_request(const char *config, cJSON *req)
 {
-	struct common c;
-	if (parse_common(argc, argv, &c, 0) != 0)
-		return 2;
-	if (c.help || c.nrest < 1) {
-		fputs("usage: parley api [-c FILE] OP [JSON]\n\n"
-		      "Sends {\"op\": OP, ...JSON} to the control socket (control.listen) and prints\n"
-		      "the reply; exits 1 when the reply's ok is false.  Ops: health, stats,\n"
-		      "messages.list {channel, conversation_id, after_id, limit}, message.get {id},\n"
-		      "message.send {channel, to, text}.\n",
-		      c.help ? stdout : stderr);
-		free(c.rest);
-		return c.help ? 0 : 2;
-	}
-	cJSON *req = c.nrest > 1 ? cJSON_Parse(c.rest[1]) : cJSON_CreateObject();
-	if (!cJSON_IsObject(req)) {
-		fprintf(stderr, "parley api: the JSON argument must be an object, e.g. '{\"channel\":\"hooks\"}'\n");
-		cJSON_Delete(req);
-		free(c.rest);
-		return 2;
-	}
-	cJSON_DeleteItemFromObjectCaseSensitive(req, "op");
-	cJSON_AddStringToObject(req, "op", c.rest[0]);
 	char *text = cJSON_PrintUnformatted(req);
 	cJSON_Delete(req);
 	struct gw_config cfg;
 	int rc = 1;
-	if (client_config(c.config, &cfg) == 0) {
+	if (client_config(config, &cfg) == 0) {
 		rc = control_call(&cfg, text);
 		cfg_free(&cfg);
 	}
 	free(text);
-	free(c.rest);
 	return rc;
 }
 
-static int cmd_send(int argc, char **argv)
+static int cmd_api(struct common *c)
 {
-	struct common c;
-	if (parse_common(argc, argv, &c, 1) != 0)
+	if (c->nrest < 1)
+		return USAGE;
+	cJSON *req = c->nrest > 1 ? cJSON_Parse(c->rest[1]) : cJSON_CreateObject();
+	if (!cJSON_IsObject(req)) {
+		fprintf(stderr, "parley api: the JSON argument must be an object, e.g. '{\"channel\":\"hooks\"}'\n");
+		cJSON_Delete(req);
 		return 2;
-	if (c.help || !c.channel || !c.to || !c.text) {
-		fputs("usage: parley send [-c FILE] --channel NAME --to URN --text TEXT\n\n"
-		      "Queues an outbound message in the durable outbox; the gateway sends it through\n"
-		      "the channel, retrying transient failures.  Prints the message id.\n",
-		      c.help ? stdout : stderr);
-		free(c.rest);
-		return c.help ? 0 : 2;
 	}
+	cJSON_DeleteItemFromObjectCaseSensitive(req, "op");
+	cJSON_AddStringToObject(req, "op", c->rest[0]);
+	return control_request(c->config, req);
+}
+
+static int cmd_send(struct common *c)
+{
+	if (!c->channel || !c->to || !c->text)
+		return USAGE;
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "op", "message.send");
-	cJSON_AddStringToObject(req, "channel", c.channel);
-	cJSON_AddStringToObject(req, "to", c.to);
-	cJSON_AddStringToObject(req, "text", c.text);
-	char *text = cJSON_PrintUnformatted(req);
-	cJSON_Delete(req);
-	struct gw_config cfg;
-	int rc = 1;
-	if (client_config(c.config, &cfg) == 0) {
-		rc = control_call(&cfg, text);
-		cfg_free(&cfg);
+	cJSON_AddStringToObject(req, "channel", c->channel);
+	cJSON_AddStringToObject(req, "to", c->to);
+	cJSON_AddStringToObject(req, "text", c->text);
+	return control_request(c->config, req);
+}
+
+static const struct command {
+	const char *name;
+	int (*fn)(struct common *c);
+	int sendopts; /* takes --channel/--to/--text */
+	const char *usage;
+} commands[] = {
+	{ "run", cmd_run, 0,
+	  "usage: parley run -c FILE\n\n"
+	  "Runs the gateway on FILE until SIGTERM or SIGINT; then new webhooks get 503,\n"
+	  "everything already accepted is committed and acknowledged, and it exits 0.\n" },
+	{ "check", cmd_check, 0,
+	  "usage: parley check -c FILE\n\n"
+	  "Validates FILE against the core and every plugin it names without starting\n"
+	  "anything.  Exit 0 when valid; otherwise one FILE:LINE:COL: message per error.\n" },
+	{ "plugins", cmd_plugins, 0,
+	  "usage: parley plugins [-c FILE]\n\n"
+	  "Lists the plugins found next to the binary, under the install prefix and in\n"
+	  "the config's plugins.path: name, kind, version, ABI and path, with the\n"
+	  "reason any .so was refused.\n" },
+	{ "tail", cmd_tail, 0,
+	  "usage: parley tail [-c FILE] [TOPIC-PREFIX]\n\n"
+	  "Subscribes to the publish socket (publish.listen) and prints each envelope as\n"
+	  "TOPIC JSON, one per line.  TOPIC-PREFIX filters, e.g. message.inbound.\n"
+	  "Publishing is at-most-once: use `parley api messages.list` to replay.\n" },
+	{ "api", cmd_api, 0,
+	  "usage: parley api [-c FILE] OP [JSON]\n\n"
+	  "Sends {\"op\": OP, ...JSON} to the control socket (control.listen) and prints\n"
+	  "the reply; exits 1 when the reply's ok is false.  Ops: health, stats,\n"
+	  "messages.list {channel, conversation_id, direction, after_id, limit},\n"
+	  "message.get {id}, message.send {channel, to, text}.\n" },
+	{ "send", cmd_send, 1,
+	  "usage: parley send [-c FILE] --channel NAME --to URN --text TEXT\n\n"
+	  "Queues an outbound message in the durable outbox; the gateway sends it through\n"
+	  "the channel, retrying transient failures.  Prints the message id.\n" },
+};
+
+static int run_command(const struct command *cmd, int argc, char **argv)
+{
+	struct common c;
+	int rc;
+	if (parse_common(argc, argv, &c, cmd->sendopts) != 0) {
+		rc = 2;
+	} else if (c.help) {
+		fputs(cmd->usage, stdout);
+		rc = 0;
+	} else if ((rc = cmd->fn(&c)) == USAGE) {
+		fputs(cmd->usage, stderr);
+		rc = 2;
 	}
-	free(text);
 	free(c.rest);
 	return rc;
 }
@@ -382,16 +360,9 @@ int cli_main(int argc, char **argv)
 		printf("parley %s (plugin ABI %d.%d)\n", PARLEY_VERSION, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR);
 		return 0;
 	}
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} cmds[] = {
-		{ "run", cmd_run },   { "check", cmd_check }, { "plugins", cmd_plugins },
-		{ "tail", cmd_tail }, { "api", cmd_api },     { "send", cmd_send },
-	};
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (strcmp(argv[1], cmds[i].name) == 0)
-			return cmds[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return run_command(&commands[i], argc - 1, argv + 1);
 	const char *names[] = { "run", "check", "plugins", "tail", "api", "send" };
 	const char *s = cfg_suggest(argv[1], names, 6);
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",

@@ -107,10 +107,7 @@ static int send_msg(void *data, const parley_envelope *env, struct parley_send_r
 }
 
 static const struct parley_plugin plugin = {
-	.magic = PARLEY_PLUGIN_MAGIC,
-	.abi_major = PARLEY_ABI_MAJOR,
-	.abi_minor = PARLEY_ABI_MINOR,
-	.struct_size = sizeof(struct parley_plugin),
+	PARLEY_PLUGIN_HEADER,
 	.kind = PARLEY_KIND_CHANNEL,
 	.name = "echo",
 	.version = "0.1.0",

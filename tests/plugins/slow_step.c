@@ -46,10 +46,7 @@ static int process(void *data, parley_envelope *env)
 }
 
 static const struct parley_plugin desc = {
-	.magic = PARLEY_PLUGIN_MAGIC,
-	.abi_major = PARLEY_ABI_MAJOR,
-	.abi_minor = PARLEY_ABI_MINOR,
-	.struct_size = sizeof(struct parley_plugin),
+	PARLEY_PLUGIN_HEADER,
 	.kind = PARLEY_KIND_STEP,
 	.name = "slow",
 	.version = "1.0.0",

@@ -100,10 +100,7 @@ static void destroy(void *data)
 }
 
 static const struct parley_plugin desc = {
-	.magic = PARLEY_PLUGIN_MAGIC,
-	.abi_major = PARLEY_ABI_MAJOR,
-	.abi_minor = PARLEY_ABI_MINOR,
-	.struct_size = sizeof(struct parley_plugin),
+	PARLEY_PLUGIN_HEADER,
 	.kind = PARLEY_KIND_CHANNEL,
 	.name = "ticker",
 	.version = "1.0.0",

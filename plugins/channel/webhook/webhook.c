@@ -371,10 +371,7 @@ static void wh_fini(void *pd)
 }
 
 static const struct parley_plugin plugin = {
-	.magic = PARLEY_PLUGIN_MAGIC,
-	.abi_major = PARLEY_ABI_MAJOR,
-	.abi_minor = PARLEY_ABI_MINOR,
-	.struct_size = sizeof(struct parley_plugin),
+	PARLEY_PLUGIN_HEADER,
 	.kind = PARLEY_KIND_CHANNEL,
 	.name = "webhook",
 	.version = "1.0.0",

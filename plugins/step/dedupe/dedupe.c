@@ -169,10 +169,7 @@ static void dd_destroy(void *data)
 }
 
 static const struct parley_plugin plugin = {
-	.magic = PARLEY_PLUGIN_MAGIC,
-	.abi_major = PARLEY_ABI_MAJOR,
-	.abi_minor = PARLEY_ABI_MINOR,
-	.struct_size = sizeof(struct parley_plugin),
+	PARLEY_PLUGIN_HEADER,
 	.kind = PARLEY_KIND_STEP,
 	.name = "dedupe",
 	.version = "1.0.0",

@@ -559,10 +559,7 @@ static const struct parley_store_ops ops = {
 };
 
 static const struct parley_plugin plugin = {
-	.magic = PARLEY_PLUGIN_MAGIC,
-	.abi_major = PARLEY_ABI_MAJOR,
-	.abi_minor = PARLEY_ABI_MINOR,
-	.struct_size = sizeof(struct parley_plugin),
+	PARLEY_PLUGIN_HEADER,
 	.kind = PARLEY_KIND_STORE,
 	.name = "sqlite",
 	.version = "1.0.0",

@@ -293,6 +293,14 @@ struct parley_plugin {
  */
 typedef const struct parley_plugin *(*parley_plugin_entry_fn)(uint32_t host_abi);
 
+/*
+ * The fields every descriptor starts with, for a designated initializer:
+ *   static const struct parley_plugin desc = { PARLEY_PLUGIN_HEADER, .kind = ... };
+ */
+#define PARLEY_PLUGIN_HEADER                                                                      \
+	.magic = PARLEY_PLUGIN_MAGIC, .abi_major = PARLEY_ABI_MAJOR, .abi_minor = PARLEY_ABI_MINOR, \
+	.struct_size = sizeof(struct parley_plugin)
+
 /* Defines the entry symbol for a descriptor named `desc`. */
 #define PARLEY_PLUGIN_DEFINE(desc)                                                               \
 	PARLEY_EXPORT const struct parley_plugin *parley_plugin_entry(uint32_t host_abi);        \
