@@ -51,7 +51,7 @@ static int cmp_i64(const void *a, const void *b)
 static int connect_to(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		perror("connect");
@@ -78,18 +78,19 @@ static void build_request(struct conn *c)
 		padn = (int)sizeof(pad) - 1;
 	memset(pad, 'x', (size_t)padn);
 	pad[padn] = '\0';
-	int bl = snprintf(body, sizeof(body), "{\"id\":\"%s-%llu\",\"from\":\"tel:+15550001111\",\"text\":\"%s\"}", run_tag,
-	                  (unsigned long long)seq++, pad);
+	int bl = snprintf(body, sizeof(body), "{\"id\":\"%s-%llu\",\"from\":\"tel:+15550001111\",\"text\":\"%s\"}",
+	                  run_tag, (unsigned long long)seq++, pad);
 	unsigned char mac[32];
 	unsigned int ml = 32;
 	HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)body, (size_t)bl, mac, &ml);
 	char hex[65];
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-	c->out_len = (size_t)snprintf(c->out, sizeof(c->out),
-	                              "POST /webhooks/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-	                              "X-Parley-Signature: sha256=%s\r\nContent-Length: %d\r\n\r\n%s",
-	                              channel, hex, bl, body);
+	c->out_len =
+	        (size_t)snprintf(c->out, sizeof(c->out),
+	                         "POST /webhooks/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+	                         "X-Parley-Signature: sha256=%s\r\nContent-Length: %d\r\n\r\n%s",
+	                         channel, hex, bl, body);
 	c->out_off = 0;
 	c->in_len = 0;
 }
@@ -116,15 +117,30 @@ int main(int argc, char **argv)
 	int nconns = 64, rate = 0, duration = 10, opt;
 	while ((opt = getopt(argc, argv, "p:c:s:n:r:d:b:")) != -1) {
 		switch (opt) {
-		case 'p': port = atoi(optarg); break;
-		case 'c': channel = optarg; break;
-		case 's': secret = optarg; break;
-		case 'n': nconns = atoi(optarg); break;
-		case 'r': rate = atoi(optarg); break;
-		case 'd': duration = atoi(optarg); break;
-		case 'b': body_bytes = atoi(optarg); break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 'c':
+			channel = optarg;
+			break;
+		case 's':
+			secret = optarg;
+			break;
+		case 'n':
+			nconns = atoi(optarg);
+			break;
+		case 'r':
+			rate = atoi(optarg);
+			break;
+		case 'd':
+			duration = atoi(optarg);
+			break;
+		case 'b':
+			body_bytes = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: loadgen -p PORT -c CHANNEL -s SECRET [-n CONNS] [-r RATE] [-d SECONDS] [-b BYTES]\n");
+			fprintf(stderr, "usage: loadgen -p PORT -c CHANNEL -s SECRET [-n CONNS] [-r RATE] [-d SECONDS] "
+			                "[-b BYTES]\n");
 			return 2;
 		}
 	}
@@ -133,7 +149,7 @@ int main(int argc, char **argv)
 	struct conn *cs = calloc((size_t)nconns, sizeof(*cs));
 	for (int i = 0; i < nconns; i++) {
 		cs[i].fd = connect_to(port);
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = &cs[i] };
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = &cs[i]};
 		epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
 	}
 	size_t lat_cap = 1 << 20, nlat = 0;
@@ -213,7 +229,7 @@ int main(int argc, char **argv)
 			}
 		}
 		if (rate > 0 && n == 0) {
-			struct timespec ts = { 0, 50000 };
+			struct timespec ts = {0, 50000};
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -223,7 +239,8 @@ int main(int argc, char **argv)
 	qsort(lat, nlat, sizeof(int64_t), cmp_i64);
 	double p50 = nlat ? (double)lat[nlat / 2] / 1e6 : 0, p99 = nlat ? (double)lat[nlat * 99 / 100] / 1e6 : 0;
 	double pmax = nlat ? (double)lat[nlat - 1] / 1e6 : 0;
-	printf("target_rate=%d conns=%d duration_s=%.1f ok=%ld errors=%ld webhooks_per_s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+	printf("target_rate=%d conns=%d duration_s=%.1f ok=%ld errors=%ld webhooks_per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
+	       "max_ms=%.2f\n",
 	       rate, nconns, secs, ok, bad, (double)ok / secs, p50, p99, pmax);
 	return bad ? 1 : 0;
 }

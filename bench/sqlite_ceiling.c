@@ -35,13 +35,15 @@ int main(int argc, char **argv)
 	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s", strcmp(sync, "normal") == 0 ? "NORMAL" : "FULL");
 	sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
 	sqlite3_exec(db, pragma, NULL, NULL, NULL);
-	sqlite3_exec(db,
-	             "CREATE TABLE m (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, channel TEXT NOT NULL,"
-	             " external_id TEXT, received_at TEXT NOT NULL, envelope TEXT NOT NULL, UNIQUE (channel, external_id))",
-	             NULL, NULL, NULL);
+	sqlite3_exec(
+	        db,
+	        "CREATE TABLE m (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, channel TEXT NOT NULL,"
+	        " external_id TEXT, received_at TEXT NOT NULL, envelope TEXT NOT NULL, UNIQUE (channel, external_id))",
+	        NULL, NULL, NULL);
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(db, "INSERT INTO m (id, channel, external_id, received_at, envelope) VALUES (?1, 'hooks', ?2, ?3, ?4)",
-	                   -1, &st, NULL);
+	sqlite3_prepare_v2(
+	        db, "INSERT INTO m (id, channel, external_id, received_at, envelope) VALUES (?1, 'hooks', ?2, ?3, ?4)",
+	        -1, &st, NULL);
 	char env[1100];
 	memset(env, 'x', sizeof(env) - 1);
 	env[sizeof(env) - 1] = '\0';

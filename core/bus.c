@@ -252,7 +252,8 @@ static void *reaper_main(void *arg)
 			pthread_mutex_unlock(&b->lock);
 			int expected = 0;
 			if (atomic_compare_exchange_strong(&t->fired, &expected, 1)) {
-				log_warn("a submission was not committed within http.request_timeout: answering 503 so the provider retries");
+				log_warn("a submission was not committed within http.request_timeout: answering 503 so "
+				         "the provider retries");
 				t->done(t->arg, PARLEY_ETIMEDOUT);
 			}
 			ticket_unref(t);
@@ -273,8 +274,8 @@ static void *reaper_main(void *arg)
 
 static int listen_err(const char *what, const char *url, int rv, char **errmsg)
 {
-	*errmsg = str_printf("cannot listen on %s %s: %s (is another gateway running with the same config?)", what,
-	                     url, nng_strerror(rv));
+	*errmsg = str_printf("cannot listen on %s %s: %s (is another gateway running with the same config?)", what, url,
+	                     nng_strerror(rv));
 	return PARLEY_EIO;
 }
 
@@ -298,7 +299,8 @@ int bus_open(struct bus **out, struct gateway *gw, char **errmsg)
 	}
 	nng_socket_set_int(b->pull, NNG_OPT_RECVBUF, 64);
 	nng_socket_set_int(b->pub, NNG_OPT_SENDBUF, gw->cfg.publish_buffer);
-	if ((rv = nng_listen(b->pull, INGEST_URL, NULL, 0)) != 0 || (rv = nng_dial(b->push, INGEST_URL, NULL, 0)) != 0) {
+	if ((rv = nng_listen(b->pull, INGEST_URL, NULL, 0)) != 0 ||
+	    (rv = nng_dial(b->push, INGEST_URL, NULL, 0)) != 0) {
 		*errmsg = str_printf("cannot connect the ingest sockets: %s", nng_strerror(rv));
 		bus_free(b);
 		return PARLEY_EIO;

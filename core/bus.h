@@ -14,8 +14,8 @@
 #ifndef PARLEY_CORE_BUS_H
 #define PARLEY_CORE_BUS_H
 
-#include <parley/parley.h>
 #include <nng/nng.h>
+#include <parley/parley.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -17,17 +17,17 @@
 #include <string.h>
 
 static const char *const usage_main =
-    "usage: parley COMMAND [options]\n"
-    "\n"
-    "commands:\n"
-    "  run -c FILE            run the gateway until SIGTERM/SIGINT, then drain and exit 0\n"
-    "  check -c FILE          validate a config; one FILE:LINE:COL: message per error\n"
-    "  plugins [-c FILE]      list the plugins found, and why any .so was refused\n"
-    "  tail [-c FILE] [PREFIX]  print envelopes published on the bus (TOPIC JSON)\n"
-    "  api [-c FILE] OP [JSON]  send one control request and print the reply\n"
-    "  send [-c FILE] --channel NAME --to URN --text TEXT   queue an outbound message\n"
-    "\n"
-    "`parley COMMAND --help` tells more.  Without -c, $PARLEY_CONFIG is used if set.\n";
+        "usage: parley COMMAND [options]\n"
+        "\n"
+        "commands:\n"
+        "  run -c FILE            run the gateway until SIGTERM/SIGINT, then drain and exit 0\n"
+        "  check -c FILE          validate a config; one FILE:LINE:COL: message per error\n"
+        "  plugins [-c FILE]      list the plugins found, and why any .so was refused\n"
+        "  tail [-c FILE] [PREFIX]  print envelopes published on the bus (TOPIC JSON)\n"
+        "  api [-c FILE] OP [JSON]  send one control request and print the reply\n"
+        "  send [-c FILE] --channel NAME --to URN --text TEXT   queue an outbound message\n"
+        "\n"
+        "`parley COMMAND --help` tells more.  Without -c, $PARLEY_CONFIG is used if set.\n";
 
 static void print_errors(const struct cfg_errors *e)
 {
@@ -59,7 +59,8 @@ static int parse_common(int argc, char **argv, struct common *c, int sendopts)
 				return -1;
 			}
 			c->config = argv[i];
-		} else if (sendopts && (strcmp(a, "--channel") == 0 || strcmp(a, "--to") == 0 || strcmp(a, "--text") == 0)) {
+		} else if (sendopts &&
+		           (strcmp(a, "--channel") == 0 || strcmp(a, "--to") == 0 || strcmp(a, "--text") == 0)) {
 			if (++i >= argc) {
 				fprintf(stderr, "parley: %s needs a value\n", a);
 				return -1;
@@ -88,11 +89,11 @@ static int cmd_run(struct common *c)
 	if (!c->config)
 		return USAGE;
 	struct gateway gw;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	if (gateway_open(&gw, c->config, &errs) != 0) {
 		print_errors(&errs);
-		fprintf(stderr, "parley: %zu error(s) in %s; not starting (run `parley check -c %s`)\n", errs.n, c->config,
-		        c->config);
+		fprintf(stderr, "parley: %zu error(s) in %s; not starting (run `parley check -c %s`)\n", errs.n,
+		        c->config, c->config);
 		cfg_errors_free(&errs);
 		return 1;
 	}
@@ -109,7 +110,7 @@ static int cmd_check(struct common *c)
 		return USAGE;
 	log_set_level(0);
 	struct gateway gw;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	if (gateway_open(&gw, c->config, &errs) != 0) {
 		print_errors(&errs);
 		cfg_errors_free(&errs);
@@ -125,14 +126,14 @@ static int cmd_plugins(struct common *c)
 {
 	log_set_level(0);
 	struct gw_config cfg;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	if (cfg_load(c->config, &cfg, &errs) != 0 && !cfg.root) {
 		print_errors(&errs);
 		cfg_errors_free(&errs);
 		return 1;
 	}
 	cfg_errors_free(&errs);
-	struct plugin_registry reg = { 0 };
+	struct plugin_registry reg = {0};
 	char **dirs;
 	size_t nd = loader_default_dirs(&dirs);
 	loader_scan(&reg, dirs, nd);
@@ -140,8 +141,8 @@ static int cmd_plugins(struct common *c)
 	printf("%-12s %-8s %-9s %-5s %s\n", "NAME", "KIND", "VERSION", "ABI", "PATH");
 	for (size_t i = 0; i < reg.n; i++) {
 		const struct parley_plugin *d = reg.items[i].desc;
-		printf("%-12s %-8s %-9s %u.%-3u %s\n", d->name, loader_kind_name(d->kind), d->version ? d->version : "-",
-		       d->abi_major, d->abi_minor, reg.items[i].path);
+		printf("%-12s %-8s %-9s %u.%-3u %s\n", d->name, loader_kind_name(d->kind),
+		       d->version ? d->version : "-", d->abi_major, d->abi_minor, reg.items[i].path);
 	}
 	for (size_t i = 0; i < reg.n_refused; i++)
 		printf("refused: %s: %s\n", reg.refused[i].path, reg.refused[i].reason);
@@ -162,7 +163,7 @@ static int cmd_plugins(struct common *c)
 /* Socket addresses come from the config (or the defaults). */
 static int client_config(const char *path, struct gw_config *cfg)
 {
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	int rv = cfg_load(path, cfg, &errs);
 	if (rv != 0) {
 		print_errors(&errs);
@@ -231,7 +232,9 @@ static int control_call(const struct gw_config *cfg, const char *req)
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 15000);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5000);
 	if ((rv = nng_dial(s, cfg->control_listen, NULL, 0)) != 0) {
-		fprintf(stderr, "parley: cannot reach the gateway's control socket %s: %s (is `parley run` running with this config?)\n",
+		fprintf(stderr,
+		        "parley: cannot reach the gateway's control socket %s: %s (is `parley run` running with this "
+		        "config?)\n",
 		        cfg->control_listen, nng_strerror(rv));
 		nng_close(s);
 		return 1;
@@ -303,34 +306,34 @@ static const struct command {
 	int sendopts; /* takes --channel/--to/--text */
 	const char *usage;
 } commands[] = {
-	{ "run", cmd_run, 0,
-	  "usage: parley run -c FILE\n\n"
-	  "Runs the gateway on FILE until SIGTERM or SIGINT; then new webhooks get 503,\n"
-	  "everything already accepted is committed and acknowledged, and it exits 0.\n" },
-	{ "check", cmd_check, 0,
-	  "usage: parley check -c FILE\n\n"
-	  "Validates FILE against the core and every plugin it names without starting\n"
-	  "anything.  Exit 0 when valid; otherwise one FILE:LINE:COL: message per error.\n" },
-	{ "plugins", cmd_plugins, 0,
-	  "usage: parley plugins [-c FILE]\n\n"
-	  "Lists the plugins found next to the binary, under the install prefix and in\n"
-	  "the config's plugins.path: name, kind, version, ABI and path, with the\n"
-	  "reason any .so was refused.\n" },
-	{ "tail", cmd_tail, 0,
-	  "usage: parley tail [-c FILE] [TOPIC-PREFIX]\n\n"
-	  "Subscribes to the publish socket (publish.listen) and prints each envelope as\n"
-	  "TOPIC JSON, one per line.  TOPIC-PREFIX filters, e.g. message.inbound.\n"
-	  "Publishing is at-most-once: use `parley api messages.list` to replay.\n" },
-	{ "api", cmd_api, 0,
-	  "usage: parley api [-c FILE] OP [JSON]\n\n"
-	  "Sends {\"op\": OP, ...JSON} to the control socket (control.listen) and prints\n"
-	  "the reply; exits 1 when the reply's ok is false.  Ops: health, stats,\n"
-	  "messages.list {channel, conversation_id, direction, after_id, limit},\n"
-	  "message.get {id}, message.send {channel, to, text}.\n" },
-	{ "send", cmd_send, 1,
-	  "usage: parley send [-c FILE] --channel NAME --to URN --text TEXT\n\n"
-	  "Queues an outbound message in the durable outbox; the gateway sends it through\n"
-	  "the channel, retrying transient failures.  Prints the message id.\n" },
+        {"run", cmd_run, 0,
+         "usage: parley run -c FILE\n\n"
+         "Runs the gateway on FILE until SIGTERM or SIGINT; then new webhooks get 503,\n"
+         "everything already accepted is committed and acknowledged, and it exits 0.\n"},
+        {"check", cmd_check, 0,
+         "usage: parley check -c FILE\n\n"
+         "Validates FILE against the core and every plugin it names without starting\n"
+         "anything.  Exit 0 when valid; otherwise one FILE:LINE:COL: message per error.\n"},
+        {"plugins", cmd_plugins, 0,
+         "usage: parley plugins [-c FILE]\n\n"
+         "Lists the plugins found next to the binary, under the install prefix and in\n"
+         "the config's plugins.path: name, kind, version, ABI and path, with the\n"
+         "reason any .so was refused.\n"},
+        {"tail", cmd_tail, 0,
+         "usage: parley tail [-c FILE] [TOPIC-PREFIX]\n\n"
+         "Subscribes to the publish socket (publish.listen) and prints each envelope as\n"
+         "TOPIC JSON, one per line.  TOPIC-PREFIX filters, e.g. message.inbound.\n"
+         "Publishing is at-most-once: use `parley api messages.list` to replay.\n"},
+        {"api", cmd_api, 0,
+         "usage: parley api [-c FILE] OP [JSON]\n\n"
+         "Sends {\"op\": OP, ...JSON} to the control socket (control.listen) and prints\n"
+         "the reply; exits 1 when the reply's ok is false.  Ops: health, stats,\n"
+         "messages.list {channel, conversation_id, direction, after_id, limit},\n"
+         "message.get {id}, message.send {channel, to, text}.\n"},
+        {"send", cmd_send, 1,
+         "usage: parley send [-c FILE] --channel NAME --to URN --text TEXT\n\n"
+         "Queues an outbound message in the durable outbox; the gateway sends it through\n"
+         "the channel, retrying transient failures.  Prints the message id.\n"},
 };
 
 static int run_command(const struct command *cmd, int argc, char **argv)
@@ -363,7 +366,7 @@ int cli_main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = { "run", "check", "plugins", "tail", "api", "send" };
+	const char *names[] = {"run", "check", "plugins", "tail", "api", "send"};
 	const char *s = cfg_suggest(argv[1], names, 6);
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);

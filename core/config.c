@@ -26,8 +26,8 @@ int cfg_parse_int(const char *s, int64_t *out, char *err)
 
 int cfg_parse_bool(const char *s, int *out, char *err)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
 	for (size_t i = 0; i < 4; i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
 			*out = 1;
@@ -153,8 +153,8 @@ static void read_duration(struct reader *r, const struct cfg_node *map, const ch
 		cfg_errors_add(r->errs, r->file, n, "%s: %s", key, err);
 }
 
-static void read_int(struct reader *r, const struct cfg_node *map, const char *key, int64_t min,
-                     int64_t max, int64_t *dst)
+static void read_int(struct reader *r, const struct cfg_node *map, const char *key, int64_t min, int64_t max,
+                     int64_t *dst)
 {
 	const struct cfg_node *n = want_scalar(r, cfg_map_get(map, key), key);
 	char err[128];
@@ -181,8 +181,7 @@ static const struct cfg_node *want_map(struct reader *r, const struct cfg_node *
 	return n;
 }
 
-static int read_str_list(struct reader *r, const struct cfg_node *n, const char *what, char ***out,
-                         size_t *nout)
+static int read_str_list(struct reader *r, const struct cfg_node *n, const char *what, char ***out, size_t *nout)
 {
 	if (!n)
 		return 0;
@@ -205,11 +204,11 @@ static int read_str_list(struct reader *r, const struct cfg_node *n, const char 
 	return 0;
 }
 
-static void read_instance(struct reader *r, const struct cfg_node *n, const char *what,
-                          int need_name, struct cfg_instance *inst)
+static void read_instance(struct reader *r, const struct cfg_node *n, const char *what, int need_name,
+                          struct cfg_instance *inst)
 {
-	static const char *const keys[] = { "name", "type", "config", NULL };
-	static const char *const store_keys[] = { "type", "config", NULL };
+	static const char *const keys[] = {"name", "type", "config", NULL};
+	static const char *const store_keys[] = {"type", "config", NULL};
 	if (!want_map(r, n, what))
 		return;
 	cfg_check_keys(r->file, n, need_name ? keys : store_keys, what, r->errs);
@@ -228,7 +227,8 @@ static void read_instance(struct reader *r, const struct cfg_node *n, const char
 			for (const char *p = nm->value; *p; p++) {
 				if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') {
 					cfg_errors_add(r->errs, r->file, nm,
-					               "channel name '%s' may only hold letters, digits, '-' and '_' (it is part of URLs and topics)",
+					               "channel name '%s' may only hold letters, digits, '-' and '_' "
+					               "(it is part of URLs and topics)",
 					               nm->value);
 					break;
 				}
@@ -248,7 +248,7 @@ static void read_instance(struct reader *r, const struct cfg_node *n, const char
 
 static void read_pipeline(struct reader *r, const struct cfg_node *n, struct cfg_pipeline *p)
 {
-	static const char *const keys[] = { "name", "from", "steps", NULL };
+	static const char *const keys[] = {"name", "from", "steps", NULL};
 	if (!want_map(r, n, "a pipeline"))
 		return;
 	cfg_check_keys(r->file, n, keys, "pipeline", r->errs);
@@ -275,7 +275,8 @@ static void read_pipeline(struct reader *r, const struct cfg_node *n, struct cfg
 			continue;
 		}
 		if (s->type != CFG_MAP || s->n != 2 || s->items[0]->type != CFG_SCALAR) {
-			cfg_errors_add(r->errs, r->file, s, "a step is written '- name: {config}', e.g. '- dedupe: {}'");
+			cfg_errors_add(r->errs, r->file, s,
+			               "a step is written '- name: {config}', e.g. '- dedupe: {}'");
 			continue;
 		}
 		st->type = strdup(s->items[0]->value);
@@ -335,14 +336,15 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		cfg->root = cfg_parse("<defaults>", "", 0, errs);
 	}
 
-	struct reader r = { cfg->path, errs };
+	struct reader r = {cfg->path, errs};
 	const struct cfg_node *root = cfg->root;
 	if (root->type != CFG_MAP) {
-		cfg_errors_add(errs, cfg->path, root, "the config must be a mapping of sections (channels:, storage:, ...)");
+		cfg_errors_add(errs, cfg->path, root,
+		               "the config must be a mapping of sections (channels:, storage:, ...)");
 		return -1;
 	}
-	static const char *const top[] = { "data_dir", "log", "plugins", "http", "publish", "control",
-		                           "storage", "channels", "pipelines", "outbox", "commit", NULL };
+	static const char *const top[] = {"data_dir", "log",      "plugins",   "http",   "publish", "control",
+	                                  "storage",  "channels", "pipelines", "outbox", "commit",  NULL};
 	cfg_check_keys(cfg->path, root, top, "the top level", errs);
 
 	const struct cfg_node *dd = want_scalar(&r, cfg_map_get(root, "data_dir"), "data_dir");
@@ -353,14 +355,14 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 
 	const struct cfg_node *log = want_map(&r, cfg_map_get(root, "log"), "log");
 	if (log) {
-		static const char *const k[] = { "level", NULL };
+		static const char *const k[] = {"level", NULL};
 		cfg_check_keys(cfg->path, log, k, "log", errs);
 		read_str(&r, log, "level", &cfg->log_level);
 	}
 
 	const struct cfg_node *plugins = want_map(&r, cfg_map_get(root, "plugins"), "plugins");
 	if (plugins) {
-		static const char *const k[] = { "path", NULL };
+		static const char *const k[] = {"path", NULL};
 		cfg_check_keys(cfg->path, plugins, k, "plugins", errs);
 		read_str_list(&r, cfg_map_get(plugins, "path"), "plugins.path", &cfg->plugin_paths,
 		              &cfg->n_plugin_paths);
@@ -373,7 +375,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 
 	const struct cfg_node *http = want_map(&r, cfg_map_get(root, "http"), "http");
 	if (http) {
-		static const char *const k[] = { "listen", "max_body", "request_timeout", "public_url", NULL };
+		static const char *const k[] = {"listen", "max_body", "request_timeout", "public_url", NULL};
 		cfg_check_keys(cfg->path, http, k, "http", errs);
 		read_str(&r, http, "listen", &cfg->http_listen);
 		read_size(&r, http, "max_body", &cfg->http_max_body);
@@ -383,7 +385,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 
 	const struct cfg_node *pub = want_map(&r, cfg_map_get(root, "publish"), "publish");
 	if (pub) {
-		static const char *const k[] = { "listen", "buffer", NULL };
+		static const char *const k[] = {"listen", "buffer", NULL};
 		cfg_check_keys(cfg->path, pub, k, "publish", errs);
 		read_str(&r, pub, "listen", &cfg->publish_listen);
 		int64_t b = cfg->publish_buffer;
@@ -392,12 +394,12 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 	}
 	const struct cfg_node *ctl = want_map(&r, cfg_map_get(root, "control"), "control");
 	if (ctl) {
-		static const char *const k[] = { "listen", NULL };
+		static const char *const k[] = {"listen", NULL};
 		cfg_check_keys(cfg->path, ctl, k, "control", errs);
 		read_str(&r, ctl, "listen", &cfg->control_listen);
 	}
 	/* ipc:// paths, like every path in the file, are relative to the file. */
-	char **urls[] = { &cfg->publish_listen, &cfg->control_listen };
+	char **urls[] = {&cfg->publish_listen, &cfg->control_listen};
 	for (size_t i = 0; i < 2; i++) {
 		char *u = *urls[i];
 		if (u && strncmp(u, "ipc://", 6) == 0 && u[6] != '/' && u[6] != '\0') {
@@ -414,7 +416,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 
 	const struct cfg_node *ob = want_map(&r, cfg_map_get(root, "outbox"), "outbox");
 	if (ob) {
-		static const char *const k[] = { "max_attempts", "backoff_base", "backoff_max", "poll_interval", NULL };
+		static const char *const k[] = {"max_attempts", "backoff_base", "backoff_max", "poll_interval", NULL};
 		cfg_check_keys(cfg->path, ob, k, "outbox", errs);
 		int64_t a = cfg->outbox_max_attempts;
 		read_int(&r, ob, "max_attempts", 1, 1000, &a);
@@ -425,7 +427,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 	}
 	const struct cfg_node *cm = want_map(&r, cfg_map_get(root, "commit"), "commit");
 	if (cm) {
-		static const char *const k[] = { "max_batch", NULL };
+		static const char *const k[] = {"max_batch", NULL};
 		cfg_check_keys(cfg->path, cm, k, "commit", errs);
 		read_int(&r, cm, "max_batch", 1, 100000, &cfg->commit_max_batch);
 	}
@@ -450,7 +452,8 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 			for (size_t j = 0; c->name && j + 1 < cfg->n_channels; j++) {
 				if (cfg->channels[j].name && strcmp(cfg->channels[j].name, c->name) == 0)
 					cfg_errors_add(errs, cfg->path, chs->items[i],
-					               "channel name '%s' is used twice (first at line %d): names must be unique",
+					               "channel name '%s' is used twice (first at line %d): names must "
+					               "be unique",
 					               c->name, cfg->channels[j].at->line);
 			}
 		}
@@ -478,7 +481,8 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 				if (from && from->type == CFG_SEQ && j < from->n)
 					at = from->items[j];
 				cfg_errors_add(errs, cfg->path, at,
-				               "pipeline '%s' takes from channel '%s', which is not configured under channels:",
+				               "pipeline '%s' takes from channel '%s', which is not configured under "
+				               "channels:",
 				               p->name, p->from[j]);
 			}
 		}

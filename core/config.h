@@ -14,7 +14,7 @@ enum cfg_node_type { CFG_SCALAR, CFG_MAP, CFG_SEQ };
 
 struct cfg_node {
 	enum cfg_node_type type;
-	char *value; /* scalars only, after ${ENV} substitution */
+	char *value;   /* scalars only, after ${ENV} substitution */
 	int line, col; /* 1-based */
 	/* Maps hold key/value pairs as items[2i], items[2i+1]; sequences items[i]. */
 	struct cfg_node **items;
@@ -43,9 +43,9 @@ struct cfg_pipeline {
 };
 
 struct cfg_instance {
-	char *name; /* channel name, or the plugin name for a store */
-	char *type; /* plugin name */
-	struct cfg_node *config; /* a map, or NULL */
+	char *name;                     /* channel name, or the plugin name for a store */
+	char *type;                     /* plugin name */
+	struct cfg_node *config;        /* a map, or NULL */
 	const struct cfg_node *at;      /* the entry, for errors */
 	const struct cfg_node *type_at; /* the type value, for errors */
 };
@@ -77,8 +77,8 @@ struct gw_config {
 	struct cfg_node *root;
 };
 
-void cfg_errors_add(struct cfg_errors *e, const char *file, const struct cfg_node *at,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void cfg_errors_add(struct cfg_errors *e, const char *file, const struct cfg_node *at, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 void cfg_errors_free(struct cfg_errors *e);
 
 /*
@@ -109,8 +109,8 @@ int cfg_parse_duration_ms(const char *s, int64_t *out, char *err);
  * mean" when one is close.  what names the section ("http", "channel
  * 'hooks' config").
  */
-void cfg_check_keys(const char *file, const struct cfg_node *map, const char *const *allowed,
-                    const char *what, struct cfg_errors *errs);
+void cfg_check_keys(const char *file, const struct cfg_node *map, const char *const *allowed, const char *what,
+                    struct cfg_errors *errs);
 
 /* The closest of candidates to word within a small distance, or NULL. */
 const char *cfg_suggest(const char *word, const char *const *candidates, size_t n);

@@ -11,8 +11,7 @@
 #include <string.h>
 #include <yaml.h>
 
-void cfg_errors_add(struct cfg_errors *e, const char *file, const struct cfg_node *at,
-                    const char *fmt, ...)
+void cfg_errors_add(struct cfg_errors *e, const char *file, const struct cfg_node *at, const char *fmt, ...)
 {
 	struct strbuf sb;
 	sb_init(&sb);
@@ -75,8 +74,7 @@ static int node_push(struct cfg_node *parent, struct cfg_node *child)
  * Substitute ${NAME} and ${NAME:-default}; "$${" stays a literal "${".
  * Returns a malloc'd string, or NULL with an error reported.
  */
-static char *substitute_env(const char *file, const struct cfg_node *at, const char *in,
-                            struct cfg_errors *errs)
+static char *substitute_env(const char *file, const struct cfg_node *at, const char *in, struct cfg_errors *errs)
 {
 	if (!strchr(in, '$'))
 		return strdup(in);
@@ -97,7 +95,8 @@ static char *substitute_env(const char *file, const struct cfg_node *at, const c
 		}
 		const char *end = strchr(p + 2, '}');
 		if (!end) {
-			cfg_errors_add(errs, file, at, "unterminated '${' in \"%s\": write ${NAME} or ${NAME:-default}", in);
+			cfg_errors_add(errs, file, at, "unterminated '${' in \"%s\": write ${NAME} or ${NAME:-default}",
+			               in);
 			sb_free(&sb);
 			return NULL;
 		}
@@ -114,8 +113,8 @@ static char *substitute_env(const char *file, const struct cfg_node *at, const c
 			sb_adds(&sb, def);
 		} else {
 			cfg_errors_add(errs, file, at,
-			               "environment variable %s is not set: export it, or write ${%s:-default}",
-			               expr, expr);
+			               "environment variable %s is not set: export it, or write ${%s:-default}", expr,
+			               expr);
 			free(expr);
 			sb_free(&sb);
 			return NULL;
@@ -141,10 +140,11 @@ struct cfg_node *cfg_parse(const char *file, const char *text, size_t len, struc
 	while (!done && !failed) {
 		yaml_event_t ev;
 		if (!yaml_parser_parse(&parser, &ev)) {
-			struct cfg_node at = { .line = (int)parser.problem_mark.line + 1,
-			                       .col = (int)parser.problem_mark.column + 1 };
-			cfg_errors_add(errs, file, &at, "YAML syntax: %s%s%s", parser.problem ? parser.problem : "error",
-			               parser.context ? " " : "", parser.context ? parser.context : "");
+			struct cfg_node at = {.line = (int)parser.problem_mark.line + 1,
+			                      .col = (int)parser.problem_mark.column + 1};
+			cfg_errors_add(errs, file, &at, "YAML syntax: %s%s%s",
+			               parser.problem ? parser.problem : "error", parser.context ? " " : "",
+			               parser.context ? parser.context : "");
 			failed = 1;
 			break;
 		}
@@ -154,7 +154,8 @@ struct cfg_node *cfg_parse(const char *file, const char *text, size_t len, struc
 			done = 1;
 			break;
 		case YAML_ALIAS_EVENT: {
-			struct cfg_node at = { .line = (int)ev.start_mark.line + 1, .col = (int)ev.start_mark.column + 1 };
+			struct cfg_node at = {.line = (int)ev.start_mark.line + 1,
+			                      .col = (int)ev.start_mark.column + 1};
 			cfg_errors_add(errs, file, &at, "YAML aliases (*name) are not supported: repeat the value");
 			failed = 1;
 			break;
@@ -208,7 +209,7 @@ struct cfg_node *cfg_parse(const char *file, const char *text, size_t len, struc
 	}
 	if (!root) {
 		/* An empty file is an empty map: every default applies. */
-		yaml_mark_t m = { 0, 0, 0 };
+		yaml_mark_t m = {0, 0, 0};
 		root = node_new(CFG_MAP, &m);
 	}
 	/* Duplicate keys are mistakes that YAML silently allows. */
@@ -223,8 +224,8 @@ struct cfg_node *cfg_parse(const char *file, const char *text, size_t len, struc
 					if (c->items[i]->type == CFG_SCALAR && c->items[j]->type == CFG_SCALAR &&
 					    strcmp(c->items[i]->value, c->items[j]->value) == 0)
 						cfg_errors_add(errs, file, c->items[i],
-						               "duplicate key '%s' (first at line %d)", c->items[i]->value,
-						               c->items[j]->line);
+						               "duplicate key '%s' (first at line %d)",
+						               c->items[i]->value, c->items[j]->line);
 				}
 			}
 		}
@@ -261,8 +262,8 @@ const char *cfg_suggest(const char *word, const char *const *candidates, size_t 
 	return best;
 }
 
-void cfg_check_keys(const char *file, const struct cfg_node *map, const char *const *allowed,
-                    const char *what, struct cfg_errors *errs)
+void cfg_check_keys(const char *file, const struct cfg_node *map, const char *const *allowed, const char *what,
+                    struct cfg_errors *errs)
 {
 	if (!map || map->type != CFG_MAP)
 		return;

@@ -70,10 +70,12 @@ static char *op_stats(struct gateway *gw)
 {
 	cJSON *r = cJSON_CreateObject();
 	cJSON_AddBoolToObject(r, "ok", 1);
-	cJSON_AddNumberToObject(r, "envelopes_stored", (double)metrics_get(gw->metrics, "envelopes_stored_total", NULL, NULL));
+	cJSON_AddNumberToObject(r, "envelopes_stored",
+	                        (double)metrics_get(gw->metrics, "envelopes_stored_total", NULL, NULL));
 	cJSON_AddNumberToObject(r, "envelopes_duplicate",
 	                        (double)metrics_get(gw->metrics, "envelopes_duplicate_total", NULL, NULL));
-	cJSON_AddNumberToObject(r, "commit_batches", (double)metrics_get(gw->metrics, "commit_batches_total", NULL, NULL));
+	cJSON_AddNumberToObject(r, "commit_batches",
+	                        (double)metrics_get(gw->metrics, "commit_batches_total", NULL, NULL));
 	char *s = cJSON_PrintUnformatted(r);
 	cJSON_Delete(r);
 	return s;
@@ -103,10 +105,12 @@ static char *op_message_send(struct gateway *gw, const cJSON *req)
 	const cJSON *atts = cJSON_GetObjectItemCaseSensitive(req, "attachments");
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(req, "meta");
 	if (cJSON_GetObjectItemCaseSensitive(req, "conversation_id") && !chname)
-		return error_reply("not_implemented",
-		                   "sending by conversation_id needs the conversations feature; name a channel and a 'to' URN");
+		return error_reply(
+		        "not_implemented",
+		        "sending by conversation_id needs the conversations feature; name a channel and a 'to' URN");
 	if (!chname || !to)
-		return error_reply("invalid_request", "message.send needs 'channel' (a configured channel name) and 'to' (a URN)");
+		return error_reply("invalid_request",
+		                   "message.send needs 'channel' (a configured channel name) and 'to' (a URN)");
 	if (!text && !cJSON_IsArray(atts))
 		return error_reply("invalid_request", "message.send needs 'text' or 'attachments'");
 	parley_instance *ch = gateway_channel(gw, chname);
@@ -131,7 +135,7 @@ static char *op_message_send(struct gateway *gw, const cJSON *req)
 		cJSON_AddItemToObject(env->obj, "meta", cJSON_Duplicate(meta, 1));
 	char id[32];
 	snprintf(id, sizeof(id), "%s", envelope_get(env, "id"));
-	struct send_wait w = { .done = 0 };
+	struct send_wait w = {.done = 0};
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	int rv = bus_submit(gw->bus, &env, 1, send_committed, &w);
@@ -177,14 +181,16 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 		if (rv == 0) {
 			reply = ok_merge(store_reply);
 		} else if (rv == PARLEY_ENOTSUP) {
-			static const char *const later[] = { "conversations.list", "conversation.get", "conversation.assign",
-				                             "conversation.resolve", "conversation.reopen", "contact.get",
-				                             "contacts.merge", NULL };
+			static const char *const later[] = {"conversations.list",  "conversation.get",
+			                                    "conversation.assign", "conversation.resolve",
+			                                    "conversation.reopen", "contact.get",
+			                                    "contacts.merge",      NULL};
 			int planned = 0;
 			for (size_t i = 0; later[i]; i++)
 				if (strcmp(op, later[i]) == 0)
 					planned = 1;
-			char *m = str_printf(planned ? "'%s' is not implemented yet by this store" : "unknown op '%s'", op);
+			char *m = str_printf(planned ? "'%s' is not implemented yet by this store" : "unknown op '%s'",
+			                     op);
 			reply = error_reply(planned ? "not_implemented" : "unknown_op", m);
 			free(m);
 		} else if (rv == PARLEY_ENOENT) {
@@ -228,8 +234,9 @@ int control_start(struct control **out, struct gateway *gw, char **errmsg)
 		return PARLEY_ENOMEM;
 	c->gw = gw;
 	if ((rv = nng_rep0_open(&c->sock)) != 0 || (rv = nng_listen(c->sock, gw->cfg.control_listen, NULL, 0)) != 0) {
-		*errmsg = str_printf("cannot listen on control.listen %s: %s (is another gateway running with the same config?)",
-		                     gw->cfg.control_listen, nng_strerror(rv));
+		*errmsg = str_printf(
+		        "cannot listen on control.listen %s: %s (is another gateway running with the same config?)",
+		        gw->cfg.control_listen, nng_strerror(rv));
 		nng_close(c->sock);
 		free(c);
 		return PARLEY_EIO;

@@ -9,10 +9,10 @@
 #include <sys/random.h>
 
 static const char *const fields[] = {
-	"v",           "id",          "kind",    "direction", "channel",         "channel_type",
-	"external_id", "from",        "to",      "contact_id", "conversation_id", "thread_ref",
-	"sent_at",     "received_at", "text",    "subject",   "attachments",     "status",
-	"error",       "labels",      "priority", "route",    "meta",            NULL,
+        "v",     "id",      "kind",        "direction",       "channel",    "channel_type", "external_id",
+        "from",  "to",      "contact_id",  "conversation_id", "thread_ref", "sent_at",      "received_at",
+        "text",  "subject", "attachments", "status",          "error",      "labels",       "priority",
+        "route", "meta",    NULL,
 };
 
 int envelope_field_known(const char *field)
@@ -187,7 +187,7 @@ char *envelope_json(const parley_envelope *env)
 
 int envelope_validate(const parley_envelope *env, char *why)
 {
-	static const char *const need[] = { "id", "kind", "direction", "channel", "channel_type", NULL };
+	static const char *const need[] = {"id", "kind", "direction", "channel", "channel_type", NULL};
 	for (size_t i = 0; need[i]; i++) {
 		if (!envelope_get(env, need[i])) {
 			snprintf(why, 160, "envelope has no '%s'", need[i]);

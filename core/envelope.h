@@ -5,8 +5,8 @@
 #ifndef PARLEY_CORE_ENVELOPE_H
 #define PARLEY_CORE_ENVELOPE_H
 
-#include <parley/parley.h>
 #include <cjson/cJSON.h>
+#include <parley/parley.h>
 
 struct parley_envelope {
 	cJSON *obj;

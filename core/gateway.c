@@ -11,12 +11,11 @@
 
 #include <signal.h>
 #include <stdio.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Steps used when the config has no pipelines: section. */
-static const char *const default_steps[] = { "dedupe", NULL };
+static const char *const default_steps[] = {"dedupe", NULL};
 
 static void list_names(const struct plugin_registry *reg, int kind1, int kind2, const char ***names, size_t *n)
 {
@@ -28,8 +27,7 @@ static void list_names(const struct plugin_registry *reg, int kind1, int kind2, 
 }
 
 static const struct plugin_entry *need_plugin(struct gateway *gw, int kind1, int kind2, const char *name,
-                                              const struct cfg_node *at, const char *what,
-                                              struct cfg_errors *errs)
+                                              const struct cfg_node *at, const char *what, struct cfg_errors *errs)
 {
 	const struct plugin_entry *e = loader_find(&gw->reg, kind1, name);
 	if (!e && kind2)
@@ -106,7 +104,8 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 	/* The store. */
 	if (c->storage.type) {
 		const struct cfg_node *at = c->storage.type_at ? c->storage.type_at : cfg_map_get(c->root, "storage");
-		const struct plugin_entry *e = need_plugin(gw, PARLEY_KIND_STORE, 0, c->storage.type, at, "storage type", errs);
+		const struct plugin_entry *e =
+		        need_plugin(gw, PARLEY_KIND_STORE, 0, c->storage.type, at, "storage type", errs);
 		if (e) {
 			loader_check_config(e, c->storage.config, c->storage.at, file, "storage", errs);
 			gw->store = instance_new(gw, e, c->storage.type, c->storage.config, c->storage.at);
@@ -118,7 +117,8 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 		struct cfg_instance *ci = &c->channels[i];
 		if (!ci->type || !ci->name)
 			continue;
-		const struct plugin_entry *e = need_plugin(gw, PARLEY_KIND_CHANNEL, 0, ci->type, ci->type_at, "channel type", errs);
+		const struct plugin_entry *e =
+		        need_plugin(gw, PARLEY_KIND_CHANNEL, 0, ci->type, ci->type_at, "channel type", errs);
 		if (!e)
 			continue;
 		char *what = str_printf("channel '%s'", ci->name);
@@ -146,7 +146,8 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 			const char *type = cp && cp->has_steps ? cp->steps[s].type : default_steps[s];
 			const struct cfg_node *at = cp && cp->has_steps ? cp->steps[s].at : (cp ? cp->at : c->root);
 			const struct cfg_node *scfg = cp && cp->has_steps ? cp->steps[s].config : NULL;
-			const struct plugin_entry *e = need_plugin(gw, PARLEY_KIND_STEP, PARLEY_KIND_ROUTER, type, at, "step", errs);
+			const struct plugin_entry *e =
+			        need_plugin(gw, PARLEY_KIND_STEP, PARLEY_KIND_ROUTER, type, at, "step", errs);
 			if (!e)
 				continue;
 			char *what = str_printf("step '%s' of pipeline '%s'", type, p->name);
@@ -190,7 +191,8 @@ static int instance_up(struct gateway *gw, parley_instance *inst)
 	char *err = NULL;
 	const struct parley_plugin *d = inst->plugin->desc;
 	if (loader_init_plugin(&gw->reg, inst->plugin, host_table(), &err) != 0) {
-		log_error("%s: plugin %s failed to initialize: %s", inst->what, inst->plugin->path, err ? err : "no reason given");
+		log_error("%s: plugin %s failed to initialize: %s", inst->what, inst->plugin->path,
+		          err ? err : "no reason given");
 		free(err);
 		return -1;
 	}
@@ -249,8 +251,8 @@ int gateway_run(struct gateway *gw)
 	}
 	gw->metrics = metrics_new();
 	/* Counters exist from the start, so dashboards see 0 rather than nothing. */
-	static const char *const counters[] = { "envelopes_stored_total", "envelopes_duplicate_total",
-		                                "commit_batches_total", "commit_failures_total" };
+	static const char *const counters[] = {"envelopes_stored_total", "envelopes_duplicate_total",
+	                                       "commit_batches_total", "commit_failures_total"};
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
 		metrics_add(gw->metrics, counters[i], NULL, NULL, 0);
 	if (instance_up(gw, gw->store) != 0)
@@ -285,7 +287,8 @@ int gateway_run(struct gateway *gw)
 out:
 	atomic_store(&gw->draining, 1);
 	if (gw->bus && bus_wait_idle(gw->bus, 5000) != 0)
-		log_warn("drain: %zu submission(s) still in flight after 5 s; their providers will retry", bus_inflight(gw->bus));
+		log_warn("drain: %zu submission(s) still in flight after 5 s; their providers will retry",
+		         bus_inflight(gw->bus));
 	http_stop(gw->http);
 	for (size_t i = 0; i < gw->n_channels; i++)
 		instance_down(gw->channels[i]);

@@ -28,8 +28,8 @@ struct gateway;
 
 struct parley_instance {
 	struct gateway *gw;
-	char *name;                 /* channel name, or plugin name */
-	const char *what;           /* "channel 'hooks'", for messages */
+	char *name;       /* channel name, or plugin name */
+	const char *what; /* "channel 'hooks'", for messages */
 	const struct plugin_entry *plugin;
 	const struct cfg_node *config;
 	const struct cfg_node *at;

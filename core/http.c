@@ -62,8 +62,7 @@ int http_open(struct http **out, struct gateway *gw)
 	return 0;
 }
 
-int http_route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath,
-                   parley_http_cb cb)
+int http_route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb)
 {
 	if (h->started || !method || !cb || !subpath || (subpath[0] && subpath[0] != '/'))
 		return PARLEY_EINVAL;
@@ -184,7 +183,8 @@ static void dispatch(struct parley_http_request *r)
 	free(sub);
 	if (!rt) {
 		reply_error(r->aio, gw, path_known ? 405 : 404,
-		            path_known ? "method not allowed for this channel's webhook" : "no such webhook path for this channel");
+		            path_known ? "method not allowed for this channel's webhook"
+		                       : "no such webhook path for this channel");
 		request_free(r);
 		return;
 	}
@@ -229,7 +229,7 @@ static void drain_read(void *arg)
 		request_free(r);
 		return;
 	}
-	nng_iov iov = { .iov_buf = r->body, .iov_len = r->discard_left < DRAIN_CHUNK ? r->discard_left : DRAIN_CHUNK };
+	nng_iov iov = {.iov_buf = r->body, .iov_len = r->discard_left < DRAIN_CHUNK ? r->discard_left : DRAIN_CHUNK};
 	nng_aio_set_iov(r->rd_aio, 1, &iov);
 	nng_http_conn_read(nng_aio_get_input(r->aio, 2), r->rd_aio);
 }
@@ -252,7 +252,7 @@ static void drain_then_reply(nng_aio *aio, struct http *h, unsigned long long le
 	r->status = status;
 	r->message = message;
 	nng_aio_set_timeout(r->rd_aio, (nng_duration)h->gw->cfg.http_request_timeout_ms);
-	nng_iov iov = { .iov_buf = r->body, .iov_len = len < DRAIN_CHUNK ? len : DRAIN_CHUNK };
+	nng_iov iov = {.iov_buf = r->body, .iov_len = len < DRAIN_CHUNK ? len : DRAIN_CHUNK};
 	nng_aio_set_iov(r->rd_aio, 1, &iov);
 	nng_http_conn_read(nng_aio_get_input(aio, 2), r->rd_aio);
 }
@@ -316,7 +316,7 @@ static void on_webhook(nng_aio *aio)
 		reply_close(aio, gw, 503, "out of memory");
 		return;
 	}
-	nng_iov iov = { .iov_buf = r->body, .iov_len = r->len };
+	nng_iov iov = {.iov_buf = r->body, .iov_len = r->len};
 	nng_aio_set_iov(r->rd_aio, 1, &iov);
 	nng_aio_set_timeout(r->rd_aio, (nng_duration)gw->cfg.http_request_timeout_ms);
 	nng_http_conn_read_all(conn, r->rd_aio);
@@ -419,7 +419,8 @@ int http_start(struct http *h, char **errmsg)
 	rv = nng_http_server_hold(&h->srv, u);
 	nng_url_free(u);
 	if (rv != 0) {
-		*errmsg = str_printf("cannot create the HTTP server for %s: %s", h->gw->cfg.http_listen, nng_strerror(rv));
+		*errmsg = str_printf("cannot create the HTTP server for %s: %s", h->gw->cfg.http_listen,
+		                     nng_strerror(rv));
 		return PARLEY_EIO;
 	}
 	if ((rv = add_handler(h, "/webhooks", on_webhook, NULL, 1, 0)) != 0 ||

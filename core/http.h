@@ -11,8 +11,7 @@ struct gateway;
 struct http;
 
 int http_open(struct http **out, struct gateway *gw);
-int http_route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath,
-                   parley_http_cb cb);
+int http_route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb);
 /* Start serving on http.listen; errmsg malloc'd on failure. */
 int http_start(struct http *h, char **errmsg);
 void http_stop(struct http *h);
@@ -23,7 +22,6 @@ const char *http_req_path(parley_http_request *req);
 const char *http_req_query(parley_http_request *req);
 const char *http_req_header(parley_http_request *req, const char *name);
 const void *http_req_body(parley_http_request *req, size_t *len);
-void http_req_respond(parley_http_request *req, int status, const char *content_type, const char *body,
-                      size_t len);
+void http_req_respond(parley_http_request *req, int status, const char *content_type, const char *body, size_t len);
 
 #endif

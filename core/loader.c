@@ -96,26 +96,30 @@ int loader_open(struct plugin_registry *reg, const char *path)
 	sym.obj = dlsym(h, PARLEY_PLUGIN_ENTRY_SYMBOL);
 	if (!sym.obj) {
 		refuse(reg, path,
-		       str_printf("has no entry symbol '%s': is it a Parley plugin? Define it with PARLEY_PLUGIN_DEFINE()",
-		                  PARLEY_PLUGIN_ENTRY_SYMBOL));
+		       str_printf(
+		               "has no entry symbol '%s': is it a Parley plugin? Define it with PARLEY_PLUGIN_DEFINE()",
+		               PARLEY_PLUGIN_ENTRY_SYMBOL));
 		dlclose(h);
 		return -1;
 	}
 	const struct parley_plugin *d = sym.fn((uint32_t)PARLEY_ABI_MAJOR << 16 | PARLEY_ABI_MINOR);
 	char *why = NULL;
 	if (!d)
-		why = str_printf("refused this host's ABI %d.%d (its entry returned no descriptor): rebuild it against ABI %d",
-		                 PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR, PARLEY_ABI_MAJOR);
+		why = str_printf(
+		        "refused this host's ABI %d.%d (its entry returned no descriptor): rebuild it against ABI %d",
+		        PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR, PARLEY_ABI_MAJOR);
 	else if (d->magic != PARLEY_PLUGIN_MAGIC)
 		why = str_printf("is not a Parley plugin descriptor (magic 0x%08x, expected 0x%08x)", d->magic,
 		                 PARLEY_PLUGIN_MAGIC);
 	else if (d->abi_major != PARLEY_ABI_MAJOR)
-		why = str_printf("was built for plugin ABI %u.%u but this host speaks ABI %d.%d: rebuild it against this parley.h",
+		why = str_printf("was built for plugin ABI %u.%u but this host speaks ABI %d.%d: rebuild it against "
+		                 "this parley.h",
 		                 d->abi_major, d->abi_minor, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR);
 	else if (d->struct_size < PARLEY_PLUGIN_MIN_SIZE_V1)
-		why = str_printf("has a descriptor of %u bytes, smaller than the %zu bytes of ABI %d.0 (plugin ABI %u.%u, host ABI %d.%d): rebuild it",
-		                 d->struct_size, (size_t)PARLEY_PLUGIN_MIN_SIZE_V1, PARLEY_ABI_MAJOR,
-		                 d->abi_major, d->abi_minor, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR);
+		why = str_printf("has a descriptor of %u bytes, smaller than the %zu bytes of ABI %d.0 (plugin ABI "
+		                 "%u.%u, host ABI %d.%d): rebuild it",
+		                 d->struct_size, (size_t)PARLEY_PLUGIN_MIN_SIZE_V1, PARLEY_ABI_MAJOR, d->abi_major,
+		                 d->abi_minor, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR);
 	else if (d->kind < PARLEY_KIND_CHANNEL || d->kind > PARLEY_KIND_STORE)
 		why = str_printf("declares an unknown plugin kind %d", d->kind);
 	else if (!valid_name(d->name))
@@ -197,8 +201,8 @@ const struct plugin_entry *loader_find(const struct plugin_registry *reg, int ki
 	return NULL;
 }
 
-int loader_init_plugin(const struct plugin_registry *reg, const struct plugin_entry *ce,
-                       const struct parley_host *host, char **errmsg)
+int loader_init_plugin(const struct plugin_registry *reg, const struct plugin_entry *ce, const struct parley_host *host,
+                       char **errmsg)
 {
 	struct plugin_entry *e = &reg->items[ce - reg->items];
 	if (e->initialized)
@@ -257,9 +261,8 @@ static const char *type_name(int t)
 	}
 }
 
-void loader_check_config(const struct plugin_entry *e, const struct cfg_node *config,
-                         const struct cfg_node *at, const char *file, const char *what,
-                         struct cfg_errors *errs)
+void loader_check_config(const struct plugin_entry *e, const struct cfg_node *config, const struct cfg_node *at,
+                         const char *file, const char *what, struct cfg_errors *errs)
 {
 	const struct parley_config_key *map = e->desc->config;
 	size_t nk = 0;
@@ -268,8 +271,7 @@ void loader_check_config(const struct plugin_entry *e, const struct cfg_node *co
 	const char **names = calloc(nk + 1, sizeof(char *));
 	for (size_t i = 0; i < nk; i++)
 		names[i] = map[i].name;
-	char *label = str_printf("%s config (%s plugin '%s')", what, loader_kind_name(e->desc->kind),
-	                         e->desc->name);
+	char *label = str_printf("%s config (%s plugin '%s')", what, loader_kind_name(e->desc->kind), e->desc->name);
 	cfg_check_keys(file, config, names, label, errs);
 	free(label);
 	free(names);
@@ -277,9 +279,9 @@ void loader_check_config(const struct plugin_entry *e, const struct cfg_node *co
 		const struct cfg_node *v = cfg_map_get(config, map[i].name);
 		if (!v) {
 			if ((map[i].flags & PARLEY_CFG_REQUIRED) && !map[i].default_value)
-				cfg_errors_add(errs, file, config ? config : at,
-				               "%s needs config key '%s' (%s): %s", what, map[i].name,
-				               type_name(map[i].type), map[i].help ? map[i].help : "");
+				cfg_errors_add(errs, file, config ? config : at, "%s needs config key '%s' (%s): %s",
+				               what, map[i].name, type_name(map[i].type),
+				               map[i].help ? map[i].help : "");
 			continue;
 		}
 		char err[128];

@@ -40,8 +40,8 @@ void loader_scan(struct plugin_registry *reg, char *const *dirs, size_t ndirs);
 int loader_open(struct plugin_registry *reg, const char *path);
 const struct plugin_entry *loader_find(const struct plugin_registry *reg, int kind, const char *name);
 /* Run desc->init once; 0 or -1 with *errmsg malloc'd. */
-int loader_init_plugin(const struct plugin_registry *reg, const struct plugin_entry *e,
-                       const struct parley_host *host, char **errmsg);
+int loader_init_plugin(const struct plugin_registry *reg, const struct plugin_entry *e, const struct parley_host *host,
+                       char **errmsg);
 /* Call fini for initialized plugins and close every object. */
 void loader_free(struct plugin_registry *reg);
 
@@ -53,8 +53,7 @@ int loader_kind_from_name(const char *name);
  * map: unknown keys (with "did you mean"), missing required keys and values
  * of the wrong type are reported at their line and column.
  */
-void loader_check_config(const struct plugin_entry *e, const struct cfg_node *config,
-                         const struct cfg_node *at, const char *file, const char *what,
-                         struct cfg_errors *errs);
+void loader_check_config(const struct plugin_entry *e, const struct cfg_node *config, const struct cfg_node *at,
+                         const char *file, const char *what, struct cfg_errors *errs);
 
 #endif

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 static atomic_int level = 2;
-static const char *const names[] = { "error", "warn", "info", "debug" };
+static const char *const names[] = {"error", "warn", "info", "debug"};
 
 void log_set_level(int l)
 {

@@ -11,8 +11,8 @@ void log_msg(int level, const char *who, const char *fmt, ...) __attribute__((fo
 void log_vmsg(int level, const char *who, const char *fmt, va_list ap);
 
 #define log_error(...) log_msg(0, "core", __VA_ARGS__)
-#define log_warn(...) log_msg(1, "core", __VA_ARGS__)
-#define log_info(...) log_msg(2, "core", __VA_ARGS__)
+#define log_warn(...)  log_msg(1, "core", __VA_ARGS__)
+#define log_info(...)  log_msg(2, "core", __VA_ARGS__)
 #define log_debug(...) log_msg(3, "core", __VA_ARGS__)
 
 #endif

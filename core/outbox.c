@@ -82,7 +82,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		return;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(msg, "attempts");
-	parley_envelope env = { .obj = msg };
+	parley_envelope env = {.obj = msg};
 	struct parley_send_result res;
 	memset(&res, 0, sizeof(res));
 	res.struct_size = sizeof(res);
@@ -113,7 +113,8 @@ static void send_one(struct outbox *o, cJSON *msg)
 		metrics_add(gw->metrics, "outbound_retries_total", "channel", ch->name, 1);
 	} else {
 		if (res.outcome == PARLEY_SEND_RETRY) {
-			char *e2 = str_printf("gave up after %d attempts: %s", attempts, err ? err : "transient errors");
+			char *e2 =
+			        str_printf("gave up after %d attempts: %s", attempts, err ? err : "transient errors");
 			free(err);
 			err = e2;
 		}

@@ -17,7 +17,8 @@ int main(int argc, char **argv)
 	const char *prefix = argc > 2 ? argv[2] : "";
 	nng_socket s;
 	int rv;
-	if ((rv = nng_sub0_open(&s)) != 0 || (rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, prefix, strlen(prefix))) != 0) {
+	if ((rv = nng_sub0_open(&s)) != 0 ||
+	    (rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, prefix, strlen(prefix))) != 0) {
 		fprintf(stderr, "subscriber: %s\n", nng_strerror(rv));
 		return 1;
 	}

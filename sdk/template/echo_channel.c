@@ -22,8 +22,8 @@ struct echo {
 };
 
 static const struct parley_config_key config_map[] = {
-	{ "prefix", PARLEY_CFG_STRING, "", 0, "text put before each inbound body" },
-	{ NULL, 0, NULL, 0, NULL },
+        {"prefix", PARLEY_CFG_STRING, "", 0, "text put before each inbound body"},
+        {NULL, 0, NULL, 0, NULL},
 };
 
 struct pending {
@@ -107,16 +107,16 @@ static int send_msg(void *data, const parley_envelope *env, struct parley_send_r
 }
 
 static const struct parley_plugin plugin = {
-	PARLEY_PLUGIN_HEADER,
-	.kind = PARLEY_KIND_CHANNEL,
-	.name = "echo",
-	.version = "0.1.0",
-	.description = "template: text bodies in, logged sends out",
-	.config = config_map,
-	.instance_create = create,
-	.instance_start = start,
-	.instance_destroy = destroy,
-	.channel_send = send_msg,
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "echo",
+        .version = "0.1.0",
+        .description = "template: text bodies in, logged sends out",
+        .config = config_map,
+        .instance_create = create,
+        .instance_start = start,
+        .instance_destroy = destroy,
+        .channel_send = send_msg,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -26,7 +26,7 @@ static int load(const char *text, struct gw_config *cfg, struct cfg_errors *errs
 static void test_defaults(void)
 {
 	struct gw_config cfg;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	CHECK(load("", &cfg, &errs) == 0);
 	CHECK(strcmp(cfg.http_listen, "127.0.0.1:8080") == 0);
 	CHECK(cfg.http_max_body == 1024 * 1024);
@@ -39,7 +39,7 @@ static void test_defaults(void)
 static void test_unknown_key_suggests(void)
 {
 	struct gw_config cfg;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	CHECK(load("http:\n  listen: 127.0.0.1:9000\n  max_bdy: 2MiB\n", &cfg, &errs) != 0);
 	CHECK(errs.n == 1);
 	if (errs.n) {
@@ -52,7 +52,7 @@ static void test_unknown_key_suggests(void)
 static void test_syntax_error_position(void)
 {
 	struct gw_config cfg;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	CHECK(load("channels:\n  - name: a\n    type: [webhook\n", &cfg, &errs) != 0);
 	CHECK(errs.n >= 1);
 	if (errs.n)
@@ -64,10 +64,11 @@ static void test_syntax_error_position(void)
 static void test_env_substitution(void)
 {
 	struct gw_config cfg;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	setenv("PARLEY_TEST_PORT", "127.0.0.1:9123", 1);
 	unsetenv("PARLEY_TEST_UNSET");
-	CHECK(load("http:\n  listen: ${PARLEY_TEST_PORT}\n  public_url: \"${PARLEY_TEST_UNSET:-https://x.example}/in\"\n",
+	CHECK(load("http:\n  listen: ${PARLEY_TEST_PORT}\n  public_url: "
+	           "\"${PARLEY_TEST_UNSET:-https://x.example}/in\"\n",
 	           &cfg, &errs) == 0);
 	CHECK(strcmp(cfg.http_listen, "127.0.0.1:9123") == 0);
 	CHECK(strcmp(cfg.http_public_url, "https://x.example/in") == 0);
@@ -85,7 +86,7 @@ static void test_env_substitution(void)
 static void test_channels(void)
 {
 	struct gw_config cfg;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	CHECK(load("channels:\n  - name: a\n    type: webhook\n  - name: a\n    type: webhook\n  - type: webhook\n",
 	           &cfg, &errs) != 0);
 	CHECK(errs.n == 2);
@@ -96,10 +97,12 @@ static void test_channels(void)
 	cfg_free(&cfg);
 	cfg_errors_free(&errs);
 
-	CHECK(load("channels:\n  - name: a\n    type: webhook\npipelines:\n  - name: p\n    from: [a, b]\n", &cfg, &errs) != 0);
+	CHECK(load("channels:\n  - name: a\n    type: webhook\npipelines:\n  - name: p\n    from: [a, b]\n", &cfg,
+	           &errs) != 0);
 	CHECK(errs.n == 1);
 	if (errs.n)
-		CHECK_CONTAINS(errs.msgs[0], "c.yaml:6:15: pipeline 'p' takes from channel 'b', which is not configured");
+		CHECK_CONTAINS(errs.msgs[0],
+		               "c.yaml:6:15: pipeline 'p' takes from channel 'b', which is not configured");
 	cfg_free(&cfg);
 	cfg_errors_free(&errs);
 }
@@ -122,7 +125,7 @@ static void test_typed_values(void)
 	CHECK(cfg_parse_bool("maybe", &b, err) != 0);
 
 	struct gw_config cfg;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	CHECK(load("http:\n  max_body: lots\n", &cfg, &errs) != 0);
 	if (errs.n)
 		CHECK_CONTAINS(errs.msgs[0], "c.yaml:2:13: max_body: 'lots' is not a size");
@@ -133,7 +136,7 @@ static void test_typed_values(void)
 static void test_duplicate_key(void)
 {
 	struct gw_config cfg;
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	CHECK(load("http:\n  listen: a:1\n  listen: b:2\n", &cfg, &errs) != 0);
 	if (errs.n)
 		CHECK_CONTAINS(errs.msgs[0], "c.yaml:3:3: duplicate key 'listen' (first at line 2)");

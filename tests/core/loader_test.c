@@ -20,8 +20,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: loader_test BUILTIN-DIR BAD-DIR\n");
 		return 2;
 	}
-	struct plugin_registry reg = { 0 };
-	char *dirs[] = { argv[1], argv[2] };
+	struct plugin_registry reg = {0};
+	char *dirs[] = {argv[1], argv[2]};
 	loader_scan(&reg, dirs, 2);
 
 	/* The built-ins and the good third-party plugin load. */
@@ -44,14 +44,15 @@ int main(int argc, char **argv)
 	CHECK(reg.n_refused == 5);
 
 	/* A config key check uses the plugin's declared map. */
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = {0};
 	struct cfg_node *root = cfg_parse("t.yaml", "greting: hello\n", 15, &errs);
 	CHECK(root != NULL);
 	if (tp && root) {
 		loader_check_config(tp, root, root, "t.yaml", "channel 'x'", &errs);
 		CHECK(errs.n == 1);
 		if (errs.n)
-			CHECK_CONTAINS(errs.msgs[0], "t.yaml:1:1: unknown key 'greting' in channel 'x' config (channel plugin 'thirdparty'): did you mean 'greeting'?");
+			CHECK_CONTAINS(errs.msgs[0], "t.yaml:1:1: unknown key 'greting' in channel 'x' config (channel "
+			                             "plugin 'thirdparty'): did you mean 'greeting'?");
 	}
 	cfg_node_free(root);
 	cfg_errors_free(&errs);

@@ -5,7 +5,8 @@
  */
 #include <parley/parley.h>
 
-__attribute__((unused)) static int create(const struct parley_host *h, parley_instance *i, void *pd, void **data, char **err)
+__attribute__((unused)) static int create(const struct parley_host *h, parley_instance *i, void *pd, void **data,
+                                          char **err)
 {
 	(void)h;
 	(void)i;
@@ -17,16 +18,26 @@ __attribute__((unused)) static int create(const struct parley_host *h, parley_in
 
 #if BAD_KIND == 1 /* wrong magic */
 static const struct parley_plugin desc = {
-	.magic = 0xdeadbeefu, .abi_major = PARLEY_ABI_MAJOR, .abi_minor = PARLEY_ABI_MINOR,
-	.struct_size = sizeof(struct parley_plugin), .kind = PARLEY_KIND_CHANNEL, .name = "badmagic",
-	.version = "0.0.1", .instance_create = create,
+        .magic = 0xdeadbeefu,
+        .abi_major = PARLEY_ABI_MAJOR,
+        .abi_minor = PARLEY_ABI_MINOR,
+        .struct_size = sizeof(struct parley_plugin),
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "badmagic",
+        .version = "0.0.1",
+        .instance_create = create,
 };
 PARLEY_PLUGIN_DEFINE(desc)
 #elif BAD_KIND == 2 /* built for a future ABI major; its entry answers anyway */
 static const struct parley_plugin desc = {
-	.magic = PARLEY_PLUGIN_MAGIC, .abi_major = 2, .abi_minor = 3,
-	.struct_size = sizeof(struct parley_plugin), .kind = PARLEY_KIND_CHANNEL, .name = "future",
-	.version = "9.0.0", .instance_create = create,
+        .magic = PARLEY_PLUGIN_MAGIC,
+        .abi_major = 2,
+        .abi_minor = 3,
+        .struct_size = sizeof(struct parley_plugin),
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "future",
+        .version = "9.0.0",
+        .instance_create = create,
 };
 PARLEY_EXPORT const struct parley_plugin *parley_plugin_entry(uint32_t host_abi);
 PARLEY_EXPORT const struct parley_plugin *parley_plugin_entry(uint32_t host_abi)
@@ -36,9 +47,14 @@ PARLEY_EXPORT const struct parley_plugin *parley_plugin_entry(uint32_t host_abi)
 }
 #elif BAD_KIND == 3 /* descriptor smaller than ABI 1.0's */
 static const struct parley_plugin desc = {
-	.magic = PARLEY_PLUGIN_MAGIC, .abi_major = PARLEY_ABI_MAJOR, .abi_minor = 0,
-	.struct_size = 24, .kind = PARLEY_KIND_CHANNEL, .name = "tiny",
-	.version = "0.0.1", .instance_create = create,
+        .magic = PARLEY_PLUGIN_MAGIC,
+        .abi_major = PARLEY_ABI_MAJOR,
+        .abi_minor = 0,
+        .struct_size = 24,
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "tiny",
+        .version = "0.0.1",
+        .instance_create = create,
 };
 PARLEY_PLUGIN_DEFINE(desc)
 #elif BAD_KIND == 4 /* no entry symbol at all */
@@ -49,20 +65,31 @@ PARLEY_EXPORT int not_a_parley_plugin(void)
 }
 #elif BAD_KIND == 5 /* a second channel type named "webhook" */
 static const struct parley_plugin desc = {
-	.magic = PARLEY_PLUGIN_MAGIC, .abi_major = PARLEY_ABI_MAJOR, .abi_minor = PARLEY_ABI_MINOR,
-	.struct_size = sizeof(struct parley_plugin), .kind = PARLEY_KIND_CHANNEL, .name = "webhook",
-	.version = "0.0.1", .instance_create = create,
+        .magic = PARLEY_PLUGIN_MAGIC,
+        .abi_major = PARLEY_ABI_MAJOR,
+        .abi_minor = PARLEY_ABI_MINOR,
+        .struct_size = sizeof(struct parley_plugin),
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "webhook",
+        .version = "0.0.1",
+        .instance_create = create,
 };
 PARLEY_PLUGIN_DEFINE(desc)
 #elif BAD_KIND == 6 /* a good third-party plugin next to the bad ones */
 static const struct parley_config_key keys[] = {
-	{ "greeting", PARLEY_CFG_STRING, "hi", 0, "a word" },
-	{ NULL, 0, NULL, 0, NULL },
+        {"greeting", PARLEY_CFG_STRING, "hi", 0, "a word"},
+        {NULL, 0, NULL, 0, NULL},
 };
 static const struct parley_plugin desc = {
-	.magic = PARLEY_PLUGIN_MAGIC, .abi_major = PARLEY_ABI_MAJOR, .abi_minor = PARLEY_ABI_MINOR,
-	.struct_size = sizeof(struct parley_plugin), .kind = PARLEY_KIND_CHANNEL, .name = "thirdparty",
-	.version = "2.1.0", .config = keys, .instance_create = create,
+        .magic = PARLEY_PLUGIN_MAGIC,
+        .abi_major = PARLEY_ABI_MAJOR,
+        .abi_minor = PARLEY_ABI_MINOR,
+        .struct_size = sizeof(struct parley_plugin),
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "thirdparty",
+        .version = "2.1.0",
+        .config = keys,
+        .instance_create = create,
 };
 PARLEY_PLUGIN_DEFINE(desc)
 #endif

@@ -14,8 +14,8 @@ struct slow {
 };
 
 static const struct parley_config_key keys[] = {
-	{ "delay", PARLEY_CFG_DURATION, "1s", 0, "how long to hold a \"slow\" envelope" },
-	{ NULL, 0, NULL, 0, NULL },
+        {"delay", PARLEY_CFG_DURATION, "1s", 0, "how long to hold a \"slow\" envelope"},
+        {NULL, 0, NULL, 0, NULL},
 };
 
 static int create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **err)
@@ -39,22 +39,22 @@ static int process(void *data, parley_envelope *env)
 	struct slow *s = data;
 	const char *text = s->host->envelope_get_str(env, "text");
 	if (text && strcmp(text, "slow") == 0) {
-		struct timespec ts = { (time_t)(s->delay_ms / 1000), (long)(s->delay_ms % 1000) * 1000000L };
+		struct timespec ts = {(time_t)(s->delay_ms / 1000), (long)(s->delay_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
 	}
 	return 0;
 }
 
 static const struct parley_plugin desc = {
-	PARLEY_PLUGIN_HEADER,
-	.kind = PARLEY_KIND_STEP,
-	.name = "slow",
-	.version = "1.0.0",
-	.description = "test step: delays envelopes whose text is \"slow\"",
-	.config = keys,
-	.instance_create = create,
-	.instance_destroy = destroy,
-	.process = process,
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_STEP,
+        .name = "slow",
+        .version = "1.0.0",
+        .description = "test step: delays envelopes whose text is \"slow\"",
+        .config = keys,
+        .instance_create = create,
+        .instance_destroy = destroy,
+        .process = process,
 };
 
 PARLEY_PLUGIN_DEFINE(desc)

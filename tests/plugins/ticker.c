@@ -18,9 +18,9 @@ struct ticker {
 };
 
 static const struct parley_config_key keys[] = {
-	{ "interval", PARLEY_CFG_DURATION, "20ms", 0, "time between ticks" },
-	{ "count", PARLEY_CFG_INT, "5", 0, "ticks per run" },
-	{ NULL, 0, NULL, 0, NULL },
+        {"interval", PARLEY_CFG_DURATION, "20ms", 0, "time between ticks"},
+        {"count", PARLEY_CFG_INT, "5", 0, "ticks per run"},
+        {NULL, 0, NULL, 0, NULL},
 };
 
 static void committed(void *arg, int result)
@@ -100,16 +100,16 @@ static void destroy(void *data)
 }
 
 static const struct parley_plugin desc = {
-	PARLEY_PLUGIN_HEADER,
-	.kind = PARLEY_KIND_CHANNEL,
-	.name = "ticker",
-	.version = "1.0.0",
-	.description = "test channel: timers and key-value state",
-	.config = keys,
-	.instance_create = create,
-	.instance_start = start,
-	.instance_stop = stop,
-	.instance_destroy = destroy,
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "ticker",
+        .version = "1.0.0",
+        .description = "test channel: timers and key-value state",
+        .config = keys,
+        .instance_create = create,
+        .instance_start = start,
+        .instance_stop = stop,
+        .instance_destroy = destroy,
 };
 
 PARLEY_PLUGIN_DEFINE(desc)

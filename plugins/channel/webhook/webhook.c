@@ -36,11 +36,11 @@ struct pending {
 };
 
 static const struct parley_config_key config_map[] = {
-	{ "secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
-	  "HMAC-SHA256 key; when set, inbound requests must carry a valid X-Parley-Signature" },
-	{ "outbound_url", PARLEY_CFG_STRING, NULL, 0, "where replies are POSTed as envelope JSON" },
-	{ "timeout", PARLEY_CFG_DURATION, "5s", 0, "outbound request timeout" },
-	{ NULL, 0, NULL, 0, NULL },
+        {"secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
+         "HMAC-SHA256 key; when set, inbound requests must carry a valid X-Parley-Signature"},
+        {"outbound_url", PARLEY_CFG_STRING, NULL, 0, "where replies are POSTed as envelope JSON"},
+        {"timeout", PARLEY_CFG_DURATION, "5s", 0, "outbound request timeout"},
+        {NULL, 0, NULL, 0, NULL},
 };
 
 static void respond_json(const struct parley_host *h, parley_http_request *req, int status, const char *error)
@@ -105,7 +105,8 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(m, "text");
 	const cJSON *atts = cJSON_GetObjectItemCaseSensitive(m, "attachments");
 	if (!cJSON_IsString(id) || !id->valuestring[0] || strlen(id->valuestring) > 256) {
-		*why = "'id' is required: a string of 1-256 characters, your system's id for the message (re-posts with the same id are stored once)";
+		*why = "'id' is required: a string of 1-256 characters, your system's id for the message (re-posts "
+		       "with the same id are stored once)";
 		return NULL;
 	}
 	if (!cJSON_IsString(from) || !from->valuestring[0]) {
@@ -124,7 +125,7 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 		*why = "a message needs 'text' or 'attachments'";
 		return NULL;
 	}
-	static const char *const str_fields[] = { "to", "subject", "sent_at", "thread_ref", NULL };
+	static const char *const str_fields[] = {"to", "subject", "sent_at", "thread_ref", NULL};
 	for (size_t i = 0; str_fields[i]; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, str_fields[i]);
 		if (v && !cJSON_IsString(v)) {
@@ -184,7 +185,9 @@ static void on_post(void *data, parley_http_request *req)
 	const char *body = h->http_body(req, &len);
 	if (w->secret && w->secret[0] && !verify(w, req, body, len)) {
 		h->metric_add(w->inst, "webhook_bad_signature_total", 1);
-		respond_json(h, req, 401, "bad or missing X-Parley-Signature: expected sha256=<hex HMAC-SHA256 of the raw body with the channel's secret>");
+		respond_json(h, req, 401,
+		             "bad or missing X-Parley-Signature: expected sha256=<hex HMAC-SHA256 of the raw body with "
+		             "the channel's secret>");
 		return;
 	}
 	cJSON *doc = cJSON_ParseWithLength(body, len);
@@ -236,8 +239,9 @@ static void on_post(void *data, parley_http_request *req)
 			h->envelope_free(envs[k]);
 		free(p);
 		respond_json(h, req, rv == PARLEY_EINVAL ? 400 : 503,
-		             rv == PARLEY_EINVAL ? "the message could not be turned into an envelope (text must be UTF-8)"
-		                                 : "the gateway cannot take messages right now: retry later");
+		             rv == PARLEY_EINVAL
+		                     ? "the message could not be turned into an envelope (text must be UTF-8)"
+		                     : "the gateway cannot take messages right now: retry later");
 	}
 }
 
@@ -262,7 +266,8 @@ static int wh_start(void *data, char **errmsg)
 	struct webhook *w = data;
 	(void)errmsg;
 	if (!w->secret || !w->secret[0])
-		w->host->log(w->inst, PARLEY_LOG_WARN, "no 'secret' configured: anyone who can reach the listener can post messages");
+		w->host->log(w->inst, PARLEY_LOG_WARN,
+		             "no 'secret' configured: anyone who can reach the listener can post messages");
 	return w->host->http_route(w->inst, "POST", "", on_post);
 }
 
@@ -371,18 +376,18 @@ static void wh_fini(void *pd)
 }
 
 static const struct parley_plugin plugin = {
-	PARLEY_PLUGIN_HEADER,
-	.kind = PARLEY_KIND_CHANNEL,
-	.name = "webhook",
-	.version = "1.0.0",
-	.description = "generic JSON webhook in (HMAC-SHA256 signed), envelope JSON POSTed out",
-	.config = config_map,
-	.init = wh_init,
-	.fini = wh_fini,
-	.instance_create = wh_create,
-	.instance_start = wh_start,
-	.instance_destroy = wh_destroy,
-	.channel_send = wh_send,
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "webhook",
+        .version = "1.0.0",
+        .description = "generic JSON webhook in (HMAC-SHA256 signed), envelope JSON POSTed out",
+        .config = config_map,
+        .init = wh_init,
+        .fini = wh_fini,
+        .instance_create = wh_create,
+        .instance_start = wh_start,
+        .instance_destroy = wh_destroy,
+        .channel_send = wh_send,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

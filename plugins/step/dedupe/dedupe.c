@@ -26,8 +26,8 @@ struct dedupe {
 };
 
 static const struct parley_config_key config_map[] = {
-	{ "capacity", PARLEY_CFG_INT, "100000", 0, "how many recent (channel, external_id) keys to remember" },
-	{ NULL, 0, NULL, 0, NULL },
+        {"capacity", PARLEY_CFG_INT, "100000", 0, "how many recent (channel, external_id) keys to remember"},
+        {NULL, 0, NULL, 0, NULL},
 };
 
 static uint64_t hash(const char *s)
@@ -169,16 +169,16 @@ static void dd_destroy(void *data)
 }
 
 static const struct parley_plugin plugin = {
-	PARLEY_PLUGIN_HEADER,
-	.kind = PARLEY_KIND_STEP,
-	.name = "dedupe",
-	.version = "1.0.0",
-	.description = "drops redelivered inbound envelopes (same channel and external_id) before later steps",
-	.config = config_map,
-	.instance_create = dd_create,
-	.instance_destroy = dd_destroy,
-	.process = dd_process,
-	.after_commit = dd_after_commit,
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_STEP,
+        .name = "dedupe",
+        .version = "1.0.0",
+        .description = "drops redelivered inbound envelopes (same channel and external_id) before later steps",
+        .config = config_map,
+        .instance_create = dd_create,
+        .instance_destroy = dd_destroy,
+        .process = dd_process,
+        .after_commit = dd_after_commit,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -28,47 +28,47 @@ struct store {
 
 /* Numbered migrations, applied in order at start, each in its own transaction. */
 static const char *const migrations[] = {
-	/* 1: the skeleton schema. */
-	"CREATE TABLE contacts ("
-	"  id TEXT PRIMARY KEY, name TEXT, attributes TEXT NOT NULL DEFAULT '{}',"
-	"  merged_into TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
-	"CREATE TABLE identities ("
-	"  urn TEXT PRIMARY KEY, contact_id TEXT NOT NULL REFERENCES contacts(id),"
-	"  display_name TEXT, created_at TEXT NOT NULL);"
-	"CREATE INDEX identities_contact ON identities(contact_id);"
-	"CREATE TABLE conversations ("
-	"  id TEXT PRIMARY KEY, contact_id TEXT NOT NULL REFERENCES contacts(id),"
-	"  status TEXT NOT NULL DEFAULT 'open', last_channel TEXT, created_at TEXT NOT NULL,"
-	"  updated_at TEXT NOT NULL);"
-	"CREATE INDEX conversations_contact ON conversations(contact_id, status);"
-	"CREATE TABLE messages ("
-	"  seq INTEGER PRIMARY KEY,"
-	"  id TEXT NOT NULL UNIQUE,"
-	"  channel TEXT NOT NULL, channel_type TEXT NOT NULL, external_id TEXT,"
-	"  direction TEXT NOT NULL, kind TEXT NOT NULL, from_urn TEXT, to_urn TEXT,"
-	"  contact_id TEXT, conversation_id TEXT,"
-	"  status TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER,"
-	"  provider_id TEXT, error TEXT,"
-	"  received_at TEXT NOT NULL, updated_at TEXT,"
-	"  envelope TEXT NOT NULL,"
-	"  UNIQUE (channel, external_id));"
-	"CREATE INDEX messages_conversation ON messages(conversation_id, seq) WHERE conversation_id IS NOT NULL;"
-	/* Inbound messages have no status, so only outbound ones are indexed. Queries must repeat the
-	 * index's WHERE term ("status IS NOT NULL") for SQLite to use it. */
-	"CREATE INDEX messages_outbox ON messages(status, next_attempt_ms) WHERE status IS NOT NULL;"
-	"CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB, updated_at TEXT NOT NULL,"
-	"  PRIMARY KEY (ns, key));",
-	NULL,
+        /* 1: the skeleton schema. */
+        "CREATE TABLE contacts ("
+        "  id TEXT PRIMARY KEY, name TEXT, attributes TEXT NOT NULL DEFAULT '{}',"
+        "  merged_into TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "CREATE TABLE identities ("
+        "  urn TEXT PRIMARY KEY, contact_id TEXT NOT NULL REFERENCES contacts(id),"
+        "  display_name TEXT, created_at TEXT NOT NULL);"
+        "CREATE INDEX identities_contact ON identities(contact_id);"
+        "CREATE TABLE conversations ("
+        "  id TEXT PRIMARY KEY, contact_id TEXT NOT NULL REFERENCES contacts(id),"
+        "  status TEXT NOT NULL DEFAULT 'open', last_channel TEXT, created_at TEXT NOT NULL,"
+        "  updated_at TEXT NOT NULL);"
+        "CREATE INDEX conversations_contact ON conversations(contact_id, status);"
+        "CREATE TABLE messages ("
+        "  seq INTEGER PRIMARY KEY,"
+        "  id TEXT NOT NULL UNIQUE,"
+        "  channel TEXT NOT NULL, channel_type TEXT NOT NULL, external_id TEXT,"
+        "  direction TEXT NOT NULL, kind TEXT NOT NULL, from_urn TEXT, to_urn TEXT,"
+        "  contact_id TEXT, conversation_id TEXT,"
+        "  status TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER,"
+        "  provider_id TEXT, error TEXT,"
+        "  received_at TEXT NOT NULL, updated_at TEXT,"
+        "  envelope TEXT NOT NULL,"
+        "  UNIQUE (channel, external_id));"
+        "CREATE INDEX messages_conversation ON messages(conversation_id, seq) WHERE conversation_id IS NOT NULL;"
+        /* Inbound messages have no status, so only outbound ones are indexed. Queries must repeat the
+         * index's WHERE term ("status IS NOT NULL") for SQLite to use it. */
+        "CREATE INDEX messages_outbox ON messages(status, next_attempt_ms) WHERE status IS NOT NULL;"
+        "CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB, updated_at TEXT NOT NULL,"
+        "  PRIMARY KEY (ns, key));",
+        NULL,
 };
 
 static const struct parley_config_key config_map[] = {
-	{ "path", PARLEY_CFG_STRING, "parley.db", 0, "database file; relative paths are under data_dir" },
-	{ "synchronous", PARLEY_CFG_STRING, "full", 0,
-	  "full: an acknowledged webhook survives power loss; normal: survives a crash of the process" },
-	{ "busy_timeout", PARLEY_CFG_DURATION, "5s", 0, "how long to wait for a lock held by another process" },
-	{ "checkpoint_pages", PARLEY_CFG_INT, "1000", 0,
-	  "fold the write-ahead log into the database every this many pages (smaller: shorter, more frequent pauses)" },
-	{ NULL, 0, NULL, 0, NULL },
+        {"path", PARLEY_CFG_STRING, "parley.db", 0, "database file; relative paths are under data_dir"},
+        {"synchronous", PARLEY_CFG_STRING, "full", 0,
+         "full: an acknowledged webhook survives power loss; normal: survives a crash of the process"},
+        {"busy_timeout", PARLEY_CFG_DURATION, "5s", 0, "how long to wait for a lock held by another process"},
+        {"checkpoint_pages", PARLEY_CFG_INT, "1000", 0,
+         "fold the write-ahead log into the database every this many pages (smaller: shorter, more frequent pauses)"},
+        {NULL, 0, NULL, 0, NULL},
 };
 
 static void now_text(char out[64])
@@ -105,7 +105,8 @@ static int open_db(struct store *s, sqlite3 **db, char **errmsg)
 {
 	if (sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
-		*errmsg = dup_printf("cannot open the SQLite store %s: %s", s->path, *db ? sqlite3_errmsg(*db) : "out of memory");
+		*errmsg = dup_printf("cannot open the SQLite store %s: %s", s->path,
+		                     *db ? sqlite3_errmsg(*db) : "out of memory");
 		return PARLEY_EIO;
 	}
 	sqlite3_busy_timeout(*db, (int)s->busy_ms);
@@ -116,13 +117,16 @@ static int migrate(struct store *s, char **errmsg)
 {
 	if (exec(s, s->w, "PRAGMA journal_mode=WAL") != 0 ||
 	    exec(s, s->w, s->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") != 0 ||
-	    exec(s, s->w, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)") != 0) {
+	    exec(s, s->w,
+	         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT "
+	         "NULL)") != 0) {
 		*errmsg = dup_printf("cannot prepare the SQLite store %s: %s", s->path, sqlite3_errmsg(s->w));
 		return PARLEY_EIO;
 	}
 	sqlite3_stmt *st;
 	int have = 0;
-	if (sqlite3_prepare_v2(s->w, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->w, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1, &st, NULL) ==
+	    SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			have = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
@@ -134,15 +138,17 @@ static int migrate(struct store *s, char **errmsg)
 		char a[16], b[16];
 		snprintf(a, sizeof(a), "%d", have);
 		snprintf(b, sizeof(b), "%d", known);
-		*errmsg = dup_printf("the store's schema is at version %s but this Parley knows only up to %s: upgrade Parley", a, b);
+		*errmsg = dup_printf(
+		        "the store's schema is at version %s but this Parley knows only up to %s: upgrade Parley", a,
+		        b);
 		return PARLEY_EINVAL;
 	}
 	for (int v = have + 1; v <= known; v++) {
 		char ts[64], sql[160];
 		now_text(ts);
 		snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES (%d, '%s')", v, ts);
-		if (exec(s, s->w, "BEGIN IMMEDIATE") != 0 || exec(s, s->w, migrations[v - 1]) != 0 || exec(s, s->w, sql) != 0 ||
-		    exec(s, s->w, "COMMIT") != 0) {
+		if (exec(s, s->w, "BEGIN IMMEDIATE") != 0 || exec(s, s->w, migrations[v - 1]) != 0 ||
+		    exec(s, s->w, sql) != 0 || exec(s, s->w, "COMMIT") != 0) {
 			exec(s, s->w, "ROLLBACK");
 			*errmsg = dup_printf("schema migration failed on %s: %s", s->path, sqlite3_errmsg(s->w));
 			return PARLEY_EIO;
@@ -183,14 +189,15 @@ static int st_start(void *data, char **errmsg)
 {
 	struct store *s = data;
 	int rv;
-	if ((rv = open_db(s, &s->w, errmsg)) != 0 || (rv = migrate(s, errmsg)) != 0 || (rv = open_db(s, &s->r, errmsg)) != 0)
+	if ((rv = open_db(s, &s->w, errmsg)) != 0 || (rv = migrate(s, errmsg)) != 0 ||
+	    (rv = open_db(s, &s->r, errmsg)) != 0)
 		return rv;
 	sqlite3_wal_autocheckpoint(s->w, (int)s->checkpoint_pages);
 	const char *ins =
-	    "INSERT INTO messages (id, channel, channel_type, external_id, direction, kind, from_urn, to_urn,"
-	    " contact_id, conversation_id, status, next_attempt_ms, received_at, envelope)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-	    " ON CONFLICT (channel, external_id) DO NOTHING";
+	        "INSERT INTO messages (id, channel, channel_type, external_id, direction, kind, from_urn, to_urn,"
+	        " contact_id, conversation_id, status, next_attempt_ms, received_at, envelope)"
+	        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+	        " ON CONFLICT (channel, external_id) DO NOTHING";
 	if (sqlite3_prepare_v3(s->w, ins, -1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL) != SQLITE_OK) {
 		*errmsg = dup_printf("cannot prepare the insert on %s: %s", s->path, sqlite3_errmsg(s->w));
 		return PARLEY_EIO;
@@ -288,8 +295,8 @@ fail:
  * The stored envelope with the columns that change after insert folded in.
  * json_patch is an RFC 7396 merge patch: NULL columns remove their field.
  */
-#define ENVELOPE_SQL                                                                                       \
-	"CASE WHEN status IS NULL THEN envelope ELSE json_patch(envelope, json_object('status', status,"   \
+#define ENVELOPE_SQL                                                                                                   \
+	"CASE WHEN status IS NULL THEN envelope ELSE json_patch(envelope, json_object('status', status,"               \
 	" 'error', error, 'external_id', provider_id, 'attempts', attempts)) END"
 
 static void set_reply_error(char **reply, const char *msg)
@@ -378,7 +385,8 @@ static int query_get(struct store *s, cJSON *req, char **reply)
 	pthread_mutex_lock(&s->rlock);
 	sqlite3_stmt *st;
 	int rv = PARLEY_EIO;
-	if (sqlite3_prepare_v2(s->r, "SELECT " ENVELOPE_SQL " FROM messages WHERE id = ?1", -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->r, "SELECT " ENVELOPE_SQL " FROM messages WHERE id = ?1", -1, &st, NULL) ==
+	    SQLITE_OK) {
 		bind_text(st, 1, id);
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
@@ -447,10 +455,11 @@ static int st_kv_set(void *data, const char *ns, const char *key, const void *va
 	pthread_mutex_lock(&s->wlock);
 	sqlite3_stmt *st;
 	int rv = PARLEY_EIO;
-	if (sqlite3_prepare_v2(s->w,
-	                       "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)"
-	                       " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-	                       -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	            s->w,
+	            "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)"
+	            " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+	            -1, &st, NULL) == SQLITE_OK) {
 		bind_text(st, 1, ns);
 		bind_text(st, 2, key);
 		sqlite3_bind_blob(st, 3, val, (int)len, SQLITE_STATIC);
@@ -479,7 +488,8 @@ static int st_outbox_claim(void *data, int64_t now_ms, size_t max, char **json_a
 	                       " WHERE status IS NOT NULL AND status IN ('queued', 'retry') AND next_attempt_ms <= ?1"
 	                       " ORDER BY next_attempt_ms, seq LIMIT ?2",
 	                       -1, &sel, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->w, "UPDATE messages SET status = 'sending' WHERE id = ?1", -1, &upd, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(s->w, "UPDATE messages SET status = 'sending' WHERE id = ?1", -1, &upd, NULL) !=
+	            SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(sel, 1, now_ms);
 	sqlite3_bind_int64(sel, 2, (sqlite3_int64)max);
@@ -506,8 +516,8 @@ out:
 	return rv;
 }
 
-static int st_outbox_update(void *data, const char *id, const char *status, const char *provider_id,
-                            const char *error, int64_t next_attempt_ms)
+static int st_outbox_update(void *data, const char *id, const char *status, const char *provider_id, const char *error,
+                            int64_t next_attempt_ms)
 {
 	struct store *s = data;
 	char ts[64];
@@ -541,35 +551,35 @@ static int st_ping(void *data)
 	struct store *s = data;
 	pthread_mutex_lock(&s->rlock);
 	int rv = s->r && sqlite3_exec(s->r, "SELECT 1 FROM schema_migrations LIMIT 1", NULL, NULL, NULL) == SQLITE_OK
-	             ? 0
-	             : PARLEY_EIO;
+	                 ? 0
+	                 : PARLEY_EIO;
 	pthread_mutex_unlock(&s->rlock);
 	return rv;
 }
 
 static const struct parley_store_ops ops = {
-	.struct_size = sizeof(struct parley_store_ops),
-	.commit = st_commit,
-	.query = st_query,
-	.kv_get = st_kv_get,
-	.kv_set = st_kv_set,
-	.outbox_claim = st_outbox_claim,
-	.outbox_update = st_outbox_update,
-	.ping = st_ping,
+        .struct_size = sizeof(struct parley_store_ops),
+        .commit = st_commit,
+        .query = st_query,
+        .kv_get = st_kv_get,
+        .kv_set = st_kv_set,
+        .outbox_claim = st_outbox_claim,
+        .outbox_update = st_outbox_update,
+        .ping = st_ping,
 };
 
 static const struct parley_plugin plugin = {
-	PARLEY_PLUGIN_HEADER,
-	.kind = PARLEY_KIND_STORE,
-	.name = "sqlite",
-	.version = "1.0.0",
-	.description = "SQLite store (WAL, group commit): messages, contacts, conversations, outbox, key-value state",
-	.config = config_map,
-	.instance_create = st_create,
-	.instance_start = st_start,
-	.instance_stop = st_stop,
-	.instance_destroy = st_destroy,
-	.store = &ops,
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_STORE,
+        .name = "sqlite",
+        .version = "1.0.0",
+        .description = "SQLite store (WAL, group commit): messages, contacts, conversations, outbox, key-value state",
+        .config = config_map,
+        .instance_create = st_create,
+        .instance_start = st_start,
+        .instance_stop = st_stop,
+        .instance_destroy = st_destroy,
+        .store = &ops,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -39,9 +39,9 @@ extern "C" {
 /* ---------------------------------------------------------------- ABI */
 
 /* "PRLY" read as a little-endian 32-bit number. */
-#define PARLEY_PLUGIN_MAGIC 0x594c5250u
-#define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 0
+#define PARLEY_PLUGIN_MAGIC        0x594c5250u
+#define PARLEY_ABI_MAJOR           1
+#define PARLEY_ABI_MINOR           0
 #define PARLEY_PLUGIN_ENTRY_SYMBOL "parley_plugin_entry"
 
 #if defined(__GNUC__)
@@ -104,7 +104,7 @@ enum parley_config_type {
 };
 
 #define PARLEY_CFG_REQUIRED 0x1u /* the key must be present */
-#define PARLEY_CFG_SECRET 0x2u   /* never logged or printed */
+#define PARLEY_CFG_SECRET   0x2u /* never logged or printed */
 
 struct parley_config_key {
 	const char *name;          /* key name, e.g. "secret" */
@@ -154,12 +154,12 @@ enum parley_send_outcome {
 };
 
 struct parley_send_result {
-	uint32_t struct_size;    /* set by the host */
-	int outcome;             /* enum parley_send_outcome */
-	char provider_id[128];   /* the provider's message id, if any */
-	char error_code[64];     /* the provider's error code, if any */
-	char error_text[512];    /* the provider's error text, if any */
-	int64_t retry_after_ms;  /* the provider's Retry-After, or 0 */
+	uint32_t struct_size;   /* set by the host */
+	int outcome;            /* enum parley_send_outcome */
+	char provider_id[128];  /* the provider's message id, if any */
+	char error_code[64];    /* the provider's error code, if any */
+	char error_text[512];   /* the provider's error text, if any */
+	int64_t retry_after_ms; /* the provider's Retry-After, or 0 */
 };
 
 /* ---------------------------------------------------------- the store */
@@ -207,8 +207,8 @@ struct parley_store_ops {
 	 * (with next_attempt_ms) or "failed"; provider_id and error may be
 	 * NULL.
 	 */
-	int (*outbox_update)(void *store, const char *id, const char *status,
-	                     const char *provider_id, const char *error, int64_t next_attempt_ms);
+	int (*outbox_update)(void *store, const char *id, const char *status, const char *provider_id,
+	                     const char *error, int64_t next_attempt_ms);
 
 	/* 0 when the store is usable (for /healthz). */
 	int (*ping)(void *store);
@@ -245,8 +245,8 @@ struct parley_plugin {
 	 * stop() no callback of the instance runs.  destroy() frees state.
 	 * On create/start failure set *errmsg (malloc'd, freed by the host).
 	 */
-	int (*instance_create)(const struct parley_host *host, parley_instance *inst,
-	                       void *plugin_data, void **data, char **errmsg);
+	int (*instance_create)(const struct parley_host *host, parley_instance *inst, void *plugin_data, void **data,
+	                       char **errmsg);
 	int (*instance_start)(void *data, char **errmsg);
 	void (*instance_stop)(void *data);
 	void (*instance_destroy)(void *data);
@@ -297,16 +297,16 @@ typedef const struct parley_plugin *(*parley_plugin_entry_fn)(uint32_t host_abi)
  * The fields every descriptor starts with, for a designated initializer:
  *   static const struct parley_plugin desc = { PARLEY_PLUGIN_HEADER, .kind = ... };
  */
-#define PARLEY_PLUGIN_HEADER                                                                      \
-	.magic = PARLEY_PLUGIN_MAGIC, .abi_major = PARLEY_ABI_MAJOR, .abi_minor = PARLEY_ABI_MINOR, \
+#define PARLEY_PLUGIN_HEADER                                                                                           \
+	.magic = PARLEY_PLUGIN_MAGIC, .abi_major = PARLEY_ABI_MAJOR, .abi_minor = PARLEY_ABI_MINOR,                    \
 	.struct_size = sizeof(struct parley_plugin)
 
 /* Defines the entry symbol for a descriptor named `desc`. */
-#define PARLEY_PLUGIN_DEFINE(desc)                                                               \
-	PARLEY_EXPORT const struct parley_plugin *parley_plugin_entry(uint32_t host_abi);        \
-	PARLEY_EXPORT const struct parley_plugin *parley_plugin_entry(uint32_t host_abi)         \
-	{                                                                                        \
-		return ((host_abi >> 16) == PARLEY_ABI_MAJOR) ? &(desc) : NULL;                  \
+#define PARLEY_PLUGIN_DEFINE(desc)                                                                                     \
+	PARLEY_EXPORT const struct parley_plugin *parley_plugin_entry(uint32_t host_abi);                              \
+	PARLEY_EXPORT const struct parley_plugin *parley_plugin_entry(uint32_t host_abi)                               \
+	{                                                                                                              \
+		return ((host_abi >> 16) == PARLEY_ABI_MAJOR) ? &(desc) : NULL;                                        \
 	}
 
 /* ---------------------------------------------------- the host table */
@@ -329,9 +329,9 @@ struct parley_host {
 	 */
 	void (*log)(parley_instance *inst, int level, const char *fmt, ...)
 #if defined(__GNUC__)
-	    __attribute__((format(printf, 3, 4)))
+	        __attribute__((format(printf, 3, 4)))
 #endif
-	    ;
+	        ;
 
 	/* The instance's configured name ("hooks") and its plugin's name. */
 	const char *(*instance_name)(parley_instance *inst);
@@ -383,8 +383,7 @@ struct parley_host {
 	 * On a negative return the caller still owns them and done is never
 	 * called.
 	 */
-	int (*submit)(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_cb done,
-	              void *arg);
+	int (*submit)(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg);
 
 	/*
 	 * HTTP.  http_route() registers a handler for METHOD on
@@ -394,23 +393,22 @@ struct parley_host {
 	 * status and body (copied) and releases the request; it must be
 	 * called exactly once per request.
 	 */
-	int (*http_route)(parley_instance *inst, const char *method, const char *subpath,
-	                  parley_http_cb cb);
+	int (*http_route)(parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb);
 	const char *(*http_method)(parley_http_request *req);
 	const char *(*http_path)(parley_http_request *req);  /* path without query */
 	const char *(*http_query)(parley_http_request *req); /* raw query or "" */
 	const char *(*http_header)(parley_http_request *req, const char *name);
 	const void *(*http_body)(parley_http_request *req, size_t *len);
-	void (*http_respond)(parley_http_request *req, int status, const char *content_type,
-	                     const char *body, size_t len);
+	void (*http_respond)(parley_http_request *req, int status, const char *content_type, const char *body,
+	                     size_t len);
 
 	/*
 	 * Timers: cb(arg) after delay_ms, then every period_ms if non-zero.
 	 * timer_stop() waits until a running callback returns; call it from
 	 * instance_stop() for every timer started.
 	 */
-	int (*timer_start)(parley_instance *inst, int64_t delay_ms, int64_t period_ms,
-	                   parley_timer_cb cb, void *arg, parley_timer **out);
+	int (*timer_start)(parley_instance *inst, int64_t delay_ms, int64_t period_ms, parley_timer_cb cb, void *arg,
+	                   parley_timer **out);
 	void (*timer_stop)(parley_timer *t);
 
 	/*
@@ -425,17 +423,15 @@ struct parley_host {
 	void (*metric_add)(parley_instance *inst, const char *name, int64_t delta);
 
 	/* Crypto helpers.  out must hold 32 (sha256) or 20 (sha1) bytes. */
-	int (*hmac_sha256)(const void *key, size_t keylen, const void *data, size_t len,
-	                   unsigned char out[32]);
-	int (*hmac_sha1)(const void *key, size_t keylen, const void *data, size_t len,
-	                 unsigned char out[20]);
+	int (*hmac_sha256)(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32]);
+	int (*hmac_sha1)(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[20]);
 	/* 1 when equal; time depends only on n. */
 	int (*ct_equal)(const void *a, const void *b, size_t n);
 	/* Lower-case hex of n bytes into out (2n+1 bytes). */
 	void (*hex_encode)(const unsigned char *in, size_t n, char *out);
 };
 
-#define PARLEY_HOST_HAS(host, field)                                                              \
+#define PARLEY_HOST_HAS(host, field)                                                                                   \
 	((host)->struct_size >= offsetof(struct parley_host, field) + sizeof((host)->field))
 
 #ifdef __cplusplus
