@@ -207,7 +207,7 @@ static int read_str_list(struct reader *r, const struct cfg_node *n, const char 
 static void read_instance(struct reader *r, const struct cfg_node *n, const char *what, int need_name,
                           struct cfg_instance *inst)
 {
-	static const char *const keys[] = {"name", "type", "config", NULL};
+	static const char *const keys[] = {"name", "type", "config", "rate_limit", NULL};
 	static const char *const store_keys[] = {"type", "config", NULL};
 	if (!want_map(r, n, what))
 		return;
@@ -238,6 +238,15 @@ static void read_instance(struct reader *r, const struct cfg_node *n, const char
 		}
 	} else if (inst->type) {
 		inst->name = strdup(inst->type);
+	}
+	const struct cfg_node *rl = need_name ? want_scalar(r, cfg_map_get(n, "rate_limit"), "rate_limit") : NULL;
+	if (rl) {
+		char *end;
+		inst->rate_limit = strtod(rl->value, &end);
+		if (end == rl->value || *end || inst->rate_limit < 0)
+			cfg_errors_add(r->errs, r->file, rl,
+			               "rate_limit '%s' is not a number of sends per second (e.g. 20 or 0.5)",
+			               rl->value);
 	}
 	const struct cfg_node *c = cfg_map_get(n, "config");
 	if (c && c->type == CFG_SCALAR && c->value[0] == '\0')

@@ -48,6 +48,7 @@ struct cfg_instance {
 	struct cfg_node *config;        /* a map, or NULL */
 	const struct cfg_node *at;      /* the entry, for errors */
 	const struct cfg_node *type_at; /* the type value, for errors */
+	double rate_limit;              /* channels: outbound sends per second, 0 = unlimited */
 };
 
 struct gw_config {

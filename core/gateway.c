@@ -124,7 +124,10 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 		char *what = str_printf("channel '%s'", ci->name);
 		loader_check_config(e, ci->config, ci->at, file, what, errs);
 		free(what);
-		gw->channels[gw->n_channels++] = instance_new(gw, e, ci->name, ci->config, ci->at);
+		parley_instance *inst = instance_new(gw, e, ci->name, ci->config, ci->at);
+		inst->rate = ci->rate_limit;
+		inst->tokens = ci->rate_limit > 1 ? ci->rate_limit : 1;
+		gw->channels[gw->n_channels++] = inst;
 	}
 	/* Pipelines, or the default one. */
 	size_t np = c->n_pipelines ? c->n_pipelines : 1;

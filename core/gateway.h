@@ -36,6 +36,9 @@ struct parley_instance {
 	void *data;
 	int created, started;
 	pthread_mutex_t send_lock; /* one channel_send at a time */
+	/* Outbound token bucket (outbox thread only): rate per second, 0 = none. */
+	double rate, tokens;
+	int64_t tokens_at_ms;
 };
 
 struct gw_pipeline {

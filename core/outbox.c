@@ -65,6 +65,28 @@ static void publish_status(struct gateway *gw, const cJSON *msg, const char *sta
 	envelope_destroy(st);
 }
 
+/*
+ * Take a token from the channel's bucket (burst: one second's worth).
+ * Returns 0, or how many ms until a token is there.
+ */
+static int64_t rate_wait_ms(parley_instance *ch)
+{
+	if (ch->rate <= 0)
+		return 0;
+	int64_t now = time_mono_ms();
+	double burst = ch->rate > 1 ? ch->rate : 1;
+	if (ch->tokens_at_ms)
+		ch->tokens += (double)(now - ch->tokens_at_ms) * ch->rate / 1000.0;
+	if (ch->tokens > burst)
+		ch->tokens = burst;
+	ch->tokens_at_ms = now;
+	if (ch->tokens >= 1) {
+		ch->tokens -= 1;
+		return 0;
+	}
+	return (int64_t)((1 - ch->tokens) * 1000.0 / ch->rate) + 1;
+}
+
 static void send_one(struct outbox *o, cJSON *msg)
 {
 	struct gateway *gw = o->gw;
@@ -79,6 +101,13 @@ static void send_one(struct outbox *o, cJSON *msg)
 		gw->store_ops->outbox_update(gw->store->data, id, "failed", NULL, err, 0);
 		publish_status(gw, msg, "failed", NULL, err);
 		free(err);
+		return;
+	}
+	int64_t wait = rate_wait_ms(ch);
+	if (wait > 0) {
+		/* Over the channel's rate_limit: back in the queue, not an attempt. */
+		gw->store_ops->outbox_update(gw->store->data, id, "queued", NULL, NULL, time_now_ms() + wait);
+		metrics_add(gw->metrics, "outbound_rate_limited_total", "channel", ch->name, 1);
 		return;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(msg, "attempts");

@@ -24,7 +24,15 @@ struct store {
 	sqlite3 *w, *r;
 	pthread_mutex_t wlock, rlock;
 	sqlite3_stmt *insert;
+	sqlite3_stmt *receipt; /* applies an inbound receipt to the outbound message */
 };
+
+/*
+ * How far a message has got; a receipt never moves a message back (a late
+ * "delivered" after "read" changes nothing), but "failed" after "sent" does.
+ */
+#define STATUS_RANK(x)                                                                                                 \
+	"(CASE " x " WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 WHEN 'failed' THEN 5 ELSE 1 END)"
 
 /* Numbered migrations, applied in order at start, each in its own transaction. */
 static const char *const migrations[] = {
@@ -48,7 +56,7 @@ static const char *const migrations[] = {
         "  direction TEXT NOT NULL, kind TEXT NOT NULL, from_urn TEXT, to_urn TEXT,"
         "  contact_id TEXT, conversation_id TEXT,"
         "  status TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER,"
-        "  provider_id TEXT, error TEXT,"
+        "  provider_id TEXT, error TEXT, thread_ref TEXT,"
         "  received_at TEXT NOT NULL, updated_at TEXT,"
         "  envelope TEXT NOT NULL,"
         "  UNIQUE (channel, external_id));"
@@ -56,6 +64,9 @@ static const char *const migrations[] = {
         /* Inbound messages have no status, so only outbound ones are indexed. Queries must repeat the
          * index's WHERE term ("status IS NOT NULL") for SQLite to use it. */
         "CREATE INDEX messages_outbox ON messages(status, next_attempt_ms) WHERE status IS NOT NULL;"
+        /* Receipts (kind status) name the provider's id of the message they are about in thread_ref. */
+        "CREATE INDEX messages_provider ON messages(channel, provider_id) WHERE provider_id IS NOT NULL;"
+        "CREATE INDEX messages_receipts ON messages(channel, thread_ref) WHERE kind = 'status';"
         "CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB, updated_at TEXT NOT NULL,"
         "  PRIMARY KEY (ns, key));",
         NULL,
@@ -195,10 +206,15 @@ static int st_start(void *data, char **errmsg)
 	sqlite3_wal_autocheckpoint(s->w, (int)s->checkpoint_pages);
 	const char *ins =
 	        "INSERT INTO messages (id, channel, channel_type, external_id, direction, kind, from_urn, to_urn,"
-	        " contact_id, conversation_id, status, next_attempt_ms, received_at, envelope)"
-	        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+	        " contact_id, conversation_id, status, next_attempt_ms, received_at, envelope, thread_ref)"
+	        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
 	        " ON CONFLICT (channel, external_id) DO NOTHING";
-	if (sqlite3_prepare_v3(s->w, ins, -1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL) != SQLITE_OK) {
+	const char *rcpt =
+	        "UPDATE messages SET status = ?3, error = coalesce(?4, error), updated_at = ?5"
+	        " WHERE channel = ?1 AND provider_id IS NOT NULL AND provider_id = ?2 AND direction = 'outbound'"
+	        " AND " STATUS_RANK("status") " < " STATUS_RANK("?3");
+	if (sqlite3_prepare_v3(s->w, ins, -1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(s->w, rcpt, -1, SQLITE_PREPARE_PERSISTENT, &s->receipt, NULL) != SQLITE_OK) {
 		*errmsg = dup_printf("cannot prepare the insert on %s: %s", s->path, sqlite3_errmsg(s->w));
 		return PARLEY_EIO;
 	}
@@ -209,7 +225,9 @@ static void st_stop(void *data)
 {
 	struct store *s = data;
 	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->receipt);
 	s->insert = NULL;
+	s->receipt = NULL;
 	if (s->w)
 		sqlite3_close(s->w);
 	if (s->r)
@@ -233,6 +251,32 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
+}
+
+/* An inbound receipt moves the outbound message it names (thread_ref = provider id) forward. */
+static int apply_receipt(struct store *s, const parley_envelope *e)
+{
+	const struct parley_host *h = s->host;
+	const char *ref = h->envelope_get_str(e, "thread_ref");
+	const char *status = h->envelope_get_str(e, "status");
+	if (!ref || !status)
+		return 0;
+	char ts[64];
+	now_text(ts);
+	sqlite3_stmt *st = s->receipt;
+	bind_text(st, 1, h->envelope_get_str(e, "channel"));
+	bind_text(st, 2, ref);
+	bind_text(st, 3, status);
+	bind_text(st, 4, h->envelope_get_str(e, "error"));
+	bind_text(st, 5, ts);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		h->log(s->inst, PARLEY_LOG_ERROR, "receipt update in %s failed: %s", s->path, sqlite3_errmsg(s->w));
+		return PARLEY_EIO;
+	}
+	return 0;
 }
 
 static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *results)
@@ -270,6 +314,7 @@ static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *re
 			sqlite3_bind_null(st, 12);
 		bind_text(st, 13, h->envelope_get_str(e, "received_at"));
 		sqlite3_bind_text(st, 14, json, -1, SQLITE_STATIC);
+		bind_text(st, 15, h->envelope_get_str(e, "thread_ref"));
 		int rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
@@ -279,6 +324,10 @@ static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *re
 			goto fail;
 		}
 		results[i] = sqlite3_changes(s->w) == 0 ? PARLEY_EDUPLICATE : 0;
+		const char *kind = h->envelope_get_str(e, "kind");
+		if (results[i] == 0 && kind && strcmp(kind, "status") == 0 && dir && strcmp(dir, "inbound") == 0 &&
+		    apply_receipt(s, e) != 0)
+			goto fail;
 	}
 	if (exec(s, s->w, "COMMIT") != 0)
 		goto fail;
@@ -296,7 +345,8 @@ fail:
  * json_patch is an RFC 7396 merge patch: NULL columns remove their field.
  */
 #define ENVELOPE_SQL                                                                                                   \
-	"CASE WHEN status IS NULL THEN envelope ELSE json_patch(envelope, json_object('status', status,"               \
+	"CASE WHEN status IS NULL OR direction <> 'outbound' THEN envelope ELSE json_patch(envelope, "                 \
+	"json_object('status', status,"                                                                                \
 	" 'error', error, 'external_id', provider_id, 'attempts', attempts)) END"
 
 static void set_reply_error(char **reply, const char *msg)
@@ -486,6 +536,7 @@ static int st_outbox_claim(void *data, int64_t now_ms, size_t max, char **json_a
 	if (sqlite3_prepare_v2(s->w,
 	                       "SELECT id, json_set(envelope, '$.attempts', attempts) FROM messages"
 	                       " WHERE status IS NOT NULL AND status IN ('queued', 'retry') AND next_attempt_ms <= ?1"
+	                       " AND direction = 'outbound'"
 	                       " ORDER BY next_attempt_ms, seq LIMIT ?2",
 	                       -1, &sel, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->w, "UPDATE messages SET status = 'sending' WHERE id = ?1", -1, &upd, NULL) !=
@@ -527,17 +578,62 @@ static int st_outbox_update(void *data, const char *id, const char *status, cons
 	int rv = PARLEY_EIO;
 	if (sqlite3_prepare_v2(s->w,
 	                       "UPDATE messages SET status = ?2, provider_id = coalesce(?3, provider_id), error = ?4,"
-	                       " next_attempt_ms = ?5, attempts = attempts + 1, updated_at = ?6 WHERE id = ?1",
+	                       " next_attempt_ms = ?5, attempts = attempts + (?2 <> 'queued'), updated_at = ?6"
+	                       " WHERE id = ?1",
 	                       -1, &st, NULL) == SQLITE_OK) {
 		bind_text(st, 1, id);
 		bind_text(st, 2, status);
 		bind_text(st, 3, provider_id);
 		bind_text(st, 4, error);
-		if (strcmp(status, "retry") == 0)
+		if (strcmp(status, "retry") == 0 || strcmp(status, "queued") == 0)
 			sqlite3_bind_int64(st, 5, next_attempt_ms);
 		else
 			sqlite3_bind_null(st, 5);
 		bind_text(st, 6, ts);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			rv = sqlite3_changes(s->w) ? 0 : PARLEY_ENOENT;
+		sqlite3_finalize(st);
+	}
+	/*
+	 * A provider may post its receipt before we recorded its message id:
+	 * apply the furthest receipt already stored for that id.
+	 */
+	if (rv == 0 && provider_id &&
+	    sqlite3_prepare_v2(
+	            s->w,
+	            "UPDATE messages SET status = r.status, error = coalesce(r.error, messages.error)"
+	            " FROM (SELECT x.status, x.error FROM messages AS x WHERE x.kind = 'status'"
+	            "  AND x.channel = (SELECT channel FROM messages WHERE id = ?1) AND x.thread_ref = ?2"
+	            "  ORDER BY " STATUS_RANK("x.status") " DESC LIMIT 1) AS r"
+	                                                  " WHERE messages.id = ?1 AND " STATUS_RANK(
+	                                                          "messages.status") " < " STATUS_RANK("r.status"),
+	            -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, provider_id);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rv = PARLEY_EIO;
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rv;
+}
+
+static int st_attachment_set(void *data, const char *message_id, size_t index, const char *fields)
+{
+	struct store *s = data;
+	char path[48];
+	snprintf(path, sizeof(path), "$.attachments[%zu]", index);
+	pthread_mutex_lock(&s->wlock);
+	sqlite3_stmt *st;
+	int rv = PARLEY_EIO;
+	if (sqlite3_prepare_v2(s->w,
+	                       "UPDATE messages SET envelope = json_set(envelope, ?2,"
+	                       " json_patch(json_extract(envelope, ?2), json(?3)))"
+	                       " WHERE id = ?1 AND json_type(envelope, ?2) = 'object'",
+	                       -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, message_id);
+		bind_text(st, 2, path);
+		bind_text(st, 3, fields);
 		if (sqlite3_step(st) == SQLITE_DONE)
 			rv = sqlite3_changes(s->w) ? 0 : PARLEY_ENOENT;
 		sqlite3_finalize(st);
@@ -566,6 +662,7 @@ static const struct parley_store_ops ops = {
         .outbox_claim = st_outbox_claim,
         .outbox_update = st_outbox_update,
         .ping = st_ping,
+        .attachment_set = st_attachment_set,
 };
 
 static const struct parley_plugin plugin = {

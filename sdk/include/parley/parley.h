@@ -212,6 +212,14 @@ struct parley_store_ops {
 
 	/* 0 when the store is usable (for /healthz). */
 	int (*ping)(void *store);
+
+	/*
+	 * Record a stored attachment of message id: merge the JSON object
+	 * `fields` (ref, sha256, size, content_type, ...) into its
+	 * attachments[index].  PARLEY_ENOENT when there is no such message or
+	 * attachment.
+	 */
+	int (*attachment_set)(void *store, const char *message_id, size_t index, const char *fields);
 };
 
 /* ------------------------------------------------- the plugin descriptor */
@@ -429,6 +437,19 @@ struct parley_host {
 	int (*ct_equal)(const void *a, const void *b, size_t n);
 	/* Lower-case hex of n bytes into out (2n+1 bytes). */
 	void (*hex_encode)(const unsigned char *in, size_t n, char *out);
+
+	/*
+	 * Keep len bytes as attachment `index` of the committed message
+	 * `message_id` (its gateway id): the bytes go to the content-addressed
+	 * attachment store under data_dir (attachments/<sha256[0:2]>/<sha256>),
+	 * and the message's envelope gets ref, sha256, size and content_type in
+	 * attachments[index].  sha256_hex (65 bytes) receives the digest; may
+	 * be NULL.  Blocks for the file write and the store update: call it
+	 * from a plugin thread, never from an HTTP handler or a submit
+	 * completion.
+	 */
+	int (*attachment_put)(parley_instance *inst, const char *message_id, size_t index, const void *data, size_t len,
+	                      const char *content_type, char *sha256_hex);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \
