@@ -316,6 +316,7 @@ static const struct parley_host table = {
         .hmac_sha1 = h_hmac_sha1,
         .ct_equal = crypto_ct_equal,
         .hex_encode = crypto_hex,
+        .attachment_put = attachments_put,
 };
 
 const struct parley_host *host_table(void)

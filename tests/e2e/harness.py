@@ -46,6 +46,12 @@ def free_port():
     return port
 
 
+def fixture(*parts):
+    """The text of tests/fixtures/<parts...>."""
+    with open(os.path.join(SOURCE_DIR, "tests", "fixtures", *parts), "rb") as f:
+        return f.read()
+
+
 def sign(secret, body):
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -109,7 +115,12 @@ http:
             return None
 
     def cleanup(self):
-        self.stop()
+        died = self.proc is not None and self.proc.poll() is not None and self.proc.returncode != 0
+        rc = self.stop()
+        if failures or died or (rc not in (0, None)):
+            print(f"--- gateway log (exit {self.proc.returncode if self.proc else None}), last lines ---",
+                  file=sys.stderr)
+            print("\n".join(self.read_log().splitlines()[-40:]), file=sys.stderr)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def request(self, method, path, body=None, headers=None, conn=None):
@@ -139,6 +150,16 @@ http:
             return rc, json.loads(out)
         except ValueError:
             return rc, {"raw": out, "stderr": err}
+
+    def wait_message(self, mid, want_status, timeout=10):
+        """message.get until its status is want_status (or time runs out); the last answer."""
+        end = time.time() + timeout
+        while True:
+            rc, r = self.api("message.get", {"id": mid})
+            m = r.get("message", r)
+            if (rc == 0 and m.get("status") == want_status) or time.time() > end:
+                return m
+            time.sleep(0.1)
 
     def list_all(self, channel):
         """Every stored message of channel, following next_after_id pages."""

@@ -48,8 +48,10 @@ Receiver.script = {
     "bad": [(400, {"error": "recipient unknown"})],
 }
 
-gw = Gateway(config_body="outbox:\n  backoff_base: 100ms\n  max_attempts: 4\n",
+gw = Gateway(config_body="outbox:\n  backoff_base: 100ms\n  max_attempts: 4\n  poll_interval: 100ms\n",
              extra_channels=f"  - name: out\n    type: webhook\n    config:\n      secret: outsecret\n"
+                            f"      outbound_url: {url}\n"
+                            f"  - name: slow\n    type: webhook\n    rate_limit: 2\n    config:\n"
                             f"      outbound_url: {url}\n").start()
 try:
     tail = subprocess.Popen([PARLEY,
@@ -107,13 +109,25 @@ try:
     rc, r = gw.api("message.send", {"channel": "out", "text": "x"})
     check(rc != 0 and r["error"]["code"] == "invalid_request", f"missing to: {r}")
 
+    # rate_limit: 2 per second (burst 2): six sends take at least two seconds, none is lost or counted as failed.
+    ids = []
+    for i in range(6):
+        rc, r = gw.api("message.send", {"channel": "slow", "to": "webhook:bob", "text": f"paced {i}"})
+        ids.append(r["id"])
+    got = [gw.wait_message(i, "sent", timeout=15) for i in ids]
+    check(all(m.get("status") == "sent" and m.get("attempts") == 1 for m in got),
+          f"all paced sends went out on their first attempt: {[(m.get('status'), m.get('attempts')) for m in got]}")
+    times = sorted(s[0] for s in Receiver.seen if s[1]["channel"] == "slow")
+    check(len(times) == 6 and times[-1] - times[0] >= 1.8, f"six sends at 2/s took {times[-1] - times[0]:.2f} s")
+
     time.sleep(0.3)
     tail.terminate()
     out, _ = tail.communicate(timeout=5)
     statuses = [json.loads(l.partition(" ")[2]) for l in out.splitlines() if l.startswith("status.")]
     by_msg = {(s["meta"]["message_id"], s["status"]) for s in statuses}
     check((ok_id, "sent") in by_msg and (bad, "failed") in by_msg, f"status envelopes published: {by_msg}")
-    check(all(l.startswith("status.webhook.out ") for l in out.splitlines() if l), "status topic")
+    check(all(l.startswith(("status.webhook.out ", "status.webhook.slow ")) for l in out.splitlines() if l),
+          "status topics are status.<type>.<channel>")
 finally:
     gw.cleanup()
     srv.shutdown()

@@ -1,0 +1,535 @@
+/*
+ * whatsapp.c: the WhatsApp Cloud API channel type.
+ *
+ * Inbound: Meta's webhook (POST, X-Hub-Signature-256 = HMAC-SHA256 of the raw
+ * body with the app secret) carrying entry[].changes[].value with messages[]
+ * and statuses[]; the verification handshake (GET hub.challenge).  Media is
+ * fetched after commit: GET /{version}/{media-id} for its URL, then the URL,
+ * both with the access token.
+ *
+ * Outbound: POST /{version}/{phone_number_id}/messages: text, media by link,
+ * and reply buttons (meta.buttons = [{id, title}]).
+ */
+#include "provider.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct whatsapp {
+	const struct parley_host *host;
+	parley_instance *inst;
+	const char *phone_number_id, *access_token, *app_secret, *verify_token, *base, *version;
+	int64_t timeout_ms;
+	uint64_t max_media;
+	struct prov_client client; /* the outbox thread's */
+	struct prov_media *media;
+	char auth[512];
+};
+
+static const struct parley_config_key config_map[] = {
+        {"phone_number_id", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED,
+         "the business phone number's id; payloads for other numbers are acknowledged and ignored"},
+        {"access_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
+         "Graph API token (system user) for sending and media"},
+        {"app_secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
+         "the Meta app secret: webhooks must carry X-Hub-Signature-256 made with it"},
+        {"verify_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
+         "the token Meta sends in the hub.challenge handshake"},
+        {"api_base_url", PARLEY_CFG_STRING, "https://graph.facebook.com", 0, "Graph API base URL"},
+        {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
+        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
+        {"max_media", PARLEY_CFG_SIZE, "16MiB", 0, "larger media are not fetched"},
+        {NULL, 0, NULL, 0, NULL},
+};
+
+static const char *const media_kinds[] = {"image", "audio", "video", "document", "sticker", NULL};
+
+static void on_verify(void *data, parley_http_request *req)
+{
+	struct whatsapp *w = data;
+	const struct parley_host *h = w->host;
+	const char *q = h->http_query(req);
+	char *mode = prov_query_get(q, "hub.mode");
+	char *token = prov_query_get(q, "hub.verify_token");
+	char *challenge = prov_query_get(q, "hub.challenge");
+	int ok = mode && token && challenge && w->verify_token && strcmp(mode, "subscribe") == 0 &&
+	         strlen(token) == strlen(w->verify_token) && h->ct_equal(token, w->verify_token, strlen(token));
+	if (ok)
+		h->http_respond(req, 200, "text/plain", challenge, strlen(challenge));
+	else
+		prov_respond_error(h, req, 403, "hub.verify_token does not match the channel's verify_token");
+	free(mode);
+	free(token);
+	free(challenge);
+}
+
+/* Attachments and media jobs for image/audio/video/document/sticker. */
+static void add_media(struct whatsapp *w, struct prov_batch *b, parley_envelope *env, const char *type, const cJSON *m)
+{
+	const struct parley_host *h = w->host;
+	cJSON *att = cJSON_CreateObject();
+	const char *mime = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "mime_type"));
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
+	const char *fname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "filename"));
+	int voice = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "voice"));
+	cJSON_AddStringToObject(att, "kind", voice ? "voice" : type);
+	if (mime)
+		cJSON_AddStringToObject(att, "content_type", mime);
+	if (id)
+		cJSON_AddStringToObject(att, "provider_id", id);
+	if (fname)
+		cJSON_AddStringToObject(att, "name", fname);
+	cJSON *arr = cJSON_CreateArray();
+	cJSON_AddItemToArray(arr, att);
+	char *s = cJSON_PrintUnformatted(arr);
+	h->envelope_set_json(env, "attachments", s);
+	free(s);
+	cJSON_Delete(arr);
+	prov_set_from(h, env, "text", m, "caption");
+	if (id)
+		prov_batch_media(b, env, 0, id);
+}
+
+static void set_meta(const struct parley_host *h, parley_envelope *env, cJSON *meta)
+{
+	char *s = cJSON_PrintUnformatted(meta);
+	h->envelope_set_json(env, "meta", s);
+	free(s);
+	cJSON_Delete(meta);
+}
+
+static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *m, const char *to_number,
+                             const cJSON *contacts)
+{
+	const struct parley_host *h = w->host;
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "type"));
+	const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "from"));
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
+	if (!type || !from || !id) {
+		h->log(w->inst, PARLEY_LOG_WARN, "a message without type, from or id was skipped");
+		return;
+	}
+	int reaction = strcmp(type, "reaction") == 0;
+	parley_envelope *env = prov_batch_envelope(b, reaction ? "event" : "message");
+	if (!env)
+		return;
+	char urn[160], when[40];
+	snprintf(urn, sizeof(urn), "whatsapp:%s", from);
+	h->envelope_set_str(env, "from", urn);
+	if (to_number) {
+		snprintf(urn, sizeof(urn), "whatsapp:%s", to_number);
+		h->envelope_set_str(env, "to", urn);
+	}
+	h->envelope_set_str(env, "external_id", id);
+	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(m, "timestamp"), 1, when, sizeof(when));
+	if (when[0])
+		h->envelope_set_str(env, "sent_at", when);
+	const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(m, "context");
+	prov_set_from(h, env, "thread_ref", ctx, "id");
+
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "type", type);
+	const cJSON *c;
+	cJSON_ArrayForEach(c, contacts)
+	{
+		const char *wa = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "wa_id"));
+		const char *name = cJSON_GetStringValue(
+		        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "profile"), "name"));
+		if (wa && name && strcmp(wa, from) == 0)
+			cJSON_AddStringToObject(meta, "contact_name", name);
+	}
+	const cJSON *body = cJSON_GetObjectItemCaseSensitive(m, type);
+	int known = 1;
+	if (strcmp(type, "text") == 0) {
+		prov_set_from(h, env, "text", body, "body");
+	} else if (strcmp(type, "location") == 0) {
+		cJSON_AddItemToObject(meta, "location", cJSON_Duplicate(body, 1));
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
+		const char *addr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "address"));
+		if (name || addr) {
+			char text[512];
+			snprintf(text, sizeof(text), "%s%s%s", name ? name : "", name && addr ? ", " : "",
+			         addr ? addr : "");
+			h->envelope_set_str(env, "text", text);
+		}
+	} else if (strcmp(type, "contacts") == 0) {
+		cJSON_AddItemToObject(meta, "contacts", cJSON_Duplicate(body, 1));
+		const cJSON *first = cJSON_GetArrayItem(body, 0);
+		prov_set_from(h, env, "text", cJSON_GetObjectItemCaseSensitive(first, "name"), "formatted_name");
+	} else if (strcmp(type, "button") == 0) {
+		prov_set_from(h, env, "text", body, "text");
+		const char *payload = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "payload"));
+		if (payload)
+			cJSON_AddStringToObject(meta, "reply_id", payload);
+	} else if (strcmp(type, "interactive") == 0) {
+		const char *itype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "type"));
+		const cJSON *reply = itype ? cJSON_GetObjectItemCaseSensitive(body, itype) : NULL;
+		prov_set_from(h, env, "text", reply, "title");
+		const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "id"));
+		if (rid)
+			cJSON_AddStringToObject(meta, "reply_id", rid);
+		if (itype)
+			cJSON_AddStringToObject(meta, "reply_type", itype);
+	} else if (reaction) {
+		prov_set_from(h, env, "text", body, "emoji");
+		prov_set_from(h, env, "thread_ref", body, "message_id");
+		cJSON_AddItemToObject(meta, "reaction", cJSON_Duplicate(body, 1));
+	} else {
+		known = 0;
+		for (size_t i = 0; media_kinds[i]; i++)
+			if (strcmp(type, media_kinds[i]) == 0)
+				known = 1;
+		if (known)
+			add_media(w, b, env, type, body);
+	}
+	if (!known) {
+		/* Kept whole, never dropped: a later version may understand it. */
+		h->log(w->inst, PARLEY_LOG_WARN, "message %s of unknown type '%s' kept in meta.raw", id, type);
+		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(m, 1));
+	}
+	set_meta(h, env, meta);
+}
+
+static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *st)
+{
+	const struct parley_host *h = w->host;
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "id"));
+	const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "status"));
+	if (!id || !status)
+		return;
+	parley_envelope *env = prov_batch_envelope(b, "status");
+	if (!env)
+		return;
+	char ext[300], urn[160], when[40];
+	snprintf(ext, sizeof(ext), "%s:%s", id, status);
+	h->envelope_set_str(env, "external_id", ext);
+	h->envelope_set_str(env, "thread_ref", id);
+	h->envelope_set_str(env, "status", status);
+	const char *rcpt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "recipient_id"));
+	if (rcpt) {
+		snprintf(urn, sizeof(urn), "whatsapp:%s", rcpt);
+		h->envelope_set_str(env, "to", urn);
+	}
+	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(st, "timestamp"), 1, when, sizeof(when));
+	if (when[0])
+		h->envelope_set_str(env, "sent_at", when);
+	const cJSON *err = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "errors"), 0);
+	if (err) {
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+		const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "title"));
+		const char *details = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		        cJSON_GetObjectItemCaseSensitive(err, "error_data"), "details"));
+		char text[600];
+		snprintf(text, sizeof(text), "%d: %s%s%s", cJSON_IsNumber(code) ? code->valueint : 0,
+		         title ? title : "", details ? " - " : "", details ? details : "");
+		h->envelope_set_str(env, "error", text);
+	}
+	cJSON *meta = cJSON_CreateObject();
+	const cJSON *pricing = cJSON_GetObjectItemCaseSensitive(st, "pricing");
+	const cJSON *conv = cJSON_GetObjectItemCaseSensitive(st, "conversation");
+	if (pricing)
+		cJSON_AddItemToObject(meta, "pricing", cJSON_Duplicate(pricing, 1));
+	if (conv)
+		cJSON_AddItemToObject(meta, "conversation", cJSON_Duplicate(conv, 1));
+	set_meta(h, env, meta);
+}
+
+static void on_post(void *data, parley_http_request *req)
+{
+	struct whatsapp *w = data;
+	const struct parley_host *h = w->host;
+	size_t len;
+	const char *body = h->http_body(req, &len);
+	if (!prov_check_hmac_sha256_hex(h, w->app_secret, h->http_header(req, "X-Hub-Signature-256"), "sha256=", body,
+	                                len)) {
+		h->metric_add(w->inst, "webhook_bad_signature_total", 1);
+		prov_respond_error(
+		        h, req, 401,
+		        "bad or missing X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret)");
+		return;
+	}
+	cJSON *doc = cJSON_ParseWithLength(body, len);
+	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
+	if (!cJSON_IsObject(doc) || !cJSON_IsArray(entries)) {
+		cJSON_Delete(doc);
+		prov_respond_error(h, req, 400,
+		                   "not a WhatsApp Cloud API webhook: expected an object with an entry list");
+		return;
+	}
+	struct prov_batch *b = prov_batch_new(h, w->inst, req, w->media);
+	const cJSON *entry, *change;
+	cJSON_ArrayForEach(entry, entries)
+	{
+		cJSON_ArrayForEach(change, cJSON_GetObjectItemCaseSensitive(entry, "changes"))
+		{
+			const cJSON *value = cJSON_GetObjectItemCaseSensitive(change, "value");
+			const char *field = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(change, "field"));
+			if (!field || strcmp(field, "messages") != 0) {
+				h->log(w->inst, PARLEY_LOG_INFO, "ignored a '%s' change", field ? field : "?");
+				continue;
+			}
+			const cJSON *md = cJSON_GetObjectItemCaseSensitive(value, "metadata");
+			const char *pnid =
+			        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "phone_number_id"));
+			if (!pnid || strcmp(pnid, w->phone_number_id) != 0) {
+				/* Another number of the same app: acknowledged, not ours to store. */
+				h->metric_add(w->inst, "webhook_other_account_total", 1);
+				continue;
+			}
+			const char *display =
+			        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "display_phone_number"));
+			const cJSON *contacts = cJSON_GetObjectItemCaseSensitive(value, "contacts");
+			const cJSON *m;
+			cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(value, "messages"))
+			        message_envelope(w, b, m, display, contacts);
+			cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(value, "statuses"))
+			        status_envelope(w, b, m);
+		}
+	}
+	cJSON_Delete(doc);
+	prov_batch_finish(b);
+}
+
+static int fetch_media(void *arg, struct prov_client *client, const char *media_id, struct prov_http *out)
+{
+	struct whatsapp *w = arg;
+	char url[1024];
+	const char *hdrs[] = {w->auth, NULL};
+	snprintf(url, sizeof(url), "%s/%s/%s", w->base, w->version, media_id);
+	struct prov_http meta;
+	if (prov_request(client, "GET", url, hdrs, NULL, 0, NULL, &meta) != 0 || meta.status != 200) {
+		*out = meta;
+		return -1;
+	}
+	cJSON *j = cJSON_Parse(meta.body);
+	const char *durl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "url"));
+	int rv = -1;
+	if (durl)
+		rv = prov_request(client, "GET", durl, hdrs, NULL, 0, NULL, out);
+	else
+		*out = meta, meta.body = NULL;
+	cJSON_Delete(j);
+	prov_http_free(&meta);
+	return rv;
+}
+
+/* The WhatsApp id (digits) of a whatsapp: or tel: URN. */
+static int recipient(const char *to, char *out, size_t outlen)
+{
+	const char *p = strchr(to ? to : "", ':');
+	if (!p || (strncmp(to, "whatsapp:", 9) != 0 && strncmp(to, "tel:", 4) != 0))
+		return -1;
+	size_t n = 0;
+	for (p++; *p && n + 1 < outlen; p++)
+		if (isdigit((unsigned char)*p))
+			out[n++] = *p;
+	out[n] = '\0';
+	return n > 0 ? 0 : -1;
+}
+
+static cJSON *build_message(const struct parley_host *h, const parley_envelope *env, const char *to)
+{
+	cJSON *msg = cJSON_CreateObject();
+	cJSON_AddStringToObject(msg, "messaging_product", "whatsapp");
+	cJSON_AddStringToObject(msg, "recipient_type", "individual");
+	cJSON_AddStringToObject(msg, "to", to);
+	const char *text = h->envelope_get_str(env, "text");
+	char *atts = h->envelope_get_json(env, "attachments");
+	char *meta = h->envelope_get_json(env, "meta");
+	cJSON *a = atts ? cJSON_Parse(atts) : NULL;
+	cJSON *m = meta ? cJSON_Parse(meta) : NULL;
+	free(atts);
+	free(meta);
+	const cJSON *att = cJSON_GetArrayItem(a, 0);
+	const cJSON *buttons = cJSON_GetObjectItemCaseSensitive(m, "buttons");
+	const char *reply_to = h->envelope_get_str(env, "thread_ref");
+	if (reply_to) {
+		cJSON *ctx = cJSON_AddObjectToObject(msg, "context");
+		cJSON_AddStringToObject(ctx, "message_id", reply_to);
+	}
+	if (att) {
+		const char *ct = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(att, "content_type"));
+		const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(att, "url"));
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(att, "name"));
+		const char *type = "document";
+		if (ct && strncmp(ct, "image/", 6) == 0)
+			type = "image";
+		else if (ct && strncmp(ct, "video/", 6) == 0)
+			type = "video";
+		else if (ct && strncmp(ct, "audio/", 6) == 0)
+			type = "audio";
+		cJSON_AddStringToObject(msg, "type", type);
+		cJSON *media = cJSON_AddObjectToObject(msg, type);
+		if (url)
+			cJSON_AddStringToObject(media, "link", url);
+		if (text && strcmp(type, "audio") != 0)
+			cJSON_AddStringToObject(media, "caption", text);
+		if (name && strcmp(type, "document") == 0)
+			cJSON_AddStringToObject(media, "filename", name);
+	} else if (cJSON_IsArray(buttons) && cJSON_GetArraySize(buttons) > 0) {
+		cJSON_AddStringToObject(msg, "type", "interactive");
+		cJSON *inter = cJSON_AddObjectToObject(msg, "interactive");
+		cJSON_AddStringToObject(inter, "type", "button");
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(inter, "body"), "text", text ? text : "");
+		cJSON *list = cJSON_AddArrayToObject(cJSON_AddObjectToObject(inter, "action"), "buttons");
+		const cJSON *bt;
+		int n = 0;
+		cJSON_ArrayForEach(bt, buttons)
+		{
+			if (n++ == 3)
+				break; /* WhatsApp allows three reply buttons */
+			cJSON *one = cJSON_CreateObject();
+			cJSON_AddStringToObject(one, "type", "reply");
+			cJSON *r = cJSON_AddObjectToObject(one, "reply");
+			const char *bid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bt, "id"));
+			const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bt, "title"));
+			cJSON_AddStringToObject(r, "id", bid ? bid : (title ? title : ""));
+			cJSON_AddStringToObject(r, "title", title ? title : "");
+			cJSON_AddItemToArray(list, one);
+		}
+	} else {
+		cJSON_AddStringToObject(msg, "type", "text");
+		cJSON *t = cJSON_AddObjectToObject(msg, "text");
+		cJSON_AddBoolToObject(t, "preview_url", 0);
+		cJSON_AddStringToObject(t, "body", text ? text : "");
+	}
+	cJSON_Delete(a);
+	cJSON_Delete(m);
+	return msg;
+}
+
+/* Graph API error codes that mean "later", not "never". */
+static int transient_code(int code)
+{
+	return code == 1 || code == 2 || code == 4 || code == 80007 || code == 130429 || code == 131000 ||
+	       code == 131016 || code == 131048 || code == 131056 || code == 133004;
+}
+
+static int wa_send(void *data, const parley_envelope *env, struct parley_send_result *res)
+{
+	struct whatsapp *w = data;
+	const struct parley_host *h = w->host;
+	char to[64];
+	if (recipient(h->envelope_get_str(env, "to"), to, sizeof(to)) != 0) {
+		res->outcome = PARLEY_SEND_PERMANENT;
+		snprintf(res->error_text, sizeof(res->error_text), "'to' must be whatsapp:<number> or tel:+<number>");
+		return 0;
+	}
+	cJSON *msg = build_message(h, env, to);
+	char *body = cJSON_PrintUnformatted(msg);
+	cJSON_Delete(msg);
+	char url[1024];
+	snprintf(url, sizeof(url), "%s/%s/%s/messages", w->base, w->version, w->phone_number_id);
+	const char *hdrs[] = {w->auth, "Content-Type: application/json", NULL};
+	struct prov_http r;
+	prov_request(&w->client, "POST", url, hdrs, body, strlen(body), NULL, &r);
+	free(body);
+	cJSON *j = cJSON_Parse(r.body ? r.body : "");
+	if (r.status >= 200 && r.status < 300) {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "messages"), 0), "id"));
+		prov_classify(&r, NULL, NULL, res);
+		if (id)
+			snprintf(res->provider_id, sizeof(res->provider_id), "%s", id);
+	} else {
+		const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+		const char *message = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "message"));
+		const char *details = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		        cJSON_GetObjectItemCaseSensitive(err, "error_data"), "details"));
+		char codebuf[32] = "", text[512] = "";
+		if (cJSON_IsNumber(code))
+			snprintf(codebuf, sizeof(codebuf), "%d", code->valueint);
+		if (message)
+			snprintf(text, sizeof(text), "%s%s%s", message, details ? ": " : "", details ? details : "");
+		prov_classify(&r, codebuf, text, res);
+		if (res->outcome == PARLEY_SEND_PERMANENT && cJSON_IsNumber(code) && transient_code(code->valueint))
+			res->outcome = PARLEY_SEND_RETRY;
+	}
+	cJSON_Delete(j);
+	prov_http_free(&r);
+	return 0;
+}
+
+static int wa_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
+{
+	(void)pd;
+	(void)errmsg;
+	struct whatsapp *w = calloc(1, sizeof(*w));
+	if (!w)
+		return PARLEY_ENOMEM;
+	w->host = h;
+	w->inst = inst;
+	w->phone_number_id = h->config_str(inst, "phone_number_id");
+	w->access_token = h->config_str(inst, "access_token");
+	w->app_secret = h->config_str(inst, "app_secret");
+	w->verify_token = h->config_str(inst, "verify_token");
+	w->base = h->config_str(inst, "api_base_url");
+	w->version = h->config_str(inst, "api_version");
+	h->config_duration_ms(inst, "timeout", &w->timeout_ms);
+	h->config_size(inst, "max_media", &w->max_media);
+	snprintf(w->auth, sizeof(w->auth), "Authorization: Bearer %s", w->access_token);
+	prov_client_init(&w->client, w->timeout_ms, 1 << 20);
+	*data = w;
+	return 0;
+}
+
+static int wa_start(void *data, char **errmsg)
+{
+	struct whatsapp *w = data;
+	(void)errmsg;
+	int rv = prov_media_start(&w->media, w->host, w->inst, fetch_media, w, (size_t)w->max_media, w->timeout_ms);
+	if (rv == 0)
+		rv = w->host->http_route(w->inst, "POST", "", on_post);
+	if (rv == 0)
+		rv = w->host->http_route(w->inst, "GET", "", on_verify);
+	return rv;
+}
+
+static void wa_stop(void *data)
+{
+	struct whatsapp *w = data;
+	prov_media_stop(w->media);
+	w->media = NULL;
+}
+
+static void wa_destroy(void *data)
+{
+	struct whatsapp *w = data;
+	prov_client_fini(&w->client);
+	free(w);
+}
+
+static int wa_init(const struct parley_host *h, void **pd, char **errmsg)
+{
+	(void)h;
+	(void)pd;
+	(void)errmsg;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
+}
+
+static void wa_fini(void *pd)
+{
+	(void)pd;
+	curl_global_cleanup();
+}
+
+static const struct parley_plugin plugin = {
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "whatsapp",
+        .version = "1.0.0",
+        .description = "WhatsApp Cloud API: messages, media, locations, contacts, replies, reactions, receipts",
+        .config = config_map,
+        .init = wa_init,
+        .fini = wa_fini,
+        .instance_create = wa_create,
+        .instance_start = wa_start,
+        .instance_stop = wa_stop,
+        .instance_destroy = wa_destroy,
+        .channel_send = wa_send,
+};
+
+PARLEY_PLUGIN_DEFINE(plugin)

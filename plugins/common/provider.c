@@ -1,0 +1,506 @@
+/* provider.c: HTTP, signatures, media fetching and after-commit answers for provider plugins. */
+#include "provider.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body)
+{
+	c->curl = NULL;
+	c->timeout_ms = timeout_ms;
+	c->max_body = max_body;
+}
+
+void prov_client_fini(struct prov_client *c)
+{
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	c->curl = NULL;
+}
+
+struct sink {
+	struct prov_http *r;
+	size_t cap, max;
+	int too_big;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct sink *s = ud;
+	size_t n = size * nmemb;
+	if (s->r->len + n > s->max) {
+		s->too_big = 1;
+		return 0; /* aborts the transfer */
+	}
+	if (s->r->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->r->len + n + 1)
+			cap *= 2;
+		char *nb = realloc(s->r->body, cap);
+		if (!nb)
+			return 0;
+		s->r->body = nb;
+		s->cap = cap;
+	}
+	memcpy(s->r->body + s->r->len, ptr, n);
+	s->r->len += n;
+	s->r->body[s->r->len] = '\0';
+	return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct prov_http *r = ud;
+	size_t n = size * nmemb;
+	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
+		r->retry_after_ms = atoll(ptr + 12) * 1000;
+	} else if (n > 13 && strncasecmp(ptr, "Content-Type:", 13) == 0) {
+		const char *v = ptr + 13;
+		while (*v == ' ')
+			v++;
+		size_t l = strcspn(v, "\r\n");
+		if (l >= sizeof(r->content_type))
+			l = sizeof(r->content_type) - 1;
+		memcpy(r->content_type, v, l);
+		r->content_type[l] = '\0';
+	}
+	return n;
+}
+
+int prov_request(struct prov_client *c, const char *method, const char *url, const char *const *headers,
+                 const char *body, size_t body_len, const char *userpwd, struct prov_http *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!c->curl && !(c->curl = curl_easy_init())) {
+		snprintf(out->error, sizeof(out->error), "cannot create an HTTP client");
+		return -1;
+	}
+	CURL *h = c->curl;
+	curl_easy_reset(h);
+	struct curl_slist *hl = NULL;
+	for (size_t i = 0; headers && headers[i]; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	struct sink sink = {out, 0, c->max_body ? c->max_body : (64u << 20), 0};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	} else if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	}
+	if (userpwd)
+		curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	CURLcode rc = curl_easy_perform(h);
+	curl_slist_free_all(hl);
+	if (!out->body) {
+		out->body = calloc(1, 1);
+	}
+	if (rc != CURLE_OK) {
+		snprintf(out->error, sizeof(out->error), "%s",
+		         sink.too_big ? "answer larger than the limit" : (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+		out->status = 0;
+		return -1;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+	return 0;
+}
+
+void prov_http_free(struct prov_http *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->len = 0;
+}
+
+void prov_classify(const struct prov_http *r, const char *code, const char *text, struct parley_send_result *res)
+{
+	if (r->status >= 200 && r->status < 300)
+		res->outcome = PARLEY_SEND_OK;
+	else if (r->status == 0 || r->status == 408 || r->status == 429 || r->status >= 500)
+		res->outcome = PARLEY_SEND_RETRY;
+	else
+		res->outcome = PARLEY_SEND_PERMANENT;
+	res->retry_after_ms = r->retry_after_ms;
+	if (res->outcome == PARLEY_SEND_OK)
+		return;
+	if (code && *code)
+		snprintf(res->error_code, sizeof(res->error_code), "%s", code);
+	else if (r->status)
+		snprintf(res->error_code, sizeof(res->error_code), "http_%ld", r->status);
+	if (text && *text)
+		snprintf(res->error_text, sizeof(res->error_text), "%s", text);
+	else if (r->status == 0)
+		snprintf(res->error_text, sizeof(res->error_text), "%s", r->error);
+	else
+		snprintf(res->error_text, sizeof(res->error_text), "%.*s", (int)(r->len > 300 ? 300 : r->len),
+		         r->body ? r->body : "");
+}
+
+char *prov_urlencode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *out = malloc(3 * n + 1), *o = out;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+int prov_check_hmac_sha256_hex(const struct parley_host *h, const char *secret, const char *header, const char *prefix,
+                               const void *body, size_t len)
+{
+	size_t pl = strlen(prefix);
+	if (!secret || !header || strncmp(header, prefix, pl) != 0 || strlen(header + pl) != 64)
+		return 0;
+	unsigned char mac[32];
+	char want[65], given[65];
+	h->hmac_sha256(secret, strlen(secret), body, len, mac);
+	h->hex_encode(mac, 32, want);
+	for (int i = 0; i < 64; i++)
+		given[i] = (char)tolower((unsigned char)header[pl + i]);
+	given[64] = '\0';
+	return h->ct_equal(want, given, 64);
+}
+
+void prov_respond_error(const struct parley_host *h, parley_http_request *req, int status, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "error", msg);
+	char *s = cJSON_PrintUnformatted(o);
+	h->http_respond(req, status, "application/json", s, strlen(s));
+	free(s);
+	cJSON_Delete(o);
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+char *prov_query_get(const char *query, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p = query;
+	while (p && *p) {
+		const char *amp = strchr(p, '&');
+		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+		if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+			const char *v = p + nl + 1;
+			size_t vl = seg - nl - 1;
+			char *out = malloc(vl + 1), *o = out;
+			for (size_t i = 0; i < vl; i++) {
+				if (v[i] == '+') {
+					*o++ = ' ';
+				} else if (v[i] == '%' && i + 2 < vl && hexval(v[i + 1]) >= 0 &&
+				           hexval(v[i + 2]) >= 0) {
+					*o++ = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
+					i += 2;
+				} else {
+					*o++ = v[i];
+				}
+			}
+			*o = '\0';
+			return out;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* --------------------------------------------------------------- media */
+
+struct media_job {
+	struct media_job *next;
+	char message_id[32];
+	size_t index;
+	char *spec;
+	int tries;
+};
+
+struct prov_media {
+	const struct parley_host *host;
+	parley_instance *inst;
+	prov_fetch_fn fetch;
+	void *arg;
+	struct prov_client client;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct media_job *head, *tail;
+	int stop;
+};
+
+static void *media_main(void *p)
+{
+	struct prov_media *m = p;
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		while (!m->head && !m->stop)
+			pthread_cond_wait(&m->cv, &m->lock);
+		if (!m->head)
+			break; /* stopping with nothing left */
+		if (m->stop) {
+			/* Jobs left at shutdown are logged: their messages keep the provider's reference. */
+			struct media_job *j = m->head;
+			m->head = j->next;
+			m->host->log(m->inst, PARLEY_LOG_WARN, "not fetched before shutdown: attachment %zu of %s",
+			             j->index, j->message_id);
+			free(j->spec);
+			free(j);
+			continue;
+		}
+		struct media_job *j = m->head;
+		m->head = j->next;
+		if (!m->head)
+			m->tail = NULL;
+		pthread_mutex_unlock(&m->lock);
+
+		struct prov_http r;
+		int rv = m->fetch(m->arg, &m->client, j->spec, &r);
+		if (rv == 0 && r.status >= 200 && r.status < 300) {
+			char sha[65];
+			char ctype[128];
+			snprintf(ctype, sizeof(ctype), "%.*s", (int)strcspn(r.content_type, ";"), r.content_type);
+			rv = m->host->attachment_put(m->inst, j->message_id, j->index, r.body, r.len,
+			                             ctype[0] ? ctype : NULL, sha);
+			if (rv == 0)
+				m->host->metric_add(m->inst, "media_fetched_total", 1);
+			else
+				m->host->log(m->inst, PARLEY_LOG_ERROR, "cannot keep attachment %zu of %s: %s",
+				             j->index, j->message_id, m->host->strerror(rv));
+			free(j->spec);
+			free(j);
+		} else {
+			m->host->log(m->inst, PARLEY_LOG_WARN, "fetching attachment %zu of %s failed (try %d): %s",
+			             j->index, j->message_id, j->tries + 1,
+			             r.status ? "the provider refused" : (r.error[0] ? r.error : "error"));
+			m->host->metric_add(m->inst, "media_fetch_failures_total", 1);
+			if (++j->tries < 3) {
+				struct timespec ts = {0, 200 * 1000000L * j->tries};
+				nanosleep(&ts, NULL);
+				pthread_mutex_lock(&m->lock);
+				j->next = NULL;
+				if (m->tail)
+					m->tail->next = j;
+				else
+					m->head = j;
+				m->tail = j;
+				pthread_mutex_unlock(&m->lock);
+			} else {
+				free(j->spec);
+				free(j);
+			}
+		}
+		prov_http_free(&r);
+		pthread_mutex_lock(&m->lock);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+int prov_media_start(struct prov_media **out, const struct parley_host *h, parley_instance *inst, prov_fetch_fn fetch,
+                     void *arg, size_t max_bytes, int64_t timeout_ms)
+{
+	struct prov_media *m = calloc(1, sizeof(*m));
+	if (!m)
+		return PARLEY_ENOMEM;
+	m->host = h;
+	m->inst = inst;
+	m->fetch = fetch;
+	m->arg = arg;
+	prov_client_init(&m->client, timeout_ms, max_bytes);
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	if (pthread_create(&m->thread, NULL, media_main, m) != 0) {
+		free(m);
+		return PARLEY_EIO;
+	}
+	*out = m;
+	return 0;
+}
+
+void prov_media_add(struct prov_media *m, const char *message_id, size_t index, const char *spec)
+{
+	struct media_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	snprintf(j->message_id, sizeof(j->message_id), "%s", message_id);
+	j->index = index;
+	j->spec = strdup(spec);
+	pthread_mutex_lock(&m->lock);
+	if (m->tail)
+		m->tail->next = j;
+	else
+		m->head = j;
+	m->tail = j;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void prov_media_stop(struct prov_media *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->stop = 1;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->lock);
+	pthread_join(m->thread, NULL);
+	prov_client_fini(&m->client);
+	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->cv);
+	free(m);
+}
+
+/* --------------------------------------------------------------- batches */
+
+struct prov_batch *prov_batch_new(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                                  struct prov_media *media)
+{
+	struct prov_batch *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->host = h;
+	b->inst = inst;
+	b->req = req;
+	b->media = media;
+	b->ok_status = 200;
+	b->ok_type = "application/json";
+	return b;
+}
+
+parley_envelope *prov_batch_envelope(struct prov_batch *b, const char *kind)
+{
+	if (b->n >= PROV_MAX_ENVS)
+		return NULL;
+	parley_envelope *e = b->host->envelope_new(b->inst, kind, "inbound");
+	if (e)
+		b->envs[b->n++] = e;
+	return e;
+}
+
+void prov_batch_media(struct prov_batch *b, parley_envelope *env, size_t index, const char *spec)
+{
+	if (!b->media || b->n_jobs >= PROV_MAX_MEDIA || !spec)
+		return;
+	snprintf(b->jobs[b->n_jobs].message_id, sizeof(b->jobs[b->n_jobs].message_id), "%s",
+	         b->host->envelope_get_str(env, "id"));
+	b->jobs[b->n_jobs].index = index;
+	b->jobs[b->n_jobs].spec = strdup(spec);
+	b->n_jobs++;
+}
+
+static void batch_free(struct prov_batch *b)
+{
+	for (size_t i = 0; i < b->n_jobs; i++)
+		free(b->jobs[i].spec);
+	free(b->ok_body);
+	free(b);
+}
+
+static void batch_committed(void *arg, int result)
+{
+	struct prov_batch *b = arg;
+	const struct parley_host *h = b->host;
+	if (result != 0) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "not stored (%s): retry later", h->strerror(result));
+		prov_respond_error(h, b->req, 503, msg);
+		batch_free(b);
+		return;
+	}
+	/* Duplicates were stored before: their media jobs ran then.  A repeated
+	 * job rewrites the same content under the same name, harmlessly. */
+	for (size_t i = 0; i < b->n_jobs; i++)
+		prov_media_add(b->media, b->jobs[i].message_id, b->jobs[i].index, b->jobs[i].spec);
+	const char *body = b->ok_body ? b->ok_body : "{\"ok\":true}";
+	h->http_respond(b->req, b->ok_status, b->ok_type, body, strlen(body));
+	batch_free(b);
+}
+
+void prov_batch_finish(struct prov_batch *b)
+{
+	const struct parley_host *h = b->host;
+	if (b->n == 0) {
+		const char *body = b->ok_body ? b->ok_body : "{\"ok\":true}";
+		h->http_respond(b->req, b->ok_status, b->ok_type, body, strlen(body));
+		batch_free(b);
+		return;
+	}
+	int rv = h->submit(b->inst, b->envs, b->n, batch_committed, b);
+	if (rv != 0) {
+		for (size_t i = 0; i < b->n; i++)
+			h->envelope_free(b->envs[i]);
+		b->n = 0;
+		prov_respond_error(h, b->req, rv == PARLEY_EINVAL ? 400 : 503,
+		                   rv == PARLEY_EINVAL ? "the payload could not be turned into envelopes"
+		                                       : "the gateway cannot take messages right now: retry later");
+		batch_free(b);
+	}
+}
+
+void prov_batch_fail(struct prov_batch *b, int status, const char *msg)
+{
+	for (size_t i = 0; i < b->n; i++)
+		b->host->envelope_free(b->envs[i]);
+	prov_respond_error(b->host, b->req, status, msg);
+	batch_free(b);
+}
+
+void prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
+                   const char *member)
+{
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, member));
+	if (v)
+		h->envelope_set_str(env, field, v);
+}
+
+void prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen)
+{
+	double t = 0;
+	if (cJSON_IsNumber(v))
+		t = v->valuedouble;
+	else if (cJSON_IsString(v))
+		t = atof(v->valuestring);
+	out[0] = '\0';
+	if (t <= 0)
+		return;
+	t *= scale;
+	time_t secs = (time_t)t;
+	int ms = (int)((t - (double)secs) * 1000.0 + 0.5);
+	if (ms >= 1000)
+		ms = 999;
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	         tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}

@@ -1,0 +1,135 @@
+/*
+ * provider.h: helpers shared by the provider channel plugins (WhatsApp,
+ * Messenger, Instagram, Telegram, Twilio, Slack).  A static library linked
+ * into each plugin: plugins never share code through the executable.
+ */
+#ifndef PARLEY_PLUGINS_PROVIDER_H
+#define PARLEY_PLUGINS_PROVIDER_H
+
+#include <parley/parley.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
+
+/* ------------------------------------------------------------ HTTP out */
+
+/* One HTTP exchange with a provider.  body is NUL-terminated (malloc'd). */
+struct prov_http {
+	long status; /* 0 when no answer (network error, timeout) */
+	char *body;
+	size_t len;
+	int64_t retry_after_ms;
+	char content_type[128];
+	char error[256]; /* libcurl's error text when status is 0 */
+};
+
+/* A reusable client (keeps connections alive); one thread at a time. */
+struct prov_client {
+	CURL *curl;
+	int64_t timeout_ms;
+	size_t max_body; /* larger answers fail with "too large" */
+};
+
+void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body);
+void prov_client_fini(struct prov_client *c);
+/*
+ * method "GET"/"POST"; headers a NULL-terminated list of "Name: value";
+ * userpwd "user:password" for basic auth, or NULL.  Returns 0 when an answer
+ * (any status) came back, -1 otherwise (out->error says why).  Free with
+ * prov_http_free.
+ */
+int prov_request(struct prov_client *c, const char *method, const char *url, const char *const *headers,
+                 const char *body, size_t body_len, const char *userpwd, struct prov_http *out);
+void prov_http_free(struct prov_http *r);
+
+/*
+ * Fill res from an exchange: 2xx ok; no answer, 408, 429 and 5xx retry (with
+ * Retry-After); any other status permanent.  code and text, when given,
+ * are the provider's own error code and message.
+ */
+void prov_classify(const struct prov_http *r, const char *code, const char *text, struct parley_send_result *res);
+
+/* URL-encode s into a malloc'd string. */
+char *prov_urlencode(const char *s);
+
+/* ------------------------------------------------------- webhooks in */
+
+/* 1 when header is "<prefix><hex HMAC-SHA256(secret, body)>" (constant time). */
+int prov_check_hmac_sha256_hex(const struct parley_host *h, const char *secret, const char *header, const char *prefix,
+                               const void *body, size_t len);
+
+/* Answer a request with a JSON {"ok": false, "error": msg} and status. */
+void prov_respond_error(const struct parley_host *h, parley_http_request *req, int status, const char *msg);
+
+/* The value of name in an application/x-www-form-urlencoded query, decoded (malloc'd), or NULL. */
+char *prov_query_get(const char *query, const char *name);
+
+/* ------------------------------------------------------------- media */
+
+/*
+ * Media fetching: a thread per channel instance takes jobs (a committed
+ * message's id, the attachment's index and a provider-specific spec such as
+ * a media id) and calls fetch() to get the bytes, bounded by max_bytes;
+ * then stores them with parley_host.attachment_put.  Jobs never block a
+ * webhook's answer.  A failed fetch is logged and retried a few times.
+ */
+typedef int (*prov_fetch_fn)(void *arg, struct prov_client *client, const char *spec, struct prov_http *out);
+
+struct prov_media;
+
+int prov_media_start(struct prov_media **out, const struct parley_host *h, parley_instance *inst, prov_fetch_fn fetch,
+                     void *arg, size_t max_bytes, int64_t timeout_ms);
+void prov_media_add(struct prov_media *m, const char *message_id, size_t index, const char *spec);
+void prov_media_stop(struct prov_media *m);
+
+/* ---------------------------------------------- answering after commit */
+
+/*
+ * A webhook being answered: up to PROV_MAX_ENVS envelopes are built, then
+ * submitted; once committed the request gets `ok_status` with `ok_body`,
+ * and media jobs are queued.  Not committed: 503 so the provider retries.
+ */
+#define PROV_MAX_ENVS  128
+#define PROV_MAX_MEDIA 64
+
+struct prov_batch {
+	const struct parley_host *host;
+	parley_instance *inst;
+	parley_http_request *req;
+	struct prov_media *media;
+	parley_envelope *envs[PROV_MAX_ENVS];
+	size_t n;
+	struct {
+		char message_id[32];
+		size_t index;
+		char *spec;
+	} jobs[PROV_MAX_MEDIA];
+	size_t n_jobs;
+	int ok_status;
+	const char *ok_type;
+	char *ok_body;
+};
+
+/* A new batch for req (malloc'd); the answer on success defaults to 200 {"ok":true}. */
+struct prov_batch *prov_batch_new(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                                  struct prov_media *media);
+/* A new inbound envelope in the batch (NULL when full). */
+parley_envelope *prov_batch_envelope(struct prov_batch *b, const char *kind);
+/* Fetch spec's bytes into attachment `index` of env once it is committed. */
+void prov_batch_media(struct prov_batch *b, parley_envelope *env, size_t index, const char *spec);
+/*
+ * Submit and answer after commit; the batch is consumed.  With no envelopes
+ * (a payload for another account, say) the request is answered at once.
+ */
+void prov_batch_finish(struct prov_batch *b);
+/* Drop the batch and answer status with msg. */
+void prov_batch_fail(struct prov_batch *b, int status, const char *msg);
+
+/* Set a string field from a JSON string member, if present. */
+void prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
+                   const char *member);
+/* Unix seconds (string or number) as RFC 3339 with milliseconds into out (>= 32). */
+void prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen);
+
+#endif
