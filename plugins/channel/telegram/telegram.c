@@ -1,0 +1,488 @@
+/*
+ * telegram.c: the Telegram Bot API channel type.
+ *
+ * Inbound: Update objects POSTed by setWebhook, checked against the
+ * X-Telegram-Bot-Api-Secret-Token header: message (text, photo, voice,
+ * audio, video, video_note, animation, document, sticker, location, venue,
+ * contact), edited_message, callback_query (inline button answers),
+ * message_reaction; anything else is kept whole in meta.raw.  Addresses are
+ * telegram:<chat id>; message ids are per chat, so external ids are
+ * "<chat id>:<message id>".  Files are fetched after commit with getFile.
+ *
+ * Outbound: sendMessage (with inline keyboard buttons from meta.buttons),
+ * sendPhoto / sendVideo / sendAudio / sendDocument for attachments by URL.
+ */
+#include "provider.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct telegram {
+	const struct parley_host *host;
+	parley_instance *inst;
+	const char *token, *secret_token, *base;
+	int64_t timeout_ms;
+	uint64_t max_media;
+	struct prov_client client;
+	struct prov_media *media;
+};
+
+static const struct parley_config_key config_map[] = {
+        {"token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET, "the bot token from @BotFather"},
+        {"secret_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
+         "the secret_token given to setWebhook; updates must carry it in X-Telegram-Bot-Api-Secret-Token"},
+        {"api_base_url", PARLEY_CFG_STRING, "https://api.telegram.org", 0, "Bot API base URL"},
+        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
+        {"max_media", PARLEY_CFG_SIZE, "20MiB", 0, "larger files are not fetched"},
+        {NULL, 0, NULL, 0, NULL},
+};
+
+static void set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+	h->envelope_set_json(env, field, s);
+	free(s);
+	cJSON_Delete(v);
+}
+
+static long long num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
+}
+
+/* The sender's name as the contact's display name. */
+static void add_names(cJSON *meta, const cJSON *from)
+{
+	const char *first = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(from, "first_name"));
+	const char *last = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(from, "last_name"));
+	const char *user = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(from, "username"));
+	if (first) {
+		char name[256];
+		snprintf(name, sizeof(name), "%s%s%s", first, last ? " " : "", last ? last : "");
+		cJSON_AddStringToObject(meta, "contact_name", name);
+	}
+	if (user)
+		cJSON_AddStringToObject(meta, "username", user);
+}
+
+struct media_kind {
+	const char *field, *kind, *content_type;
+};
+
+static const struct media_kind media_kinds[] = {
+        {"voice", "voice", "audio/ogg"},      {"audio", "audio", NULL},     {"video", "video", "video/mp4"},
+        {"video_note", "video", "video/mp4"}, {"animation", "video", NULL}, {"document", "document", NULL},
+        {"sticker", "sticker", "image/webp"}, {NULL, NULL, NULL},
+};
+
+/* Attachments of a message: photo (the largest size) or one of media_kinds. */
+static int add_media(struct telegram *t, struct prov_batch *b, parley_envelope *env, const cJSON *msg)
+{
+	const struct parley_host *h = t->host;
+	const cJSON *file = NULL;
+	const char *kind = NULL, *ctype = NULL;
+	const cJSON *photo = cJSON_GetObjectItemCaseSensitive(msg, "photo");
+	if (cJSON_IsArray(photo) && cJSON_GetArraySize(photo) > 0) {
+		file = cJSON_GetArrayItem(photo, cJSON_GetArraySize(photo) - 1);
+		kind = "image";
+		ctype = "image/jpeg";
+	}
+	for (size_t i = 0; !file && media_kinds[i].field; i++) {
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(msg, media_kinds[i].field);
+		if (cJSON_IsObject(f)) {
+			file = f;
+			kind = media_kinds[i].kind;
+			ctype = media_kinds[i].content_type;
+		}
+	}
+	if (!file)
+		return 0;
+	const char *fid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(file, "file_id"));
+	const char *mime = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(file, "mime_type"));
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(file, "file_name"));
+	cJSON *att = cJSON_CreateObject();
+	cJSON_AddStringToObject(att, "kind", kind);
+	if (mime || ctype)
+		cJSON_AddStringToObject(att, "content_type", mime ? mime : ctype);
+	if (fid)
+		cJSON_AddStringToObject(att, "provider_id", fid);
+	if (name)
+		cJSON_AddStringToObject(att, "name", name);
+	if (num(file, "file_size"))
+		cJSON_AddNumberToObject(att, "provider_size", (double)num(file, "file_size"));
+	cJSON *arr = cJSON_CreateArray();
+	cJSON_AddItemToArray(arr, att);
+	set_json(h, env, "attachments", arr);
+	if (fid && (!num(file, "file_size") || (uint64_t)num(file, "file_size") <= t->max_media))
+		prov_batch_media(b, env, 0, fid);
+	return 1;
+}
+
+static void message_envelope(struct telegram *t, struct prov_batch *b, const cJSON *msg, int edited)
+{
+	const struct parley_host *h = t->host;
+	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
+	long long chat_id = num(chat, "id"), mid = num(msg, "message_id");
+	if (!chat_id || !mid) {
+		h->log(t->inst, PARLEY_LOG_WARN, "a message without chat.id or message_id was skipped");
+		return;
+	}
+	parley_envelope *env = prov_batch_envelope(b, edited ? "event" : "message");
+	if (!env)
+		return;
+	char buf[128], when[40];
+	snprintf(buf, sizeof(buf), "telegram:%lld", chat_id);
+	h->envelope_set_str(env, "from", buf);
+	if (edited)
+		snprintf(buf, sizeof(buf), "%lld:%lld:edit:%lld", chat_id, mid, num(msg, "edit_date"));
+	else
+		snprintf(buf, sizeof(buf), "%lld:%lld", chat_id, mid);
+	h->envelope_set_str(env, "external_id", buf);
+	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(msg, edited ? "edit_date" : "date"), 1, when,
+	                    sizeof(when));
+	if (when[0])
+		h->envelope_set_str(env, "sent_at", when);
+	const cJSON *reply = cJSON_GetObjectItemCaseSensitive(msg, "reply_to_message");
+	if (edited || reply) {
+		snprintf(buf, sizeof(buf), "%lld:%lld", chat_id, edited ? mid : num(reply, "message_id"));
+		h->envelope_set_str(env, "thread_ref", buf);
+	}
+	cJSON *meta = cJSON_CreateObject();
+	add_names(meta, cJSON_GetObjectItemCaseSensitive(msg, "from"));
+	const char *ctype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(chat, "type"));
+	if (ctype)
+		cJSON_AddStringToObject(meta, "chat_type", ctype);
+	if (edited)
+		cJSON_AddBoolToObject(meta, "edited", 1);
+	prov_set_from(h, env, "text", msg, "text");
+	prov_set_from(h, env, "text", msg, "caption");
+	int known = cJSON_GetObjectItemCaseSensitive(msg, "text") != NULL || add_media(t, b, env, msg);
+	const cJSON *loc = cJSON_GetObjectItemCaseSensitive(msg, "location");
+	const cJSON *venue = cJSON_GetObjectItemCaseSensitive(msg, "venue");
+	const cJSON *contact = cJSON_GetObjectItemCaseSensitive(msg, "contact");
+	if (loc) {
+		cJSON_AddItemToObject(meta, "location", cJSON_Duplicate(loc, 1));
+		known = 1;
+	}
+	if (venue) {
+		const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(venue, "title"));
+		const char *addr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(venue, "address"));
+		char text[512];
+		snprintf(text, sizeof(text), "%s%s%s", title ? title : "", title && addr ? ", " : "", addr ? addr : "");
+		h->envelope_set_str(env, "text", text);
+		known = 1;
+	}
+	if (contact) {
+		cJSON *list = cJSON_CreateArray();
+		cJSON_AddItemToArray(list, cJSON_Duplicate(contact, 1));
+		cJSON_AddItemToObject(meta, "contacts", list);
+		const char *first = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(contact, "first_name"));
+		const char *last = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(contact, "last_name"));
+		char text[256];
+		snprintf(text, sizeof(text), "%s%s%s", first ? first : "", last ? " " : "", last ? last : "");
+		h->envelope_set_str(env, "text", text);
+		known = 1;
+	}
+	if (!known) {
+		h->log(t->inst, PARLEY_LOG_WARN, "message %lld:%lld of a kind not understood kept in meta.raw", chat_id,
+		       mid);
+		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(msg, 1));
+	}
+	set_json(h, env, "meta", meta);
+}
+
+static void callback_envelope(struct telegram *t, struct prov_batch *b, const cJSON *cb)
+{
+	const struct parley_host *h = t->host;
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cb, "id"));
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cb, "message");
+	const cJSON *from = cJSON_GetObjectItemCaseSensitive(cb, "from");
+	long long chat_id = num(cJSON_GetObjectItemCaseSensitive(msg, "chat"), "id");
+	if (!chat_id)
+		chat_id = num(from, "id");
+	if (!id || !chat_id)
+		return;
+	parley_envelope *env = prov_batch_envelope(b, "message");
+	if (!env)
+		return;
+	char buf[160];
+	snprintf(buf, sizeof(buf), "telegram:%lld", chat_id);
+	h->envelope_set_str(env, "from", buf);
+	snprintf(buf, sizeof(buf), "callback:%s", id);
+	h->envelope_set_str(env, "external_id", buf);
+	if (msg) {
+		snprintf(buf, sizeof(buf), "%lld:%lld", chat_id, num(msg, "message_id"));
+		h->envelope_set_str(env, "thread_ref", buf);
+	}
+	prov_set_from(h, env, "text", cb, "data");
+	cJSON *meta = cJSON_CreateObject();
+	add_names(meta, from);
+	const char *data = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cb, "data"));
+	if (data)
+		cJSON_AddStringToObject(meta, "reply_id", data);
+	cJSON_AddStringToObject(meta, "callback_query_id", id);
+	set_json(h, env, "meta", meta);
+}
+
+static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJSON *u)
+{
+	const struct parley_host *h = t->host;
+	const cJSON *v;
+	if ((v = cJSON_GetObjectItemCaseSensitive(u, "message")) ||
+	    (v = cJSON_GetObjectItemCaseSensitive(u, "channel_post"))) {
+		message_envelope(t, b, v, 0);
+	} else if ((v = cJSON_GetObjectItemCaseSensitive(u, "edited_message")) ||
+	           (v = cJSON_GetObjectItemCaseSensitive(u, "edited_channel_post"))) {
+		message_envelope(t, b, v, 1);
+	} else if ((v = cJSON_GetObjectItemCaseSensitive(u, "callback_query"))) {
+		callback_envelope(t, b, v);
+	} else {
+		/* message_reaction, poll, my_chat_member, ...: kept whole as an event. */
+		parley_envelope *env = prov_batch_envelope(b, "event");
+		if (!env)
+			return;
+		char buf[64];
+		snprintf(buf, sizeof(buf), "update:%lld", num(u, "update_id"));
+		h->envelope_set_str(env, "external_id", buf);
+		const cJSON *chat = NULL, *c;
+		cJSON_ArrayForEach(c, u) if (cJSON_IsObject(c) &&
+		                             (chat = cJSON_GetObjectItemCaseSensitive(c, "chat"))) break;
+		snprintf(buf, sizeof(buf), "telegram:%lld", chat ? num(chat, "id") : 0);
+		if (chat)
+			h->envelope_set_str(env, "from", buf);
+		cJSON *meta = cJSON_CreateObject();
+		const cJSON *first = u->child;
+		while (first && strcmp(first->string, "update_id") == 0)
+			first = first->next;
+		if (first)
+			cJSON_AddStringToObject(meta, "update_type", first->string);
+		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(u, 1));
+		set_json(h, env, "meta", meta);
+		h->log(t->inst, PARLEY_LOG_INFO, "update %lld of type '%s' kept in meta.raw", num(u, "update_id"),
+		       first ? first->string : "?");
+	}
+}
+
+static void on_post(void *data, parley_http_request *req)
+{
+	struct telegram *t = data;
+	const struct parley_host *h = t->host;
+	if (t->secret_token && t->secret_token[0]) {
+		const char *got = h->http_header(req, "X-Telegram-Bot-Api-Secret-Token");
+		size_t n = strlen(t->secret_token);
+		if (!got || strlen(got) != n || !h->ct_equal(got, t->secret_token, n)) {
+			h->metric_add(t->inst, "webhook_bad_signature_total", 1);
+			prov_respond_error(h, req, 401, "bad or missing X-Telegram-Bot-Api-Secret-Token");
+			return;
+		}
+	}
+	size_t len;
+	const char *body = h->http_body(req, &len);
+	cJSON *u = cJSON_ParseWithLength(body, len);
+	if (!cJSON_IsObject(u) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(u, "update_id"))) {
+		cJSON_Delete(u);
+		prov_respond_error(h, req, 400, "not a Telegram Update: expected a JSON object with update_id");
+		return;
+	}
+	struct prov_batch *b = prov_batch_new(h, t->inst, req, t->media);
+	update_envelopes(t, b, u);
+	cJSON_Delete(u);
+	prov_batch_finish(b);
+}
+
+static int fetch_file(void *arg, struct prov_client *client, const char *file_id, struct prov_http *out)
+{
+	struct telegram *t = arg;
+	char *enc = prov_urlencode(file_id);
+	char url[1024];
+	snprintf(url, sizeof(url), "%s/bot%s/getFile?file_id=%s", t->base, t->token, enc);
+	free(enc);
+	struct prov_http meta;
+	if (prov_request(client, "GET", url, NULL, NULL, 0, NULL, &meta) != 0 || meta.status != 200) {
+		*out = meta;
+		return -1;
+	}
+	cJSON *j = cJSON_Parse(meta.body);
+	const char *path = cJSON_GetStringValue(
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "result"), "file_path"));
+	int rv = -1;
+	if (path) {
+		snprintf(url, sizeof(url), "%s/file/bot%s/%s", t->base, t->token, path);
+		rv = prov_request(client, "GET", url, NULL, NULL, 0, NULL, out);
+		prov_http_free(&meta);
+	} else {
+		*out = meta;
+	}
+	cJSON_Delete(j);
+	return rv;
+}
+
+static int tg_send(void *data, const parley_envelope *env, struct parley_send_result *res)
+{
+	struct telegram *t = data;
+	const struct parley_host *h = t->host;
+	const char *to = h->envelope_get_str(env, "to");
+	if (!to || strncmp(to, "telegram:", 9) != 0 || !to[9]) {
+		res->outcome = PARLEY_SEND_PERMANENT;
+		snprintf(res->error_text, sizeof(res->error_text), "'to' must be telegram:<chat id>");
+		return 0;
+	}
+	const char *chat = to + 9;
+	const char *text = h->envelope_get_str(env, "text");
+	char *atts = h->envelope_get_json(env, "attachments");
+	char *metas = h->envelope_get_json(env, "meta");
+	cJSON *a = atts ? cJSON_Parse(atts) : NULL, *m = metas ? cJSON_Parse(metas) : NULL;
+	free(atts);
+	free(metas);
+	const cJSON *att = cJSON_GetArrayItem(a, 0);
+	cJSON *msg = cJSON_CreateObject();
+	cJSON_AddItemToObject(msg, "chat_id",
+	                      strspn(chat, "-0123456789") == strlen(chat) ? cJSON_CreateNumber(atof(chat))
+	                                                                  : cJSON_CreateString(chat));
+	const char *method = "sendMessage";
+	if (att) {
+		const char *ct = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(att, "content_type"));
+		const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(att, "url"));
+		const char *field = "document";
+		method = "sendDocument";
+		if (ct && strncmp(ct, "image/", 6) == 0)
+			method = "sendPhoto", field = "photo";
+		else if (ct && strncmp(ct, "video/", 6) == 0)
+			method = "sendVideo", field = "video";
+		else if (ct && strncmp(ct, "audio/", 6) == 0)
+			method = "sendAudio", field = "audio";
+		cJSON_AddStringToObject(msg, field, url ? url : "");
+		if (text)
+			cJSON_AddStringToObject(msg, "caption", text);
+	} else {
+		cJSON_AddStringToObject(msg, "text", text ? text : "");
+	}
+	const char *reply_to = h->envelope_get_str(env, "thread_ref");
+	const char *colon = reply_to ? strrchr(reply_to, ':') : NULL;
+	if (colon)
+		cJSON_AddNumberToObject(cJSON_AddObjectToObject(msg, "reply_parameters"), "message_id",
+		                        atof(colon + 1));
+	const cJSON *buttons = cJSON_GetObjectItemCaseSensitive(m, "buttons");
+	if (cJSON_IsArray(buttons) && cJSON_GetArraySize(buttons) > 0) {
+		cJSON *rows = cJSON_AddArrayToObject(cJSON_AddObjectToObject(msg, "reply_markup"), "inline_keyboard");
+		const cJSON *bt;
+		cJSON_ArrayForEach(bt, buttons)
+		{
+			const char *bid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bt, "id"));
+			const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bt, "title"));
+			cJSON *row = cJSON_CreateArray(), *one = cJSON_CreateObject();
+			cJSON_AddStringToObject(one, "text", title ? title : "");
+			cJSON_AddStringToObject(one, "callback_data", bid ? bid : (title ? title : ""));
+			cJSON_AddItemToArray(row, one);
+			cJSON_AddItemToArray(rows, row);
+		}
+	}
+	char *body = cJSON_PrintUnformatted(msg);
+	cJSON_Delete(msg);
+	cJSON_Delete(a);
+	cJSON_Delete(m);
+	char url[1024];
+	snprintf(url, sizeof(url), "%s/bot%s/%s", t->base, t->token, method);
+	const char *hdrs[] = {"Content-Type: application/json", NULL};
+	struct prov_http r;
+	prov_request(&t->client, "POST", url, hdrs, body, strlen(body), NULL, &r);
+	free(body);
+	cJSON *j = cJSON_Parse(r.body ? r.body : "");
+	const cJSON *result = cJSON_GetObjectItemCaseSensitive(j, "result");
+	if (r.status == 200 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"))) {
+		prov_classify(&r, NULL, NULL, res);
+		snprintf(res->provider_id, sizeof(res->provider_id), "%s:%lld", chat, num(result, "message_id"));
+	} else {
+		char code[32] = "";
+		const cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "error_code");
+		if (cJSON_IsNumber(ec))
+			snprintf(code, sizeof(code), "%d", ec->valueint);
+		prov_classify(&r, code, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "description")), res);
+		const cJSON *ra = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "parameters"),
+		                                                   "retry_after");
+		if (cJSON_IsNumber(ra))
+			res->retry_after_ms = (int64_t)(ra->valuedouble * 1000);
+	}
+	cJSON_Delete(j);
+	prov_http_free(&r);
+	return 0;
+}
+
+static int tg_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
+{
+	(void)pd;
+	(void)errmsg;
+	struct telegram *t = calloc(1, sizeof(*t));
+	if (!t)
+		return PARLEY_ENOMEM;
+	t->host = h;
+	t->inst = inst;
+	t->token = h->config_str(inst, "token");
+	t->secret_token = h->config_str(inst, "secret_token");
+	t->base = h->config_str(inst, "api_base_url");
+	h->config_duration_ms(inst, "timeout", &t->timeout_ms);
+	h->config_size(inst, "max_media", &t->max_media);
+	prov_client_init(&t->client, t->timeout_ms, 1 << 20);
+	*data = t;
+	return 0;
+}
+
+static int tg_start(void *data, char **errmsg)
+{
+	struct telegram *t = data;
+	(void)errmsg;
+	if (!t->secret_token || !t->secret_token[0])
+		t->host->log(
+		        t->inst, PARLEY_LOG_WARN,
+		        "no secret_token: anyone who knows the webhook URL can post updates; set one with setWebhook");
+	int rv = prov_media_start(&t->media, t->host, t->inst, fetch_file, t, (size_t)t->max_media, t->timeout_ms);
+	return rv ? rv : t->host->http_route(t->inst, "POST", "", on_post);
+}
+
+static void tg_stop(void *data)
+{
+	struct telegram *t = data;
+	prov_media_stop(t->media);
+	t->media = NULL;
+}
+
+static void tg_destroy(void *data)
+{
+	struct telegram *t = data;
+	prov_client_fini(&t->client);
+	free(t);
+}
+
+static int tg_init(const struct parley_host *h, void **pd, char **errmsg)
+{
+	(void)h;
+	(void)pd;
+	(void)errmsg;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
+}
+
+static void tg_fini(void *pd)
+{
+	(void)pd;
+	curl_global_cleanup();
+}
+
+static const struct parley_plugin plugin = {
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "telegram",
+        .version = "1.0.0",
+        .description = "Telegram Bot API: messages, files, locations, contacts, inline buttons, edits",
+        .config = config_map,
+        .init = tg_init,
+        .fini = tg_fini,
+        .instance_create = tg_create,
+        .instance_start = tg_start,
+        .instance_stop = tg_stop,
+        .instance_destroy = tg_destroy,
+        .channel_send = tg_send,
+};
+
+PARLEY_PLUGIN_DEFINE(plugin)
