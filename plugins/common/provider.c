@@ -152,6 +152,71 @@ void prov_classify(const struct prov_http *r, const char *code, const char *text
 		         r->body ? r->body : "");
 }
 
+void prov_base64(const unsigned char *in, size_t n, char *out)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+		             (i + 2 < n ? in[i + 2] : 0);
+		out[o++] = tab[(v >> 18) & 63];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? tab[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static char *form_decode(const char *s, size_t n);
+
+int prov_form_parse(const char *body, size_t len, struct prov_form *f)
+{
+	memset(f, 0, sizeof(*f));
+	size_t i = 0;
+	while (i < len) {
+		size_t seg = 0;
+		while (i + seg < len && body[i + seg] != '&')
+			seg++;
+		if (seg > 0) {
+			size_t eq = 0;
+			while (eq < seg && body[i + eq] != '=')
+				eq++;
+			char **nn = realloc(f->names, (f->n + 1) * sizeof(char *));
+			char **nv = realloc(f->values, (f->n + 1) * sizeof(char *));
+			if (nn)
+				f->names = nn;
+			if (nv)
+				f->values = nv;
+			if (!nn || !nv)
+				return -1;
+			f->names[f->n] = form_decode(body + i, eq);
+			f->values[f->n] = eq < seg ? form_decode(body + i + eq + 1, seg - eq - 1) : strdup("");
+			f->n++;
+		}
+		i += seg + 1;
+	}
+	return 0;
+}
+
+const char *prov_form_get(const struct prov_form *f, const char *name)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->names[i], name) == 0)
+			return f->values[i];
+	return NULL;
+}
+
+void prov_form_free(struct prov_form *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->names[i]);
+		free(f->values[i]);
+	}
+	free(f->names);
+	free(f->values);
+	memset(f, 0, sizeof(*f));
+}
+
 char *prov_urlencode(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -206,6 +271,25 @@ static int hexval(int c)
 	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
+static char *form_decode(const char *v, size_t vl)
+{
+	char *out = malloc(vl + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < vl; i++) {
+		if (v[i] == '+') {
+			*o++ = ' ';
+		} else if (v[i] == '%' && i + 2 < vl && hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
+			*o++ = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
+			i += 2;
+		} else {
+			*o++ = v[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 char *prov_query_get(const char *query, const char *name)
 {
 	size_t nl = strlen(name);
@@ -213,24 +297,8 @@ char *prov_query_get(const char *query, const char *name)
 	while (p && *p) {
 		const char *amp = strchr(p, '&');
 		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-		if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-			const char *v = p + nl + 1;
-			size_t vl = seg - nl - 1;
-			char *out = malloc(vl + 1), *o = out;
-			for (size_t i = 0; i < vl; i++) {
-				if (v[i] == '+') {
-					*o++ = ' ';
-				} else if (v[i] == '%' && i + 2 < vl && hexval(v[i + 1]) >= 0 &&
-				           hexval(v[i + 2]) >= 0) {
-					*o++ = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
-					i += 2;
-				} else {
-					*o++ = v[i];
-				}
-			}
-			*o = '\0';
-			return out;
-		}
+		if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=')
+			return form_decode(p + nl + 1, seg - nl - 1);
 		p = amp ? amp + 1 : NULL;
 	}
 	return NULL;

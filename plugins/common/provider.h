@@ -50,6 +50,18 @@ void prov_http_free(struct prov_http *r);
  */
 void prov_classify(const struct prov_http *r, const char *code, const char *text, struct parley_send_result *res);
 
+/* Standard base64 of n bytes into out (4 * ((n + 2) / 3) + 1 bytes). */
+void prov_base64(const unsigned char *in, size_t n, char *out);
+
+/* A decoded application/x-www-form-urlencoded body, as name/value pairs. */
+struct prov_form {
+	size_t n;
+	char **names, **values;
+};
+int prov_form_parse(const char *body, size_t len, struct prov_form *f);
+const char *prov_form_get(const struct prov_form *f, const char *name);
+void prov_form_free(struct prov_form *f);
+
 /* URL-encode s into a malloc'd string. */
 char *prov_urlencode(const char *s);
 

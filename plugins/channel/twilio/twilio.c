@@ -1,0 +1,400 @@
+/*
+ * twilio.c: the Twilio Programmable Messaging (SMS/MMS) channel type.
+ *
+ * Inbound: form-encoded webhooks signed with X-Twilio-Signature: base64 of
+ * HMAC-SHA1(auth token, public URL + every POST parameter name and value,
+ * sorted by name).  The public URL is http.public_url + the request path.
+ * A message (Body, NumMedia, MediaUrlN) becomes an envelope from tel:+E164;
+ * a status callback (MessageStatus) becomes a receipt for MessageSid.
+ * Answered with an empty TwiML <Response/>.
+ *
+ * Outbound: POST /2010-04-01/Accounts/{AccountSid}/Messages.json with basic
+ * auth: To, From (or MessagingServiceSid), Body, MediaUrl, StatusCallback.
+ */
+#include "provider.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct twilio {
+	const struct parley_host *host;
+	parley_instance *inst;
+	const char *sid, *token, *from, *base, *public_url;
+	int64_t timeout_ms;
+	uint64_t max_media;
+	char userpwd[256];
+	struct prov_client client;
+	struct prov_media *media;
+};
+
+static const struct parley_config_key config_map[] = {
+        {"account_sid", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED, "the Account SID (AC...)"},
+        {"auth_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
+         "the auth token: signs webhooks and authenticates sends"},
+        {"from", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED,
+         "the sending number (+E.164) or a Messaging Service SID (MG...)"},
+        {"api_base_url", PARLEY_CFG_STRING, "https://api.twilio.com", 0, "REST API base URL"},
+        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
+        {"max_media", PARLEY_CFG_SIZE, "16MiB", 0, "larger media are not fetched"},
+        {NULL, 0, NULL, 0, NULL},
+};
+
+static const char twiml[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(**(char *const *const *)a, **(char *const *const *)b);
+}
+
+/* Twilio's signature over url + sorted name/value pairs. */
+static int signature_ok(struct twilio *t, parley_http_request *req, const struct prov_form *f)
+{
+	const struct parley_host *h = t->host;
+	const char *given = h->http_header(req, "X-Twilio-Signature");
+	if (!given)
+		return 0;
+	const char *query = h->http_query(req);
+	size_t total = strlen(t->public_url) + strlen(h->http_path(req)) + strlen(query) + 2;
+	char ***pairs = calloc(f->n + 1, sizeof(*pairs));
+	for (size_t i = 0; i < f->n; i++) {
+		pairs[i] = malloc(2 * sizeof(char *));
+		pairs[i][0] = f->names[i];
+		pairs[i][1] = f->values[i];
+		total += strlen(f->names[i]) + strlen(f->values[i]);
+	}
+	qsort(pairs, f->n, sizeof(*pairs), cmp_names);
+	char *data = malloc(total + 1);
+	size_t n = (size_t)snprintf(data, total + 1, "%s%s%s%s", t->public_url, h->http_path(req), query[0] ? "?" : "",
+	                            query);
+	for (size_t i = 0; i < f->n; i++) {
+		n += (size_t)snprintf(data + n, total + 1 - n, "%s%s", pairs[i][0], pairs[i][1]);
+		free(pairs[i]);
+	}
+	free(pairs);
+	unsigned char mac[20];
+	char want[32];
+	h->hmac_sha1(t->token, strlen(t->token), data, n, mac);
+	free(data);
+	prov_base64(mac, 20, want);
+	return strlen(given) == strlen(want) && h->ct_equal(given, want, strlen(want));
+}
+
+/* tel:+E164 for a phone number; whatsapp:<digits> for Twilio's "whatsapp:+..." addresses. */
+static void urn_of(const char *addr, char *out, size_t outlen)
+{
+	if (strncmp(addr, "whatsapp:", 9) == 0) {
+		size_t n = (size_t)snprintf(out, outlen, "whatsapp:");
+		for (const char *p = addr + 9; *p && n + 1 < outlen; p++)
+			if (isdigit((unsigned char)*p))
+				out[n++] = *p;
+		out[n] = '\0';
+	} else if (addr[0] == '+') {
+		snprintf(out, outlen, "tel:%s", addr);
+	} else {
+		snprintf(out, outlen, "twilio:%s", addr);
+	}
+}
+
+static void set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+	h->envelope_set_json(env, field, s);
+	free(s);
+	cJSON_Delete(v);
+}
+
+static void on_post(void *data, parley_http_request *req)
+{
+	struct twilio *t = data;
+	const struct parley_host *h = t->host;
+	size_t len;
+	const char *body = h->http_body(req, &len);
+	struct prov_form f;
+	if (prov_form_parse(body, len, &f) != 0) {
+		prov_respond_error(h, req, 400, "the body is not application/x-www-form-urlencoded");
+		return;
+	}
+	if (!signature_ok(t, req, &f)) {
+		prov_form_free(&f);
+		h->metric_add(t->inst, "webhook_bad_signature_total", 1);
+		prov_respond_error(
+		        h, req, 401,
+		        "bad or missing X-Twilio-Signature (checked against http.public_url + the request path)");
+		return;
+	}
+	const char *msid = prov_form_get(&f, "MessageSid");
+	const char *acct = prov_form_get(&f, "AccountSid");
+	if (!msid || !acct) {
+		prov_form_free(&f);
+		prov_respond_error(h, req, 400,
+		                   "not a Twilio messaging webhook: MessageSid and AccountSid are required");
+		return;
+	}
+	struct prov_batch *b = prov_batch_new(h, t->inst, req, t->media);
+	b->ok_type = "text/xml";
+	b->ok_body = strdup(twiml);
+	if (strcmp(acct, t->sid) != 0) {
+		/* Another account's traffic: acknowledged, not ours to store. */
+		h->metric_add(t->inst, "webhook_other_account_total", 1);
+		prov_form_free(&f);
+		prov_batch_finish(b);
+		return;
+	}
+	const char *status = prov_form_get(&f, "MessageStatus");
+	const char *from = prov_form_get(&f, "From");
+	const char *to = prov_form_get(&f, "To");
+	char urn[160], ext[200];
+	if (status && strcmp(status, "received") != 0) {
+		parley_envelope *env = prov_batch_envelope(b, "status");
+		static const char *const failed[] = {"failed", "undelivered", NULL};
+		const char *st = status;
+		for (size_t i = 0; failed[i]; i++)
+			if (strcmp(status, failed[i]) == 0)
+				st = "failed";
+		snprintf(ext, sizeof(ext), "%s:%s", msid, status);
+		h->envelope_set_str(env, "external_id", ext);
+		h->envelope_set_str(env, "thread_ref", msid);
+		h->envelope_set_str(env, "status", st);
+		if (to) {
+			urn_of(to, urn, sizeof(urn));
+			h->envelope_set_str(env, "to", urn);
+		}
+		const char *code = prov_form_get(&f, "ErrorCode");
+		const char *text = prov_form_get(&f, "ErrorMessage");
+		if (code || text) {
+			char err[400];
+			snprintf(err, sizeof(err), "%s%s%s", code ? code : "", code && text ? ": " : "",
+			         text ? text : "");
+			h->envelope_set_str(env, "error", err);
+		}
+		cJSON *meta = cJSON_CreateObject();
+		cJSON_AddStringToObject(meta, "provider_status", status);
+		set_json(h, env, "meta", meta);
+	} else {
+		parley_envelope *env = prov_batch_envelope(b, "message");
+		h->envelope_set_str(env, "external_id", msid);
+		if (from) {
+			urn_of(from, urn, sizeof(urn));
+			h->envelope_set_str(env, "from", urn);
+		}
+		if (to) {
+			urn_of(to, urn, sizeof(urn));
+			h->envelope_set_str(env, "to", urn);
+		}
+		const char *text = prov_form_get(&f, "Body");
+		if (text && text[0])
+			h->envelope_set_str(env, "text", text);
+		cJSON *meta = cJSON_CreateObject();
+		static const char *const extra[] = {
+		        "ProfileName",         "FromCity",    "FromState",     "FromCountry",
+		        "MessagingServiceSid", "NumSegments", "ButtonPayload", NULL};
+		for (size_t i = 0; extra[i]; i++)
+			if (prov_form_get(&f, extra[i]))
+				cJSON_AddStringToObject(meta, extra[i], prov_form_get(&f, extra[i]));
+		if (prov_form_get(&f, "ProfileName"))
+			cJSON_AddStringToObject(meta, "contact_name", prov_form_get(&f, "ProfileName"));
+		if (prov_form_get(&f, "Latitude") && prov_form_get(&f, "Longitude")) {
+			cJSON *loc = cJSON_AddObjectToObject(meta, "location");
+			cJSON_AddNumberToObject(loc, "latitude", atof(prov_form_get(&f, "Latitude")));
+			cJSON_AddNumberToObject(loc, "longitude", atof(prov_form_get(&f, "Longitude")));
+		}
+		const char *bp = prov_form_get(&f, "ButtonPayload");
+		if (bp)
+			cJSON_AddStringToObject(meta, "reply_id", bp);
+		set_json(h, env, "meta", meta);
+		int nmedia = prov_form_get(&f, "NumMedia") ? atoi(prov_form_get(&f, "NumMedia")) : 0;
+		if (nmedia > 0) {
+			cJSON *arr = cJSON_CreateArray();
+			for (int i = 0; i < nmedia && i < 10; i++) {
+				char key[32];
+				snprintf(key, sizeof(key), "MediaUrl%d", i);
+				const char *url = prov_form_get(&f, key);
+				snprintf(key, sizeof(key), "MediaContentType%d", i);
+				const char *ct = prov_form_get(&f, key);
+				cJSON *att = cJSON_CreateObject();
+				const char *kind = "document";
+				if (ct && strncmp(ct, "image/", 6) == 0)
+					kind = "image";
+				else if (ct && strncmp(ct, "audio/", 6) == 0)
+					kind = "audio";
+				else if (ct && strncmp(ct, "video/", 6) == 0)
+					kind = "video";
+				cJSON_AddStringToObject(att, "kind", kind);
+				if (ct)
+					cJSON_AddStringToObject(att, "content_type", ct);
+				if (url)
+					cJSON_AddStringToObject(att, "url", url);
+				cJSON_AddItemToArray(arr, att);
+				if (url)
+					prov_batch_media(b, env, (size_t)i, url);
+			}
+			set_json(h, env, "attachments", arr);
+		}
+	}
+	prov_form_free(&f);
+	prov_batch_finish(b);
+}
+
+static int fetch_media(void *arg, struct prov_client *client, const char *url, struct prov_http *out)
+{
+	struct twilio *t = arg;
+	/* Media URLs may need HTTP basic auth (when the account enforces it). */
+	return prov_request(client, "GET", url, NULL, NULL, 0, t->userpwd, out);
+}
+
+/* Append name=value (URL-encoded) to a form body. */
+static void form_add(char **body, size_t *len, const char *name, const char *value)
+{
+	char *enc = prov_urlencode(value);
+	size_t add = strlen(name) + strlen(enc) + 2;
+	*body = realloc(*body, *len + add + 1);
+	*len += (size_t)snprintf(*body + *len, add + 1, "%s%s=%s", *len ? "&" : "", name, enc);
+	free(enc);
+}
+
+static int tw_send(void *data, const parley_envelope *env, struct parley_send_result *res)
+{
+	struct twilio *t = data;
+	const struct parley_host *h = t->host;
+	const char *to = h->envelope_get_str(env, "to");
+	char number[64];
+	if (to && strncmp(to, "tel:", 4) == 0) {
+		snprintf(number, sizeof(number), "%s", to + 4);
+	} else if (to && strncmp(to, "whatsapp:", 9) == 0) {
+		snprintf(number, sizeof(number), "whatsapp:+%s", to + 9 + (to[9] == '+'));
+	} else {
+		res->outcome = PARLEY_SEND_PERMANENT;
+		snprintf(res->error_text, sizeof(res->error_text), "'to' must be tel:+<E.164 number>");
+		return 0;
+	}
+	char *body = NULL;
+	size_t len = 0;
+	form_add(&body, &len, "To", number);
+	form_add(&body, &len, strncmp(t->from, "MG", 2) == 0 ? "MessagingServiceSid" : "From", t->from);
+	const char *text = h->envelope_get_str(env, "text");
+	if (text)
+		form_add(&body, &len, "Body", text);
+	char *atts = h->envelope_get_json(env, "attachments");
+	cJSON *a = atts ? cJSON_Parse(atts) : NULL;
+	free(atts);
+	const cJSON *att;
+	cJSON_ArrayForEach(att, a)
+	{
+		const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(att, "url"));
+		if (url)
+			form_add(&body, &len, "MediaUrl", url);
+	}
+	cJSON_Delete(a);
+	if (t->public_url) {
+		char cb[1024];
+		snprintf(cb, sizeof(cb), "%s/webhooks/%s", t->public_url, h->instance_name(t->inst));
+		form_add(&body, &len, "StatusCallback", cb);
+	}
+	char url[1024];
+	snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/Messages.json", t->base, t->sid);
+	const char *hdrs[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+	struct prov_http r;
+	prov_request(&t->client, "POST", url, hdrs, body, len, t->userpwd, &r);
+	free(body);
+	cJSON *j = cJSON_Parse(r.body ? r.body : "");
+	if (r.status >= 200 && r.status < 300) {
+		prov_classify(&r, NULL, NULL, res);
+		const char *sid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "sid"));
+		if (sid)
+			snprintf(res->provider_id, sizeof(res->provider_id), "%s", sid);
+	} else {
+		char code[32] = "";
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "code");
+		if (cJSON_IsNumber(c))
+			snprintf(code, sizeof(code), "%d", c->valueint);
+		prov_classify(&r, code, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "message")), res);
+		/* 20429: too many requests, whatever the HTTP status. */
+		if (cJSON_IsNumber(c) && c->valueint == 20429)
+			res->outcome = PARLEY_SEND_RETRY;
+	}
+	cJSON_Delete(j);
+	prov_http_free(&r);
+	return 0;
+}
+
+static int tw_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
+{
+	(void)pd;
+	(void)errmsg;
+	struct twilio *t = calloc(1, sizeof(*t));
+	if (!t)
+		return PARLEY_ENOMEM;
+	t->host = h;
+	t->inst = inst;
+	t->sid = h->config_str(inst, "account_sid");
+	t->token = h->config_str(inst, "auth_token");
+	t->from = h->config_str(inst, "from");
+	t->base = h->config_str(inst, "api_base_url");
+	t->public_url = h->setting(inst, "http.public_url");
+	h->config_duration_ms(inst, "timeout", &t->timeout_ms);
+	h->config_size(inst, "max_media", &t->max_media);
+	snprintf(t->userpwd, sizeof(t->userpwd), "%s:%s", t->sid, t->token);
+	prov_client_init(&t->client, t->timeout_ms, 1 << 20);
+	*data = t;
+	return 0;
+}
+
+static int tw_start(void *data, char **errmsg)
+{
+	struct twilio *t = data;
+	if (!t->public_url || !t->public_url[0]) {
+		*errmsg = strdup("Twilio signs webhooks over their public URL: set http.public_url (e.g. "
+		                 "https://parley.example.com) in the config");
+		return PARLEY_EINVAL;
+	}
+	int rv = prov_media_start(&t->media, t->host, t->inst, fetch_media, t, (size_t)t->max_media, t->timeout_ms);
+	return rv ? rv : t->host->http_route(t->inst, "POST", "", on_post);
+}
+
+static void tw_stop(void *data)
+{
+	struct twilio *t = data;
+	prov_media_stop(t->media);
+	t->media = NULL;
+}
+
+static void tw_destroy(void *data)
+{
+	struct twilio *t = data;
+	prov_client_fini(&t->client);
+	free(t);
+}
+
+static int tw_init(const struct parley_host *h, void **pd, char **errmsg)
+{
+	(void)h;
+	(void)pd;
+	(void)errmsg;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
+}
+
+static void tw_fini(void *pd)
+{
+	(void)pd;
+	curl_global_cleanup();
+}
+
+static const struct parley_plugin plugin = {
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "twilio",
+        .version = "1.0.0",
+        .description = "Twilio SMS/MMS: signed form webhooks, media, status callbacks; sends through Messages.json",
+        .config = config_map,
+        .init = tw_init,
+        .fini = tw_fini,
+        .instance_create = tw_create,
+        .instance_start = tw_start,
+        .instance_stop = tw_stop,
+        .instance_destroy = tw_destroy,
+        .channel_send = tw_send,
+};
+
+PARLEY_PLUGIN_DEFINE(plugin)
