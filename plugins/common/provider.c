@@ -252,6 +252,23 @@ int prov_check_hmac_sha256_hex(const struct parley_host *h, const char *secret, 
 	return h->ct_equal(want, given, 64);
 }
 
+void prov_meta_handshake(const struct parley_host *h, parley_http_request *req, const char *verify_token)
+{
+	const char *q = h->http_query(req);
+	char *mode = prov_query_get(q, "hub.mode");
+	char *token = prov_query_get(q, "hub.verify_token");
+	char *challenge = prov_query_get(q, "hub.challenge");
+	int ok = mode && token && challenge && verify_token && strcmp(mode, "subscribe") == 0 &&
+	         strlen(token) == strlen(verify_token) && h->ct_equal(token, verify_token, strlen(token));
+	if (ok)
+		h->http_respond(req, 200, "text/plain", challenge, strlen(challenge));
+	else
+		prov_respond_error(h, req, 403, "hub.verify_token does not match the channel's verify_token");
+	free(mode);
+	free(token);
+	free(challenge);
+}
+
 void prov_respond_error(const struct parley_host *h, parley_http_request *req, int status, const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();

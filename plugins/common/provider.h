@@ -71,6 +71,12 @@ char *prov_urlencode(const char *s);
 int prov_check_hmac_sha256_hex(const struct parley_host *h, const char *secret, const char *header, const char *prefix,
                                const void *body, size_t len);
 
+/*
+ * Meta's webhook verification (GET ?hub.mode=subscribe&hub.verify_token=..
+ * &hub.challenge=..): echo the challenge when the token matches, else 403.
+ */
+void prov_meta_handshake(const struct parley_host *h, parley_http_request *req, const char *verify_token);
+
 /* Answer a request with a JSON {"ok": false, "error": msg} and status. */
 void prov_respond_error(const struct parley_host *h, parley_http_request *req, int status, const char *msg);
 

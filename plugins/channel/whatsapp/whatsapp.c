@@ -49,20 +49,7 @@ static const char *const media_kinds[] = {"image", "audio", "video", "document",
 static void on_verify(void *data, parley_http_request *req)
 {
 	struct whatsapp *w = data;
-	const struct parley_host *h = w->host;
-	const char *q = h->http_query(req);
-	char *mode = prov_query_get(q, "hub.mode");
-	char *token = prov_query_get(q, "hub.verify_token");
-	char *challenge = prov_query_get(q, "hub.challenge");
-	int ok = mode && token && challenge && w->verify_token && strcmp(mode, "subscribe") == 0 &&
-	         strlen(token) == strlen(w->verify_token) && h->ct_equal(token, w->verify_token, strlen(token));
-	if (ok)
-		h->http_respond(req, 200, "text/plain", challenge, strlen(challenge));
-	else
-		prov_respond_error(h, req, 403, "hub.verify_token does not match the channel's verify_token");
-	free(mode);
-	free(token);
-	free(challenge);
+	prov_meta_handshake(w->host, req, w->verify_token);
 }
 
 /* Attachments and media jobs for image/audio/video/document/sticker. */

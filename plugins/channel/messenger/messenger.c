@@ -1,0 +1,493 @@
+/*
+ * messenger.c: the Messenger and Instagram channel types (Meta's Messenger
+ * Platform).  One source, built twice: PARLEY_META_INSTAGRAM selects the
+ * Instagram flavour (object "instagram", instagram:<IGSID> addresses).
+ *
+ * Inbound: webhooks signed with X-Hub-Signature-256 (HMAC-SHA256 of the raw
+ * body with the app secret), entry[].messaging[] events: message (text,
+ * attachments, quick_reply, reply_to, is_deleted), postback, reaction,
+ * message_edit, delivery and read receipts; echoes of our own sends are
+ * acknowledged and skipped.  The hub.challenge handshake.  Attachment URLs
+ * are fetched after commit.
+ *
+ * Outbound: POST /{version}/{page_id}/messages: text, quick replies from
+ * meta.buttons, one attachment by URL.
+ */
+#include "provider.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef PARLEY_META_INSTAGRAM
+#define TYPE_NAME "instagram"
+#define OBJECT    "instagram"
+#define SCHEME    "instagram:"
+#else
+#define TYPE_NAME "messenger"
+#define OBJECT    "page"
+#define SCHEME    "messenger:"
+#endif
+
+struct meta {
+	const struct parley_host *host;
+	parley_instance *inst;
+	const char *page_id, *access_token, *app_secret, *verify_token, *base, *version;
+	int64_t timeout_ms;
+	uint64_t max_media;
+	struct prov_client client;
+	struct prov_media *media;
+};
+
+static const struct parley_config_key config_map[] = {
+        {"page_id", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED,
+         "the Page (or Instagram account) id; events for other pages are acknowledged and ignored"},
+        {"access_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET, "the Page access token"},
+        {"app_secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
+         "the Meta app secret: webhooks must carry X-Hub-Signature-256 made with it"},
+        {"verify_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET, "the token of the hub.challenge handshake"},
+        {"api_base_url", PARLEY_CFG_STRING, "https://graph.facebook.com", 0, "Graph API base URL"},
+        {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
+        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
+        {"max_media", PARLEY_CFG_SIZE, "25MiB", 0, "larger attachments are not fetched"},
+        {NULL, 0, NULL, 0, NULL},
+};
+
+static void set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+	h->envelope_set_json(env, field, s);
+	free(s);
+	cJSON_Delete(v);
+}
+
+static void on_verify(void *data, parley_http_request *req)
+{
+	struct meta *m = data;
+	prov_meta_handshake(m->host, req, m->verify_token);
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+/* Common fields: from, to, time. */
+static parley_envelope *event_envelope(struct meta *m, struct prov_batch *b, const cJSON *ev, const char *kind)
+{
+	const struct parley_host *h = m->host;
+	parley_envelope *env = prov_batch_envelope(b, kind);
+	if (!env)
+		return NULL;
+	char urn[200], when[40];
+	const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
+	const char *recipient = str(cJSON_GetObjectItemCaseSensitive(ev, "recipient"), "id");
+	if (sender) {
+		snprintf(urn, sizeof(urn), SCHEME "%s", sender);
+		h->envelope_set_str(env, "from", urn);
+	}
+	if (recipient) {
+		snprintf(urn, sizeof(urn), SCHEME "%s", recipient);
+		h->envelope_set_str(env, "to", urn);
+	}
+	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(ev, "timestamp"), 0.001, when, sizeof(when));
+	if (when[0])
+		h->envelope_set_str(env, "sent_at", when);
+	return env;
+}
+
+static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev, const cJSON *msg)
+{
+	const struct parley_host *h = m->host;
+	const char *mid = str(msg, "mid");
+	if (!mid)
+		return;
+	int deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "is_deleted"));
+	parley_envelope *env = event_envelope(m, b, ev, deleted ? "event" : "message");
+	if (!env)
+		return;
+	char ext[300];
+	if (deleted)
+		snprintf(ext, sizeof(ext), "%s:deleted", mid);
+	h->envelope_set_str(env, "external_id", deleted ? ext : mid);
+	cJSON *meta = cJSON_CreateObject();
+	if (deleted) {
+		cJSON_AddBoolToObject(meta, "deleted", 1);
+		h->envelope_set_str(env, "thread_ref", mid);
+	}
+	prov_set_from(h, env, "text", msg, "text");
+	const cJSON *qr = cJSON_GetObjectItemCaseSensitive(msg, "quick_reply");
+	if (str(qr, "payload"))
+		cJSON_AddStringToObject(meta, "reply_id", str(qr, "payload"));
+	const cJSON *reply_to = cJSON_GetObjectItemCaseSensitive(msg, "reply_to");
+	if (str(reply_to, "mid"))
+		h->envelope_set_str(env, "thread_ref", str(reply_to, "mid"));
+	const cJSON *atts = cJSON_GetObjectItemCaseSensitive(msg, "attachments");
+	if (cJSON_IsArray(atts) && cJSON_GetArraySize(atts) > 0) {
+		cJSON *out = cJSON_CreateArray();
+		const cJSON *a;
+		size_t i = 0;
+		cJSON_ArrayForEach(a, atts)
+		{
+			const char *type = str(a, "type");
+			const cJSON *payload = cJSON_GetObjectItemCaseSensitive(a, "payload");
+			if (type && strcmp(type, "location") == 0) {
+				cJSON *loc = cJSON_AddObjectToObject(meta, "location");
+				const cJSON *c = cJSON_GetObjectItemCaseSensitive(payload, "coordinates");
+				cJSON_AddNumberToObject(
+				        loc, "latitude",
+				        cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "lat")));
+				cJSON_AddNumberToObject(
+				        loc, "longitude",
+				        cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "long")));
+				continue;
+			}
+			cJSON *att = cJSON_CreateObject();
+			const char *kind = type ? type : "file";
+			if (cJSON_GetObjectItemCaseSensitive(payload, "sticker_id"))
+				kind = "sticker";
+			else if (strcmp(kind, "file") == 0)
+				kind = "document";
+			cJSON_AddStringToObject(att, "kind", kind);
+			const char *url = str(payload, "url");
+			if (url)
+				cJSON_AddStringToObject(att, "url", url);
+			if (str(a, "title"))
+				cJSON_AddStringToObject(att, "name", str(a, "title"));
+			cJSON_AddItemToArray(out, att);
+			if (url && strcmp(kind, "fallback") != 0)
+				prov_batch_media(b, env, i, url);
+			i++;
+		}
+		if (cJSON_GetArraySize(out) > 0)
+			set_json(h, env, "attachments", out);
+		else
+			cJSON_Delete(out);
+	}
+	set_json(h, env, "meta", meta);
+}
+
+static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *ev)
+{
+	const struct parley_host *h = m->host;
+	const cJSON *v;
+	char ext[300];
+	if ((v = cJSON_GetObjectItemCaseSensitive(ev, "message"))) {
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "is_echo"))) {
+			h->metric_add(m->inst, "echoes_skipped_total", 1); /* our own send, already stored */
+			return;
+		}
+		message_event(m, b, ev, v);
+	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "postback"))) {
+		parley_envelope *env = event_envelope(m, b, ev, "message");
+		if (!env)
+			return;
+		const char *mid = str(v, "mid");
+		const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
+		snprintf(ext, sizeof(ext), "postback:%s", mid ? mid : "");
+		if (!mid) /* older postbacks have no mid: sender and time make it unique */
+			snprintf(ext, sizeof(ext), "postback:%s:%.0f", sender ? sender : "",
+			         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "timestamp")));
+		h->envelope_set_str(env, "external_id", ext);
+		prov_set_from(h, env, "text", v, "title");
+		cJSON *meta = cJSON_CreateObject();
+		if (str(v, "payload"))
+			cJSON_AddStringToObject(meta, "reply_id", str(v, "payload"));
+		cJSON_AddStringToObject(meta, "reply_type", "postback");
+		set_json(h, env, "meta", meta);
+	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "reaction"))) {
+		parley_envelope *env = event_envelope(m, b, ev, "event");
+		if (!env)
+			return;
+		snprintf(ext, sizeof(ext), "reaction:%s:%s:%.0f", str(v, "mid") ? str(v, "mid") : "",
+		         str(v, "action") ? str(v, "action") : "",
+		         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "timestamp")));
+		h->envelope_set_str(env, "external_id", ext);
+		prov_set_from(h, env, "thread_ref", v, "mid");
+		prov_set_from(h, env, "text", v, "emoji");
+		cJSON *meta = cJSON_CreateObject();
+		cJSON_AddItemToObject(meta, "reaction", cJSON_Duplicate(v, 1));
+		set_json(h, env, "meta", meta);
+	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "message_edit"))) {
+		parley_envelope *env = event_envelope(m, b, ev, "event");
+		if (!env)
+			return;
+		snprintf(ext, sizeof(ext), "%s:edit:%.0f", str(v, "mid") ? str(v, "mid") : "",
+		         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "num_edit")));
+		h->envelope_set_str(env, "external_id", ext);
+		prov_set_from(h, env, "thread_ref", v, "mid");
+		prov_set_from(h, env, "text", v, "text");
+		cJSON *meta = cJSON_CreateObject();
+		cJSON_AddBoolToObject(meta, "edited", 1);
+		set_json(h, env, "meta", meta);
+	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "delivery"))) {
+		/* One receipt per message id the delivery names. */
+		const cJSON *mid;
+		cJSON_ArrayForEach(mid, cJSON_GetObjectItemCaseSensitive(v, "mids"))
+		{
+			if (!cJSON_IsString(mid))
+				continue;
+			parley_envelope *env = event_envelope(m, b, ev, "status");
+			if (!env)
+				return;
+			snprintf(ext, sizeof(ext), "%s:delivered", mid->valuestring);
+			h->envelope_set_str(env, "external_id", ext);
+			h->envelope_set_str(env, "thread_ref", mid->valuestring);
+			h->envelope_set_str(env, "status", "delivered");
+		}
+	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "read"))) {
+		/* A read watermark covers every earlier message; kept for subscribers. */
+		parley_envelope *env = event_envelope(m, b, ev, "status");
+		if (!env)
+			return;
+		const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
+		snprintf(ext, sizeof(ext), "read:%s:%.0f", sender ? sender : "",
+		         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "watermark")));
+		h->envelope_set_str(env, "external_id", ext);
+		h->envelope_set_str(env, "status", "read");
+		prov_set_from(h, env, "thread_ref", v, "mid");
+		cJSON *meta = cJSON_CreateObject();
+		cJSON_AddItemToObject(meta, "read", cJSON_Duplicate(v, 1));
+		set_json(h, env, "meta", meta);
+	} else {
+		parley_envelope *env = event_envelope(m, b, ev, "event");
+		if (!env)
+			return;
+		char *raw = cJSON_PrintUnformatted(ev);
+		unsigned char digest[32];
+		char hex[65];
+		/* No id of its own: the content names it, so a redelivery is stored once. */
+		h->hmac_sha256("parley", 6, raw, strlen(raw), digest);
+		h->hex_encode(digest, 16, hex);
+		free(raw);
+		snprintf(ext, sizeof(ext), "event:%s", hex);
+		h->envelope_set_str(env, "external_id", ext);
+		cJSON *meta = cJSON_CreateObject();
+		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(ev, 1));
+		set_json(h, env, "meta", meta);
+		h->log(m->inst, PARLEY_LOG_INFO, "a messaging event of a kind not understood kept in meta.raw");
+	}
+}
+
+static void on_post(void *data, parley_http_request *req)
+{
+	struct meta *m = data;
+	const struct parley_host *h = m->host;
+	size_t len;
+	const char *body = h->http_body(req, &len);
+	if (!prov_check_hmac_sha256_hex(h, m->app_secret, h->http_header(req, "X-Hub-Signature-256"), "sha256=", body,
+	                                len)) {
+		h->metric_add(m->inst, "webhook_bad_signature_total", 1);
+		prov_respond_error(
+		        h, req, 401,
+		        "bad or missing X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret)");
+		return;
+	}
+	cJSON *doc = cJSON_ParseWithLength(body, len);
+	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
+	if (!cJSON_IsObject(doc) || !cJSON_IsArray(entries)) {
+		cJSON_Delete(doc);
+		prov_respond_error(h, req, 400,
+		                   "not a Messenger Platform webhook: expected an object with an entry list");
+		return;
+	}
+	struct prov_batch *b = prov_batch_new(h, m->inst, req, m->media);
+	const char *object = str(doc, "object");
+	if (object && strcmp(object, OBJECT) != 0)
+		h->log(m->inst, PARLEY_LOG_WARN, "webhook object '%s' where '" OBJECT "' was expected: ignored",
+		       object);
+	const cJSON *entry, *ev;
+	const cJSON *ours = object && strcmp(object, OBJECT) == 0 ? entries : NULL;
+	cJSON_ArrayForEach(entry, ours)
+	{
+		const char *id = str(entry, "id");
+		if (!id || strcmp(id, m->page_id) != 0) {
+			h->metric_add(m->inst, "webhook_other_account_total", 1);
+			continue;
+		}
+		cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(entry, "messaging")) messaging_event(m, b, ev);
+	}
+	cJSON_Delete(doc);
+	prov_batch_finish(b);
+}
+
+static int fetch_url(void *arg, struct prov_client *client, const char *url, struct prov_http *out)
+{
+	(void)arg;
+	/* Attachment URLs are signed CDN links: no token needed. */
+	return prov_request(client, "GET", url, NULL, NULL, 0, NULL, out);
+}
+
+static int transient_code(int code)
+{
+	return code == 1 || code == 2 || code == 4 || code == 17 || code == 32 || code == 613 || code == 80006;
+}
+
+static int meta_send(void *data, const parley_envelope *env, struct parley_send_result *res)
+{
+	struct meta *m = data;
+	const struct parley_host *h = m->host;
+	const char *to = h->envelope_get_str(env, "to");
+	size_t sl = strlen(SCHEME);
+	if (!to || strncmp(to, SCHEME, sl) != 0 || !to[sl]) {
+		res->outcome = PARLEY_SEND_PERMANENT;
+		snprintf(res->error_text, sizeof(res->error_text), "'to' must be " SCHEME "<id>");
+		return 0;
+	}
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(req, "recipient"), "id", to + sl);
+	cJSON_AddStringToObject(req, "messaging_type", "RESPONSE");
+	cJSON *msg = cJSON_AddObjectToObject(req, "message");
+	const char *text = h->envelope_get_str(env, "text");
+	char *atts = h->envelope_get_json(env, "attachments");
+	char *metas = h->envelope_get_json(env, "meta");
+	cJSON *a = atts ? cJSON_Parse(atts) : NULL, *mt = metas ? cJSON_Parse(metas) : NULL;
+	free(atts);
+	free(metas);
+	const cJSON *att = cJSON_GetArrayItem(a, 0);
+	if (att) {
+		const char *ct = str(att, "content_type");
+		const char *type = "file";
+		if (ct && strncmp(ct, "image/", 6) == 0)
+			type = "image";
+		else if (ct && strncmp(ct, "video/", 6) == 0)
+			type = "video";
+		else if (ct && strncmp(ct, "audio/", 6) == 0)
+			type = "audio";
+		cJSON *at = cJSON_AddObjectToObject(msg, "attachment");
+		cJSON_AddStringToObject(at, "type", type);
+		cJSON *payload = cJSON_AddObjectToObject(at, "payload");
+		cJSON_AddStringToObject(payload, "url", str(att, "url") ? str(att, "url") : "");
+		cJSON_AddBoolToObject(payload, "is_reusable", 1);
+	} else {
+		cJSON_AddStringToObject(msg, "text", text ? text : "");
+	}
+	const cJSON *buttons = cJSON_GetObjectItemCaseSensitive(mt, "buttons");
+	if (cJSON_IsArray(buttons) && cJSON_GetArraySize(buttons) > 0) {
+		cJSON *qrs = cJSON_AddArrayToObject(msg, "quick_replies");
+		const cJSON *bt;
+		cJSON_ArrayForEach(bt, buttons)
+		{
+			cJSON *q = cJSON_CreateObject();
+			cJSON_AddStringToObject(q, "content_type", "text");
+			cJSON_AddStringToObject(q, "title", str(bt, "title") ? str(bt, "title") : "");
+			cJSON_AddStringToObject(q, "payload",
+			                        str(bt, "id") ? str(bt, "id")
+			                                      : (str(bt, "title") ? str(bt, "title") : ""));
+			cJSON_AddItemToArray(qrs, q);
+		}
+	}
+	cJSON_Delete(a);
+	cJSON_Delete(mt);
+	char *body = cJSON_PrintUnformatted(req);
+	cJSON_Delete(req);
+	char *tok = prov_urlencode(m->access_token);
+	char url[2048];
+	snprintf(url, sizeof(url), "%s/%s/%s/messages?access_token=%s", m->base, m->version, m->page_id, tok);
+	free(tok);
+	const char *hdrs[] = {"Content-Type: application/json", NULL};
+	struct prov_http r;
+	prov_request(&m->client, "POST", url, hdrs, body, strlen(body), NULL, &r);
+	free(body);
+	cJSON *j = cJSON_Parse(r.body ? r.body : "");
+	if (r.status >= 200 && r.status < 300) {
+		prov_classify(&r, NULL, NULL, res);
+		if (str(j, "message_id"))
+			snprintf(res->provider_id, sizeof(res->provider_id), "%s", str(j, "message_id"));
+	} else {
+		const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+		const cJSON *sub = cJSON_GetObjectItemCaseSensitive(err, "error_subcode");
+		char cbuf[48] = "";
+		if (cJSON_IsNumber(code))
+			snprintf(cbuf, sizeof(cbuf), cJSON_IsNumber(sub) ? "%d/%d" : "%d", code->valueint,
+			         cJSON_IsNumber(sub) ? sub->valueint : 0);
+		prov_classify(&r, cbuf, str(err, "message"), res);
+		if (res->outcome == PARLEY_SEND_PERMANENT && cJSON_IsNumber(code) && transient_code(code->valueint))
+			res->outcome = PARLEY_SEND_RETRY;
+	}
+	cJSON_Delete(j);
+	prov_http_free(&r);
+	return 0;
+}
+
+static int meta_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
+{
+	(void)pd;
+	(void)errmsg;
+	struct meta *m = calloc(1, sizeof(*m));
+	if (!m)
+		return PARLEY_ENOMEM;
+	m->host = h;
+	m->inst = inst;
+	m->page_id = h->config_str(inst, "page_id");
+	m->access_token = h->config_str(inst, "access_token");
+	m->app_secret = h->config_str(inst, "app_secret");
+	m->verify_token = h->config_str(inst, "verify_token");
+	m->base = h->config_str(inst, "api_base_url");
+	m->version = h->config_str(inst, "api_version");
+	h->config_duration_ms(inst, "timeout", &m->timeout_ms);
+	h->config_size(inst, "max_media", &m->max_media);
+	prov_client_init(&m->client, m->timeout_ms, 1 << 20);
+	*data = m;
+	return 0;
+}
+
+static int meta_start(void *data, char **errmsg)
+{
+	struct meta *m = data;
+	(void)errmsg;
+	int rv = prov_media_start(&m->media, m->host, m->inst, fetch_url, m, (size_t)m->max_media, m->timeout_ms);
+	if (rv == 0)
+		rv = m->host->http_route(m->inst, "POST", "", on_post);
+	if (rv == 0)
+		rv = m->host->http_route(m->inst, "GET", "", on_verify);
+	return rv;
+}
+
+static void meta_stop(void *data)
+{
+	struct meta *m = data;
+	prov_media_stop(m->media);
+	m->media = NULL;
+}
+
+static void meta_destroy(void *data)
+{
+	struct meta *m = data;
+	prov_client_fini(&m->client);
+	free(m);
+}
+
+static int meta_init(const struct parley_host *h, void **pd, char **errmsg)
+{
+	(void)h;
+	(void)pd;
+	(void)errmsg;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
+}
+
+static void meta_fini(void *pd)
+{
+	(void)pd;
+	curl_global_cleanup();
+}
+
+static const struct parley_plugin plugin = {
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = TYPE_NAME,
+        .version = "1.0.0",
+        .description =
+                "Meta " TYPE_NAME ": messages, attachments, quick replies, postbacks, reactions, edits, receipts",
+        .config = config_map,
+        .init = meta_init,
+        .fini = meta_fini,
+        .instance_create = meta_create,
+        .instance_start = meta_start,
+        .instance_stop = meta_stop,
+        .instance_destroy = meta_destroy,
+        .channel_send = meta_send,
+};
+
+PARLEY_PLUGIN_DEFINE(plugin)
