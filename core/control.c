@@ -129,6 +129,14 @@ static char *op_message_send(struct gateway *gw, const cJSON *req)
 		envelope_destroy(env);
 		return error_reply("invalid_request", "'text' is not valid UTF-8");
 	}
+	static const char *const copied[] = {"thread_ref", "subject", NULL};
+	for (size_t i = 0; copied[i]; i++) {
+		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, copied[i]));
+		if (v && envelope_set(env, copied[i], v) != 0) {
+			envelope_destroy(env);
+			return error_reply("invalid_request", "'thread_ref' and 'subject' must be UTF-8 strings");
+		}
+	}
 	if (cJSON_IsArray(atts))
 		cJSON_AddItemToObject(env->obj, "attachments", cJSON_Duplicate(atts, 1));
 	if (cJSON_IsObject(meta))

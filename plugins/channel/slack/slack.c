@@ -1,0 +1,492 @@
+/*
+ * slack.c: the Slack channel type (Events API + chat.postMessage).
+ *
+ * Inbound: POST /webhooks/<channel> with Events API payloads, verified with
+ * X-Slack-Signature = v0=hex(HMAC-SHA256(signing secret, "v0:" + timestamp +
+ * ":" + body)) and X-Slack-Request-Timestamp no more than 5 minutes away;
+ * url_verification is answered with its challenge.  message events (with
+ * files, thread_ts, message_changed, message_deleted), app_mention and
+ * reaction_added become envelopes; our own bot's messages are skipped.
+ * POST /webhooks/<channel>/interactive takes block_actions (button answers).
+ * Files are fetched after commit with the bot token.
+ *
+ * Outbound: chat.postMessage to the user (slack:<team>/<user>) or a channel,
+ * in the thread named by thread_ref ("<channel>:<ts>"), with buttons from
+ * meta.buttons and images from attachments.
+ */
+#include "provider.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_SKEW_S 300
+
+struct slack {
+	const struct parley_host *host;
+	parley_instance *inst;
+	const char *bot_token, *signing_secret, *base;
+	int64_t timeout_ms;
+	uint64_t max_media;
+	char auth[512];
+	struct prov_client client;
+	struct prov_media *media;
+};
+
+static const struct parley_config_key config_map[] = {
+        {"bot_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
+         "the bot token (xoxb-...) for sending and files"},
+        {"signing_secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
+         "the app's signing secret: requests must carry a valid X-Slack-Signature"},
+        {"api_base_url", PARLEY_CFG_STRING, "https://slack.com", 0, "Web API base URL"},
+        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
+        {"max_media", PARLEY_CFG_SIZE, "25MiB", 0, "larger files are not fetched"},
+        {NULL, 0, NULL, 0, NULL},
+};
+
+static const char *str(const cJSON *o, const char *k)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static void set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+	h->envelope_set_json(env, field, s);
+	free(s);
+	cJSON_Delete(v);
+}
+
+/* 0 when the request is Slack's; else the 401 reason. */
+static const char *verify(struct slack *s, parley_http_request *req, const char *body, size_t len)
+{
+	const struct parley_host *h = s->host;
+	const char *ts = h->http_header(req, "X-Slack-Request-Timestamp");
+	const char *sig = h->http_header(req, "X-Slack-Signature");
+	if (!ts || !sig)
+		return "missing X-Slack-Signature or X-Slack-Request-Timestamp";
+	long long t = atoll(ts);
+	long long now = (long long)time(NULL);
+	if (t <= 0 || t < now - MAX_SKEW_S || t > now + MAX_SKEW_S)
+		return "X-Slack-Request-Timestamp is more than 5 minutes away: refused as a possible replay";
+	size_t n = strlen(ts) + len + 4;
+	char *base = malloc(n + 1);
+	snprintf(base, n + 1, "v0:%s:", ts);
+	memcpy(base + strlen(ts) + 4, body, len);
+	int ok = prov_check_hmac_sha256_hex(h, s->signing_secret, sig, "v0=", base, n);
+	free(base);
+	return ok ? NULL : "bad X-Slack-Signature (v0 HMAC-SHA256 with the signing secret)";
+}
+
+static void add_files(struct slack *s, struct prov_batch *b, parley_envelope *env, const cJSON *files)
+{
+	if (!cJSON_IsArray(files) || cJSON_GetArraySize(files) == 0)
+		return;
+	cJSON *arr = cJSON_CreateArray();
+	const cJSON *f;
+	size_t i = 0;
+	cJSON_ArrayForEach(f, files)
+	{
+		cJSON *att = cJSON_CreateObject();
+		const char *mime = str(f, "mimetype");
+		const char *kind = "document";
+		if (mime && strncmp(mime, "image/", 6) == 0)
+			kind = "image";
+		else if (mime && strncmp(mime, "audio/", 6) == 0)
+			kind = "audio";
+		else if (mime && strncmp(mime, "video/", 6) == 0)
+			kind = "video";
+		cJSON_AddStringToObject(att, "kind", kind);
+		if (mime)
+			cJSON_AddStringToObject(att, "content_type", mime);
+		if (str(f, "name"))
+			cJSON_AddStringToObject(att, "name", str(f, "name"));
+		if (str(f, "id"))
+			cJSON_AddStringToObject(att, "provider_id", str(f, "id"));
+		const char *url =
+		        str(f, "url_private_download") ? str(f, "url_private_download") : str(f, "url_private");
+		cJSON_AddItemToArray(arr, att);
+		const cJSON *size = cJSON_GetObjectItemCaseSensitive(f, "size");
+		if (url && (!cJSON_IsNumber(size) || size->valuedouble <= (double)s->max_media))
+			prov_batch_media(b, env, i, url);
+		i++;
+	}
+	set_json(s->host, env, "attachments", arr);
+}
+
+static void message_event(struct slack *s, struct prov_batch *b, const char *team, const cJSON *ev)
+{
+	const struct parley_host *h = s->host;
+	const char *subtype = str(ev, "subtype");
+	const char *channel = str(ev, "channel");
+	const cJSON *inner = ev;
+	int edited = subtype && strcmp(subtype, "message_changed") == 0;
+	int deleted = subtype && strcmp(subtype, "message_deleted") == 0;
+	if (edited)
+		inner = cJSON_GetObjectItemCaseSensitive(ev, "message");
+	/* Our own posts come back as events: storing them again would loop. */
+	if (str(inner, "bot_id") || (subtype && strcmp(subtype, "bot_message") == 0)) {
+		h->metric_add(s->inst, "bot_messages_skipped_total", 1);
+		return;
+	}
+	const char *user = str(inner, "user");
+	const char *ts = str(inner, "ts");
+	if (deleted)
+		ts = str(ev, "deleted_ts");
+	if (!channel || !ts)
+		return;
+	parley_envelope *env = prov_batch_envelope(b, edited || deleted ? "event" : "message");
+	if (!env)
+		return;
+	char buf[300], when[40];
+	if (user) {
+		snprintf(buf, sizeof(buf), "slack:%s/%s", team ? team : "", user);
+		h->envelope_set_str(env, "from", buf);
+	}
+	if (edited || deleted)
+		snprintf(buf, sizeof(buf), "%s:%s:%s:%s", channel, ts, edited ? "edit" : "deleted",
+		         str(ev, "ts") ? str(ev, "ts") : "");
+	else
+		snprintf(buf, sizeof(buf), "%s:%s", channel, ts);
+	h->envelope_set_str(env, "external_id", buf);
+	const char *thread = str(inner, "thread_ts");
+	if (edited || deleted || (thread && strcmp(thread, ts) != 0)) {
+		snprintf(buf, sizeof(buf), "%s:%s", channel, edited || deleted ? ts : thread);
+		h->envelope_set_str(env, "thread_ref", buf);
+	}
+	const cJSON *tsv = cJSON_GetObjectItemCaseSensitive(inner, "ts");
+	prov_time_from_unix(tsv ? tsv : cJSON_GetObjectItemCaseSensitive(ev, "ts"), 1, when, sizeof(when));
+	if (when[0])
+		h->envelope_set_str(env, "sent_at", when);
+	if (!deleted)
+		prov_set_from(h, env, "text", inner, "text");
+	add_files(s, b, env, cJSON_GetObjectItemCaseSensitive(inner, "files"));
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "slack_channel", channel);
+	if (str(ev, "channel_type"))
+		cJSON_AddStringToObject(meta, "channel_type", str(ev, "channel_type"));
+	if (thread)
+		cJSON_AddStringToObject(meta, "thread_ts", thread);
+	if (edited)
+		cJSON_AddBoolToObject(meta, "edited", 1);
+	if (deleted)
+		cJSON_AddBoolToObject(meta, "deleted", 1);
+	if (subtype && !edited && !deleted && strcmp(subtype, "file_share") != 0)
+		cJSON_AddStringToObject(meta, "subtype", subtype);
+	set_json(h, env, "meta", meta);
+}
+
+static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *doc)
+{
+	const struct parley_host *h = s->host;
+	const char *team = str(doc, "team_id");
+	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(doc, "event");
+	const char *type = str(ev, "type");
+	if (type && (strcmp(type, "message") == 0 || strcmp(type, "app_mention") == 0)) {
+		message_event(s, b, team, ev);
+		return;
+	}
+	/* reaction_added, member_joined_channel, ...: kept whole, named by event_id. */
+	parley_envelope *env = prov_batch_envelope(b, "event");
+	if (!env)
+		return;
+	char buf[300];
+	snprintf(buf, sizeof(buf), "event:%s", str(doc, "event_id") ? str(doc, "event_id") : "");
+	h->envelope_set_str(env, "external_id", buf);
+	if (str(ev, "user")) {
+		snprintf(buf, sizeof(buf), "slack:%s/%s", team ? team : "", str(ev, "user"));
+		h->envelope_set_str(env, "from", buf);
+	}
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
+	if (str(item, "channel") && str(item, "ts")) {
+		snprintf(buf, sizeof(buf), "%s:%s", str(item, "channel"), str(item, "ts"));
+		h->envelope_set_str(env, "thread_ref", buf);
+	}
+	if (type && strcmp(type, "reaction_added") == 0)
+		prov_set_from(h, env, "text", ev, "reaction");
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "event_type", type ? type : "?");
+	cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(ev, 1));
+	set_json(h, env, "meta", meta);
+}
+
+static void on_post(void *data, parley_http_request *req)
+{
+	struct slack *s = data;
+	const struct parley_host *h = s->host;
+	size_t len;
+	const char *body = h->http_body(req, &len);
+	const char *why = verify(s, req, body, len);
+	if (why) {
+		h->metric_add(s->inst, "webhook_bad_signature_total", 1);
+		prov_respond_error(h, req, 401, why);
+		return;
+	}
+	cJSON *doc = cJSON_ParseWithLength(body, len);
+	const char *type = str(doc, "type");
+	if (!cJSON_IsObject(doc) || !type) {
+		cJSON_Delete(doc);
+		prov_respond_error(h, req, 400, "not a Slack Events API payload: expected a JSON object with a type");
+		return;
+	}
+	if (strcmp(type, "url_verification") == 0) {
+		const char *ch = str(doc, "challenge");
+		h->http_respond(req, 200, "text/plain", ch ? ch : "", ch ? strlen(ch) : 0);
+		cJSON_Delete(doc);
+		return;
+	}
+	struct prov_batch *b = prov_batch_new(h, s->inst, req, s->media);
+	if (strcmp(type, "event_callback") == 0)
+		event_callback(s, b, doc);
+	else
+		h->log(s->inst, PARLEY_LOG_INFO, "Slack payload of type '%s' acknowledged and not stored", type);
+	cJSON_Delete(doc);
+	prov_batch_finish(b);
+}
+
+/* Interactivity: form body payload=<JSON> with block_actions. */
+static void on_interactive(void *data, parley_http_request *req)
+{
+	struct slack *s = data;
+	const struct parley_host *h = s->host;
+	size_t len;
+	const char *body = h->http_body(req, &len);
+	const char *why = verify(s, req, body, len);
+	if (why) {
+		prov_respond_error(h, req, 401, why);
+		return;
+	}
+	struct prov_form f;
+	prov_form_parse(body, len, &f);
+	cJSON *p = prov_form_get(&f, "payload") ? cJSON_Parse(prov_form_get(&f, "payload")) : NULL;
+	prov_form_free(&f);
+	if (!cJSON_IsObject(p)) {
+		cJSON_Delete(p);
+		prov_respond_error(h, req, 400, "expected a form field 'payload' holding a JSON object");
+		return;
+	}
+	struct prov_batch *b = prov_batch_new(h, s->inst, req, s->media);
+	const char *type = str(p, "type");
+	if (type && strcmp(type, "block_actions") == 0) {
+		const char *team = str(cJSON_GetObjectItemCaseSensitive(p, "team"), "id");
+		const char *user = str(cJSON_GetObjectItemCaseSensitive(p, "user"), "id");
+		const char *channel = str(cJSON_GetObjectItemCaseSensitive(p, "channel"), "id");
+		const char *msg_ts = str(cJSON_GetObjectItemCaseSensitive(p, "message"), "ts");
+		const cJSON *a;
+		cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(p, "actions"))
+		{
+			parley_envelope *env = prov_batch_envelope(b, "message");
+			if (!env)
+				break;
+			char buf[300];
+			snprintf(buf, sizeof(buf), "slack:%s/%s", team ? team : "", user ? user : "");
+			h->envelope_set_str(env, "from", buf);
+			snprintf(buf, sizeof(buf), "action:%s:%s", str(a, "action_ts") ? str(a, "action_ts") : "",
+			         str(a, "action_id") ? str(a, "action_id") : "");
+			h->envelope_set_str(env, "external_id", buf);
+			if (channel && msg_ts) {
+				snprintf(buf, sizeof(buf), "%s:%s", channel, msg_ts);
+				h->envelope_set_str(env, "thread_ref", buf);
+			}
+			prov_set_from(h, env, "text", cJSON_GetObjectItemCaseSensitive(a, "text"), "text");
+			cJSON *meta = cJSON_CreateObject();
+			cJSON_AddStringToObject(meta, "reply_id", str(a, "value") ? str(a, "value") : "");
+			if (channel)
+				cJSON_AddStringToObject(meta, "slack_channel", channel);
+			set_json(h, env, "meta", meta);
+		}
+	}
+	cJSON_Delete(p);
+	prov_batch_finish(b);
+}
+
+static int fetch_file(void *arg, struct prov_client *client, const char *url, struct prov_http *out)
+{
+	struct slack *s = arg;
+	const char *hdrs[] = {s->auth, NULL};
+	return prov_request(client, "GET", url, hdrs, NULL, 0, NULL, out);
+}
+
+static int transient_error(const char *e)
+{
+	static const char *const list[] = {"ratelimited",         "internal_error",  "fatal_error",
+	                                   "service_unavailable", "request_timeout", NULL};
+	for (size_t i = 0; e && list[i]; i++)
+		if (strcmp(e, list[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int sl_send(void *data, const parley_envelope *env, struct parley_send_result *res)
+{
+	struct slack *s = data;
+	const struct parley_host *h = s->host;
+	const char *to = h->envelope_get_str(env, "to");
+	const char *slash = to && strncmp(to, "slack:", 6) == 0 ? strchr(to, '/') : NULL;
+	if (!slash || !slash[1]) {
+		res->outcome = PARLEY_SEND_PERMANENT;
+		snprintf(res->error_text, sizeof(res->error_text), "'to' must be slack:<team>/<user or channel id>");
+		return 0;
+	}
+	const char *channel = slash + 1;
+	cJSON *msg = cJSON_CreateObject();
+	cJSON_AddStringToObject(msg, "channel", channel);
+	const char *text = h->envelope_get_str(env, "text");
+	cJSON_AddStringToObject(msg, "text", text ? text : "");
+	const char *ref = h->envelope_get_str(env, "thread_ref");
+	const char *colon = ref ? strchr(ref, ':') : NULL;
+	if (colon)
+		cJSON_AddStringToObject(msg, "thread_ts", colon + 1);
+	char *atts = h->envelope_get_json(env, "attachments");
+	char *metas = h->envelope_get_json(env, "meta");
+	cJSON *a = atts ? cJSON_Parse(atts) : NULL, *m = metas ? cJSON_Parse(metas) : NULL;
+	free(atts);
+	free(metas);
+	const cJSON *buttons = cJSON_GetObjectItemCaseSensitive(m, "buttons");
+	if ((cJSON_IsArray(buttons) && cJSON_GetArraySize(buttons) > 0) || cJSON_GetArraySize(a) > 0) {
+		cJSON *blocks = cJSON_AddArrayToObject(msg, "blocks");
+		cJSON *sec = cJSON_CreateObject();
+		cJSON_AddStringToObject(sec, "type", "section");
+		cJSON *t = cJSON_AddObjectToObject(sec, "text");
+		cJSON_AddStringToObject(t, "type", "mrkdwn");
+		cJSON_AddStringToObject(t, "text", text ? text : " ");
+		cJSON_AddItemToArray(blocks, sec);
+		const cJSON *att;
+		cJSON_ArrayForEach(att, a)
+		{
+			const char *url = str(att, "url");
+			if (!url)
+				continue;
+			cJSON *img = cJSON_CreateObject();
+			cJSON_AddStringToObject(img, "type", "image");
+			cJSON_AddStringToObject(img, "image_url", url);
+			cJSON_AddStringToObject(img, "alt_text", str(att, "name") ? str(att, "name") : "attachment");
+			cJSON_AddItemToArray(blocks, img);
+		}
+		if (cJSON_IsArray(buttons) && cJSON_GetArraySize(buttons) > 0) {
+			cJSON *act = cJSON_CreateObject();
+			cJSON_AddStringToObject(act, "type", "actions");
+			cJSON *els = cJSON_AddArrayToObject(act, "elements");
+			const cJSON *bt;
+			cJSON_ArrayForEach(bt, buttons)
+			{
+				const char *id = str(bt, "id") ? str(bt, "id") : str(bt, "title");
+				cJSON *e = cJSON_CreateObject();
+				cJSON_AddStringToObject(e, "type", "button");
+				cJSON *bt_text = cJSON_AddObjectToObject(e, "text");
+				cJSON_AddStringToObject(bt_text, "type", "plain_text");
+				cJSON_AddStringToObject(bt_text, "text", str(bt, "title") ? str(bt, "title") : "");
+				cJSON_AddStringToObject(e, "value", id ? id : "");
+				cJSON_AddStringToObject(e, "action_id", id ? id : "");
+				cJSON_AddItemToArray(els, e);
+			}
+			cJSON_AddItemToArray(blocks, act);
+		}
+	}
+	cJSON_Delete(a);
+	cJSON_Delete(m);
+	char *body = cJSON_PrintUnformatted(msg);
+	cJSON_Delete(msg);
+	char url[1024];
+	snprintf(url, sizeof(url), "%s/api/chat.postMessage", s->base);
+	const char *hdrs[] = {s->auth, "Content-Type: application/json; charset=utf-8", NULL};
+	struct prov_http r;
+	prov_request(&s->client, "POST", url, hdrs, body, strlen(body), NULL, &r);
+	free(body);
+	cJSON *j = cJSON_Parse(r.body ? r.body : "");
+	int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"));
+	if (r.status == 200 && ok) {
+		prov_classify(&r, NULL, NULL, res);
+		snprintf(res->provider_id, sizeof(res->provider_id), "%s:%s",
+		         str(j, "channel") ? str(j, "channel") : channel, str(j, "ts") ? str(j, "ts") : "");
+	} else {
+		const char *err = str(j, "error");
+		/* The Web API answers most errors with HTTP 200 and ok: false. */
+		struct prov_http as = r;
+		if (r.status == 200)
+			as.status = transient_error(err) ? 503 : 400;
+		prov_classify(&as, err, err, res);
+	}
+	cJSON_Delete(j);
+	prov_http_free(&r);
+	return 0;
+}
+
+static int sl_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
+{
+	(void)pd;
+	(void)errmsg;
+	struct slack *s = calloc(1, sizeof(*s));
+	if (!s)
+		return PARLEY_ENOMEM;
+	s->host = h;
+	s->inst = inst;
+	s->bot_token = h->config_str(inst, "bot_token");
+	s->signing_secret = h->config_str(inst, "signing_secret");
+	s->base = h->config_str(inst, "api_base_url");
+	h->config_duration_ms(inst, "timeout", &s->timeout_ms);
+	h->config_size(inst, "max_media", &s->max_media);
+	snprintf(s->auth, sizeof(s->auth), "Authorization: Bearer %s", s->bot_token);
+	prov_client_init(&s->client, s->timeout_ms, 1 << 20);
+	*data = s;
+	return 0;
+}
+
+static int sl_start(void *data, char **errmsg)
+{
+	struct slack *s = data;
+	(void)errmsg;
+	int rv = prov_media_start(&s->media, s->host, s->inst, fetch_file, s, (size_t)s->max_media, s->timeout_ms);
+	if (rv == 0)
+		rv = s->host->http_route(s->inst, "POST", "", on_post);
+	if (rv == 0)
+		rv = s->host->http_route(s->inst, "POST", "/interactive", on_interactive);
+	return rv;
+}
+
+static void sl_stop(void *data)
+{
+	struct slack *s = data;
+	prov_media_stop(s->media);
+	s->media = NULL;
+}
+
+static void sl_destroy(void *data)
+{
+	struct slack *s = data;
+	prov_client_fini(&s->client);
+	free(s);
+}
+
+static int sl_init(const struct parley_host *h, void **pd, char **errmsg)
+{
+	(void)h;
+	(void)pd;
+	(void)errmsg;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
+}
+
+static void sl_fini(void *pd)
+{
+	(void)pd;
+	curl_global_cleanup();
+}
+
+static const struct parley_plugin plugin = {
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_CHANNEL,
+        .name = "slack",
+        .version = "1.0.0",
+        .description = "Slack Events API in (signed, replay-protected), chat.postMessage out with buttons",
+        .config = config_map,
+        .init = sl_init,
+        .fini = sl_fini,
+        .instance_create = sl_create,
+        .instance_start = sl_start,
+        .instance_stop = sl_stop,
+        .instance_destroy = sl_destroy,
+        .channel_send = sl_send,
+};
+
+PARLEY_PLUGIN_DEFINE(plugin)
