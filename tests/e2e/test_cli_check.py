@@ -3,8 +3,9 @@ lists the built-ins and the refused objects; the gateway starts with broken plug
 on plugins.path and still serves."""
 import os
 import re
+import subprocess
 
-from harness import BAD_PLUGINS, Gateway, check, done
+from harness import BAD_PLUGINS, PARLEY, Gateway, check, done
 
 gw = Gateway()
 try:
@@ -57,10 +58,27 @@ htp: {}
     rc, out, err = gw.cli("check", "-c", example)
     check(rc == 0, f"examples/parley.yaml checks ok: {err}")
 
+    # Every example config checks, given its environment variables.
+    env = dict(os.environ, WA_PHONE_NUMBER_ID="1", WA_ACCESS_TOKEN="t", META_APP_SECRET="s", WA_VERIFY_TOKEN="v",
+               FB_PAGE_ID="1", FB_PAGE_TOKEN="t", META_VERIFY_TOKEN="v", IG_ACCOUNT_ID="2", IG_PAGE_TOKEN="t",
+               TG_TOKEN="1:x", TG_SECRET="s", TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t",
+               SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
+    examples = os.path.join(os.environ.get("PARLEY_SOURCE_DIR", "."), "examples")
+    for name in sorted(os.listdir(examples)):
+        if name.endswith(".yaml"):
+            r = subprocess.run([PARLEY, "check", "-c", os.path.join(examples, name)], capture_output=True, text=True, env=env)
+            check(r.returncode == 0, f"examples/{name} checks: {r.stderr}")
+    r = subprocess.run([PARLEY, "check", "-c", os.path.join(examples, "whatsapp.yaml")], capture_output=True, text=True,
+                       env={k: v for k, v in os.environ.items() if not k.startswith("WA_")})
+    check(r.returncode != 0 and "environment variable WA_PHONE_NUMBER_ID is not set" in r.stderr,
+          f"an unset secret is named: {r.stderr}")
+
     # plugins lists the built-ins.
     rc, out, err = gw.cli("plugins")
     check(rc == 0, "plugins exits 0")
-    for name, kind in (("webhook", "channel"), ("sqlite", "store"), ("dedupe", "step")):
+    for name, kind in (("webhook", "channel"), ("whatsapp", "channel"), ("messenger", "channel"),
+                       ("instagram", "channel"), ("telegram", "channel"), ("twilio", "channel"), ("slack", "channel"),
+                       ("sqlite", "store"), ("dedupe", "step")):
         check(re.search(rf"^{name}\s+{kind}\s+\S+\s+1\.0\s+/\S+\.so$", out, re.M) is not None,
               f"plugins lists {name} ({kind}): {out}")
 

@@ -131,6 +131,19 @@ try:
     m = gw.wait_message(mid_out, "delivered")
     check(m.get("status") == "delivered", f"the delivery receipt: {m.get('status')}")
 
+    st, _ = post("fb", "messenger", "read")
+    reads = [m for m in gw.list_all("fb") if m["kind"] == "status" and m.get("status") == "read"]
+    check(st == 200 and len(reads) == 1 and reads[0]["meta"]["read"]["watermark"] == 1732269800000,
+          f"the read watermark is kept as a receipt: {reads}")
+
+    fake.script[("POST", path)] = [(429, {"error": {"message": "(#613) Calls to this api have exceeded the rate limit.",
+                                                    "type": "OAuthException", "code": 613}}, {"Retry-After": "1"}),
+                                   (200, {"recipient_id": "24680135792468013", "message_id": "m_SENT3"})]
+    rc, r = gw.api("message.send", {"channel": "fb", "to": "messenger:24680135792468013", "text": "paced"})
+    m = gw.wait_message(r["id"], "sent")
+    reqs = fake.seen("POST", path)[-2:]
+    check(m.get("status") == "sent" and reqs[1].at - reqs[0].at >= 0.9, "429 with Retry-After is honoured")
+
     fake.script[("POST", path)] = [(400, {"error": {"message": "(#10) This message is sent outside of allowed window.",
                                                     "type": "OAuthException", "code": 10, "error_subcode": 2018278,
                                                     "fbtrace_id": "Xyz"}})]

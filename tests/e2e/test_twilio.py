@@ -101,11 +101,18 @@ try:
         check(form == {"To": "+15551234567", "From": "+14155550100", "Body": "Refund sent",
                        "StatusCallback": PUBLIC + "/webhooks/sms"}, f"the documented form: {form}")
         check(reqs[-1].headers.get("Authorization") == want_auth, "basic auth on sends")
-    for st_name in ("sent", "delivered"):
+    for st_name in ("sent", "delivered", "read"):
         st, _ = post("status_" + st_name, replace={"SID_PLACEHOLDER": "SMout000000000000000000000000000001"})
         check(st == 200, f"status callback {st_name}: {st}")
-    m = gw.wait_message(mid, "delivered")
-    check(m.get("status") == "delivered", f"the delivered callback updates the message: {m.get('status')}")
+    m = gw.wait_message(mid, "read")
+    check(m.get("status") == "read", f"the sent, delivered and read callbacks move the message: {m.get('status')}")
+
+    fake.script[("POST", path)] = [(429, {"code": 20429, "message": "Too Many Requests", "status": 429}, {"Retry-After": "1"}),
+                                   (201, {"sid": "SMout000000000000000000000000000009", "status": "queued"})]
+    rc, r = gw.api("message.send", {"channel": "sms", "to": "tel:+15551234567", "text": "paced"})
+    m = gw.wait_message(r["id"], "sent")
+    reqs = fake.seen("POST", path)[-2:]
+    check(m.get("status") == "sent" and reqs[1].at - reqs[0].at >= 0.9, "429 with Retry-After is honoured")
 
     fake.script[("POST", path)] = [(400, {"code": 21211, "message": "The 'To' number +1555 is not a valid phone number.",
                                           "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400})]

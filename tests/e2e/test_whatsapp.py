@@ -139,7 +139,7 @@ try:
         check(reqs[-1].headers.get("Content-Type") == "application/json", "JSON content type")
 
     # Receipts move that message forward, never back.
-    for status in ("delivered", "read", "delivered"):
+    for status in ("sent", "delivered", "read", "delivered"):
         body = fixture("whatsapp", f"status_{status}.json").replace(b"WAMID_PLACEHOLDER", b"wamid.OUT-A")
         st, _ = post(body)
         check(st == 200, f"receipt {status} answered {st}")
