@@ -13,6 +13,17 @@ void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body
 	c->curl = NULL;
 	c->timeout_ms = timeout_ms;
 	c->max_body = max_body;
+	c->abort = NULL;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	const volatile int *abort_flag = ud;
+	return *abort_flag ? 1 : 0;
 }
 
 void prov_client_fini(struct prov_client *c)
@@ -106,6 +117,11 @@ int prov_request(struct prov_client *c, const char *method, const char *url, con
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	if (c->abort) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->abort);
+	}
 	CURLcode rc = curl_easy_perform(h);
 	curl_slist_free_all(hl);
 	if (!out->body) {
@@ -519,7 +535,10 @@ static void batch_committed(void *arg, int result)
 	if (result != 0) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "not stored (%s): retry later", h->strerror(result));
-		prov_respond_error(h, b->req, 503, msg);
+		if (b->req)
+			prov_respond_error(h, b->req, 503, msg);
+		else if (b->done)
+			b->done(b->done_arg, result);
 		batch_free(b);
 		return;
 	}
@@ -528,7 +547,10 @@ static void batch_committed(void *arg, int result)
 	for (size_t i = 0; i < b->n_jobs; i++)
 		prov_media_add(b->media, b->jobs[i].message_id, b->jobs[i].index, b->jobs[i].spec);
 	const char *body = b->ok_body ? b->ok_body : "{\"ok\":true}";
-	h->http_respond(b->req, b->ok_status, b->ok_type, body, strlen(body));
+	if (b->req)
+		h->http_respond(b->req, b->ok_status, b->ok_type, body, strlen(body));
+	else if (b->done)
+		b->done(b->done_arg, 0);
 	batch_free(b);
 }
 
@@ -536,9 +558,7 @@ void prov_batch_finish(struct prov_batch *b)
 {
 	const struct parley_host *h = b->host;
 	if (b->n == 0) {
-		const char *body = b->ok_body ? b->ok_body : "{\"ok\":true}";
-		h->http_respond(b->req, b->ok_status, b->ok_type, body, strlen(body));
-		batch_free(b);
+		batch_committed(b, 0);
 		return;
 	}
 	int rv = h->submit(b->inst, b->envs, b->n, batch_committed, b);
@@ -546,9 +566,13 @@ void prov_batch_finish(struct prov_batch *b)
 		for (size_t i = 0; i < b->n; i++)
 			h->envelope_free(b->envs[i]);
 		b->n = 0;
-		prov_respond_error(h, b->req, rv == PARLEY_EINVAL ? 400 : 503,
-		                   rv == PARLEY_EINVAL ? "the payload could not be turned into envelopes"
-		                                       : "the gateway cannot take messages right now: retry later");
+		if (b->req)
+			prov_respond_error(h, b->req, rv == PARLEY_EINVAL ? 400 : 503,
+			                   rv == PARLEY_EINVAL
+			                           ? "the payload could not be turned into envelopes"
+			                           : "the gateway cannot take messages right now: retry later");
+		else if (b->done)
+			b->done(b->done_arg, rv);
 		batch_free(b);
 	}
 }

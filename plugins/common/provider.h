@@ -28,7 +28,8 @@ struct prov_http {
 struct prov_client {
 	CURL *curl;
 	int64_t timeout_ms;
-	size_t max_body; /* larger answers fail with "too large" */
+	size_t max_body;           /* larger answers fail with "too large" */
+	const volatile int *abort; /* when set and non-zero, a transfer under way stops */
 };
 
 void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body);
@@ -127,9 +128,15 @@ struct prov_batch {
 	int ok_status;
 	const char *ok_type;
 	char *ok_body;
+	/* With no request (a poller's batch): called with the commit's result instead. */
+	void (*done)(void *arg, int result);
+	void *done_arg;
 };
 
-/* A new batch for req (malloc'd); the answer on success defaults to 200 {"ok":true}. */
+/*
+ * A new batch for req (malloc'd); the answer on success defaults to 200
+ * {"ok":true}.  req may be NULL: set done to learn the commit's result.
+ */
 struct prov_batch *prov_batch_new(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
                                   struct prov_media *media);
 /* A new inbound envelope in the batch (NULL when full). */

@@ -9,14 +9,21 @@
  * telegram:<chat id>; message ids are per chat, so external ids are
  * "<chat id>:<message id>".  Files are fetched after commit with getFile.
  *
+ * With `mode: poll` (no public URL needed) a thread long-polls getUpdates
+ * instead; the next offset is kept in the channel's key-value state and
+ * advanced only after the updates are committed, so a restart neither loses
+ * nor repeats an update.
+ *
  * Outbound: sendMessage (with inline keyboard buttons from meta.buttons),
  * sendPhoto / sendVideo / sendAudio / sendDocument for attachments by URL.
  */
 #include "provider.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct telegram {
 	const struct parley_host *host;
@@ -26,6 +33,15 @@ struct telegram {
 	uint64_t max_media;
 	struct prov_client client;
 	struct prov_media *media;
+	/* mode: poll */
+	int poll;
+	int64_t poll_timeout_ms;
+	pthread_t poller;
+	int poller_running;
+	volatile int stopping;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int committed, commit_result;
 };
 
 static const struct parley_config_key config_map[] = {
@@ -35,6 +51,9 @@ static const struct parley_config_key config_map[] = {
         {"api_base_url", PARLEY_CFG_STRING, "https://api.telegram.org", 0, "Bot API base URL"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "20MiB", 0, "larger files are not fetched"},
+        {"mode", PARLEY_CFG_STRING, "webhook", 0,
+         "webhook (Telegram posts to /webhooks/<name>) or poll (long-poll getUpdates; no public URL needed)"},
+        {"poll_timeout", PARLEY_CFG_DURATION, "25s", 0, "how long one getUpdates call waits for updates"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -292,6 +311,110 @@ static void on_post(void *data, parley_http_request *req)
 	prov_batch_finish(b);
 }
 
+static void poll_committed(void *arg, int result)
+{
+	struct telegram *t = arg;
+	pthread_mutex_lock(&t->lock);
+	t->committed = 1;
+	t->commit_result = result;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void pause_ms(struct telegram *t, int64_t ms)
+{
+	for (int64_t waited = 0; waited < ms && !t->stopping; waited += 50) {
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Submit one getUpdates answer and wait for its commit; 0 when stored. */
+static int store_updates(struct telegram *t, const cJSON *updates, long long *last)
+{
+	struct prov_batch *b = prov_batch_new(t->host, t->inst, NULL, t->media);
+	b->done = poll_committed;
+	b->done_arg = t;
+	const cJSON *u;
+	cJSON_ArrayForEach(u, updates)
+	{
+		update_envelopes(t, b, u);
+		if (num(u, "update_id") > *last)
+			*last = num(u, "update_id");
+	}
+	pthread_mutex_lock(&t->lock);
+	t->committed = 0;
+	pthread_mutex_unlock(&t->lock);
+	prov_batch_finish(b);
+	pthread_mutex_lock(&t->lock);
+	while (!t->committed)
+		pthread_cond_wait(&t->cv, &t->lock);
+	int result = t->commit_result;
+	pthread_mutex_unlock(&t->lock);
+	return result;
+}
+
+static void *poll_main(void *arg)
+{
+	struct telegram *t = arg;
+	const struct parley_host *h = t->host;
+	struct prov_client client;
+	prov_client_init(&client, t->poll_timeout_ms + t->timeout_ms, 64u << 20);
+	client.abort = &t->stopping;
+	long long offset = 0;
+	char *val = NULL;
+	size_t len;
+	if (h->kv_get(t->inst, "offset", &val, &len) == 0) {
+		offset = atoll(val);
+		free(val);
+	}
+	while (!t->stopping) {
+		char url[1024];
+		snprintf(url, sizeof(url), "%s/bot%s/getUpdates?offset=%lld&timeout=%lld", t->base, t->token, offset,
+		         (long long)(t->poll_timeout_ms / 1000));
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		struct prov_http r;
+		prov_request(&client, "GET", url, NULL, NULL, 0, NULL, &r);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		cJSON *j = cJSON_Parse(r.body ? r.body : "");
+		const cJSON *updates = cJSON_GetObjectItemCaseSensitive(j, "result");
+		if (t->stopping) {
+			/* aborted by tg_stop */
+		} else if (r.status != 200 || !cJSON_IsArray(updates)) {
+			const char *desc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "description"));
+			h->log(t->inst, PARLEY_LOG_WARN, "getUpdates failed (%ld): %s%s", r.status,
+			       desc ? desc : (r.error[0] ? r.error : "no answer"),
+			       r.status == 409 ? " (a webhook is set: remove it with deleteWebhook to use mode: poll)"
+			                       : "");
+			pause_ms(t, 2000);
+		} else if (cJSON_GetArraySize(updates) > 0) {
+			long long last = offset - 1;
+			int result = store_updates(t, updates, &last);
+			if (result == 0) {
+				/* Telegram forgets updates below the offset: advance it only once they are stored. */
+				char next[32];
+				snprintf(next, sizeof(next), "%lld", last + 1);
+				if (h->kv_set(t->inst, "offset", next, strlen(next)) == 0)
+					offset = last + 1;
+			} else {
+				h->log(t->inst, PARLEY_LOG_WARN, "updates not stored (%s): asking for them again",
+				       h->strerror(result));
+				pause_ms(t, 1000);
+			}
+		} else {
+			/* An empty answer that came back at once (not a long poll): do not spin. */
+			int64_t took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+			if (took < 200)
+				pause_ms(t, 200 - took);
+		}
+		cJSON_Delete(j);
+		prov_http_free(&r);
+	}
+	prov_client_fini(&client);
+	return NULL;
+}
+
 static int fetch_file(void *arg, struct prov_client *client, const char *file_id, struct prov_http *out)
 {
 	struct telegram *t = arg;
@@ -413,7 +536,6 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 static int tg_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct telegram *t = calloc(1, sizeof(*t));
 	if (!t)
 		return PARLEY_ENOMEM;
@@ -424,6 +546,16 @@ static int tg_create(const struct parley_host *h, parley_instance *inst, void *p
 	t->base = h->config_str(inst, "api_base_url");
 	h->config_duration_ms(inst, "timeout", &t->timeout_ms);
 	h->config_size(inst, "max_media", &t->max_media);
+	h->config_duration_ms(inst, "poll_timeout", &t->poll_timeout_ms);
+	const char *mode = h->config_str(inst, "mode");
+	if (strcmp(mode, "poll") != 0 && strcmp(mode, "webhook") != 0) {
+		*errmsg = strdup("mode must be webhook or poll");
+		free(t);
+		return PARLEY_EINVAL;
+	}
+	t->poll = strcmp(mode, "poll") == 0;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cv, NULL);
 	prov_client_init(&t->client, t->timeout_ms, 1 << 20);
 	*data = t;
 	return 0;
@@ -433,17 +565,30 @@ static int tg_start(void *data, char **errmsg)
 {
 	struct telegram *t = data;
 	(void)errmsg;
+	int rv = prov_media_start(&t->media, t->host, t->inst, fetch_file, t, (size_t)t->max_media, t->timeout_ms);
+	if (rv != 0)
+		return rv;
+	if (t->poll) {
+		if (pthread_create(&t->poller, NULL, poll_main, t) != 0)
+			return PARLEY_EIO;
+		t->poller_running = 1;
+		return 0;
+	}
 	if (!t->secret_token || !t->secret_token[0])
 		t->host->log(
 		        t->inst, PARLEY_LOG_WARN,
 		        "no secret_token: anyone who knows the webhook URL can post updates; set one with setWebhook");
-	int rv = prov_media_start(&t->media, t->host, t->inst, fetch_file, t, (size_t)t->max_media, t->timeout_ms);
-	return rv ? rv : t->host->http_route(t->inst, "POST", "", on_post);
+	return t->host->http_route(t->inst, "POST", "", on_post);
 }
 
 static void tg_stop(void *data)
 {
 	struct telegram *t = data;
+	if (t->poller_running) {
+		t->stopping = 1;
+		pthread_join(t->poller, NULL);
+		t->poller_running = 0;
+	}
 	prov_media_stop(t->media);
 	t->media = NULL;
 }
@@ -452,6 +597,8 @@ static void tg_destroy(void *data)
 {
 	struct telegram *t = data;
 	prov_client_fini(&t->client);
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->cv);
 	free(t);
 }
 
