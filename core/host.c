@@ -279,6 +279,19 @@ static int h_hmac_sha1(const void *key, size_t keylen, const void *data, size_t 
 	return crypto_hmac_sha1(key, keylen, data, len, out) == 0 ? 0 : PARLEY_EINTERNAL;
 }
 
+static void h_publish(parley_instance *inst, const char *topic, const char *json)
+{
+	if (topic && json)
+		bus_publish(inst->gw->bus, topic, json, strlen(json));
+}
+
+static int h_store_query(parley_instance *inst, const char *op, const char *request_json, char **reply)
+{
+	struct gateway *gw = inst->gw;
+	*reply = NULL;
+	return gw->store_ops->query(gw->store->data, op, request_json ? request_json : "{}", reply);
+}
+
 static const struct parley_host table = {
         .struct_size = sizeof(struct parley_host),
         .abi = (uint32_t)PARLEY_ABI_MAJOR << 16 | PARLEY_ABI_MINOR,
@@ -317,6 +330,8 @@ static const struct parley_host table = {
         .ct_equal = crypto_ct_equal,
         .hex_encode = crypto_hex,
         .attachment_put = attachments_put,
+        .publish = h_publish,
+        .store_query = h_store_query,
 };
 
 const struct parley_host *host_table(void)

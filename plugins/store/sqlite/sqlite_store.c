@@ -14,25 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-struct store {
-	const struct parley_host *host;
-	parley_instance *inst;
-	char *path;
-	int synchronous_full;
-	int64_t busy_ms;
-	int64_t checkpoint_pages;
-	sqlite3 *w, *r;
-	pthread_mutex_t wlock, rlock;
-	sqlite3_stmt *insert;
-	sqlite3_stmt *receipt; /* applies an inbound receipt to the outbound message */
-};
-
-/*
- * How far a message has got; a receipt never moves a message back (a late
- * "delivered" after "read" changes nothing), but "failed" after "sent" does.
- */
-#define STATUS_RANK(x)                                                                                                 \
-	"(CASE " x " WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 WHEN 'failed' THEN 5 ELSE 1 END)"
+#include "store.h"
 
 /* Numbered migrations, applied in order at start, each in its own transaction. */
 static const char *const migrations[] = {
@@ -68,7 +50,29 @@ static const char *const migrations[] = {
         "CREATE INDEX messages_provider ON messages(channel, provider_id) WHERE provider_id IS NOT NULL;"
         "CREATE INDEX messages_receipts ON messages(channel, thread_ref) WHERE kind = 'status';"
         "CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB, updated_at TEXT NOT NULL,"
-        "  PRIMARY KEY (ns, key));",
+        "  PRIMARY KEY (ns, key));", /* 2: conversations: state, assignment, timestamps, history, notes, reversible
+                                        merges. */
+        "ALTER TABLE conversations ADD COLUMN assignee TEXT;"
+        "ALTER TABLE conversations ADD COLUMN team TEXT;"
+        "ALTER TABLE conversations ADD COLUMN priority TEXT;"
+        "ALTER TABLE conversations ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';"
+        "ALTER TABLE conversations ADD COLUMN snoozed_until TEXT;"
+        "ALTER TABLE conversations ADD COLUMN first_inbound_at TEXT;"
+        "ALTER TABLE conversations ADD COLUMN last_inbound_at TEXT;"
+        "ALTER TABLE conversations ADD COLUMN first_response_at TEXT;"
+        "ALTER TABLE conversations ADD COLUMN resolved_at TEXT;"
+        "ALTER TABLE conversations ADD COLUMN resolutions INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX conversations_status ON conversations(status, updated_at);"
+        "CREATE INDEX conversations_assignee ON conversations(assignee, status) WHERE assignee IS NOT NULL;"
+        "CREATE INDEX messages_contact ON messages(contact_id, seq) WHERE contact_id IS NOT NULL;"
+        "CREATE TABLE conversation_events (seq INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL,"
+        "  type TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}', at TEXT NOT NULL);"
+        "CREATE INDEX conversation_events_conversation ON conversation_events(conversation_id, seq);"
+        "CREATE TABLE notes (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, author TEXT, text TEXT NOT NULL,"
+        "  created_at TEXT NOT NULL);"
+        "CREATE INDEX notes_conversation ON notes(conversation_id, created_at);"
+        "CREATE TABLE contact_merges (id TEXT PRIMARY KEY, from_id TEXT NOT NULL, into_id TEXT NOT NULL,"
+        "  moved TEXT NOT NULL, at TEXT NOT NULL, undone_at TEXT);",
         NULL,
 };
 
@@ -82,7 +86,7 @@ static const struct parley_config_key config_map[] = {
         {NULL, 0, NULL, 0, NULL},
 };
 
-static void now_text(char out[64])
+void sq_now(char out[64])
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -92,7 +96,7 @@ static void now_text(char out[64])
 	         tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
 }
 
-static char *dup_printf(const char *fmt, const char *a, const char *b)
+char *sq_printf(const char *fmt, const char *a, const char *b)
 {
 	int n = snprintf(NULL, 0, fmt, a, b);
 	char *s = malloc((size_t)n + 1);
@@ -101,7 +105,7 @@ static char *dup_printf(const char *fmt, const char *a, const char *b)
 	return s;
 }
 
-static int exec(struct store *s, sqlite3 *db, const char *sql)
+int sq_exec(struct store *s, sqlite3 *db, const char *sql)
 {
 	char *err = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
@@ -116,8 +120,8 @@ static int open_db(struct store *s, sqlite3 **db, char **errmsg)
 {
 	if (sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
-		*errmsg = dup_printf("cannot open the SQLite store %s: %s", s->path,
-		                     *db ? sqlite3_errmsg(*db) : "out of memory");
+		*errmsg = sq_printf("cannot open the SQLite store %s: %s", s->path,
+		                    *db ? sqlite3_errmsg(*db) : "out of memory");
 		return PARLEY_EIO;
 	}
 	sqlite3_busy_timeout(*db, (int)s->busy_ms);
@@ -126,12 +130,12 @@ static int open_db(struct store *s, sqlite3 **db, char **errmsg)
 
 static int migrate(struct store *s, char **errmsg)
 {
-	if (exec(s, s->w, "PRAGMA journal_mode=WAL") != 0 ||
-	    exec(s, s->w, s->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") != 0 ||
-	    exec(s, s->w,
-	         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT "
-	         "NULL)") != 0) {
-		*errmsg = dup_printf("cannot prepare the SQLite store %s: %s", s->path, sqlite3_errmsg(s->w));
+	if (sq_exec(s, s->w, "PRAGMA journal_mode=WAL") != 0 ||
+	    sq_exec(s, s->w, s->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") != 0 ||
+	    sq_exec(s, s->w,
+	            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT "
+	            "NULL)") != 0) {
+		*errmsg = sq_printf("cannot prepare the SQLite store %s: %s", s->path, sqlite3_errmsg(s->w));
 		return PARLEY_EIO;
 	}
 	sqlite3_stmt *st;
@@ -149,25 +153,25 @@ static int migrate(struct store *s, char **errmsg)
 		char a[16], b[16];
 		snprintf(a, sizeof(a), "%d", have);
 		snprintf(b, sizeof(b), "%d", known);
-		*errmsg = dup_printf(
+		*errmsg = sq_printf(
 		        "the store's schema is at version %s but this Parley knows only up to %s: upgrade Parley", a,
 		        b);
 		return PARLEY_EINVAL;
 	}
 	for (int v = have + 1; v <= known; v++) {
 		char ts[64], sql[160];
-		now_text(ts);
+		sq_now(ts);
 		snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES (%d, '%s')", v, ts);
-		if (exec(s, s->w, "BEGIN IMMEDIATE") != 0 || exec(s, s->w, migrations[v - 1]) != 0 ||
-		    exec(s, s->w, sql) != 0 || exec(s, s->w, "COMMIT") != 0) {
-			exec(s, s->w, "ROLLBACK");
-			*errmsg = dup_printf("schema migration failed on %s: %s", s->path, sqlite3_errmsg(s->w));
+		if (sq_exec(s, s->w, "BEGIN IMMEDIATE") != 0 || sq_exec(s, s->w, migrations[v - 1]) != 0 ||
+		    sq_exec(s, s->w, sql) != 0 || sq_exec(s, s->w, "COMMIT") != 0) {
+			sq_exec(s, s->w, "ROLLBACK");
+			*errmsg = sq_printf("schema migration failed on %s: %s", s->path, sqlite3_errmsg(s->w));
 			return PARLEY_EIO;
 		}
 		s->host->log(s->inst, PARLEY_LOG_INFO, "applied schema migration %d to %s", v, s->path);
 	}
 	/* A send interrupted by a crash is retried (at-least-once). */
-	exec(s, s->w, "UPDATE messages SET status = 'retry' WHERE status IS NOT NULL AND status = 'sending'");
+	sq_exec(s, s->w, "UPDATE messages SET status = 'retry' WHERE status IS NOT NULL AND status = 'sending'");
 	return 0;
 }
 
@@ -185,7 +189,7 @@ static int st_create(const struct parley_host *host, parley_instance *inst, void
 	if (path[0] == '/' || !dd)
 		s->path = strdup(path);
 	else
-		s->path = dup_printf("%s/%s", dd, path);
+		s->path = sq_printf("%s/%s", dd, path);
 	const char *sync = host->config_str(inst, "synchronous");
 	s->synchronous_full = strcmp(sync, "normal") != 0;
 	host->config_duration_ms(inst, "busy_timeout", &s->busy_ms);
@@ -215,7 +219,7 @@ static int st_start(void *data, char **errmsg)
 	        " AND " STATUS_RANK("status") " < " STATUS_RANK("?3");
 	if (sqlite3_prepare_v3(s->w, ins, -1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(s->w, rcpt, -1, SQLITE_PREPARE_PERSISTENT, &s->receipt, NULL) != SQLITE_OK) {
-		*errmsg = dup_printf("cannot prepare the insert on %s: %s", s->path, sqlite3_errmsg(s->w));
+		*errmsg = sq_printf("cannot prepare the insert on %s: %s", s->path, sqlite3_errmsg(s->w));
 		return PARLEY_EIO;
 	}
 	return 0;
@@ -245,7 +249,7 @@ static void st_destroy(void *data)
 	free(s);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+void sq_bind(sqlite3_stmt *st, int i, const char *v)
 {
 	if (v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
@@ -262,13 +266,13 @@ static int apply_receipt(struct store *s, const parley_envelope *e)
 	if (!ref || !status)
 		return 0;
 	char ts[64];
-	now_text(ts);
+	sq_now(ts);
 	sqlite3_stmt *st = s->receipt;
-	bind_text(st, 1, h->envelope_get_str(e, "channel"));
-	bind_text(st, 2, ref);
-	bind_text(st, 3, status);
-	bind_text(st, 4, h->envelope_get_str(e, "error"));
-	bind_text(st, 5, ts);
+	sq_bind(st, 1, h->envelope_get_str(e, "channel"));
+	sq_bind(st, 2, ref);
+	sq_bind(st, 3, status);
+	sq_bind(st, 4, h->envelope_get_str(e, "error"));
+	sq_bind(st, 5, ts);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -284,7 +288,7 @@ static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *re
 	struct store *s = data;
 	const struct parley_host *h = s->host;
 	pthread_mutex_lock(&s->wlock);
-	if (exec(s, s->w, "BEGIN IMMEDIATE") != 0) {
+	if (sq_exec(s, s->w, "BEGIN IMMEDIATE") != 0) {
 		pthread_mutex_unlock(&s->wlock);
 		return PARLEY_EIO;
 	}
@@ -297,24 +301,24 @@ static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *re
 		const char *dir = h->envelope_get_str(e, "direction");
 		int queued = dir && strcmp(dir, "outbound") == 0 && status && strcmp(status, "queued") == 0;
 		sqlite3_stmt *st = s->insert;
-		bind_text(st, 1, h->envelope_get_str(e, "id"));
-		bind_text(st, 2, h->envelope_get_str(e, "channel"));
-		bind_text(st, 3, h->envelope_get_str(e, "channel_type"));
-		bind_text(st, 4, h->envelope_get_str(e, "external_id"));
-		bind_text(st, 5, dir);
-		bind_text(st, 6, h->envelope_get_str(e, "kind"));
-		bind_text(st, 7, h->envelope_get_str(e, "from"));
-		bind_text(st, 8, h->envelope_get_str(e, "to"));
-		bind_text(st, 9, h->envelope_get_str(e, "contact_id"));
-		bind_text(st, 10, h->envelope_get_str(e, "conversation_id"));
-		bind_text(st, 11, status);
+		sq_bind(st, 1, h->envelope_get_str(e, "id"));
+		sq_bind(st, 2, h->envelope_get_str(e, "channel"));
+		sq_bind(st, 3, h->envelope_get_str(e, "channel_type"));
+		sq_bind(st, 4, h->envelope_get_str(e, "external_id"));
+		sq_bind(st, 5, dir);
+		sq_bind(st, 6, h->envelope_get_str(e, "kind"));
+		sq_bind(st, 7, h->envelope_get_str(e, "from"));
+		sq_bind(st, 8, h->envelope_get_str(e, "to"));
+		sq_bind(st, 9, h->envelope_get_str(e, "contact_id"));
+		sq_bind(st, 10, h->envelope_get_str(e, "conversation_id"));
+		sq_bind(st, 11, status);
 		if (queued)
 			sqlite3_bind_int64(st, 12, 0);
 		else
 			sqlite3_bind_null(st, 12);
-		bind_text(st, 13, h->envelope_get_str(e, "received_at"));
+		sq_bind(st, 13, h->envelope_get_str(e, "received_at"));
 		sqlite3_bind_text(st, 14, json, -1, SQLITE_STATIC);
-		bind_text(st, 15, h->envelope_get_str(e, "thread_ref"));
+		sq_bind(st, 15, h->envelope_get_str(e, "thread_ref"));
 		int rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
@@ -328,27 +332,20 @@ static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *re
 		if (results[i] == 0 && kind && strcmp(kind, "status") == 0 && dir && strcmp(dir, "inbound") == 0 &&
 		    apply_receipt(s, e) != 0)
 			goto fail;
+		if (results[i] == 0 && conv_commit(s, e) != 0)
+			goto fail;
 	}
-	if (exec(s, s->w, "COMMIT") != 0)
+	if (sq_exec(s, s->w, "COMMIT") != 0)
 		goto fail;
 	pthread_mutex_unlock(&s->wlock);
 	return 0;
 fail:
-	exec(s, s->w, "ROLLBACK");
+	sq_exec(s, s->w, "ROLLBACK");
 	pthread_mutex_unlock(&s->wlock);
 	return PARLEY_EIO;
 }
 
 /* The stored envelope with the columns that change after insert folded in. */
-/*
- * The stored envelope with the columns that change after insert folded in.
- * json_patch is an RFC 7396 merge patch: NULL columns remove their field.
- */
-#define ENVELOPE_SQL                                                                                                   \
-	"CASE WHEN status IS NULL OR direction <> 'outbound' THEN envelope ELSE json_patch(envelope, "                 \
-	"json_object('status', status,"                                                                                \
-	" 'error', error, 'external_id', provider_id, 'attempts', attempts)) END"
-
 static void set_reply_error(char **reply, const char *msg)
 {
 	*reply = strdup(msg);
@@ -382,10 +379,10 @@ static int query_list(struct store *s, cJSON *req, char **reply)
 		pthread_mutex_unlock(&s->rlock);
 		return PARLEY_EIO;
 	}
-	bind_text(st, 1, channel);
-	bind_text(st, 2, conv);
-	bind_text(st, 3, dir);
-	bind_text(st, 4, after);
+	sq_bind(st, 1, channel);
+	sq_bind(st, 2, conv);
+	sq_bind(st, 3, dir);
+	sq_bind(st, 4, after);
 	sqlite3_bind_int(st, 5, limit);
 	/* Stored envelopes are already JSON: concatenate instead of re-parsing. */
 	size_t cap = 4096, len = 0;
@@ -437,10 +434,10 @@ static int query_get(struct store *s, cJSON *req, char **reply)
 	int rv = PARLEY_EIO;
 	if (sqlite3_prepare_v2(s->r, "SELECT " ENVELOPE_SQL " FROM messages WHERE id = ?1", -1, &st, NULL) ==
 	    SQLITE_OK) {
-		bind_text(st, 1, id);
+		sq_bind(st, 1, id);
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
-			*reply = dup_printf("{\"message\":%s%s}", (const char *)sqlite3_column_text(st, 0), "");
+			*reply = sq_printf("{\"message\":%s%s}", (const char *)sqlite3_column_text(st, 0), "");
 			rv = 0;
 		} else if (rc == SQLITE_DONE) {
 			set_reply_error(reply, "no message with that id");
@@ -464,7 +461,7 @@ static int st_query(void *data, const char *op, const char *request_json, char *
 	else if (strcmp(op, "message.get") == 0)
 		rv = query_get(s, req, reply);
 	else
-		rv = PARLEY_ENOTSUP;
+		rv = conv_query(s, op, req, reply);
 	cJSON_Delete(req);
 	return rv;
 }
@@ -476,8 +473,8 @@ static int st_kv_get(void *data, const char *ns, const char *key, char **val, si
 	sqlite3_stmt *st;
 	int rv = PARLEY_EIO;
 	if (sqlite3_prepare_v2(s->r, "SELECT value FROM kv WHERE ns = ?1 AND key = ?2", -1, &st, NULL) == SQLITE_OK) {
-		bind_text(st, 1, ns);
-		bind_text(st, 2, key);
+		sq_bind(st, 1, ns);
+		sq_bind(st, 2, key);
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
 			int n = sqlite3_column_bytes(st, 0);
@@ -501,7 +498,7 @@ static int st_kv_set(void *data, const char *ns, const char *key, const void *va
 {
 	struct store *s = data;
 	char ts[64];
-	now_text(ts);
+	sq_now(ts);
 	pthread_mutex_lock(&s->wlock);
 	sqlite3_stmt *st;
 	int rv = PARLEY_EIO;
@@ -510,10 +507,10 @@ static int st_kv_set(void *data, const char *ns, const char *key, const void *va
 	            "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)"
 	            " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
 	            -1, &st, NULL) == SQLITE_OK) {
-		bind_text(st, 1, ns);
-		bind_text(st, 2, key);
+		sq_bind(st, 1, ns);
+		sq_bind(st, 2, key);
 		sqlite3_bind_blob(st, 3, val, (int)len, SQLITE_STATIC);
-		bind_text(st, 4, ts);
+		sq_bind(st, 4, ts);
 		if (sqlite3_step(st) == SQLITE_DONE)
 			rv = 0;
 		sqlite3_finalize(st);
@@ -526,7 +523,7 @@ static int st_outbox_claim(void *data, int64_t now_ms, size_t max, char **json_a
 {
 	struct store *s = data;
 	pthread_mutex_lock(&s->wlock);
-	if (exec(s, s->w, "BEGIN IMMEDIATE") != 0) {
+	if (sq_exec(s, s->w, "BEGIN IMMEDIATE") != 0) {
 		pthread_mutex_unlock(&s->wlock);
 		return PARLEY_EIO;
 	}
@@ -553,13 +550,13 @@ static int st_outbox_claim(void *data, int64_t now_ms, size_t max, char **json_a
 		sqlite3_step(upd);
 		sqlite3_reset(upd);
 	}
-	if (rc == SQLITE_DONE && exec(s, s->w, "COMMIT") == 0)
+	if (rc == SQLITE_DONE && sq_exec(s, s->w, "COMMIT") == 0)
 		rv = 0;
 out:
 	sqlite3_finalize(sel);
 	sqlite3_finalize(upd);
 	if (rv != 0)
-		exec(s, s->w, "ROLLBACK");
+		sq_exec(s, s->w, "ROLLBACK");
 	pthread_mutex_unlock(&s->wlock);
 	if (rv == 0 && cJSON_GetArraySize(arr) > 0)
 		*json_array = cJSON_PrintUnformatted(arr);
@@ -572,7 +569,7 @@ static int st_outbox_update(void *data, const char *id, const char *status, cons
 {
 	struct store *s = data;
 	char ts[64];
-	now_text(ts);
+	sq_now(ts);
 	pthread_mutex_lock(&s->wlock);
 	sqlite3_stmt *st;
 	int rv = PARLEY_EIO;
@@ -581,15 +578,15 @@ static int st_outbox_update(void *data, const char *id, const char *status, cons
 	                       " next_attempt_ms = ?5, attempts = attempts + (?2 <> 'queued'), updated_at = ?6"
 	                       " WHERE id = ?1",
 	                       -1, &st, NULL) == SQLITE_OK) {
-		bind_text(st, 1, id);
-		bind_text(st, 2, status);
-		bind_text(st, 3, provider_id);
-		bind_text(st, 4, error);
+		sq_bind(st, 1, id);
+		sq_bind(st, 2, status);
+		sq_bind(st, 3, provider_id);
+		sq_bind(st, 4, error);
 		if (strcmp(status, "retry") == 0 || strcmp(status, "queued") == 0)
 			sqlite3_bind_int64(st, 5, next_attempt_ms);
 		else
 			sqlite3_bind_null(st, 5);
-		bind_text(st, 6, ts);
+		sq_bind(st, 6, ts);
 		if (sqlite3_step(st) == SQLITE_DONE)
 			rv = sqlite3_changes(s->w) ? 0 : PARLEY_ENOENT;
 		sqlite3_finalize(st);
@@ -608,8 +605,8 @@ static int st_outbox_update(void *data, const char *id, const char *status, cons
 	                                                  " WHERE messages.id = ?1 AND " STATUS_RANK(
 	                                                          "messages.status") " < " STATUS_RANK("r.status"),
 	            -1, &st, NULL) == SQLITE_OK) {
-		bind_text(st, 1, id);
-		bind_text(st, 2, provider_id);
+		sq_bind(st, 1, id);
+		sq_bind(st, 2, provider_id);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rv = PARLEY_EIO;
 		sqlite3_finalize(st);
@@ -631,9 +628,9 @@ static int st_attachment_set(void *data, const char *message_id, size_t index, c
 	                       " json_patch(json_extract(envelope, ?2), json(?3)))"
 	                       " WHERE id = ?1 AND json_type(envelope, ?2) = 'object'",
 	                       -1, &st, NULL) == SQLITE_OK) {
-		bind_text(st, 1, message_id);
-		bind_text(st, 2, path);
-		bind_text(st, 3, fields);
+		sq_bind(st, 1, message_id);
+		sq_bind(st, 2, path);
+		sq_bind(st, 3, fields);
 		if (sqlite3_step(st) == SQLITE_DONE)
 			rv = sqlite3_changes(s->w) ? 0 : PARLEY_ENOENT;
 		sqlite3_finalize(st);

@@ -177,17 +177,23 @@ struct parley_store_ops {
 	 * Commit n envelopes in one transaction (group commit).  results[i]
 	 * receives 0 when envelope i was stored, PARLEY_EDUPLICATE when
 	 * (channel, external_id) was already stored.  Returns 0 when the
-	 * transaction is durable, or a negative error when nothing was stored.
-	 * Outbound envelopes with status "queued" enter the outbox.
+	 * transaction is durable, or a negative error when nothing was stored.	 * Outbound envelopes with status
+	 * "queued" enter the outbox.  In the same transaction, a stored inbound message with contact_id and
+	 * conversation_id creates the contact (named from meta.contact_name),
+	 * links its `from` URN as an identity, and creates or reopens the
+	 * conversation; an outbound one records the conversation's first
+	 * response.
 	 */
-	int (*commit)(void *store, parley_envelope *const *envs, size_t n, int *results);
-
-	/*
-	 * Answer a read-only control query ("messages.list", "message.get",
-	 * ...).  request_json is the control request; *reply_json receives
-	 * the JSON object to merge into the reply.  PARLEY_ENOTSUP when the
-	 * store does not know the op, PARLEY_ENOENT when the object is absent.
-	 */
+	int (*commit)(void *store, parley_envelope *const *envs, size_t n,
+	              int *results); /*
+	                              * Carry out a store op named like a control op ("messages.list",
+	                              * "conversation.get", "contacts.merge", ...) or one the pipeline's
+	                              * steps use ("contact.lookup", "conversation.current").  request_json
+	                              * is the request object; *reply_json receives the JSON object to merge
+	                              * into the reply (or, on PARLEY_ENOENT / PARLEY_EINVAL, a message).
+	                              * PARLEY_ENOTSUP when the store does not know the op.  Ops that write
+	                              * commit their own transaction.
+	                              */
 	int (*query)(void *store, const char *op, const char *request_json, char **reply_json);
 
 	/* Per-namespace key-value state.  *val is malloc'd; NUL-terminated. */
@@ -450,6 +456,19 @@ struct parley_host {
 	 */
 	int (*attachment_put)(parley_instance *inst, const char *message_id, size_t index, const void *data, size_t len,
 	                      const char *content_type, char *sha256_hex);
+
+	/*
+	 * Publish an event to subscribers: TOPIC SP JSON on the publish socket
+	 * (at-most-once, never blocks).  json is copied.
+	 */
+	void (*publish)(parley_instance *inst, const char *topic, const char *json);
+
+	/*
+	 * Call the store op `op` (see parley_store_ops.query): for steps that
+	 * look up contacts and conversations.  *reply is malloc'd, freed by
+	 * the caller.  Reads are cheap; ops that write cost a transaction.
+	 */
+	int (*store_query)(parley_instance *inst, const char *op, const char *request_json, char **reply);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \

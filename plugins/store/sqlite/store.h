@@ -1,0 +1,60 @@
+/*
+ * store.h: what the SQLite store's files share: the store object and a few
+ * statement helpers.  Internal to this plugin.
+ */
+#ifndef PARLEY_STORE_SQLITE_STORE_H
+#define PARLEY_STORE_SQLITE_STORE_H
+
+#include <parley/parley.h>
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <sqlite3.h>
+
+struct store {
+	const struct parley_host *host;
+	parley_instance *inst;
+	char *path;
+	int synchronous_full;
+	int64_t busy_ms;
+	int64_t checkpoint_pages;
+	sqlite3 *w, *r;
+	pthread_mutex_t wlock, rlock;
+	sqlite3_stmt *insert;
+	sqlite3_stmt *receipt; /* applies an inbound receipt to the outbound message */
+};
+
+/*
+ * How far a message has got; a receipt never moves a message back (a late
+ * "delivered" after "read" changes nothing), but "failed" after "sent" does.
+ */
+#define STATUS_RANK(x)                                                                                                 \
+	"(CASE " x " WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 WHEN 'failed' THEN 5 ELSE 1 END)"
+
+/*
+ * The stored envelope with the columns that change after insert folded in.
+ * json_patch is an RFC 7396 merge patch: NULL columns remove their field.
+ */
+#define ENVELOPE_SQL                                                                                                   \
+	"CASE WHEN status IS NULL OR direction <> 'outbound' THEN envelope ELSE json_patch(envelope, "                 \
+	"json_object('status', status,"                                                                                \
+	" 'error', error, 'external_id', provider_id, 'attempts', attempts)) END"
+
+/* RFC 3339 UTC now, with milliseconds. */
+void sq_now(char out[64]);
+/* malloc'd printf of two strings. */
+char *sq_printf(const char *fmt, const char *a, const char *b);
+/* Run SQL, logging errors; 0 or PARLEY_EIO. */
+int sq_exec(struct store *s, sqlite3 *db, const char *sql);
+/* Bind text or NULL. */
+void sq_bind(sqlite3_stmt *st, int i, const char *v);
+
+/*
+ * Conversations (conversations.c).  conv_commit runs inside the commit
+ * transaction for each stored envelope; conv_query answers the contact and
+ * conversation ops, PARLEY_ENOTSUP for others.
+ */
+int conv_commit(struct store *s, const parley_envelope *e);
+int conv_query(struct store *s, const char *op, const cJSON *req, char **reply);
+
+#endif
