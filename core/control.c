@@ -97,20 +97,17 @@ static void send_committed(void *arg, int result)
 	pthread_mutex_unlock(&w->lock);
 }
 
-static char *op_message_send(struct gateway *gw, const cJSON *req)
+/* Queue one outbound message: the common part of message.send. */
+static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chname, const char *to, const char *conv,
+                           const char *contact)
 {
-	const char *chname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "channel"));
-	const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "to"));
 	const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "text"));
 	const cJSON *atts = cJSON_GetObjectItemCaseSensitive(req, "attachments");
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(req, "meta");
-	if (cJSON_GetObjectItemCaseSensitive(req, "conversation_id") && !chname)
-		return error_reply(
-		        "not_implemented",
-		        "sending by conversation_id needs the conversations feature; name a channel and a 'to' URN");
 	if (!chname || !to)
 		return error_reply("invalid_request",
-		                   "message.send needs 'channel' (a configured channel name) and 'to' (a URN)");
+		                   "message.send needs 'channel' (a configured channel name) and 'to' "
+		                   "(a URN), or a 'conversation_id'");
 	if (!text && !cJSON_IsArray(atts))
 		return error_reply("invalid_request", "message.send needs 'text' or 'attachments'");
 	parley_instance *ch = gateway_channel(gw, chname);
@@ -125,6 +122,10 @@ static char *op_message_send(struct gateway *gw, const cJSON *req)
 	envelope_set(env, "channel_type", ch->plugin->desc->name);
 	envelope_set(env, "to", to);
 	envelope_set(env, "status", "queued");
+	if (conv)
+		envelope_set(env, "conversation_id", conv);
+	if (contact)
+		envelope_set(env, "contact_id", contact);
 	if (text && envelope_set(env, "text", text) != 0) {
 		envelope_destroy(env);
 		return error_reply("invalid_request", "'text' is not valid UTF-8");
@@ -161,8 +162,69 @@ static char *op_message_send(struct gateway *gw, const cJSON *req)
 	pthread_cond_destroy(&w.cv);
 	if (w.result != 0)
 		return error_reply("unavailable", parley_strerror(w.result));
-	return str_printf("{\"ok\":true,\"id\":\"%s\",\"status\":\"queued\"}", id);
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r, "ok", 1);
+	cJSON_AddStringToObject(r, "id", id);
+	cJSON_AddStringToObject(r, "status", "queued");
+	cJSON_AddStringToObject(r, "channel", chname);
+	cJSON_AddStringToObject(r, "to", to);
+	if (conv)
+		cJSON_AddStringToObject(r, "conversation_id", conv);
+	char *out = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	return out;
 }
+
+static char *op_message_send(struct gateway *gw, const cJSON *req)
+{
+	const char *chname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "channel"));
+	const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "to"));
+	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+	if (!conv || to)
+		return send_envelope(gw, req, chname, to, conv, NULL);
+	/* The store knows where the customer is: the channel used last (or the one named) and the address there. */
+	cJSON *rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "conversation_id", conv);
+	if (chname)
+		cJSON_AddStringToObject(rq, "channel", chname);
+	cJSON *types = cJSON_AddObjectToObject(rq, "channel_types");
+	for (size_t i = 0; i < gw->n_channels; i++)
+		cJSON_AddStringToObject(types, gw->channels[i]->name, gw->channels[i]->plugin->desc->name);
+	char *rtext = cJSON_PrintUnformatted(rq);
+	cJSON_Delete(rq);
+	char *rreply = NULL;
+	int rv = gw->store_ops->query(gw->store->data, "conversation.route", rtext, &rreply);
+	free(rtext);
+	if (rv != 0) {
+		char *r = error_reply(rv == PARLEY_ENOENT ? "not_found" : "invalid_request",
+		                      rreply ? rreply : "cannot route a reply for that conversation");
+		free(rreply);
+		return r;
+	}
+	cJSON *route = cJSON_Parse(rreply);
+	free(rreply);
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(route, "route");
+	char *r = send_envelope(gw, req, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rt, "channel")),
+	                        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rt, "to")), conv,
+	                        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rt, "contact_id")));
+	cJSON_Delete(route);
+	return r;
+}
+
+/*
+ * Store ops the core adds to: a generated id the request needs, and the bus
+ * event published once the op succeeded (its payload: the store's reply).
+ */
+static const struct {
+	const char *op, *id_field, *topic;
+} store_events[] = {
+        {"contacts.merge", "merge_id", "contact.merged"},
+        {"contacts.unmerge", NULL, "contact.unmerged"},
+        {"conversation.note", "note_id", NULL},
+        {"conversation.resolve", NULL, "conversation.resolved"},
+        {"conversation.reopen", NULL, "conversation.reopened"},
+        {"conversation.assign", NULL, "conversation.assigned"},
+};
 
 char *control_handle(struct gateway *gw, const char *text, size_t len)
 {
@@ -182,11 +244,25 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 	} else if (strcmp(op, "message.send") == 0) {
 		reply = op_message_send(gw, req);
 	} else {
+		const char *topic = NULL;
+		for (size_t i = 0; i < sizeof(store_events) / sizeof(store_events[0]); i++) {
+			if (strcmp(op, store_events[i].op) != 0)
+				continue;
+			topic = store_events[i].topic;
+			if (store_events[i].id_field) {
+				char id[32];
+				ulid_new(id);
+				cJSON_DeleteItemFromObjectCaseSensitive(req, store_events[i].id_field);
+				cJSON_AddStringToObject(req, store_events[i].id_field, id);
+			}
+		}
 		char *store_reply = NULL;
 		char *reqtext = cJSON_PrintUnformatted(req);
 		int rv = gw->store_ops->query(gw->store->data, op, reqtext, &store_reply);
 		free(reqtext);
 		if (rv == 0) {
+			if (topic && store_reply)
+				bus_publish(gw->bus, topic, store_reply, strlen(store_reply));
 			reply = ok_merge(store_reply);
 		} else if (rv == PARLEY_ENOTSUP) {
 			static const char *const later[] = {"conversations.list",  "conversation.get",

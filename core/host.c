@@ -292,6 +292,11 @@ static int h_store_query(parley_instance *inst, const char *op, const char *requ
 	return gw->store_ops->query(gw->store->data, op, request_json ? request_json : "{}", reply);
 }
 
+static void h_new_id(char out[32])
+{
+	ulid_new(out);
+}
+
 static const struct parley_host table = {
         .struct_size = sizeof(struct parley_host),
         .abi = (uint32_t)PARLEY_ABI_MAJOR << 16 | PARLEY_ABI_MINOR,
@@ -332,6 +337,7 @@ static const struct parley_host table = {
         .attachment_put = attachments_put,
         .publish = h_publish,
         .store_query = h_store_query,
+        .new_id = h_new_id,
 };
 
 const struct parley_host *host_table(void)

@@ -469,6 +469,9 @@ struct parley_host {
 	 * the caller.  Reads are cheap; ops that write cost a transaction.
 	 */
 	int (*store_query)(parley_instance *inst, const char *op, const char *request_json, char **reply);
+
+	/* A new time-sortable id (26-character ULID) for a contact, conversation, note. */
+	void (*new_id)(char out[32]);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \
