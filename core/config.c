@@ -291,6 +291,26 @@ static void read_pipeline(struct reader *r, const struct cfg_node *n, struct cfg
 		st->type = strdup(s->items[0]->value);
 		st->at = s->items[0];
 		const struct cfg_node *c = s->items[1];
+		if (strcmp(st->type, "route") == 0 && c->type == CFG_MAP) {
+			/* "- route: {type: rules, config: {...}}" names the router plugin inside. */
+			static const char *const rk[] = {"type", "config", NULL};
+			cfg_check_keys(r->file, c, rk, "route step", r->errs);
+			const struct cfg_node *t = want_scalar(r, cfg_map_get(c, "type"), "type");
+			if (!t) {
+				cfg_errors_add(r->errs, r->file, c,
+				               "a route step names its router: route: {type: rules, config: {...}}");
+				p->n_steps++;
+				continue;
+			}
+			free(st->type);
+			st->type = strdup(t->value);
+			st->at = t;
+			c = cfg_map_get(c, "config");
+			if (!c) {
+				p->n_steps++;
+				continue;
+			}
+		}
 		if (c->type == CFG_MAP)
 			st->config = (struct cfg_node *)c;
 		else if (!(c->type == CFG_SCALAR && c->value[0] == '\0'))

@@ -226,6 +226,35 @@ static const struct {
         {"conversation.assign", NULL, "conversation.assigned"},
 };
 
+/* state.get / state.set {instance, key, value}: a plugin instance's key-value state. */
+static char *op_state(struct gateway *gw, const cJSON *req, int set)
+{
+	const char *inst = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "instance"));
+	const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "key"));
+	const char *value = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "value"));
+	if (!inst || !key || (set && !value))
+		return error_reply("invalid_request", set ? "state.set needs instance, key and value (strings)"
+		                                          : "state.get needs instance and key");
+	if (set) {
+		int rv = gw->store_ops->kv_set(gw->store->data, inst, key, value, strlen(value));
+		return rv == 0 ? strdup("{\"ok\":true}") : error_reply("store_error", parley_strerror(rv));
+	}
+	char *val = NULL;
+	size_t len = 0;
+	int rv = gw->store_ops->kv_get(gw->store->data, inst, key, &val, &len);
+	if (rv == PARLEY_ENOENT)
+		return error_reply("not_found", "no such key in that instance's state");
+	if (rv != 0)
+		return error_reply("store_error", parley_strerror(rv));
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r, "ok", 1);
+	cJSON_AddStringToObject(r, "value", val);
+	free(val);
+	char *out = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	return out;
+}
+
 char *control_handle(struct gateway *gw, const char *text, size_t len)
 {
 	cJSON *req = cJSON_ParseWithLength(text, len);
@@ -243,6 +272,8 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 		reply = op_stats(gw);
 	} else if (strcmp(op, "message.send") == 0) {
 		reply = op_message_send(gw, req);
+	} else if (strcmp(op, "state.get") == 0 || strcmp(op, "state.set") == 0) {
+		reply = op_state(gw, req, strcmp(op, "state.set") == 0);
 	} else {
 		const char *topic = NULL;
 		for (size_t i = 0; i < sizeof(store_events) / sizeof(store_events[0]); i++) {

@@ -177,11 +177,53 @@ int conv_commit(struct store *s, const parley_envelope *e)
 			        "  THEN 'open' ELSE status END",
 			        p3, 5, NULL);
 	}
+	char *route = rv == 0 ? h->envelope_get_json(e, "route") : NULL;
+	cJSON *r = route ? cJSON_Parse(route) : NULL;
+	free(route);
+	if (cJSON_IsObject(r)) {
+		/* A router's decision: team, agent, priority; labels are added to those the conversation has. */
+		const cJSON *labels = cJSON_GetObjectItemCaseSensitive(r, "labels");
+		char *ltext = cJSON_IsArray(labels) ? cJSON_PrintUnformatted(labels) : NULL;
+		const char *p4[] = {conv, get(r, "team"), get(r, "agent"), get(r, "priority"), ltext, now};
+		rv = run(s, s->w,
+		         "INSERT INTO conversation_events (conversation_id, type, data, at)"
+		         " SELECT id, 'assigned', json_object('assignee', ?3, 'team', coalesce(?2, team), 'by', "
+		         "'router'), ?6"
+		         " FROM conversations WHERE id = ?1 AND ?3 IS NOT NULL AND assignee IS NOT ?3",
+		         p4, 6, NULL);
+		if (rv == 0)
+			rv = run(
+			        s, s->w,
+			        "UPDATE conversations SET team = coalesce(?2, team), assignee = coalesce(?3, assignee),"
+			        " priority = coalesce(?4, priority), labels = CASE WHEN ?5 IS NULL THEN labels ELSE"
+			        " (SELECT json_group_array(value) FROM (SELECT value FROM json_each(labels) UNION"
+			        "  SELECT value FROM json_each(?5))) END WHERE id = ?1",
+			        p4, 5, NULL);
+		free(ltext);
+	}
+	cJSON_Delete(r);
 	cJSON_Delete(m);
 	return rv;
 }
 
 /* ---------------------------------------------------------------- ops */
+
+/* agents.load: open conversations per assignee. */
+static int op_agents_load(struct store *s, const cJSON *req, char **reply)
+{
+	(void)req;
+	cJSON *rows =
+	        read_all(s,
+	                 "SELECT assignee AS agent, count(*) AS open FROM conversations WHERE assignee IS NOT NULL"
+	                 " AND status <> 'resolved' GROUP BY assignee",
+	                 NULL, 0);
+	cJSON *load = cJSON_CreateObject();
+	cJSON *row;
+	cJSON_ArrayForEach(row, rows) cJSON_AddNumberToObject(
+	        load, get(row, "agent"), cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "open")));
+	cJSON_Delete(rows);
+	return reply_obj(reply, "load", load);
+}
 
 #define CONVERSATION_COLUMNS                                                                                           \
 	"c.id, c.contact_id, c.status, c.assignee, c.team, c.priority, c.labels, c.last_channel, c.snoozed_until,"     \
@@ -576,5 +618,7 @@ int conv_query(struct store *s, const char *op, const cJSON *req, char **reply)
 		return op_contacts_merge(s, req, reply);
 	if (strcmp(op, "contacts.unmerge") == 0)
 		return op_contacts_unmerge(s, req, reply);
+	if (strcmp(op, "agents.load") == 0)
+		return op_agents_load(s, req, reply);
 	return PARLEY_ENOTSUP;
 }

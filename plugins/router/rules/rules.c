@@ -1,0 +1,470 @@
+/*
+ * rules.c: the `rules` router.  Ordered rules, first match wins:
+ *
+ *   rules:
+ *     - match: { text: "환불|refund", channel: [wa-main], channel_type: whatsapp,
+ *                labels: [vip], contact: { tier: gold }, business_hours: true }
+ *       set: { team: billing, priority: high, labels: [refund], agent: alice }
+ *   business_hours: { timezone: Asia/Seoul, days: [mon, tue, wed, thu, fri], from: "09:00", to: "18:00" }
+ *
+ * Text patterns are PCRE2 with UTF-8, caseless and Unicode properties, so
+ * Korean and other scripts match as written.  Business hours are computed in
+ * the named timezone from the system's zoneinfo (with its daylight-saving
+ * transitions), not the process's TZ.  The decision goes into the envelope's
+ * `route`, which the store applies to the conversation.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <parley/parley.h>
+
+#include <cjson/cJSON.h>
+#include <pcre2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct rule {
+	pcre2_code *text;
+	pcre2_match_data *md;
+	cJSON *match; /* owned copy of the rule's match */
+	cJSON *set;
+};
+
+struct zone {
+	int64_t *times;   /* transition times, ascending */
+	int32_t *offsets; /* UTC offset in effect from times[i] */
+	size_t n;
+	int32_t initial;
+};
+
+struct rules {
+	const struct parley_host *host;
+	parley_instance *inst;
+	cJSON *config;
+	struct rule *rules;
+	size_t n;
+	struct zone zone;
+	int days;         /* bit 0 = Sunday */
+	int from_m, to_m; /* minutes after local midnight */
+	int have_hours;
+};
+
+static const struct parley_config_key config_map[] = {
+        {"rules", PARLEY_CFG_LIST, NULL, PARLEY_CFG_REQUIRED,
+         "ordered {match, set} rules; the first that matches wins"},
+        {"business_hours", PARLEY_CFG_MAP, NULL, 0, "{timezone, days, from, to} for business_hours matches"},
+        {NULL, 0, NULL, 0, NULL},
+};
+
+/* ---------------------------------------------------------- timezones */
+
+static int64_t be(const unsigned char *p, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v = v << 8 | p[i];
+	if (bytes == 4)
+		return (int32_t)(uint32_t)v;
+	return (int64_t)v;
+}
+
+/* Read a TZif file's transitions (the 64-bit block of version 2+ files). */
+static int zone_load(struct zone *z, const char *name, char **err)
+{
+	if (strstr(name, "..") || name[0] == '/') {
+		*err = strdup("timezone must be an IANA name such as Asia/Seoul");
+		return -1;
+	}
+	char path[512];
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		size_t n = strlen(name) + 120;
+		*err = malloc(n);
+		snprintf(*err, n, "unknown timezone '%s' (no %s; is the tzdata package installed?)", name, path);
+		return -1;
+	}
+	unsigned char *buf = malloc(1 << 20);
+	size_t len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	int rv = -1;
+	size_t off = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		if (len < off + 44 || memcmp(buf + off, "TZif", 4) != 0)
+			break;
+		int version = buf[off + 4];
+		int64_t isut = be(buf + off + 20, 4), isstd = be(buf + off + 24, 4), leap = be(buf + off + 28, 4);
+		int64_t timecnt = be(buf + off + 32, 4), typecnt = be(buf + off + 36, 4),
+		        charcnt = be(buf + off + 40, 4);
+		int tsize = pass == 0 ? 4 : 8;
+		size_t body =
+		        (size_t)(timecnt * tsize + timecnt + typecnt * 6 + charcnt + leap * (tsize + 4) + isstd + isut);
+		if (len < off + 44 + body || typecnt < 1)
+			break;
+		if (pass == 0 && version >= '2') {
+			off += 44 + body; /* use the 64-bit block that follows */
+			continue;
+		}
+		const unsigned char *p = buf + off + 44;
+		const unsigned char *idx = p + timecnt * tsize;
+		const unsigned char *types = idx + timecnt;
+		z->times = calloc((size_t)timecnt + 1, sizeof(int64_t));
+		z->offsets = calloc((size_t)timecnt + 1, sizeof(int32_t));
+		z->n = (size_t)timecnt;
+		for (int64_t i = 0; i < timecnt; i++) {
+			z->times[i] = be(p + i * tsize, tsize);
+			int t = idx[i] < typecnt ? idx[i] : 0;
+			z->offsets[i] = (int32_t)be(types + t * 6, 4);
+		}
+		z->initial = (int32_t)be(types, 4);
+		rv = 0;
+		break;
+	}
+	free(buf);
+	if (rv != 0) {
+		size_t n = strlen(path) + 60;
+		*err = malloc(n);
+		snprintf(*err, n, "%s is not a TZif zoneinfo file", path);
+	}
+	return rv;
+}
+
+static int32_t zone_offset(const struct zone *z, int64_t t)
+{
+	if (z->n == 0 || t < z->times[0])
+		return z->initial;
+	size_t lo = 0, hi = z->n;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (z->times[mid] <= t)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return z->offsets[lo];
+}
+
+static int in_business_hours(const struct rules *r, time_t now)
+{
+	time_t local = now + zone_offset(&r->zone, (int64_t)now);
+	struct tm tm;
+	gmtime_r(&local, &tm);
+	int m = tm.tm_hour * 60 + tm.tm_min;
+	if (!(r->days >> tm.tm_wday & 1))
+		return 0;
+	/* 22:00-06:00 spans midnight. */
+	return r->from_m <= r->to_m ? m >= r->from_m && m < r->to_m : m >= r->from_m || m < r->to_m;
+}
+
+/* -------------------------------------------------------------- match */
+
+/* YAML scalars arrive as strings: "true", "yes", "on" are true. */
+static int truthy(const cJSON *v)
+{
+	if (cJSON_IsBool(v))
+		return cJSON_IsTrue(v);
+	const char *s = cJSON_GetStringValue(v);
+	return s && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0 || strcmp(s, "1") == 0);
+}
+
+/* A string or a list of strings holding value. */
+static int one_of(const cJSON *want, const char *value)
+{
+	if (!want)
+		return 1;
+	if (!value)
+		return 0;
+	if (cJSON_IsString(want))
+		return strcmp(want->valuestring, value) == 0;
+	const cJSON *w;
+	cJSON_ArrayForEach(w, want) if (cJSON_IsString(w) && strcmp(w->valuestring, value) == 0) return 1;
+	return 0;
+}
+
+static int labels_match(const cJSON *want, const parley_envelope *env, const struct parley_host *h)
+{
+	if (!want)
+		return 1;
+	char *have = h->envelope_get_json(env, "labels");
+	cJSON *hv = have ? cJSON_Parse(have) : NULL;
+	free(have);
+	int ok = 1;
+	const cJSON *w;
+	cJSON_ArrayForEach(w, want)
+	{
+		int found = 0;
+		const cJSON *x;
+		cJSON_ArrayForEach(x, hv) if (cJSON_IsString(x) && cJSON_IsString(w) &&
+		                              strcmp(x->valuestring, w->valuestring) == 0) found = 1;
+		ok &= found;
+	}
+	cJSON_Delete(hv);
+	return ok;
+}
+
+static int contact_match(struct rules *r, const cJSON *want, const parley_envelope *env, cJSON **attrs)
+{
+	if (!want)
+		return 1;
+	const char *cid = r->host->envelope_get_str(env, "contact_id");
+	if (!cid)
+		return 0;
+	if (!*attrs) {
+		char req[96], *reply = NULL;
+		snprintf(req, sizeof(req), "{\"contact_id\":\"%.40s\"}", cid);
+		if (r->host->store_query(r->inst, "contact.get", req, &reply) == 0) {
+			cJSON *j = cJSON_Parse(reply);
+			*attrs = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "contact"),
+			                                                 "attributes");
+			cJSON_Delete(j);
+		}
+		free(reply);
+		if (!*attrs)
+			*attrs = cJSON_CreateObject(); /* a contact not stored yet has no attributes */
+	}
+	const cJSON *w;
+	cJSON_ArrayForEach(w, want)
+	{
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(*attrs, w->string);
+		/* Attributes compare as text: 5 matches "5", true matches "true". */
+		char num[64];
+		const char *vs = cJSON_GetStringValue(v);
+		if (cJSON_IsBool(v))
+			vs = cJSON_IsTrue(v) ? "true" : "false";
+		else if (cJSON_IsNumber(v))
+			snprintf(num, sizeof(num), "%g", v->valuedouble), vs = num;
+		if (!vs || !one_of(w, vs))
+			return 0;
+	}
+	return 1;
+}
+
+static int rules_process(void *data, parley_envelope *env)
+{
+	struct rules *r = data;
+	const struct parley_host *h = r->host;
+	const char *dir = h->envelope_get_str(env, "direction");
+	const char *kind = h->envelope_get_str(env, "kind");
+	if (!dir || strcmp(dir, "inbound") != 0 || !kind || strcmp(kind, "message") != 0)
+		return 0;
+	const char *text = h->envelope_get_str(env, "text");
+	cJSON *attrs = NULL;
+	for (size_t i = 0; i < r->n; i++) {
+		struct rule *ru = &r->rules[i];
+		const cJSON *m = ru->match;
+		if (!one_of(cJSON_GetObjectItemCaseSensitive(m, "channel"), h->envelope_get_str(env, "channel")) ||
+		    !one_of(cJSON_GetObjectItemCaseSensitive(m, "channel_type"),
+		            h->envelope_get_str(env, "channel_type")) ||
+		    !labels_match(cJSON_GetObjectItemCaseSensitive(m, "labels"), env, h))
+			continue;
+		if (ru->text &&
+		    (!text || pcre2_match(ru->text, (PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED, 0, 0, ru->md, NULL) < 0))
+			continue;
+		const cJSON *bh = cJSON_GetObjectItemCaseSensitive(m, "business_hours");
+		if (bh && truthy(bh) != in_business_hours(r, time(NULL)))
+			continue;
+		if (!contact_match(r, cJSON_GetObjectItemCaseSensitive(m, "contact"), env, &attrs))
+			continue;
+		/* Merge the rule's set into any route an earlier router set. */
+		char *prev = h->envelope_get_json(env, "route");
+		cJSON *route = prev ? cJSON_Parse(prev) : NULL;
+		free(prev);
+		if (!cJSON_IsObject(route)) {
+			cJSON_Delete(route);
+			route = cJSON_CreateObject();
+		}
+		const cJSON *f;
+		cJSON_ArrayForEach(f, ru->set)
+		{
+			cJSON_DeleteItemFromObjectCaseSensitive(route, f->string);
+			cJSON_AddItemToObject(route, f->string, cJSON_Duplicate(f, 1));
+		}
+		char idx[24];
+		snprintf(idx, sizeof(idx), "%zu", i + 1);
+		cJSON_DeleteItemFromObjectCaseSensitive(route, "rule");
+		cJSON_AddStringToObject(route, "rule", idx);
+		char *js = cJSON_PrintUnformatted(route);
+		h->envelope_set_json(env, "route", js);
+		/* The labels also go on the envelope, for later steps and subscribers. */
+		const cJSON *labels = cJSON_GetObjectItemCaseSensitive(ru->set, "labels");
+		if (cJSON_IsArray(labels)) {
+			char *lj = cJSON_PrintUnformatted(labels);
+			h->envelope_set_json(env, "labels", lj);
+			free(lj);
+		}
+		const char *prio = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ru->set, "priority"));
+		if (prio)
+			h->envelope_set_str(env, "priority", prio);
+		free(js);
+		cJSON_Delete(route);
+		break;
+	}
+	cJSON_Delete(attrs);
+	return 0;
+}
+
+/* ------------------------------------------------------------- set up */
+
+static int parse_hhmm(const char *s, int *out)
+{
+	int h, m;
+	if (!s || sscanf(s, "%d:%d", &h, &m) != 2 || h < 0 || h > 24 || m < 0 || m > 59)
+		return -1;
+	*out = h * 60 + m;
+	return 0;
+}
+
+static char *errorf(const char *fmt, size_t i, const char *detail)
+{
+	size_t n = strlen(fmt) + (detail ? strlen(detail) : 0) + 32;
+	char *e = malloc(n);
+	snprintf(e, n, fmt, i, detail ? detail : "");
+	return e;
+}
+
+static void rules_destroy(void *data);
+
+static int setup(struct rules *r, char **errmsg)
+{
+	const struct parley_host *h = r->host;
+	parley_instance *inst = r->inst;
+	char *cj = h->config_json(inst, NULL);
+	r->config = cJSON_Parse(cj ? cj : "{}");
+	free(cj);
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(r->config, "rules");
+	r->rules = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*r->rules));
+	const cJSON *it;
+	int needs_hours = 0;
+	cJSON_ArrayForEach(it, list)
+	{
+		size_t i = r->n;
+		struct rule *ru = &r->rules[r->n++];
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "match");
+		const cJSON *set = cJSON_GetObjectItemCaseSensitive(it, "set");
+		if (!cJSON_IsObject(it) || (m && !cJSON_IsObject(m)) || !cJSON_IsObject(set)) {
+			*errmsg = errorf("rule %zu: write it as {match: {...}, set: {team, priority, labels, agent}}%s",
+			                 i + 1, NULL);
+			return PARLEY_EINVAL;
+		}
+		static const char *const mk[] = {"text",           "channel", "channel_type", "labels", "contact",
+		                                 "business_hours", NULL};
+		const cJSON *k;
+		cJSON_ArrayForEach(k, m)
+		{
+			size_t j = 0;
+			while (mk[j] && strcmp(mk[j], k->string) != 0)
+				j++;
+			if (!mk[j]) {
+				*errmsg = errorf("rule %zu: unknown match key '%s' (known: text, channel, "
+				                 "channel_type, labels, contact, business_hours)",
+				                 i + 1, k->string);
+				return PARLEY_EINVAL;
+			}
+		}
+		ru->match = cJSON_Duplicate(m ? m : cJSON_CreateObject(), 1);
+		ru->set = cJSON_Duplicate(set, 1);
+		const char *pat = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "text"));
+		if (pat) {
+			int code;
+			PCRE2_SIZE at;
+			ru->text = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
+			                         PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, &code, &at, NULL);
+			if (!ru->text) {
+				PCRE2_UCHAR msg[256];
+				pcre2_get_error_message(code, msg, sizeof(msg));
+				char detail[400];
+				snprintf(detail, sizeof(detail), "%s at offset %zu of \"%s\"", (char *)msg, (size_t)at,
+				         pat);
+				*errmsg = errorf("rule %zu: bad text pattern: %s", i + 1, detail);
+				return PARLEY_EINVAL;
+			}
+			pcre2_jit_compile(ru->text, PCRE2_JIT_COMPLETE);
+			ru->md = pcre2_match_data_create_from_pattern(ru->text, NULL);
+		}
+		if (cJSON_GetObjectItemCaseSensitive(m, "business_hours"))
+			needs_hours = 1;
+	}
+	const cJSON *bh = cJSON_GetObjectItemCaseSensitive(r->config, "business_hours");
+	if (needs_hours && !bh) {
+		*errmsg = strdup(
+		        "a rule matches on business_hours but no business_hours: {timezone, days, from, to} is set");
+		return PARLEY_EINVAL;
+	}
+	if (bh) {
+		const char *tz = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "timezone"));
+		if (zone_load(&r->zone, tz ? tz : "UTC", errmsg) != 0)
+			return PARLEY_EINVAL;
+		if (parse_hhmm(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "from")), &r->from_m) != 0 ||
+		    parse_hhmm(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "to")), &r->to_m) != 0) {
+			*errmsg = strdup("business_hours needs from and to as HH:MM");
+			return PARLEY_EINVAL;
+		}
+		static const char *const names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+		const cJSON *d;
+		const cJSON *days = cJSON_GetObjectItemCaseSensitive(bh, "days");
+		if (!days)
+			r->days = 0x3e; /* Monday to Friday */
+		cJSON_ArrayForEach(d, days)
+		{
+			int found = 0;
+			for (int j = 0; j < 7; j++)
+				if (cJSON_IsString(d) && strncmp(d->valuestring, names[j], 3) == 0)
+					r->days |= 1 << j, found = 1;
+			if (!found) {
+				*errmsg = strdup("business_hours days are mon, tue, wed, thu, fri, sat, sun");
+				return PARLEY_EINVAL;
+			}
+		}
+		r->have_hours = 1;
+	}
+	return 0;
+}
+
+static int rules_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
+{
+	(void)pd;
+	struct rules *r = calloc(1, sizeof(*r));
+	if (!r)
+		return PARLEY_ENOMEM;
+	r->host = h;
+	r->inst = inst;
+	int rv = setup(r, errmsg);
+	if (rv != 0) {
+		rules_destroy(r);
+		return rv;
+	}
+	*data = r;
+	return 0;
+}
+
+static void rules_destroy(void *data)
+{
+	struct rules *r = data;
+	for (size_t i = 0; i < r->n; i++) {
+		pcre2_match_data_free(r->rules[i].md);
+		pcre2_code_free(r->rules[i].text);
+		cJSON_Delete(r->rules[i].match);
+		cJSON_Delete(r->rules[i].set);
+	}
+	free(r->rules);
+	free(r->zone.times);
+	free(r->zone.offsets);
+	cJSON_Delete(r->config);
+	free(r);
+}
+
+static const struct parley_plugin plugin = {
+        PARLEY_PLUGIN_HEADER,
+        .kind = PARLEY_KIND_ROUTER,
+        .name = "rules",
+        .version = "1.0.0",
+        .description =
+                "first-match rules on channel, text (PCRE2, Unicode), labels, contact attributes, business hours",
+        .config = config_map,
+        .instance_create = rules_create,
+        .instance_destroy = rules_destroy,
+        .process = rules_process,
+};
+
+PARLEY_PLUGIN_DEFINE(plugin)
