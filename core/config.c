@@ -373,7 +373,8 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		return -1;
 	}
 	static const char *const top[] = {"data_dir", "log",      "plugins",   "http",   "publish", "control",
-	                                  "storage",  "channels", "pipelines", "outbox", "commit",  NULL};
+	                                  "storage",  "channels", "pipelines", "outbox", "commit",  "canned_responses",
+	                                  NULL};
 	cfg_check_keys(cfg->path, root, top, "the top level", errs);
 
 	const struct cfg_node *dd = want_scalar(&r, cfg_map_get(root, "data_dir"), "data_dir");
@@ -459,6 +460,34 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		static const char *const k[] = {"max_batch", NULL};
 		cfg_check_keys(cfg->path, cm, k, "commit", errs);
 		read_int(&r, cm, "max_batch", 1, 100000, &cfg->commit_max_batch);
+	}
+
+	const struct cfg_node *canned = want_map(&r, cfg_map_get(root, "canned_responses"), "canned_responses");
+	if (canned) {
+		static const char *const fields[] = {"contact.name", "contact.id", "conversation.id", "agent", "team",
+		                                     "channel",      NULL};
+		for (size_t i = 0; i + 1 < canned->n; i += 2) {
+			const struct cfg_node *t = want_scalar(&r, canned->items[i + 1], "a canned response");
+			for (const char *p = t ? t->value : ""; (p = strstr(p, "{{")) != NULL; p += 2) {
+				const char *end = strstr(p, "}}");
+				size_t len = end ? (size_t)(end - p - 2) : 0;
+				size_t name_len = strcspn(p + 2, "|}");
+				int known = 0;
+				for (size_t k = 0; end && fields[k]; k++)
+					if (strlen(fields[k]) == name_len && strncmp(p + 2, fields[k], name_len) == 0)
+						known = 1;
+				if (!known) {
+					cfg_errors_add(errs, cfg->path, t,
+					               "canned response '%s': unknown placeholder {{%.*s}} (known: "
+					               "contact.name, "
+					               "contact.id, conversation.id, agent, team, channel; a default: "
+					               "{{contact.name|there}})",
+					               canned->items[i]->value, (int)(end ? len : 20), p + 2);
+					break;
+				}
+			}
+		}
+		cfg->canned = canned;
 	}
 
 	const struct cfg_node *st = cfg_map_get(root, "storage");

@@ -75,6 +75,8 @@ struct gw_config {
 	size_t n_channels;
 	struct cfg_pipeline *pipelines;
 	size_t n_pipelines;
+	/* canned_responses: name -> template (borrowed from the tree). */
+	const struct cfg_node *canned;
 	struct cfg_node *root;
 };
 

@@ -175,8 +175,87 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 	return out;
 }
 
+/* The value of a placeholder name, from the conversation (may be NULL). */
+static const char *placeholder(const cJSON *conv, const char *channel, const char *name, size_t len)
+{
+	const cJSON *contact = cJSON_GetObjectItemCaseSensitive(conv, "contact");
+	static const struct {
+		const char *name, *field;
+		int in_contact;
+	} map[] = {{"contact.name", "name", 1},
+	           {"contact.id", "id", 1},
+	           {"conversation.id", "id", 0},
+	           {"agent", "assignee", 0},
+	           {"team", "team", 0}};
+	if (len == 7 && strncmp(name, "channel", 7) == 0)
+		return channel;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strlen(map[i].name) == len && strncmp(name, map[i].name, len) == 0)
+			return cJSON_GetStringValue(
+			        cJSON_GetObjectItemCaseSensitive(map[i].in_contact ? contact : conv, map[i].field));
+	return NULL;
+}
+
+/* Fill {{name}} and {{name|default}} in a canned response; malloc'd. */
+static char *render_canned(const char *tpl, const cJSON *conv, const char *channel)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "");
+	const char *p = tpl;
+	while (*p) {
+		const char *open = strstr(p, "{{");
+		const char *close = open ? strstr(open, "}}") : NULL;
+		if (!open || !close) {
+			sb_adds(&sb, p);
+			break;
+		}
+		sb_add(&sb, p, (size_t)(open - p));
+		const char *name = open + 2;
+		size_t nlen = strcspn(name, "|}");
+		const char *value = placeholder(conv, channel, name, nlen);
+		if (value && *value)
+			sb_adds(&sb, value);
+		else if (name[nlen] == '|')
+			sb_add(&sb, name + nlen + 1, (size_t)(close - name - nlen - 1));
+		p = close + 2;
+	}
+	return sb_detach(&sb);
+}
+
 static char *op_message_send(struct gateway *gw, const cJSON *req)
 {
+	const char *canned = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "canned"));
+	if (canned) {
+		const struct cfg_node *t = cfg_map_get(gw->cfg.canned, canned);
+		if (!t || t->type != CFG_SCALAR)
+			return error_reply("not_found", "no canned response of that name under canned_responses:");
+		const char *conv_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+		cJSON *conv = NULL;
+		if (conv_id) {
+			char *rq = str_printf("{\"conversation_id\":\"%.40s\"}", conv_id), *rp = NULL;
+			if (gw->store_ops->query(gw->store->data, "conversation.get", rq, &rp) == 0) {
+				cJSON *j = cJSON_Parse(rp);
+				conv = cJSON_DetachItemFromObjectCaseSensitive(j, "conversation");
+				cJSON_Delete(j);
+			}
+			free(rq);
+			free(rp);
+		}
+		const char *ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "channel"));
+		if (!ch)
+			ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "last_channel"));
+		char *text = render_canned(t->value, conv, ch);
+		cJSON_Delete(conv);
+		cJSON *copy = cJSON_Duplicate(req, 1);
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "canned");
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "text");
+		cJSON_AddStringToObject(copy, "text", text);
+		free(text);
+		char *r = op_message_send(gw, copy);
+		cJSON_Delete(copy);
+		return r;
+	}
 	const char *chname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "channel"));
 	const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "to"));
 	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));

@@ -2,6 +2,7 @@
 #include "gateway.h"
 #include "bus.h"
 #include "control.h"
+#include "housekeeping.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -271,7 +272,8 @@ int gateway_run(struct gateway *gw)
 	for (size_t i = 0; i < gw->n_channels; i++)
 		if (instance_up(gw, gw->channels[i]) != 0)
 			goto out;
-	if (pipeline_start(&gw->pipeline, gw) != 0 || outbox_start(&gw->outbox, gw) != 0) {
+	if (pipeline_start(&gw->pipeline, gw) != 0 || outbox_start(&gw->outbox, gw) != 0 ||
+	    housekeeping_start(&gw->housekeeping, gw) != 0) {
 		log_error("cannot start the pipeline and outbox threads");
 		goto out;
 	}
@@ -299,6 +301,8 @@ out:
 	gw->control = NULL;
 	outbox_stop(gw->outbox);
 	gw->outbox = NULL;
+	housekeeping_stop(gw->housekeeping);
+	gw->housekeeping = NULL;
 	bus_close(gw->bus);
 	pipeline_join(gw->pipeline);
 	gw->pipeline = NULL;

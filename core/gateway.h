@@ -24,6 +24,7 @@ struct pipeline;
 struct http;
 struct control;
 struct outbox;
+struct housekeeping;
 struct gateway;
 
 struct parley_instance {
@@ -66,6 +67,7 @@ struct gateway {
 	struct http *http;
 	struct control *control;
 	struct outbox *outbox;
+	struct housekeeping *housekeeping;
 	atomic_int draining;
 };
 

@@ -47,6 +47,11 @@ htp: {}
     check(any(":6:1: unknown key 'htp' in the top level: did you mean 'http'?" in l for l in lines), f"{lines}")
     check(any(":5:36: unknown key 'synchronus'" in l and "did you mean 'synchronous'?" in l for l in lines), f"{lines}")
 
+    with open(bad, "w") as f:
+        f.write('canned_responses:\n  hello: "Hi {{contact.nmae}}"\n')
+    rc, out, err = gw.cli("check", "-c", bad)
+    check(rc != 0 and ":2:10: canned response 'hello': unknown placeholder {{contact.nmae}}" in err, f"placeholders are checked: {err}")
+
     rc, out, err = gw.cli("check", "-c", gw.config)
     check(rc == 0 and "ok" in out, f"a valid config checks ok: {rc} {out} {err}")
 

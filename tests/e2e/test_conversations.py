@@ -17,7 +17,9 @@ AC, TW_TOKEN, PUBLIC = "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "twilio-auth-token"
 WA_SECRET, PNID = "wa-app-secret", "106540352242922"
 fake = FakeProvider()
 gw = Gateway(http_extra=f"  public_url: {PUBLIC}\n",
-             config_body="""pipelines:
+             config_body="""canned_responses:
+  greeting: "Hi {{contact.name|there}}, {{agent|our team}} here on {{channel}}."
+pipelines:
   - name: inbound
     steps:
       - dedupe: {}
@@ -92,6 +94,15 @@ try:
     c = api("conversation.get", {"conversation_id": conv_id})["conversation"]
     check(len(c["timeline"]) == 4 and c["first_response_at"], "the replies are in the timeline; first response time recorded")
 
+    # A canned response, filled from the conversation.
+    fake.script[("POST", f"/2010-04-01/Accounts/{AC}/Messages.json")] = [(201, {"sid": "SMreply2"})]
+    r = api("message.send", {"conversation_id": conv_id, "canned": "greeting"})
+    gw.wait_message(r["id"], "sent")
+    form = fake.seen("POST", f"/2010-04-01/Accounts/{AC}/Messages.json")[-1].form()
+    check(form["Body"] == "Hi Kerry Fisher, our team here on sms.", f"canned response rendered: {form['Body']!r}")
+    rc, r = gw.api("message.send", {"conversation_id": conv_id, "canned": "nope"})
+    check(rc != 0 and r["error"]["code"] == "not_found", "an unknown canned response is refused")
+
     # Notes, labels, list filters.
     api("conversation.note", {"conversation_id": conv_id, "text": "Customer is upset: offer a voucher", "author": "ana"})
     api("conversation.set", {"conversation_id": conv_id, "labels": ["shipping"], "priority": "high"})
@@ -101,6 +112,16 @@ try:
     check([x["id"] for x in api("conversations.list", {"channel": "sms", "status": "open"})["conversations"]] == [conv_id], "list by channel and status")
     check(api("conversations.list", {"status": "resolved"})["conversations"] == [], "no resolved ones yet")
 
+    # Snooze until a moment from now: it wakes by itself and says so.
+    until = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + 1))
+    c = api("conversation.set", {"conversation_id": conv_id, "status": "snoozed", "snoozed_until": until})["conversation"]
+    check(c["status"] == "snoozed", f"snoozed: {c['status']}")
+    for _ in range(60):
+        if api("conversation.get", {"conversation_id": conv_id})["conversation"]["status"] == "open":
+            break
+        time.sleep(0.1)
+    check(api("conversation.get", {"conversation_id": conv_id})["conversation"]["status"] == "open", "woken when its time came")
+
     # 4. Resolve; a message within the window reopens; after the window a new conversation starts.
     c = api("conversation.resolve", {"conversation_id": conv_id})["conversation"]
     check(c["status"] == "resolved" and c["resolved_at"] and c["resolutions"] == 1, f"resolved: {c}")
@@ -108,7 +129,8 @@ try:
     m = [x for x in gw.list_all("wa") if x["external_id"] == "wamid.CONV2"][0]
     check(m["conversation_id"] == conv_id, "within reopen_within the same conversation")
     c = api("conversation.get", {"conversation_id": conv_id})["conversation"]
-    check(c["status"] == "open" and [e["type"] for e in c["events"]].count("reopened") == 1, f"reopened: {c['status']} {c['events']}")
+    check(c["status"] == "open" and [json.dumps(e.get("data")) for e in c["events"] if e["type"] == "reopened"][-1].find("contact") >= 0,
+          f"reopened by the contact: {c['status']} {c['events']}")
     api("conversation.resolve", {"conversation_id": conv_id})
     time.sleep(3.5)
     post_wa("wamid.CONV3", "New problem")

@@ -208,6 +208,35 @@ int conv_commit(struct store *s, const parley_envelope *e)
 
 /* ---------------------------------------------------------------- ops */
 
+static int write_tx(struct store *s, const char *const *sqls, const char *const *params, int n);
+
+/* conversations.wake: snoozed conversations whose time has come are open again. */
+static int op_conversations_wake(struct store *s, char **reply)
+{
+	char now[64];
+	sq_now(now);
+	const char *p[] = {now};
+	cJSON *rows = read_all(s,
+	                       "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until IS NOT NULL"
+	                       " AND snoozed_until <= ?1",
+	                       p, 1);
+	cJSON *ids = cJSON_CreateArray();
+	cJSON *row;
+	cJSON_ArrayForEach(row, rows)
+	{
+		const char *pw[] = {get(row, "id"), now};
+		const char *sql[] = {"UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = ?2"
+		                     " WHERE id = ?1 AND status = 'snoozed'",
+		                     "INSERT INTO conversation_events (conversation_id, type, data, at)"
+		                     " SELECT ?1, 'reopened', json_object('by', 'snooze'), ?2 WHERE changes() > 0",
+		                     NULL};
+		if (write_tx(s, sql, pw, 2) == 0)
+			cJSON_AddItemToArray(ids, cJSON_CreateString(get(row, "id")));
+	}
+	cJSON_Delete(rows);
+	return reply_obj(reply, "woken", ids);
+}
+
 /* agents.load: open conversations per assignee. */
 static int op_agents_load(struct store *s, const cJSON *req, char **reply)
 {
@@ -620,5 +649,7 @@ int conv_query(struct store *s, const char *op, const cJSON *req, char **reply)
 		return op_contacts_unmerge(s, req, reply);
 	if (strcmp(op, "agents.load") == 0)
 		return op_agents_load(s, req, reply);
+	if (strcmp(op, "conversations.wake") == 0)
+		return op_conversations_wake(s, reply);
 	return PARLEY_ENOTSUP;
 }
