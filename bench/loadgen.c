@@ -64,7 +64,7 @@ static int connect_to(int port)
 }
 
 static const char *channel = "hooks", *secret = "bench";
-static int port = 8080, body_bytes = 1024;
+static int port = 8080, body_bytes = 1024, senders = 1;
 static uint64_t seq;
 static char run_tag[32];
 
@@ -78,8 +78,11 @@ static void build_request(struct conn *c)
 		padn = (int)sizeof(pad) - 1;
 	memset(pad, 'x', (size_t)padn);
 	pad[padn] = '\0';
-	int bl = snprintf(body, sizeof(body), "{\"id\":\"%s-%llu\",\"from\":\"tel:+15550001111\",\"text\":\"%s\"}",
-	                  run_tag, (unsigned long long)seq++, pad);
+	/* -u N: the messages come from N different customers, in turn. */
+	int bl = snprintf(body, sizeof(body), "{\"id\":\"%s-%llu\",\"from\":\"tel:+1555%07llu\",\"text\":\"%s\"}",
+	                  run_tag, (unsigned long long)seq, (unsigned long long)(seq % (unsigned long long)senders),
+	                  pad);
+	seq++;
 	unsigned char mac[32];
 	unsigned int ml = 32;
 	HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)body, (size_t)bl, mac, &ml);
@@ -115,7 +118,7 @@ static int response_done(struct conn *c, int *status)
 int main(int argc, char **argv)
 {
 	int nconns = 64, rate = 0, duration = 10, opt;
-	while ((opt = getopt(argc, argv, "p:c:s:n:r:d:b:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:c:s:n:r:d:b:u:")) != -1) {
 		switch (opt) {
 		case 'p':
 			port = atoi(optarg);
@@ -138,9 +141,12 @@ int main(int argc, char **argv)
 		case 'b':
 			body_bytes = atoi(optarg);
 			break;
+		case 'u':
+			senders = atoi(optarg) > 0 ? atoi(optarg) : 1;
+			break;
 		default:
 			fprintf(stderr, "usage: loadgen -p PORT -c CHANNEL -s SECRET [-n CONNS] [-r RATE] [-d SECONDS] "
-			                "[-b BYTES]\n");
+			                "[-b BYTES] [-u SENDERS]\n");
 			return 2;
 		}
 	}

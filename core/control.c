@@ -303,6 +303,8 @@ static const struct {
         {"conversation.resolve", NULL, "conversation.resolved"},
         {"conversation.reopen", NULL, "conversation.reopened"},
         {"conversation.assign", NULL, "conversation.assigned"},
+        {"conversation.set", NULL, "conversation.updated"},
+        {"contact.update", NULL, "contact.updated"},
 };
 
 /* state.get / state.set {instance, key, value}: a plugin instance's key-value state. */

@@ -24,6 +24,8 @@ gw = Gateway(config_body=f"""pipelines:
             rules:
               - match: {{ text: "환불|refund" }}
                 set: {{ team: billing, labels: [refund], priority: high }}
+              - match: {{ contact: {{ tier: gold }} }}
+                set: {{ team: vip, labels: [gold] }}
               - match: {{ text: "^urgent", business_hours: true }}
                 set: {{ team: oncall, labels: [in-hours] }}
               - match: {{ text: "^urgent" }}
@@ -34,7 +36,7 @@ gw = Gateway(config_body=f"""pipelines:
           type: assign
           config:
             strategy: round_robin
-            teams: {{ billing: [alice, carol, bob], general: [dave], oncall: [erin] }}
+            teams: {{ billing: [alice, carol, bob], general: [dave], oncall: [erin], vip: [vera] }}
             agents: {{ carol: {{ available: false }}, alice: {{ capacity: 10 }} }}
 """)
 gw.start()
@@ -77,6 +79,12 @@ try:
     check(late == ["alice", "alice"], f"an unavailable agent gets none: {late}")
     moved = say("customer2", "환불 still waiting")
     check(conv(moved)["assignee"] == "alice", "bob's conversation moves on when he is unavailable")
+
+    # Contact attributes: a gold customer goes to the vip team.
+    rc, r = gw.api("contact.update", {"contact_id": other["contact_id"], "attributes": {"tier": "gold"}})
+    check(rc == 0 and r["contact"]["attributes"] == {"tier": "gold"}, f"contact.update: {r}")
+    vip = say("customer9", "hello again")
+    check(vip.get("labels") == ["gold"] and conv(vip)["team"] == "vip", f"matched on a contact attribute: {vip.get('labels')}")
 
     # Business hours in Asia/Seoul (the window is the current Seoul hour +-30 min; UTC is 9 hours away).
     check(conv(say("customer7", "urgent: site down"))["labels"] == ["in-hours"], "within business hours in Asia/Seoul")

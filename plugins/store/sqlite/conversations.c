@@ -50,10 +50,21 @@ static cJSON *row_object(sqlite3_stmt *st)
  */
 static int run(struct store *s, sqlite3 *db, const char *sql, const char *const *params, int n, cJSON *rows)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		s->host->log(s->inst, PARLEY_LOG_ERROR, "SQL error: %s", sqlite3_errmsg(db));
-		return PARLEY_EIO;
+	/* Statements are prepared once per connection: the SQL here is static text. */
+	struct stmt_cache *c = db == s->w ? &s->wcache : &s->rcache;
+	sqlite3_stmt *st = NULL;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->sql[i] == sql)
+			st = c->st[i];
+	if (!st) {
+		if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+			s->host->log(s->inst, PARLEY_LOG_ERROR, "SQL error: %s", sqlite3_errmsg(db));
+			return PARLEY_EIO;
+		}
+		if (c->n < sizeof(c->sql) / sizeof(c->sql[0])) {
+			c->sql[c->n] = sql;
+			c->st[c->n++] = st;
+		}
 	}
 	for (int i = 0; i < n; i++)
 		sq_bind(st, i + 1, params[i]);
@@ -63,8 +74,26 @@ static int run(struct store *s, sqlite3 *db, const char *sql, const char *const 
 			cJSON_AddItemToArray(rows, row_object(st));
 	if (rc != SQLITE_DONE)
 		s->host->log(s->inst, PARLEY_LOG_ERROR, "SQL error: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	int cached = 0;
+	for (size_t i = 0; i < c->n; i++)
+		cached |= c->st[i] == st;
+	if (cached) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	} else {
+		sqlite3_finalize(st);
+	}
 	return rc == SQLITE_DONE ? 0 : PARLEY_EIO;
+}
+
+void conv_close(struct store *s)
+{
+	struct stmt_cache *caches[] = {&s->wcache, &s->rcache};
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t i = 0; i < caches[k]->n; i++)
+			sqlite3_finalize(caches[k]->st[i]);
+		caches[k]->n = 0;
+	}
 }
 
 /* The first row of a read as an object (caller frees), or NULL. */
@@ -542,6 +571,28 @@ static int op_contact_get(struct store *s, const cJSON *req, char **reply)
 	return reply_obj(reply, "contact", c);
 }
 
+/* contact.update {contact_id, name?, attributes?}: attributes are merged (RFC 7396; null removes a key). */
+static int op_contact_update(struct store *s, const cJSON *req, char **reply)
+{
+	const char *id = get(req, "contact_id");
+	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(req, "attributes");
+	if (!id || (attrs && !cJSON_IsObject(attrs)))
+		return fail(reply, PARLEY_EINVAL, "contact.update needs contact_id, and attributes as an object");
+	char now[64];
+	sq_now(now);
+	char *atext = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
+	const char *p[] = {id, get(req, "name"), atext, now};
+	const char *sql[] = {
+	        "UPDATE contacts SET name = coalesce(?2, name), attributes = CASE WHEN ?3 IS NULL THEN attributes"
+	        " ELSE json_patch(attributes, ?3) END, updated_at = ?4 WHERE id = ?1",
+	        NULL};
+	int rv = write_tx(s, sql, p, 4);
+	free(atext);
+	if (rv != 0)
+		return fail(reply, rv, "the store could not update the contact");
+	return op_contact_get(s, req, reply);
+}
+
 /*
  * contacts.merge {from, into, merge_id}: every identity, conversation and
  * message of `from` moves to `into`; names and attributes are merged (into
@@ -643,6 +694,8 @@ int conv_query(struct store *s, const char *op, const cJSON *req, char **reply)
 		return op_conversation_route(s, req, reply);
 	if (strcmp(op, "contact.get") == 0)
 		return op_contact_get(s, req, reply);
+	if (strcmp(op, "contact.update") == 0)
+		return op_contact_update(s, req, reply);
 	if (strcmp(op, "contacts.merge") == 0)
 		return op_contacts_merge(s, req, reply);
 	if (strcmp(op, "contacts.unmerge") == 0)

@@ -228,6 +228,7 @@ static int st_start(void *data, char **errmsg)
 static void st_stop(void *data)
 {
 	struct store *s = data;
+	conv_close(s);
 	sqlite3_finalize(s->insert);
 	sqlite3_finalize(s->receipt);
 	s->insert = NULL;

@@ -22,6 +22,12 @@ struct store {
 	pthread_mutex_t wlock, rlock;
 	sqlite3_stmt *insert;
 	sqlite3_stmt *receipt; /* applies an inbound receipt to the outbound message */
+	/* Prepared statements by SQL text (static strings), one cache per connection. */
+	struct stmt_cache {
+		const char *sql[48];
+		sqlite3_stmt *st[48];
+		size_t n;
+	} wcache, rcache;
 };
 
 /*
@@ -56,5 +62,7 @@ void sq_bind(sqlite3_stmt *st, int i, const char *v);
  */
 int conv_commit(struct store *s, const parley_envelope *e);
 int conv_query(struct store *s, const char *op, const cJSON *req, char **reply);
+/* Finalize the cached statements (before the connections close). */
+void conv_close(struct store *s);
 
 #endif
