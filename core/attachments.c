@@ -80,6 +80,12 @@ int attachments_put(parley_instance *inst, const char *message_id, size_t index,
 		free(path);
 		return PARLEY_EIO;
 	}
+	if (!message_id) {
+		free(rel);
+		free(dir);
+		free(path);
+		return 0;
+	}
 	cJSON *f = cJSON_CreateObject();
 	cJSON_AddStringToObject(f, "ref", rel);
 	cJSON_AddStringToObject(f, "sha256", hex);

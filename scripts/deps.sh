@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libnng-dev nng-utils libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev
-      libpcre2-dev tzdata python3 curl openssl ca-certificates clang-format git)
+      libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev dovecot-imapd python3-aiosmtpd python3 curl openssl ca-certificates clang-format git)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

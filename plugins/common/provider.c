@@ -14,6 +14,8 @@ void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body
 	c->timeout_ms = timeout_ms;
 	c->max_body = max_body;
 	c->abort = NULL;
+	c->insecure = 0;
+	c->use_ssl = 0;
 }
 
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
@@ -98,11 +100,18 @@ int prov_request(struct prov_client *c, const char *method, const char *url, con
 	struct sink sink = {out, 0, c->max_body ? c->max_body : (64u << 20), 0};
 	char errbuf[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (method)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (c->insecure) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (c->use_ssl)
+		curl_easy_setopt(h, CURLOPT_USE_SSL, c->use_ssl);
 	if (body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body_len);
-	} else if (strcmp(method, "GET") == 0) {
+	} else if (method && strcmp(method, "GET") == 0) {
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	}
 	if (userpwd)

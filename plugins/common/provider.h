@@ -30,15 +30,16 @@ struct prov_client {
 	int64_t timeout_ms;
 	size_t max_body;           /* larger answers fail with "too large" */
 	const volatile int *abort; /* when set and non-zero, a transfer under way stops */
+	int insecure;              /* do not verify TLS peers (tests with throwaway certificates) */
+	long use_ssl;              /* CURLUSESSL_* for imap:// and smtp:// (STARTTLS) */
 };
 
 void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body);
 void prov_client_fini(struct prov_client *c);
 /*
- * method "GET"/"POST"; headers a NULL-terminated list of "Name: value";
- * userpwd "user:password" for basic auth, or NULL.  Returns 0 when an answer
- * (any status) came back, -1 otherwise (out->error says why).  Free with
- * prov_http_free.
+ * method "GET"/"POST" (for IMAP, the command; NULL: the URL's own action); headers a NULL-terminated list of "Name:
+ * value"; userpwd "user:password" for basic auth, or NULL.  Returns 0 when an answer (any status) came back, -1
+ * otherwise (out->error says why).  Free with prov_http_free.
  */
 int prov_request(struct prov_client *c, const char *method, const char *url, const char *const *headers,
                  const char *body, size_t body_len, const char *userpwd, struct prov_http *out);

@@ -3,8 +3,11 @@
  * from any channel.  A resolved conversation reopens when the contact writes
  * within `reopen_within` of its resolution; later, a new conversation
  * starts.  Pending and snoozed conversations wake up (the store sets them
- * open).  Publishes conversation.opened and conversation.reopened once the
- * message is committed.  Needs `identify` before it.
+ * open).  A reply naming an earlier message (thread_ref: e-mail's
+ * In-Reply-To, a quoted message) joins that message's conversation, whatever
+ * its subject says and however long ago it was resolved.  Publishes
+ * conversation.opened and conversation.reopened once the message is
+ * committed.  Needs `identify` before it.
  */
 #include <parley/parley.h>
 
@@ -59,8 +62,29 @@ static int th_process(void *data, parley_envelope *env)
 	    h->envelope_get_str(env, "conversation_id"))
 		return 0;
 	char val[40] = "";
+	const char *ref = h->envelope_get_str(env, "thread_ref");
+	if (ref) {
+		cJSON *rq = cJSON_CreateObject();
+		cJSON_AddStringToObject(rq, "channel", h->envelope_get_str(env, "channel"));
+		cJSON_AddStringToObject(rq, "ref", ref);
+		char *text = cJSON_PrintUnformatted(rq), *reply = NULL;
+		cJSON_Delete(rq);
+		if (h->store_query(t->inst, "conversation.of_ref", text, &reply) == 0) {
+			cJSON *r = cJSON_Parse(reply);
+			const cJSON *conv = cJSON_GetObjectItemCaseSensitive(r, "conversation");
+			const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "id"));
+			const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "status"));
+			const char *owner = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "contact_id"));
+			if (id && owner && strcmp(owner, cid) == 0)
+				snprintf(val, sizeof(val), "%c%s",
+				         status && strcmp(status, "resolved") == 0 ? 'r' : '-', id);
+			cJSON_Delete(r);
+		}
+		free(text);
+		free(reply);
+	}
 	pthread_mutex_lock(&t->lock);
-	const char *p = strmap_get(&t->pending, cid);
+	const char *p = val[0] ? NULL : strmap_get(&t->pending, cid);
 	if (p)
 		snprintf(val, sizeof(val), "-%s", p + 1);
 	pthread_mutex_unlock(&t->lock);

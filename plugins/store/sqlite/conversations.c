@@ -313,6 +313,21 @@ static int op_contact_lookup(struct store *s, const cJSON *req, char **reply)
 	return fail(reply, PARLEY_ENOENT, "no contact has any of these addresses");
 }
 
+/* conversation.of_ref {channel, ref}: the conversation of the message a reply names (its id at the provider). */
+static int op_conversation_of_ref(struct store *s, const cJSON *req, char **reply)
+{
+	const char *p[] = {get(req, "channel"), get(req, "ref")};
+	if (!p[0] || !p[1])
+		return fail(reply, PARLEY_EINVAL, "conversation.of_ref needs channel and ref");
+	cJSON *c = read_one(s,
+	                    "SELECT " CONVERSATION_COLUMNS " FROM messages AS m JOIN conversations AS c"
+	                    " ON c.id = m.conversation_id WHERE m.channel = ?1 AND m.conversation_id IS NOT NULL"
+	                    " AND (m.external_id = ?2 OR (m.provider_id IS NOT NULL AND m.provider_id = ?2))"
+	                    " ORDER BY m.seq DESC LIMIT 1",
+	                    p, 2);
+	return c ? reply_obj(reply, "conversation", c) : fail(reply, PARLEY_ENOENT, "no stored message has that ref");
+}
+
 /* conversation.current {contact_id}: the contact's latest conversation. */
 static int op_conversation_current(struct store *s, const cJSON *req, char **reply)
 {
@@ -679,6 +694,8 @@ int conv_query(struct store *s, const char *op, const cJSON *req, char **reply)
 {
 	if (strcmp(op, "contact.lookup") == 0)
 		return op_contact_lookup(s, req, reply);
+	if (strcmp(op, "conversation.of_ref") == 0)
+		return op_conversation_of_ref(s, req, reply);
 	if (strcmp(op, "conversation.current") == 0)
 		return op_conversation_current(s, req, reply);
 	if (strcmp(op, "conversations.list") == 0)

@@ -450,9 +450,11 @@ struct parley_host {
 	 * attachment store under data_dir (attachments/<sha256[0:2]>/<sha256>),
 	 * and the message's envelope gets ref, sha256, size and content_type in
 	 * attachments[index].  sha256_hex (65 bytes) receives the digest; may
-	 * be NULL.  Blocks for the file write and the store update: call it
-	 * from a plugin thread, never from an HTTP handler or a submit
-	 * completion.
+	 * be NULL.  message_id may be NULL: then only the bytes are kept, and
+	 * the caller names them in an envelope it has not submitted yet (ref
+	 * "attachments/<sha256[0:2]>/<sha256>").  Blocks for the file write
+	 * and the store update: call it from a plugin thread, never from an
+	 * HTTP handler or a submit completion.
 	 */
 	int (*attachment_put)(parley_instance *inst, const char *message_id, size_t index, const void *data, size_t len,
 	                      const char *content_type, char *sha256_hex);
