@@ -136,16 +136,26 @@ static void send_done(void *arg)
 int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg)
 {
 	struct bus_ticket *t = calloc(1, sizeof(*t));
-	if (!t)
+	/*
+	 * The caller's array may be freed by its own completion, which can run
+	 * on the pipeline before this function returns: keep the pointers.
+	 */
+	parley_envelope **own = malloc(n * sizeof(*own));
+	if (!t || !own) {
+		free(t);
+		free(own);
 		return PARLEY_ENOMEM;
+	}
+	memcpy(own, envs, n * sizeof(*own));
 	/* Serialize outside the lock: concurrent submitters only contend for the copy. */
 	struct strbuf enc;
 	sb_init(&enc);
 	for (size_t i = 0; i < n; i++) {
-		char *json = envelope_json(envs[i]);
+		char *json = envelope_json(own[i]);
 		if (!json) {
 			sb_free(&enc);
 			free(t);
+			free(own);
 			return PARLEY_ENOMEM;
 		}
 		uint64_t tp = (uint64_t)(uintptr_t)t;
@@ -166,12 +176,14 @@ int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb
 		pthread_mutex_unlock(&b->lock);
 		sb_free(&enc);
 		free(t);
+		free(own);
 		return PARLEY_ECLOSED;
 	}
 	if (sb_add(&b->pending, enc.buf, enc.len) != 0) {
 		pthread_mutex_unlock(&b->lock);
 		sb_free(&enc);
 		free(t);
+		free(own);
 		return PARLEY_ENOMEM;
 	}
 	t->linked = 1;
@@ -185,7 +197,8 @@ int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb
 	pthread_mutex_unlock(&b->lock);
 	sb_free(&enc);
 	for (size_t i = 0; i < n; i++)
-		envelope_destroy(envs[i]);
+		envelope_destroy(own[i]);
+	free(own);
 	return 0;
 }
 
