@@ -8,6 +8,20 @@
 #include <strings.h>
 #include <time.h>
 
+int prov_plugin_init(const struct parley_host *host, void **plugin_data, char **errmsg)
+{
+	(void)host;
+	(void)plugin_data;
+	(void)errmsg;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
+}
+
+void prov_plugin_fini(void *plugin_data)
+{
+	(void)plugin_data;
+	curl_global_cleanup();
+}
+
 void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body)
 {
 	c->curl = NULL;

@@ -12,6 +12,13 @@
 #include <curl/curl.h>
 #include <pthread.h>
 
+/*
+ * Plugin init/fini for plugins that use libcurl: its global state is set up
+ * once per plugin (curl_global_init is reference counted).
+ */
+int prov_plugin_init(const struct parley_host *host, void **plugin_data, char **errmsg);
+void prov_plugin_fini(void *plugin_data);
+
 /* ------------------------------------------------------------ HTTP out */
 
 /* One HTTP exchange with a provider.  body is NUL-terminated (malloc'd). */

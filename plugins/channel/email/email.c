@@ -577,20 +577,6 @@ static void em_destroy(void *data)
 	free(e);
 }
 
-static int em_init(const struct parley_host *h, void **pd, char **errmsg)
-{
-	(void)h;
-	(void)pd;
-	(void)errmsg;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
-}
-
-static void em_fini(void *pd)
-{
-	(void)pd;
-	curl_global_cleanup();
-}
-
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -598,8 +584,8 @@ static const struct parley_plugin plugin = {
         .version = "1.0.0",
         .description = "e-mail: IMAP in (exactly once, threads, attachments, bounces), SMTP out with threading headers",
         .config = config_map,
-        .init = em_init,
-        .fini = em_fini,
+        .init = prov_plugin_init,
+        .fini = prov_plugin_fini,
         .instance_create = em_create,
         .instance_start = em_start,
         .instance_stop = em_stop,

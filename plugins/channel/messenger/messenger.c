@@ -459,20 +459,6 @@ static void meta_destroy(void *data)
 	free(m);
 }
 
-static int meta_init(const struct parley_host *h, void **pd, char **errmsg)
-{
-	(void)h;
-	(void)pd;
-	(void)errmsg;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
-}
-
-static void meta_fini(void *pd)
-{
-	(void)pd;
-	curl_global_cleanup();
-}
-
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -481,8 +467,8 @@ static const struct parley_plugin plugin = {
         .description =
                 "Meta " TYPE_NAME ": messages, attachments, quick replies, postbacks, reactions, edits, receipts",
         .config = config_map,
-        .init = meta_init,
-        .fini = meta_fini,
+        .init = prov_plugin_init,
+        .fini = prov_plugin_fini,
         .instance_create = meta_create,
         .instance_start = meta_start,
         .instance_stop = meta_stop,

@@ -459,20 +459,6 @@ static void sl_destroy(void *data)
 	free(s);
 }
 
-static int sl_init(const struct parley_host *h, void **pd, char **errmsg)
-{
-	(void)h;
-	(void)pd;
-	(void)errmsg;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
-}
-
-static void sl_fini(void *pd)
-{
-	(void)pd;
-	curl_global_cleanup();
-}
-
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -480,8 +466,8 @@ static const struct parley_plugin plugin = {
         .version = "1.0.0",
         .description = "Slack Events API in (signed, replay-protected), chat.postMessage out with buttons",
         .config = config_map,
-        .init = sl_init,
-        .fini = sl_fini,
+        .init = prov_plugin_init,
+        .fini = prov_plugin_fini,
         .instance_create = sl_create,
         .instance_start = sl_start,
         .instance_stop = sl_stop,

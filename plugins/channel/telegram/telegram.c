@@ -602,20 +602,6 @@ static void tg_destroy(void *data)
 	free(t);
 }
 
-static int tg_init(const struct parley_host *h, void **pd, char **errmsg)
-{
-	(void)h;
-	(void)pd;
-	(void)errmsg;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
-}
-
-static void tg_fini(void *pd)
-{
-	(void)pd;
-	curl_global_cleanup();
-}
-
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -623,8 +609,8 @@ static const struct parley_plugin plugin = {
         .version = "1.0.0",
         .description = "Telegram Bot API: messages, files, locations, contacts, inline buttons, edits",
         .config = config_map,
-        .init = tg_init,
-        .fini = tg_fini,
+        .init = prov_plugin_init,
+        .fini = prov_plugin_fini,
         .instance_create = tg_create,
         .instance_start = tg_start,
         .instance_stop = tg_stop,

@@ -367,20 +367,6 @@ static void tw_destroy(void *data)
 	free(t);
 }
 
-static int tw_init(const struct parley_host *h, void **pd, char **errmsg)
-{
-	(void)h;
-	(void)pd;
-	(void)errmsg;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
-}
-
-static void tw_fini(void *pd)
-{
-	(void)pd;
-	curl_global_cleanup();
-}
-
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -388,8 +374,8 @@ static const struct parley_plugin plugin = {
         .version = "1.0.0",
         .description = "Twilio SMS/MMS: signed form webhooks, media, status callbacks; sends through Messages.json",
         .config = config_map,
-        .init = tw_init,
-        .fini = tw_fini,
+        .init = prov_plugin_init,
+        .fini = prov_plugin_fini,
         .instance_create = tw_create,
         .instance_start = tw_start,
         .instance_stop = tw_stop,

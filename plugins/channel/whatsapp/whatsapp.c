@@ -489,20 +489,6 @@ static void wa_destroy(void *data)
 	free(w);
 }
 
-static int wa_init(const struct parley_host *h, void **pd, char **errmsg)
-{
-	(void)h;
-	(void)pd;
-	(void)errmsg;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
-}
-
-static void wa_fini(void *pd)
-{
-	(void)pd;
-	curl_global_cleanup();
-}
-
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -510,8 +496,8 @@ static const struct parley_plugin plugin = {
         .version = "1.0.0",
         .description = "WhatsApp Cloud API: messages, media, locations, contacts, replies, reactions, receipts",
         .config = config_map,
-        .init = wa_init,
-        .fini = wa_fini,
+        .init = prov_plugin_init,
+        .fini = prov_plugin_fini,
         .instance_create = wa_create,
         .instance_start = wa_start,
         .instance_stop = wa_stop,
