@@ -2,6 +2,11 @@
  * email.c: the email channel type: IMAP in, SMTP out, both through libcurl;
  * MIME through GMime (mime.c).
  *
+ * Between rounds the thread waits in IMAP IDLE where the server offers it
+ * (libcurl has no IDLE: its connect-only mode logs in and the few IDLE
+ * commands go over that connection), so new mail is taken in at once;
+ * otherwise it polls every poll_interval.
+ *
  * Intake (a thread per channel): the folder's UIDVALIDITY and the last UID
  * taken in are kept in the channel's key-value state.  Each round asks for
  * UIDs above it, fetches those mails, submits their envelopes and waits for
@@ -25,6 +30,7 @@
 #include "provider.h"
 
 #include <glib.h>
+#include <poll.h>
 #include <strings.h>
 
 #include <stdio.h>
@@ -45,6 +51,7 @@ struct email {
 	pthread_t poller;
 	int poller_running;
 	volatile int stopping;
+	int no_idle; /* the server does not offer IDLE: poll */
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	int committed, commit_result;
@@ -60,7 +67,8 @@ static const struct parley_config_key config_map[] = {
         {"from", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED, "our address, e.g. support@example.com"},
         {"folder", PARLEY_CFG_STRING, "INBOX", 0, "the folder mail is taken from"},
         {"move_to", PARLEY_CFG_STRING, NULL, 0, "move committed mail to this folder instead of flagging it \\Seen"},
-        {"poll_interval", PARLEY_CFG_DURATION, "5s", 0, "how often the folder is checked"},
+        {"poll_interval", PARLEY_CFG_DURATION, "5s", 0,
+         "how often the folder is checked when the server has no IMAP IDLE (with IDLE, new mail comes at once)"},
         {"tls_verify", PARLEY_CFG_BOOL, "true", 0, "verify the servers' TLS certificates"},
         {"timeout", PARLEY_CFG_DURATION, "30s", 0, "IMAP and SMTP request timeout"},
         {"max_message", PARLEY_CFG_SIZE, "25MiB", 0, "larger mails are recorded without their body"},
@@ -358,6 +366,100 @@ static int intake(struct email *e, struct prov_client *c)
 	return (int)n;
 }
 
+/* Read from a connect-only IMAP connection until a line starts with `until` (or has it, for "+ "). */
+static int imap_read_until(struct email *e, CURL *c, curl_socket_t sock, const char *until, int64_t timeout_ms,
+                           GString *seen)
+{
+	char buf[4096];
+	int64_t waited = 0;
+	while (!e->stopping && waited < timeout_ms) {
+		size_t got = 0;
+		CURLcode rc = curl_easy_recv(c, buf, sizeof(buf), &got);
+		if (rc == CURLE_AGAIN) {
+			struct pollfd pfd = {.fd = sock, .events = POLLIN};
+			poll(&pfd, 1, 250);
+			waited += 250;
+			continue;
+		}
+		if (rc != CURLE_OK || got == 0)
+			return -1;
+		g_string_append_len(seen, buf, (gssize)got);
+		if (strstr(seen->str, until))
+			return 0;
+	}
+	return 1; /* timed out or stopping */
+}
+
+static int imap_send(CURL *c, const char *cmd)
+{
+	size_t sent = 0, len = strlen(cmd);
+	while (sent < len) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_send(c, cmd + sent, len - sent, &n);
+		if (rc == CURLE_AGAIN) {
+			struct timespec ts = {0, 10 * 1000000L};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (rc != CURLE_OK)
+			return -1;
+		sent += n;
+	}
+	return 0;
+}
+
+/*
+ * Wait in IDLE until the folder changes, max_ms passes or the channel stops.
+ * Returns 0 after such a wait, -1 when IDLE cannot be used (then poll).
+ */
+static int idle_wait(struct email *e, int64_t max_ms)
+{
+	CURL *c = curl_easy_init();
+	if (!c)
+		return -1;
+	curl_easy_setopt(c, CURLOPT_URL, e->imap_url);
+	curl_easy_setopt(c, CURLOPT_USERPWD, e->userpwd);
+	curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)e->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (!e->tls_verify) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	curl_socket_t sock = CURL_SOCKET_BAD;
+	GString *seen = g_string_new(NULL);
+	char cmd[600];
+	int rv = -1;
+	if (curl_easy_perform(c) != CURLE_OK || curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK)
+		goto out;
+	if (imap_send(c, "P1 CAPABILITY\r\n") || imap_read_until(e, c, sock, "P1 ", e->timeout_ms, seen) != 0)
+		goto out;
+	if (!strstr(seen->str, " IDLE")) {
+		e->no_idle = 1;
+		e->host->log(e->inst, PARLEY_LOG_INFO,
+		             "the IMAP server does not offer IDLE: polling every poll_interval");
+		goto out;
+	}
+	snprintf(cmd, sizeof(cmd), "P2 SELECT \"%s\"\r\n", e->folder);
+	g_string_truncate(seen, 0);
+	if (imap_send(c, cmd) || imap_read_until(e, c, sock, "P2 OK", e->timeout_ms, seen) != 0)
+		goto out;
+	g_string_truncate(seen, 0);
+	if (imap_send(c, "P3 IDLE\r\n") || imap_read_until(e, c, sock, "+ ", e->timeout_ms, seen) != 0)
+		goto out;
+	/* EXISTS announces new mail; anything else (flags, expunges) is not ours to wait for. */
+	g_string_truncate(seen, 0);
+	imap_read_until(e, c, sock, " EXISTS", max_ms, seen);
+	if (!e->stopping && imap_send(c, "DONE\r\n") == 0)
+		imap_read_until(e, c, sock, "P3 OK", 2000, seen);
+	rv = 0;
+out:
+	g_string_free(seen, TRUE);
+	curl_easy_cleanup(c);
+	return rv;
+}
+
 static void *poll_main(void *arg)
 {
 	struct email *e = arg;
@@ -365,8 +467,10 @@ static void *poll_main(void *arg)
 	client_init(e, &c, 16u << 20);
 	while (!e->stopping) {
 		int got = intake(e, &c);
-		if (got <= 0)
-			pause_ms(e, got < 0 ? (e->poll_ms > 2000 ? e->poll_ms : 2000) : e->poll_ms);
+		if (got < 0)
+			pause_ms(e, e->poll_ms > 2000 ? e->poll_ms : 2000);
+		else if (got == 0 && (e->no_idle || idle_wait(e, 25 * 60 * 1000) != 0))
+			pause_ms(e, e->poll_ms);
 	}
 	prov_client_fini(&c);
 	return NULL;
