@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Parley builds and tests with (only what is missing).
+# Installs the Debian packages Parley builds with (only what is missing);
+# with --test also what the test suite runs against (mail servers, clang-format, ...).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
-      libnng-dev nng-utils libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev
-      libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev dovecot-imapd python3-aiosmtpd python3 curl openssl ca-certificates clang-format git)
+      libnng-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev
+      libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev python3 curl openssl ca-certificates)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd clang-format git)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
