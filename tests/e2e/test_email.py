@@ -80,6 +80,7 @@ try:
     ms.deliver(mail("Ji-woo Park <jiwoo@customer.example>", "배송 문의", "배송이 언제 되나요?", charset="euc-kr").as_bytes())
     ms.deliver(mail("Renée Dupont <renee@customer.example>", "Problème de commande", "Ma commande est arrivée abîmée.",
                     charset="iso-8859-1").as_bytes())
+    ms.deliver(mail("山田太郎 <taro@customer.example>", "注文について", "注文について質問があります。", charset="iso-2022-jp").as_bytes())
     ms.deliver(mail("Sam Lee <sam@customer.example>", "HTML only",
                     "<html><head><style>p{color:red}</style></head><body><p>Hello <b>team</b>,</p>"
                     "<p>my order is <i>late</i> &amp; I&#39;m worried.</p></body></html>", subtype="html").as_bytes())
@@ -105,6 +106,9 @@ try:
     fr = wait(lambda: by_subject(gw, "Problème de commande"))
     check(fr and fr["text"] == "Ma commande est arrivée abîmée." and fr["meta"]["contact_name"] == "Renée Dupont",
           f"ISO-8859-1 decoded: {fr and fr.get('text')}")
+    jp = wait(lambda: by_subject(gw, "注文について"))
+    check(jp and jp["text"] == "注文について質問があります。" and jp["meta"]["contact_name"] == "山田太郎",
+          f"ISO-2022-JP decoded: {jp and (jp.get('text'), jp['meta'].get('contact_name'))}")
     html = wait(lambda: by_subject(gw, "HTML only"))
     check(html and html["text"] == "Hello team,\nmy order is late & I'm worried." and html["meta"]["html_only"],
           f"HTML-only mail as readable text: {html and html.get('text')!r}")
