@@ -11,6 +11,7 @@
 #include "util.h"
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,24 @@ static const struct plugin_entry *need_plugin(struct gateway *gw, int kind1, int
 	sb_free(&known);
 	free(names);
 	return NULL;
+}
+
+char *host_config_json(const struct cfg_node *n);
+
+/* The plugin's own check of a config, when its descriptor has one. */
+static void plugin_check(struct gateway *gw, const struct plugin_entry *e, const struct cfg_node *config,
+                         const struct cfg_node *at, const char *what, struct cfg_errors *errs)
+{
+	const struct parley_plugin *d = e->desc;
+	if (d->struct_size < offsetof(struct parley_plugin, check_config) + sizeof(d->check_config) || !d->check_config)
+		return;
+	char *json = config ? host_config_json(config) : strdup("{}");
+	char *err = NULL;
+	if (d->check_config(host_table(), json, &err) != 0)
+		cfg_errors_add(errs, gw->cfg.path, config ? config : at, "%s: %s", what,
+		               err ? err : "the plugin refused this config");
+	free(err);
+	free(json);
 }
 
 static parley_instance *instance_new(struct gateway *gw, const struct plugin_entry *e, const char *name,
@@ -123,7 +142,10 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 		if (!e)
 			continue;
 		char *what = str_printf("channel '%s'", ci->name);
+		size_t before = errs->n;
 		loader_check_config(e, ci->config, ci->at, file, what, errs);
+		if (errs->n == before)
+			plugin_check(gw, e, ci->config, ci->at, what, errs);
 		free(what);
 		parley_instance *inst = instance_new(gw, e, ci->name, ci->config, ci->at);
 		inst->rate = ci->rate_limit;
@@ -155,7 +177,10 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 			if (!e)
 				continue;
 			char *what = str_printf("step '%s' of pipeline '%s'", type, p->name);
+			size_t before = errs->n;
 			loader_check_config(e, scfg, at, file, what, errs);
+			if (errs->n == before)
+				plugin_check(gw, e, scfg, at, what, errs);
 			free(what);
 			parley_instance *inst = instance_new(gw, e, type, scfg, at);
 			p->steps[p->n_steps++] = inst;

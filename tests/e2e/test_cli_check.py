@@ -52,6 +52,30 @@ htp: {}
     rc, out, err = gw.cli("check", "-c", bad)
     check(rc != 0 and ":2:10: canned response 'hello': unknown placeholder {{contact.nmae}}" in err, f"placeholders are checked: {err}")
 
+    # A plugin's own checks run at check time too, at the config's position.
+    with open(bad, "w") as f:
+        f.write("""pipelines:
+  - name: inbound
+    steps:
+      - route:
+          type: rules
+          config:
+            rules:
+              - match: { text: "(unclosed" }
+                set: { team: x }
+""")
+    rc, out, err = gw.cli("check", "-c", bad)
+    check(rc != 0 and re.search(r":7:13: step 'rules' of pipeline 'inbound': rule 1: bad text pattern: missing closing parenthesis", err),
+          f"a bad pattern is found by check: {err}")
+    with open(bad, "w") as f:
+        f.write("""channels:
+  - name: mail
+    type: email
+    config: { imap_url: "http://x", smtp_url: "smtp://x", username: u, password: p, from: a@b }
+""")
+    rc, out, err = gw.cli("check", "-c", bad)
+    check(rc != 0 and ":4:13: channel 'mail': imap_url must start with imap:// or imaps://" in err, f"email urls: {err}")
+
     rc, out, err = gw.cli("check", "-c", gw.config)
     check(rc == 0 and "ok" in out, f"a valid config checks ok: {rc} {out} {err}")
 

@@ -681,6 +681,23 @@ static void em_destroy(void *data)
 	free(e);
 }
 
+static int em_check(const struct parley_host *h, const char *config_json, char **errmsg)
+{
+	(void)h;
+	cJSON *c = cJSON_Parse(config_json);
+	const char *imap = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "imap_url"));
+	const char *smtp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "smtp_url"));
+	const char *why = NULL;
+	if (imap && strncmp(imap, "imap://", 7) != 0 && strncmp(imap, "imaps://", 8) != 0)
+		why = "imap_url must start with imap:// or imaps://";
+	else if (smtp && strncmp(smtp, "smtp://", 7) != 0 && strncmp(smtp, "smtps://", 8) != 0)
+		why = "smtp_url must start with smtp:// or smtps://";
+	cJSON_Delete(c);
+	if (why)
+		*errmsg = strdup(why);
+	return why ? PARLEY_EINVAL : 0;
+}
+
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -695,6 +712,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = em_stop,
         .instance_destroy = em_destroy,
         .channel_send = em_send,
+        .check_config = em_check,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -602,6 +602,18 @@ static void tg_destroy(void *data)
 	free(t);
 }
 
+static int tg_check(const struct parley_host *h, const char *config_json, char **errmsg)
+{
+	(void)h;
+	cJSON *c = cJSON_Parse(config_json);
+	const char *mode = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "mode"));
+	int bad = mode && strcmp(mode, "webhook") != 0 && strcmp(mode, "poll") != 0;
+	cJSON_Delete(c);
+	if (bad)
+		*errmsg = strdup("mode must be webhook or poll");
+	return bad ? PARLEY_EINVAL : 0;
+}
+
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -616,6 +628,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = tg_stop,
         .instance_destroy = tg_destroy,
         .channel_send = tg_send,
+        .check_config = tg_check,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -290,6 +290,31 @@ static void as_destroy(void *data)
 	free(a);
 }
 
+static int as_check(const struct parley_host *h, const char *config_json, char **errmsg)
+{
+	(void)h;
+	cJSON *c = cJSON_Parse(config_json);
+	const char *strategy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "strategy"));
+	const char *def = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "default_team"));
+	const cJSON *teams = cJSON_GetObjectItemCaseSensitive(c, "teams");
+	int rv = 0;
+	char buf[300];
+	buf[0] = '\0';
+	if (strategy && strcmp(strategy, "round_robin") != 0 && strcmp(strategy, "least_busy") != 0)
+		snprintf(buf, sizeof(buf), "strategy '%s' is not round_robin or least_busy", strategy);
+	else if (def && !cJSON_GetObjectItemCaseSensitive(teams, def))
+		snprintf(buf, sizeof(buf), "default_team '%s' is not one of the teams", def);
+	const cJSON *t;
+	cJSON_ArrayForEach(t, teams) if (!buf[0] && (!cJSON_IsArray(t) || cJSON_GetArraySize(t) == 0))
+	        snprintf(buf, sizeof(buf), "team '%s' must be a non-empty list of agent names", t->string);
+	if (buf[0]) {
+		*errmsg = strdup(buf);
+		rv = PARLEY_EINVAL;
+	}
+	cJSON_Delete(c);
+	return rv;
+}
+
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_ROUTER,
@@ -301,6 +326,7 @@ static const struct parley_plugin plugin = {
         .instance_destroy = as_destroy,
         .process = as_process,
         .after_commit = as_after_commit,
+        .check_config = as_check,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -325,13 +325,9 @@ static char *errorf(const char *fmt, size_t i, const char *detail)
 
 static void rules_destroy(void *data);
 
+/* Build the rules from the config (r->config set); used by create and by check_config. */
 static int setup(struct rules *r, char **errmsg)
 {
-	const struct parley_host *h = r->host;
-	parley_instance *inst = r->inst;
-	char *cj = h->config_json(inst, NULL);
-	r->config = cJSON_Parse(cj ? cj : "{}");
-	free(cj);
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(r->config, "rules");
 	r->rules = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*r->rules));
 	const cJSON *it;
@@ -429,6 +425,9 @@ static int rules_create(const struct parley_host *h, parley_instance *inst, void
 		return PARLEY_ENOMEM;
 	r->host = h;
 	r->inst = inst;
+	char *cj = h->config_json(inst, NULL);
+	r->config = cJSON_Parse(cj ? cj : "{}");
+	free(cj);
 	int rv = setup(r, errmsg);
 	if (rv != 0) {
 		rules_destroy(r);
@@ -454,6 +453,18 @@ static void rules_destroy(void *data)
 	free(r);
 }
 
+static int rules_check(const struct parley_host *h, const char *config_json, char **errmsg)
+{
+	struct rules *r = calloc(1, sizeof(*r));
+	if (!r)
+		return PARLEY_ENOMEM;
+	r->host = h;
+	r->config = cJSON_Parse(config_json);
+	int rv = setup(r, errmsg);
+	rules_destroy(r);
+	return rv;
+}
+
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_ROUTER,
@@ -465,6 +476,7 @@ static const struct parley_plugin plugin = {
         .instance_create = rules_create,
         .instance_destroy = rules_destroy,
         .process = rules_process,
+        .check_config = rules_check,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -295,6 +295,18 @@ struct parley_plugin {
 
 	/* store: the operations above; the instance data is their `store`. */
 	const struct parley_store_ops *store;
+
+	/*
+	 * Optional, and beyond PARLEY_PLUGIN_MIN_SIZE_V1 (the host reads it only
+	 * when struct_size covers it): check an instance config beyond its
+	 * config map (patterns compile, names resolve) without side effects.
+	 * `parley check` and the start call it before instance_create, on the
+	 * main thread.  config_json is the config as a JSON object (scalars as
+	 * strings).  On a problem return a negative error and set *errmsg
+	 * (malloc'd, freed by the host); the host reports it at the config's
+	 * line and column.
+	 */
+	int (*check_config)(const struct parley_host *host, const char *config_json, char **errmsg);
 };
 
 /* The smallest descriptor ABI 1 accepts: everything up to `store`. */
