@@ -69,6 +69,8 @@ struct gateway {
 	struct outbox *outbox;
 	struct housekeeping *housekeeping;
 	atomic_int draining;
+	/* Advanced by control ops and housekeeping that change contacts or conversations. */
+	atomic_uint_fast64_t epoch;
 };
 
 /* Text for a PARLEY_E* code. */

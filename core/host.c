@@ -292,6 +292,11 @@ static int h_store_query(parley_instance *inst, const char *op, const char *requ
 	return gw->store_ops->query(gw->store->data, op, request_json ? request_json : "{}", reply);
 }
 
+static uint64_t h_epoch(parley_instance *inst)
+{
+	return atomic_load(&inst->gw->epoch);
+}
+
 static void h_new_id(char out[32])
 {
 	ulid_new(out);
@@ -338,6 +343,7 @@ static const struct parley_host table = {
         .publish = h_publish,
         .store_query = h_store_query,
         .new_id = h_new_id,
+        .epoch = h_epoch,
 };
 
 const struct parley_host *host_table(void)

@@ -29,6 +29,8 @@ static void wake_snoozed(struct gateway *gw)
 		return;
 	}
 	cJSON *r = cJSON_Parse(reply);
+	if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "woken")) > 0)
+		atomic_fetch_add(&gw->epoch, 1);
 	const cJSON *c;
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(r, "woken"))
 	{

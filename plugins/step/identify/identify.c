@@ -6,7 +6,9 @@
  * the envelope's contact_id.  The store creates new contacts and links the
  * address in the same transaction as the message.  Until then the decision
  * is remembered here, so two messages from a new customer in successive
- * batches get one contact, not two.
+ * batches get one contact, not two.  What the store confirmed is cached
+ * (address -> contact) until the host's epoch moves: merges and other
+ * changes made outside the pipeline empty the cache.
  */
 #include <parley/parley.h>
 
@@ -25,7 +27,11 @@ struct identify {
 	int link_phone;
 	pthread_mutex_t lock;
 	struct strmap pending; /* urn -> contact id, "+" prefixed when new */
+	struct strmap known;   /* urn -> contact id, committed, valid while epoch holds */
+	uint64_t known_epoch;
 };
+
+#define KNOWN_MAX 200000
 
 static const struct parley_config_key config_map[] = {
         {"link_phone", PARLEY_CFG_BOOL, "true", 0, "treat tel:+N and whatsapp:N (the same number) as one person"},
@@ -71,9 +77,16 @@ static int id_process(void *data, parley_envelope *env)
 	char urns[3][160];
 	size_t n = candidates(d, from, urns);
 	char id[32] = "";
+	uint64_t epoch = h->epoch(d->inst);
 	pthread_mutex_lock(&d->lock);
+	if (epoch != d->known_epoch) {
+		strmap_free(&d->known);
+		d->known_epoch = epoch;
+	}
 	for (size_t i = 0; i < n && !id[0]; i++) {
 		const char *p = strmap_get(&d->pending, urns[i]);
+		if (!p)
+			p = strmap_get(&d->known, urns[i]);
 		if (p)
 			snprintf(id, sizeof(id), "%s", p[0] == '+' ? p + 1 : p);
 	}
@@ -127,7 +140,13 @@ static void id_after_commit(void *data, const parley_envelope *env, int result)
 	char urns[3][160];
 	candidates(d, from, urns);
 	int announce = 0;
+	uint64_t epoch = h->epoch(d->inst);
 	pthread_mutex_lock(&d->lock);
+	if (result == 0 && epoch == d->known_epoch) {
+		if (d->known.n >= KNOWN_MAX)
+			strmap_free(&d->known);
+		strmap_put(&d->known, urns[0], cid);
+	}
 	const char *p = strmap_get(&d->pending, urns[0]);
 	if (p && strcmp(p[0] == '+' ? p + 1 : p, cid) == 0) {
 		announce = p[0] == '+' && result == 0;
@@ -166,6 +185,7 @@ static void id_destroy(void *data)
 {
 	struct identify *d = data;
 	strmap_free(&d->pending);
+	strmap_free(&d->known);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }

@@ -26,7 +26,11 @@ struct thread {
 	int64_t reopen_ms;
 	pthread_mutex_t lock;
 	struct strmap pending; /* contact id -> "<o|r|->conversation id" (opened, reopened, joined) */
+	struct strmap known;   /* contact id -> its open conversation, committed, valid while epoch holds */
+	uint64_t known_epoch;
 };
+
+#define KNOWN_MAX 200000
 
 static const struct parley_config_key config_map[] = {
         {"reopen_within", PARLEY_CFG_DURATION, "7d", 0,
@@ -83,10 +87,18 @@ static int th_process(void *data, parley_envelope *env)
 		free(text);
 		free(reply);
 	}
+	uint64_t epoch = h->epoch(t->inst);
 	pthread_mutex_lock(&t->lock);
+	if (epoch != t->known_epoch) {
+		/* Resolved, merged or reassigned outside the pipeline: ask the store again. */
+		strmap_free(&t->known);
+		t->known_epoch = epoch;
+	}
 	const char *p = val[0] ? NULL : strmap_get(&t->pending, cid);
 	if (p)
 		snprintf(val, sizeof(val), "-%s", p + 1);
+	else if (!val[0] && (p = strmap_get(&t->known, cid)) != NULL)
+		snprintf(val, sizeof(val), "-%s", p);
 	pthread_mutex_unlock(&t->lock);
 	if (!val[0]) {
 		char req[96], *reply = NULL;
@@ -128,7 +140,14 @@ static void th_after_commit(void *data, const parley_envelope *env, int result)
 	if (!cid || !conv)
 		return;
 	char what = 0;
+	uint64_t epoch = h->epoch(t->inst);
 	pthread_mutex_lock(&t->lock);
+	if (result == 0 && epoch == t->known_epoch) {
+		/* The message made its conversation open: later messages join it. */
+		if (t->known.n >= KNOWN_MAX)
+			strmap_free(&t->known);
+		strmap_put(&t->known, cid, conv);
+	}
 	const char *p = strmap_get(&t->pending, cid);
 	if (p && strcmp(p + 1, conv) == 0) {
 		what = p[0];
@@ -168,6 +187,7 @@ static void th_destroy(void *data)
 {
 	struct thread *t = data;
 	strmap_free(&t->pending);
+	strmap_free(&t->known);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }

@@ -486,6 +486,14 @@ struct parley_host {
 
 	/* A new time-sortable id (26-character ULID) for a contact, conversation, note. */
 	void (*new_id)(char out[32]);
+
+	/*
+	 * A number that changes whenever contacts or conversations are changed
+	 * other than by the pipeline (merges, resolutions, assignments, wake-ups
+	 * of snoozed conversations).  A step that caches what the store said
+	 * drops its cache when this number moves.
+	 */
+	uint64_t (*epoch)(parley_instance *inst);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \
