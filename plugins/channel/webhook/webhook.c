@@ -9,10 +9,8 @@
  *
  * Outbound: POSTs the envelope JSON to `outbound_url`, signed the same way.
  */
-#include <parley/parley.h>
+#include "provider.h"
 
-#include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,31 +41,10 @@ static const struct parley_config_key config_map[] = {
         {NULL, 0, NULL, 0, NULL},
 };
 
-static void respond_json(const struct parley_host *h, parley_http_request *req, int status, const char *error)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddBoolToObject(o, "ok", 0);
-	cJSON_AddStringToObject(o, "error", error);
-	char *s = cJSON_PrintUnformatted(o);
-	h->http_respond(req, status, "application/json", s, strlen(s));
-	free(s);
-	cJSON_Delete(o);
-}
-
 static int verify(struct webhook *w, parley_http_request *req, const void *body, size_t len)
 {
-	const char *sig = w->host->http_header(req, "X-Parley-Signature");
-	if (!sig || strncmp(sig, "sha256=", 7) != 0 || strlen(sig + 7) != 64)
-		return 0;
-	unsigned char mac[32];
-	char hex[65];
-	w->host->hmac_sha256(w->secret, strlen(w->secret), body, len, mac);
-	w->host->hex_encode(mac, 32, hex);
-	char given[65];
-	for (int i = 0; i < 64; i++)
-		given[i] = (char)((sig[7 + i] >= 'A' && sig[7 + i] <= 'F') ? sig[7 + i] + 32 : sig[7 + i]);
-	given[64] = '\0';
-	return w->host->ct_equal(hex, given, 64);
+	return prov_check_hmac_sha256_hex(w->host, w->secret, w->host->http_header(req, "X-Parley-Signature"),
+	                                  "sha256=", body, len);
 }
 
 static void committed(void *arg, int result)
@@ -77,7 +54,7 @@ static void committed(void *arg, int result)
 	if (result != 0) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "not stored (%s): retry later", h->strerror(result));
-		respond_json(h, p->req, 503, msg);
+		prov_respond_error(h, p->req, 503, msg);
 	} else {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "ok", 1);
@@ -185,14 +162,15 @@ static void on_post(void *data, parley_http_request *req)
 	const char *body = h->http_body(req, &len);
 	if (w->secret && w->secret[0] && !verify(w, req, body, len)) {
 		h->metric_add(w->inst, "webhook_bad_signature_total", 1);
-		respond_json(h, req, 401,
-		             "bad or missing X-Parley-Signature: expected sha256=<hex HMAC-SHA256 of the raw body with "
-		             "the channel's secret>");
+		prov_respond_error(
+		        h, req, 401,
+		        "bad or missing X-Parley-Signature: expected sha256=<hex HMAC-SHA256 of the raw body with "
+		        "the channel's secret>");
 		return;
 	}
 	cJSON *doc = cJSON_ParseWithLength(body, len);
 	if (!doc) {
-		respond_json(h, req, 400, "the body is not valid JSON");
+		prov_respond_error(h, req, 400, "the body is not valid JSON");
 		return;
 	}
 	cJSON *one = NULL;
@@ -203,7 +181,7 @@ static void on_post(void *data, parley_http_request *req)
 	}
 	int n = cJSON_GetArraySize(list);
 	if (!cJSON_IsArray(list) || n < 1 || n > MAX_BATCH) {
-		respond_json(h, req, 400, "the body must be a message object or a list of 1-100 of them");
+		prov_respond_error(h, req, 400, "the body must be a message object or a list of 1-100 of them");
 		cJSON_Delete(one);
 		cJSON_Delete(doc);
 		return;
@@ -229,7 +207,7 @@ static void on_post(void *data, parley_http_request *req)
 		for (int k = 0; k < i; k++)
 			h->envelope_free(envs[k]);
 		free(p);
-		respond_json(h, req, 400, why);
+		prov_respond_error(h, req, 400, why);
 		return;
 	}
 	p->n = (size_t)n;
@@ -238,10 +216,10 @@ static void on_post(void *data, parley_http_request *req)
 		for (int k = 0; k < n; k++)
 			h->envelope_free(envs[k]);
 		free(p);
-		respond_json(h, req, rv == PARLEY_EINVAL ? 400 : 503,
-		             rv == PARLEY_EINVAL
-		                     ? "the message could not be turned into an envelope (text must be UTF-8)"
-		                     : "the gateway cannot take messages right now: retry later");
+		prov_respond_error(h, req, rv == PARLEY_EINVAL ? 400 : 503,
+		                   rv == PARLEY_EINVAL
+		                           ? "the message could not be turned into an envelope (text must be UTF-8)"
+		                           : "the gateway cannot take messages right now: retry later");
 	}
 }
 
@@ -360,21 +338,6 @@ static int wh_send(void *data, const parley_envelope *env, struct parley_send_re
 	return 0;
 }
 
-static int wh_init(const struct parley_host *host, void **pd, char **errmsg)
-{
-	(void)host;
-	(void)pd;
-	(void)errmsg;
-	/* libcurl's global state is set up once per process; curl_global_init is refcounted. */
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PARLEY_EINTERNAL;
-}
-
-static void wh_fini(void *pd)
-{
-	(void)pd;
-	curl_global_cleanup();
-}
-
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -382,8 +345,8 @@ static const struct parley_plugin plugin = {
         .version = "1.0.0",
         .description = "generic JSON webhook in (HMAC-SHA256 signed), envelope JSON POSTed out",
         .config = config_map,
-        .init = wh_init,
-        .fini = wh_fini,
+        .init = prov_plugin_init,
+        .fini = prov_plugin_fini,
         .instance_create = wh_create,
         .instance_start = wh_start,
         .instance_destroy = wh_destroy,
