@@ -23,7 +23,7 @@ struct webhook {
 	const char *secret;
 	const char *outbound_url;
 	int64_t timeout_ms;
-	CURL *curl; /* reused: keeps the connection to outbound_url alive */
+	struct prov_client client; /* reused: keeps the connection to outbound_url alive */
 };
 
 struct pending {
@@ -235,6 +235,7 @@ static int wh_create(const struct parley_host *host, parley_instance *inst, void
 	w->secret = host->config_str(inst, "secret");
 	w->outbound_url = host->config_str(inst, "outbound_url");
 	host->config_duration_ms(inst, "timeout", &w->timeout_ms);
+	prov_client_init(&w->client, w->timeout_ms, 64 * 1024);
 	*data = w;
 	return 0;
 }
@@ -252,28 +253,8 @@ static int wh_start(void *data, char **errmsg)
 static void wh_destroy(void *data)
 {
 	struct webhook *w = data;
-	if (w->curl)
-		curl_easy_cleanup(w->curl);
+	prov_client_fini(&w->client);
 	free(w);
-}
-
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	char *buf = ud;
-	size_t have = strlen(buf), n = size * nmemb;
-	size_t room = 511 - have;
-	memcpy(buf + have, ptr, n < room ? n : room);
-	buf[have + (n < room ? n : room)] = '\0';
-	return n;
-}
-
-static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct parley_send_result *res = ud;
-	size_t n = size * nmemb;
-	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0)
-		res->retry_after_ms = atoll(ptr + 12) * 1000;
-	return n;
 }
 
 static int wh_send(void *data, const parley_envelope *env, struct parley_send_result *res)
@@ -285,56 +266,29 @@ static int wh_send(void *data, const parley_envelope *env, struct parley_send_re
 		snprintf(res->error_text, sizeof(res->error_text), "channel has no outbound_url configured");
 		return 0;
 	}
-	if (!w->curl && !(w->curl = curl_easy_init())) {
-		res->outcome = PARLEY_SEND_RETRY;
-		snprintf(res->error_text, sizeof(res->error_text), "cannot create an HTTP client");
-		return 0;
-	}
 	char *json = h->envelope_to_json(env);
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	char sighdr[100];
+	char sighdr[100] = "";
 	if (w->secret && w->secret[0]) {
 		unsigned char mac[32];
 		char hex[65];
 		h->hmac_sha256(w->secret, strlen(w->secret), json, strlen(json), mac);
 		h->hex_encode(mac, 32, hex);
 		snprintf(sighdr, sizeof(sighdr), "X-Parley-Signature: sha256=%s", hex);
-		hdrs = curl_slist_append(hdrs, sighdr);
 	}
-	char body[512] = "";
-	CURL *c = w->curl;
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, w->outbound_url);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, res);
-	CURLcode rc = curl_easy_perform(c);
-	long code = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_slist_free_all(hdrs);
+	const char *hdrs[] = {"Content-Type: application/json", sighdr[0] ? sighdr : NULL, NULL};
+	struct prov_http r;
+	prov_request(&w->client, "POST", w->outbound_url, hdrs, json, strlen(json), NULL, &r);
 	free(json);
-	if (rc != CURLE_OK) {
-		res->outcome = PARLEY_SEND_RETRY;
-		snprintf(res->error_text, sizeof(res->error_text), "%s", curl_easy_strerror(rc));
-		return 0;
-	}
-	if (code >= 200 && code < 300) {
-		res->outcome = PARLEY_SEND_OK;
-		cJSON *r = cJSON_Parse(body);
-		const char *pid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
+	prov_classify(&r, NULL, NULL, res);
+	if (res->outcome == PARLEY_SEND_OK) {
+		/* An "id" in the answer is the receiver's id for the message. */
+		cJSON *j = cJSON_Parse(r.body ? r.body : "");
+		const char *pid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id"));
 		if (pid)
 			snprintf(res->provider_id, sizeof(res->provider_id), "%s", pid);
-		cJSON_Delete(r);
-		return 0;
+		cJSON_Delete(j);
 	}
-	res->outcome = (code == 429 || code == 408 || code >= 500) ? PARLEY_SEND_RETRY : PARLEY_SEND_PERMANENT;
-	snprintf(res->error_code, sizeof(res->error_code), "http_%ld", code);
-	snprintf(res->error_text, sizeof(res->error_text), "%s", body);
+	prov_http_free(&r);
 	return 0;
 }
 
