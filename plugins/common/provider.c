@@ -608,6 +608,14 @@ void prov_batch_fail(struct prov_batch *b, int status, const char *msg)
 	batch_free(b);
 }
 
+void prov_set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+	h->envelope_set_json(env, field, s);
+	free(s);
+	cJSON_Delete(v);
+}
+
 void prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
                    const char *member)
 {

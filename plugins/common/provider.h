@@ -159,6 +159,9 @@ void prov_batch_finish(struct prov_batch *b);
 /* Drop the batch and answer status with msg. */
 void prov_batch_fail(struct prov_batch *b, int status, const char *msg);
 
+/* Set a structured field (attachments, meta, ...) from a cJSON value, which is consumed. */
+void prov_set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v);
+
 /* Set a string field from a JSON string member, if present. */
 void prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
                    const char *member);

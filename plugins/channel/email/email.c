@@ -135,14 +135,6 @@ static void pause_ms(struct email *e, int64_t ms)
 	}
 }
 
-static void set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
-{
-	char *s = cJSON_PrintUnformatted(v);
-	h->envelope_set_json(env, field, s);
-	free(s);
-	cJSON_Delete(v);
-}
-
 /* One fetched mail as an envelope in the batch; its attachments are kept first. */
 static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw, size_t len, long long validity,
                           long long uid)
@@ -159,7 +151,7 @@ static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddStringToObject(meta, "problem", raw ? "not a parseable mail" : "larger than max_message");
 		cJSON_AddNumberToObject(meta, "uid", (double)uid);
-		set_json(h, env, "meta", meta);
+		prov_set_json(h, env, "meta", meta);
 		h->log(e->inst, PARLEY_LOG_WARN, "mail UID %lld: %s; recorded without its body", uid,
 		       raw ? "not parseable" : "over max_message");
 		return;
@@ -217,7 +209,7 @@ static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw
 	if (m.auto_reply)
 		cJSON_AddBoolToObject(meta, "auto_reply", 1);
 	cJSON_AddNumberToObject(meta, "uid", (double)uid);
-	set_json(h, env, "meta", meta);
+	prov_set_json(h, env, "meta", meta);
 	if (m.n_atts > 0) {
 		cJSON *arr = cJSON_CreateArray();
 		for (size_t i = 0; i < m.n_atts; i++) {
@@ -245,7 +237,7 @@ static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw
 			}
 			cJSON_AddItemToArray(arr, att);
 		}
-		set_json(h, env, "attachments", arr);
+		prov_set_json(h, env, "attachments", arr);
 	}
 	mail_free(&m);
 }

@@ -53,14 +53,6 @@ static const struct parley_config_key config_map[] = {
         {NULL, 0, NULL, 0, NULL},
 };
 
-static void set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
-{
-	char *s = cJSON_PrintUnformatted(v);
-	h->envelope_set_json(env, field, s);
-	free(s);
-	cJSON_Delete(v);
-}
-
 static void on_verify(void *data, parley_http_request *req)
 {
 	struct meta *m = data;
@@ -160,11 +152,11 @@ static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev,
 			i++;
 		}
 		if (cJSON_GetArraySize(out) > 0)
-			set_json(h, env, "attachments", out);
+			prov_set_json(h, env, "attachments", out);
 		else
 			cJSON_Delete(out);
 	}
-	set_json(h, env, "meta", meta);
+	prov_set_json(h, env, "meta", meta);
 }
 
 static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *ev)
@@ -194,7 +186,7 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		if (str(v, "payload"))
 			cJSON_AddStringToObject(meta, "reply_id", str(v, "payload"));
 		cJSON_AddStringToObject(meta, "reply_type", "postback");
-		set_json(h, env, "meta", meta);
+		prov_set_json(h, env, "meta", meta);
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "reaction"))) {
 		parley_envelope *env = event_envelope(m, b, ev, "event");
 		if (!env)
@@ -207,7 +199,7 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		prov_set_from(h, env, "text", v, "emoji");
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddItemToObject(meta, "reaction", cJSON_Duplicate(v, 1));
-		set_json(h, env, "meta", meta);
+		prov_set_json(h, env, "meta", meta);
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "message_edit"))) {
 		parley_envelope *env = event_envelope(m, b, ev, "event");
 		if (!env)
@@ -219,7 +211,7 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		prov_set_from(h, env, "text", v, "text");
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddBoolToObject(meta, "edited", 1);
-		set_json(h, env, "meta", meta);
+		prov_set_json(h, env, "meta", meta);
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "delivery"))) {
 		/* One receipt per message id the delivery names. */
 		const cJSON *mid;
@@ -248,7 +240,7 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		prov_set_from(h, env, "thread_ref", v, "mid");
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddItemToObject(meta, "read", cJSON_Duplicate(v, 1));
-		set_json(h, env, "meta", meta);
+		prov_set_json(h, env, "meta", meta);
 	} else {
 		parley_envelope *env = event_envelope(m, b, ev, "event");
 		if (!env)
@@ -264,7 +256,7 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		h->envelope_set_str(env, "external_id", ext);
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(ev, 1));
-		set_json(h, env, "meta", meta);
+		prov_set_json(h, env, "meta", meta);
 		h->log(m->inst, PARLEY_LOG_INFO, "a messaging event of a kind not understood kept in meta.raw");
 	}
 }

@@ -50,14 +50,6 @@ static const char *str(const cJSON *o, const char *k)
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
-static void set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
-{
-	char *s = cJSON_PrintUnformatted(v);
-	h->envelope_set_json(env, field, s);
-	free(s);
-	cJSON_Delete(v);
-}
-
 /* 0 when the request is Slack's; else the 401 reason. */
 static const char *verify(struct slack *s, parley_http_request *req, const char *body, size_t len)
 {
@@ -112,7 +104,7 @@ static void add_files(struct slack *s, struct prov_batch *b, parley_envelope *en
 			prov_batch_media(b, env, i, url);
 		i++;
 	}
-	set_json(s->host, env, "attachments", arr);
+	prov_set_json(s->host, env, "attachments", arr);
 }
 
 static void message_event(struct slack *s, struct prov_batch *b, const char *team, const cJSON *ev)
@@ -174,7 +166,7 @@ static void message_event(struct slack *s, struct prov_batch *b, const char *tea
 		cJSON_AddBoolToObject(meta, "deleted", 1);
 	if (subtype && !edited && !deleted && strcmp(subtype, "file_share") != 0)
 		cJSON_AddStringToObject(meta, "subtype", subtype);
-	set_json(h, env, "meta", meta);
+	prov_set_json(h, env, "meta", meta);
 }
 
 static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *doc)
@@ -208,7 +200,7 @@ static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *d
 	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddStringToObject(meta, "event_type", type ? type : "?");
 	cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(ev, 1));
-	set_json(h, env, "meta", meta);
+	prov_set_json(h, env, "meta", meta);
 }
 
 static void on_post(void *data, parley_http_request *req)
@@ -294,7 +286,7 @@ static void on_interactive(void *data, parley_http_request *req)
 			cJSON_AddStringToObject(meta, "reply_id", str(a, "value") ? str(a, "value") : "");
 			if (channel)
 				cJSON_AddStringToObject(meta, "slack_channel", channel);
-			set_json(h, env, "meta", meta);
+			prov_set_json(h, env, "meta", meta);
 		}
 	}
 	cJSON_Delete(p);

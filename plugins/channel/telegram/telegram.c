@@ -57,14 +57,6 @@ static const struct parley_config_key config_map[] = {
         {NULL, 0, NULL, 0, NULL},
 };
 
-static void set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
-{
-	char *s = cJSON_PrintUnformatted(v);
-	h->envelope_set_json(env, field, s);
-	free(s);
-	cJSON_Delete(v);
-}
-
 static long long num(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -133,7 +125,7 @@ static int add_media(struct telegram *t, struct prov_batch *b, parley_envelope *
 		cJSON_AddNumberToObject(att, "provider_size", (double)num(file, "file_size"));
 	cJSON *arr = cJSON_CreateArray();
 	cJSON_AddItemToArray(arr, att);
-	set_json(h, env, "attachments", arr);
+	prov_set_json(h, env, "attachments", arr);
 	if (fid && (!num(file, "file_size") || (uint64_t)num(file, "file_size") <= t->max_media))
 		prov_batch_media(b, env, 0, fid);
 	return 1;
@@ -209,7 +201,7 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 		       mid);
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(msg, 1));
 	}
-	set_json(h, env, "meta", meta);
+	prov_set_json(h, env, "meta", meta);
 }
 
 static void callback_envelope(struct telegram *t, struct prov_batch *b, const cJSON *cb)
@@ -242,7 +234,7 @@ static void callback_envelope(struct telegram *t, struct prov_batch *b, const cJ
 	if (data)
 		cJSON_AddStringToObject(meta, "reply_id", data);
 	cJSON_AddStringToObject(meta, "callback_query_id", id);
-	set_json(h, env, "meta", meta);
+	prov_set_json(h, env, "meta", meta);
 }
 
 static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJSON *u)
@@ -278,7 +270,7 @@ static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJS
 		if (first)
 			cJSON_AddStringToObject(meta, "update_type", first->string);
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(u, 1));
-		set_json(h, env, "meta", meta);
+		prov_set_json(h, env, "meta", meta);
 		h->log(t->inst, PARLEY_LOG_INFO, "update %lld of type '%s' kept in meta.raw", num(u, "update_id"),
 		       first ? first->string : "?");
 	}

@@ -97,14 +97,6 @@ static void urn_of(const char *addr, char *out, size_t outlen)
 	}
 }
 
-static void set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
-{
-	char *s = cJSON_PrintUnformatted(v);
-	h->envelope_set_json(env, field, s);
-	free(s);
-	cJSON_Delete(v);
-}
-
 static void on_post(void *data, parley_http_request *req)
 {
 	struct twilio *t = data;
@@ -171,7 +163,7 @@ static void on_post(void *data, parley_http_request *req)
 		}
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddStringToObject(meta, "provider_status", status);
-		set_json(h, env, "meta", meta);
+		prov_set_json(h, env, "meta", meta);
 	} else {
 		parley_envelope *env = prov_batch_envelope(b, "message");
 		h->envelope_set_str(env, "external_id", msid);
@@ -203,7 +195,7 @@ static void on_post(void *data, parley_http_request *req)
 		const char *bp = prov_form_get(&f, "ButtonPayload");
 		if (bp)
 			cJSON_AddStringToObject(meta, "reply_id", bp);
-		set_json(h, env, "meta", meta);
+		prov_set_json(h, env, "meta", meta);
 		int nmedia = prov_form_get(&f, "NumMedia") ? atoi(prov_form_get(&f, "NumMedia")) : 0;
 		if (nmedia > 0) {
 			cJSON *arr = cJSON_CreateArray();
@@ -230,7 +222,7 @@ static void on_post(void *data, parley_http_request *req)
 				if (url)
 					prov_batch_media(b, env, (size_t)i, url);
 			}
-			set_json(h, env, "attachments", arr);
+			prov_set_json(h, env, "attachments", arr);
 		}
 	}
 	prov_form_free(&f);

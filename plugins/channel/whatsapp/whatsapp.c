@@ -79,14 +79,6 @@ static void add_media(struct whatsapp *w, struct prov_batch *b, parley_envelope 
 		prov_batch_media(b, env, 0, id);
 }
 
-static void set_meta(const struct parley_host *h, parley_envelope *env, cJSON *meta)
-{
-	char *s = cJSON_PrintUnformatted(meta);
-	h->envelope_set_json(env, "meta", s);
-	free(s);
-	cJSON_Delete(meta);
-}
-
 static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *m, const char *to_number,
                              const cJSON *contacts)
 {
@@ -176,7 +168,7 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 		h->log(w->inst, PARLEY_LOG_WARN, "message %s of unknown type '%s' kept in meta.raw", id, type);
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(m, 1));
 	}
-	set_meta(h, env, meta);
+	prov_set_json(h, env, "meta", meta);
 }
 
 static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *st)
@@ -220,7 +212,7 @@ static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSO
 		cJSON_AddItemToObject(meta, "pricing", cJSON_Duplicate(pricing, 1));
 	if (conv)
 		cJSON_AddItemToObject(meta, "conversation", cJSON_Duplicate(conv, 1));
-	set_meta(h, env, meta);
+	prov_set_json(h, env, "meta", meta);
 }
 
 static void on_post(void *data, parley_http_request *req)
