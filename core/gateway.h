@@ -82,7 +82,6 @@ const struct parley_host *host_table(void);
 /*
  * Load the config and the plugins and check everything `parley check`
  * checks.  On failure returns -1 with errors in errs; gw is then freed.
- * plugins_only loads the plugins of the config (for `parley plugins`).
  */
 int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors *errs);
 /* Create instances, start everything, serve until SIGTERM/SIGINT, drain. */
