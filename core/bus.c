@@ -135,35 +135,28 @@ static void send_done(void *arg)
 
 int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg)
 {
-	struct bus_ticket *t = calloc(1, sizeof(*t));
 	/*
 	 * The caller's array may be freed by its own completion, which can run
 	 * on the pipeline before this function returns: keep the pointers.
 	 */
-	parley_envelope **own = malloc(n * sizeof(*own));
-	if (!t || !own) {
-		free(t);
-		free(own);
-		return PARLEY_ENOMEM;
-	}
-	memcpy(own, envs, n * sizeof(*own));
-	/* Serialize outside the lock: concurrent submitters only contend for the copy. */
+	parley_envelope *small[16];
+	parley_envelope **own = n <= 16 ? small : malloc(n * sizeof(*own));
+	struct bus_ticket *t = calloc(1, sizeof(*t));
 	struct strbuf enc;
 	sb_init(&enc);
+	int rv = PARLEY_ENOMEM;
+	if (!t || !own)
+		goto out;
+	memcpy(own, envs, n * sizeof(*own));
+	/* Serialize outside the lock: concurrent submitters only contend for the copy. */
 	for (size_t i = 0; i < n; i++) {
-		char *json = envelope_json(own[i]);
-		if (!json) {
-			sb_free(&enc);
-			free(t);
-			free(own);
-			return PARLEY_ENOMEM;
-		}
+		size_t len;
+		const char *json = envelope_text(own[i], &len);
 		uint64_t tp = (uint64_t)(uintptr_t)t;
-		uint32_t len = (uint32_t)strlen(json);
-		sb_add(&enc, &tp, sizeof(tp));
-		sb_add(&enc, &len, sizeof(len));
-		sb_add(&enc, json, len);
-		free(json);
+		uint32_t len32 = (uint32_t)len;
+		if (!json || sb_add(&enc, &tp, sizeof(tp)) || sb_add(&enc, &len32, sizeof(len32)) ||
+		    sb_add(&enc, json, len))
+			goto out;
 	}
 	atomic_init(&t->remaining, (int)n);
 	atomic_init(&t->refs, 2);
@@ -172,19 +165,10 @@ int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb
 	t->deadline = time_mono_ms() + b->gw->cfg.http_request_timeout_ms;
 
 	pthread_mutex_lock(&b->lock);
-	if (b->closed) {
+	if (b->closed || sb_add(&b->pending, enc.buf, enc.len) != 0) {
+		rv = b->closed ? PARLEY_ECLOSED : PARLEY_ENOMEM;
 		pthread_mutex_unlock(&b->lock);
-		sb_free(&enc);
-		free(t);
-		free(own);
-		return PARLEY_ECLOSED;
-	}
-	if (sb_add(&b->pending, enc.buf, enc.len) != 0) {
-		pthread_mutex_unlock(&b->lock);
-		sb_free(&enc);
-		free(t);
-		free(own);
-		return PARLEY_ENOMEM;
+		goto out;
 	}
 	t->linked = 1;
 	t->prev = b->inflight.prev;
@@ -195,11 +179,17 @@ int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb
 	if (!b->sending)
 		start_send_locked(b);
 	pthread_mutex_unlock(&b->lock);
-	sb_free(&enc);
+	t = NULL; /* the bus owns it now */
 	for (size_t i = 0; i < n; i++)
 		envelope_destroy(own[i]);
-	free(own);
-	return 0;
+	rv = 0;
+out:
+	/* On failure the caller still owns its envelopes. */
+	free(t);
+	sb_free(&enc);
+	if (own != small)
+		free(own);
+	return rv;
 }
 
 int bus_decode(nng_msg *msg, struct bus_item **items, size_t *n, size_t *cap)

@@ -318,6 +318,8 @@ static char *op_state(struct gateway *gw, const cJSON *req, int set)
 		                                          : "state.get needs instance and key");
 	if (set) {
 		int rv = gw->store_ops->kv_set(gw->store->data, inst, key, value, strlen(value));
+		if (rv == 0)
+			atomic_fetch_add(&gw->epoch, 1); /* plugins caching their state look again */
 		return rv == 0 ? strdup("{\"ok\":true}") : error_reply("store_error", parley_strerror(rv));
 	}
 	char *val = NULL;

@@ -40,6 +40,7 @@ struct parley_instance {
 	/* Outbound token bucket (outbox thread only): rate per second, 0 = none. */
 	double rate, tokens;
 	int64_t tokens_at_ms;
+	int64_t slot_ms; /* wall clock: the next free send slot for a deferred message */
 };
 
 struct gw_pipeline {

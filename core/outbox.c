@@ -105,8 +105,16 @@ static void send_one(struct outbox *o, cJSON *msg)
 	}
 	int64_t wait = rate_wait_ms(ch);
 	if (wait > 0) {
-		/* Over the channel's rate_limit: back in the queue, not an attempt. */
-		gw->store_ops->outbox_update(gw->store->data, id, "queued", NULL, NULL, time_now_ms() + wait);
+		/*
+		 * Over the channel's rate_limit: back in the queue (not an attempt)
+		 * until a slot of its own, one per 1/rate after the last one given
+		 * out, so a backlog is written back once, not once per poll.
+		 */
+		int64_t at = time_now_ms() + wait;
+		if (ch->slot_ms > at)
+			at = ch->slot_ms;
+		ch->slot_ms = at + (int64_t)(1000.0 / ch->rate);
+		gw->store_ops->outbox_update(gw->store->data, id, "queued", NULL, NULL, at);
 		metrics_add(gw->metrics, "outbound_rate_limited_total", "channel", ch->name, 1);
 		return;
 	}

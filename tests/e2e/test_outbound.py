@@ -119,6 +119,10 @@ try:
           f"all paced sends went out on their first attempt: {[(m.get('status'), m.get('attempts')) for m in got]}")
     times = sorted(s[0] for s in Receiver.seen if s[1]["channel"] == "slow")
     check(len(times) == 6 and times[-1] - times[0] >= 1.8, f"six sends at 2/s took {times[-1] - times[0]:.2f} s")
+    st, metrics = gw.request("GET", "/metrics")
+    deferred = [l for l in metrics.decode().splitlines() if l.startswith('parley_outbound_rate_limited_total{channel="slow"}')]
+    n_deferred = int(deferred[0].split()[-1]) if deferred else 0
+    check(n_deferred <= 6, f"each paced message waits for its turn once, not once per poll: {n_deferred} deferrals")
 
     time.sleep(0.3)
     tail.terminate()

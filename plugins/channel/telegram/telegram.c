@@ -528,6 +528,7 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 static int tg_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
+	(void)errmsg;
 	struct telegram *t = calloc(1, sizeof(*t));
 	if (!t)
 		return PARLEY_ENOMEM;
@@ -539,13 +540,8 @@ static int tg_create(const struct parley_host *h, parley_instance *inst, void *p
 	h->config_duration_ms(inst, "timeout", &t->timeout_ms);
 	h->config_size(inst, "max_media", &t->max_media);
 	h->config_duration_ms(inst, "poll_timeout", &t->poll_timeout_ms);
-	const char *mode = h->config_str(inst, "mode");
-	if (strcmp(mode, "poll") != 0 && strcmp(mode, "webhook") != 0) {
-		*errmsg = strdup("mode must be webhook or poll");
-		free(t);
-		return PARLEY_EINVAL;
-	}
-	t->poll = strcmp(mode, "poll") == 0;
+	/* tg_check has vetted mode before the host creates an instance. */
+	t->poll = strcmp(h->config_str(inst, "mode"), "poll") == 0;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cv, NULL);
 	prov_client_init(&t->client, t->timeout_ms, 1 << 20);

@@ -34,6 +34,13 @@ struct assign {
 	pthread_mutex_t lock;
 	struct strmap pending; /* conversation id -> "<+|=>agent" (+ newly assigned, = kept) */
 	struct strmap next;    /* team -> round-robin position */
+	/*
+	 * What the store said, valid while the host's epoch holds (state.set and
+	 * conversation.assign move it): agent -> "1"/"0" (prepare thread only),
+	 * conversation -> its agent (under lock).
+	 */
+	struct strmap avail, assigned;
+	uint64_t epoch;
 };
 
 static const struct parley_config_key config_map[] = {
@@ -44,7 +51,7 @@ static const struct parley_config_key config_map[] = {
         {NULL, 0, NULL, 0, NULL},
 };
 
-static int available(struct assign *a, const char *agent)
+static int available_uncached(struct assign *a, const char *agent)
 {
 	char key[160], *val = NULL;
 	size_t len;
@@ -60,6 +67,17 @@ static int available(struct assign *a, const char *agent)
 	if (cJSON_IsString(v))
 		return strcmp(v->valuestring, "false") != 0 && strcmp(v->valuestring, "no") != 0;
 	return v ? cJSON_IsTrue(v) : 1;
+}
+
+/* Called on the prepare thread only; reads the store once per agent and epoch. */
+static int available(struct assign *a, const char *agent)
+{
+	const char *v = strmap_get(&a->avail, agent);
+	if (v)
+		return v[0] == '1';
+	int on = available_uncached(a, agent);
+	strmap_put(&a->avail, agent, on ? "1" : "0");
+	return on;
 }
 
 static int capacity(struct assign *a, const char *agent)
@@ -136,17 +154,34 @@ static int as_process(void *data, parley_envelope *env)
 		return 0;
 	}
 	char agent[128] = "";
+	uint64_t epoch = h->epoch(a->inst);
+	/* Availability is only read here; refresh it before taking the lock. */
+	if (epoch != a->epoch)
+		strmap_free(&a->avail);
 	pthread_mutex_lock(&a->lock);
+	if (epoch != a->epoch) {
+		strmap_free(&a->assigned);
+		a->epoch = epoch;
+	}
 	const char *p = strmap_get(&a->pending, conv);
 	if (p)
 		snprintf(agent, sizeof(agent), "%s", p + 1);
+	const char *known = p ? NULL : strmap_get(&a->assigned, conv);
+	char *cur = known ? strdup(known) : NULL;
 	pthread_mutex_unlock(&a->lock);
 	if (agent[0]) {
 		set_agent(h, env, route, team, agent);
 		cJSON_Delete(route);
 		return 0;
 	}
-	char *cur = current_assignee(a, contact, conv);
+	if (!cur) {
+		cur = current_assignee(a, contact, conv);
+		if (cur) {
+			pthread_mutex_lock(&a->lock);
+			strmap_put(&a->assigned, conv, cur);
+			pthread_mutex_unlock(&a->lock);
+		}
+	}
 	if (cur && available(a, cur)) {
 		/* Sticky: the conversation keeps its agent while that agent is available. */
 		set_agent(h, env, route, team, cur);
@@ -165,6 +200,9 @@ static int as_process(void *data, parley_envelope *env)
 	}
 	free(reply);
 	int n = cJSON_GetArraySize(members);
+	for (int k = 0; k < n; k++)
+		if (cJSON_IsString(cJSON_GetArrayItem(members, k)))
+			available(a, cJSON_GetArrayItem(members, k)->valuestring); /* warm the cache outside the lock */
 	pthread_mutex_lock(&a->lock);
 	const char *pos = strmap_get(&a->next, team);
 	int start = pos ? atoi(pos) : 0;
@@ -225,6 +263,8 @@ static void as_after_commit(void *data, const parley_envelope *env, int result)
 			snprintf(agent, sizeof(agent), "%s", p + 1);
 		strmap_del(&a->pending, conv);
 	}
+	if (agent[0] && result == 0 && h->epoch(a->inst) == a->epoch)
+		strmap_put(&a->assigned, conv, agent);
 	pthread_mutex_unlock(&a->lock);
 	if (result != 0 || !agent[0])
 		return;
@@ -246,6 +286,7 @@ static void as_after_commit(void *data, const parley_envelope *env, int result)
 static int as_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
+	(void)errmsg;
 	struct assign *a = calloc(1, sizeof(*a));
 	if (!a)
 		return PARLEY_ENOMEM;
@@ -254,27 +295,9 @@ static int as_create(const struct parley_host *h, parley_instance *inst, void *p
 	char *cj = h->config_json(inst, NULL);
 	a->config = cJSON_Parse(cj ? cj : "{}");
 	free(cj);
-	const char *strategy = h->config_str(inst, "strategy");
-	a->least_busy = strcmp(strategy, "least_busy") == 0;
+	/* as_check has vetted strategy and teams before the host creates an instance. */
+	a->least_busy = strcmp(h->config_str(inst, "strategy"), "least_busy") == 0;
 	a->default_team = h->config_str(inst, "default_team");
-	if (!a->least_busy && strcmp(strategy, "round_robin") != 0) {
-		*errmsg = strdup("strategy must be round_robin or least_busy");
-		cJSON_Delete(a->config);
-		free(a);
-		return PARLEY_EINVAL;
-	}
-	const cJSON *t;
-	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(a->config, "teams"))
-	{
-		if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) == 0) {
-			size_t n = strlen(t->string) + 80;
-			*errmsg = malloc(n);
-			snprintf(*errmsg, n, "team '%s' must be a non-empty list of agent names", t->string);
-			cJSON_Delete(a->config);
-			free(a);
-			return PARLEY_EINVAL;
-		}
-	}
 	pthread_mutex_init(&a->lock, NULL);
 	*data = a;
 	return 0;
@@ -285,6 +308,8 @@ static void as_destroy(void *data)
 	struct assign *a = data;
 	strmap_free(&a->pending);
 	strmap_free(&a->next);
+	strmap_free(&a->avail);
+	strmap_free(&a->assigned);
 	cJSON_Delete(a->config);
 	pthread_mutex_destroy(&a->lock);
 	free(a);

@@ -170,16 +170,18 @@ int conv_commit(struct store *s, const parley_envelope *e)
 	const char *p1[] = {cid, name, now};
 	int rv = run(s, s->w,
 	             "INSERT INTO contacts (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)"
-	             " ON CONFLICT (id) DO UPDATE SET name = coalesce(contacts.name, excluded.name), updated_at = ?3",
+	             " ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = ?3"
+	             /* A known contact is written only when it gains a name, not on every message. */
+	             " WHERE contacts.name IS NULL AND excluded.name IS NOT NULL",
 	             p1, 3, NULL);
 	if (rv == 0 && from) {
 		/* An address belongs to the contact that first used it; its latest display name is kept. */
 		const char *p2[] = {from, cid, name, now};
-		rv = run(
-		        s, s->w,
-		        "INSERT INTO identities (urn, contact_id, display_name, created_at) VALUES (?1, ?2, ?3, ?4)"
-		        " ON CONFLICT (urn) DO UPDATE SET display_name = coalesce(excluded.display_name, display_name)",
-		        p2, 4, NULL);
+		rv = run(s, s->w,
+		         "INSERT INTO identities (urn, contact_id, display_name, created_at) VALUES (?1, ?2, ?3, ?4)"
+		         " ON CONFLICT (urn) DO UPDATE SET display_name = excluded.display_name"
+		         " WHERE excluded.display_name IS NOT NULL AND display_name IS NOT excluded.display_name",
+		         p2, 4, NULL);
 	}
 	if (rv == 0) {
 		const char *p3[] = {conv, cid, channel, at, now};

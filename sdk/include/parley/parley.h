@@ -488,9 +488,9 @@ struct parley_host {
 	void (*new_id)(char out[32]);
 
 	/*
-	 * A number that changes whenever contacts or conversations are changed
-	 * other than by the pipeline (merges, resolutions, assignments, wake-ups
-	 * of snoozed conversations).  A step that caches what the store said
+	 * A number that changes whenever contacts, conversations or plugin state
+	 * are changed other than by the pipeline (merges, resolutions,
+	 * assignments, wake-ups of snoozed conversations, state.set).  A step that caches what the store said
 	 * drops its cache when this number moves.
 	 */
 	uint64_t (*epoch)(parley_instance *inst);
