@@ -327,6 +327,13 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->http_listen = strdup("127.0.0.1:8080");
 	cfg->http_max_body = 1024 * 1024;
 	cfg->http_request_timeout_ms = 30000;
+	cfg->http_header_timeout_ms = 10000;
+	cfg->http_body_timeout_ms = -1; /* unset: http.request_timeout */
+	cfg->http_max_connections = 1024;
+	cfg->http_max_connections_per_ip = 256;
+	cfg->http_max_inflight = 256;
+	cfg->http_max_header_size = 16 * 1024;
+	cfg->http_max_url_size = 8 * 1024;
 	cfg->publish_buffer = 1024;
 	cfg->outbox_max_attempts = 8;
 	cfg->outbox_backoff_base_ms = 1000;
@@ -405,13 +412,32 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 
 	const struct cfg_node *http = want_map(&r, cfg_map_get(root, "http"), "http");
 	if (http) {
-		static const char *const k[] = {"listen", "max_body", "request_timeout", "public_url", NULL};
+		static const char *const k[] = {
+		        "listen",         "max_body",        "request_timeout", "public_url",
+		        "header_timeout", "body_timeout",    "max_connections", "max_connections_per_ip",
+		        "max_inflight",   "max_header_size", "max_url_size",    NULL};
 		cfg_check_keys(cfg->path, http, k, "http", errs);
 		read_str(&r, http, "listen", &cfg->http_listen);
 		read_size(&r, http, "max_body", &cfg->http_max_body);
 		read_duration(&r, http, "request_timeout", &cfg->http_request_timeout_ms);
 		read_str(&r, http, "public_url", &cfg->http_public_url);
+		read_duration(&r, http, "header_timeout", &cfg->http_header_timeout_ms);
+		read_duration(&r, http, "body_timeout", &cfg->http_body_timeout_ms);
+		read_int(&r, http, "max_connections", 1, 1000000, &cfg->http_max_connections);
+		read_int(&r, http, "max_connections_per_ip", 1, 1000000, &cfg->http_max_connections_per_ip);
+		read_int(&r, http, "max_inflight", 1, 1000000, &cfg->http_max_inflight);
+		read_size(&r, http, "max_header_size", &cfg->http_max_header_size);
+		read_size(&r, http, "max_url_size", &cfg->http_max_url_size);
+		/* The request head is parsed in a per-connection pool of this size. */
+		if (cfg->http_max_header_size < 1024 || cfg->http_max_header_size > 1024 * 1024)
+			cfg_errors_add(errs, cfg->path, cfg_map_get(http, "max_header_size"),
+			               "max_header_size: write a size from 1KiB to 1MiB, e.g. 16KiB");
+		if (cfg->http_max_url_size < 256 || cfg->http_max_url_size > cfg->http_max_header_size)
+			cfg_errors_add(errs, cfg->path, cfg_map_get(http, "max_url_size"),
+			               "max_url_size: write a size from 256 bytes up to max_header_size, e.g. 8KiB");
 	}
+	if (cfg->http_body_timeout_ms < 0)
+		cfg->http_body_timeout_ms = cfg->http_request_timeout_ms;
 
 	const struct cfg_node *pub = want_map(&r, cfg_map_get(root, "publish"), "publish");
 	if (pub) {

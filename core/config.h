@@ -62,6 +62,14 @@ struct gw_config {
 	uint64_t http_max_body;
 	int64_t http_request_timeout_ms;
 	char *http_public_url;
+	/* Limits against slow or hostile clients (see core/http_server.c). */
+	int64_t http_header_timeout_ms;
+	int64_t http_body_timeout_ms;
+	int64_t http_max_connections;
+	int64_t http_max_connections_per_ip;
+	int64_t http_max_inflight;
+	uint64_t http_max_header_size;
+	uint64_t http_max_url_size;
 	char *publish_listen;
 	int publish_buffer;
 	char *control_listen;

@@ -1,6 +1,7 @@
 /*
- * http.h: the HTTP listener (nng's HTTP server).  Channel plugins register
- * routes under /webhooks/<channel>; the core serves /healthz and /metrics.
+ * http.h: the HTTP listener.  Channel plugins register routes under
+ * /webhooks/<channel>; the core serves /healthz and /metrics.  The server
+ * underneath (libmicrohttpd, limits, pipelining) is core/http_server.h.
  */
 #ifndef PARLEY_CORE_HTTP_H
 #define PARLEY_CORE_HTTP_H

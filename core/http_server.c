@@ -1,0 +1,930 @@
+/*
+ * http_server.c: HTTP/1.1 on libmicrohttpd, with the limits a public
+ * webhook endpoint needs.  See docs/http.md for why libmicrohttpd.
+ *
+ * MHD parses requests on its own epoll threads (one per core, at most four)
+ * and answers the requests of one connection in order, so pipelining works
+ * by construction.  A request whose handler has not answered yet is
+ * suspended (MHD_suspend_connection) and resumed by whichever thread
+ * answers; the answer itself is queued from the access handler, the one
+ * place MHD allows it.
+ *
+ * What MHD does not do, this file adds:
+ * - Deadlines.  MHD's connection timeout is an idle timeout, which a client
+ *   sending one byte a second never reaches.  A watchdog thread gives each
+ *   connection a deadline for its request head (from the connection's start
+ *   or its previous answer) and for its body, and shuts the socket down when
+ *   one passes; MHD then sees the end of the stream and closes it.
+ * - Connection caps that hold for the whole server.  MHD splits its own
+ *   limit between its threads; ours are checked at accept against one set
+ *   of counts, and every refusal is counted.
+ * - Counting what MHD refuses by itself (a head over the memory pool is
+ *   431, a request line over it 414, a malformed one 400): MHD reports
+ *   those only through its log callback, so the logger counts them.
+ * - JSON error bodies, {"ok":false,"error":"..."}, through cJSON.
+ */
+#include "http_server.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/*
+ * A refused body up to this size is read and dropped before the answer, so
+ * a client that sends its whole body first still reads it and may reuse the
+ * connection; beyond it the answer goes out at once and the connection
+ * closes.
+ */
+#define DRAIN_LIMIT (64ull * 1024 * 1024)
+/* Room in MHD's per-connection pool beyond the request head (the answer's header lines). */
+#define POOL_SLACK 4096
+/* File descriptors kept free for everything else the gateway opens. */
+#define FD_RESERVE 128
+/* An accepted socket MHD never registered is forgotten after this long. */
+#define PENDING_MS 5000
+
+enum phase { PH_HEAD, PH_BODY, PH_HANDLER };
+enum wait_for { WAIT_HEAD, WAIT_BODY };
+
+/* One client address, the key of the per-address cap. */
+struct ip_key {
+	int family;
+	unsigned char addr[16];
+	unsigned short port;
+};
+
+struct conn {
+	struct conn *prev, *next;
+	struct ip_key ip;
+	int fd; /* -1 while pending: accepted, not yet registered by MHD */
+	int64_t since_ms;
+	int shut;                        /* the watchdog shut it down */
+	atomic_int_fast64_t deadline_ms; /* 0: none (a handler is working) */
+	atomic_int waiting;              /* enum wait_for */
+};
+
+struct header {
+	const char *name, *value;
+};
+
+struct parley_http_request {
+	struct http_server *srv;
+	struct MHD_Connection *mc;
+	struct conn *conn;
+	struct parley_http_request *prev, *next;
+	atomic_int refs; /* MHD's until completed, the handler's until it answers */
+	atomic_int completed;
+	enum phase phase;
+	char *uri; /* path NUL query, copied from the request line */
+	const char *path, *query;
+	char *method;
+	char *label;
+	/* Header snapshot (one block), so accessors never reach into MHD from other threads. */
+	struct header *headers;
+	size_t n_headers;
+	http_handler handler;
+	void *handler_arg;
+	uint64_t max_body;
+	int tracked; /* counted in srv->inflight */
+	int routed;
+	int refuse_status;
+	char *refuse_msg;
+	const char *refuse_reason;
+	uint64_t dropped;
+	char *body;
+	size_t len, cap;
+	pthread_mutex_t lock; /* answer, answered, suspended */
+	struct MHD_Response *answer;
+	unsigned answer_status;
+	int answered, suspended;
+};
+
+struct http_server {
+	struct http_server_config cfg;
+	struct metrics *metrics;
+	http_router route;
+	void *route_arg;
+	struct MHD_Daemon *d;
+	pthread_mutex_t lock; /* conns, reqs, watchdog_stop */
+	struct conn *conns;
+	size_t n_conns;
+	struct parley_http_request *reqs;
+	atomic_long inflight;
+	pthread_mutex_t resume_lock; /* MHD_resume_connection() against stopping */
+	int stopping;
+	pthread_t watchdog;
+	pthread_cond_t wake;
+	int watchdog_started, watchdog_stop;
+	int starting;
+	char *start_error;
+};
+
+static const char *const refusal_reasons[] = {"header_timeout", "body_timeout",      "too_many_connections",
+                                              "uri_too_long",   "headers_too_large", "body_too_large",
+                                              "bad_request",    "overloaded"};
+
+static void count_refusal(struct http_server *s, const char *reason)
+{
+	metrics_add(s->metrics, "http_refused_total", "reason", reason, 1);
+}
+
+static void count_response(struct http_server *s, unsigned status)
+{
+	char code[16];
+	snprintf(code, sizeof(code), "%u", status);
+	metrics_add(s->metrics, "http_responses_total", "code", code, 1);
+}
+
+char *http_error_json(const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "error", message ? message : "");
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+static void ip_key_from(struct ip_key *k, const struct sockaddr *sa)
+{
+	memset(k, 0, sizeof(*k));
+	if (!sa)
+		return;
+	k->family = sa->sa_family;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		memcpy(k->addr, &in->sin_addr, 4);
+		k->port = in->sin_port;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		memcpy(k->addr, &in6->sin6_addr, 16);
+		k->port = in6->sin6_port;
+	}
+}
+
+static int same_ip(const struct ip_key *a, const struct ip_key *b)
+{
+	return a->family == b->family && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+static void conn_expect(struct conn *c, enum wait_for what, int64_t timeout_ms)
+{
+	if (!c)
+		return;
+	atomic_store(&c->waiting, (int)what);
+	atomic_store(&c->deadline_ms, timeout_ms > 0 ? time_mono_ms() + timeout_ms : 0);
+}
+
+/* ------------------------------------------------------------ connections */
+
+/*
+ * Accept policy: the caps, against counts that include sockets accepted by
+ * another MHD thread and not yet registered, so two threads cannot both
+ * take the last slot.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http_server *s = cls;
+	(void)addrlen;
+	struct ip_key k;
+	ip_key_from(&k, addr);
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return MHD_NO;
+	c->ip = k;
+	c->fd = -1;
+	c->since_ms = time_mono_ms();
+	pthread_mutex_lock(&s->lock);
+	size_t same = 0;
+	for (struct conn *o = s->conns; o; o = o->next)
+		same += same_ip(&o->ip, &k);
+	int refuse = s->n_conns >= (size_t)s->cfg.max_connections || same >= (size_t)s->cfg.max_connections_per_ip;
+	if (!refuse) {
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->n_conns++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (refuse) {
+		free(c);
+		count_refusal(s, "too_many_connections");
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static void conn_unlink(struct http_server *s, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->n_conns--;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		/* MHD calls this before it closes the socket: the watchdog never shuts a reused fd. */
+		struct conn *c = *socket_context;
+		if (!c)
+			return;
+		pthread_mutex_lock(&s->lock);
+		conn_unlink(s, c);
+		pthread_mutex_unlock(&s->lock);
+		free(c);
+		*socket_context = NULL;
+		return;
+	}
+	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct ip_key k;
+	ip_key_from(&k, ad ? ad->client_addr : NULL);
+	pthread_mutex_lock(&s->lock);
+	struct conn *c = s->conns;
+	while (c && !(c->fd < 0 && same_ip(&c->ip, &k) && c->ip.port == k.port))
+		c = c->next;
+	if (c) {
+		c->fd = fd ? fd->connect_fd : -1;
+		conn_expect(c, WAIT_HEAD, s->cfg.header_timeout_ms);
+	}
+	pthread_mutex_unlock(&s->lock);
+	*socket_context = c;
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct http_server *s = arg;
+	int64_t shortest =
+	        s->cfg.header_timeout_ms < s->cfg.body_timeout_ms ? s->cfg.header_timeout_ms : s->cfg.body_timeout_ms;
+	int64_t tick = shortest / 5;
+	tick = tick < 10 ? 10 : tick > 200 ? 200 : tick;
+	pthread_mutex_lock(&s->lock);
+	while (!s->watchdog_stop) {
+		int64_t now = time_mono_ms();
+		struct conn *c = s->conns;
+		while (c) {
+			struct conn *next = c->next;
+			int64_t dl = atomic_load(&c->deadline_ms);
+			if (c->fd < 0 && now - c->since_ms > PENDING_MS) {
+				conn_unlink(s, c);
+				free(c);
+			} else if (c->fd >= 0 && dl && now >= dl && !c->shut) {
+				/* The fd stays MHD's: shutdown() only ends the stream, MHD closes it. */
+				shutdown(c->fd, SHUT_RDWR);
+				c->shut = 1;
+				count_refusal(s, atomic_load(&c->waiting) == WAIT_HEAD ? "header_timeout"
+				                                                       : "body_timeout");
+			}
+			c = next;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)(tick % 1000) * 1000000L;
+		ts.tv_sec += tick / 1000 + ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* --------------------------------------------------------------- requests */
+
+static void request_unref(parley_http_request *r)
+{
+	if (atomic_fetch_sub(&r->refs, 1) != 1)
+		return;
+	struct http_server *s = r->srv;
+	pthread_mutex_lock(&s->lock);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		s->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	pthread_mutex_unlock(&s->lock);
+	if (r->answer)
+		MHD_destroy_response(r->answer);
+	pthread_mutex_destroy(&r->lock);
+	free(r->uri);
+	free(r->method);
+	free(r->label);
+	free(r->headers);
+	free(r->refuse_msg);
+	free(r->body);
+	free(r);
+}
+
+/* The request line is in: MHD hands us the raw target (undecoded, with its query) only here. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+	struct http_server *s = cls;
+	parley_http_request *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->srv = s;
+	r->mc = mc;
+	atomic_init(&r->refs, 1);
+	pthread_mutex_init(&r->lock, NULL);
+	r->uri = strdup(uri ? uri : "");
+	if (!r->uri) {
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		return NULL;
+	}
+	char *q = strchr(r->uri, '?');
+	if (q)
+		*q++ = '\0';
+	r->path = r->uri;
+	r->query = q ? q : "";
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	r->conn = ci ? ci->socket_context : NULL;
+	pthread_mutex_lock(&s->lock);
+	r->next = s->reqs;
+	if (s->reqs)
+		s->reqs->prev = r;
+	s->reqs = r;
+	pthread_mutex_unlock(&s->lock);
+	size_t ulen = strlen(uri ? uri : "");
+	if (ulen > s->cfg.max_url_size) {
+		char *m = str_printf("the request target of %zu bytes is over http.max_url_size (%llu bytes)", ulen,
+		                     (unsigned long long)s->cfg.max_url_size);
+		r->refuse_status = MHD_HTTP_URI_TOO_LONG;
+		r->refuse_msg = m;
+		r->refuse_reason = "uri_too_long";
+	}
+	return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	parley_http_request *r = *con_cls;
+	(void)mc;
+	(void)toe;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	/* The next request on a kept-alive connection has header_timeout for its head. */
+	conn_expect(r->conn, WAIT_HEAD, s->cfg.header_timeout_ms);
+	if (r->tracked)
+		atomic_fetch_sub(&s->inflight, 1);
+	atomic_store(&r->completed, 1);
+	request_unref(r);
+}
+
+void http_server_serve(parley_http_request *r, http_handler handler, void *arg, uint64_t max_body, int tracked)
+{
+	r->routed = 1;
+	r->handler = handler;
+	r->handler_arg = arg;
+	r->max_body = max_body;
+	if (!tracked)
+		return;
+	struct http_server *s = r->srv;
+	if (atomic_fetch_add(&s->inflight, 1) >= s->cfg.max_inflight) {
+		atomic_fetch_sub(&s->inflight, 1);
+		r->refuse_status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		r->refuse_msg = str_printf("over http.max_inflight (%lld requests at once): retry later",
+		                           (long long)s->cfg.max_inflight);
+		r->refuse_reason = "overloaded";
+		return;
+	}
+	r->tracked = 1;
+}
+
+void http_server_refuse(parley_http_request *r, int status, const char *message)
+{
+	r->routed = 1;
+	r->refuse_status = status;
+	free(r->refuse_msg);
+	r->refuse_msg = strdup(message);
+}
+
+static struct MHD_Response *error_response(int status, const char *message, int close)
+{
+	char *body = http_error_json(message);
+	struct MHD_Response *resp =
+	        MHD_create_response_from_buffer(body ? strlen(body) : 0, body, MHD_RESPMEM_MUST_COPY);
+	free(body);
+	if (!resp)
+		return NULL;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	return resp;
+}
+
+static enum MHD_Result queue(parley_http_request *r, unsigned status, struct MHD_Response *resp)
+{
+	if (!resp)
+		return MHD_NO;
+	enum MHD_Result rv = MHD_queue_response(r->mc, status, resp);
+	MHD_destroy_response(resp);
+	return rv;
+}
+
+/* Answer a refused request; close says the rest of its body will not be read. */
+static enum MHD_Result queue_refusal(parley_http_request *r, int close)
+{
+	struct http_server *s = r->srv;
+	if (r->refuse_reason)
+		count_refusal(s, r->refuse_reason);
+	count_response(s, (unsigned)r->refuse_status);
+	return queue(r, (unsigned)r->refuse_status, error_response(r->refuse_status, r->refuse_msg, close));
+}
+
+static void refuse_body(parley_http_request *r, uint64_t declared)
+{
+	struct http_server *s = r->srv;
+	r->refuse_status = MHD_HTTP_CONTENT_TOO_LARGE;
+	r->refuse_reason = "body_too_large";
+	free(r->refuse_msg);
+	if (declared)
+		r->refuse_msg = str_printf("the body of %llu bytes is over http.max_body (%llu bytes)",
+		                           (unsigned long long)declared, (unsigned long long)r->max_body);
+	else
+		r->refuse_msg =
+		        str_printf("the body is over http.max_body (%llu bytes)", (unsigned long long)r->max_body);
+	(void)s;
+	r->dropped = r->len;
+	free(r->body);
+	r->body = NULL;
+	r->len = r->cap = 0;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct strbuf *sb = cls;
+	(void)kind;
+	sb_add(sb, key, strlen(key) + 1);
+	sb_add(sb, value ? value : "", (value ? strlen(value) : 0) + 1);
+	return MHD_YES;
+}
+
+/* Copy the headers out of MHD's pool: handlers read them from any thread, until they answer. */
+static int snapshot(parley_http_request *r)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	int n = MHD_get_connection_values(r->mc, MHD_HEADER_KIND, collect_header, &sb);
+	size_t index_size = (size_t)(n > 0 ? n : 0) * sizeof(struct header);
+	char *block = malloc(index_size + sb.len + 1);
+	if (!block) {
+		free(block);
+		sb_free(&sb);
+		return -1;
+	}
+	struct header *h = (struct header *)block;
+	char *text = block + index_size;
+	if (sb.len)
+		memcpy(text, sb.buf, sb.len);
+	size_t off = 0;
+	for (int i = 0; i < n && off < sb.len; i++) {
+		h[i].name = text + off;
+		off += strlen(text + off) + 1;
+		h[i].value = text + off;
+		off += strlen(text + off) + 1;
+		r->n_headers++;
+	}
+	r->headers = h;
+	sb_free(&sb);
+	return 0;
+}
+
+static enum MHD_Result on_head(struct http_server *s, parley_http_request *r, const char *method)
+{
+	r->phase = PH_BODY;
+	conn_expect(r->conn, WAIT_BODY, s->cfg.body_timeout_ms);
+	r->method = strdup(method);
+	if (!r->method)
+		return MHD_NO;
+	if (!r->refuse_status)
+		s->route(s->route_arg, r);
+	if (!r->routed && !r->refuse_status)
+		http_server_refuse(r, MHD_HTTP_NOT_FOUND, "no such path");
+	const char *cl = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t declared = cl ? strtoull(cl, NULL, 10) : 0;
+	if (!r->refuse_status && declared > r->max_body)
+		refuse_body(r, declared);
+	if (!r->refuse_status)
+		return MHD_YES;
+	/* A client waiting for 100 Continue, or announcing more than we would drop, gets the answer now. */
+	const char *expect = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+	if (declared > DRAIN_LIMIT || (expect && strcasecmp(expect, "100-continue") == 0))
+		return queue_refusal(r, 1);
+	return MHD_YES;
+}
+
+static enum MHD_Result on_body(parley_http_request *r, const char *data, size_t n)
+{
+	if (r->refuse_status) {
+		r->dropped += n;
+		return r->dropped > DRAIN_LIMIT ? queue_refusal(r, 1) : MHD_YES;
+	}
+	if (r->len + n > r->max_body) {
+		refuse_body(r, 0);
+		r->dropped += n;
+		return MHD_YES;
+	}
+	if (r->len + n + 1 > r->cap) {
+		size_t cap = r->cap ? r->cap : 4096;
+		while (cap < r->len + n + 1)
+			cap *= 2;
+		char *nb = realloc(r->body, cap);
+		if (!nb)
+			return MHD_NO;
+		r->body = nb;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+	return MHD_YES;
+}
+
+/* The body is in: run the handler, and answer now or suspend until it does. */
+static enum MHD_Result on_request(struct http_server *s, parley_http_request *r)
+{
+	conn_expect(r->conn, WAIT_BODY, 0);
+	(void)s;
+	if (r->refuse_status)
+		return queue_refusal(r, 0);
+	if (snapshot(r) != 0)
+		return MHD_NO;
+	r->phase = PH_HANDLER;
+	atomic_fetch_add(&r->refs, 1); /* the handler's, dropped by http_server_respond() */
+	r->handler(r->handler_arg, r);
+	pthread_mutex_lock(&r->lock);
+	struct MHD_Response *resp = r->answer;
+	unsigned status = r->answer_status;
+	r->answer = NULL;
+	if (!resp && !r->answered) {
+		MHD_suspend_connection(r->mc);
+		r->suspended = 1;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return resp ? queue(r, status, resp) : r->answered ? MHD_NO : MHD_YES;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	parley_http_request *r = *con_cls;
+	(void)url;
+	(void)version;
+	if (!r)
+		return MHD_NO; /* out of memory in on_uri */
+	r->mc = mc;
+	switch (r->phase) {
+	case PH_HEAD:
+		return on_head(s, r, method);
+	case PH_BODY:
+		if (*upload_data_size) {
+			size_t n = *upload_data_size;
+			*upload_data_size = 0;
+			return on_body(r, upload_data, n);
+		}
+		return on_request(s, r);
+	case PH_HANDLER:
+	default: {
+		/* Resumed: the answer is waiting (or the server is stopping and there is none). */
+		pthread_mutex_lock(&r->lock);
+		struct MHD_Response *resp = r->answer;
+		unsigned status = r->answer_status;
+		r->answer = NULL;
+		pthread_mutex_unlock(&r->lock);
+		return resp ? queue(r, status, resp) : MHD_NO;
+	}
+	}
+}
+
+/* Store resp as req's answer; resume the connection if the handler already returned. */
+static int answer(parley_http_request *r, unsigned status, struct MHD_Response *resp)
+{
+	struct http_server *s = r->srv;
+	pthread_mutex_lock(&r->lock);
+	if (r->answered) {
+		pthread_mutex_unlock(&r->lock);
+		if (resp)
+			MHD_destroy_response(resp);
+		return -1;
+	}
+	r->answered = 1;
+	r->answer = resp;
+	r->answer_status = status;
+	if (r->suspended) {
+		r->suspended = 0;
+		/* A suspended connection lives until it is resumed or the daemon stops. */
+		pthread_mutex_lock(&s->resume_lock);
+		if (!s->stopping)
+			MHD_resume_connection(r->mc);
+		pthread_mutex_unlock(&s->resume_lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+void http_server_respond(parley_http_request *r, int status, const char *content_type, const char *body, size_t len)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (resp && content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	if (resp && status == MHD_HTTP_SERVICE_UNAVAILABLE)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (answer(r, (unsigned)status, resp) == 0)
+		count_response(r->srv, (unsigned)status);
+	request_unref(r);
+}
+
+void http_server_respond_error(parley_http_request *r, int status, const char *message)
+{
+	char *body = http_error_json(message);
+	http_server_respond(r, status, "application/json", body, body ? strlen(body) : 0);
+	free(body);
+}
+
+const char *http_server_method(parley_http_request *r)
+{
+	return r->method;
+}
+
+const char *http_server_path(parley_http_request *r)
+{
+	return r->path;
+}
+
+const char *http_server_query(parley_http_request *r)
+{
+	return r->query;
+}
+
+const char *http_server_header(parley_http_request *r, const char *name)
+{
+	if (!r->headers) /* the router, on MHD's thread, before the snapshot */
+		return r->mc ? MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, name) : NULL;
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
+const void *http_server_body(parley_http_request *r, size_t *len)
+{
+	*len = r->len;
+	return r->body ? r->body : "";
+}
+
+void http_server_set_label(parley_http_request *r, const char *label)
+{
+	free(r->label);
+	r->label = label ? strdup(label) : NULL;
+}
+
+const char *http_server_label(parley_http_request *r)
+{
+	return r->label;
+}
+
+/* ------------------------------------------------------------------ server */
+
+/* MHD's log: count the refusals it answers by itself, keep the rest for debugging. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct http_server *s = cls;
+	static const char refused[] = "Error processing request (HTTP response code is %u";
+	if (strncmp(fmt, refused, sizeof(refused) - 1) == 0) {
+		va_list aq;
+		va_copy(aq, ap);
+		unsigned code = va_arg(aq, unsigned);
+		va_end(aq);
+		count_response(s, code);
+		count_refusal(s, code == MHD_HTTP_URI_TOO_LONG                      ? "uri_too_long"
+		                 : code == MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE ? "headers_too_large"
+		                 : code == MHD_HTTP_CONTENT_TOO_LARGE               ? "body_too_large"
+		                                                                    : "bad_request");
+		return;
+	}
+	char line[512];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	if (s->starting) {
+		free(s->start_error);
+		s->start_error = strdup(line);
+	}
+	log_msg(3, "http", "libmicrohttpd: %s", line);
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char **errmsg)
+{
+	const char *colon = strrchr(listen, ':');
+	if (!colon || !colon[1]) {
+		*errmsg = str_printf("http.listen '%s' is not host:port (e.g. 127.0.0.1:8080)", listen);
+		return PARLEY_EINVAL;
+	}
+	char *host = strndup(listen, (size_t)(colon - listen));
+	if (!host)
+		return PARLEY_ENOMEM;
+	char *h = host;
+	if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+		h[strlen(h) - 1] = '\0';
+		h++;
+	}
+	struct addrinfo hints = {
+	        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int rv = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res);
+	if (rv != 0) {
+		*errmsg = str_printf("http.listen '%s' is not host:port: %s", listen, gai_strerror(rv));
+		free(host);
+		return PARLEY_EINVAL;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	free(host);
+	return 0;
+}
+
+/* Room for the connection cap within the process's descriptor limit, raising the soft limit if needed. */
+static void fit_fd_limit(struct http_server *s)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t need = (rlim_t)s->cfg.max_connections + FD_RESERVE;
+	if (rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need) {
+		int64_t fit = rl.rlim_cur > FD_RESERVE * 2 ? (int64_t)(rl.rlim_cur - FD_RESERVE) : FD_RESERVE;
+		log_warn(
+		        "http.max_connections %lld does not fit the open-file limit %llu: using %lld (raise ulimit -n)",
+		        (long long)s->cfg.max_connections, (unsigned long long)rl.rlim_cur, (long long)fit);
+		s->cfg.max_connections = fit;
+	}
+}
+
+int http_server_start(struct http_server **out, const struct http_server_config *cfg, struct metrics *metrics,
+                      http_router route, void *route_arg, char **errmsg)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int rv = parse_listen(cfg->listen, &ss, &sslen, errmsg);
+	if (rv != 0)
+		return rv;
+	struct http_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return PARLEY_ENOMEM;
+	s->cfg = *cfg;
+	s->metrics = metrics;
+	s->route = route;
+	s->route_arg = route_arg;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->resume_lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	for (size_t i = 0; i < sizeof(refusal_reasons) / sizeof(refusal_reasons[0]); i++)
+		metrics_add(metrics, "http_refused_total", "reason", refusal_reasons[i], 0);
+	fit_fd_limit(s);
+
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned workers = cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
+	int64_t longest = cfg->header_timeout_ms > cfg->body_timeout_ms ? cfg->header_timeout_ms : cfg->body_timeout_ms;
+	/* MHD's own timeout is idle time (a client that stops reading its answer); ours are the deadlines. */
+	unsigned idle_s = (unsigned)((longest + 999) / 1000) + 1;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s->starting = 1;
+	/* The logger goes first so that MHD reports even option errors through it. */
+	s->d = MHD_start_daemon(flags, 0, on_accept, s, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+	                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, workers,
+	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(cfg->max_header_size + POOL_SLACK),
+	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->cfg.max_connections * workers),
+	                        MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+	                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+	                        MHD_OPTION_END);
+	s->starting = 0;
+	if (!s->d) {
+		*errmsg = str_printf("cannot listen on http.listen %s: %s", cfg->listen,
+		                     s->start_error ? s->start_error : strerror(errno));
+		http_server_free(s);
+		return PARLEY_EIO;
+	}
+	if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+		*errmsg = str_printf("cannot start the HTTP watchdog thread");
+		http_server_stop(s);
+		http_server_free(s);
+		return PARLEY_EIO;
+	}
+	s->watchdog_started = 1;
+	*out = s;
+	return 0;
+}
+
+void http_server_stop(struct http_server *s)
+{
+	if (!s || !s->d)
+		return;
+	/* Requests still waiting for their handler are answered 503, so their providers retry. */
+	parley_http_request **waiting = NULL;
+	size_t n = 0, cap = 0;
+	pthread_mutex_lock(&s->lock);
+	for (parley_http_request *r = s->reqs; r; r = r->next) {
+		pthread_mutex_lock(&r->lock);
+		int wants = r->suspended && !r->answered;
+		pthread_mutex_unlock(&r->lock);
+		if (!wants)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			parley_http_request **nw = realloc(waiting, cap * sizeof(*nw));
+			if (!nw)
+				break;
+			waiting = nw;
+		}
+		atomic_fetch_add(&r->refs, 1);
+		waiting[n++] = r;
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		if (answer(waiting[i], MHD_HTTP_SERVICE_UNAVAILABLE,
+		           error_response(MHD_HTTP_SERVICE_UNAVAILABLE, "the gateway is shutting down: retry later",
+		                          1)) == 0)
+			count_response(s, MHD_HTTP_SERVICE_UNAVAILABLE);
+	/* Give those answers a moment to leave before the connections close. */
+	for (int tries = 0; tries < 100; tries++) {
+		size_t left = 0;
+		for (size_t i = 0; i < n; i++)
+			left += !atomic_load(&waiting[i]->completed);
+		if (!left)
+			break;
+		usleep(10000);
+	}
+	for (size_t i = 0; i < n; i++)
+		request_unref(waiting[i]);
+	free(waiting);
+
+	pthread_mutex_lock(&s->resume_lock);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->resume_lock);
+	MHD_stop_daemon(s->d);
+	s->d = NULL;
+	if (s->watchdog_started) {
+		pthread_mutex_lock(&s->lock);
+		s->watchdog_stop = 1;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->watchdog, NULL);
+		s->watchdog_started = 0;
+	}
+}
+
+void http_server_free(struct http_server *s)
+{
+	if (!s)
+		return;
+	/* Requests MHD never completed (it stopped first) and whose handlers have answered. */
+	while (s->reqs) {
+		parley_http_request *r = s->reqs;
+		atomic_store(&r->refs, 1);
+		request_unref(r);
+	}
+	while (s->conns) {
+		struct conn *c = s->conns;
+		conn_unlink(s, c);
+		free(c);
+	}
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->resume_lock);
+	pthread_mutex_destroy(&s->lock);
+	free(s->start_error);
+	free(s);
+}
