@@ -83,7 +83,6 @@ struct header {
 struct parley_http_request {
 	struct http_server *srv;
 	struct MHD_Connection *mc;
-	struct conn *conn;
 	struct parley_http_request *prev, *next;
 	atomic_int refs; /* MHD's until completed, the handler's until it answers */
 	atomic_int completed;
@@ -182,8 +181,14 @@ static int same_ip(const struct ip_key *a, const struct ip_key *b)
 	return a->family == b->family && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
 }
 
-static void conn_expect(struct conn *c, enum wait_for what, int64_t timeout_ms)
+/*
+ * Set the deadline of mc's connection.  The connection is looked up each
+ * time: MHD may report a request completed after the connection closed.
+ */
+static void conn_expect(struct MHD_Connection *mc, enum wait_for what, int64_t timeout_ms)
 {
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *c = ci ? ci->socket_context : NULL;
 	if (!c)
 		return;
 	atomic_store(&c->waiting, (int)what);
@@ -191,6 +196,12 @@ static void conn_expect(struct conn *c, enum wait_for what, int64_t timeout_ms)
 }
 
 /* ------------------------------------------------------------ connections */
+
+static void conn_start(struct conn *c, int64_t header_timeout_ms)
+{
+	atomic_store(&c->waiting, WAIT_HEAD);
+	atomic_store(&c->deadline_ms, header_timeout_ms > 0 ? time_mono_ms() + header_timeout_ms : 0);
+}
 
 /*
  * Accept policy: the caps, against counts that include sockets accepted by
@@ -267,7 +278,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
 		c = c->next;
 	if (c) {
 		c->fd = fd ? fd->connect_fd : -1;
-		conn_expect(c, WAIT_HEAD, s->cfg.header_timeout_ms);
+		conn_start(c, s->cfg.header_timeout_ms);
 	}
 	pthread_mutex_unlock(&s->lock);
 	*socket_context = c;
@@ -291,11 +302,12 @@ static void *watchdog_main(void *arg)
 				conn_unlink(s, c);
 				free(c);
 			} else if (c->fd >= 0 && dl && now >= dl && !c->shut) {
+				/* Read first: once the stream ends, MHD's thread may move the connection on. */
+				int head = atomic_load(&c->waiting) == WAIT_HEAD;
 				/* The fd stays MHD's: shutdown() only ends the stream, MHD closes it. */
 				shutdown(c->fd, SHUT_RDWR);
 				c->shut = 1;
-				count_refusal(s, atomic_load(&c->waiting) == WAIT_HEAD ? "header_timeout"
-				                                                       : "body_timeout");
+				count_refusal(s, head ? "header_timeout" : "body_timeout");
 			}
 			c = next;
 		}
@@ -359,8 +371,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 		*q++ = '\0';
 	r->path = r->uri;
 	r->query = q ? q : "";
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	r->conn = ci ? ci->socket_context : NULL;
 	pthread_mutex_lock(&s->lock);
 	r->next = s->reqs;
 	if (s->reqs)
@@ -382,13 +392,12 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
 {
 	struct http_server *s = cls;
 	parley_http_request *r = *con_cls;
-	(void)mc;
 	(void)toe;
 	if (!r)
 		return;
 	*con_cls = NULL;
 	/* The next request on a kept-alive connection has header_timeout for its head. */
-	conn_expect(r->conn, WAIT_HEAD, s->cfg.header_timeout_ms);
+	conn_expect(mc, WAIT_HEAD, s->cfg.header_timeout_ms);
 	if (r->tracked)
 		atomic_fetch_sub(&s->inflight, 1);
 	atomic_store(&r->completed, 1);
@@ -519,7 +528,7 @@ static int snapshot(parley_http_request *r)
 static enum MHD_Result on_head(struct http_server *s, parley_http_request *r, const char *method)
 {
 	r->phase = PH_BODY;
-	conn_expect(r->conn, WAIT_BODY, s->cfg.body_timeout_ms);
+	conn_expect(r->mc, WAIT_BODY, s->cfg.body_timeout_ms);
 	r->method = strdup(method);
 	if (!r->method)
 		return MHD_NO;
@@ -570,7 +579,7 @@ static enum MHD_Result on_body(parley_http_request *r, const char *data, size_t 
 /* The body is in: run the handler, and answer now or suspend until it does. */
 static enum MHD_Result on_request(struct http_server *s, parley_http_request *r)
 {
-	conn_expect(r->conn, WAIT_BODY, 0);
+	conn_expect(r->mc, WAIT_BODY, 0);
 	(void)s;
 	if (r->refuse_status)
 		return queue_refusal(r, 0);
