@@ -592,12 +592,16 @@ static enum MHD_Result on_request(struct http_server *s, parley_http_request *r)
 	struct MHD_Response *resp = r->answer;
 	unsigned status = r->answer_status;
 	r->answer = NULL;
-	if (!resp && !r->answered) {
+	/* Decided under the lock: once suspended, another thread may answer at any moment. */
+	int wait = !resp && !r->answered;
+	if (wait) {
 		MHD_suspend_connection(r->mc);
 		r->suspended = 1;
 	}
 	pthread_mutex_unlock(&r->lock);
-	return resp ? queue(r, status, resp) : r->answered ? MHD_NO : MHD_YES;
+	if (wait)
+		return MHD_YES;
+	return resp ? queue(r, status, resp) : MHD_NO; /* answered, but out of memory for the answer */
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
