@@ -429,12 +429,17 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		read_size(&r, http, "max_header_size", &cfg->http_max_header_size);
 		read_size(&r, http, "max_url_size", &cfg->http_max_url_size);
 		/* The request head is parsed in a per-connection pool of this size. */
+		const struct cfg_node *hs = cfg_map_get(http, "max_header_size"),
+		                      *us = cfg_map_get(http, "max_url_size");
 		if (cfg->http_max_header_size < 1024 || cfg->http_max_header_size > 1024 * 1024)
-			cfg_errors_add(errs, cfg->path, cfg_map_get(http, "max_header_size"),
+			cfg_errors_add(errs, cfg->path, hs,
 			               "max_header_size: write a size from 1KiB to 1MiB, e.g. 16KiB");
-		if (cfg->http_max_url_size < 256 || cfg->http_max_url_size > cfg->http_max_header_size)
-			cfg_errors_add(errs, cfg->path, cfg_map_get(http, "max_url_size"),
-			               "max_url_size: write a size from 256 bytes up to max_header_size, e.g. 8KiB");
+		else if (cfg->http_max_url_size < 256 || cfg->http_max_url_size > cfg->http_max_header_size)
+			cfg_errors_add(errs, cfg->path, us ? us : hs,
+			               "max_url_size is %llu bytes: write a size from 256 bytes up to max_header_size "
+			               "(%llu bytes)",
+			               (unsigned long long)cfg->http_max_url_size,
+			               (unsigned long long)cfg->http_max_header_size);
 	}
 	if (cfg->http_body_timeout_ms < 0)
 		cfg->http_body_timeout_ms = cfg->http_request_timeout_ms;

@@ -9,26 +9,20 @@
  * answers; the answer itself is queued from the access handler, the one
  * place MHD allows it.
  *
- * What MHD does not do, this file adds:
- * - Deadlines.  MHD's connection timeout is an idle timeout, which a client
- *   sending one byte a second never reaches.  A watchdog thread gives each
- *   connection a deadline for its request head (from the connection's start
- *   or its previous answer) and for its body, and shuts the socket down when
- *   one passes; MHD then sees the end of the stream and closes it.
- * - Connection caps that hold for the whole server.  MHD splits its own
- *   limit between its threads; ours are checked at accept against one set
- *   of counts, and every refusal is counted.
+ * What MHD does not do, this file adds (with core/http_conns.c, which keeps
+ * the connection caps and the head and body deadlines):
  * - Counting what MHD refuses by itself (a head over the memory pool is
  *   431, a request line over it 414, a malformed one 400): MHD reports
  *   those only through its log callback, so the logger counts them.
+ * - http.max_url_size (414) and http.max_inflight (503 with Retry-After).
  * - JSON error bodies, {"ok":false,"error":"..."}, through cJSON.
  */
 #include "http_server.h"
+#include "http_conns.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -38,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,30 +44,8 @@
 #define DRAIN_LIMIT (64ull * 1024 * 1024)
 /* Room in MHD's per-connection pool beyond the request head (the answer's header lines). */
 #define POOL_SLACK 4096
-/* File descriptors kept free for everything else the gateway opens. */
-#define FD_RESERVE 128
-/* An accepted socket MHD never registered is forgotten after this long. */
-#define PENDING_MS 5000
 
 enum phase { PH_HEAD, PH_BODY, PH_HANDLER };
-enum wait_for { WAIT_HEAD, WAIT_BODY };
-
-/* One client address, the key of the per-address cap. */
-struct ip_key {
-	int family;
-	unsigned char addr[16];
-	unsigned short port;
-};
-
-struct conn {
-	struct conn *prev, *next;
-	struct ip_key ip;
-	int fd; /* -1 while pending: accepted, not yet registered by MHD */
-	int64_t since_ms;
-	int shut;                        /* the watchdog shut it down */
-	atomic_int_fast64_t deadline_ms; /* 0: none (a handler is working) */
-	atomic_int waiting;              /* enum wait_for */
-};
 
 struct header {
 	const char *name, *value;
@@ -117,16 +88,12 @@ struct http_server {
 	http_router route;
 	void *route_arg;
 	struct MHD_Daemon *d;
-	pthread_mutex_t lock; /* conns, reqs, watchdog_stop */
-	struct conn *conns;
-	size_t n_conns;
+	struct http_conns *conns;
+	pthread_mutex_t lock; /* reqs */
 	struct parley_http_request *reqs;
 	atomic_long inflight;
 	pthread_mutex_t resume_lock; /* MHD_resume_connection() against stopping */
 	int stopping;
-	pthread_t watchdog;
-	pthread_cond_t wake;
-	int watchdog_started, watchdog_stop;
 	int starting;
 	char *start_error;
 };
@@ -159,97 +126,21 @@ char *http_error_json(const char *message)
 	return s;
 }
 
-static void ip_key_from(struct ip_key *k, const struct sockaddr *sa)
-{
-	memset(k, 0, sizeof(*k));
-	if (!sa)
-		return;
-	k->family = sa->sa_family;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		memcpy(k->addr, &in->sin_addr, 4);
-		k->port = in->sin_port;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		memcpy(k->addr, &in6->sin6_addr, 16);
-		k->port = in6->sin6_port;
-	}
-}
-
-static int same_ip(const struct ip_key *a, const struct ip_key *b)
-{
-	return a->family == b->family && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
-}
-
 /*
  * Set the deadline of mc's connection.  The connection is looked up each
  * time: MHD may report a request completed after the connection closed.
  */
-static void conn_expect(struct MHD_Connection *mc, enum wait_for what, int64_t timeout_ms)
+static void conn_wait(struct http_server *s, struct MHD_Connection *mc, enum http_conn_wait what)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn *c = ci ? ci->socket_context : NULL;
-	if (!c)
-		return;
-	atomic_store(&c->waiting, (int)what);
-	atomic_store(&c->deadline_ms, timeout_ms > 0 ? time_mono_ms() + timeout_ms : 0);
+	http_conn_wait(s->conns, ci ? ci->socket_context : NULL, what);
 }
 
-/* ------------------------------------------------------------ connections */
-
-static void conn_start(struct conn *c, int64_t header_timeout_ms)
-{
-	atomic_store(&c->waiting, WAIT_HEAD);
-	atomic_store(&c->deadline_ms, header_timeout_ms > 0 ? time_mono_ms() + header_timeout_ms : 0);
-}
-
-/*
- * Accept policy: the caps, against counts that include sockets accepted by
- * another MHD thread and not yet registered, so two threads cannot both
- * take the last slot.
- */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
 	struct http_server *s = cls;
 	(void)addrlen;
-	struct ip_key k;
-	ip_key_from(&k, addr);
-	struct conn *c = calloc(1, sizeof(*c));
-	if (!c)
-		return MHD_NO;
-	c->ip = k;
-	c->fd = -1;
-	c->since_ms = time_mono_ms();
-	pthread_mutex_lock(&s->lock);
-	size_t same = 0;
-	for (struct conn *o = s->conns; o; o = o->next)
-		same += same_ip(&o->ip, &k);
-	int refuse = s->n_conns >= (size_t)s->cfg.max_connections || same >= (size_t)s->cfg.max_connections_per_ip;
-	if (!refuse) {
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
-		s->n_conns++;
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (refuse) {
-		free(c);
-		count_refusal(s, "too_many_connections");
-		return MHD_NO;
-	}
-	return MHD_YES;
-}
-
-static void conn_unlink(struct http_server *s, struct conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	s->n_conns--;
+	return http_conns_admit(s->conns, addr) == 0 ? MHD_YES : MHD_NO;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
@@ -257,69 +148,14 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
 {
 	struct http_server *s = cls;
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		/* MHD calls this before it closes the socket: the watchdog never shuts a reused fd. */
-		struct conn *c = *socket_context;
-		if (!c)
-			return;
-		pthread_mutex_lock(&s->lock);
-		conn_unlink(s, c);
-		pthread_mutex_unlock(&s->lock);
-		free(c);
+		/* MHD calls this before it closes the socket, as http_conns_detach() needs. */
+		http_conns_detach(s->conns, *socket_context);
 		*socket_context = NULL;
 		return;
 	}
 	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 	const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	struct ip_key k;
-	ip_key_from(&k, ad ? ad->client_addr : NULL);
-	pthread_mutex_lock(&s->lock);
-	struct conn *c = s->conns;
-	while (c && !(c->fd < 0 && same_ip(&c->ip, &k) && c->ip.port == k.port))
-		c = c->next;
-	if (c) {
-		c->fd = fd ? fd->connect_fd : -1;
-		conn_start(c, s->cfg.header_timeout_ms);
-	}
-	pthread_mutex_unlock(&s->lock);
-	*socket_context = c;
-}
-
-static void *watchdog_main(void *arg)
-{
-	struct http_server *s = arg;
-	int64_t shortest =
-	        s->cfg.header_timeout_ms < s->cfg.body_timeout_ms ? s->cfg.header_timeout_ms : s->cfg.body_timeout_ms;
-	int64_t tick = shortest / 5;
-	tick = tick < 10 ? 10 : tick > 200 ? 200 : tick;
-	pthread_mutex_lock(&s->lock);
-	while (!s->watchdog_stop) {
-		int64_t now = time_mono_ms();
-		struct conn *c = s->conns;
-		while (c) {
-			struct conn *next = c->next;
-			int64_t dl = atomic_load(&c->deadline_ms);
-			if (c->fd < 0 && now - c->since_ms > PENDING_MS) {
-				conn_unlink(s, c);
-				free(c);
-			} else if (c->fd >= 0 && dl && now >= dl && !c->shut) {
-				/* Read first: once the stream ends, MHD's thread may move the connection on. */
-				int head = atomic_load(&c->waiting) == WAIT_HEAD;
-				/* The fd stays MHD's: shutdown() only ends the stream, MHD closes it. */
-				shutdown(c->fd, SHUT_RDWR);
-				c->shut = 1;
-				count_refusal(s, head ? "header_timeout" : "body_timeout");
-			}
-			c = next;
-		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)(tick % 1000) * 1000000L;
-		ts.tv_sec += tick / 1000 + ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
+	*socket_context = fd && ad ? http_conns_attach(s->conns, ad->client_addr, fd->connect_fd) : NULL;
 }
 
 /* --------------------------------------------------------------- requests */
@@ -397,7 +233,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
 		return;
 	*con_cls = NULL;
 	/* The next request on a kept-alive connection has header_timeout for its head. */
-	conn_expect(mc, WAIT_HEAD, s->cfg.header_timeout_ms);
+	conn_wait(s, mc, HTTP_CONN_HEAD);
 	if (r->tracked)
 		atomic_fetch_sub(&s->inflight, 1);
 	atomic_store(&r->completed, 1);
@@ -528,7 +364,7 @@ static int snapshot(parley_http_request *r)
 static enum MHD_Result on_head(struct http_server *s, parley_http_request *r, const char *method)
 {
 	r->phase = PH_BODY;
-	conn_expect(r->mc, WAIT_BODY, s->cfg.body_timeout_ms);
+	conn_wait(s, r->mc, HTTP_CONN_BODY);
 	r->method = strdup(method);
 	if (!r->method)
 		return MHD_NO;
@@ -579,7 +415,7 @@ static enum MHD_Result on_body(parley_http_request *r, const char *data, size_t 
 /* The body is in: run the handler, and answer now or suspend until it does. */
 static enum MHD_Result on_request(struct http_server *s, parley_http_request *r)
 {
-	conn_expect(r->mc, WAIT_BODY, 0);
+	conn_wait(s, r->mc, HTTP_CONN_BUSY);
 	(void)s;
 	if (r->refuse_status)
 		return queue_refusal(r, 0);
@@ -784,27 +620,6 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	return 0;
 }
 
-/* Room for the connection cap within the process's descriptor limit, raising the soft limit if needed. */
-static void fit_fd_limit(struct http_server *s)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	rlim_t need = (rlim_t)s->cfg.max_connections + FD_RESERVE;
-	if (rl.rlim_cur < need) {
-		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur < need) {
-		int64_t fit = rl.rlim_cur > FD_RESERVE * 2 ? (int64_t)(rl.rlim_cur - FD_RESERVE) : FD_RESERVE;
-		log_warn(
-		        "http.max_connections %lld does not fit the open-file limit %llu: using %lld (raise ulimit -n)",
-		        (long long)s->cfg.max_connections, (unsigned long long)rl.rlim_cur, (long long)fit);
-		s->cfg.max_connections = fit;
-	}
-}
-
 int http_server_start(struct http_server **out, const struct http_server_config *cfg, struct metrics *metrics,
                       http_router route, void *route_arg, char **errmsg)
 {
@@ -822,10 +637,16 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 	s->route_arg = route_arg;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->resume_lock, NULL);
-	pthread_cond_init(&s->wake, NULL);
 	for (size_t i = 0; i < sizeof(refusal_reasons) / sizeof(refusal_reasons[0]); i++)
 		metrics_add(metrics, "http_refused_total", "reason", refusal_reasons[i], 0);
-	fit_fd_limit(s);
+	struct http_conns_limits lim = {cfg->max_connections, cfg->max_connections_per_ip, cfg->header_timeout_ms,
+	                                cfg->body_timeout_ms};
+	if ((rv = http_conns_open(&s->conns, &lim, metrics)) != 0) {
+		*errmsg = str_printf("cannot start the HTTP connection watchdog thread");
+		http_server_free(s);
+		return rv;
+	}
+	s->cfg.max_connections = http_conns_limits(s->conns)->max_connections;
 
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned workers = cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
@@ -851,13 +672,6 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 		http_server_free(s);
 		return PARLEY_EIO;
 	}
-	if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
-		*errmsg = str_printf("cannot start the HTTP watchdog thread");
-		http_server_stop(s);
-		http_server_free(s);
-		return PARLEY_EIO;
-	}
-	s->watchdog_started = 1;
 	*out = s;
 	return 0;
 }
@@ -910,14 +724,6 @@ void http_server_stop(struct http_server *s)
 	pthread_mutex_unlock(&s->resume_lock);
 	MHD_stop_daemon(s->d);
 	s->d = NULL;
-	if (s->watchdog_started) {
-		pthread_mutex_lock(&s->lock);
-		s->watchdog_stop = 1;
-		pthread_cond_signal(&s->wake);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->watchdog, NULL);
-		s->watchdog_started = 0;
-	}
 }
 
 void http_server_free(struct http_server *s)
@@ -930,12 +736,7 @@ void http_server_free(struct http_server *s)
 		atomic_store(&r->refs, 1);
 		request_unref(r);
 	}
-	while (s->conns) {
-		struct conn *c = s->conns;
-		conn_unlink(s, c);
-		free(c);
-	}
-	pthread_cond_destroy(&s->wake);
+	http_conns_close(s->conns);
 	pthread_mutex_destroy(&s->resume_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s->start_error);

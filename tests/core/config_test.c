@@ -144,6 +144,40 @@ static void test_duplicate_key(void)
 	cfg_errors_free(&errs);
 }
 
+/* http: limits against slow and greedy clients: defaults, values, and errors at their line. */
+static void test_http_limits(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = {0};
+	CHECK(load("http:\n  request_timeout: 20s\n", &cfg, &errs) == 0);
+	CHECK(cfg.http_header_timeout_ms == 10000);
+	CHECK(cfg.http_body_timeout_ms == 20000); /* unset: request_timeout */
+	CHECK(cfg.http_max_connections == 1024 && cfg.http_max_connections_per_ip == 256);
+	CHECK(cfg.http_max_inflight == 256);
+	CHECK(cfg.http_max_header_size == 16 * 1024 && cfg.http_max_url_size == 8 * 1024);
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	CHECK(load("http:\n  header_timeout: 2s\n  body_timeout: 5s\n  max_connections: 50\n"
+	           "  max_connections_per_ip: 5\n  max_inflight: 8\n  max_header_size: 32KiB\n  max_url_size: 4k\n",
+	           &cfg, &errs) == 0);
+	CHECK(cfg.http_header_timeout_ms == 2000 && cfg.http_body_timeout_ms == 5000);
+	CHECK(cfg.http_max_connections == 50 && cfg.http_max_connections_per_ip == 5 && cfg.http_max_inflight == 8);
+	CHECK(cfg.http_max_header_size == 32 * 1024 && cfg.http_max_url_size == 4096);
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	CHECK(load("http:\n  max_connections: 0\n  max_header_size: 100\n  header_timeout: soon\n", &cfg, &errs) != 0);
+	CHECK(errs.n == 3);
+	if (errs.n == 3) {
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:4:19: header_timeout: 'soon' is not a duration");
+		CHECK_CONTAINS(errs.msgs[1], "c.yaml:2:20: max_connections: 0 is out of range");
+		CHECK_CONTAINS(errs.msgs[2], "c.yaml:3:20: max_header_size: write a size from 1KiB to 1MiB");
+	}
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -155,6 +189,7 @@ int main(void)
 	test_channels();
 	test_typed_values();
 	test_duplicate_key();
+	test_http_limits();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
