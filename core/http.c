@@ -145,7 +145,8 @@ static void route(void *arg, parley_http_request *req)
 	                       : strcmp(path, "/metrics") == 0 ? on_metrics
 	                                                       : NULL;
 	if (builtin) {
-		if (strcmp(method, "GET") != 0)
+		/* HEAD too: libmicrohttpd sends the head of the GET answer without its body. */
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			http_server_refuse(req, 405, "method not allowed: use GET");
 		else
 			http_server_serve(req, builtin, h, 0, 0);

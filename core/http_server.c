@@ -74,6 +74,7 @@ struct parley_http_request {
 	char *refuse_msg;
 	const char *refuse_reason;
 	uint64_t dropped;
+	int queued; /* an answer is queued: drop whatever MHD still hands us */
 	char *body;
 	size_t len, cap;
 	pthread_mutex_t lock; /* answer, answered, suspended */
@@ -116,13 +117,24 @@ static void count_response(struct http_server *s, unsigned status)
 
 char *http_error_json(const char *message)
 {
+	const char *m = message ? message : "";
+	/* cJSON escapes but does not check UTF-8; a path's raw bytes may be anything. */
+	char *clean = NULL;
+	if (!utf8_valid(m, strlen(m))) {
+		clean = strdup(m);
+		if (!clean)
+			return NULL;
+		for (char *c = clean; *c; c++)
+			if ((unsigned char)*c >= 0x80)
+				*c = '?';
+		m = clean;
+	}
 	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	cJSON_AddBoolToObject(o, "ok", 0);
-	cJSON_AddStringToObject(o, "error", message ? message : "");
-	char *s = cJSON_PrintUnformatted(o);
+	char *s = NULL;
+	if (o && cJSON_AddBoolToObject(o, "ok", 0) && cJSON_AddStringToObject(o, "error", m))
+		s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
+	free(clean);
 	return s;
 }
 
@@ -288,6 +300,7 @@ static enum MHD_Result queue(parley_http_request *r, unsigned status, struct MHD
 {
 	if (!resp)
 		return MHD_NO;
+	r->queued = 1;
 	enum MHD_Result rv = MHD_queue_response(r->mc, status, resp);
 	MHD_destroy_response(resp);
 	return rv;
@@ -305,7 +318,6 @@ static enum MHD_Result queue_refusal(parley_http_request *r, int close)
 
 static void refuse_body(parley_http_request *r, uint64_t declared)
 {
-	struct http_server *s = r->srv;
 	r->refuse_status = MHD_HTTP_CONTENT_TOO_LARGE;
 	r->refuse_reason = "body_too_large";
 	free(r->refuse_msg);
@@ -315,7 +327,6 @@ static void refuse_body(parley_http_request *r, uint64_t declared)
 	else
 		r->refuse_msg =
 		        str_printf("the body is over http.max_body (%llu bytes)", (unsigned long long)r->max_body);
-	(void)s;
 	r->dropped = r->len;
 	free(r->body);
 	r->body = NULL;
@@ -340,7 +351,6 @@ static int snapshot(parley_http_request *r)
 	size_t index_size = (size_t)(n > 0 ? n : 0) * sizeof(struct header);
 	char *block = malloc(index_size + sb.len + 1);
 	if (!block) {
-		free(block);
 		sb_free(&sb);
 		return -1;
 	}
@@ -387,6 +397,8 @@ static enum MHD_Result on_head(struct http_server *s, parley_http_request *r, co
 
 static enum MHD_Result on_body(parley_http_request *r, const char *data, size_t n)
 {
+	if (r->queued)
+		return MHD_YES;
 	if (r->refuse_status) {
 		r->dropped += n;
 		return r->dropped > DRAIN_LIMIT ? queue_refusal(r, 1) : MHD_YES;
@@ -416,7 +428,8 @@ static enum MHD_Result on_body(parley_http_request *r, const char *data, size_t 
 static enum MHD_Result on_request(struct http_server *s, parley_http_request *r)
 {
 	conn_wait(s, r->mc, HTTP_CONN_BUSY);
-	(void)s;
+	if (r->queued)
+		return MHD_YES;
 	if (r->refuse_status)
 		return queue_refusal(r, 0);
 	if (snapshot(r) != 0)
