@@ -342,6 +342,26 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 	return MHD_YES;
 }
 
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	size_t *n = cls;
+	(void)kind;
+	*n += strlen(key) + 2 + (value ? strlen(value) : 0) + 2; /* "key: value\r\n" */
+	return MHD_YES;
+}
+
+/*
+ * The request head's size as sent (near enough: MHD folds whitespace).  MHD
+ * itself refuses only heads over its pool, which also holds the answer's
+ * header lines; this holds the configured limit exactly.
+ */
+static size_t head_size(parley_http_request *r, const char *method)
+{
+	size_t n = strlen(method) + 1 + strlen(r->path) + (r->query[0] ? 1 + strlen(r->query) : 0) + 11;
+	MHD_get_connection_values(r->mc, MHD_HEADER_KIND, add_header_size, &n);
+	return n + 2;
+}
+
 /* Copy the headers out of MHD's pool: handlers read them from any thread, until they answer. */
 static int snapshot(parley_http_request *r)
 {
@@ -378,6 +398,13 @@ static enum MHD_Result on_head(struct http_server *s, parley_http_request *r, co
 	r->method = strdup(method);
 	if (!r->method)
 		return MHD_NO;
+	size_t head = r->refuse_status ? 0 : head_size(r, method);
+	if (head > s->cfg.max_header_size) {
+		r->refuse_status = MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE;
+		r->refuse_msg = str_printf("the request head of %zu bytes is over http.max_header_size (%llu bytes)",
+		                           head, (unsigned long long)s->cfg.max_header_size);
+		r->refuse_reason = "headers_too_large";
+	}
 	if (!r->refuse_status)
 		s->route(s->route_arg, r);
 	if (!r->routed && !r->refuse_status)
