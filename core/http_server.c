@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -626,7 +627,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 		free(s->start_error);
 		s->start_error = strdup(line);
 	}
-	log_msg(3, "http", "libmicrohttpd: %s", line);
+	log_msg(PARLEY_LOG_DEBUG, "http", "libmicrohttpd: %s", line);
 }
 
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char **errmsg)
@@ -692,13 +693,16 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 	unsigned workers = cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
 	int64_t longest = cfg->header_timeout_ms > cfg->body_timeout_ms ? cfg->header_timeout_ms : cfg->body_timeout_ms;
 	/* MHD's own timeout is idle time (a client that stops reading its answer); ours are the deadlines. */
-	unsigned idle_s = (unsigned)((longest + 999) / 1000) + 1;
+	unsigned idle_s = longest > 0 ? (unsigned)((longest + 999) / 1000) + 1 : 0; /* 0: none */
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	s->starting = 1;
 	/* The logger goes first so that MHD reports even option errors through it. */
-	s->d = MHD_start_daemon(flags, 0, on_accept, s, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+	/* MHD listens on ss; the port is passed too only because MHD names it in its errors. */
+	uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                               : ((struct sockaddr_in *)&ss)->sin_port);
+	s->d = MHD_start_daemon(flags, port, on_accept, s, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
 	                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, workers,
 	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(cfg->max_header_size + POOL_SLACK),
 	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->cfg.max_connections * workers),
@@ -707,8 +711,11 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 	                        MHD_OPTION_END);
 	s->starting = 0;
 	if (!s->d) {
-		*errmsg = str_printf("cannot listen on http.listen %s: %s", cfg->listen,
-		                     s->start_error ? s->start_error : strerror(errno));
+		const char *why = s->start_error ? s->start_error : strerror(errno);
+		*errmsg = str_printf("cannot listen on http.listen %s: %s%s", cfg->listen, why,
+		                     strstr(why, "in use") ? " (another process listens there: stop it or change "
+		                                             "http.listen)"
+		                                           : "");
 		http_server_free(s);
 		return PARLEY_EIO;
 	}
