@@ -147,7 +147,7 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 	struct send_wait w = {.done = 0};
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cv, NULL);
-	int rv = bus_submit(gw->bus, &env, 1, send_committed, &w);
+	int rv = bus_submit(gw->bus, &env, 1, send_committed, NULL, &w);
 	if (rv != 0) {
 		envelope_destroy(env);
 		pthread_mutex_destroy(&w.lock);
