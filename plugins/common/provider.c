@@ -373,6 +373,26 @@ cJSON *prov_json_body(const struct parley_host *h, parley_http_request *req, con
 	return doc;
 }
 
+int prov_form_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len,
+                   struct prov_form *f)
+{
+	const char *ct = h->http_header(req, "Content-Type");
+	size_t n = ct ? strcspn(ct, "; ") : 0;
+	if (!ct || n != 33 || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "Content-Type must be application/x-www-form-urlencoded, not '%.80s'",
+		         ct ? ct : "(none)");
+		prov_respond_error(h, req, 415, msg);
+		return -1;
+	}
+	if (prov_form_parse(body, len, f) != 0) {
+		prov_form_free(f);
+		prov_respond_error(h, req, 400, "the body is not application/x-www-form-urlencoded");
+		return -1;
+	}
+	return 0;
+}
+
 void prov_respond_error(const struct parley_host *h, parley_http_request *req, int status, const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -730,6 +750,24 @@ int prov_set_json(const struct parley_host *h, parley_envelope *env, const char 
 	int rv = s ? h->envelope_set_json(env, field, s) : PARLEY_ENOMEM;
 	free(s);
 	cJSON_Delete(v);
+	return rv;
+}
+
+int prov_set_fmt(const struct parley_host *h, parley_envelope *env, const char *field, const char *fmt, ...)
+{
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (s)
+		vsnprintf(s, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	if (!s)
+		return PARLEY_ENOMEM;
+	int rv = h->envelope_set_str(env, field, s);
+	free(s);
 	return rv;
 }
 

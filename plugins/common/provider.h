@@ -100,6 +100,13 @@ void prov_meta_handshake(const struct parley_host *h, parley_http_request *req, 
  * body is not JSON (400).  Free the result with cJSON_Delete.
  */
 cJSON *prov_json_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len);
+/*
+ * A webhook's application/x-www-form-urlencoded body into f: 0, or -1
+ * after answering 415 (another Content-Type) or 400 itself.  Check the
+ * signature, then prov_form_check, before using the values.
+ */
+int prov_form_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len,
+                   struct prov_form *f);
 /* The same checks for JSON from elsewhere (a provider's API answer): NULL with why set. */
 cJSON *prov_json_parse(const struct parley_host *h, const char *text, size_t len, char *why, size_t why_len);
 
@@ -190,6 +197,14 @@ void prov_batch_refuse(struct prov_batch *b, const char *fmt, ...) __attribute__
  * by the envelope, so its submission is refused with the reason.
  */
 int prov_set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v);
+
+/*
+ * Set a string field to printf-style text, never cut short (an id or an
+ * address that would be too long is refused by the host instead); as
+ * prov_set_json.
+ */
+int prov_set_fmt(const struct parley_host *h, parley_envelope *env, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 /* Set a string field from a JSON string member, if present (0 when absent); as prov_set_json. */
 int prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,

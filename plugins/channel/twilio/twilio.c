@@ -104,16 +104,20 @@ static void on_post(void *data, parley_http_request *req)
 	size_t len;
 	const char *body = h->http_body(req, &len);
 	struct prov_form f;
-	if (prov_form_parse(body, len, &f) != 0) {
-		prov_respond_error(h, req, 400, "the body is not application/x-www-form-urlencoded");
+	if (prov_form_body(h, req, body, len, &f) != 0)
 		return;
-	}
 	if (!signature_ok(t, req, &f)) {
 		prov_form_free(&f);
 		h->metric_add(t->inst, "webhook_bad_signature_total", 1);
 		prov_respond_error(
 		        h, req, 401,
 		        "bad or missing X-Twilio-Signature (checked against http.public_url + the request path)");
+		return;
+	}
+	char why[200];
+	if (prov_form_check(h, &f, why, sizeof(why)) != 0) {
+		prov_form_free(&f);
+		prov_respond_error(h, req, 400, why);
 		return;
 	}
 	const char *msid = prov_form_get(&f, "MessageSid");
@@ -137,7 +141,7 @@ static void on_post(void *data, parley_http_request *req)
 	const char *status = prov_form_get(&f, "MessageStatus");
 	const char *from = prov_form_get(&f, "From");
 	const char *to = prov_form_get(&f, "To");
-	char urn[160], ext[200];
+	char urn[160];
 	if (status && strcmp(status, "received") != 0) {
 		parley_envelope *env = prov_batch_envelope(b, "status");
 		static const char *const failed[] = {"failed", "undelivered", NULL};
@@ -145,8 +149,7 @@ static void on_post(void *data, parley_http_request *req)
 		for (size_t i = 0; failed[i]; i++)
 			if (strcmp(status, failed[i]) == 0)
 				st = "failed";
-		snprintf(ext, sizeof(ext), "%s:%s", msid, status);
-		h->envelope_set_str(env, "external_id", ext);
+		prov_set_fmt(h, env, "external_id", "%s:%s", msid, status);
 		h->envelope_set_str(env, "thread_ref", msid);
 		h->envelope_set_str(env, "status", st);
 		if (to) {
@@ -156,10 +159,8 @@ static void on_post(void *data, parley_http_request *req)
 		const char *code = prov_form_get(&f, "ErrorCode");
 		const char *text = prov_form_get(&f, "ErrorMessage");
 		if (code || text) {
-			char err[400];
-			snprintf(err, sizeof(err), "%s%s%s", code ? code : "", code && text ? ": " : "",
-			         text ? text : "");
-			h->envelope_set_str(env, "error", err);
+			prov_set_fmt(h, env, "error", "%s%s%s", code ? code : "", code && text ? ": " : "",
+			             text ? text : "");
 		}
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddStringToObject(meta, "provider_status", status);

@@ -128,9 +128,7 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 	if (strchr(from->valuestring, ':')) {
 		h->envelope_set_str(env, "from", from->valuestring);
 	} else {
-		char urn[520];
-		snprintf(urn, sizeof(urn), "webhook:%s", from->valuestring);
-		h->envelope_set_str(env, "from", urn);
+		prov_set_fmt(h, env, "from", "webhook:%s", from->valuestring);
 	}
 	for (size_t i = 0; str_fields[i]; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, str_fields[i]);
