@@ -43,12 +43,21 @@ static const struct parley_config_key config_map[] = {
 
 static const char twiml[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
+struct field {
+	const char *name, *value;
+	size_t len;
+};
+
 static int cmp_names(const void *a, const void *b)
 {
-	return strcmp(**(char *const *const *)a, **(char *const *const *)b);
+	return strcmp(((const struct field *)a)->name, ((const struct field *)b)->name);
 }
 
-/* Twilio's signature over url + sorted name/value pairs. */
+/*
+ * Twilio's signature over url + sorted name/value pairs, with each value's
+ * decoded bytes (a %00 included), so a value that the check then refuses
+ * is refused as invalid, not as forged.
+ */
 static int signature_ok(struct twilio *t, parley_http_request *req, const struct prov_form *f)
 {
 	const struct parley_host *h = t->host;
@@ -57,22 +66,28 @@ static int signature_ok(struct twilio *t, parley_http_request *req, const struct
 		return 0;
 	const char *query = h->http_query(req);
 	size_t total = strlen(t->public_url) + strlen(h->http_path(req)) + strlen(query) + 2;
-	char ***pairs = calloc(f->n + 1, sizeof(*pairs));
+	struct field *order = calloc(f->n + 1, sizeof(*order));
+	if (!order)
+		return 0;
 	for (size_t i = 0; i < f->n; i++) {
-		pairs[i] = malloc(2 * sizeof(char *));
-		pairs[i][0] = f->names[i];
-		pairs[i][1] = f->values[i];
-		total += strlen(f->names[i]) + strlen(f->values[i]);
+		order[i] = (struct field){f->names[i], f->values[i], f->lens[i]};
+		total += strlen(f->names[i]) + f->lens[i];
 	}
-	qsort(pairs, f->n, sizeof(*pairs), cmp_names);
 	char *data = malloc(total + 1);
+	if (!data) {
+		free(order);
+		return 0;
+	}
+	qsort(order, f->n, sizeof(*order), cmp_names);
 	size_t n = (size_t)snprintf(data, total + 1, "%s%s%s%s", t->public_url, h->http_path(req), query[0] ? "?" : "",
 	                            query);
 	for (size_t i = 0; i < f->n; i++) {
-		n += (size_t)snprintf(data + n, total + 1 - n, "%s%s", pairs[i][0], pairs[i][1]);
-		free(pairs[i]);
+		size_t nl = strlen(order[i].name);
+		memcpy(data + n, order[i].name, nl);
+		memcpy(data + n + nl, order[i].value, order[i].len);
+		n += nl + order[i].len;
 	}
-	free(pairs);
+	free(order);
 	unsigned char mac[20];
 	char want[32];
 	h->hmac_sha1(t->token, strlen(t->token), data, n, mac);
