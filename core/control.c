@@ -233,7 +233,10 @@ static char *op_message_send(struct gateway *gw, const cJSON *req)
 		const char *conv_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
 		cJSON *conv = NULL;
 		if (conv_id) {
-			char *rq = str_printf("{\"conversation_id\":\"%.40s\"}", conv_id), *rp = NULL;
+			cJSON *q = cJSON_CreateObject();
+			cJSON_AddStringToObject(q, "conversation_id", conv_id);
+			char *rq = cJSON_PrintUnformatted(q), *rp = NULL;
+			cJSON_Delete(q);
 			if (gw->store_ops->query(gw->store->data, "conversation.get", rq, &rp) == 0) {
 				cJSON *j = cJSON_Parse(rp);
 				conv = cJSON_DetachItemFromObjectCaseSensitive(j, "conversation");

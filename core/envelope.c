@@ -171,6 +171,25 @@ static int is_key_field(const char *field)
 	return 0;
 }
 
+/* Gateway ids (ULIDs, or an integrator's own) are printed into JSON and paths: a safe alphabet only. */
+static int is_id_field(const char *field)
+{
+	return strcmp(field, "id") == 0 || strcmp(field, "contact_id") == 0 || strcmp(field, "conversation_id") == 0;
+}
+
+static int id_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > 64)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+		      c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
 int envelope_set(parley_envelope *env, const char *field, const char *value)
 {
 	if (!env || !field)
@@ -180,6 +199,9 @@ int envelope_set(parley_envelope *env, const char *field, const char *value)
 	size_t len = value ? strlen(value) : 0;
 	if (value && !utf8_valid(value, len))
 		return fail(env, PARLEY_EINVAL, "field '%s' is not valid UTF-8", field);
+	if (value && is_id_field(field) && !id_valid(value, len))
+		return fail(env, PARLEY_EINVAL, "field '%s' is not a gateway id (1-64 letters, digits, '-' or '_')",
+		            field);
 	if (value && len > ENVELOPE_MAX_KEY && is_key_field(field))
 		return fail(env, PARLEY_ETOOBIG, "field '%s' is %zu bytes long: at most %d are taken", field, len,
 		            ENVELOPE_MAX_KEY);

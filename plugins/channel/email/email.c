@@ -485,10 +485,14 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
 /* The customer's last mail in the conversation: what a reply answers. */
 static cJSON *last_inbound(struct email *e, const char *conversation_id)
 {
-	char req[128], *reply = NULL;
-	snprintf(req, sizeof(req), "{\"conversation_id\":\"%.40s\"}", conversation_id);
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "conversation_id", conversation_id);
+	char *req = cJSON_PrintUnformatted(q), *reply = NULL;
+	cJSON_Delete(q);
 	cJSON *found = NULL;
-	if (e->host->store_query(e->inst, "conversation.get", req, &reply) == 0) {
+	int rv = req ? e->host->store_query(e->inst, "conversation.get", req, &reply) : PARLEY_ENOMEM;
+	free(req);
+	if (rv == 0) {
 		cJSON *j = cJSON_Parse(reply);
 		const cJSON *m;
 		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(
