@@ -318,6 +318,21 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
+int bus_listen_private(nng_socket s, const char *url)
+{
+	nng_listener l;
+	int rv = nng_listener_create(&l, s, url);
+	if (rv != 0)
+		return rv;
+	if (strncmp(url, "ipc://", 6) == 0 && (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) != 0) {
+		nng_listener_close(l);
+		return rv;
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0)
+		nng_listener_close(l);
+	return rv;
+}
+
 static int listen_err(const char *what, const char *url, int rv, char **errmsg)
 {
 	*errmsg = str_printf("cannot listen on %s %s: %s (is another gateway running with the same config?)", what, url,
@@ -351,7 +366,7 @@ int bus_open(struct bus **out, struct gateway *gw, char **errmsg)
 		bus_free(b);
 		return PARLEY_EIO;
 	}
-	if ((rv = nng_listen(b->pub, gw->cfg.publish_listen, NULL, 0)) != 0) {
+	if ((rv = bus_listen_private(b->pub, gw->cfg.publish_listen)) != 0) {
 		listen_err("publish.listen", gw->cfg.publish_listen, rv, errmsg);
 		bus_free(b);
 		return PARLEY_EIO;

@@ -53,6 +53,12 @@ int bus_recv(struct bus *b, nng_msg **msg, int nonblock);
 /* Decode items of msg, appending to *items (realloc'd). Returns count or -1. */
 int bus_decode(nng_msg *msg, struct bus_item **items, size_t *n, size_t *cap);
 
+/*
+ * nng_listen, with an ipc:// socket file made 0600 (only the gateway's user
+ * may connect): 0 or an nng error.
+ */
+int bus_listen_private(nng_socket s, const char *url);
+
 /* Publish TOPIC SP JSON to subscribers (never blocks; may drop). */
 void bus_publish(struct bus *b, const char *topic, const char *json, size_t len);
 

@@ -404,6 +404,25 @@ void prov_respond_error(const struct parley_host *h, parley_http_request *req, i
 	cJSON_Delete(o);
 }
 
+int prov_check_signing(const char *config_json, const char *key, const char *what, char **errmsg)
+{
+	cJSON *c = cJSON_Parse(config_json ? config_json : "{}");
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, key));
+	const char *ins = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "insecure"));
+	int ok = (v && v[0]) || (ins && (!strcmp(ins, "true") || !strcmp(ins, "yes") || !strcmp(ins, "on")));
+	cJSON_Delete(c);
+	if (ok)
+		return 0;
+	size_t n = strlen(key) + strlen(what) + 160;
+	*errmsg = malloc(n);
+	if (*errmsg)
+		snprintf(*errmsg, n,
+		         "no '%s': anyone who can reach the webhook could post messages; set %s, or say insecure: true "
+		         "to accept unsigned requests",
+		         key, what);
+	return PARLEY_EINVAL;
+}
+
 static int hexval(int c)
 {
 	if (c >= '0' && c <= '9')

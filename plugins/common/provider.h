@@ -116,6 +116,15 @@ void prov_respond_error(const struct parley_host *h, parley_http_request *req, i
 /* The value of name in an application/x-www-form-urlencoded query, decoded (malloc'd), or NULL. */
 char *prov_query_get(const char *query, const char *name);
 
+/*
+ * For a channel type's check_config: 0 when the config (config_json as
+ * given to check_config) names a non-empty `key` that authenticates its
+ * webhooks, or says `insecure: true`; else PARLEY_EINVAL with *errmsg
+ * saying what to set.  A channel anyone can post to must be chosen, never
+ * a default.
+ */
+int prov_check_signing(const char *config_json, const char *key, const char *what, char **errmsg);
+
 /* ------------------------------------------------------------- media */
 
 /*

@@ -48,6 +48,8 @@ static const struct parley_config_key config_map[] = {
         {"token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET, "the bot token from @BotFather"},
         {"secret_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
          "the secret_token given to setWebhook; updates must carry it in X-Telegram-Bot-Api-Secret-Token"},
+        {"insecure", PARLEY_CFG_BOOL, "false", 0,
+         "accept webhook updates without secret_token (anyone who knows the URL can post)"},
         {"api_base_url", PARLEY_CFG_STRING, "https://api.telegram.org", 0, "Bot API base URL"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "20MiB", 0, "larger files are not fetched"},
@@ -567,9 +569,9 @@ static int tg_start(void *data, char **errmsg)
 		return 0;
 	}
 	if (!t->secret_token || !t->secret_token[0])
-		t->host->log(
-		        t->inst, PARLEY_LOG_WARN,
-		        "no secret_token: anyone who knows the webhook URL can post updates; set one with setWebhook");
+		t->host->log(t->inst, PARLEY_LOG_WARN,
+		             "INSECURE: no secret_token (insecure: true): anyone who knows the webhook URL can post "
+		             "updates");
 	return t->host->http_route(t->inst, "POST", "", on_post);
 }
 
@@ -600,10 +602,15 @@ static int tg_check(const struct parley_host *h, const char *config_json, char *
 	cJSON *c = cJSON_Parse(config_json);
 	const char *mode = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "mode"));
 	int bad = mode && strcmp(mode, "webhook") != 0 && strcmp(mode, "poll") != 0;
+	int poll = mode && strcmp(mode, "poll") == 0;
 	cJSON_Delete(c);
-	if (bad)
+	if (bad) {
 		*errmsg = strdup("mode must be webhook or poll");
-	return bad ? PARLEY_EINVAL : 0;
+		return PARLEY_EINVAL;
+	}
+	/* A poller takes updates from Telegram itself: only a webhook needs the secret. */
+	return poll ? 0
+	            : prov_check_signing(config_json, "secret_token", "the secret_token given to setWebhook", errmsg);
 }
 
 static const struct parley_plugin plugin = {

@@ -35,6 +35,8 @@ static const struct parley_config_key config_map[] = {
         {"secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
          "HMAC-SHA256 key; when set, inbound requests must carry a valid X-Parley-Signature"},
         {"outbound_url", PARLEY_CFG_STRING, NULL, 0, "where replies are POSTed as envelope JSON"},
+        {"insecure", PARLEY_CFG_BOOL, "false", 0,
+         "accept unsigned requests when no secret is set (anyone who can reach the listener can post)"},
         {"timeout", PARLEY_CFG_DURATION, "5s", 0, "outbound request timeout"},
         {NULL, 0, NULL, 0, NULL},
 };
@@ -247,8 +249,9 @@ static int wh_start(void *data, char **errmsg)
 	struct webhook *w = data;
 	(void)errmsg;
 	if (!w->secret || !w->secret[0])
-		w->host->log(w->inst, PARLEY_LOG_WARN,
-		             "no 'secret' configured: anyone who can reach the listener can post messages");
+		w->host->log(
+		        w->inst, PARLEY_LOG_WARN,
+		        "INSECURE: no 'secret' (insecure: true): anyone who can reach the listener can post messages");
 	return w->host->http_route(w->inst, "POST", "", on_post);
 }
 
@@ -294,6 +297,12 @@ static int wh_send(void *data, const parley_envelope *env, struct parley_send_re
 	return 0;
 }
 
+static int wh_check(const struct parley_host *h, const char *config_json, char **errmsg)
+{
+	(void)h;
+	return prov_check_signing(config_json, "secret", "a secret (HMAC-SHA256 key)", errmsg);
+}
+
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -307,6 +316,7 @@ static const struct parley_plugin plugin = {
         .instance_start = wh_start,
         .instance_destroy = wh_destroy,
         .channel_send = wh_send,
+        .check_config = wh_check,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

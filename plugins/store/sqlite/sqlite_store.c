@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "store.h"
@@ -125,6 +126,19 @@ static int open_db(struct store *s, sqlite3 **db, char **errmsg)
 		return PARLEY_EIO;
 	}
 	sqlite3_busy_timeout(*db, (int)s->busy_ms);
+	/*
+	 * A database made by an older version or another umask may be readable
+	 * by others; SQLite gives -wal and -shm the database's mode, so fixing
+	 * the file fixes all three.
+	 */
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char path[4096];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s%s", s->path, suffixes[i]);
+		if (stat(path, &st) == 0 && (st.st_mode & 077))
+			chmod(path, st.st_mode & 0600);
+	}
 	return 0;
 }
 
