@@ -2,6 +2,7 @@
 #include "provider.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +86,12 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	struct prov_http *r = ud;
 	size_t n = size * nmemb;
 	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
-		r->retry_after_ms = atoll(ptr + 12) * 1000;
+		/* Seconds (an HTTP date is taken as "no hint"); a day at most, so the product cannot overflow. */
+		char v[32];
+		snprintf(v, sizeof(v), "%.*s", (int)strcspn(ptr + 12, "\r\n"), ptr + 12);
+		long long secs;
+		if (prov_parse_ll(v + strspn(v, " "), 0, 86400, &secs) == 0)
+			r->retry_after_ms = secs * 1000;
 	} else if (n > 13 && strncasecmp(ptr, "Content-Type:", 13) == 0) {
 		const char *v = ptr + 13;
 		while (*v == ' ')
@@ -841,6 +847,19 @@ void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj,
 		return;
 	}
 	b->host->envelope_set_str(env, "sent_at", when);
+}
+
+int prov_parse_ll(const char *s, long long min, long long max, long long *out)
+{
+	if (!s)
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || *end || errno == ERANGE || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
 }
 
 int prov_json_int(const cJSON *obj, const char *name, long long min, long long max, long long *out)

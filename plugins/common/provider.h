@@ -230,6 +230,12 @@ int prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen);
  */
 void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale);
 /*
+ * s as a decimal integer in [min, max] (leading spaces allowed, nothing
+ * after): 0 with *out set, -1 otherwise.  atoll() and atoi() are undefined
+ * on overflow, so text from a provider goes through this instead.
+ */
+int prov_parse_ll(const char *s, long long min, long long max, long long *out);
+/*
  * An integer member `name` of obj in [min, max] (numbers beyond 2^53 are
  * not exact in JSON parsers, so a bound of at most that is wise).  0 with
  * *out set; -1 when absent or not such an integer.

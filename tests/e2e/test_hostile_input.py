@@ -144,6 +144,14 @@ try:
     refused("twilio MessageSid with %00", "sms", post_sms,
             sms.replace(b"MessageSid=SMa1b2c3d4e5f60718293a4b5c6d7e8f90", b"MessageSid=SM1%00b"), "MessageSid")
 
+    refused("twilio NumMedia out of range", "sms", post_sms, sms.replace(b"NumMedia=0", b"NumMedia=99999999999999999999"),
+            "NumMedia")
+    refused("twilio Latitude 1e999", "sms", post_sms, sms + b"&Latitude=1e999&Longitude=0", "Latitude")
+    body = fixture("slack", "text.json")
+    st, _ = gw.request("POST", "/webhooks/sl", body, {"Content-Type": "application/json",
+                                                     "X-Slack-Request-Timestamp": "9" * 40, "X-Slack-Signature": "v0=00"})
+    check(st == 401, f"a Slack timestamp of 40 digits is refused as a replay, not parsed into overflow: {st}")
+
     # The generic webhook: the ids that differ only after a NUL are both refused, never one stored twice.
     for name, bad in TEXTS:
         raw = b'{"id":' + bad + b',"from":"alice","text":"hi"}'

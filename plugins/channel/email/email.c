@@ -251,17 +251,17 @@ static int intake(struct email *e, struct prov_client *c)
 		return -1;
 	}
 	const char *uv = strstr(r.body, "UIDVALIDITY ");
-	long long validity = uv ? atoll(uv + 12) : 0;
+	long long validity = uv ? strtoll(uv + 12, NULL, 10) : 0;
 	prov_http_free(&r);
 	long long stored_validity = 0, last = 0;
 	char *val = NULL;
 	size_t len;
 	if (h->kv_get(e->inst, "uidvalidity", &val, &len) == 0) {
-		stored_validity = atoll(val);
+		stored_validity = strtoll(val, NULL, 10);
 		free(val);
 	}
 	if (h->kv_get(e->inst, "last_uid", &val, &len) == 0) {
-		last = atoll(val);
+		last = strtoll(val, NULL, 10);
 		free(val);
 	}
 	if (stored_validity && stored_validity != validity) {
@@ -288,7 +288,7 @@ static int intake(struct email *e, struct prov_client *c)
 	long long unseen[50];
 	size_t n_unseen = 0;
 	for (const char *p = r.body ? r.body : ""; (p = strstr(p, "UID ")) != NULL; p += 4) {
-		long long u = atoll(p + 4);
+		long long u = strtoll(p + 4, NULL, 10);
 		const char *eol = strchr(p, '\n');
 		const char *seen = strstr(p, "\\Seen");
 		if (u > 0 && (!seen || (eol && seen > eol)) && n_unseen < 50)

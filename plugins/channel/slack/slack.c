@@ -58,9 +58,9 @@ static const char *verify(struct slack *s, parley_http_request *req, const char 
 	const char *sig = h->http_header(req, "X-Slack-Signature");
 	if (!ts || !sig)
 		return "missing X-Slack-Signature or X-Slack-Request-Timestamp";
-	long long t = atoll(ts);
+	long long t = 0;
 	long long now = (long long)time(NULL);
-	if (t <= 0 || t < now - MAX_SKEW_S || t > now + MAX_SKEW_S)
+	if (prov_parse_ll(ts, 1, 253402300799LL, &t) != 0 || t < now - MAX_SKEW_S || t > now + MAX_SKEW_S)
 		return "X-Slack-Request-Timestamp is more than 5 minutes away: refused as a possible replay";
 	size_t n = strlen(ts) + len + 4;
 	char *base = malloc(n + 1);

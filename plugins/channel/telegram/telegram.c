@@ -357,7 +357,7 @@ static void *poll_main(void *arg)
 	char *val = NULL;
 	size_t len;
 	if (h->kv_get(t->inst, "offset", &val, &len) == 0) {
-		offset = atoll(val);
+		offset = strtoll(val, NULL, 10);
 		free(val);
 	}
 	while (!t->stopping) {
@@ -523,8 +523,12 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 		prov_classify(&r, code, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "description")), res);
 		const cJSON *ra = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "parameters"),
 		                                                   "retry_after");
-		if (cJSON_IsNumber(ra))
-			res->retry_after_ms = (int64_t)(ra->valuedouble * 1000);
+		if (cJSON_IsNumber(ra)) {
+			/* An hour at most: the value is the provider's, and a cast of a huge double is undefined. */
+			double secs = ra->valuedouble;
+			res->retry_after_ms =
+			        secs > 0 && secs < 3600 ? (int64_t)(secs * 1000) : (secs >= 3600 ? 3600000 : 0);
+		}
 	}
 	cJSON_Delete(j);
 	prov_http_free(&r);

@@ -205,14 +205,25 @@ static void on_post(void *data, parley_http_request *req)
 			cJSON_AddStringToObject(meta, "contact_name", prov_form_get(&f, "ProfileName"));
 		if (prov_form_get(&f, "Latitude") && prov_form_get(&f, "Longitude")) {
 			cJSON *loc = cJSON_AddObjectToObject(meta, "location");
-			cJSON_AddNumberToObject(loc, "latitude", atof(prov_form_get(&f, "Latitude")));
-			cJSON_AddNumberToObject(loc, "longitude", atof(prov_form_get(&f, "Longitude")));
+			char *e1, *e2;
+			double lat = strtod(prov_form_get(&f, "Latitude"), &e1);
+			double lon = strtod(prov_form_get(&f, "Longitude"), &e2);
+			/* The comparisons are false for NaN. */
+			if (*e1 || *e2 || !(lat >= -90 && lat <= 90) || !(lon >= -180 && lon <= 180))
+				prov_batch_refuse(b, "parameters 'Latitude' and 'Longitude' are not a place on Earth");
+			cJSON_AddNumberToObject(loc, "latitude", lat);
+			cJSON_AddNumberToObject(loc, "longitude", lon);
 		}
 		const char *bp = prov_form_get(&f, "ButtonPayload");
 		if (bp)
 			cJSON_AddStringToObject(meta, "reply_id", bp);
 		prov_set_json(h, env, "meta", meta);
-		int nmedia = prov_form_get(&f, "NumMedia") ? atoi(prov_form_get(&f, "NumMedia")) : 0;
+		long long nmedia = 0;
+		if (prov_form_get(&f, "NumMedia") &&
+		    prov_parse_ll(prov_form_get(&f, "NumMedia"), 0, 10, &nmedia) != 0) {
+			prov_batch_refuse(b, "parameter 'NumMedia' is not a number from 0 to 10");
+			nmedia = 0;
+		}
 		if (nmedia > 0) {
 			cJSON *arr = cJSON_CreateArray();
 			for (int i = 0; i < nmedia && i < 10; i++) {

@@ -86,7 +86,7 @@ static int capacity(struct assign *a, const char *agent)
 	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a->config, "agents"), agent);
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ag, "capacity");
 	if (cJSON_IsString(v))
-		return atoi(v->valuestring);
+		return (int)strtol(v->valuestring, NULL, 10);
 	return cJSON_IsNumber(v) ? v->valueint : 10;
 }
 
@@ -209,7 +209,7 @@ static int as_process(void *data, parley_envelope *env)
 			available(a, cJSON_GetArrayItem(members, k)->valuestring); /* warm the cache outside the lock */
 	pthread_mutex_lock(&a->lock);
 	const char *pos = strmap_get(&a->next, team);
-	int start = pos ? atoi(pos) : 0;
+	int start = pos ? (int)strtol(pos, NULL, 10) : 0;
 	int best = -1;
 	double best_load = 0;
 	for (int k = 0; k < n; k++) {

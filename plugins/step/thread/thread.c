@@ -49,7 +49,7 @@ static int64_t parse_time(const char *s)
 		return 0;
 	const char *dot = strchr(s, '.');
 	if (dot)
-		ms = atoi(dot + 1);
+		ms = (int)strtol(dot + 1, NULL, 10);
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	return (int64_t)timegm(&tm) * 1000 + ms;
