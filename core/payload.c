@@ -95,6 +95,15 @@ static int scan_string(struct scan *s, const char **start, size_t *len)
 
 static int scan_value(struct scan *s, int depth);
 
+/* After an item of a container that `close` ends: 1 when another follows, 0 at the end, -1 when broken. */
+static int next_item(struct scan *s, char close)
+{
+	skip_ws(s);
+	if (s->p < s->end && (*s->p == ',' || *s->p == close))
+		return *s->p++ == ',' ? 1 : 0;
+	return -1;
+}
+
 static int scan_object(struct scan *s, int depth)
 {
 	s->p++; /* '{' */
@@ -124,16 +133,9 @@ static int scan_object(struct scan *s, int depth)
 		if (scan_value(s, depth + 1) != 0)
 			return -1;
 		path_pop(s, mark);
-		skip_ws(s);
-		if (s->p < s->end && *s->p == ',') {
-			s->p++;
-			continue;
-		}
-		if (s->p < s->end && *s->p == '}') {
-			s->p++;
-			return 0;
-		}
-		return -1;
+		int more = next_item(s, '}');
+		if (more <= 0)
+			return more;
 	}
 }
 
@@ -151,16 +153,9 @@ static int scan_array(struct scan *s, int depth)
 		if (scan_value(s, depth + 1) != 0)
 			return -1;
 		path_pop(s, mark);
-		skip_ws(s);
-		if (s->p < s->end && *s->p == ',') {
-			s->p++;
-			continue;
-		}
-		if (s->p < s->end && *s->p == ']') {
-			s->p++;
-			return 0;
-		}
-		return -1;
+		int more = next_item(s, ']');
+		if (more <= 0)
+			return more;
 	}
 }
 
