@@ -308,9 +308,21 @@ void prov_fetch_prepare(struct prov_fetch_state *s, CURL *h)
 
 void prov_fetch_finish(struct prov_fetch_state *s, CURL *h)
 {
-	char *loc = NULL;
-	if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
-		s->location = strdup(loc);
+	/* The Location header resolved against this hop's URL.  Not CURLINFO_REDIRECT_URL: libcurl puts
+	 * basic-auth credentials into that URL, and they must not travel to the next hop. */
+	struct curl_header *loc = NULL;
+	if (curl_easy_header(h, "Location", 0, CURLH_HEADER, -1, &loc) != CURLHE_OK || !loc->value[0])
+		return;
+	CURLU *u = curl_url();
+	char *next = NULL;
+	if (u && curl_url_set(u, CURLUPART_URL, s->url, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_URL, loc->value, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &next, 0) == CURLUE_OK)
+		s->location = strdup(next);
+	else
+		s->location = strdup("invalid:"); /* refused by the next hop's check, as "not an absolute URL" */
+	curl_free(next);
+	curl_url_cleanup(u);
 }
 
 /* ------------------------------------------------------------ fetching */
@@ -333,7 +345,7 @@ int prov_fetch(struct prov_client *c, const struct prov_policy *p, const char *u
 	if (!next)
 		return prov_fetch_refuse(out, "out of memory");
 	for (int hops = 0;; hops++) {
-		struct prov_fetch_state st = {.policy = p};
+		struct prov_fetch_state st = {.policy = p, .url = next};
 		if (prov_policy_check(p, next, &st.hop, st.why, sizeof(st.why)) != 0) {
 			free(next);
 			return hops ? prov_fetch_refuse(out, "redirect %d: %s", hops, st.why)

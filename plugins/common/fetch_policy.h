@@ -122,6 +122,7 @@ const char *prov_ref_path(const char *s);
  */
 struct prov_fetch_state {
 	const struct prov_policy *policy;
+	const char *url; /* this hop's */
 	struct prov_hop hop;
 	int refused;
 	char why[256];
