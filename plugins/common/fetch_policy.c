@@ -319,8 +319,7 @@ void prov_fetch_finish(struct prov_fetch_state *s, CURL *h)
 	    curl_url_set(u, CURLUPART_URL, loc->value, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_URL, &next, 0) == CURLUE_OK)
 		s->location = strdup(next);
-	else
-		s->location = strdup("invalid:"); /* refused by the next hop's check, as "not an absolute URL" */
+	s->bad_location = !s->location;
 	curl_free(next);
 	curl_url_cleanup(u);
 }
@@ -335,6 +334,10 @@ int prov_fetch_refuse(struct prov_http *out, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(out->error, sizeof(out->error), fmt, ap);
 	va_end(ap);
+	/* Reasons quote references from payloads: no control characters into the log. */
+	for (char *p = out->error; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return PROV_FETCH_REFUSED;
 }
 
@@ -363,7 +366,13 @@ int prov_fetch(struct prov_client *c, const struct prov_policy *p, const char *u
 			prov_http_free(out);
 			return prov_fetch_refuse(out, "%s", st.why);
 		}
-		if (rv != 0 || out->status < 300 || out->status > 399 || !next) {
+		long st3 = rv == 0 ? out->status : 0;
+		int redirect = st3 == 301 || st3 == 302 || st3 == 303 || st3 == 307 || st3 == 308;
+		if (redirect && st.bad_location) {
+			prov_http_free(out);
+			return prov_fetch_refuse(out, "redirect %d: a Location that is not a URL", hops + 1);
+		}
+		if (!redirect || !next) {
 			free(next);
 			return rv;
 		}

@@ -126,7 +126,8 @@ struct prov_fetch_state {
 	struct prov_hop hop;
 	int refused;
 	char why[256];
-	char *location; /* the redirect target libcurl resolved (malloc'd), or NULL */
+	char *location;   /* the redirect's target, resolved against url (malloc'd), or NULL */
+	int bad_location; /* a Location header that could not be resolved */
 };
 void prov_fetch_prepare(struct prov_fetch_state *s, CURL *h);
 void prov_fetch_finish(struct prov_fetch_state *s, CURL *h);

@@ -46,12 +46,14 @@ def by_ext(ext):
 
 try:
     fake.script[("GET", "/files-pri/T1-F9/redirect.png")] = [(302, "", {"Location": internal.url + "/stolen.png"})]
+    fake.script[("GET", "/files-pri/T1-F8/loop.png")] = [(302, "", {"Location": "/files-pri/T1-F8/loop.png"})]
     forged = [internal.url + "/files-pri/T1-F1/steal.png",
               f"gopher://127.0.0.1:{internal.port}/_GET%20/%20HTTP/1.0%0D%0A%0D%0A",
               "file:///etc/passwd",
               f"https://127.0.0.1:{internal.port}/files-pri/T1-F4/x.png",
               "https://files.slack.com.example.org/files-pri/T1-F5/x.png",
-              fake.url + "/files-pri/T1-F9/redirect.png"]
+              fake.url + "/files-pri/T1-F9/redirect.png",
+              fake.url + "/files-pri/T1-F8/loop.png"]
     exts = [post_file(i + 1, url) for i, url in enumerate(forged)]
     refused = wait_metric(gw, "media_refused_total", "sl", len(forged))
     check(refused == len(forged), f"every forged reference refused and counted: {refused} of {len(forged)}")
@@ -62,10 +64,13 @@ try:
         check(m is not None and att.get("url") == url and not att.get("sha256") and not att.get("ref"),
               f"{url}: message stored with its original reference, nothing fetched: {att}")
     check(internal.hits() == [], f"the internal service got nothing: {internal.hits()}")
-    check(not [r for r in fake.seen() if r.path != "/files-pri/T1-F9/redirect.png"],
+    check(len(fake.seen("GET", "/files-pri/T1-F9/redirect.png")) == 1, "the redirect to the internal service is not followed")
+    check(len(fake.seen("GET", "/files-pri/T1-F8/loop.png")) == 4, "a redirect loop stops after 3 redirects")
+    check(not [r for r in fake.seen() if r.path not in ("/files-pri/T1-F9/redirect.png", "/files-pri/T1-F8/loop.png")],
           f"no other request to the fake provider: {[r.path for r in fake.seen()]}")
     lines = [ln for ln in gw.read_log().splitlines() if "[channel sl]" in ln and "not fetched" in ln]
-    for reason in ("scheme 'gopher'", "scheme 'file'", "plain http", "not a media host", "redirect 1"):
+    for reason in ("scheme 'gopher'", "scheme 'file'", "plain http", "not a media host", "redirect 1",
+                   "more than 3 redirects"):
         check(any(reason in ln for ln in lines), f"the refusal is logged with the channel and its reason ({reason})")
     check(not any(BOT in ln for ln in lines), "no token in the log")
 

@@ -134,6 +134,12 @@ static void references(void)
 	CHECK(prov_ref_path("photos/a.jpg#x") != NULL);
 	CHECK(prov_ref_path("photos/%2e%2e/x") != NULL);
 	CHECK(prov_ref_path("photos/a b.jpg") != NULL);
+
+	/* Refusals quote references from payloads: they must not forge log lines. */
+	struct prov_http out;
+	CHECK(prov_fetch_refuse(&out, "media id '%s': bad", "1\n2026-12-01 error [core] forged") == PROV_FETCH_REFUSED);
+	CHECK(strchr(out.error, '\n') == NULL && out.status == 0 && out.body && out.body[0] == '\0');
+	prov_http_free(&out);
 }
 
 static void config(void)
