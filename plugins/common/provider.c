@@ -4,6 +4,7 @@
 #include "fetch_policy.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,7 +216,7 @@ void prov_base64(const unsigned char *in, size_t n, char *out)
 	out[o] = '\0';
 }
 
-static char *form_decode(const char *s, size_t n);
+static char *form_decode(const char *s, size_t n, size_t *out_len);
 
 int prov_form_parse(const char *body, size_t len, struct prov_form *f)
 {
@@ -230,15 +231,28 @@ int prov_form_parse(const char *body, size_t len, struct prov_form *f)
 			while (eq < seg && body[i + eq] != '=')
 				eq++;
 			char **nn = realloc(f->names, (f->n + 1) * sizeof(char *));
-			char **nv = realloc(f->values, (f->n + 1) * sizeof(char *));
 			if (nn)
 				f->names = nn;
+			char **nv = realloc(f->values, (f->n + 1) * sizeof(char *));
 			if (nv)
 				f->values = nv;
-			if (!nn || !nv)
+			size_t *nl = realloc(f->lens, (f->n + 1) * sizeof(size_t));
+			if (nl)
+				f->lens = nl;
+			if (!nn || !nv || !nl)
 				return -1;
-			f->names[f->n] = form_decode(body + i, eq);
-			f->values[f->n] = eq < seg ? form_decode(body + i + eq + 1, seg - eq - 1) : strdup("");
+			size_t name_len;
+			f->names[f->n] = form_decode(body + i, eq, &name_len);
+			f->values[f->n] =
+			        eq < seg ? form_decode(body + i + eq + 1, seg - eq - 1, &f->lens[f->n]) : strdup("");
+			if (eq >= seg)
+				f->lens[f->n] = 0;
+			if (!f->names[f->n] || !f->values[f->n] || strlen(f->names[f->n]) != name_len) {
+				/* A name with a NUL is never one a provider sends. */
+				free(f->names[f->n]);
+				free(f->values[f->n]);
+				return -1;
+			}
 			f->n++;
 		}
 		i += seg + 1;
@@ -254,6 +268,18 @@ const char *prov_form_get(const struct prov_form *f, const char *name)
 	return NULL;
 }
 
+int prov_form_check(const struct parley_host *h, const struct prov_form *f, char *why, size_t why_len)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		char name[96];
+		snprintf(name, sizeof(name), "parameter '%.64s'", f->names[i]);
+		if (h->text_check(name, f->names[i], strlen(f->names[i]), why, why_len) != 0 ||
+		    h->text_check(name, f->values[i], f->lens[i], why, why_len) != 0)
+			return PARLEY_EINVAL;
+	}
+	return 0;
+}
+
 void prov_form_free(struct prov_form *f)
 {
 	for (size_t i = 0; i < f->n; i++) {
@@ -262,6 +288,7 @@ void prov_form_free(struct prov_form *f)
 	}
 	free(f->names);
 	free(f->values);
+	free(f->lens);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -317,6 +344,64 @@ void prov_meta_handshake(const struct parley_host *h, parley_http_request *req, 
 	free(challenge);
 }
 
+cJSON *prov_json_parse(const struct parley_host *h, const char *text, size_t len, char *why, size_t why_len)
+{
+	if (h->json_check(text, len, why, why_len) != 0)
+		return NULL;
+	cJSON *doc = cJSON_ParseWithLength(text, len);
+	if (!doc)
+		snprintf(why, why_len, "the body is not valid JSON");
+	return doc;
+}
+
+static int is_json_type(const char *ct)
+{
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; ");
+	/* application/json, or a structured type such as application/vnd.api+json */
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n > 17 && strncasecmp(ct, "application/", 12) == 0 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+cJSON *prov_json_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len)
+{
+	const char *ct = h->http_header(req, "Content-Type");
+	if (!is_json_type(ct)) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "Content-Type must be application/json, not '%.80s'", ct ? ct : "(none)");
+		prov_respond_error(h, req, 415, msg);
+		return NULL;
+	}
+	char why[320];
+	cJSON *doc = prov_json_parse(h, body, len, why, sizeof(why));
+	if (!doc)
+		prov_respond_error(h, req, 400, why);
+	return doc;
+}
+
+int prov_form_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len,
+                   struct prov_form *f)
+{
+	const char *ct = h->http_header(req, "Content-Type");
+	size_t n = ct ? strcspn(ct, "; ") : 0;
+	if (!ct || n != 33 || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "Content-Type must be application/x-www-form-urlencoded, not '%.80s'",
+		         ct ? ct : "(none)");
+		prov_respond_error(h, req, 415, msg);
+		return -1;
+	}
+	if (prov_form_parse(body, len, f) != 0) {
+		prov_form_free(f);
+		prov_respond_error(h, req, 400, "the body is not application/x-www-form-urlencoded");
+		return -1;
+	}
+	return 0;
+}
+
 void prov_respond_error(const struct parley_host *h, parley_http_request *req, int status, const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -328,6 +413,25 @@ void prov_respond_error(const struct parley_host *h, parley_http_request *req, i
 	cJSON_Delete(o);
 }
 
+int prov_check_signing(const char *config_json, const char *key, const char *what, char **errmsg)
+{
+	cJSON *c = cJSON_Parse(config_json ? config_json : "{}");
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, key));
+	const char *ins = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "insecure"));
+	int ok = (v && v[0]) || (ins && (!strcmp(ins, "true") || !strcmp(ins, "yes") || !strcmp(ins, "on")));
+	cJSON_Delete(c);
+	if (ok)
+		return 0;
+	size_t n = strlen(key) + strlen(what) + 160;
+	*errmsg = malloc(n);
+	if (*errmsg)
+		snprintf(*errmsg, n,
+		         "no '%s': anyone who can reach the webhook could post messages; set %s, or say insecure: true "
+		         "to accept unsigned requests",
+		         key, what);
+	return PARLEY_EINVAL;
+}
+
 static int hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -336,7 +440,7 @@ static int hexval(int c)
 	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
-static char *form_decode(const char *v, size_t vl)
+static char *form_decode(const char *v, size_t vl, size_t *out_len)
 {
 	char *out = malloc(vl + 1), *o = out;
 	if (!out)
@@ -352,6 +456,8 @@ static char *form_decode(const char *v, size_t vl)
 		}
 	}
 	*o = '\0';
+	if (out_len)
+		*out_len = (size_t)(o - out);
 	return out;
 }
 
@@ -362,8 +468,16 @@ char *prov_query_get(const char *query, const char *name)
 	while (p && *p) {
 		const char *amp = strchr(p, '&');
 		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-		if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=')
-			return form_decode(p + nl + 1, seg - nl - 1);
+		if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+			size_t vl;
+			char *v = form_decode(p + nl + 1, seg - nl - 1, &vl);
+			if (v && strlen(v) != vl) {
+				/* A %00 would cut the value short: treat it as absent. */
+				free(v);
+				return NULL;
+			}
+			return v;
+		}
 		p = amp ? amp + 1 : NULL;
 	}
 	return NULL;
@@ -565,7 +679,33 @@ static void batch_free(struct prov_batch *b)
 	for (size_t i = 0; i < b->n_jobs; i++)
 		free(b->jobs[i].spec);
 	free(b->ok_body);
+	free(b->refused);
 	free(b);
+}
+
+void prov_batch_refuse(struct prov_batch *b, const char *fmt, ...)
+{
+	if (b->refused)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[400];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->refused = strdup(msg);
+}
+
+/* Why the host refused the batch's envelopes: the first setter failure, or a generic reason. */
+static const char *refusal(const struct prov_batch *b)
+{
+	if (b->refused)
+		return b->refused;
+	for (size_t i = 0; i < b->n && PARLEY_HOST_HAS(b->host, envelope_error); i++) {
+		const char *e = b->host->envelope_error(b->envs[i]);
+		if (e)
+			return e;
+	}
+	return "the payload could not be turned into envelopes";
 }
 
 static void batch_committed(void *arg, int result)
@@ -597,20 +737,35 @@ static void batch_committed(void *arg, int result)
 void prov_batch_finish(struct prov_batch *b)
 {
 	const struct parley_host *h = b->host;
+	if (b->refused) {
+		/* Invalid input stores nothing, not even the valid part of it. */
+		for (size_t i = 0; i < b->n; i++)
+			h->envelope_free(b->envs[i]);
+		b->n = 0;
+		h->log(b->inst, PARLEY_LOG_WARN, "payload refused: %s", b->refused);
+		if (b->req)
+			prov_respond_error(h, b->req, 400, b->refused);
+		else if (b->done)
+			b->done(b->done_arg, PARLEY_EINVAL);
+		batch_free(b);
+		return;
+	}
 	if (b->n == 0) {
 		batch_committed(b, 0);
 		return;
 	}
 	int rv = h->submit(b->inst, b->envs, b->n, batch_committed, b);
 	if (rv != 0) {
+		char msg[400];
+		snprintf(msg, sizeof(msg), "%s",
+		         rv == PARLEY_EINVAL || rv == PARLEY_ETOOBIG
+		                 ? refusal(b)
+		                 : "the gateway cannot take messages right now: retry later");
 		for (size_t i = 0; i < b->n; i++)
 			h->envelope_free(b->envs[i]);
 		b->n = 0;
 		if (b->req)
-			prov_respond_error(h, b->req, rv == PARLEY_EINVAL ? 400 : 503,
-			                   rv == PARLEY_EINVAL
-			                           ? "the payload could not be turned into envelopes"
-			                           : "the gateway cannot take messages right now: retry later");
+			prov_respond_error(h, b->req, rv == PARLEY_EINVAL || rv == PARLEY_ETOOBIG ? 400 : 503, msg);
 		else if (b->done)
 			b->done(b->done_arg, rv);
 		batch_free(b);
@@ -625,39 +780,95 @@ void prov_batch_fail(struct prov_batch *b, int status, const char *msg)
 	batch_free(b);
 }
 
-void prov_set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
+int prov_set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
 {
 	char *s = cJSON_PrintUnformatted(v);
-	h->envelope_set_json(env, field, s);
+	int rv = s ? h->envelope_set_json(env, field, s) : PARLEY_ENOMEM;
 	free(s);
 	cJSON_Delete(v);
+	return rv;
 }
 
-void prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
-                   const char *member)
+int prov_set_fmt(const struct parley_host *h, parley_envelope *env, const char *field, const char *fmt, ...)
+{
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (s)
+		vsnprintf(s, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	if (!s)
+		return PARLEY_ENOMEM;
+	int rv = h->envelope_set_str(env, field, s);
+	free(s);
+	return rv;
+}
+
+int prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
+                  const char *member)
 {
 	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, member));
-	if (v)
-		h->envelope_set_str(env, field, v);
+	return v ? h->envelope_set_str(env, field, v) : 0;
 }
 
-void prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen)
+/* 9999-12-31T23:59:59Z: the last second RFC 3339 can write with four digits. */
+#define MAX_UNIX_SECONDS 253402300799.0
+
+int prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen)
 {
 	double t = 0;
-	if (cJSON_IsNumber(v))
-		t = v->valuedouble;
-	else if (cJSON_IsString(v))
-		t = atof(v->valuestring);
+	char *end = NULL;
 	out[0] = '\0';
-	if (t <= 0)
-		return;
+	if (cJSON_IsNumber(v)) {
+		t = v->valuedouble;
+	} else if (cJSON_IsString(v)) {
+		t = strtod(v->valuestring, &end);
+		if (end == v->valuestring || *end)
+			return -1;
+	} else {
+		return -1;
+	}
 	t *= scale;
+	/* Also false for NaN; the bound keeps the cast to time_t and gmtime_r defined. */
+	if (!(t > 0 && t <= MAX_UNIX_SECONDS))
+		return -1;
 	time_t secs = (time_t)t;
 	int ms = (int)((t - (double)secs) * 1000.0 + 0.5);
 	if (ms >= 1000)
 		ms = 999;
 	struct tm tm;
-	gmtime_r(&secs, &tm);
+	if (!gmtime_r(&secs, &tm))
+		return -1;
 	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	         tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	return 0;
+}
+
+void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	char when[40];
+	if (!v)
+		return;
+	if (prov_time_from_unix(v, scale, when, sizeof(when)) != 0) {
+		prov_batch_refuse(b, "'%s' is not a Unix time between 1970 and 9999", name);
+		return;
+	}
+	b->host->envelope_set_str(env, "sent_at", when);
+}
+
+int prov_json_int(const cJSON *obj, const char *name, long long min, long long max, long long *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (!cJSON_IsNumber(v))
+		return -1;
+	double d = v->valuedouble;
+	/* The comparisons are false for NaN; the bounds keep the cast defined. */
+	if (!(d >= (double)min && d <= (double)max) || d != (double)(long long)d)
+		return -1;
+	*out = (long long)d;
+	return 0;
 }

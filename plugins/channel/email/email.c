@@ -141,13 +141,12 @@ static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw
 {
 	const struct parley_host *h = e->host;
 	struct parsed_mail m;
-	char ext[400], when[40], urn[400];
+	char when[40];
 	int parsed = raw && mail_parse(raw, len, &m) == 0;
 	if (!parsed) {
 		/* Too large or unparseable: recorded, not dropped. */
 		parley_envelope *env = prov_batch_envelope(b, "event");
-		snprintf(ext, sizeof(ext), "uid:%lld:%lld", validity, uid);
-		h->envelope_set_str(env, "external_id", ext);
+		prov_set_fmt(h, env, "external_id", "uid:%lld:%lld", validity, uid);
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddStringToObject(meta, "problem", raw ? "not a parseable mail" : "larger than max_message");
 		cJSON_AddNumberToObject(meta, "uid", (double)uid);
@@ -162,17 +161,14 @@ static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw
 		return;
 	}
 	if (m.message_id)
-		snprintf(ext, sizeof(ext), "%s", m.message_id);
+		h->envelope_set_str(env, "external_id", m.message_id);
 	else
-		snprintf(ext, sizeof(ext), "uid:%lld:%lld", validity, uid);
-	h->envelope_set_str(env, "external_id", ext);
+		prov_set_fmt(h, env, "external_id", "uid:%lld:%lld", validity, uid);
 	if (m.from_addr) {
-		snprintf(urn, sizeof(urn), "mailto:%s", m.from_addr);
-		h->envelope_set_str(env, "from", urn);
+		prov_set_fmt(h, env, "from", "mailto:%s", m.from_addr);
 	}
 	if (m.to_addr) {
-		snprintf(urn, sizeof(urn), "mailto:%s", m.to_addr);
-		h->envelope_set_str(env, "to", urn);
+		prov_set_fmt(h, env, "to", "mailto:%s", m.to_addr);
 	}
 	if (m.subject)
 		h->envelope_set_str(env, "subject", m.subject);
@@ -489,10 +485,14 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
 /* The customer's last mail in the conversation: what a reply answers. */
 static cJSON *last_inbound(struct email *e, const char *conversation_id)
 {
-	char req[128], *reply = NULL;
-	snprintf(req, sizeof(req), "{\"conversation_id\":\"%.40s\"}", conversation_id);
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "conversation_id", conversation_id);
+	char *req = cJSON_PrintUnformatted(q), *reply = NULL;
+	cJSON_Delete(q);
 	cJSON *found = NULL;
-	if (e->host->store_query(e->inst, "conversation.get", req, &reply) == 0) {
+	int rv = req ? e->host->store_query(e->inst, "conversation.get", req, &reply) : PARLEY_ENOMEM;
+	free(req);
+	if (rv == 0) {
 		cJSON *j = cJSON_Parse(reply);
 		const cJSON *m;
 		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(

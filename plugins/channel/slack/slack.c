@@ -140,21 +140,18 @@ static void message_event(struct slack *s, struct prov_batch *b, const char *tea
 	parley_envelope *env = prov_batch_envelope(b, edited || deleted ? "event" : "message");
 	if (!env)
 		return;
-	char buf[300], when[40];
+	char when[40];
 	if (user) {
-		snprintf(buf, sizeof(buf), "slack:%s/%s", team ? team : "", user);
-		h->envelope_set_str(env, "from", buf);
+		prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", user);
 	}
 	if (edited || deleted)
-		snprintf(buf, sizeof(buf), "%s:%s:%s:%s", channel, ts, edited ? "edit" : "deleted",
-		         str(ev, "ts") ? str(ev, "ts") : "");
+		prov_set_fmt(h, env, "external_id", "%s:%s:%s:%s", channel, ts, edited ? "edit" : "deleted",
+		             str(ev, "ts") ? str(ev, "ts") : "");
 	else
-		snprintf(buf, sizeof(buf), "%s:%s", channel, ts);
-	h->envelope_set_str(env, "external_id", buf);
+		prov_set_fmt(h, env, "external_id", "%s:%s", channel, ts);
 	const char *thread = str(inner, "thread_ts");
 	if (edited || deleted || (thread && strcmp(thread, ts) != 0)) {
-		snprintf(buf, sizeof(buf), "%s:%s", channel, edited || deleted ? ts : thread);
-		h->envelope_set_str(env, "thread_ref", buf);
+		prov_set_fmt(h, env, "thread_ref", "%s:%s", channel, edited || deleted ? ts : thread);
 	}
 	const cJSON *tsv = cJSON_GetObjectItemCaseSensitive(inner, "ts");
 	prov_time_from_unix(tsv ? tsv : cJSON_GetObjectItemCaseSensitive(ev, "ts"), 1, when, sizeof(when));
@@ -192,17 +189,13 @@ static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *d
 	parley_envelope *env = prov_batch_envelope(b, "event");
 	if (!env)
 		return;
-	char buf[300];
-	snprintf(buf, sizeof(buf), "event:%s", str(doc, "event_id") ? str(doc, "event_id") : "");
-	h->envelope_set_str(env, "external_id", buf);
+	prov_set_fmt(h, env, "external_id", "event:%s", str(doc, "event_id") ? str(doc, "event_id") : "");
 	if (str(ev, "user")) {
-		snprintf(buf, sizeof(buf), "slack:%s/%s", team ? team : "", str(ev, "user"));
-		h->envelope_set_str(env, "from", buf);
+		prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", str(ev, "user"));
 	}
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
 	if (str(item, "channel") && str(item, "ts")) {
-		snprintf(buf, sizeof(buf), "%s:%s", str(item, "channel"), str(item, "ts"));
-		h->envelope_set_str(env, "thread_ref", buf);
+		prov_set_fmt(h, env, "thread_ref", "%s:%s", str(item, "channel"), str(item, "ts"));
 	}
 	if (type && strcmp(type, "reaction_added") == 0)
 		prov_set_from(h, env, "text", ev, "reaction");
@@ -224,7 +217,9 @@ static void on_post(void *data, parley_http_request *req)
 		prov_respond_error(h, req, 401, why);
 		return;
 	}
-	cJSON *doc = cJSON_ParseWithLength(body, len);
+	cJSON *doc = prov_json_body(h, req, body, len);
+	if (!doc)
+		return;
 	const char *type = str(doc, "type");
 	if (!cJSON_IsObject(doc) || !type) {
 		cJSON_Delete(doc);
@@ -259,12 +254,21 @@ static void on_interactive(void *data, parley_http_request *req)
 		return;
 	}
 	struct prov_form f;
-	prov_form_parse(body, len, &f);
-	cJSON *p = prov_form_get(&f, "payload") ? cJSON_Parse(prov_form_get(&f, "payload")) : NULL;
+	if (prov_form_body(h, req, body, len, &f) != 0)
+		return;
+	char bad[400];
+	const char *payload = prov_form_get(&f, "payload");
+	cJSON *p = NULL;
+	if (prov_form_check(h, &f, bad, sizeof(bad)) == 0 && payload)
+		p = prov_json_parse(h, payload, strlen(payload), bad, sizeof(bad));
+	else if (!payload)
+		snprintf(bad, sizeof(bad), "expected a form field 'payload' holding a JSON object");
 	prov_form_free(&f);
 	if (!cJSON_IsObject(p)) {
+		if (p)
+			snprintf(bad, sizeof(bad), "expected a form field 'payload' holding a JSON object");
 		cJSON_Delete(p);
-		prov_respond_error(h, req, 400, "expected a form field 'payload' holding a JSON object");
+		prov_respond_error(h, req, 400, bad);
 		return;
 	}
 	struct prov_batch *b = prov_batch_new(h, s->inst, req, s->media);
@@ -280,15 +284,12 @@ static void on_interactive(void *data, parley_http_request *req)
 			parley_envelope *env = prov_batch_envelope(b, "message");
 			if (!env)
 				break;
-			char buf[300];
-			snprintf(buf, sizeof(buf), "slack:%s/%s", team ? team : "", user ? user : "");
-			h->envelope_set_str(env, "from", buf);
-			snprintf(buf, sizeof(buf), "action:%s:%s", str(a, "action_ts") ? str(a, "action_ts") : "",
-			         str(a, "action_id") ? str(a, "action_id") : "");
-			h->envelope_set_str(env, "external_id", buf);
+			prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", user ? user : "");
+			prov_set_fmt(h, env, "external_id", "action:%s:%s",
+			             str(a, "action_ts") ? str(a, "action_ts") : "",
+			             str(a, "action_id") ? str(a, "action_id") : "");
 			if (channel && msg_ts) {
-				snprintf(buf, sizeof(buf), "%s:%s", channel, msg_ts);
-				h->envelope_set_str(env, "thread_ref", buf);
+				prov_set_fmt(h, env, "thread_ref", "%s:%s", channel, msg_ts);
 			}
 			prov_set_from(h, env, "text", cJSON_GetObjectItemCaseSensitive(a, "text"), "text");
 			cJSON *meta = cJSON_CreateObject();

@@ -53,6 +53,8 @@ static const struct parley_config_key config_map[] = {
         {"token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET, "the bot token from @BotFather"},
         {"secret_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
          "the secret_token given to setWebhook; updates must carry it in X-Telegram-Bot-Api-Secret-Token"},
+        {"insecure", PARLEY_CFG_BOOL, "false", 0,
+         "accept webhook updates without secret_token (anyone who knows the URL can post)"},
         {"api_base_url", PARLEY_CFG_STRING, "https://api.telegram.org", 0, "Bot API base URL"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "20MiB", 0, "larger files are not fetched"},
@@ -64,10 +66,22 @@ static const struct parley_config_key config_map[] = {
         {NULL, 0, NULL, 0, NULL},
 };
 
-static long long num(const cJSON *o, const char *k)
+/* Telegram's ids fit in 52 bits; anything beyond 2^53 is not one a JSON number can carry exactly. */
+#define TG_INT_MAX 9007199254740992LL
+
+/*
+ * The integer member k of o, or 0 when absent.  A member that is not an
+ * integer within +-2^53 refuses the batch b (when given): the envelope
+ * would otherwise carry an id that is not the provider's.
+ */
+static long long num_in(struct prov_batch *b, const cJSON *o, const char *k)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
+	long long v = 0;
+	if (!cJSON_GetObjectItemCaseSensitive(o, k))
+		return 0;
+	if (prov_json_int(o, k, -TG_INT_MAX, TG_INT_MAX, &v) != 0 && b)
+		prov_batch_refuse(b, "'%s' is not an integer within +-2^53", k);
+	return v;
 }
 
 /* The sender's name as the contact's display name. */
@@ -128,12 +142,12 @@ static int add_media(struct telegram *t, struct prov_batch *b, parley_envelope *
 		cJSON_AddStringToObject(att, "provider_id", fid);
 	if (name)
 		cJSON_AddStringToObject(att, "name", name);
-	if (num(file, "file_size"))
-		cJSON_AddNumberToObject(att, "provider_size", (double)num(file, "file_size"));
+	if (num_in(b, file, "file_size"))
+		cJSON_AddNumberToObject(att, "provider_size", (double)num_in(b, file, "file_size"));
 	cJSON *arr = cJSON_CreateArray();
 	cJSON_AddItemToArray(arr, att);
 	prov_set_json(h, env, "attachments", arr);
-	if (fid && (!num(file, "file_size") || (uint64_t)num(file, "file_size") <= t->max_media))
+	if (fid && (!num_in(b, file, "file_size") || (uint64_t)num_in(b, file, "file_size") <= t->max_media))
 		prov_batch_media(b, env, 0, fid);
 	return 1;
 }
@@ -142,7 +156,7 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 {
 	const struct parley_host *h = t->host;
 	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
-	long long chat_id = num(chat, "id"), mid = num(msg, "message_id");
+	long long chat_id = num_in(b, chat, "id"), mid = num_in(b, msg, "message_id");
 	if (!chat_id || !mid) {
 		h->log(t->inst, PARLEY_LOG_WARN, "a message without chat.id or message_id was skipped");
 		return;
@@ -150,22 +164,15 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 	parley_envelope *env = prov_batch_envelope(b, edited ? "event" : "message");
 	if (!env)
 		return;
-	char buf[128], when[40];
-	snprintf(buf, sizeof(buf), "telegram:%lld", chat_id);
-	h->envelope_set_str(env, "from", buf);
+	prov_set_fmt(h, env, "from", "telegram:%lld", chat_id);
 	if (edited)
-		snprintf(buf, sizeof(buf), "%lld:%lld:edit:%lld", chat_id, mid, num(msg, "edit_date"));
+		prov_set_fmt(h, env, "external_id", "%lld:%lld:edit:%lld", chat_id, mid, num_in(b, msg, "edit_date"));
 	else
-		snprintf(buf, sizeof(buf), "%lld:%lld", chat_id, mid);
-	h->envelope_set_str(env, "external_id", buf);
-	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(msg, edited ? "edit_date" : "date"), 1, when,
-	                    sizeof(when));
-	if (when[0])
-		h->envelope_set_str(env, "sent_at", when);
+		prov_set_fmt(h, env, "external_id", "%lld:%lld", chat_id, mid);
+	prov_set_time(b, env, msg, edited ? "edit_date" : "date", 1);
 	const cJSON *reply = cJSON_GetObjectItemCaseSensitive(msg, "reply_to_message");
 	if (edited || reply) {
-		snprintf(buf, sizeof(buf), "%lld:%lld", chat_id, edited ? mid : num(reply, "message_id"));
-		h->envelope_set_str(env, "thread_ref", buf);
+		prov_set_fmt(h, env, "thread_ref", "%lld:%lld", chat_id, edited ? mid : num_in(b, reply, "message_id"));
 	}
 	cJSON *meta = cJSON_CreateObject();
 	add_names(meta, cJSON_GetObjectItemCaseSensitive(msg, "from"));
@@ -187,9 +194,7 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 	if (venue) {
 		const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(venue, "title"));
 		const char *addr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(venue, "address"));
-		char text[512];
-		snprintf(text, sizeof(text), "%s%s%s", title ? title : "", title && addr ? ", " : "", addr ? addr : "");
-		h->envelope_set_str(env, "text", text);
+		prov_set_fmt(h, env, "text", "%s%s%s", title ? title : "", title && addr ? ", " : "", addr ? addr : "");
 		known = 1;
 	}
 	if (contact) {
@@ -198,9 +203,7 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 		cJSON_AddItemToObject(meta, "contacts", list);
 		const char *first = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(contact, "first_name"));
 		const char *last = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(contact, "last_name"));
-		char text[256];
-		snprintf(text, sizeof(text), "%s%s%s", first ? first : "", last ? " " : "", last ? last : "");
-		h->envelope_set_str(env, "text", text);
+		prov_set_fmt(h, env, "text", "%s%s%s", first ? first : "", last ? " " : "", last ? last : "");
 		known = 1;
 	}
 	if (!known) {
@@ -217,22 +220,18 @@ static void callback_envelope(struct telegram *t, struct prov_batch *b, const cJ
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cb, "id"));
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cb, "message");
 	const cJSON *from = cJSON_GetObjectItemCaseSensitive(cb, "from");
-	long long chat_id = num(cJSON_GetObjectItemCaseSensitive(msg, "chat"), "id");
+	long long chat_id = num_in(b, cJSON_GetObjectItemCaseSensitive(msg, "chat"), "id");
 	if (!chat_id)
-		chat_id = num(from, "id");
+		chat_id = num_in(b, from, "id");
 	if (!id || !chat_id)
 		return;
 	parley_envelope *env = prov_batch_envelope(b, "message");
 	if (!env)
 		return;
-	char buf[160];
-	snprintf(buf, sizeof(buf), "telegram:%lld", chat_id);
-	h->envelope_set_str(env, "from", buf);
-	snprintf(buf, sizeof(buf), "callback:%s", id);
-	h->envelope_set_str(env, "external_id", buf);
+	prov_set_fmt(h, env, "from", "telegram:%lld", chat_id);
+	prov_set_fmt(h, env, "external_id", "callback:%s", id);
 	if (msg) {
-		snprintf(buf, sizeof(buf), "%lld:%lld", chat_id, num(msg, "message_id"));
-		h->envelope_set_str(env, "thread_ref", buf);
+		prov_set_fmt(h, env, "thread_ref", "%lld:%lld", chat_id, num_in(b, msg, "message_id"));
 	}
 	prov_set_from(h, env, "text", cb, "data");
 	cJSON *meta = cJSON_CreateObject();
@@ -262,12 +261,11 @@ static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJS
 		if (!env)
 			return;
 		char buf[64];
-		snprintf(buf, sizeof(buf), "update:%lld", num(u, "update_id"));
-		h->envelope_set_str(env, "external_id", buf);
+		prov_set_fmt(h, env, "external_id", "update:%lld", num_in(b, u, "update_id"));
 		const cJSON *chat = NULL, *c;
 		cJSON_ArrayForEach(c, u) if (cJSON_IsObject(c) &&
 		                             (chat = cJSON_GetObjectItemCaseSensitive(c, "chat"))) break;
-		snprintf(buf, sizeof(buf), "telegram:%lld", chat ? num(chat, "id") : 0);
+		snprintf(buf, sizeof(buf), "telegram:%lld", chat ? num_in(b, chat, "id") : 0);
 		if (chat)
 			h->envelope_set_str(env, "from", buf);
 		cJSON *meta = cJSON_CreateObject();
@@ -278,7 +276,7 @@ static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJS
 			cJSON_AddStringToObject(meta, "update_type", first->string);
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(u, 1));
 		prov_set_json(h, env, "meta", meta);
-		h->log(t->inst, PARLEY_LOG_INFO, "update %lld of type '%s' kept in meta.raw", num(u, "update_id"),
+		h->log(t->inst, PARLEY_LOG_INFO, "update %lld of type '%s' kept in meta.raw", num_in(b, u, "update_id"),
 		       first ? first->string : "?");
 	}
 }
@@ -298,7 +296,9 @@ static void on_post(void *data, parley_http_request *req)
 	}
 	size_t len;
 	const char *body = h->http_body(req, &len);
-	cJSON *u = cJSON_ParseWithLength(body, len);
+	cJSON *u = prov_json_body(h, req, body, len);
+	if (!u)
+		return;
 	if (!cJSON_IsObject(u) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(u, "update_id"))) {
 		cJSON_Delete(u);
 		prov_respond_error(h, req, 400, "not a Telegram Update: expected a JSON object with update_id");
@@ -338,8 +338,8 @@ static int store_updates(struct telegram *t, const cJSON *updates, long long *la
 	cJSON_ArrayForEach(u, updates)
 	{
 		update_envelopes(t, b, u);
-		if (num(u, "update_id") > *last)
-			*last = num(u, "update_id");
+		if (num_in(NULL, u, "update_id") > *last)
+			*last = num_in(NULL, u, "update_id");
 	}
 	pthread_mutex_lock(&t->lock);
 	t->committed = 0;
@@ -376,10 +376,15 @@ static void *poll_main(void *arg)
 		struct prov_http r;
 		prov_request(&client, "GET", url, NULL, NULL, 0, NULL, &r);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		cJSON *j = cJSON_Parse(r.body ? r.body : "");
+		char bad[320] = "";
+		cJSON *j = r.status == 200 ? prov_json_parse(h, r.body, r.len, bad, sizeof(bad)) : cJSON_Parse(r.body);
 		const cJSON *updates = cJSON_GetObjectItemCaseSensitive(j, "result");
 		if (t->stopping) {
 			/* aborted by tg_stop */
+		} else if (r.status == 200 && !j) {
+			/* Never stored in part: asked for again, and loud, so a broken answer is seen. */
+			h->log(t->inst, PARLEY_LOG_ERROR, "getUpdates answer refused: %s", bad);
+			pause_ms(t, 2000);
 		} else if (r.status != 200 || !cJSON_IsArray(updates)) {
 			const char *desc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "description"));
 			h->log(t->inst, PARLEY_LOG_WARN, "getUpdates failed (%ld): %s%s", r.status,
@@ -524,7 +529,8 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 	const cJSON *result = cJSON_GetObjectItemCaseSensitive(j, "result");
 	if (r.status == 200 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"))) {
 		prov_classify(&r, NULL, NULL, res);
-		snprintf(res->provider_id, sizeof(res->provider_id), "%s:%lld", chat, num(result, "message_id"));
+		snprintf(res->provider_id, sizeof(res->provider_id), "%s:%lld", chat,
+		         num_in(NULL, result, "message_id"));
 	} else {
 		char code[32] = "";
 		const cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "error_code");
@@ -583,9 +589,9 @@ static int tg_start(void *data, char **errmsg)
 		return 0;
 	}
 	if (!t->secret_token || !t->secret_token[0])
-		t->host->log(
-		        t->inst, PARLEY_LOG_WARN,
-		        "no secret_token: anyone who knows the webhook URL can post updates; set one with setWebhook");
+		t->host->log(t->inst, PARLEY_LOG_WARN,
+		             "INSECURE: no secret_token (insecure: true): anyone who knows the webhook URL can post "
+		             "updates");
 	return t->host->http_route(t->inst, "POST", "", on_post);
 }
 
@@ -617,10 +623,16 @@ static int tg_check(const struct parley_host *h, const char *config_json, char *
 	cJSON *c = cJSON_Parse(config_json);
 	const char *mode = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "mode"));
 	int bad = mode && strcmp(mode, "webhook") != 0 && strcmp(mode, "poll") != 0;
+	int poll = mode && strcmp(mode, "poll") == 0;
 	cJSON_Delete(c);
-	if (bad)
+	if (bad) {
 		*errmsg = strdup("mode must be webhook or poll");
-	return bad ? PARLEY_EINVAL : prov_policy_check_config(h, config_json, errmsg);
+		return PARLEY_EINVAL;
+	}
+	/* A poller takes updates from Telegram itself: only a webhook needs the secret. */
+	int rv = poll ? 0
+	              : prov_check_signing(config_json, "secret_token", "the secret_token given to setWebhook", errmsg);
+	return rv ? rv : prov_policy_check_config(h, config_json, errmsg);
 }
 
 static const struct parley_plugin plugin = {

@@ -54,12 +54,21 @@ static const struct parley_config_key config_map[] = {
 
 static const char twiml[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
+struct field {
+	const char *name, *value;
+	size_t len;
+};
+
 static int cmp_names(const void *a, const void *b)
 {
-	return strcmp(**(char *const *const *)a, **(char *const *const *)b);
+	return strcmp(((const struct field *)a)->name, ((const struct field *)b)->name);
 }
 
-/* Twilio's signature over url + sorted name/value pairs. */
+/*
+ * Twilio's signature over url + sorted name/value pairs, with each value's
+ * decoded bytes (a %00 included), so a value that the check then refuses
+ * is refused as invalid, not as forged.
+ */
 static int signature_ok(struct twilio *t, parley_http_request *req, const struct prov_form *f)
 {
 	const struct parley_host *h = t->host;
@@ -68,22 +77,28 @@ static int signature_ok(struct twilio *t, parley_http_request *req, const struct
 		return 0;
 	const char *query = h->http_query(req);
 	size_t total = strlen(t->public_url) + strlen(h->http_path(req)) + strlen(query) + 2;
-	char ***pairs = calloc(f->n + 1, sizeof(*pairs));
+	struct field *order = calloc(f->n + 1, sizeof(*order));
+	if (!order)
+		return 0;
 	for (size_t i = 0; i < f->n; i++) {
-		pairs[i] = malloc(2 * sizeof(char *));
-		pairs[i][0] = f->names[i];
-		pairs[i][1] = f->values[i];
-		total += strlen(f->names[i]) + strlen(f->values[i]);
+		order[i] = (struct field){f->names[i], f->values[i], f->lens[i]};
+		total += strlen(f->names[i]) + f->lens[i];
 	}
-	qsort(pairs, f->n, sizeof(*pairs), cmp_names);
 	char *data = malloc(total + 1);
+	if (!data) {
+		free(order);
+		return 0;
+	}
+	qsort(order, f->n, sizeof(*order), cmp_names);
 	size_t n = (size_t)snprintf(data, total + 1, "%s%s%s%s", t->public_url, h->http_path(req), query[0] ? "?" : "",
 	                            query);
 	for (size_t i = 0; i < f->n; i++) {
-		n += (size_t)snprintf(data + n, total + 1 - n, "%s%s", pairs[i][0], pairs[i][1]);
-		free(pairs[i]);
+		size_t nl = strlen(order[i].name);
+		memcpy(data + n, order[i].name, nl);
+		memcpy(data + n + nl, order[i].value, order[i].len);
+		n += nl + order[i].len;
 	}
-	free(pairs);
+	free(order);
 	unsigned char mac[20];
 	char want[32];
 	h->hmac_sha1(t->token, strlen(t->token), data, n, mac);
@@ -115,16 +130,20 @@ static void on_post(void *data, parley_http_request *req)
 	size_t len;
 	const char *body = h->http_body(req, &len);
 	struct prov_form f;
-	if (prov_form_parse(body, len, &f) != 0) {
-		prov_respond_error(h, req, 400, "the body is not application/x-www-form-urlencoded");
+	if (prov_form_body(h, req, body, len, &f) != 0)
 		return;
-	}
 	if (!signature_ok(t, req, &f)) {
 		prov_form_free(&f);
 		h->metric_add(t->inst, "webhook_bad_signature_total", 1);
 		prov_respond_error(
 		        h, req, 401,
 		        "bad or missing X-Twilio-Signature (checked against http.public_url + the request path)");
+		return;
+	}
+	char why[200];
+	if (prov_form_check(h, &f, why, sizeof(why)) != 0) {
+		prov_form_free(&f);
+		prov_respond_error(h, req, 400, why);
 		return;
 	}
 	const char *msid = prov_form_get(&f, "MessageSid");
@@ -148,7 +167,7 @@ static void on_post(void *data, parley_http_request *req)
 	const char *status = prov_form_get(&f, "MessageStatus");
 	const char *from = prov_form_get(&f, "From");
 	const char *to = prov_form_get(&f, "To");
-	char urn[160], ext[200];
+	char urn[160];
 	if (status && strcmp(status, "received") != 0) {
 		parley_envelope *env = prov_batch_envelope(b, "status");
 		static const char *const failed[] = {"failed", "undelivered", NULL};
@@ -156,8 +175,7 @@ static void on_post(void *data, parley_http_request *req)
 		for (size_t i = 0; failed[i]; i++)
 			if (strcmp(status, failed[i]) == 0)
 				st = "failed";
-		snprintf(ext, sizeof(ext), "%s:%s", msid, status);
-		h->envelope_set_str(env, "external_id", ext);
+		prov_set_fmt(h, env, "external_id", "%s:%s", msid, status);
 		h->envelope_set_str(env, "thread_ref", msid);
 		h->envelope_set_str(env, "status", st);
 		if (to) {
@@ -167,10 +185,8 @@ static void on_post(void *data, parley_http_request *req)
 		const char *code = prov_form_get(&f, "ErrorCode");
 		const char *text = prov_form_get(&f, "ErrorMessage");
 		if (code || text) {
-			char err[400];
-			snprintf(err, sizeof(err), "%s%s%s", code ? code : "", code && text ? ": " : "",
-			         text ? text : "");
-			h->envelope_set_str(env, "error", err);
+			prov_set_fmt(h, env, "error", "%s%s%s", code ? code : "", code && text ? ": " : "",
+			             text ? text : "");
 		}
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddStringToObject(meta, "provider_status", status);

@@ -101,17 +101,12 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 	parley_envelope *env = prov_batch_envelope(b, reaction ? "event" : "message");
 	if (!env)
 		return;
-	char urn[160], when[40];
-	snprintf(urn, sizeof(urn), "whatsapp:%s", from);
-	h->envelope_set_str(env, "from", urn);
+	prov_set_fmt(h, env, "from", "whatsapp:%s", from);
 	if (to_number) {
-		snprintf(urn, sizeof(urn), "whatsapp:%s", to_number);
-		h->envelope_set_str(env, "to", urn);
+		prov_set_fmt(h, env, "to", "whatsapp:%s", to_number);
 	}
 	h->envelope_set_str(env, "external_id", id);
-	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(m, "timestamp"), 1, when, sizeof(when));
-	if (when[0])
-		h->envelope_set_str(env, "sent_at", when);
+	prov_set_time(b, env, m, "timestamp", 1);
 	const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(m, "context");
 	prov_set_from(h, env, "thread_ref", ctx, "id");
 
@@ -135,10 +130,8 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
 		const char *addr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "address"));
 		if (name || addr) {
-			char text[512];
-			snprintf(text, sizeof(text), "%s%s%s", name ? name : "", name && addr ? ", " : "",
-			         addr ? addr : "");
-			h->envelope_set_str(env, "text", text);
+			prov_set_fmt(h, env, "text", "%s%s%s", name ? name : "", name && addr ? ", " : "",
+			             addr ? addr : "");
 		}
 	} else if (strcmp(type, "contacts") == 0) {
 		cJSON_AddItemToObject(meta, "contacts", cJSON_Duplicate(body, 1));
@@ -188,29 +181,22 @@ static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSO
 	parley_envelope *env = prov_batch_envelope(b, "status");
 	if (!env)
 		return;
-	char ext[300], urn[160], when[40];
-	snprintf(ext, sizeof(ext), "%s:%s", id, status);
-	h->envelope_set_str(env, "external_id", ext);
+	prov_set_fmt(h, env, "external_id", "%s:%s", id, status);
 	h->envelope_set_str(env, "thread_ref", id);
 	h->envelope_set_str(env, "status", status);
 	const char *rcpt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "recipient_id"));
 	if (rcpt) {
-		snprintf(urn, sizeof(urn), "whatsapp:%s", rcpt);
-		h->envelope_set_str(env, "to", urn);
+		prov_set_fmt(h, env, "to", "whatsapp:%s", rcpt);
 	}
-	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(st, "timestamp"), 1, when, sizeof(when));
-	if (when[0])
-		h->envelope_set_str(env, "sent_at", when);
+	prov_set_time(b, env, st, "timestamp", 1);
 	const cJSON *err = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "errors"), 0);
 	if (err) {
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
 		const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "title"));
 		const char *details = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
 		        cJSON_GetObjectItemCaseSensitive(err, "error_data"), "details"));
-		char text[600];
-		snprintf(text, sizeof(text), "%d: %s%s%s", cJSON_IsNumber(code) ? code->valueint : 0,
-		         title ? title : "", details ? " - " : "", details ? details : "");
-		h->envelope_set_str(env, "error", text);
+		prov_set_fmt(h, env, "error", "%d: %s%s%s", cJSON_IsNumber(code) ? code->valueint : 0,
+		             title ? title : "", details ? " - " : "", details ? details : "");
 	}
 	cJSON *meta = cJSON_CreateObject();
 	const cJSON *pricing = cJSON_GetObjectItemCaseSensitive(st, "pricing");
@@ -236,7 +222,9 @@ static void on_post(void *data, parley_http_request *req)
 		        "bad or missing X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret)");
 		return;
 	}
-	cJSON *doc = cJSON_ParseWithLength(body, len);
+	cJSON *doc = prov_json_body(h, req, body, len);
+	if (!doc)
+		return;
 	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
 	if (!cJSON_IsObject(doc) || !cJSON_IsArray(entries)) {
 		cJSON_Delete(doc);

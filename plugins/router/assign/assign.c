@@ -117,9 +117,13 @@ static void set_agent(const struct parley_host *h, parley_envelope *env, cJSON *
 /* The agent the conversation has now, if the store knows the conversation. */
 static char *current_assignee(struct assign *a, const char *contact, const char *conv)
 {
-	char req[96], *reply = NULL, *out = NULL;
-	snprintf(req, sizeof(req), "{\"contact_id\":\"%.40s\"}", contact);
-	if (a->host->store_query(a->inst, "conversation.current", req, &reply) == 0) {
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "contact_id", contact);
+	char *req = cJSON_PrintUnformatted(q), *reply = NULL, *out = NULL;
+	cJSON_Delete(q);
+	int rv = req ? a->host->store_query(a->inst, "conversation.current", req, &reply) : PARLEY_ENOMEM;
+	free(req);
+	if (rv == 0) {
 		cJSON *j = cJSON_Parse(reply);
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "conversation");
 		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "id"));
