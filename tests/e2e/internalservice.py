@@ -6,9 +6,9 @@ and, when they look like HTTP, the request path and headers.  It answers
 HTTP with 200 and a body, and anything else (gopher, TLS hellos) by closing.
 A test asserts that `hits()` stays empty.
 """
-import socket
 import socketserver
 import threading
+import time
 
 
 class Hit:
@@ -82,7 +82,6 @@ def metric(gw, name, channel):
 
 def wait_metric(gw, name, channel, want, timeout=10):
     """Wait until the counter reaches want; its last value."""
-    import time
     end = time.time() + timeout
     while True:
         v = metric(gw, name, channel)
