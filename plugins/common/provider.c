@@ -1,6 +1,8 @@
 /* provider.c: HTTP, signatures, media fetching and after-commit answers for provider plugins. */
 #include "provider.h"
 
+#include "fetch_policy.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -32,6 +34,7 @@ void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body
 	c->abort = NULL;
 	c->insecure = 0;
 	c->use_ssl = 0;
+	c->fetch = NULL;
 }
 
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
@@ -140,8 +143,12 @@ int prov_request(struct prov_client *c, const char *method, const char *url, con
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+	if (c->fetch) {
+		prov_fetch_prepare(c->fetch, h);
+	} else {
+		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -153,6 +160,8 @@ int prov_request(struct prov_client *c, const char *method, const char *url, con
 		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->abort);
 	}
 	CURLcode rc = curl_easy_perform(h);
+	if (c->fetch)
+		prov_fetch_finish(c->fetch, h);
 	curl_slist_free_all(hl);
 	if (!out->body) {
 		out->body = calloc(1, 1);
@@ -528,9 +537,17 @@ static void *media_main(void *p)
 			m->tail = NULL;
 		pthread_mutex_unlock(&m->lock);
 
-		struct prov_http r;
+		struct prov_http r = {0};
 		int rv = m->fetch(m->arg, &m->client, j->spec, &r);
-		if (rv == 0 && r.status >= 200 && r.status < 300) {
+		if (rv == PROV_FETCH_REFUSED) {
+			/* The reference breaks the fetch policy: retrying cannot help, and the stored
+			 * message keeps the provider's reference. */
+			m->host->log(m->inst, PARLEY_LOG_WARN, "attachment %zu of %s not fetched: %s", j->index,
+			             j->message_id, r.error);
+			m->host->metric_add(m->inst, "media_refused_total", 1);
+			free(j->spec);
+			free(j);
+		} else if (rv == 0 && r.status >= 200 && r.status < 300) {
 			char sha[65];
 			char ctype[128];
 			snprintf(ctype, sizeof(ctype), "%.*s", (int)strcspn(r.content_type, ";"), r.content_type);

@@ -39,6 +39,8 @@ struct prov_client {
 	const volatile int *abort; /* when set and non-zero, a transfer under way stops */
 	int insecure;              /* do not verify TLS peers (tests with throwaway certificates) */
 	long use_ssl;              /* CURLUSESSL_* for imap:// and smtp:// (STARTTLS) */
+	/* Set by prov_fetch (fetch_policy.h) for one request: the media fetch policy's options. */
+	struct prov_fetch_state *fetch;
 };
 
 void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body);
@@ -132,7 +134,10 @@ int prov_check_signing(const char *config_json, const char *key, const char *wha
  * message's id, the attachment's index and a provider-specific spec such as
  * a media id) and calls fetch() to get the bytes, bounded by max_bytes;
  * then stores them with parley_host.attachment_put.  Jobs never block a
- * webhook's answer.  A failed fetch is logged and retried a few times.
+ * webhook's answer.  A failed fetch is logged and retried a few times; a
+ * fetch() returning PROV_FETCH_REFUSED (fetch_policy.h) is logged and
+ * counted in media_refused_total, and not retried.  fetch() fills in *out
+ * whatever it returns.
  */
 typedef int (*prov_fetch_fn)(void *arg, struct prov_client *client, const char *spec, struct prov_http *out);
 

@@ -13,6 +13,7 @@
  * Outbound: POST /{version}/{page_id}/messages: text, quick replies from
  * meta.buttons, one attachment by URL.
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <stdio.h>
@@ -37,7 +38,11 @@ struct meta {
 	uint64_t max_media;
 	struct prov_client client;
 	struct prov_media *media;
+	struct prov_policy policy;
 };
+
+/* Attachment URLs are signed links on Meta's CDNs (Instagram's too); they take no token. */
+static const char *const media_hosts[] = {"lookaside.fbsbx.com", "*.fbcdn.net", "*.cdninstagram.com", NULL};
 
 static const struct parley_config_key config_map[] = {
         {"page_id", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED,
@@ -50,6 +55,8 @@ static const struct parley_config_key config_map[] = {
         {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "25MiB", 0, "larger attachments are not fetched"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -296,9 +303,8 @@ static void on_post(void *data, parley_http_request *req)
 
 static int fetch_url(void *arg, struct prov_client *client, const char *url, struct prov_http *out)
 {
-	(void)arg;
-	/* Attachment URLs are signed CDN links: no token needed. */
-	return prov_request(client, "GET", url, NULL, NULL, 0, NULL, out);
+	struct meta *m = arg;
+	return prov_fetch(client, &m->policy, url, NULL, out);
 }
 
 static int transient_code(int code)
@@ -397,10 +403,14 @@ static int meta_send(void *data, const parley_envelope *env, struct parley_send_
 static int meta_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct meta *m = calloc(1, sizeof(*m));
 	if (!m)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&m->policy, h, inst, media_hosts, NULL, errmsg);
+	if (rv != 0) {
+		free(m);
+		return rv;
+	}
 	m->host = h;
 	m->inst = inst;
 	m->page_id = h->config_str(inst, "page_id");
@@ -439,6 +449,7 @@ static void meta_destroy(void *data)
 {
 	struct meta *m = data;
 	prov_client_fini(&m->client);
+	prov_policy_fini(&m->policy);
 	free(m);
 }
 
@@ -457,6 +468,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = meta_stop,
         .instance_destroy = meta_destroy,
         .channel_send = meta_send,
+        .check_config = prov_policy_check_config,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

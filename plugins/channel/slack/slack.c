@@ -14,6 +14,7 @@
  * in the thread named by thread_ref ("<channel>:<ts>"), with buttons from
  * meta.buttons and images from attachments.
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <stdio.h>
@@ -32,7 +33,11 @@ struct slack {
 	char auth[512];
 	struct prov_client client;
 	struct prov_media *media;
+	struct prov_policy policy;
 };
+
+/* Slack serves url_private from files.slack.com, which takes the bot token. */
+static const char *const media_hosts[] = {"files.slack.com", NULL};
 
 static const struct parley_config_key config_map[] = {
         {"bot_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
@@ -42,6 +47,8 @@ static const struct parley_config_key config_map[] = {
         {"api_base_url", PARLEY_CFG_STRING, "https://slack.com", 0, "Web API base URL"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "25MiB", 0, "larger files are not fetched"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -98,6 +105,8 @@ static void add_files(struct slack *s, struct prov_batch *b, parley_envelope *en
 			cJSON_AddStringToObject(att, "provider_id", str(f, "id"));
 		const char *url =
 		        str(f, "url_private_download") ? str(f, "url_private_download") : str(f, "url_private");
+		if (url)
+			cJSON_AddStringToObject(att, "url", url); /* kept, fetched or not */
 		cJSON_AddItemToArray(arr, att);
 		const cJSON *size = cJSON_GetObjectItemCaseSensitive(f, "size");
 		if (url && (!cJSON_IsNumber(size) || size->valuedouble <= (double)s->max_media))
@@ -297,8 +306,8 @@ static void on_interactive(void *data, parley_http_request *req)
 static int fetch_file(void *arg, struct prov_client *client, const char *url, struct prov_http *out)
 {
 	struct slack *s = arg;
-	const char *hdrs[] = {s->auth, NULL};
-	return prov_request(client, "GET", url, hdrs, NULL, 0, NULL, out);
+	const struct prov_credentials cred = {s->auth, NULL};
+	return prov_fetch(client, &s->policy, url, &cred, out);
 }
 
 static int transient_error(const char *e)
@@ -409,10 +418,14 @@ static int sl_send(void *data, const parley_envelope *env, struct parley_send_re
 static int sl_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct slack *s = calloc(1, sizeof(*s));
 	if (!s)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&s->policy, h, inst, media_hosts, media_hosts, errmsg);
+	if (rv != 0) {
+		free(s);
+		return rv;
+	}
 	s->host = h;
 	s->inst = inst;
 	s->bot_token = h->config_str(inst, "bot_token");
@@ -449,6 +462,7 @@ static void sl_destroy(void *data)
 {
 	struct slack *s = data;
 	prov_client_fini(&s->client);
+	prov_policy_fini(&s->policy);
 	free(s);
 }
 
@@ -466,6 +480,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = sl_stop,
         .instance_destroy = sl_destroy,
         .channel_send = sl_send,
+        .check_config = prov_policy_check_config,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -17,6 +17,7 @@
  * Outbound: sendMessage (with inline keyboard buttons from meta.buttons),
  * sendPhoto / sendVideo / sendAudio / sendDocument for attachments by URL.
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <pthread.h>
@@ -33,6 +34,7 @@ struct telegram {
 	uint64_t max_media;
 	struct prov_client client;
 	struct prov_media *media;
+	struct prov_policy policy;
 	/* mode: poll */
 	int poll;
 	int64_t poll_timeout_ms;
@@ -43,6 +45,9 @@ struct telegram {
 	pthread_cond_t cv;
 	int committed, commit_result;
 };
+
+/* Files come from the Bot API host itself; the token is in the path, so no other host gets a URL with it. */
+static const char *const media_hosts[] = {"api.telegram.org", NULL};
 
 static const struct parley_config_key config_map[] = {
         {"token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET, "the bot token from @BotFather"},
@@ -56,6 +61,8 @@ static const struct parley_config_key config_map[] = {
         {"mode", PARLEY_CFG_STRING, "webhook", 0,
          "webhook (Telegram posts to /webhooks/<name>) or poll (long-poll getUpdates; no public URL needed)"},
         {"poll_timeout", PARLEY_CFG_DURATION, "25s", 0, "how long one getUpdates call waits for updates"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -415,22 +422,31 @@ static void *poll_main(void *arg)
 static int fetch_file(void *arg, struct prov_client *client, const char *file_id, struct prov_http *out)
 {
 	struct telegram *t = arg;
+	const char *bad = prov_ref_token(file_id);
+	if (bad)
+		return prov_fetch_refuse(out, "file_id '%.64s': %s", file_id, bad);
 	char *enc = prov_urlencode(file_id);
 	char url[1024];
 	snprintf(url, sizeof(url), "%s/bot%s/getFile?file_id=%s", t->base, t->token, enc);
 	free(enc);
 	struct prov_http meta;
-	if (prov_request(client, "GET", url, NULL, NULL, 0, NULL, &meta) != 0 || meta.status != 200) {
+	int rv = prov_fetch(client, &t->policy, url, NULL, &meta);
+	if (rv != 0 || meta.status != 200) {
 		*out = meta;
-		return -1;
+		return rv ? rv : -1;
 	}
 	cJSON *j = cJSON_Parse(meta.body);
 	const char *path = cJSON_GetStringValue(
 	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "result"), "file_path"));
-	int rv = -1;
-	if (path) {
+	/* The path is appended to a URL holding the token: it must stay a file below /file/bot<token>/. */
+	bad = path ? prov_ref_path(path) : NULL;
+	rv = -1;
+	if (bad) {
+		rv = prov_fetch_refuse(out, "getFile's file_path '%.64s': %s", path, bad);
+		prov_http_free(&meta);
+	} else if (path) {
 		snprintf(url, sizeof(url), "%s/file/bot%s/%s", t->base, t->token, path);
-		rv = prov_request(client, "GET", url, NULL, NULL, 0, NULL, out);
+		rv = prov_fetch(client, &t->policy, url, NULL, out);
 		prov_http_free(&meta);
 	} else {
 		*out = meta;
@@ -538,10 +554,14 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 static int tg_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct telegram *t = calloc(1, sizeof(*t));
 	if (!t)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&t->policy, h, inst, media_hosts, NULL, errmsg);
+	if (rv != 0) {
+		free(t);
+		return rv;
+	}
 	t->host = h;
 	t->inst = inst;
 	t->token = h->config_str(inst, "token");
@@ -595,6 +615,7 @@ static void tg_destroy(void *data)
 {
 	struct telegram *t = data;
 	prov_client_fini(&t->client);
+	prov_policy_fini(&t->policy);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cv);
 	free(t);
@@ -613,8 +634,9 @@ static int tg_check(const struct parley_host *h, const char *config_json, char *
 		return PARLEY_EINVAL;
 	}
 	/* A poller takes updates from Telegram itself: only a webhook needs the secret. */
-	return poll ? 0
-	            : prov_check_signing(config_json, "secret_token", "the secret_token given to setWebhook", errmsg);
+	int rv = poll ? 0
+	              : prov_check_signing(config_json, "secret_token", "the secret_token given to setWebhook", errmsg);
+	return rv ? rv : prov_policy_check_config(h, config_json, errmsg);
 }
 
 static const struct parley_plugin plugin = {

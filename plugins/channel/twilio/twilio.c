@@ -11,6 +11,7 @@
  * Outbound: POST /2010-04-01/Accounts/{AccountSid}/Messages.json with basic
  * auth: To, From (or MessagingServiceSid), Body, MediaUrl, StatusCallback.
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <ctype.h>
@@ -27,7 +28,15 @@ struct twilio {
 	char userpwd[256];
 	struct prov_client client;
 	struct prov_media *media;
+	struct prov_policy policy;
 };
+
+/*
+ * MediaUrlN names api.twilio.com, which takes basic auth and redirects to a
+ * signed link on Twilio's media CDN; the CDN gets no credentials.
+ */
+static const char *const media_hosts[] = {"api.twilio.com", "*.twiliocdn.com", NULL};
+static const char *const credential_hosts[] = {"api.twilio.com", NULL};
 
 static const struct parley_config_key config_map[] = {
         {"account_sid", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED, "the Account SID (AC...)"},
@@ -38,6 +47,8 @@ static const struct parley_config_key config_map[] = {
         {"api_base_url", PARLEY_CFG_STRING, "https://api.twilio.com", 0, "REST API base URL"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "16MiB", 0, "larger media are not fetched"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -260,7 +271,8 @@ static int fetch_media(void *arg, struct prov_client *client, const char *url, s
 {
 	struct twilio *t = arg;
 	/* Media URLs may need HTTP basic auth (when the account enforces it). */
-	return prov_request(client, "GET", url, NULL, NULL, 0, t->userpwd, out);
+	const struct prov_credentials cred = {NULL, t->userpwd};
+	return prov_fetch(client, &t->policy, url, &cred, out);
 }
 
 /* Append name=value (URL-encoded) to a form body. */
@@ -341,10 +353,14 @@ static int tw_send(void *data, const parley_envelope *env, struct parley_send_re
 static int tw_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct twilio *t = calloc(1, sizeof(*t));
 	if (!t)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&t->policy, h, inst, media_hosts, credential_hosts, errmsg);
+	if (rv != 0) {
+		free(t);
+		return rv;
+	}
 	t->host = h;
 	t->inst = inst;
 	t->sid = h->config_str(inst, "account_sid");
@@ -383,6 +399,7 @@ static void tw_destroy(void *data)
 {
 	struct twilio *t = data;
 	prov_client_fini(&t->client);
+	prov_policy_fini(&t->policy);
 	free(t);
 }
 
@@ -400,6 +417,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = tw_stop,
         .instance_destroy = tw_destroy,
         .channel_send = tw_send,
+        .check_config = prov_policy_check_config,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

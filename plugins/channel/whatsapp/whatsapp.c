@@ -10,6 +10,7 @@
  * Outbound: POST /{version}/{phone_number_id}/messages: text, media by link,
  * and reply buttons (meta.buttons = [{id, title}]).
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <ctype.h>
@@ -26,7 +27,11 @@ struct whatsapp {
 	struct prov_client client; /* the outbox thread's */
 	struct prov_media *media;
 	char auth[512];
+	struct prov_policy policy;
 };
+
+/* The Graph API's media lookup answers a lookaside.fbsbx.com URL, which takes the access token. */
+static const char *const media_hosts[] = {"lookaside.fbsbx.com", NULL};
 
 static const struct parley_config_key config_map[] = {
         {"phone_number_id", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED,
@@ -41,6 +46,8 @@ static const struct parley_config_key config_map[] = {
         {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "16MiB", 0, "larger media are not fetched"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -262,19 +269,24 @@ static void on_post(void *data, parley_http_request *req)
 static int fetch_media(void *arg, struct prov_client *client, const char *media_id, struct prov_http *out)
 {
 	struct whatsapp *w = arg;
+	/* The id becomes a Graph path: anything but digits could name another object or endpoint. */
+	const char *bad = prov_ref_digits(media_id);
+	if (bad)
+		return prov_fetch_refuse(out, "media id '%.64s': %s", media_id, bad);
 	char url[1024];
-	const char *hdrs[] = {w->auth, NULL};
+	const struct prov_credentials cred = {w->auth, NULL};
 	snprintf(url, sizeof(url), "%s/%s/%s", w->base, w->version, media_id);
 	struct prov_http meta;
-	if (prov_request(client, "GET", url, hdrs, NULL, 0, NULL, &meta) != 0 || meta.status != 200) {
+	int rv = prov_fetch(client, &w->policy, url, &cred, &meta);
+	if (rv != 0 || meta.status != 200) {
 		*out = meta;
-		return -1;
+		return rv ? rv : -1;
 	}
 	cJSON *j = cJSON_Parse(meta.body);
 	const char *durl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "url"));
-	int rv = -1;
+	rv = -1;
 	if (durl)
-		rv = prov_request(client, "GET", durl, hdrs, NULL, 0, NULL, out);
+		rv = prov_fetch(client, &w->policy, durl, &cred, out);
 	else
 		*out = meta, meta.body = NULL;
 	cJSON_Delete(j);
@@ -423,10 +435,14 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 static int wa_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct whatsapp *w = calloc(1, sizeof(*w));
 	if (!w)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&w->policy, h, inst, media_hosts, media_hosts, errmsg);
+	if (rv != 0) {
+		free(w);
+		return rv;
+	}
 	w->host = h;
 	w->inst = inst;
 	w->phone_number_id = h->config_str(inst, "phone_number_id");
@@ -466,6 +482,7 @@ static void wa_destroy(void *data)
 {
 	struct whatsapp *w = data;
 	prov_client_fini(&w->client);
+	prov_policy_fini(&w->policy);
 	free(w);
 }
 
@@ -483,6 +500,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = wa_stop,
         .instance_destroy = wa_destroy,
         .channel_send = wa_send,
+        .check_config = prov_policy_check_config,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)
