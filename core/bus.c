@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define INGEST_URL "inproc://parley-ingest"
 
@@ -324,7 +325,7 @@ int bus_listen_private(nng_socket s, const char *url)
 	int rv = nng_listener_create(&l, s, url);
 	if (rv != 0)
 		return rv;
-	if (strncmp(url, "ipc://", 6) == 0 && (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) != 0) {
+	if (strncasecmp(url, "ipc://", 6) == 0 && (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) != 0) {
 		nng_listener_close(l);
 		return rv;
 	}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int cfg_parse_int(const char *s, int64_t *out, char *err)
 {
@@ -138,20 +139,25 @@ static void read_str(struct reader *r, const struct cfg_node *map, const char *k
 }
 
 /*
- * 1 when an nng listen URL can be reached from other machines: tcp, ws and
- * tls on any host but loopback (an empty host or * is every interface).
+ * 1 when an nng listen URL can be reached by others: any transport but an
+ * ipc:// file (which the gateway makes 0600) or inproc://, unless it listens
+ * on loopback.  nng takes schemes in any case and has many tcp variants
+ * (tcp4, ws6, tls+tcp, ...), so only what is known to be private passes;
+ * abstract:// sockets have no file permissions at all.
  */
 static int listen_is_remote(const char *url)
 {
-	static const char *const schemes[] = {"tcp://", "tcp4://", "tcp6://", "ws://", "wss://", "tls+tcp://", NULL};
-	const char *host = NULL;
-	for (size_t i = 0; schemes[i] && !host; i++)
-		if (strncmp(url, schemes[i], strlen(schemes[i])) == 0)
-			host = url + strlen(schemes[i]);
-	if (!host)
-		return 0; /* ipc://, inproc:// */
+	const char *sep = strstr(url, "://");
+	if (!sep)
+		return 1;
+	size_t sl = (size_t)(sep - url);
+	if ((sl == 3 && strncasecmp(url, "ipc", 3) == 0) || (sl == 6 && strncasecmp(url, "inproc", 6) == 0))
+		return 0;
+	if (sl == 8 && strncasecmp(url, "abstract", 8) == 0)
+		return 1;
+	const char *host = sep + 3;
 	size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/");
-	if ((n == 9 && strncmp(host, "localhost", 9) == 0) || (n == 5 && strncmp(host, "[::1]", 5) == 0))
+	if ((n == 9 && strncasecmp(host, "localhost", 9) == 0) || (n == 5 && strncmp(host, "[::1]", 5) == 0))
 		return 0;
 	if (n >= 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= n)
 		return 0;
@@ -469,9 +475,9 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 	 */
 	if (cfg->control_listen && listen_is_remote(cfg->control_listen) && !cfg->control_token)
 		cfg_errors_add(errs, cfg->path, ctl ? cfg_map_get(ctl, "listen") : root,
-		               "control.listen %s is reachable from other machines and takes unauthenticated "
-		               "requests: set control.token (clients send it as \"token\"), or listen on "
-		               "127.0.0.1 or an ipc:// path",
+		               "control.listen %s can be reached by other machines or users and takes "
+		               "unauthenticated requests: set control.token (clients send it as \"token\"), or listen "
+		               "on 127.0.0.1 or an ipc:// path",
 		               cfg->control_listen);
 	if (cfg->publish_listen && listen_is_remote(cfg->publish_listen) && !cfg->publish_allow_remote)
 		cfg_errors_add(errs, cfg->path, pub ? cfg_map_get(pub, "listen") : root,

@@ -358,7 +358,8 @@ static int authorized(struct gateway *gw, cJSON *req)
 char *control_handle(struct gateway *gw, const char *text, size_t len)
 {
 	char why[320];
-	if (payload_json_check(text, len, why, sizeof(why)) == PAYLOAD_BAD_STRING)
+	/* Refused on any verdict: what the check cannot read, cJSON must not read differently. */
+	if (payload_json_check(text, len, why, sizeof(why)) != 0)
 		return error_reply("invalid_request", why);
 	cJSON *req = cJSON_ParseWithLength(text, len);
 	if (!cJSON_IsObject(req)) {

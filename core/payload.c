@@ -11,7 +11,9 @@
 #include "payload.h"
 #include "util.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 64
@@ -41,6 +43,10 @@ static void path_push(struct scan *s, size_t *mark, const char *fmt_key, const c
 	} else {
 		s->path_len += (size_t)n;
 	}
+	/* A cut key or path must not end inside a character: the reason goes into a JSON answer. */
+	while (s->path_len > *mark && !utf8_valid(s->path + *mark, s->path_len - *mark))
+		s->path_len--;
+	s->path[s->path_len] = '\0';
 }
 
 static void path_pop(struct scan *s, size_t mark)
@@ -178,12 +184,29 @@ static int scan_value(struct scan *s, int depth)
 		size_t l;
 		return scan_string(s, &b, &l);
 	}
-	default:
-		/* Numbers, true, false, null: their syntax is the parser's business. */
+	default: {
+		/* true, false, null and numbers: their syntax is the parser's business, their range ours. */
+		const char *b = s->p;
 		while (s->p < s->end && *s->p != ',' && *s->p != '}' && *s->p != ']' && *s->p != ' ' && *s->p != '\n' &&
 		       *s->p != '\r' && *s->p != '\t')
 			s->p++;
+		if (*b == '-' || (*b >= '0' && *b <= '9')) {
+			char num[64];
+			size_t n = (size_t)(s->p - b);
+			if (n >= sizeof(num)) {
+				s->problem = "is a number of more digits than a double holds";
+				return -1;
+			}
+			memcpy(num, b, n);
+			num[n] = '\0';
+			/* A parser would keep an overflowing number as infinity, and print it as null. */
+			if (isinf(strtod(num, NULL))) {
+				s->problem = "is a number out of range";
+				return -1;
+			}
+		}
 		return 0;
+	}
 	}
 }
 

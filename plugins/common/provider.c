@@ -661,20 +661,48 @@ struct prov_batch *prov_batch_new(const struct parley_host *h, parley_instance *
 
 parley_envelope *prov_batch_envelope(struct prov_batch *b, const char *kind)
 {
-	if (b->n >= PROV_MAX_ENVS)
+	if (b->n >= PROV_MAX_ENVS) {
+		prov_batch_refuse(b, "more than %d messages and events in one request", PROV_MAX_ENVS);
 		return NULL;
+	}
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 8;
+		parley_envelope **ne = realloc(b->envs, cap * sizeof(*ne));
+		if (!ne) {
+			prov_batch_refuse(b, "out of memory");
+			return NULL;
+		}
+		b->envs = ne;
+		b->cap = cap;
+	}
 	parley_envelope *e = b->host->envelope_new(b->inst, kind, "inbound");
 	if (e)
 		b->envs[b->n++] = e;
+	else
+		prov_batch_refuse(b, "out of memory");
 	return e;
 }
 
 void prov_batch_media(struct prov_batch *b, parley_envelope *env, size_t index, const char *spec)
 {
-	if (!b->media || b->n_jobs >= PROV_MAX_MEDIA || !spec)
+	if (!b->media || !spec)
 		return;
-	snprintf(b->jobs[b->n_jobs].message_id, sizeof(b->jobs[b->n_jobs].message_id), "%s",
-	         b->host->envelope_get_str(env, "id"));
+	size_t at = b->n;
+	while (at > 0 && b->envs[at - 1] != env)
+		at--;
+	if (at == 0)
+		return;
+	if (b->n_jobs == b->cap_jobs) {
+		size_t cap = b->cap_jobs ? b->cap_jobs * 2 : 4;
+		struct prov_job *nj = realloc(b->jobs, cap * sizeof(*nj));
+		if (!nj) {
+			prov_batch_refuse(b, "out of memory");
+			return;
+		}
+		b->jobs = nj;
+		b->cap_jobs = cap;
+	}
+	b->jobs[b->n_jobs].env = at - 1;
 	b->jobs[b->n_jobs].index = index;
 	b->jobs[b->n_jobs].spec = strdup(spec);
 	b->n_jobs++;
@@ -684,6 +712,8 @@ static void batch_free(struct prov_batch *b)
 {
 	for (size_t i = 0; i < b->n_jobs; i++)
 		free(b->jobs[i].spec);
+	free(b->jobs);
+	free(b->envs);
 	free(b->ok_body);
 	free(b->refused);
 	free(b);
@@ -714,7 +744,7 @@ static const char *refusal(const struct prov_batch *b)
 	return "the payload could not be turned into envelopes";
 }
 
-static void batch_committed(void *arg, int result)
+static void batch_committed(void *arg, int result, const char *const *ids, size_t n)
 {
 	struct prov_batch *b = arg;
 	const struct parley_host *h = b->host;
@@ -728,10 +758,14 @@ static void batch_committed(void *arg, int result)
 		batch_free(b);
 		return;
 	}
-	/* Duplicates were stored before: their media jobs ran then.  A repeated
-	 * job rewrites the same content under the same name, harmlessly. */
+	/*
+	 * Jobs go to the id each message is stored under: a duplicate's is the
+	 * first copy's, whose attachment a repeated job rewrites with the same
+	 * content, harmlessly.
+	 */
 	for (size_t i = 0; i < b->n_jobs; i++)
-		prov_media_add(b->media, b->jobs[i].message_id, b->jobs[i].index, b->jobs[i].spec);
+		if (ids && b->jobs[i].env < n && ids[b->jobs[i].env][0])
+			prov_media_add(b->media, ids[b->jobs[i].env], b->jobs[i].index, b->jobs[i].spec);
 	const char *body = b->ok_body ? b->ok_body : "{\"ok\":true}";
 	if (b->req)
 		h->http_respond(b->req, b->ok_status, b->ok_type, body, strlen(body));
@@ -757,10 +791,10 @@ void prov_batch_finish(struct prov_batch *b)
 		return;
 	}
 	if (b->n == 0) {
-		batch_committed(b, 0);
+		batch_committed(b, 0, NULL, 0);
 		return;
 	}
-	int rv = h->submit(b->inst, b->envs, b->n, batch_committed, b);
+	int rv = h->submit_ids(b->inst, b->envs, b->n, batch_committed, b);
 	if (rv != 0) {
 		char msg[400];
 		snprintf(msg, sizeof(msg), "%s",
@@ -864,6 +898,41 @@ void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj,
 		return;
 	}
 	b->host->envelope_set_str(env, "sent_at", when);
+}
+
+/* n digits at s into *v; 0 when they are digits. */
+static int digits(const char *s, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+int prov_rfc3339_valid(const char *s)
+{
+	int y, mo, d, h, mi, se;
+	if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+	    digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) || s[13] != ':' ||
+	    digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
+		return 0;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+		return 0;
+	const char *p = s + 19;
+	if (*p == '.') {
+		size_t n = strspn(p + 1, "0123456789");
+		if (n == 0 || n > 9)
+			return 0;
+		p += 1 + n;
+	}
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+		return 1;
+	int oh, om;
+	return (*p == '+' || *p == '-') && !digits(p + 1, 2, &oh) && p[3] == ':' && !digits(p + 4, 2, &om) &&
+	       p[6] == '\0' && oh <= 23 && om <= 59;
 }
 
 int prov_parse_ll(const char *s, long long min, long long max, long long *out)

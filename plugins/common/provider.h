@@ -151,26 +151,27 @@ void prov_media_stop(struct prov_media *m);
 /* ---------------------------------------------- answering after commit */
 
 /*
- * A webhook being answered: up to PROV_MAX_ENVS envelopes are built, then
- * submitted; once committed the request gets `ok_status` with `ok_body`,
- * and media jobs are queued.  Not committed: 503 so the provider retries.
+ * A webhook being answered: its envelopes are built, then submitted; once
+ * committed the request gets `ok_status` with `ok_body`, and media jobs
+ * are queued for the ids the messages are stored under.  Not committed:
+ * 503 so the provider retries.  More than PROV_MAX_ENVS envelopes (Meta
+ * batches at most 1,000 changes) refuse the whole request.
  */
-#define PROV_MAX_ENVS  128
-#define PROV_MAX_MEDIA 64
+#define PROV_MAX_ENVS 1000
 
 struct prov_batch {
 	const struct parley_host *host;
 	parley_instance *inst;
 	parley_http_request *req;
 	struct prov_media *media;
-	parley_envelope *envs[PROV_MAX_ENVS];
-	size_t n;
-	struct {
-		char message_id[32];
+	parley_envelope **envs;
+	size_t n, cap;
+	struct prov_job {
+		size_t env; /* index into envs */
 		size_t index;
 		char *spec;
-	} jobs[PROV_MAX_MEDIA];
-	size_t n_jobs;
+	} * jobs;
+	size_t n_jobs, cap_jobs;
 	int ok_status;
 	const char *ok_type;
 	char *ok_body;
@@ -187,7 +188,7 @@ struct prov_batch {
  */
 struct prov_batch *prov_batch_new(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
                                   struct prov_media *media);
-/* A new inbound envelope in the batch (NULL when full). */
+/* A new inbound envelope in the batch; NULL when it is full (the batch is then refused) or out of memory. */
 parley_envelope *prov_batch_envelope(struct prov_batch *b, const char *kind);
 /* Fetch spec's bytes into attachment `index` of env once it is committed. */
 void prov_batch_media(struct prov_batch *b, parley_envelope *env, size_t index, const char *spec);
@@ -234,6 +235,9 @@ int prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen);
  * Absent: nothing.  Present but not a time: the batch is refused, naming it.
  */
 void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale);
+/* 1 when s is an RFC 3339 time: 2026-11-22T10:11:12Z, with optional fraction and a Z or +hh:mm offset. */
+int prov_rfc3339_valid(const char *s);
+
 /*
  * s as a decimal integer in [min, max] (leading spaces allowed, nothing
  * after): 0 with *out set, -1 otherwise.  atoll() and atoi() are undefined

@@ -35,6 +35,10 @@ rc, out, _ = check_config(base + "control:\n  listen: tcp://127.0.0.1:7010\n")
 check(rc == 0, f"loopback tcp needs no token: {out}")
 rc, out, _ = check_config(base + "control:\n  listen: tcp://0.0.0.0:7010\n  token: short\n")
 check(rc != 0 and "at least 16" in out, f"a guessable token is refused: {out}")
+for url in ("TCP://0.0.0.0:7010", "ws4://0.0.0.0:7010/c", "wss6://[::]:7010/c", "tls+tcp4://0.0.0.0:7010",
+            "abstract://parley-control"):
+    rc, out, _ = check_config(base + f"control:\n  listen: {url}\n")
+    check(rc != 0 and "control.token" in out, f"{url} counts as reachable by others: {out}")
 rc, out, _ = check_config(base + "publish:\n  listen: tcp://0.0.0.0:7011\n")
 check(rc != 0 and "publish.listen" in out and "allow_remote" in out, f"remote publish.listen is refused: {out}")
 rc, out, _ = check_config(base + "publish:\n  listen: tcp://0.0.0.0:7011\n  allow_remote: true\n")
@@ -84,6 +88,16 @@ try:
     r = subprocess.run([PARLEY, "api", "-c", other, "health", json.dumps({"token": token})],
                        capture_output=True, text=True, timeout=30)
     check(r.returncode == 0, f"the right token is taken: {r.stdout}")
+
+    # The control parser reads the request exactly as the check does: a form feed (whitespace to
+    # cJSON) does not smuggle a \u0000 past it.
+    req = os.path.join(gw.dir, "req.json")
+    with open(req, "wb") as f:
+        f.write(b'{"op":"message.send",\x0c"channel":"hooks","to":"webhook:bob","text":"pay 100\\u0000 (not really)",'
+                b'"token":"' + token.encode() + b'"}')
+    out = subprocess.run(["nngcat", "--req", "--dial", f"tcp://127.0.0.1:{cport}", "--file", req, "--ascii"],
+                         capture_output=True, timeout=10).stdout.decode(errors="replace")
+    check('"ok":false' in out and "invalid_request" in out, f"a request the check cannot read is refused: {out[:200]}")
 
     # Files: the gateway user's alone, though the umask was 0 and data_dir and the database were open.
     check(mode(data) & 0o077 == 0, f"data_dir mode {oct(mode(data))}")

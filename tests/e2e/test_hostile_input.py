@@ -195,6 +195,35 @@ try:
     wa_long = wa_text.replace(b'"from": "15551234567"', b'"from": "' + b"1" * 600 + b'"')
     refused("whatsapp sender of 600 digits", "wa", post_wa, wa_long, "from")
 
+    # More messages in one webhook than a fixed array held: all stored, not the first 128.
+    doc = json.loads(wa_text)
+    value = doc["entry"][0]["changes"][0]["value"]
+    one = value["messages"][0]
+    value["messages"] = [dict(one, id=f"wamid.MANY{i}", text={"body": f"n{i}"}) for i in range(130)]
+    before = count("wa")
+    st, _ = post_wa(json.dumps(doc).encode())
+    check(st == 200 and count("wa") == before + 130, f"130 messages in one webhook: {st}, {count('wa') - before} stored")
+    # Messages the channel cannot key are refused, not acknowledged and lost.
+    refused("whatsapp numeric id", "wa", post_wa, wa_text.replace(
+        b'"wamid.HBgLMTU1NTEyMzQ1NjcVAgASGBQzQTdBRkM1Mjc1MDQyRjg5QzQyMQA="', b"12345"), "'id'")
+    reaction = fixture("slack", "reaction.json")
+    refused("slack reaction without event_id", "sl", post_sl,
+            reaction.replace(b'"event_id": "' + json.loads(reaction)["event_id"].encode() + b'",', b""), "event_id")
+    refused("slack ts past 9999", "sl", post_sl, sl_text.replace(b'"ts": "1732269600.000200"', b'"ts": "99999999999999.0001"'),
+            "'ts'")
+    refused("twilio From that is not a number", "sms", post_sms, sms.replace(b"From=%2B15551234567", b"From=%2B1555000111a"),
+            "From")
+    raw = b'{"id":"when-1","from":"alice","text":"hi","sent_at":"last tuesday"}'
+    refused("webhook sent_at not RFC 3339", "hooks", lambda b: gw.post_message(None, raw=b), raw, "sent_at")
+    raw = b'{"id":"big-1","from":"alice","text":"hi","meta":{"n":1e999}}'
+    refused("a number that overflows a double", "hooks", lambda b: gw.post_message(None, raw=b), raw, "meta.n")
+    # Sends are never made to a number cut or cleaned into another.
+    rc, r = gw.api("message.send", {"channel": "sms", "to": "tel:+1" + "2" * 80, "text": "hi"})
+    if rc == 0:
+        m = gw.wait_message(r["id"], "failed")
+        check(m.get("status") == "failed" and "E.164" in (m.get("error") or ""), f"an over-long number is not sent: {m}")
+        check(not fake.seen("POST", f"/2010-04-01/Accounts/{AC}/Messages.json"), "nothing reached Twilio")
+
     # The gateway is still well after all of it.
     st, _ = gw.post_message({"id": "after", "from": "alice", "text": "still fine"})
     check(st == 200, f"a good message after the hostile ones: {st}")

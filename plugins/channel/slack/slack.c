@@ -140,7 +140,6 @@ static void message_event(struct slack *s, struct prov_batch *b, const char *tea
 	parley_envelope *env = prov_batch_envelope(b, edited || deleted ? "event" : "message");
 	if (!env)
 		return;
-	char when[40];
 	if (user) {
 		prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", user);
 	}
@@ -153,10 +152,7 @@ static void message_event(struct slack *s, struct prov_batch *b, const char *tea
 	if (edited || deleted || (thread && strcmp(thread, ts) != 0)) {
 		prov_set_fmt(h, env, "thread_ref", "%s:%s", channel, edited || deleted ? ts : thread);
 	}
-	const cJSON *tsv = cJSON_GetObjectItemCaseSensitive(inner, "ts");
-	prov_time_from_unix(tsv ? tsv : cJSON_GetObjectItemCaseSensitive(ev, "ts"), 1, when, sizeof(when));
-	if (when[0])
-		h->envelope_set_str(env, "sent_at", when);
+	prov_set_time(b, env, cJSON_GetObjectItemCaseSensitive(inner, "ts") ? inner : ev, "ts", 1);
 	if (!deleted)
 		prov_set_from(h, env, "text", inner, "text");
 	add_files(s, b, env, cJSON_GetObjectItemCaseSensitive(inner, "files"));
@@ -189,7 +185,12 @@ static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *d
 	parley_envelope *env = prov_batch_envelope(b, "event");
 	if (!env)
 		return;
-	prov_set_fmt(h, env, "external_id", "event:%s", str(doc, "event_id") ? str(doc, "event_id") : "");
+	if (!str(doc, "event_id")) {
+		/* Without it every such event would share one key, and all but the first be "duplicates". */
+		prov_batch_refuse(b, "an event_callback needs 'event_id'");
+		return;
+	}
+	prov_set_fmt(h, env, "external_id", "event:%s", str(doc, "event_id"));
 	if (str(ev, "user")) {
 		prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", str(ev, "user"));
 	}
@@ -285,9 +286,11 @@ static void on_interactive(void *data, parley_http_request *req)
 			if (!env)
 				break;
 			prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", user ? user : "");
-			prov_set_fmt(h, env, "external_id", "action:%s:%s",
-			             str(a, "action_ts") ? str(a, "action_ts") : "",
-			             str(a, "action_id") ? str(a, "action_id") : "");
+			if (!str(a, "action_ts") || !str(a, "action_id")) {
+				prov_batch_refuse(b, "each of 'actions' needs 'action_id' and 'action_ts'");
+				break;
+			}
+			prov_set_fmt(h, env, "external_id", "action:%s:%s", str(a, "action_ts"), str(a, "action_id"));
 			if (channel && msg_ts) {
 				prov_set_fmt(h, env, "thread_ref", "%s:%s", channel, msg_ts);
 			}

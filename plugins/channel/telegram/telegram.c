@@ -158,7 +158,7 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
 	long long chat_id = num_in(b, chat, "id"), mid = num_in(b, msg, "message_id");
 	if (!chat_id || !mid) {
-		h->log(t->inst, PARLEY_LOG_WARN, "a message without chat.id or message_id was skipped");
+		prov_batch_refuse(b, "a message needs 'chat.id' and 'message_id' as integers");
 		return;
 	}
 	parley_envelope *env = prov_batch_envelope(b, edited ? "event" : "message");
@@ -223,8 +223,10 @@ static void callback_envelope(struct telegram *t, struct prov_batch *b, const cJ
 	long long chat_id = num_in(b, cJSON_GetObjectItemCaseSensitive(msg, "chat"), "id");
 	if (!chat_id)
 		chat_id = num_in(b, from, "id");
-	if (!id || !chat_id)
+	if (!id || !chat_id) {
+		prov_batch_refuse(b, "a callback_query needs 'id' and a chat or sender id");
 		return;
+	}
 	parley_envelope *env = prov_batch_envelope(b, "message");
 	if (!env)
 		return;
@@ -328,19 +330,9 @@ static void pause_ms(struct telegram *t, int64_t ms)
 	}
 }
 
-/* Submit one getUpdates answer and wait for its commit; 0 when stored. */
-static int store_updates(struct telegram *t, const cJSON *updates, long long *last)
+/* Finish a poller's batch and wait for its commit: 0 when stored. */
+static int commit_batch(struct telegram *t, struct prov_batch *b)
 {
-	struct prov_batch *b = prov_batch_new(t->host, t->inst, NULL, t->media);
-	b->done = poll_committed;
-	b->done_arg = t;
-	const cJSON *u;
-	cJSON_ArrayForEach(u, updates)
-	{
-		update_envelopes(t, b, u);
-		if (num_in(NULL, u, "update_id") > *last)
-			*last = num_in(NULL, u, "update_id");
-	}
 	pthread_mutex_lock(&t->lock);
 	t->committed = 0;
 	pthread_mutex_unlock(&t->lock);
@@ -351,6 +343,66 @@ static int store_updates(struct telegram *t, const cJSON *updates, long long *la
 	int result = t->commit_result;
 	pthread_mutex_unlock(&t->lock);
 	return result;
+}
+
+static struct prov_batch *poll_batch(struct telegram *t)
+{
+	struct prov_batch *b = prov_batch_new(t->host, t->inst, NULL, t->media);
+	if (b) {
+		b->done = poll_committed;
+		b->done_arg = t;
+	}
+	return b;
+}
+
+/* Submit one getUpdates answer and wait for its commit; 0 when stored. */
+static int store_updates(struct telegram *t, const cJSON *updates, long long *last)
+{
+	struct prov_batch *b = poll_batch(t);
+	if (!b)
+		return PARLEY_ENOMEM;
+	const cJSON *u;
+	cJSON_ArrayForEach(u, updates)
+	{
+		update_envelopes(t, b, u);
+		if (num_in(NULL, u, "update_id") > *last)
+			*last = num_in(NULL, u, "update_id");
+	}
+	return commit_batch(t, b);
+}
+
+/*
+ * One update that cannot be stored (a string not UTF-8, an id out of
+ * range): recorded as an event naming the problem, so that the updates
+ * after it are not held up forever.  Telegram has no way to resend it
+ * fixed; the raw update is not kept because it is not valid text.
+ */
+static int store_problem(struct telegram *t, long long update_id, const char *why)
+{
+	const struct parley_host *h = t->host;
+	struct prov_batch *b = poll_batch(t);
+	parley_envelope *env = b ? prov_batch_envelope(b, "event") : NULL;
+	if (!env) {
+		if (b)
+			prov_batch_finish(b);
+		return PARLEY_ENOMEM;
+	}
+	prov_set_fmt(h, env, "external_id", "update:%lld", update_id);
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "problem", why);
+	cJSON_AddNumberToObject(meta, "update_id", (double)update_id);
+	prov_set_json(h, env, "meta", meta);
+	h->log(t->inst, PARLEY_LOG_ERROR, "update %lld cannot be stored (%s): recorded as an event without its content",
+	       update_id, why);
+	return commit_batch(t, b);
+}
+
+/* Telegram forgets updates below the offset: it is advanced only once they are stored. */
+static int advance(struct telegram *t, long long next_offset)
+{
+	char next[32];
+	snprintf(next, sizeof(next), "%lld", next_offset);
+	return t->host->kv_set(t->inst, "offset", next, strlen(next));
 }
 
 static void *poll_main(void *arg)
@@ -367,10 +419,12 @@ static void *poll_main(void *arg)
 		offset = strtoll(val, NULL, 10);
 		free(val);
 	}
+	/* After a refused answer, updates are asked for one at a time to find the one at fault. */
+	int one_by_one = 0;
 	while (!t->stopping) {
 		char url[1024];
-		snprintf(url, sizeof(url), "%s/bot%s/getUpdates?offset=%lld&timeout=%lld", t->base, t->token, offset,
-		         (long long)(t->poll_timeout_ms / 1000));
+		snprintf(url, sizeof(url), "%s/bot%s/getUpdates?offset=%lld&timeout=%lld%s", t->base, t->token, offset,
+		         (long long)(t->poll_timeout_ms / 1000), one_by_one ? "&limit=1" : "");
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		struct prov_http r;
@@ -381,10 +435,25 @@ static void *poll_main(void *arg)
 		const cJSON *updates = cJSON_GetObjectItemCaseSensitive(j, "result");
 		if (t->stopping) {
 			/* aborted by tg_stop */
+		} else if (r.status == 200 && !j && !one_by_one) {
+			h->log(t->inst, PARLEY_LOG_WARN,
+			       "getUpdates answer refused (%s): asking for updates one by one", bad);
+			one_by_one = 1;
 		} else if (r.status == 200 && !j) {
-			/* Never stored in part: asked for again, and loud, so a broken answer is seen. */
-			h->log(t->inst, PARLEY_LOG_ERROR, "getUpdates answer refused: %s", bad);
-			pause_ms(t, 2000);
+			/* The one update at the offset is the one at fault: read its id without the checks. */
+			cJSON *loose = cJSON_Parse(r.body);
+			const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(loose, "result"), 0);
+			long long id = 0;
+			if (prov_json_int(first, "update_id", 0, TG_INT_MAX - 1, &id) == 0 && id >= offset &&
+			    store_problem(t, id, bad) == 0 && advance(t, id + 1) == 0) {
+				offset = id + 1;
+				one_by_one = 0;
+			} else {
+				h->log(t->inst, PARLEY_LOG_ERROR,
+				       "getUpdates answer refused and its update_id unreadable: %s", bad);
+				pause_ms(t, 2000);
+			}
+			cJSON_Delete(loose);
 		} else if (r.status != 200 || !cJSON_IsArray(updates)) {
 			const char *desc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "description"));
 			h->log(t->inst, PARLEY_LOG_WARN, "getUpdates failed (%ld): %s%s", r.status,
@@ -396,11 +465,18 @@ static void *poll_main(void *arg)
 			long long last = offset - 1;
 			int result = store_updates(t, updates, &last);
 			if (result == 0) {
-				/* Telegram forgets updates below the offset: advance it only once they are stored. */
-				char next[32];
-				snprintf(next, sizeof(next), "%lld", last + 1);
-				if (h->kv_set(t->inst, "offset", next, strlen(next)) == 0)
+				if (advance(t, last + 1) == 0)
 					offset = last + 1;
+				one_by_one = 0;
+			} else if (result == PARLEY_EINVAL && !one_by_one) {
+				h->log(t->inst, PARLEY_LOG_WARN, "updates refused: asking for them one by one");
+				one_by_one = 1;
+			} else if (result == PARLEY_EINVAL && last >= offset) {
+				if (store_problem(t, last, "the update was refused: see the log line before") == 0 &&
+				    advance(t, last + 1) == 0) {
+					offset = last + 1;
+					one_by_one = 0;
+				}
 			} else {
 				h->log(t->inst, PARLEY_LOG_WARN, "updates not stored (%s): asking for them again",
 				       h->strerror(result));

@@ -108,18 +108,35 @@ static int signature_ok(struct twilio *t, parley_http_request *req, const struct
 }
 
 /* tel:+E164 for a phone number; whatsapp:<digits> for Twilio's "whatsapp:+..." addresses. */
-static void urn_of(const char *addr, char *out, size_t outlen)
+/* 1 when s is 1-15 digits: an E.164 number without its '+'. */
+static int e164_digits(const char *s)
 {
+	size_t n = strspn(s, "0123456789");
+	return n >= 1 && n <= 15 && s[n] == '\0';
+}
+
+/*
+ * Set field to the URN of a Twilio address: tel:+<E.164>, whatsapp:<digits>
+ * for Twilio's WhatsApp senders, twilio:<short code or sender id>.  An
+ * address that claims to be a number and is not one is refused, never
+ * trimmed to its digits (two senders would become one customer).
+ */
+static void set_urn(struct prov_batch *b, parley_envelope *env, const char *field, const char *param, const char *addr)
+{
+	const struct parley_host *h = b->host;
 	if (strncmp(addr, "whatsapp:", 9) == 0) {
-		size_t n = (size_t)snprintf(out, outlen, "whatsapp:");
-		for (const char *p = addr + 9; *p && n + 1 < outlen; p++)
-			if (isdigit((unsigned char)*p))
-				out[n++] = *p;
-		out[n] = '\0';
+		const char *num = addr + 9 + (addr[9] == '+');
+		if (!e164_digits(num))
+			prov_batch_refuse(b, "parameter '%s' is not whatsapp:+<E.164 number>", param);
+		else
+			prov_set_fmt(h, env, field, "whatsapp:%s", num);
 	} else if (addr[0] == '+') {
-		snprintf(out, outlen, "tel:%s", addr);
+		if (!e164_digits(addr + 1))
+			prov_batch_refuse(b, "parameter '%s' is not an E.164 number (+ and 1-15 digits)", param);
+		else
+			prov_set_fmt(h, env, field, "tel:%s", addr);
 	} else {
-		snprintf(out, outlen, "twilio:%s", addr);
+		prov_set_fmt(h, env, field, "twilio:%s", addr);
 	}
 }
 
@@ -167,7 +184,6 @@ static void on_post(void *data, parley_http_request *req)
 	const char *status = prov_form_get(&f, "MessageStatus");
 	const char *from = prov_form_get(&f, "From");
 	const char *to = prov_form_get(&f, "To");
-	char urn[160];
 	if (status && strcmp(status, "received") != 0) {
 		parley_envelope *env = prov_batch_envelope(b, "status");
 		static const char *const failed[] = {"failed", "undelivered", NULL};
@@ -178,10 +194,8 @@ static void on_post(void *data, parley_http_request *req)
 		prov_set_fmt(h, env, "external_id", "%s:%s", msid, status);
 		h->envelope_set_str(env, "thread_ref", msid);
 		h->envelope_set_str(env, "status", st);
-		if (to) {
-			urn_of(to, urn, sizeof(urn));
-			h->envelope_set_str(env, "to", urn);
-		}
+		if (to)
+			set_urn(b, env, "to", "To", to);
 		const char *code = prov_form_get(&f, "ErrorCode");
 		const char *text = prov_form_get(&f, "ErrorMessage");
 		if (code || text) {
@@ -194,14 +208,10 @@ static void on_post(void *data, parley_http_request *req)
 	} else {
 		parley_envelope *env = prov_batch_envelope(b, "message");
 		h->envelope_set_str(env, "external_id", msid);
-		if (from) {
-			urn_of(from, urn, sizeof(urn));
-			h->envelope_set_str(env, "from", urn);
-		}
-		if (to) {
-			urn_of(to, urn, sizeof(urn));
-			h->envelope_set_str(env, "to", urn);
-		}
+		if (from)
+			set_urn(b, env, "from", "From", from);
+		if (to)
+			set_urn(b, env, "to", "To", to);
 		const char *text = prov_form_get(&f, "Body");
 		if (text && text[0])
 			h->envelope_set_str(env, "text", text);
@@ -290,14 +300,16 @@ static int tw_send(void *data, const parley_envelope *env, struct parley_send_re
 	struct twilio *t = data;
 	const struct parley_host *h = t->host;
 	const char *to = h->envelope_get_str(env, "to");
-	char number[64];
-	if (to && strncmp(to, "tel:", 4) == 0) {
+	char number[32];
+	if (to && strncmp(to, "tel:+", 5) == 0 && e164_digits(to + 5)) {
 		snprintf(number, sizeof(number), "%s", to + 4);
-	} else if (to && strncmp(to, "whatsapp:", 9) == 0) {
+	} else if (to && strncmp(to, "whatsapp:", 9) == 0 && e164_digits(to + 9 + (to[9] == '+'))) {
 		snprintf(number, sizeof(number), "whatsapp:+%s", to + 9 + (to[9] == '+'));
 	} else {
+		/* Never sent to a number cut or cleaned into another one. */
 		res->outcome = PARLEY_SEND_PERMANENT;
-		snprintf(res->error_text, sizeof(res->error_text), "'to' must be tel:+<E.164 number>");
+		snprintf(res->error_text, sizeof(res->error_text),
+		         "'to' must be tel:+<E.164 number> or whatsapp:<E.164 number> (1-15 digits)");
 		return 0;
 	}
 	char *body = NULL;

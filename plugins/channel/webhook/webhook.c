@@ -111,6 +111,11 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 			return NULL;
 		}
 	}
+	const cJSON *sent = cJSON_GetObjectItemCaseSensitive(m, "sent_at");
+	if (sent && !prov_rfc3339_valid(sent->valuestring)) {
+		*why = "'sent_at' must be an RFC 3339 time, e.g. 2026-11-22T10:11:12.345Z";
+		return NULL;
+	}
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(m, "meta");
 	if (meta && !cJSON_IsObject(meta)) {
 		*why = "'meta' must be an object";

@@ -94,7 +94,8 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 	const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "from"));
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
 	if (!type || !from || !id) {
-		h->log(w->inst, PARLEY_LOG_WARN, "a message without type, from or id was skipped");
+		/* A message the channel cannot key is refused, not acknowledged and lost. */
+		prov_batch_refuse(b, "a message needs 'type', 'from' and 'id' as strings");
 		return;
 	}
 	int reaction = strcmp(type, "reaction") == 0;
@@ -295,17 +296,22 @@ static int fetch_media(void *arg, struct prov_client *client, const char *media_
 }
 
 /* The WhatsApp id (digits) of a whatsapp: or tel: URN. */
+/*
+ * The wa_id to send to: whatsapp:<digits> or tel:+<digits>, 1-15 digits
+ * (E.164).  Anything else is refused, never cleaned into another number.
+ */
 static int recipient(const char *to, char *out, size_t outlen)
 {
-	const char *p = strchr(to ? to : "", ':');
-	if (!p || (strncmp(to, "whatsapp:", 9) != 0 && strncmp(to, "tel:", 4) != 0))
+	const char *num = NULL;
+	if (to && strncmp(to, "whatsapp:", 9) == 0)
+		num = to + 9 + (to[9] == '+');
+	else if (to && strncmp(to, "tel:+", 5) == 0)
+		num = to + 5;
+	size_t n = num ? strspn(num, "0123456789") : 0;
+	if (n < 1 || n > 15 || num[n] != '\0' || n >= outlen)
 		return -1;
-	size_t n = 0;
-	for (p++; *p && n + 1 < outlen; p++)
-		if (isdigit((unsigned char)*p))
-			out[n++] = *p;
-	out[n] = '\0';
-	return n > 0 ? 0 : -1;
+	memcpy(out, num, n + 1);
+	return 0;
 }
 
 static cJSON *build_message(const struct parley_host *h, const parley_envelope *env, const char *to)
@@ -393,7 +399,8 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 	char to[64];
 	if (recipient(h->envelope_get_str(env, "to"), to, sizeof(to)) != 0) {
 		res->outcome = PARLEY_SEND_PERMANENT;
-		snprintf(res->error_text, sizeof(res->error_text), "'to' must be whatsapp:<number> or tel:+<number>");
+		snprintf(res->error_text, sizeof(res->error_text),
+		         "'to' must be whatsapp:<number> or tel:+<number>, 1-15 digits (E.164)");
 		return 0;
 	}
 	cJSON *msg = build_message(h, env, to);
