@@ -10,8 +10,10 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define INGEST_URL "inproc://parley-ingest"
 
@@ -21,7 +23,10 @@ struct bus_ticket {
 	atomic_int fired;     /* done() called */
 	atomic_int refs;      /* pipeline side + in-flight list */
 	parley_submit_cb done;
+	parley_submit_ids_cb ids_done;
 	void *arg;
+	char (*ids)[32]; /* with ids_done: the stored id of each envelope */
+	size_t n;
 	int64_t deadline;
 	int linked;
 	struct bus_ticket *prev, *next;
@@ -46,8 +51,34 @@ struct bus {
 
 static void ticket_unref(struct bus_ticket *t)
 {
-	if (atomic_fetch_sub(&t->refs, 1) == 1)
+	if (atomic_fetch_sub(&t->refs, 1) == 1) {
+		free(t->ids);
 		free(t);
+	}
+}
+
+/* The submitter's completion, with the stored ids when it asked for them. */
+static void ticket_call(struct bus_ticket *t, int result)
+{
+	if (!t->ids_done) {
+		t->done(t->arg, result);
+		return;
+	}
+	if (result != 0) {
+		t->ids_done(t->arg, result, NULL, t->n);
+		return;
+	}
+	const char *small[16];
+	const char **ids = t->n <= 16 ? small : malloc(t->n * sizeof(*ids));
+	if (!ids) {
+		t->ids_done(t->arg, PARLEY_ENOMEM, NULL, t->n);
+		return;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		ids[i] = t->ids[i];
+	t->ids_done(t->arg, 0, ids, t->n);
+	if (ids != small)
+		free(ids);
 }
 
 static void unlink_locked(struct bus *b, struct bus_ticket *t)
@@ -67,7 +98,7 @@ static void ticket_fire(struct bus *b, struct bus_ticket *t, int result)
 {
 	int expected = 0;
 	if (atomic_compare_exchange_strong(&t->fired, &expected, 1))
-		t->done(t->arg, result);
+		ticket_call(t, result);
 	pthread_mutex_lock(&b->lock);
 	int was_linked = t->linked;
 	unlink_locked(b, t);
@@ -76,8 +107,12 @@ static void ticket_fire(struct bus *b, struct bus_ticket *t, int result)
 		ticket_unref(t);
 }
 
-void bus_ticket_done(struct bus *b, struct bus_ticket *t, int result)
+void bus_ticket_done(struct bus *b, struct bus_ticket *t, uint32_t index, int result, const char *id)
 {
+	if (result == PARLEY_EDUPLICATE)
+		result = 0;
+	if (t->ids && index < t->n && id)
+		snprintf(t->ids[index], sizeof(t->ids[index]), "%s", id);
 	if (result < 0) {
 		int expected = 0;
 		atomic_compare_exchange_strong(&t->result, &expected, result);
@@ -94,7 +129,7 @@ static void fail_msg(struct bus *b, nng_msg *msg, int result)
 	size_t n = 0, cap = 0;
 	bus_decode(msg, &items, &n, &cap);
 	for (size_t i = 0; i < n; i++)
-		bus_ticket_done(b, items[i].ticket, result);
+		bus_ticket_done(b, items[i].ticket, items[i].index, result, NULL);
 	free(items);
 	nng_msg_free(msg);
 }
@@ -133,7 +168,8 @@ static void send_done(void *arg)
 	pthread_mutex_unlock(&b->lock);
 }
 
-int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg)
+int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb done, parley_submit_ids_cb ids_done,
+               void *arg)
 {
 	/*
 	 * The caller's array may be freed by its own completion, which can run
@@ -145,7 +181,9 @@ int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb
 	struct strbuf enc;
 	sb_init(&enc);
 	int rv = PARLEY_ENOMEM;
-	if (!t || !own)
+	if (!t || !own || n > UINT32_MAX)
+		goto out;
+	if (ids_done && !(t->ids = calloc(n, sizeof(*t->ids))))
 		goto out;
 	memcpy(own, envs, n * sizeof(*own));
 	/* Serialize outside the lock: concurrent submitters only contend for the copy. */
@@ -153,15 +191,17 @@ int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb
 		size_t len;
 		const char *json = envelope_text(own[i], &len);
 		uint64_t tp = (uint64_t)(uintptr_t)t;
-		uint32_t len32 = (uint32_t)len;
-		if (!json || sb_add(&enc, &tp, sizeof(tp)) || sb_add(&enc, &len32, sizeof(len32)) ||
-		    sb_add(&enc, json, len))
+		uint32_t idx = (uint32_t)i, len32 = (uint32_t)len;
+		if (!json || len > UINT32_MAX || sb_add(&enc, &tp, sizeof(tp)) || sb_add(&enc, &idx, sizeof(idx)) ||
+		    sb_add(&enc, &len32, sizeof(len32)) || sb_add(&enc, json, len))
 			goto out;
 	}
 	atomic_init(&t->remaining, (int)n);
 	atomic_init(&t->refs, 2);
 	t->done = done;
+	t->ids_done = ids_done;
 	t->arg = arg;
+	t->n = n;
 	t->deadline = time_mono_ms() + b->gw->cfg.http_request_timeout_ms;
 
 	pthread_mutex_lock(&b->lock);
@@ -185,6 +225,8 @@ int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb
 	rv = 0;
 out:
 	/* On failure the caller still owns its envelopes. */
+	if (t)
+		free(t->ids);
 	free(t);
 	sb_free(&enc);
 	if (own != small)
@@ -197,12 +239,13 @@ int bus_decode(nng_msg *msg, struct bus_item **items, size_t *n, size_t *cap)
 	const char *p = nng_msg_body(msg);
 	size_t left = nng_msg_len(msg);
 	int count = 0;
-	while (left >= 12) {
+	while (left >= 16) {
 		uint64_t tp;
-		uint32_t len;
+		uint32_t idx, len;
 		memcpy(&tp, p, 8);
-		memcpy(&len, p + 8, 4);
-		if (left - 12 < len)
+		memcpy(&idx, p + 8, 4);
+		memcpy(&len, p + 12, 4);
+		if (left - 16 < len)
 			return -1;
 		if (*n == *cap) {
 			size_t nc = *cap ? *cap * 2 : 256;
@@ -213,12 +256,13 @@ int bus_decode(nng_msg *msg, struct bus_item **items, size_t *n, size_t *cap)
 			*cap = nc;
 		}
 		(*items)[*n].ticket = (struct bus_ticket *)(uintptr_t)tp;
-		(*items)[*n].json = p + 12;
+		(*items)[*n].index = idx;
+		(*items)[*n].json = p + 16;
 		(*items)[*n].len = len;
 		(*n)++;
 		count++;
-		p += 12 + len;
-		left -= 12 + len;
+		p += 16 + len;
+		left -= 16 + len;
 	}
 	return count;
 }
@@ -257,7 +301,7 @@ static void *reaper_main(void *arg)
 			if (atomic_compare_exchange_strong(&t->fired, &expected, 1)) {
 				log_warn("a submission was not committed within http.request_timeout: answering 503 so "
 				         "the provider retries");
-				t->done(t->arg, PARLEY_ETIMEDOUT);
+				ticket_call(t, PARLEY_ETIMEDOUT);
 			}
 			ticket_unref(t);
 			pthread_mutex_lock(&b->lock);
@@ -273,6 +317,21 @@ static void *reaper_main(void *arg)
 	}
 	pthread_mutex_unlock(&b->lock);
 	return NULL;
+}
+
+int bus_listen_private(nng_socket s, const char *url)
+{
+	nng_listener l;
+	int rv = nng_listener_create(&l, s, url);
+	if (rv != 0)
+		return rv;
+	if (strncasecmp(url, "ipc://", 6) == 0 && (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) != 0) {
+		nng_listener_close(l);
+		return rv;
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0)
+		nng_listener_close(l);
+	return rv;
 }
 
 static int listen_err(const char *what, const char *url, int rv, char **errmsg)
@@ -308,7 +367,7 @@ int bus_open(struct bus **out, struct gateway *gw, char **errmsg)
 		bus_free(b);
 		return PARLEY_EIO;
 	}
-	if ((rv = nng_listen(b->pub, gw->cfg.publish_listen, NULL, 0)) != 0) {
+	if ((rv = bus_listen_private(b->pub, gw->cfg.publish_listen)) != 0) {
 		listen_err("publish.listen", gw->cfg.publish_listen, rv, errmsg);
 		bus_free(b);
 		return PARLEY_EIO;
@@ -377,7 +436,7 @@ void bus_close(struct bus *b)
 		pthread_mutex_unlock(&b->lock);
 		int expected = 0;
 		if (atomic_compare_exchange_strong(&t->fired, &expected, 1))
-			t->done(t->arg, PARLEY_ECLOSED);
+			ticket_call(t, PARLEY_ECLOSED);
 		ticket_unref(t);
 		pthread_mutex_lock(&b->lock);
 	}

@@ -26,6 +26,7 @@ struct bus_ticket;
 /* One decoded envelope of an ingest message. */
 struct bus_item {
 	struct bus_ticket *ticket;
+	uint32_t index;   /* the envelope's place in its submission */
 	const char *json; /* points into the nng message */
 	size_t len;
 };
@@ -35,15 +36,28 @@ int bus_open(struct bus **out, struct gateway *gw, char **errmsg);
 void bus_close(struct bus *b);
 void bus_free(struct bus *b);
 
-/* See parley_host.submit.  The envelopes are consumed on success. */
-int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg);
-/* One envelope of ticket t is done with result (0, or negative). */
-void bus_ticket_done(struct bus *b, struct bus_ticket *t, int result);
+/*
+ * See parley_host.submit and submit_ids: exactly one of done and ids_done
+ * is given.  The envelopes are consumed on success.
+ */
+int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb done, parley_submit_ids_cb ids_done,
+               void *arg);
+/*
+ * Envelope `index` of ticket t is done with result (0, PARLEY_EDUPLICATE, or
+ * negative); id is the gateway id it is stored under (NULL when not stored).
+ */
+void bus_ticket_done(struct bus *b, struct bus_ticket *t, uint32_t index, int result, const char *id);
 
 /* Receive the next ingest message (blocking), or a ready one (nonblock). 0, NNG_EAGAIN or NNG_ECLOSED. */
 int bus_recv(struct bus *b, nng_msg **msg, int nonblock);
 /* Decode items of msg, appending to *items (realloc'd). Returns count or -1. */
 int bus_decode(nng_msg *msg, struct bus_item **items, size_t *n, size_t *cap);
+
+/*
+ * nng_listen, with an ipc:// socket file made 0600 (only the gateway's user
+ * may connect): 0 or an nng error.
+ */
+int bus_listen_private(nng_socket s, const char *url);
 
 /* Publish TOPIC SP JSON to subscribers (never blocks; may drop). */
 void bus_publish(struct bus *b, const char *topic, const char *json, size_t len);

@@ -261,15 +261,18 @@ static int control_call(const struct gw_config *cfg, const char *req)
 /* Send req (consumed) to the control socket named by the config. */
 static int control_request(const char *config, cJSON *req)
 {
-	char *text = cJSON_PrintUnformatted(req);
-	cJSON_Delete(req);
 	struct gw_config cfg;
 	int rc = 1;
 	if (client_config(config, &cfg) == 0) {
-		rc = control_call(&cfg, text);
+		/* The token of the config the gateway runs with, unless the request names one. */
+		if (cfg.control_token && !cJSON_GetObjectItemCaseSensitive(req, "token"))
+			cJSON_AddStringToObject(req, "token", cfg.control_token);
+		char *text = cJSON_PrintUnformatted(req);
+		rc = text ? control_call(&cfg, text) : 1;
+		free(text);
 		cfg_free(&cfg);
 	}
-	free(text);
+	cJSON_Delete(req);
 	return rc;
 }
 

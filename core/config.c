@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int cfg_parse_int(const char *s, int64_t *out, char *err)
 {
@@ -137,6 +138,32 @@ static void read_str(struct reader *r, const struct cfg_node *map, const char *k
 	}
 }
 
+/*
+ * 1 when an nng listen URL can be reached by others: any transport but an
+ * ipc:// file (which the gateway makes 0600) or inproc://, unless it listens
+ * on loopback.  nng takes schemes in any case and has many tcp variants
+ * (tcp4, ws6, tls+tcp, ...), so only what is known to be private passes;
+ * abstract:// sockets have no file permissions at all.
+ */
+static int listen_is_remote(const char *url)
+{
+	const char *sep = strstr(url, "://");
+	if (!sep)
+		return 1;
+	size_t sl = (size_t)(sep - url);
+	if ((sl == 3 && strncasecmp(url, "ipc", 3) == 0) || (sl == 6 && strncasecmp(url, "inproc", 6) == 0))
+		return 0;
+	if (sl == 8 && strncasecmp(url, "abstract", 8) == 0)
+		return 1;
+	const char *host = sep + 3;
+	size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/");
+	if ((n == 9 && strncasecmp(host, "localhost", 9) == 0) || (n == 5 && strncmp(host, "[::1]", 5) == 0))
+		return 0;
+	if (n >= 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= n)
+		return 0;
+	return 1;
+}
+
 static void read_size(struct reader *r, const struct cfg_node *map, const char *key, uint64_t *dst)
 {
 	const struct cfg_node *n = want_scalar(r, cfg_map_get(map, key), key);
@@ -150,6 +177,14 @@ static void read_duration(struct reader *r, const struct cfg_node *map, const ch
 	const struct cfg_node *n = want_scalar(r, cfg_map_get(map, key), key);
 	char err[128];
 	if (n && cfg_parse_duration_ms(n->value, dst, err) != 0)
+		cfg_errors_add(r->errs, r->file, n, "%s: %s", key, err);
+}
+
+static void read_bool(struct reader *r, const struct cfg_node *map, const char *key, int *dst)
+{
+	const struct cfg_node *n = want_scalar(r, cfg_map_get(map, key), key);
+	char err[128];
+	if (n && cfg_parse_bool(n->value, dst, err) != 0)
 		cfg_errors_add(r->errs, r->file, n, "%s: %s", key, err);
 }
 
@@ -446,19 +481,40 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 
 	const struct cfg_node *pub = want_map(&r, cfg_map_get(root, "publish"), "publish");
 	if (pub) {
-		static const char *const k[] = {"listen", "buffer", NULL};
+		static const char *const k[] = {"listen", "buffer", "allow_remote", NULL};
 		cfg_check_keys(cfg->path, pub, k, "publish", errs);
 		read_str(&r, pub, "listen", &cfg->publish_listen);
+		read_bool(&r, pub, "allow_remote", &cfg->publish_allow_remote);
 		int64_t b = cfg->publish_buffer;
 		read_int(&r, pub, "buffer", 0, 8192, &b);
 		cfg->publish_buffer = (int)b;
 	}
 	const struct cfg_node *ctl = want_map(&r, cfg_map_get(root, "control"), "control");
 	if (ctl) {
-		static const char *const k[] = {"listen", NULL};
+		static const char *const k[] = {"listen", "token", NULL};
 		cfg_check_keys(cfg->path, ctl, k, "control", errs);
 		read_str(&r, ctl, "listen", &cfg->control_listen);
+		read_str(&r, ctl, "token", &cfg->control_token);
+		if (cfg->control_token && strlen(cfg->control_token) < 16)
+			cfg_errors_add(errs, cfg->path, cfg_map_get(ctl, "token"),
+			               "control.token must be at least 16 characters (e.g. `openssl rand -hex 16`)");
 	}
+	/*
+	 * Anyone who reaches the control socket can send messages and merge
+	 * contacts, and anyone who reaches the publish socket reads every
+	 * message: neither is left open to other machines by accident.
+	 */
+	if (cfg->control_listen && listen_is_remote(cfg->control_listen) && !cfg->control_token)
+		cfg_errors_add(errs, cfg->path, ctl ? cfg_map_get(ctl, "listen") : root,
+		               "control.listen %s can be reached by other machines or users and takes "
+		               "unauthenticated requests: set control.token (clients send it as \"token\"), or listen "
+		               "on 127.0.0.1 or an ipc:// path",
+		               cfg->control_listen);
+	if (cfg->publish_listen && listen_is_remote(cfg->publish_listen) && !cfg->publish_allow_remote)
+		cfg_errors_add(errs, cfg->path, pub ? cfg_map_get(pub, "listen") : root,
+		               "publish.listen %s lets other machines read every message: listen on 127.0.0.1 or "
+		               "an ipc:// path, or set publish.allow_remote: true if a firewall guards it",
+		               cfg->publish_listen);
 	/* ipc:// paths, like every path in the file, are relative to the file. */
 	char **urls[] = {&cfg->publish_listen, &cfg->control_listen};
 	for (size_t i = 0; i < 2; i++) {
@@ -598,6 +654,7 @@ void cfg_free(struct gw_config *cfg)
 	free(cfg->http_public_url);
 	free(cfg->publish_listen);
 	free(cfg->control_listen);
+	free(cfg->control_token);
 	free_instance(&cfg->storage);
 	for (size_t i = 0; i < cfg->n_channels; i++)
 		free_instance(&cfg->channels[i]);

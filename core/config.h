@@ -73,6 +73,8 @@ struct gw_config {
 	char *publish_listen;
 	int publish_buffer;
 	char *control_listen;
+	char *control_token;      /* required in every control request when set */
+	int publish_allow_remote; /* publish.listen may be reachable from other machines */
 	int outbox_max_attempts;
 	int64_t outbox_backoff_base_ms;
 	int64_t outbox_backoff_max_ms;

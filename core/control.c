@@ -1,10 +1,12 @@
 /* control.c: the control API over nng REP. */
 #include "control.h"
 #include "bus.h"
+#include "crypto.h"
 #include "envelope.h"
 #include "gateway.h"
 #include "log.h"
 #include "metrics.h"
+#include "payload.h"
 #include "util.h"
 
 #include <nng/nng.h>
@@ -147,7 +149,7 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 	struct send_wait w = {.done = 0};
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cv, NULL);
-	int rv = bus_submit(gw->bus, &env, 1, send_committed, &w);
+	int rv = bus_submit(gw->bus, &env, 1, send_committed, NULL, &w);
 	if (rv != 0) {
 		envelope_destroy(env);
 		pthread_mutex_destroy(&w.lock);
@@ -233,7 +235,10 @@ static char *op_message_send(struct gateway *gw, const cJSON *req)
 		const char *conv_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
 		cJSON *conv = NULL;
 		if (conv_id) {
-			char *rq = str_printf("{\"conversation_id\":\"%.40s\"}", conv_id), *rp = NULL;
+			cJSON *q = cJSON_CreateObject();
+			cJSON_AddStringToObject(q, "conversation_id", conv_id);
+			char *rq = cJSON_PrintUnformatted(q), *rp = NULL;
+			cJSON_Delete(q);
 			if (gw->store_ops->query(gw->store->data, "conversation.get", rq, &rp) == 0) {
 				cJSON *j = cJSON_Parse(rp);
 				conv = cJSON_DetachItemFromObjectCaseSensitive(j, "conversation");
@@ -338,12 +343,33 @@ static char *op_state(struct gateway *gw, const cJSON *req, int set)
 	return out;
 }
 
+/* 1 when req carries control.token (when one is set); the token is then removed from req. */
+static int authorized(struct gateway *gw, cJSON *req)
+{
+	const char *want = gw->cfg.control_token;
+	if (!want)
+		return 1;
+	const char *given = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "token"));
+	int ok = given && strlen(given) == strlen(want) && crypto_ct_equal(given, want, strlen(want));
+	cJSON_DeleteItemFromObjectCaseSensitive(req, "token");
+	return ok;
+}
+
 char *control_handle(struct gateway *gw, const char *text, size_t len)
 {
+	char why[320];
+	/* Refused on any verdict: what the check cannot read, cJSON must not read differently. */
+	if (payload_json_check(text, len, why, sizeof(why)) != 0)
+		return error_reply("invalid_request", why);
 	cJSON *req = cJSON_ParseWithLength(text, len);
 	if (!cJSON_IsObject(req)) {
 		cJSON_Delete(req);
 		return error_reply("invalid_request", "the request must be a JSON object with an \"op\"");
+	}
+	if (!authorized(gw, req)) {
+		cJSON_Delete(req);
+		log_warn("control: a request without the right control.token was refused");
+		return error_reply("unauthorized", "this gateway's control socket needs \"token\": control.token");
 	}
 	const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "op"));
 	char *reply = NULL;
@@ -435,7 +461,7 @@ int control_start(struct control **out, struct gateway *gw, char **errmsg)
 	if (!c)
 		return PARLEY_ENOMEM;
 	c->gw = gw;
-	if ((rv = nng_rep0_open(&c->sock)) != 0 || (rv = nng_listen(c->sock, gw->cfg.control_listen, NULL, 0)) != 0) {
+	if ((rv = nng_rep0_open(&c->sock)) != 0 || (rv = bus_listen_private(c->sock, gw->cfg.control_listen)) != 0) {
 		*errmsg = str_printf(
 		        "cannot listen on control.listen %s: %s (is another gateway running with the same config?)",
 		        gw->cfg.control_listen, nng_strerror(rv));

@@ -1,8 +1,10 @@
 /* envelope.c: envelope v1 objects, their fields, topics and ULIDs. */
 #include "envelope.h"
+#include "payload.h"
 #include "util.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,15 +135,76 @@ void envelope_destroy(parley_envelope *env)
 		return;
 	cJSON_Delete(env->obj);
 	free(env->printed);
+	free(env->error);
 	free(env);
+}
+
+/* Remember the first failure (see envelope.h) and return rv. */
+static int fail(parley_envelope *env, int rv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(parley_envelope *env, int rv, const char *fmt, ...)
+{
+	if (env && !env->error) {
+		va_list ap;
+		va_start(ap, fmt);
+		struct strbuf sb;
+		sb_init(&sb);
+		sb_vprintf(&sb, fmt, ap);
+		va_end(ap);
+		env->error = sb_detach(&sb);
+	}
+	return rv;
+}
+
+const char *envelope_error(const parley_envelope *env)
+{
+	return env ? env->error : NULL;
+}
+
+/* Fields that are keys (dedupe, contacts, threads): refused when longer than ENVELOPE_MAX_KEY, never cut. */
+static int is_key_field(const char *field)
+{
+	static const char *const keys[] = {"id",      "external_id",  "from", "to", "contact_id", "conversation_id",
+	                                   "channel", "channel_type", NULL};
+	for (size_t i = 0; keys[i]; i++)
+		if (strcmp(keys[i], field) == 0)
+			return 1;
+	return 0;
+}
+
+/* Gateway ids (ULIDs, or an integrator's own) are printed into JSON and paths: a safe alphabet only. */
+static int is_id_field(const char *field)
+{
+	return strcmp(field, "id") == 0 || strcmp(field, "contact_id") == 0 || strcmp(field, "conversation_id") == 0;
+}
+
+static int id_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > 64)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+		      c == '_'))
+			return 0;
+	}
+	return 1;
 }
 
 int envelope_set(parley_envelope *env, const char *field, const char *value)
 {
-	if (!env || !field || !envelope_field_known(field) || strcmp(field, "v") == 0)
+	if (!env || !field)
 		return PARLEY_EINVAL;
-	if (value && !utf8_valid(value, strlen(value)))
-		return PARLEY_EINVAL;
+	if (!envelope_field_known(field) || strcmp(field, "v") == 0)
+		return fail(env, PARLEY_EINVAL, "'%.64s' is not an envelope field that can be set", field);
+	size_t len = value ? strlen(value) : 0;
+	if (value && !utf8_valid(value, len))
+		return fail(env, PARLEY_EINVAL, "field '%s' is not valid UTF-8", field);
+	if (value && is_id_field(field) && !id_valid(value, len))
+		return fail(env, PARLEY_EINVAL, "field '%s' is not a gateway id (1-64 letters, digits, '-' or '_')",
+		            field);
+	if (value && len > ENVELOPE_MAX_KEY && is_key_field(field))
+		return fail(env, PARLEY_ETOOBIG, "field '%s' is %zu bytes long: at most %d are taken", field, len,
+		            ENVELOPE_MAX_KEY);
 	changed(env);
 	cJSON_DeleteItemFromObjectCaseSensitive(env->obj, field);
 	if (!value)
@@ -151,18 +214,22 @@ int envelope_set(parley_envelope *env, const char *field, const char *value)
 
 int envelope_set_json_text(parley_envelope *env, const char *field, const char *json)
 {
-	if (!env || !field || !envelope_field_known(field) || strcmp(field, "v") == 0)
+	if (!env || !field)
 		return PARLEY_EINVAL;
+	if (!envelope_field_known(field) || strcmp(field, "v") == 0)
+		return fail(env, PARLEY_EINVAL, "'%.64s' is not an envelope field that can be set", field);
+	if (json) {
+		char why[320];
+		if (payload_json_check(json, strlen(json), why, sizeof(why)) != 0)
+			return fail(env, PARLEY_EINVAL, "field '%s': %s", field, why);
+	}
+	cJSON *v = json ? cJSON_Parse(json) : NULL;
+	if (json && !v)
+		return fail(env, PARLEY_EINVAL, "field '%s' is not valid JSON", field);
 	changed(env);
 	cJSON_DeleteItemFromObjectCaseSensitive(env->obj, field);
-	if (!json)
-		return 0;
-	if (!utf8_valid(json, strlen(json)))
-		return PARLEY_EINVAL;
-	cJSON *v = cJSON_Parse(json);
-	if (!v)
-		return PARLEY_EINVAL;
-	cJSON_AddItemToObject(env->obj, field, v);
+	if (v)
+		cJSON_AddItemToObject(env->obj, field, v);
 	return 0;
 }
 

@@ -19,6 +19,12 @@ struct parley_envelope {
 	const char *text;
 	size_t text_len;
 	char *printed;
+	/*
+	 * The first setter failure ("field 'text' is not valid UTF-8"), kept so
+	 * that an envelope missing a field it was meant to have can never be
+	 * submitted: submit refuses it with this reason.  NULL when none.
+	 */
+	char *error;
 };
 
 /* A new envelope with v, id, kind, direction and received_at set. */
@@ -36,6 +42,10 @@ int envelope_set_json_text(parley_envelope *env, const char *field, const char *
 const char *envelope_get(const parley_envelope *env, const char *field);
 char *envelope_get_json_text(const parley_envelope *env, const char *field);
 char *envelope_json(const parley_envelope *env);
+/* The first setter failure of env, or NULL. */
+const char *envelope_error(const parley_envelope *env);
+/* The longest address or id (from, to, external_id, ...) an envelope takes, in bytes. */
+#define ENVELOPE_MAX_KEY 512
 /* 1 when field is an envelope v1 field name. */
 int envelope_field_known(const char *field);
 /*

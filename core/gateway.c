@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Steps used when the config has no pipelines: section. */
 static const char *const default_steps[] = {"dedupe", NULL};
@@ -273,10 +275,22 @@ int gateway_run(struct gateway *gw)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	int mk = path_mkdirs(gw->cfg.data_dir, 0750);
+	/*
+	 * Messages, contacts and their attachments are the customers' data:
+	 * whatever the caller's umask, what the gateway creates is its user's
+	 * alone (the database, its -wal and -shm, attachments, ipc sockets).
+	 */
+	umask(077);
+	int mk = path_mkdirs(gw->cfg.data_dir, 0700);
 	if (mk != 0) {
 		log_error("cannot create data_dir %s: %s", gw->cfg.data_dir, strerror(-mk));
 		return 1;
+	}
+	struct stat st;
+	if (stat(gw->cfg.data_dir, &st) == 0 && (st.st_mode & 077) && st.st_uid == geteuid()) {
+		if (chmod(gw->cfg.data_dir, st.st_mode & 0700) == 0)
+			log_warn("data_dir %s was readable by others: now mode %03o", gw->cfg.data_dir,
+			         (unsigned)(st.st_mode & 0700));
 	}
 	gw->metrics = metrics_new();
 	/* Counters exist from the start, so dashboards see 0 rather than nothing. */

@@ -11,6 +11,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "payload.h"
 
 #include <nng/nng.h>
 #include <stdarg.h>
@@ -184,20 +185,47 @@ static parley_envelope *h_envelope_new(parley_instance *inst, const char *kind, 
 	return env;
 }
 
-static int h_submit(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg)
+/* What submit and submit_ids check before an envelope may enter the pipeline. */
+static int submit_check(parley_instance *inst, parley_envelope **envs, size_t n)
 {
 	char why[160];
-	if (!envs || n == 0 || !done)
+	if (!envs || n == 0)
 		return PARLEY_EINVAL;
 	for (size_t i = 0; i < n; i++) {
+		const char *err = envelope_error(envs[i]);
+		if (err) {
+			/* A field the plugin meant to set is missing: storing the rest would lose it silently. */
+			log_msg(PARLEY_LOG_WARN, inst->what, "submit refused: %s", err);
+			return PARLEY_EINVAL;
+		}
 		if (envelope_validate(envs[i], why) != 0) {
 			log_msg(PARLEY_LOG_WARN, inst->what, "submit refused: %s", why);
 			return PARLEY_EINVAL;
 		}
 	}
-	if (atomic_load(&inst->gw->draining))
-		return PARLEY_ECLOSED;
-	return bus_submit(inst->gw->bus, envs, n, done, arg);
+	return atomic_load(&inst->gw->draining) ? PARLEY_ECLOSED : 0;
+}
+
+static int h_submit(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg)
+{
+	int rv = done ? submit_check(inst, envs, n) : PARLEY_EINVAL;
+	return rv != 0 ? rv : bus_submit(inst->gw->bus, envs, n, done, NULL, arg);
+}
+
+static int h_submit_ids(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_ids_cb done, void *arg)
+{
+	int rv = done ? submit_check(inst, envs, n) : PARLEY_EINVAL;
+	return rv != 0 ? rv : bus_submit(inst->gw->bus, envs, n, NULL, done, arg);
+}
+
+static int h_json_check(const char *text, size_t len, char *why, size_t why_len)
+{
+	return payload_json_check(text, len, why, why_len) == 0 ? 0 : PARLEY_EINVAL;
+}
+
+static int h_text_check(const char *name, const char *s, size_t len, char *why, size_t why_len)
+{
+	return payload_text_check(name, s, len, why, why_len) == 0 ? 0 : PARLEY_EINVAL;
 }
 
 static int h_http_route(parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb)
@@ -344,6 +372,10 @@ static const struct parley_host table = {
         .store_query = h_store_query,
         .new_id = h_new_id,
         .epoch = h_epoch,
+        .envelope_error = envelope_error,
+        .json_check = h_json_check,
+        .text_check = h_text_check,
+        .submit_ids = h_submit_ids,
 };
 
 const struct parley_host *host_table(void)

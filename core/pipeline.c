@@ -194,7 +194,7 @@ static void *prepare_main(void *arg)
 		prepare_batch(gw, b);
 		if (!b->envs) {
 			for (size_t i = 0; i < b->n; i++)
-				bus_ticket_done(gw->bus, b->items[i].ticket, PARLEY_ENOMEM);
+				bus_ticket_done(gw->bus, b->items[i].ticket, b->items[i].index, PARLEY_ENOMEM, NULL);
 			b->n = 0;
 			batch_free(b);
 			continue;
@@ -272,7 +272,11 @@ static void *commit_main(void *arg)
 				int r = b->results[i];
 				stored += r == 0;
 				dups += r == PARLEY_EDUPLICATE;
-				bus_ticket_done(gw->bus, b->items[i].ticket, r == PARLEY_EDUPLICATE ? 0 : r);
+				/* A duplicate carries the stored message's id: the store or dedupe put it there. */
+				const char *id = (r == 0 || r == PARLEY_EDUPLICATE) && b->envs[i]
+				                         ? envelope_get(b->envs[i], "id")
+				                         : NULL;
+				bus_ticket_done(gw->bus, b->items[i].ticket, b->items[i].index, r, id);
 			}
 		}
 		metrics_add(gw->metrics, "envelopes_stored_total", NULL, NULL, (int64_t)stored);

@@ -1,7 +1,11 @@
 /* provider.c: HTTP, signatures, media fetching and after-commit answers for provider plugins. */
 #include "provider.h"
 
+#include "fetch_policy.h"
+
 #include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +34,7 @@ void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body
 	c->abort = NULL;
 	c->insecure = 0;
 	c->use_ssl = 0;
+	c->fetch = NULL;
 }
 
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
@@ -84,7 +89,12 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	struct prov_http *r = ud;
 	size_t n = size * nmemb;
 	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
-		r->retry_after_ms = atoll(ptr + 12) * 1000;
+		/* Seconds (an HTTP date is taken as "no hint"); a day at most, so the product cannot overflow. */
+		char v[32];
+		snprintf(v, sizeof(v), "%.*s", (int)strcspn(ptr + 12, "\r\n"), ptr + 12);
+		long long secs;
+		if (prov_parse_ll(v + strspn(v, " "), 0, 86400, &secs) == 0)
+			r->retry_after_ms = secs * 1000;
 	} else if (n > 13 && strncasecmp(ptr, "Content-Type:", 13) == 0) {
 		const char *v = ptr + 13;
 		while (*v == ' ')
@@ -133,8 +143,12 @@ int prov_request(struct prov_client *c, const char *method, const char *url, con
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+	if (c->fetch) {
+		prov_fetch_prepare(c->fetch, h);
+	} else {
+		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -146,6 +160,8 @@ int prov_request(struct prov_client *c, const char *method, const char *url, con
 		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->abort);
 	}
 	CURLcode rc = curl_easy_perform(h);
+	if (c->fetch)
+		prov_fetch_finish(c->fetch, h);
 	curl_slist_free_all(hl);
 	if (!out->body) {
 		out->body = calloc(1, 1);
@@ -206,7 +222,7 @@ void prov_base64(const unsigned char *in, size_t n, char *out)
 	out[o] = '\0';
 }
 
-static char *form_decode(const char *s, size_t n);
+static char *form_decode(const char *s, size_t n, size_t *out_len);
 
 int prov_form_parse(const char *body, size_t len, struct prov_form *f)
 {
@@ -221,15 +237,28 @@ int prov_form_parse(const char *body, size_t len, struct prov_form *f)
 			while (eq < seg && body[i + eq] != '=')
 				eq++;
 			char **nn = realloc(f->names, (f->n + 1) * sizeof(char *));
-			char **nv = realloc(f->values, (f->n + 1) * sizeof(char *));
 			if (nn)
 				f->names = nn;
+			char **nv = realloc(f->values, (f->n + 1) * sizeof(char *));
 			if (nv)
 				f->values = nv;
-			if (!nn || !nv)
+			size_t *nl = realloc(f->lens, (f->n + 1) * sizeof(size_t));
+			if (nl)
+				f->lens = nl;
+			if (!nn || !nv || !nl)
 				return -1;
-			f->names[f->n] = form_decode(body + i, eq);
-			f->values[f->n] = eq < seg ? form_decode(body + i + eq + 1, seg - eq - 1) : strdup("");
+			size_t name_len;
+			f->names[f->n] = form_decode(body + i, eq, &name_len);
+			f->values[f->n] =
+			        eq < seg ? form_decode(body + i + eq + 1, seg - eq - 1, &f->lens[f->n]) : strdup("");
+			if (eq >= seg)
+				f->lens[f->n] = 0;
+			if (!f->names[f->n] || !f->values[f->n] || strlen(f->names[f->n]) != name_len) {
+				/* A name with a NUL is never one a provider sends. */
+				free(f->names[f->n]);
+				free(f->values[f->n]);
+				return -1;
+			}
 			f->n++;
 		}
 		i += seg + 1;
@@ -245,6 +274,18 @@ const char *prov_form_get(const struct prov_form *f, const char *name)
 	return NULL;
 }
 
+int prov_form_check(const struct parley_host *h, const struct prov_form *f, char *why, size_t why_len)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		char name[96];
+		snprintf(name, sizeof(name), "parameter '%.64s'", f->names[i]);
+		if (h->text_check(name, f->names[i], strlen(f->names[i]), why, why_len) != 0 ||
+		    h->text_check(name, f->values[i], f->lens[i], why, why_len) != 0)
+			return PARLEY_EINVAL;
+	}
+	return 0;
+}
+
 void prov_form_free(struct prov_form *f)
 {
 	for (size_t i = 0; i < f->n; i++) {
@@ -253,6 +294,7 @@ void prov_form_free(struct prov_form *f)
 	}
 	free(f->names);
 	free(f->values);
+	free(f->lens);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -308,6 +350,64 @@ void prov_meta_handshake(const struct parley_host *h, parley_http_request *req, 
 	free(challenge);
 }
 
+cJSON *prov_json_parse(const struct parley_host *h, const char *text, size_t len, char *why, size_t why_len)
+{
+	if (h->json_check(text, len, why, why_len) != 0)
+		return NULL;
+	cJSON *doc = cJSON_ParseWithLength(text, len);
+	if (!doc)
+		snprintf(why, why_len, "the body is not valid JSON");
+	return doc;
+}
+
+static int is_json_type(const char *ct)
+{
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; ");
+	/* application/json, or a structured type such as application/vnd.api+json */
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n > 17 && strncasecmp(ct, "application/", 12) == 0 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+cJSON *prov_json_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len)
+{
+	const char *ct = h->http_header(req, "Content-Type");
+	if (!is_json_type(ct)) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "Content-Type must be application/json, not '%.80s'", ct ? ct : "(none)");
+		prov_respond_error(h, req, 415, msg);
+		return NULL;
+	}
+	char why[320];
+	cJSON *doc = prov_json_parse(h, body, len, why, sizeof(why));
+	if (!doc)
+		prov_respond_error(h, req, 400, why);
+	return doc;
+}
+
+int prov_form_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len,
+                   struct prov_form *f)
+{
+	const char *ct = h->http_header(req, "Content-Type");
+	size_t n = ct ? strcspn(ct, "; ") : 0;
+	if (!ct || n != 33 || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "Content-Type must be application/x-www-form-urlencoded, not '%.80s'",
+		         ct ? ct : "(none)");
+		prov_respond_error(h, req, 415, msg);
+		return -1;
+	}
+	if (prov_form_parse(body, len, f) != 0) {
+		prov_form_free(f);
+		prov_respond_error(h, req, 400, "the body is not application/x-www-form-urlencoded");
+		return -1;
+	}
+	return 0;
+}
+
 void prov_respond_error(const struct parley_host *h, parley_http_request *req, int status, const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -319,6 +419,25 @@ void prov_respond_error(const struct parley_host *h, parley_http_request *req, i
 	cJSON_Delete(o);
 }
 
+int prov_check_signing(const char *config_json, const char *key, const char *what, char **errmsg)
+{
+	cJSON *c = cJSON_Parse(config_json ? config_json : "{}");
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, key));
+	const char *ins = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "insecure"));
+	int ok = (v && v[0]) || (ins && (!strcmp(ins, "true") || !strcmp(ins, "yes") || !strcmp(ins, "on")));
+	cJSON_Delete(c);
+	if (ok)
+		return 0;
+	size_t n = strlen(key) + strlen(what) + 160;
+	*errmsg = malloc(n);
+	if (*errmsg)
+		snprintf(*errmsg, n,
+		         "no '%s': anyone who can reach the webhook could post messages; set %s, or say insecure: true "
+		         "to accept unsigned requests",
+		         key, what);
+	return PARLEY_EINVAL;
+}
+
 static int hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -327,7 +446,7 @@ static int hexval(int c)
 	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
-static char *form_decode(const char *v, size_t vl)
+static char *form_decode(const char *v, size_t vl, size_t *out_len)
 {
 	char *out = malloc(vl + 1), *o = out;
 	if (!out)
@@ -343,6 +462,8 @@ static char *form_decode(const char *v, size_t vl)
 		}
 	}
 	*o = '\0';
+	if (out_len)
+		*out_len = (size_t)(o - out);
 	return out;
 }
 
@@ -353,8 +474,16 @@ char *prov_query_get(const char *query, const char *name)
 	while (p && *p) {
 		const char *amp = strchr(p, '&');
 		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-		if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=')
-			return form_decode(p + nl + 1, seg - nl - 1);
+		if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+			size_t vl;
+			char *v = form_decode(p + nl + 1, seg - nl - 1, &vl);
+			if (v && strlen(v) != vl) {
+				/* A %00 would cut the value short: treat it as absent. */
+				free(v);
+				return NULL;
+			}
+			return v;
+		}
 		p = amp ? amp + 1 : NULL;
 	}
 	return NULL;
@@ -408,9 +537,17 @@ static void *media_main(void *p)
 			m->tail = NULL;
 		pthread_mutex_unlock(&m->lock);
 
-		struct prov_http r;
+		struct prov_http r = {0};
 		int rv = m->fetch(m->arg, &m->client, j->spec, &r);
-		if (rv == 0 && r.status >= 200 && r.status < 300) {
+		if (rv == PROV_FETCH_REFUSED) {
+			/* The reference breaks the fetch policy: retrying cannot help, and the stored
+			 * message keeps the provider's reference. */
+			m->host->log(m->inst, PARLEY_LOG_WARN, "attachment %zu of %s not fetched: %s", j->index,
+			             j->message_id, r.error);
+			m->host->metric_add(m->inst, "media_refused_total", 1);
+			free(j->spec);
+			free(j);
+		} else if (rv == 0 && r.status >= 200 && r.status < 300) {
 			char sha[65];
 			char ctype[128];
 			snprintf(ctype, sizeof(ctype), "%.*s", (int)strcspn(r.content_type, ";"), r.content_type);
@@ -524,20 +661,48 @@ struct prov_batch *prov_batch_new(const struct parley_host *h, parley_instance *
 
 parley_envelope *prov_batch_envelope(struct prov_batch *b, const char *kind)
 {
-	if (b->n >= PROV_MAX_ENVS)
+	if (b->n >= PROV_MAX_ENVS) {
+		prov_batch_refuse(b, "more than %d messages and events in one request", PROV_MAX_ENVS);
 		return NULL;
+	}
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 8;
+		parley_envelope **ne = realloc(b->envs, cap * sizeof(*ne));
+		if (!ne) {
+			prov_batch_refuse(b, "out of memory");
+			return NULL;
+		}
+		b->envs = ne;
+		b->cap = cap;
+	}
 	parley_envelope *e = b->host->envelope_new(b->inst, kind, "inbound");
 	if (e)
 		b->envs[b->n++] = e;
+	else
+		prov_batch_refuse(b, "out of memory");
 	return e;
 }
 
 void prov_batch_media(struct prov_batch *b, parley_envelope *env, size_t index, const char *spec)
 {
-	if (!b->media || b->n_jobs >= PROV_MAX_MEDIA || !spec)
+	if (!b->media || !spec)
 		return;
-	snprintf(b->jobs[b->n_jobs].message_id, sizeof(b->jobs[b->n_jobs].message_id), "%s",
-	         b->host->envelope_get_str(env, "id"));
+	size_t at = b->n;
+	while (at > 0 && b->envs[at - 1] != env)
+		at--;
+	if (at == 0)
+		return;
+	if (b->n_jobs == b->cap_jobs) {
+		size_t cap = b->cap_jobs ? b->cap_jobs * 2 : 4;
+		struct prov_job *nj = realloc(b->jobs, cap * sizeof(*nj));
+		if (!nj) {
+			prov_batch_refuse(b, "out of memory");
+			return;
+		}
+		b->jobs = nj;
+		b->cap_jobs = cap;
+	}
+	b->jobs[b->n_jobs].env = at - 1;
 	b->jobs[b->n_jobs].index = index;
 	b->jobs[b->n_jobs].spec = strdup(spec);
 	b->n_jobs++;
@@ -547,11 +712,39 @@ static void batch_free(struct prov_batch *b)
 {
 	for (size_t i = 0; i < b->n_jobs; i++)
 		free(b->jobs[i].spec);
+	free(b->jobs);
+	free(b->envs);
 	free(b->ok_body);
+	free(b->refused);
 	free(b);
 }
 
-static void batch_committed(void *arg, int result)
+void prov_batch_refuse(struct prov_batch *b, const char *fmt, ...)
+{
+	if (b->refused)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[400];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->refused = strdup(msg);
+}
+
+/* Why the host refused the batch's envelopes: the first setter failure, or a generic reason. */
+static const char *refusal(const struct prov_batch *b)
+{
+	if (b->refused)
+		return b->refused;
+	for (size_t i = 0; i < b->n && PARLEY_HOST_HAS(b->host, envelope_error); i++) {
+		const char *e = b->host->envelope_error(b->envs[i]);
+		if (e)
+			return e;
+	}
+	return "the payload could not be turned into envelopes";
+}
+
+static void batch_committed(void *arg, int result, const char *const *ids, size_t n)
 {
 	struct prov_batch *b = arg;
 	const struct parley_host *h = b->host;
@@ -565,10 +758,14 @@ static void batch_committed(void *arg, int result)
 		batch_free(b);
 		return;
 	}
-	/* Duplicates were stored before: their media jobs ran then.  A repeated
-	 * job rewrites the same content under the same name, harmlessly. */
+	/*
+	 * Jobs go to the id each message is stored under: a duplicate's is the
+	 * first copy's, whose attachment a repeated job rewrites with the same
+	 * content, harmlessly.
+	 */
 	for (size_t i = 0; i < b->n_jobs; i++)
-		prov_media_add(b->media, b->jobs[i].message_id, b->jobs[i].index, b->jobs[i].spec);
+		if (ids && b->jobs[i].env < n && ids[b->jobs[i].env][0])
+			prov_media_add(b->media, ids[b->jobs[i].env], b->jobs[i].index, b->jobs[i].spec);
 	const char *body = b->ok_body ? b->ok_body : "{\"ok\":true}";
 	if (b->req)
 		h->http_respond(b->req, b->ok_status, b->ok_type, body, strlen(body));
@@ -580,20 +777,35 @@ static void batch_committed(void *arg, int result)
 void prov_batch_finish(struct prov_batch *b)
 {
 	const struct parley_host *h = b->host;
-	if (b->n == 0) {
-		batch_committed(b, 0);
+	if (b->refused) {
+		/* Invalid input stores nothing, not even the valid part of it. */
+		for (size_t i = 0; i < b->n; i++)
+			h->envelope_free(b->envs[i]);
+		b->n = 0;
+		h->log(b->inst, PARLEY_LOG_WARN, "payload refused: %s", b->refused);
+		if (b->req)
+			prov_respond_error(h, b->req, 400, b->refused);
+		else if (b->done)
+			b->done(b->done_arg, PARLEY_EINVAL);
+		batch_free(b);
 		return;
 	}
-	int rv = h->submit(b->inst, b->envs, b->n, batch_committed, b);
+	if (b->n == 0) {
+		batch_committed(b, 0, NULL, 0);
+		return;
+	}
+	int rv = h->submit_ids(b->inst, b->envs, b->n, batch_committed, b);
 	if (rv != 0) {
+		char msg[400];
+		snprintf(msg, sizeof(msg), "%s",
+		         rv == PARLEY_EINVAL || rv == PARLEY_ETOOBIG
+		                 ? refusal(b)
+		                 : "the gateway cannot take messages right now: retry later");
 		for (size_t i = 0; i < b->n; i++)
 			h->envelope_free(b->envs[i]);
 		b->n = 0;
 		if (b->req)
-			prov_respond_error(h, b->req, rv == PARLEY_EINVAL ? 400 : 503,
-			                   rv == PARLEY_EINVAL
-			                           ? "the payload could not be turned into envelopes"
-			                           : "the gateway cannot take messages right now: retry later");
+			prov_respond_error(h, b->req, rv == PARLEY_EINVAL || rv == PARLEY_ETOOBIG ? 400 : 503, msg);
 		else if (b->done)
 			b->done(b->done_arg, rv);
 		batch_free(b);
@@ -608,39 +820,143 @@ void prov_batch_fail(struct prov_batch *b, int status, const char *msg)
 	batch_free(b);
 }
 
-void prov_set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
+int prov_set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v)
 {
 	char *s = cJSON_PrintUnformatted(v);
-	h->envelope_set_json(env, field, s);
+	int rv = s ? h->envelope_set_json(env, field, s) : PARLEY_ENOMEM;
 	free(s);
 	cJSON_Delete(v);
+	return rv;
 }
 
-void prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
-                   const char *member)
+int prov_set_fmt(const struct parley_host *h, parley_envelope *env, const char *field, const char *fmt, ...)
+{
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (s)
+		vsnprintf(s, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	if (!s)
+		return PARLEY_ENOMEM;
+	int rv = h->envelope_set_str(env, field, s);
+	free(s);
+	return rv;
+}
+
+int prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
+                  const char *member)
 {
 	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, member));
-	if (v)
-		h->envelope_set_str(env, field, v);
+	return v ? h->envelope_set_str(env, field, v) : 0;
 }
 
-void prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen)
+/* 9999-12-31T23:59:59Z: the last second RFC 3339 can write with four digits. */
+#define MAX_UNIX_SECONDS 253402300799.0
+
+int prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen)
 {
 	double t = 0;
-	if (cJSON_IsNumber(v))
-		t = v->valuedouble;
-	else if (cJSON_IsString(v))
-		t = atof(v->valuestring);
+	char *end = NULL;
 	out[0] = '\0';
-	if (t <= 0)
-		return;
+	if (cJSON_IsNumber(v)) {
+		t = v->valuedouble;
+	} else if (cJSON_IsString(v)) {
+		t = strtod(v->valuestring, &end);
+		if (end == v->valuestring || *end)
+			return -1;
+	} else {
+		return -1;
+	}
 	t *= scale;
+	/* Also false for NaN; the bound keeps the cast to time_t and gmtime_r defined. */
+	if (!(t > 0 && t <= MAX_UNIX_SECONDS))
+		return -1;
 	time_t secs = (time_t)t;
 	int ms = (int)((t - (double)secs) * 1000.0 + 0.5);
 	if (ms >= 1000)
 		ms = 999;
 	struct tm tm;
-	gmtime_r(&secs, &tm);
+	if (!gmtime_r(&secs, &tm))
+		return -1;
 	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	         tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	return 0;
+}
+
+void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	char when[40];
+	if (!v)
+		return;
+	if (prov_time_from_unix(v, scale, when, sizeof(when)) != 0) {
+		prov_batch_refuse(b, "'%s' is not a Unix time between 1970 and 9999", name);
+		return;
+	}
+	b->host->envelope_set_str(env, "sent_at", when);
+}
+
+/* n digits at s into *v; 0 when they are digits. */
+static int digits(const char *s, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+int prov_rfc3339_valid(const char *s)
+{
+	int y, mo, d, h, mi, se;
+	if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+	    digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) || s[13] != ':' ||
+	    digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
+		return 0;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+		return 0;
+	const char *p = s + 19;
+	if (*p == '.') {
+		size_t n = strspn(p + 1, "0123456789");
+		if (n == 0 || n > 9)
+			return 0;
+		p += 1 + n;
+	}
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+		return 1;
+	int oh, om;
+	return (*p == '+' || *p == '-') && !digits(p + 1, 2, &oh) && p[3] == ':' && !digits(p + 4, 2, &om) &&
+	       p[6] == '\0' && oh <= 23 && om <= 59;
+}
+
+int prov_parse_ll(const char *s, long long min, long long max, long long *out)
+{
+	if (!s)
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || *end || errno == ERANGE || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int prov_json_int(const cJSON *obj, const char *name, long long min, long long max, long long *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (!cJSON_IsNumber(v))
+		return -1;
+	double d = v->valuedouble;
+	/* The comparisons are false for NaN; the bounds keep the cast defined. */
+	if (!(d >= (double)min && d <= (double)max) || d != (double)(long long)d)
+		return -1;
+	*out = (long long)d;
+	return 0;
 }

@@ -39,6 +39,8 @@ struct prov_client {
 	const volatile int *abort; /* when set and non-zero, a transfer under way stops */
 	int insecure;              /* do not verify TLS peers (tests with throwaway certificates) */
 	long use_ssl;              /* CURLUSESSL_* for imap:// and smtp:// (STARTTLS) */
+	/* Set by prov_fetch (fetch_policy.h) for one request: the media fetch policy's options. */
+	struct prov_fetch_state *fetch;
 };
 
 void prov_client_init(struct prov_client *c, int64_t timeout_ms, size_t max_body);
@@ -66,8 +68,15 @@ void prov_base64(const unsigned char *in, size_t n, char *out);
 struct prov_form {
 	size_t n;
 	char **names, **values;
+	size_t *lens; /* decoded length of each value (a %00 makes it longer than strlen) */
 };
 int prov_form_parse(const char *body, size_t len, struct prov_form *f);
+/*
+ * 0 when every name and value is valid UTF-8 without NUL; else
+ * PARLEY_EINVAL with why naming the parameter ("parameter 'Body' is not
+ * valid UTF-8").
+ */
+int prov_form_check(const struct parley_host *h, const struct prov_form *f, char *why, size_t why_len);
 const char *prov_form_get(const struct prov_form *f, const char *name);
 void prov_form_free(struct prov_form *f);
 
@@ -86,11 +95,37 @@ int prov_check_hmac_sha256_hex(const struct parley_host *h, const char *secret, 
  */
 void prov_meta_handshake(const struct parley_host *h, parley_http_request *req, const char *verify_token);
 
+/*
+ * A webhook's JSON body: NULL after answering the request itself when the
+ * Content-Type is not JSON (415), a string is not valid UTF-8 or holds a
+ * NUL (400 naming it by its path, see parley_host.json_check), or the
+ * body is not JSON (400).  Free the result with cJSON_Delete.
+ */
+cJSON *prov_json_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len);
+/*
+ * A webhook's application/x-www-form-urlencoded body into f: 0, or -1
+ * after answering 415 (another Content-Type) or 400 itself.  Check the
+ * signature, then prov_form_check, before using the values.
+ */
+int prov_form_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len,
+                   struct prov_form *f);
+/* The same checks for JSON from elsewhere (a provider's API answer): NULL with why set. */
+cJSON *prov_json_parse(const struct parley_host *h, const char *text, size_t len, char *why, size_t why_len);
+
 /* Answer a request with a JSON {"ok": false, "error": msg} and status. */
 void prov_respond_error(const struct parley_host *h, parley_http_request *req, int status, const char *msg);
 
 /* The value of name in an application/x-www-form-urlencoded query, decoded (malloc'd), or NULL. */
 char *prov_query_get(const char *query, const char *name);
+
+/*
+ * For a channel type's check_config: 0 when the config (config_json as
+ * given to check_config) names a non-empty `key` that authenticates its
+ * webhooks, or says `insecure: true`; else PARLEY_EINVAL with *errmsg
+ * saying what to set.  A channel anyone can post to must be chosen, never
+ * a default.
+ */
+int prov_check_signing(const char *config_json, const char *key, const char *what, char **errmsg);
 
 /* ------------------------------------------------------------- media */
 
@@ -99,7 +134,10 @@ char *prov_query_get(const char *query, const char *name);
  * message's id, the attachment's index and a provider-specific spec such as
  * a media id) and calls fetch() to get the bytes, bounded by max_bytes;
  * then stores them with parley_host.attachment_put.  Jobs never block a
- * webhook's answer.  A failed fetch is logged and retried a few times.
+ * webhook's answer.  A failed fetch is logged and retried a few times; a
+ * fetch() returning PROV_FETCH_REFUSED (fetch_policy.h) is logged and
+ * counted in media_refused_total, and not retried.  fetch() fills in *out
+ * whatever it returns.
  */
 typedef int (*prov_fetch_fn)(void *arg, struct prov_client *client, const char *spec, struct prov_http *out);
 
@@ -113,29 +151,32 @@ void prov_media_stop(struct prov_media *m);
 /* ---------------------------------------------- answering after commit */
 
 /*
- * A webhook being answered: up to PROV_MAX_ENVS envelopes are built, then
- * submitted; once committed the request gets `ok_status` with `ok_body`,
- * and media jobs are queued.  Not committed: 503 so the provider retries.
+ * A webhook being answered: its envelopes are built, then submitted; once
+ * committed the request gets `ok_status` with `ok_body`, and media jobs
+ * are queued for the ids the messages are stored under.  Not committed:
+ * 503 so the provider retries.  More than PROV_MAX_ENVS envelopes (Meta
+ * batches at most 1,000 changes) refuse the whole request.
  */
-#define PROV_MAX_ENVS  128
-#define PROV_MAX_MEDIA 64
+#define PROV_MAX_ENVS 1000
 
 struct prov_batch {
 	const struct parley_host *host;
 	parley_instance *inst;
 	parley_http_request *req;
 	struct prov_media *media;
-	parley_envelope *envs[PROV_MAX_ENVS];
-	size_t n;
-	struct {
-		char message_id[32];
+	parley_envelope **envs;
+	size_t n, cap;
+	struct prov_job {
+		size_t env; /* index into envs */
 		size_t index;
 		char *spec;
-	} jobs[PROV_MAX_MEDIA];
-	size_t n_jobs;
+	} * jobs;
+	size_t n_jobs, cap_jobs;
 	int ok_status;
 	const char *ok_type;
 	char *ok_body;
+	/* Set by prov_batch_refuse: the payload is invalid, nothing is stored, 400 with this. */
+	char *refused;
 	/* With no request (a poller's batch): called with the commit's result instead. */
 	void (*done)(void *arg, int result);
 	void *done_arg;
@@ -147,7 +188,7 @@ struct prov_batch {
  */
 struct prov_batch *prov_batch_new(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
                                   struct prov_media *media);
-/* A new inbound envelope in the batch (NULL when full). */
+/* A new inbound envelope in the batch; NULL when it is full (the batch is then refused) or out of memory. */
 parley_envelope *prov_batch_envelope(struct prov_batch *b, const char *kind);
 /* Fetch spec's bytes into attachment `index` of env once it is committed. */
 void prov_batch_media(struct prov_batch *b, parley_envelope *env, size_t index, const char *spec);
@@ -158,14 +199,56 @@ void prov_batch_media(struct prov_batch *b, parley_envelope *env, size_t index, 
 void prov_batch_finish(struct prov_batch *b);
 /* Drop the batch and answer status with msg. */
 void prov_batch_fail(struct prov_batch *b, int status, const char *msg);
+/*
+ * Mark the payload invalid (printf-style reason naming the field): the
+ * batch then stores nothing and prov_batch_finish answers 400 with the
+ * first reason given (a poller's done() gets PARLEY_EINVAL).
+ */
+void prov_batch_refuse(struct prov_batch *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Set a structured field (attachments, meta, ...) from a cJSON value, which is consumed. */
-void prov_set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v);
+/*
+ * Set a structured field (attachments, meta, ...) from a cJSON value, which
+ * is consumed.  Returns the setter's result; a failure is also remembered
+ * by the envelope, so its submission is refused with the reason.
+ */
+int prov_set_json(const struct parley_host *h, parley_envelope *env, const char *field, cJSON *v);
 
-/* Set a string field from a JSON string member, if present. */
-void prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
-                   const char *member);
-/* Unix seconds (string or number) as RFC 3339 with milliseconds into out (>= 32). */
-void prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen);
+/*
+ * Set a string field to printf-style text, never cut short (an id or an
+ * address that would be too long is refused by the host instead); as
+ * prov_set_json.
+ */
+int prov_set_fmt(const struct parley_host *h, parley_envelope *env, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/* Set a string field from a JSON string member, if present (0 when absent); as prov_set_json. */
+int prov_set_from(const struct parley_host *h, parley_envelope *env, const char *field, const cJSON *obj,
+                  const char *member);
+/*
+ * Unix seconds (string or number) times scale as RFC 3339 with
+ * milliseconds into out (>= 32).  -1 (out empty) when v is not a number,
+ * not positive, or past the year 9999.
+ */
+int prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen);
+/*
+ * Set env's sent_at from the member `name` of obj (Unix time times scale).
+ * Absent: nothing.  Present but not a time: the batch is refused, naming it.
+ */
+void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale);
+/* 1 when s is an RFC 3339 time: 2026-11-22T10:11:12Z, with optional fraction and a Z or +hh:mm offset. */
+int prov_rfc3339_valid(const char *s);
+
+/*
+ * s as a decimal integer in [min, max] (leading spaces allowed, nothing
+ * after): 0 with *out set, -1 otherwise.  atoll() and atoi() are undefined
+ * on overflow, so text from a provider goes through this instead.
+ */
+int prov_parse_ll(const char *s, long long min, long long max, long long *out);
+/*
+ * An integer member `name` of obj in [min, max] (numbers beyond 2^53 are
+ * not exact in JSON parsers, so a bound of at most that is wise).  0 with
+ * *out set; -1 when absent or not such an integer.
+ */
+int prov_json_int(const cJSON *obj, const char *name, long long min, long long max, long long *out);
 
 #endif

@@ -96,6 +96,16 @@ try:
     doc.add_header("Content-Disposition", "attachment", filename="invoice.pdf")
     mm.attach(doc)
     ms.deliver(mm.as_bytes())
+    # A mail that claims UTF-8 but is not: repaired (U+FFFD), not refused and not stuck.
+    bad = (b"From: Broken <broken@customer.example>\r\nTo: support@example.com\r\nSubject: Bad bytes\r\n"
+           b"Message-ID: <bad-\xff@customer.example>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xe9 au lait\r\n")
+    ms.deliver(bad)
+    # Ids and addresses too long for an envelope: the mail is kept (they go to meta), not retried forever.
+    long_id = mail("Alice <alice@customer.example>", "Long id", "a long Message-ID", msgid="<" + "a" * 600 + "@x.example>")
+    ms.deliver(long_id.as_bytes())
+    long_from = mail("x" * 600 + "@customer.example", "Long from", "a long sender")
+    ms.deliver(long_from.as_bytes())
 
     ko = wait(lambda: by_subject(gw, "주문 환불 요청"))
     check(ko and ko["from"] == "mailto:minjun.kim@customer.example" and ko["text"] == "안녕하세요, 주문 1234 환불 부탁드립니다.",
@@ -117,6 +127,18 @@ try:
     check([a.get("name") for a in atts] == ["damage.png", "invoice.pdf"], f"two attachments: {atts}")
     check([a.get("sha256") for a in atts] == [hashlib.sha256(png).hexdigest(), hashlib.sha256(pdf).hexdigest()], "their bytes kept")
     check(all(os.path.exists(os.path.join(gw.dir, "var", a["ref"])) for a in atts if a.get("ref")), "in the attachment store")
+
+    broken = wait(lambda: by_subject(gw, "Bad bytes"))
+    check(broken and broken["text"].startswith("caf") and broken["text"].endswith("au lait"),
+          f"a mail with invalid UTF-8 is stored as valid text, not refused or retried forever: "
+          f"{broken and (broken.get('text'), broken.get('external_id'))}")
+
+    lid = wait(lambda: by_subject(gw, "Long id"))
+    check(lid and lid["external_id"].startswith("uid:") and len(lid["meta"]["message_id"]) > 600,
+          f"an over-long Message-ID: stored under its UID, the id kept in meta: {lid and lid['external_id']}")
+    lfrom = wait(lambda: by_subject(gw, "Long from"))
+    check(lfrom and "from" not in lfrom and lfrom["meta"].get("from_address", "").startswith("xxx"),
+          f"an over-long sender: stored with the address in meta: {lfrom and lfrom.get('meta', {}).get('from_address', '')[:20]}")
 
     # 3. A reply on the conversation goes out by SMTP with threading headers.
     conv = ko["conversation_id"]

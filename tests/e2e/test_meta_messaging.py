@@ -57,7 +57,7 @@ try:
     check(st == 200 and len(gw.list_all("fb")) == n, "redelivery stored once")
     st, _ = post("fb", "messenger", "quick_reply", secret="wrong")
     check(st == 401 and len(gw.list_all("fb")) == n, "bad signature: 401, nothing stored")
-    st, _ = gw.request("POST", "/webhooks/fb", b'{"object":"page","entry":', {"X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), b'{"object":"page","entry":', hashlib.sha256).hexdigest()})
+    st, _ = gw.request("POST", "/webhooks/fb", b'{"object":"page","entry":', {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), b'{"object":"page","entry":', hashlib.sha256).hexdigest()})
     check(st == 400, f"malformed: {st}")
     st, _ = post("fb", "messenger", "other_page")
     check(st == 200 and by_ext("fb", "m_OTHER1") is None, "another page's event is ignored")

@@ -51,7 +51,7 @@ Receiver.script = {
 gw = Gateway(config_body="outbox:\n  backoff_base: 100ms\n  max_attempts: 4\n  poll_interval: 100ms\n",
              extra_channels=f"  - name: out\n    type: webhook\n    config:\n      secret: outsecret\n"
                             f"      outbound_url: {url}\n"
-                            f"  - name: slow\n    type: webhook\n    rate_limit: 2\n    config:\n"
+                            f"  - name: slow\n    type: webhook\n    rate_limit: 2\n    config:\n      secret: slow-secret\n"
                             f"      outbound_url: {url}\n").start()
 try:
     tail = subprocess.Popen([PARLEY,

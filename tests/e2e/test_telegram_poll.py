@@ -34,4 +34,37 @@ try:
 finally:
     gw.cleanup()
     fake.close()
+
+# An update that cannot be stored is recorded as an event; the updates after it are not held up.
+fake = FakeProvider()
+raw = {700: '{"update_id":700,"message":{"message_id":1,"date":1700000000,"text":"bad\\u0000",'
+            '"chat":{"id":1001,"type":"private"}}}',
+       701: '{"update_id":701,"message":{"message_id":2,"date":1700000000,"text":"good",'
+            '"chat":{"id":1001,"type":"private"}}}'}
+
+
+def get_updates(req):
+    """As the Bot API does: updates from offset on, at most limit of them."""
+    ids = [u for u in sorted(raw) if u >= int(req.query.get("offset", "0"))][:int(req.query.get("limit", "100"))]
+    return '{"ok":true,"result":[' + ",".join(raw[i] for i in ids) + "]}"
+
+
+fake.script[("GET", path)] = [(200, get_updates, {"Content-Type": "application/json"})]
+gw = Gateway(extra_channels=f"""  - name: tgp
+    type: telegram
+    config: {{ token: "{BOT}", mode: poll, poll_timeout: 1s, api_base_url: "{fake.url}" }}
+""").start()
+try:
+    calls = fake.wait_for("GET", path, count=4)
+    msgs = {m["external_id"]: m for m in gw.list_all("tgp")}
+    check(msgs.get("1001:2", {}).get("text") == "good", f"the update after a refused one is stored: {list(msgs)}")
+    ev = msgs.get("update:700", {})
+    check(ev.get("kind") == "event" and "u0000" in ev.get("meta", {}).get("problem", ""),
+          f"the refused update is recorded with its problem: {ev}")
+    check(any(c.query.get("limit") == "1" for c in calls), "updates were asked for one at a time to find it")
+    check(calls[-1].query.get("offset") == "702" and "limit" not in calls[-1].query,
+          f"then polling goes on as before: {calls[-1].query}")
+finally:
+    gw.cleanup()
+    fake.close()
 done()

@@ -136,24 +136,33 @@ static void pause_ms(struct email *e, int64_t ms)
 }
 
 /* One fetched mail as an envelope in the batch; its attachments are kept first. */
+/* Longest id or address a mail's envelope takes; longer ones go to meta (the host takes 512 bytes). */
+#define MAX_KEY 500
+
+/* A mail that cannot become a message is recorded as an event (its UID, why), never dropped or retried forever. */
+static void problem_envelope(struct email *e, struct prov_batch *b, long long validity, long long uid, const char *why)
+{
+	const struct parley_host *h = e->host;
+	parley_envelope *env = prov_batch_envelope(b, "event");
+	if (!env)
+		return;
+	prov_set_fmt(h, env, "external_id", "uid:%lld:%lld", validity, uid);
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "problem", why);
+	cJSON_AddNumberToObject(meta, "uid", (double)uid);
+	prov_set_json(h, env, "meta", meta);
+	h->log(e->inst, PARLEY_LOG_WARN, "mail UID %lld: %s; recorded as an event without its body", uid, why);
+}
+
 static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw, size_t len, long long validity,
                           long long uid)
 {
 	const struct parley_host *h = e->host;
 	struct parsed_mail m;
-	char ext[400], when[40], urn[400];
+	char when[40];
 	int parsed = raw && mail_parse(raw, len, &m) == 0;
 	if (!parsed) {
-		/* Too large or unparseable: recorded, not dropped. */
-		parley_envelope *env = prov_batch_envelope(b, "event");
-		snprintf(ext, sizeof(ext), "uid:%lld:%lld", validity, uid);
-		h->envelope_set_str(env, "external_id", ext);
-		cJSON *meta = cJSON_CreateObject();
-		cJSON_AddStringToObject(meta, "problem", raw ? "not a parseable mail" : "larger than max_message");
-		cJSON_AddNumberToObject(meta, "uid", (double)uid);
-		prov_set_json(h, env, "meta", meta);
-		h->log(e->inst, PARLEY_LOG_WARN, "mail UID %lld: %s; recorded without its body", uid,
-		       raw ? "not parseable" : "over max_message");
+		problem_envelope(e, b, validity, uid, raw ? "not a parseable mail" : "larger than max_message");
 		return;
 	}
 	parley_envelope *env = prov_batch_envelope(b, m.bounce ? "status" : (m.auto_reply ? "event" : "message"));
@@ -161,31 +170,34 @@ static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw
 		mail_free(&m);
 		return;
 	}
-	if (m.message_id)
-		snprintf(ext, sizeof(ext), "%s", m.message_id);
+	/*
+	 * A mail cannot be refused to its sender, and one refused envelope would
+	 * hold up every later mail: what does not fit a field goes to meta.
+	 */
+	cJSON *meta = cJSON_CreateObject();
+	if (m.message_id && strlen(m.message_id) <= MAX_KEY)
+		h->envelope_set_str(env, "external_id", m.message_id);
 	else
-		snprintf(ext, sizeof(ext), "uid:%lld:%lld", validity, uid);
-	h->envelope_set_str(env, "external_id", ext);
-	if (m.from_addr) {
-		snprintf(urn, sizeof(urn), "mailto:%s", m.from_addr);
-		h->envelope_set_str(env, "from", urn);
-	}
-	if (m.to_addr) {
-		snprintf(urn, sizeof(urn), "mailto:%s", m.to_addr);
-		h->envelope_set_str(env, "to", urn);
-	}
+		prov_set_fmt(h, env, "external_id", "uid:%lld:%lld", validity, uid);
+	if (m.from_addr && strlen(m.from_addr) <= MAX_KEY)
+		prov_set_fmt(h, env, "from", "mailto:%s", m.from_addr);
+	else if (m.from_addr)
+		cJSON_AddStringToObject(meta, "from_address", m.from_addr);
+	if (m.to_addr && strlen(m.to_addr) <= MAX_KEY)
+		prov_set_fmt(h, env, "to", "mailto:%s", m.to_addr);
+	else if (m.to_addr)
+		cJSON_AddStringToObject(meta, "to_address", m.to_addr);
 	if (m.subject)
 		h->envelope_set_str(env, "subject", m.subject);
 	if (m.date_ms > 0) {
 		cJSON *t = cJSON_CreateNumber((double)m.date_ms);
-		prov_time_from_unix(t, 0.001, when, sizeof(when));
+		if (prov_time_from_unix(t, 0.001, when, sizeof(when)) == 0)
+			h->envelope_set_str(env, "sent_at", when);
 		cJSON_Delete(t);
-		h->envelope_set_str(env, "sent_at", when);
 	}
-	cJSON *meta = cJSON_CreateObject();
 	if (m.bounce) {
 		h->envelope_set_str(env, "status", "failed");
-		if (m.bounced_message_id)
+		if (m.bounced_message_id && strlen(m.bounced_message_id) <= MAX_KEY)
 			h->envelope_set_str(env, "thread_ref", m.bounced_message_id);
 		h->envelope_set_str(env, "error", m.bounce_reason ? m.bounce_reason : "the mail bounced");
 		cJSON_AddBoolToObject(meta, "bounce", 1);
@@ -193,7 +205,7 @@ static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw
 		const char *ref = m.in_reply_to;
 		if (!ref && cJSON_GetArraySize(m.references) > 0)
 			ref = cJSON_GetArrayItem(m.references, cJSON_GetArraySize(m.references) - 1)->valuestring;
-		if (ref)
+		if (ref && strlen(ref) <= MAX_KEY)
 			h->envelope_set_str(env, "thread_ref", ref);
 		h->envelope_set_str(env, "text", m.text);
 	}
@@ -240,6 +252,15 @@ static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw
 		prov_set_json(h, env, "attachments", arr);
 	}
 	mail_free(&m);
+	const char *err = h->envelope_error(env);
+	if (err) {
+		/* Kept as a problem event rather than held up forever; the mail stays in the mailbox. */
+		char why[400];
+		snprintf(why, sizeof(why), "%s", err);
+		h->envelope_free(env);
+		b->n--;
+		problem_envelope(e, b, validity, uid, why);
+	}
 }
 
 /* One intake round; returns how many mails were taken in, or -1 on trouble. */
@@ -255,17 +276,17 @@ static int intake(struct email *e, struct prov_client *c)
 		return -1;
 	}
 	const char *uv = strstr(r.body, "UIDVALIDITY ");
-	long long validity = uv ? atoll(uv + 12) : 0;
+	long long validity = uv ? strtoll(uv + 12, NULL, 10) : 0;
 	prov_http_free(&r);
 	long long stored_validity = 0, last = 0;
 	char *val = NULL;
 	size_t len;
 	if (h->kv_get(e->inst, "uidvalidity", &val, &len) == 0) {
-		stored_validity = atoll(val);
+		stored_validity = strtoll(val, NULL, 10);
 		free(val);
 	}
 	if (h->kv_get(e->inst, "last_uid", &val, &len) == 0) {
-		last = atoll(val);
+		last = strtoll(val, NULL, 10);
 		free(val);
 	}
 	if (stored_validity && stored_validity != validity) {
@@ -292,7 +313,7 @@ static int intake(struct email *e, struct prov_client *c)
 	long long unseen[50];
 	size_t n_unseen = 0;
 	for (const char *p = r.body ? r.body : ""; (p = strstr(p, "UID ")) != NULL; p += 4) {
-		long long u = atoll(p + 4);
+		long long u = strtoll(p + 4, NULL, 10);
 		const char *eol = strchr(p, '\n');
 		const char *seen = strstr(p, "\\Seen");
 		if (u > 0 && (!seen || (eol && seen > eol)) && n_unseen < 50)
@@ -489,10 +510,14 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
 /* The customer's last mail in the conversation: what a reply answers. */
 static cJSON *last_inbound(struct email *e, const char *conversation_id)
 {
-	char req[128], *reply = NULL;
-	snprintf(req, sizeof(req), "{\"conversation_id\":\"%.40s\"}", conversation_id);
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "conversation_id", conversation_id);
+	char *req = cJSON_PrintUnformatted(q), *reply = NULL;
+	cJSON_Delete(q);
 	cJSON *found = NULL;
-	if (e->host->store_query(e->inst, "conversation.get", req, &reply) == 0) {
+	int rv = req ? e->host->store_query(e->inst, "conversation.get", req, &reply) : PARLEY_ENOMEM;
+	free(req);
+	if (rv == 0) {
 		cJSON *j = cJSON_Parse(reply);
 		const cJSON *m;
 		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(

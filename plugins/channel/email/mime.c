@@ -238,6 +238,61 @@ static int header_is(GMimeObject *o, const char *name, const char *const *values
 	return 0;
 }
 
+/*
+ * Mail arrives in any charset and cannot be refused to its sender, so
+ * unlike a webhook it is repaired, not rejected: bytes that are not UTF-8
+ * after decoding become U+FFFD (the original stays in the mailbox).  An id
+ * that is not UTF-8 is dropped instead, since a repaired id could equal
+ * another mail's.  glib says whether *s came from g_malloc.
+ */
+static void make_valid(char **s, int glib)
+{
+	if (!*s || g_utf8_validate(*s, -1, NULL))
+		return;
+	gchar *fixed = g_utf8_make_valid(*s, -1);
+	if (glib) {
+		g_free(*s);
+		*s = fixed;
+	} else {
+		free(*s);
+		*s = strdup(fixed);
+		g_free(fixed);
+	}
+}
+
+static void drop_invalid(char **s)
+{
+	if (*s && !g_utf8_validate(*s, -1, NULL)) {
+		free(*s);
+		*s = NULL;
+	}
+}
+
+static void make_all_valid(struct parsed_mail *m)
+{
+	drop_invalid(&m->message_id);
+	drop_invalid(&m->in_reply_to);
+	drop_invalid(&m->bounced_message_id);
+	make_valid(&m->from_addr, 1);
+	make_valid(&m->to_addr, 1);
+	make_valid(&m->from_name, 0);
+	make_valid(&m->subject, 0);
+	make_valid(&m->text, 0);
+	make_valid(&m->full_text, 0);
+	make_valid(&m->bounce_reason, 1);
+	for (size_t i = 0; i < m->n_atts; i++) {
+		make_valid(&m->atts[i].name, 0);
+		make_valid(&m->atts[i].content_type, 0);
+	}
+	cJSON *r = m->references ? m->references->child : NULL;
+	while (r) {
+		cJSON *next = r->next;
+		if (!cJSON_IsString(r) || !g_utf8_validate(r->valuestring, -1, NULL))
+			cJSON_Delete(cJSON_DetachItemViaPointer(m->references, r));
+		r = next;
+	}
+}
+
 int mail_parse(const char *raw, size_t len, struct parsed_mail *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -307,6 +362,7 @@ int mail_parse(const char *raw, size_t len, struct parsed_mail *m)
 	g_free(w.plain);
 	g_free(w.html);
 	g_object_unref(msg);
+	make_all_valid(m);
 	return 0;
 }
 

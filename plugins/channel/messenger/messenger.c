@@ -13,6 +13,7 @@
  * Outbound: POST /{version}/{page_id}/messages: text, quick replies from
  * meta.buttons, one attachment by URL.
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <stdio.h>
@@ -37,7 +38,11 @@ struct meta {
 	uint64_t max_media;
 	struct prov_client client;
 	struct prov_media *media;
+	struct prov_policy policy;
 };
+
+/* Attachment URLs are signed links on Meta's CDNs (Instagram's too); they take no token. */
+static const char *const media_hosts[] = {"lookaside.fbsbx.com", "*.fbcdn.net", "*.cdninstagram.com", NULL};
 
 static const struct parley_config_key config_map[] = {
         {"page_id", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED,
@@ -50,6 +55,8 @@ static const struct parley_config_key config_map[] = {
         {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "25MiB", 0, "larger attachments are not fetched"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -71,20 +78,15 @@ static parley_envelope *event_envelope(struct meta *m, struct prov_batch *b, con
 	parley_envelope *env = prov_batch_envelope(b, kind);
 	if (!env)
 		return NULL;
-	char urn[200], when[40];
 	const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
 	const char *recipient = str(cJSON_GetObjectItemCaseSensitive(ev, "recipient"), "id");
 	if (sender) {
-		snprintf(urn, sizeof(urn), SCHEME "%s", sender);
-		h->envelope_set_str(env, "from", urn);
+		prov_set_fmt(h, env, "from", SCHEME "%s", sender);
 	}
 	if (recipient) {
-		snprintf(urn, sizeof(urn), SCHEME "%s", recipient);
-		h->envelope_set_str(env, "to", urn);
+		prov_set_fmt(h, env, "to", SCHEME "%s", recipient);
 	}
-	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(ev, "timestamp"), 0.001, when, sizeof(when));
-	if (when[0])
-		h->envelope_set_str(env, "sent_at", when);
+	prov_set_time(b, env, ev, "timestamp", 0.001);
 	return env;
 }
 
@@ -98,10 +100,10 @@ static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev,
 	parley_envelope *env = event_envelope(m, b, ev, deleted ? "event" : "message");
 	if (!env)
 		return;
-	char ext[300];
 	if (deleted)
-		snprintf(ext, sizeof(ext), "%s:deleted", mid);
-	h->envelope_set_str(env, "external_id", deleted ? ext : mid);
+		prov_set_fmt(h, env, "external_id", "%s:deleted", mid);
+	else
+		h->envelope_set_str(env, "external_id", mid);
 	cJSON *meta = cJSON_CreateObject();
 	if (deleted) {
 		cJSON_AddBoolToObject(meta, "deleted", 1);
@@ -163,7 +165,6 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 {
 	const struct parley_host *h = m->host;
 	const cJSON *v;
-	char ext[300];
 	if ((v = cJSON_GetObjectItemCaseSensitive(ev, "message"))) {
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "is_echo"))) {
 			h->metric_add(m->inst, "echoes_skipped_total", 1); /* our own send, already stored */
@@ -176,11 +177,11 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 			return;
 		const char *mid = str(v, "mid");
 		const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
-		snprintf(ext, sizeof(ext), "postback:%s", mid ? mid : "");
-		if (!mid) /* older postbacks have no mid: sender and time make it unique */
-			snprintf(ext, sizeof(ext), "postback:%s:%.0f", sender ? sender : "",
-			         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "timestamp")));
-		h->envelope_set_str(env, "external_id", ext);
+		if (mid)
+			prov_set_fmt(h, env, "external_id", "postback:%s", mid);
+		else /* older postbacks have no mid: sender and time make it unique */
+			prov_set_fmt(h, env, "external_id", "postback:%s:%.0f", sender ? sender : "",
+			             cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "timestamp")));
 		prov_set_from(h, env, "text", v, "title");
 		cJSON *meta = cJSON_CreateObject();
 		if (str(v, "payload"))
@@ -191,10 +192,9 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		parley_envelope *env = event_envelope(m, b, ev, "event");
 		if (!env)
 			return;
-		snprintf(ext, sizeof(ext), "reaction:%s:%s:%.0f", str(v, "mid") ? str(v, "mid") : "",
-		         str(v, "action") ? str(v, "action") : "",
-		         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "timestamp")));
-		h->envelope_set_str(env, "external_id", ext);
+		prov_set_fmt(h, env, "external_id", "reaction:%s:%s:%.0f", str(v, "mid") ? str(v, "mid") : "",
+		             str(v, "action") ? str(v, "action") : "",
+		             cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "timestamp")));
 		prov_set_from(h, env, "thread_ref", v, "mid");
 		prov_set_from(h, env, "text", v, "emoji");
 		cJSON *meta = cJSON_CreateObject();
@@ -204,9 +204,8 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		parley_envelope *env = event_envelope(m, b, ev, "event");
 		if (!env)
 			return;
-		snprintf(ext, sizeof(ext), "%s:edit:%.0f", str(v, "mid") ? str(v, "mid") : "",
-		         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "num_edit")));
-		h->envelope_set_str(env, "external_id", ext);
+		prov_set_fmt(h, env, "external_id", "%s:edit:%.0f", str(v, "mid") ? str(v, "mid") : "",
+		             cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "num_edit")));
 		prov_set_from(h, env, "thread_ref", v, "mid");
 		prov_set_from(h, env, "text", v, "text");
 		cJSON *meta = cJSON_CreateObject();
@@ -222,8 +221,7 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 			parley_envelope *env = event_envelope(m, b, ev, "status");
 			if (!env)
 				return;
-			snprintf(ext, sizeof(ext), "%s:delivered", mid->valuestring);
-			h->envelope_set_str(env, "external_id", ext);
+			prov_set_fmt(h, env, "external_id", "%s:delivered", mid->valuestring);
 			h->envelope_set_str(env, "thread_ref", mid->valuestring);
 			h->envelope_set_str(env, "status", "delivered");
 		}
@@ -233,9 +231,8 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		if (!env)
 			return;
 		const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
-		snprintf(ext, sizeof(ext), "read:%s:%.0f", sender ? sender : "",
-		         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "watermark")));
-		h->envelope_set_str(env, "external_id", ext);
+		prov_set_fmt(h, env, "external_id", "read:%s:%.0f", sender ? sender : "",
+		             cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "watermark")));
 		h->envelope_set_str(env, "status", "read");
 		prov_set_from(h, env, "thread_ref", v, "mid");
 		cJSON *meta = cJSON_CreateObject();
@@ -252,8 +249,7 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		h->hmac_sha256("parley", 6, raw, strlen(raw), digest);
 		h->hex_encode(digest, 16, hex);
 		free(raw);
-		snprintf(ext, sizeof(ext), "event:%s", hex);
-		h->envelope_set_str(env, "external_id", ext);
+		prov_set_fmt(h, env, "external_id", "event:%s", hex);
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(ev, 1));
 		prov_set_json(h, env, "meta", meta);
@@ -275,7 +271,9 @@ static void on_post(void *data, parley_http_request *req)
 		        "bad or missing X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret)");
 		return;
 	}
-	cJSON *doc = cJSON_ParseWithLength(body, len);
+	cJSON *doc = prov_json_body(h, req, body, len);
+	if (!doc)
+		return;
 	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
 	if (!cJSON_IsObject(doc) || !cJSON_IsArray(entries)) {
 		cJSON_Delete(doc);
@@ -305,9 +303,8 @@ static void on_post(void *data, parley_http_request *req)
 
 static int fetch_url(void *arg, struct prov_client *client, const char *url, struct prov_http *out)
 {
-	(void)arg;
-	/* Attachment URLs are signed CDN links: no token needed. */
-	return prov_request(client, "GET", url, NULL, NULL, 0, NULL, out);
+	struct meta *m = arg;
+	return prov_fetch(client, &m->policy, url, NULL, out);
 }
 
 static int transient_code(int code)
@@ -406,10 +403,14 @@ static int meta_send(void *data, const parley_envelope *env, struct parley_send_
 static int meta_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct meta *m = calloc(1, sizeof(*m));
 	if (!m)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&m->policy, h, inst, media_hosts, NULL, errmsg);
+	if (rv != 0) {
+		free(m);
+		return rv;
+	}
 	m->host = h;
 	m->inst = inst;
 	m->page_id = h->config_str(inst, "page_id");
@@ -448,6 +449,7 @@ static void meta_destroy(void *data)
 {
 	struct meta *m = data;
 	prov_client_fini(&m->client);
+	prov_policy_fini(&m->policy);
 	free(m);
 }
 
@@ -466,6 +468,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = meta_stop,
         .instance_destroy = meta_destroy,
         .channel_send = meta_send,
+        .check_config = prov_policy_check_config,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -14,6 +14,7 @@
  * in the thread named by thread_ref ("<channel>:<ts>"), with buttons from
  * meta.buttons and images from attachments.
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <stdio.h>
@@ -32,7 +33,11 @@ struct slack {
 	char auth[512];
 	struct prov_client client;
 	struct prov_media *media;
+	struct prov_policy policy;
 };
+
+/* Slack serves url_private from files.slack.com, which takes the bot token. */
+static const char *const media_hosts[] = {"files.slack.com", NULL};
 
 static const struct parley_config_key config_map[] = {
         {"bot_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
@@ -42,6 +47,8 @@ static const struct parley_config_key config_map[] = {
         {"api_base_url", PARLEY_CFG_STRING, "https://slack.com", 0, "Web API base URL"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "25MiB", 0, "larger files are not fetched"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -58,9 +65,9 @@ static const char *verify(struct slack *s, parley_http_request *req, const char 
 	const char *sig = h->http_header(req, "X-Slack-Signature");
 	if (!ts || !sig)
 		return "missing X-Slack-Signature or X-Slack-Request-Timestamp";
-	long long t = atoll(ts);
+	long long t = 0;
 	long long now = (long long)time(NULL);
-	if (t <= 0 || t < now - MAX_SKEW_S || t > now + MAX_SKEW_S)
+	if (prov_parse_ll(ts, 1, 253402300799LL, &t) != 0 || t < now - MAX_SKEW_S || t > now + MAX_SKEW_S)
 		return "X-Slack-Request-Timestamp is more than 5 minutes away: refused as a possible replay";
 	size_t n = strlen(ts) + len + 4;
 	char *base = malloc(n + 1);
@@ -98,6 +105,8 @@ static void add_files(struct slack *s, struct prov_batch *b, parley_envelope *en
 			cJSON_AddStringToObject(att, "provider_id", str(f, "id"));
 		const char *url =
 		        str(f, "url_private_download") ? str(f, "url_private_download") : str(f, "url_private");
+		if (url)
+			cJSON_AddStringToObject(att, "url", url); /* kept, fetched or not */
 		cJSON_AddItemToArray(arr, att);
 		const cJSON *size = cJSON_GetObjectItemCaseSensitive(f, "size");
 		if (url && (!cJSON_IsNumber(size) || size->valuedouble <= (double)s->max_media))
@@ -131,26 +140,19 @@ static void message_event(struct slack *s, struct prov_batch *b, const char *tea
 	parley_envelope *env = prov_batch_envelope(b, edited || deleted ? "event" : "message");
 	if (!env)
 		return;
-	char buf[300], when[40];
 	if (user) {
-		snprintf(buf, sizeof(buf), "slack:%s/%s", team ? team : "", user);
-		h->envelope_set_str(env, "from", buf);
+		prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", user);
 	}
 	if (edited || deleted)
-		snprintf(buf, sizeof(buf), "%s:%s:%s:%s", channel, ts, edited ? "edit" : "deleted",
-		         str(ev, "ts") ? str(ev, "ts") : "");
+		prov_set_fmt(h, env, "external_id", "%s:%s:%s:%s", channel, ts, edited ? "edit" : "deleted",
+		             str(ev, "ts") ? str(ev, "ts") : "");
 	else
-		snprintf(buf, sizeof(buf), "%s:%s", channel, ts);
-	h->envelope_set_str(env, "external_id", buf);
+		prov_set_fmt(h, env, "external_id", "%s:%s", channel, ts);
 	const char *thread = str(inner, "thread_ts");
 	if (edited || deleted || (thread && strcmp(thread, ts) != 0)) {
-		snprintf(buf, sizeof(buf), "%s:%s", channel, edited || deleted ? ts : thread);
-		h->envelope_set_str(env, "thread_ref", buf);
+		prov_set_fmt(h, env, "thread_ref", "%s:%s", channel, edited || deleted ? ts : thread);
 	}
-	const cJSON *tsv = cJSON_GetObjectItemCaseSensitive(inner, "ts");
-	prov_time_from_unix(tsv ? tsv : cJSON_GetObjectItemCaseSensitive(ev, "ts"), 1, when, sizeof(when));
-	if (when[0])
-		h->envelope_set_str(env, "sent_at", when);
+	prov_set_time(b, env, cJSON_GetObjectItemCaseSensitive(inner, "ts") ? inner : ev, "ts", 1);
 	if (!deleted)
 		prov_set_from(h, env, "text", inner, "text");
 	add_files(s, b, env, cJSON_GetObjectItemCaseSensitive(inner, "files"));
@@ -183,17 +185,18 @@ static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *d
 	parley_envelope *env = prov_batch_envelope(b, "event");
 	if (!env)
 		return;
-	char buf[300];
-	snprintf(buf, sizeof(buf), "event:%s", str(doc, "event_id") ? str(doc, "event_id") : "");
-	h->envelope_set_str(env, "external_id", buf);
+	if (!str(doc, "event_id")) {
+		/* Without it every such event would share one key, and all but the first be "duplicates". */
+		prov_batch_refuse(b, "an event_callback needs 'event_id'");
+		return;
+	}
+	prov_set_fmt(h, env, "external_id", "event:%s", str(doc, "event_id"));
 	if (str(ev, "user")) {
-		snprintf(buf, sizeof(buf), "slack:%s/%s", team ? team : "", str(ev, "user"));
-		h->envelope_set_str(env, "from", buf);
+		prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", str(ev, "user"));
 	}
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
 	if (str(item, "channel") && str(item, "ts")) {
-		snprintf(buf, sizeof(buf), "%s:%s", str(item, "channel"), str(item, "ts"));
-		h->envelope_set_str(env, "thread_ref", buf);
+		prov_set_fmt(h, env, "thread_ref", "%s:%s", str(item, "channel"), str(item, "ts"));
 	}
 	if (type && strcmp(type, "reaction_added") == 0)
 		prov_set_from(h, env, "text", ev, "reaction");
@@ -215,7 +218,9 @@ static void on_post(void *data, parley_http_request *req)
 		prov_respond_error(h, req, 401, why);
 		return;
 	}
-	cJSON *doc = cJSON_ParseWithLength(body, len);
+	cJSON *doc = prov_json_body(h, req, body, len);
+	if (!doc)
+		return;
 	const char *type = str(doc, "type");
 	if (!cJSON_IsObject(doc) || !type) {
 		cJSON_Delete(doc);
@@ -250,12 +255,21 @@ static void on_interactive(void *data, parley_http_request *req)
 		return;
 	}
 	struct prov_form f;
-	prov_form_parse(body, len, &f);
-	cJSON *p = prov_form_get(&f, "payload") ? cJSON_Parse(prov_form_get(&f, "payload")) : NULL;
+	if (prov_form_body(h, req, body, len, &f) != 0)
+		return;
+	char bad[400];
+	const char *payload = prov_form_get(&f, "payload");
+	cJSON *p = NULL;
+	if (prov_form_check(h, &f, bad, sizeof(bad)) == 0 && payload)
+		p = prov_json_parse(h, payload, strlen(payload), bad, sizeof(bad));
+	else if (!payload)
+		snprintf(bad, sizeof(bad), "expected a form field 'payload' holding a JSON object");
 	prov_form_free(&f);
 	if (!cJSON_IsObject(p)) {
+		if (p)
+			snprintf(bad, sizeof(bad), "expected a form field 'payload' holding a JSON object");
 		cJSON_Delete(p);
-		prov_respond_error(h, req, 400, "expected a form field 'payload' holding a JSON object");
+		prov_respond_error(h, req, 400, bad);
 		return;
 	}
 	struct prov_batch *b = prov_batch_new(h, s->inst, req, s->media);
@@ -271,15 +285,14 @@ static void on_interactive(void *data, parley_http_request *req)
 			parley_envelope *env = prov_batch_envelope(b, "message");
 			if (!env)
 				break;
-			char buf[300];
-			snprintf(buf, sizeof(buf), "slack:%s/%s", team ? team : "", user ? user : "");
-			h->envelope_set_str(env, "from", buf);
-			snprintf(buf, sizeof(buf), "action:%s:%s", str(a, "action_ts") ? str(a, "action_ts") : "",
-			         str(a, "action_id") ? str(a, "action_id") : "");
-			h->envelope_set_str(env, "external_id", buf);
+			prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", user ? user : "");
+			if (!str(a, "action_ts") || !str(a, "action_id")) {
+				prov_batch_refuse(b, "each of 'actions' needs 'action_id' and 'action_ts'");
+				break;
+			}
+			prov_set_fmt(h, env, "external_id", "action:%s:%s", str(a, "action_ts"), str(a, "action_id"));
 			if (channel && msg_ts) {
-				snprintf(buf, sizeof(buf), "%s:%s", channel, msg_ts);
-				h->envelope_set_str(env, "thread_ref", buf);
+				prov_set_fmt(h, env, "thread_ref", "%s:%s", channel, msg_ts);
 			}
 			prov_set_from(h, env, "text", cJSON_GetObjectItemCaseSensitive(a, "text"), "text");
 			cJSON *meta = cJSON_CreateObject();
@@ -296,8 +309,8 @@ static void on_interactive(void *data, parley_http_request *req)
 static int fetch_file(void *arg, struct prov_client *client, const char *url, struct prov_http *out)
 {
 	struct slack *s = arg;
-	const char *hdrs[] = {s->auth, NULL};
-	return prov_request(client, "GET", url, hdrs, NULL, 0, NULL, out);
+	const struct prov_credentials cred = {s->auth, NULL};
+	return prov_fetch(client, &s->policy, url, &cred, out);
 }
 
 static int transient_error(const char *e)
@@ -408,10 +421,14 @@ static int sl_send(void *data, const parley_envelope *env, struct parley_send_re
 static int sl_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct slack *s = calloc(1, sizeof(*s));
 	if (!s)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&s->policy, h, inst, media_hosts, media_hosts, errmsg);
+	if (rv != 0) {
+		free(s);
+		return rv;
+	}
 	s->host = h;
 	s->inst = inst;
 	s->bot_token = h->config_str(inst, "bot_token");
@@ -448,6 +465,7 @@ static void sl_destroy(void *data)
 {
 	struct slack *s = data;
 	prov_client_fini(&s->client);
+	prov_policy_fini(&s->policy);
 	free(s);
 }
 
@@ -465,6 +483,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = sl_stop,
         .instance_destroy = sl_destroy,
         .channel_send = sl_send,
+        .check_config = prov_policy_check_config,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -17,6 +17,7 @@
  * Outbound: sendMessage (with inline keyboard buttons from meta.buttons),
  * sendPhoto / sendVideo / sendAudio / sendDocument for attachments by URL.
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <pthread.h>
@@ -33,6 +34,7 @@ struct telegram {
 	uint64_t max_media;
 	struct prov_client client;
 	struct prov_media *media;
+	struct prov_policy policy;
 	/* mode: poll */
 	int poll;
 	int64_t poll_timeout_ms;
@@ -44,23 +46,42 @@ struct telegram {
 	int committed, commit_result;
 };
 
+/* Files come from the Bot API host itself; the token is in the path, so no other host gets a URL with it. */
+static const char *const media_hosts[] = {"api.telegram.org", NULL};
+
 static const struct parley_config_key config_map[] = {
         {"token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET, "the bot token from @BotFather"},
         {"secret_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
          "the secret_token given to setWebhook; updates must carry it in X-Telegram-Bot-Api-Secret-Token"},
+        {"insecure", PARLEY_CFG_BOOL, "false", 0,
+         "accept webhook updates without secret_token (anyone who knows the URL can post)"},
         {"api_base_url", PARLEY_CFG_STRING, "https://api.telegram.org", 0, "Bot API base URL"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "20MiB", 0, "larger files are not fetched"},
         {"mode", PARLEY_CFG_STRING, "webhook", 0,
          "webhook (Telegram posts to /webhooks/<name>) or poll (long-poll getUpdates; no public URL needed)"},
         {"poll_timeout", PARLEY_CFG_DURATION, "25s", 0, "how long one getUpdates call waits for updates"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
-static long long num(const cJSON *o, const char *k)
+/* Telegram's ids fit in 52 bits; anything beyond 2^53 is not one a JSON number can carry exactly. */
+#define TG_INT_MAX 9007199254740992LL
+
+/*
+ * The integer member k of o, or 0 when absent.  A member that is not an
+ * integer within +-2^53 refuses the batch b (when given): the envelope
+ * would otherwise carry an id that is not the provider's.
+ */
+static long long num_in(struct prov_batch *b, const cJSON *o, const char *k)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
+	long long v = 0;
+	if (!cJSON_GetObjectItemCaseSensitive(o, k))
+		return 0;
+	if (prov_json_int(o, k, -TG_INT_MAX, TG_INT_MAX, &v) != 0 && b)
+		prov_batch_refuse(b, "'%s' is not an integer within +-2^53", k);
+	return v;
 }
 
 /* The sender's name as the contact's display name. */
@@ -121,12 +142,12 @@ static int add_media(struct telegram *t, struct prov_batch *b, parley_envelope *
 		cJSON_AddStringToObject(att, "provider_id", fid);
 	if (name)
 		cJSON_AddStringToObject(att, "name", name);
-	if (num(file, "file_size"))
-		cJSON_AddNumberToObject(att, "provider_size", (double)num(file, "file_size"));
+	if (num_in(b, file, "file_size"))
+		cJSON_AddNumberToObject(att, "provider_size", (double)num_in(b, file, "file_size"));
 	cJSON *arr = cJSON_CreateArray();
 	cJSON_AddItemToArray(arr, att);
 	prov_set_json(h, env, "attachments", arr);
-	if (fid && (!num(file, "file_size") || (uint64_t)num(file, "file_size") <= t->max_media))
+	if (fid && (!num_in(b, file, "file_size") || (uint64_t)num_in(b, file, "file_size") <= t->max_media))
 		prov_batch_media(b, env, 0, fid);
 	return 1;
 }
@@ -135,30 +156,23 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 {
 	const struct parley_host *h = t->host;
 	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
-	long long chat_id = num(chat, "id"), mid = num(msg, "message_id");
+	long long chat_id = num_in(b, chat, "id"), mid = num_in(b, msg, "message_id");
 	if (!chat_id || !mid) {
-		h->log(t->inst, PARLEY_LOG_WARN, "a message without chat.id or message_id was skipped");
+		prov_batch_refuse(b, "a message needs 'chat.id' and 'message_id' as integers");
 		return;
 	}
 	parley_envelope *env = prov_batch_envelope(b, edited ? "event" : "message");
 	if (!env)
 		return;
-	char buf[128], when[40];
-	snprintf(buf, sizeof(buf), "telegram:%lld", chat_id);
-	h->envelope_set_str(env, "from", buf);
+	prov_set_fmt(h, env, "from", "telegram:%lld", chat_id);
 	if (edited)
-		snprintf(buf, sizeof(buf), "%lld:%lld:edit:%lld", chat_id, mid, num(msg, "edit_date"));
+		prov_set_fmt(h, env, "external_id", "%lld:%lld:edit:%lld", chat_id, mid, num_in(b, msg, "edit_date"));
 	else
-		snprintf(buf, sizeof(buf), "%lld:%lld", chat_id, mid);
-	h->envelope_set_str(env, "external_id", buf);
-	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(msg, edited ? "edit_date" : "date"), 1, when,
-	                    sizeof(when));
-	if (when[0])
-		h->envelope_set_str(env, "sent_at", when);
+		prov_set_fmt(h, env, "external_id", "%lld:%lld", chat_id, mid);
+	prov_set_time(b, env, msg, edited ? "edit_date" : "date", 1);
 	const cJSON *reply = cJSON_GetObjectItemCaseSensitive(msg, "reply_to_message");
 	if (edited || reply) {
-		snprintf(buf, sizeof(buf), "%lld:%lld", chat_id, edited ? mid : num(reply, "message_id"));
-		h->envelope_set_str(env, "thread_ref", buf);
+		prov_set_fmt(h, env, "thread_ref", "%lld:%lld", chat_id, edited ? mid : num_in(b, reply, "message_id"));
 	}
 	cJSON *meta = cJSON_CreateObject();
 	add_names(meta, cJSON_GetObjectItemCaseSensitive(msg, "from"));
@@ -180,9 +194,7 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 	if (venue) {
 		const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(venue, "title"));
 		const char *addr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(venue, "address"));
-		char text[512];
-		snprintf(text, sizeof(text), "%s%s%s", title ? title : "", title && addr ? ", " : "", addr ? addr : "");
-		h->envelope_set_str(env, "text", text);
+		prov_set_fmt(h, env, "text", "%s%s%s", title ? title : "", title && addr ? ", " : "", addr ? addr : "");
 		known = 1;
 	}
 	if (contact) {
@@ -191,9 +203,7 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 		cJSON_AddItemToObject(meta, "contacts", list);
 		const char *first = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(contact, "first_name"));
 		const char *last = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(contact, "last_name"));
-		char text[256];
-		snprintf(text, sizeof(text), "%s%s%s", first ? first : "", last ? " " : "", last ? last : "");
-		h->envelope_set_str(env, "text", text);
+		prov_set_fmt(h, env, "text", "%s%s%s", first ? first : "", last ? " " : "", last ? last : "");
 		known = 1;
 	}
 	if (!known) {
@@ -210,22 +220,20 @@ static void callback_envelope(struct telegram *t, struct prov_batch *b, const cJ
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cb, "id"));
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cb, "message");
 	const cJSON *from = cJSON_GetObjectItemCaseSensitive(cb, "from");
-	long long chat_id = num(cJSON_GetObjectItemCaseSensitive(msg, "chat"), "id");
+	long long chat_id = num_in(b, cJSON_GetObjectItemCaseSensitive(msg, "chat"), "id");
 	if (!chat_id)
-		chat_id = num(from, "id");
-	if (!id || !chat_id)
+		chat_id = num_in(b, from, "id");
+	if (!id || !chat_id) {
+		prov_batch_refuse(b, "a callback_query needs 'id' and a chat or sender id");
 		return;
+	}
 	parley_envelope *env = prov_batch_envelope(b, "message");
 	if (!env)
 		return;
-	char buf[160];
-	snprintf(buf, sizeof(buf), "telegram:%lld", chat_id);
-	h->envelope_set_str(env, "from", buf);
-	snprintf(buf, sizeof(buf), "callback:%s", id);
-	h->envelope_set_str(env, "external_id", buf);
+	prov_set_fmt(h, env, "from", "telegram:%lld", chat_id);
+	prov_set_fmt(h, env, "external_id", "callback:%s", id);
 	if (msg) {
-		snprintf(buf, sizeof(buf), "%lld:%lld", chat_id, num(msg, "message_id"));
-		h->envelope_set_str(env, "thread_ref", buf);
+		prov_set_fmt(h, env, "thread_ref", "%lld:%lld", chat_id, num_in(b, msg, "message_id"));
 	}
 	prov_set_from(h, env, "text", cb, "data");
 	cJSON *meta = cJSON_CreateObject();
@@ -255,12 +263,11 @@ static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJS
 		if (!env)
 			return;
 		char buf[64];
-		snprintf(buf, sizeof(buf), "update:%lld", num(u, "update_id"));
-		h->envelope_set_str(env, "external_id", buf);
+		prov_set_fmt(h, env, "external_id", "update:%lld", num_in(b, u, "update_id"));
 		const cJSON *chat = NULL, *c;
 		cJSON_ArrayForEach(c, u) if (cJSON_IsObject(c) &&
 		                             (chat = cJSON_GetObjectItemCaseSensitive(c, "chat"))) break;
-		snprintf(buf, sizeof(buf), "telegram:%lld", chat ? num(chat, "id") : 0);
+		snprintf(buf, sizeof(buf), "telegram:%lld", chat ? num_in(b, chat, "id") : 0);
 		if (chat)
 			h->envelope_set_str(env, "from", buf);
 		cJSON *meta = cJSON_CreateObject();
@@ -271,7 +278,7 @@ static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJS
 			cJSON_AddStringToObject(meta, "update_type", first->string);
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(u, 1));
 		prov_set_json(h, env, "meta", meta);
-		h->log(t->inst, PARLEY_LOG_INFO, "update %lld of type '%s' kept in meta.raw", num(u, "update_id"),
+		h->log(t->inst, PARLEY_LOG_INFO, "update %lld of type '%s' kept in meta.raw", num_in(b, u, "update_id"),
 		       first ? first->string : "?");
 	}
 }
@@ -291,7 +298,9 @@ static void on_post(void *data, parley_http_request *req)
 	}
 	size_t len;
 	const char *body = h->http_body(req, &len);
-	cJSON *u = cJSON_ParseWithLength(body, len);
+	cJSON *u = prov_json_body(h, req, body, len);
+	if (!u)
+		return;
 	if (!cJSON_IsObject(u) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(u, "update_id"))) {
 		cJSON_Delete(u);
 		prov_respond_error(h, req, 400, "not a Telegram Update: expected a JSON object with update_id");
@@ -321,19 +330,9 @@ static void pause_ms(struct telegram *t, int64_t ms)
 	}
 }
 
-/* Submit one getUpdates answer and wait for its commit; 0 when stored. */
-static int store_updates(struct telegram *t, const cJSON *updates, long long *last)
+/* Finish a poller's batch and wait for its commit: 0 when stored. */
+static int commit_batch(struct telegram *t, struct prov_batch *b)
 {
-	struct prov_batch *b = prov_batch_new(t->host, t->inst, NULL, t->media);
-	b->done = poll_committed;
-	b->done_arg = t;
-	const cJSON *u;
-	cJSON_ArrayForEach(u, updates)
-	{
-		update_envelopes(t, b, u);
-		if (num(u, "update_id") > *last)
-			*last = num(u, "update_id");
-	}
 	pthread_mutex_lock(&t->lock);
 	t->committed = 0;
 	pthread_mutex_unlock(&t->lock);
@@ -344,6 +343,66 @@ static int store_updates(struct telegram *t, const cJSON *updates, long long *la
 	int result = t->commit_result;
 	pthread_mutex_unlock(&t->lock);
 	return result;
+}
+
+static struct prov_batch *poll_batch(struct telegram *t)
+{
+	struct prov_batch *b = prov_batch_new(t->host, t->inst, NULL, t->media);
+	if (b) {
+		b->done = poll_committed;
+		b->done_arg = t;
+	}
+	return b;
+}
+
+/* Submit one getUpdates answer and wait for its commit; 0 when stored. */
+static int store_updates(struct telegram *t, const cJSON *updates, long long *last)
+{
+	struct prov_batch *b = poll_batch(t);
+	if (!b)
+		return PARLEY_ENOMEM;
+	const cJSON *u;
+	cJSON_ArrayForEach(u, updates)
+	{
+		update_envelopes(t, b, u);
+		if (num_in(NULL, u, "update_id") > *last)
+			*last = num_in(NULL, u, "update_id");
+	}
+	return commit_batch(t, b);
+}
+
+/*
+ * One update that cannot be stored (a string not UTF-8, an id out of
+ * range): recorded as an event naming the problem, so that the updates
+ * after it are not held up forever.  Telegram has no way to resend it
+ * fixed; the raw update is not kept because it is not valid text.
+ */
+static int store_problem(struct telegram *t, long long update_id, const char *why)
+{
+	const struct parley_host *h = t->host;
+	struct prov_batch *b = poll_batch(t);
+	parley_envelope *env = b ? prov_batch_envelope(b, "event") : NULL;
+	if (!env) {
+		if (b)
+			prov_batch_finish(b);
+		return PARLEY_ENOMEM;
+	}
+	prov_set_fmt(h, env, "external_id", "update:%lld", update_id);
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "problem", why);
+	cJSON_AddNumberToObject(meta, "update_id", (double)update_id);
+	prov_set_json(h, env, "meta", meta);
+	h->log(t->inst, PARLEY_LOG_ERROR, "update %lld cannot be stored (%s): recorded as an event without its content",
+	       update_id, why);
+	return commit_batch(t, b);
+}
+
+/* Telegram forgets updates below the offset: it is advanced only once they are stored. */
+static int advance(struct telegram *t, long long next_offset)
+{
+	char next[32];
+	snprintf(next, sizeof(next), "%lld", next_offset);
+	return t->host->kv_set(t->inst, "offset", next, strlen(next));
 }
 
 static void *poll_main(void *arg)
@@ -357,22 +416,44 @@ static void *poll_main(void *arg)
 	char *val = NULL;
 	size_t len;
 	if (h->kv_get(t->inst, "offset", &val, &len) == 0) {
-		offset = atoll(val);
+		offset = strtoll(val, NULL, 10);
 		free(val);
 	}
+	/* After a refused answer, updates are asked for one at a time to find the one at fault. */
+	int one_by_one = 0;
 	while (!t->stopping) {
 		char url[1024];
-		snprintf(url, sizeof(url), "%s/bot%s/getUpdates?offset=%lld&timeout=%lld", t->base, t->token, offset,
-		         (long long)(t->poll_timeout_ms / 1000));
+		snprintf(url, sizeof(url), "%s/bot%s/getUpdates?offset=%lld&timeout=%lld%s", t->base, t->token, offset,
+		         (long long)(t->poll_timeout_ms / 1000), one_by_one ? "&limit=1" : "");
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		struct prov_http r;
 		prov_request(&client, "GET", url, NULL, NULL, 0, NULL, &r);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		cJSON *j = cJSON_Parse(r.body ? r.body : "");
+		char bad[320] = "";
+		cJSON *j = r.status == 200 ? prov_json_parse(h, r.body, r.len, bad, sizeof(bad)) : cJSON_Parse(r.body);
 		const cJSON *updates = cJSON_GetObjectItemCaseSensitive(j, "result");
 		if (t->stopping) {
 			/* aborted by tg_stop */
+		} else if (r.status == 200 && !j && !one_by_one) {
+			h->log(t->inst, PARLEY_LOG_WARN,
+			       "getUpdates answer refused (%s): asking for updates one by one", bad);
+			one_by_one = 1;
+		} else if (r.status == 200 && !j) {
+			/* The one update at the offset is the one at fault: read its id without the checks. */
+			cJSON *loose = cJSON_Parse(r.body);
+			const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(loose, "result"), 0);
+			long long id = 0;
+			if (prov_json_int(first, "update_id", 0, TG_INT_MAX - 1, &id) == 0 && id >= offset &&
+			    store_problem(t, id, bad) == 0 && advance(t, id + 1) == 0) {
+				offset = id + 1;
+				one_by_one = 0;
+			} else {
+				h->log(t->inst, PARLEY_LOG_ERROR,
+				       "getUpdates answer refused and its update_id unreadable: %s", bad);
+				pause_ms(t, 2000);
+			}
+			cJSON_Delete(loose);
 		} else if (r.status != 200 || !cJSON_IsArray(updates)) {
 			const char *desc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "description"));
 			h->log(t->inst, PARLEY_LOG_WARN, "getUpdates failed (%ld): %s%s", r.status,
@@ -384,11 +465,18 @@ static void *poll_main(void *arg)
 			long long last = offset - 1;
 			int result = store_updates(t, updates, &last);
 			if (result == 0) {
-				/* Telegram forgets updates below the offset: advance it only once they are stored. */
-				char next[32];
-				snprintf(next, sizeof(next), "%lld", last + 1);
-				if (h->kv_set(t->inst, "offset", next, strlen(next)) == 0)
+				if (advance(t, last + 1) == 0)
 					offset = last + 1;
+				one_by_one = 0;
+			} else if (result == PARLEY_EINVAL && !one_by_one) {
+				h->log(t->inst, PARLEY_LOG_WARN, "updates refused: asking for them one by one");
+				one_by_one = 1;
+			} else if (result == PARLEY_EINVAL && last >= offset) {
+				if (store_problem(t, last, "the update was refused: see the log line before") == 0 &&
+				    advance(t, last + 1) == 0) {
+					offset = last + 1;
+					one_by_one = 0;
+				}
 			} else {
 				h->log(t->inst, PARLEY_LOG_WARN, "updates not stored (%s): asking for them again",
 				       h->strerror(result));
@@ -410,22 +498,31 @@ static void *poll_main(void *arg)
 static int fetch_file(void *arg, struct prov_client *client, const char *file_id, struct prov_http *out)
 {
 	struct telegram *t = arg;
+	const char *bad = prov_ref_token(file_id);
+	if (bad)
+		return prov_fetch_refuse(out, "file_id '%.64s': %s", file_id, bad);
 	char *enc = prov_urlencode(file_id);
 	char url[1024];
 	snprintf(url, sizeof(url), "%s/bot%s/getFile?file_id=%s", t->base, t->token, enc);
 	free(enc);
 	struct prov_http meta;
-	if (prov_request(client, "GET", url, NULL, NULL, 0, NULL, &meta) != 0 || meta.status != 200) {
+	int rv = prov_fetch(client, &t->policy, url, NULL, &meta);
+	if (rv != 0 || meta.status != 200) {
 		*out = meta;
-		return -1;
+		return rv ? rv : -1;
 	}
 	cJSON *j = cJSON_Parse(meta.body);
 	const char *path = cJSON_GetStringValue(
 	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "result"), "file_path"));
-	int rv = -1;
-	if (path) {
+	/* The path is appended to a URL holding the token: it must stay a file below /file/bot<token>/. */
+	bad = path ? prov_ref_path(path) : NULL;
+	rv = -1;
+	if (bad) {
+		rv = prov_fetch_refuse(out, "getFile's file_path '%.64s': %s", path, bad);
+		prov_http_free(&meta);
+	} else if (path) {
 		snprintf(url, sizeof(url), "%s/file/bot%s/%s", t->base, t->token, path);
-		rv = prov_request(client, "GET", url, NULL, NULL, 0, NULL, out);
+		rv = prov_fetch(client, &t->policy, url, NULL, out);
 		prov_http_free(&meta);
 	} else {
 		*out = meta;
@@ -508,7 +605,8 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 	const cJSON *result = cJSON_GetObjectItemCaseSensitive(j, "result");
 	if (r.status == 200 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"))) {
 		prov_classify(&r, NULL, NULL, res);
-		snprintf(res->provider_id, sizeof(res->provider_id), "%s:%lld", chat, num(result, "message_id"));
+		snprintf(res->provider_id, sizeof(res->provider_id), "%s:%lld", chat,
+		         num_in(NULL, result, "message_id"));
 	} else {
 		char code[32] = "";
 		const cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "error_code");
@@ -517,8 +615,12 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 		prov_classify(&r, code, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "description")), res);
 		const cJSON *ra = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "parameters"),
 		                                                   "retry_after");
-		if (cJSON_IsNumber(ra))
-			res->retry_after_ms = (int64_t)(ra->valuedouble * 1000);
+		if (cJSON_IsNumber(ra)) {
+			/* An hour at most: the value is the provider's, and a cast of a huge double is undefined. */
+			double secs = ra->valuedouble;
+			res->retry_after_ms =
+			        secs > 0 && secs < 3600 ? (int64_t)(secs * 1000) : (secs >= 3600 ? 3600000 : 0);
+		}
 	}
 	cJSON_Delete(j);
 	prov_http_free(&r);
@@ -528,10 +630,14 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 static int tg_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct telegram *t = calloc(1, sizeof(*t));
 	if (!t)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&t->policy, h, inst, media_hosts, NULL, errmsg);
+	if (rv != 0) {
+		free(t);
+		return rv;
+	}
 	t->host = h;
 	t->inst = inst;
 	t->token = h->config_str(inst, "token");
@@ -563,9 +669,9 @@ static int tg_start(void *data, char **errmsg)
 		return 0;
 	}
 	if (!t->secret_token || !t->secret_token[0])
-		t->host->log(
-		        t->inst, PARLEY_LOG_WARN,
-		        "no secret_token: anyone who knows the webhook URL can post updates; set one with setWebhook");
+		t->host->log(t->inst, PARLEY_LOG_WARN,
+		             "INSECURE: no secret_token (insecure: true): anyone who knows the webhook URL can post "
+		             "updates");
 	return t->host->http_route(t->inst, "POST", "", on_post);
 }
 
@@ -585,6 +691,7 @@ static void tg_destroy(void *data)
 {
 	struct telegram *t = data;
 	prov_client_fini(&t->client);
+	prov_policy_fini(&t->policy);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cv);
 	free(t);
@@ -596,10 +703,16 @@ static int tg_check(const struct parley_host *h, const char *config_json, char *
 	cJSON *c = cJSON_Parse(config_json);
 	const char *mode = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "mode"));
 	int bad = mode && strcmp(mode, "webhook") != 0 && strcmp(mode, "poll") != 0;
+	int poll = mode && strcmp(mode, "poll") == 0;
 	cJSON_Delete(c);
-	if (bad)
+	if (bad) {
 		*errmsg = strdup("mode must be webhook or poll");
-	return bad ? PARLEY_EINVAL : 0;
+		return PARLEY_EINVAL;
+	}
+	/* A poller takes updates from Telegram itself: only a webhook needs the secret. */
+	int rv = poll ? 0
+	              : prov_check_signing(config_json, "secret_token", "the secret_token given to setWebhook", errmsg);
+	return rv ? rv : prov_policy_check_config(h, config_json, errmsg);
 }
 
 static const struct parley_plugin plugin = {

@@ -11,6 +11,7 @@
  * Outbound: POST /2010-04-01/Accounts/{AccountSid}/Messages.json with basic
  * auth: To, From (or MessagingServiceSid), Body, MediaUrl, StatusCallback.
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <ctype.h>
@@ -27,7 +28,15 @@ struct twilio {
 	char userpwd[256];
 	struct prov_client client;
 	struct prov_media *media;
+	struct prov_policy policy;
 };
+
+/*
+ * MediaUrlN names api.twilio.com, which takes basic auth and redirects to a
+ * signed link on Twilio's media CDN; the CDN gets no credentials.
+ */
+static const char *const media_hosts[] = {"api.twilio.com", "*.twiliocdn.com", NULL};
+static const char *const credential_hosts[] = {"api.twilio.com", NULL};
 
 static const struct parley_config_key config_map[] = {
         {"account_sid", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED, "the Account SID (AC...)"},
@@ -38,17 +47,28 @@ static const struct parley_config_key config_map[] = {
         {"api_base_url", PARLEY_CFG_STRING, "https://api.twilio.com", 0, "REST API base URL"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "16MiB", 0, "larger media are not fetched"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
 static const char twiml[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
+struct field {
+	const char *name, *value;
+	size_t len;
+};
+
 static int cmp_names(const void *a, const void *b)
 {
-	return strcmp(**(char *const *const *)a, **(char *const *const *)b);
+	return strcmp(((const struct field *)a)->name, ((const struct field *)b)->name);
 }
 
-/* Twilio's signature over url + sorted name/value pairs. */
+/*
+ * Twilio's signature over url + sorted name/value pairs, with each value's
+ * decoded bytes (a %00 included), so a value that the check then refuses
+ * is refused as invalid, not as forged.
+ */
 static int signature_ok(struct twilio *t, parley_http_request *req, const struct prov_form *f)
 {
 	const struct parley_host *h = t->host;
@@ -57,22 +77,28 @@ static int signature_ok(struct twilio *t, parley_http_request *req, const struct
 		return 0;
 	const char *query = h->http_query(req);
 	size_t total = strlen(t->public_url) + strlen(h->http_path(req)) + strlen(query) + 2;
-	char ***pairs = calloc(f->n + 1, sizeof(*pairs));
+	struct field *order = calloc(f->n + 1, sizeof(*order));
+	if (!order)
+		return 0;
 	for (size_t i = 0; i < f->n; i++) {
-		pairs[i] = malloc(2 * sizeof(char *));
-		pairs[i][0] = f->names[i];
-		pairs[i][1] = f->values[i];
-		total += strlen(f->names[i]) + strlen(f->values[i]);
+		order[i] = (struct field){f->names[i], f->values[i], f->lens[i]};
+		total += strlen(f->names[i]) + f->lens[i];
 	}
-	qsort(pairs, f->n, sizeof(*pairs), cmp_names);
 	char *data = malloc(total + 1);
+	if (!data) {
+		free(order);
+		return 0;
+	}
+	qsort(order, f->n, sizeof(*order), cmp_names);
 	size_t n = (size_t)snprintf(data, total + 1, "%s%s%s%s", t->public_url, h->http_path(req), query[0] ? "?" : "",
 	                            query);
 	for (size_t i = 0; i < f->n; i++) {
-		n += (size_t)snprintf(data + n, total + 1 - n, "%s%s", pairs[i][0], pairs[i][1]);
-		free(pairs[i]);
+		size_t nl = strlen(order[i].name);
+		memcpy(data + n, order[i].name, nl);
+		memcpy(data + n + nl, order[i].value, order[i].len);
+		n += nl + order[i].len;
 	}
-	free(pairs);
+	free(order);
 	unsigned char mac[20];
 	char want[32];
 	h->hmac_sha1(t->token, strlen(t->token), data, n, mac);
@@ -82,18 +108,35 @@ static int signature_ok(struct twilio *t, parley_http_request *req, const struct
 }
 
 /* tel:+E164 for a phone number; whatsapp:<digits> for Twilio's "whatsapp:+..." addresses. */
-static void urn_of(const char *addr, char *out, size_t outlen)
+/* 1 when s is 1-15 digits: an E.164 number without its '+'. */
+static int e164_digits(const char *s)
 {
+	size_t n = strspn(s, "0123456789");
+	return n >= 1 && n <= 15 && s[n] == '\0';
+}
+
+/*
+ * Set field to the URN of a Twilio address: tel:+<E.164>, whatsapp:<digits>
+ * for Twilio's WhatsApp senders, twilio:<short code or sender id>.  An
+ * address that claims to be a number and is not one is refused, never
+ * trimmed to its digits (two senders would become one customer).
+ */
+static void set_urn(struct prov_batch *b, parley_envelope *env, const char *field, const char *param, const char *addr)
+{
+	const struct parley_host *h = b->host;
 	if (strncmp(addr, "whatsapp:", 9) == 0) {
-		size_t n = (size_t)snprintf(out, outlen, "whatsapp:");
-		for (const char *p = addr + 9; *p && n + 1 < outlen; p++)
-			if (isdigit((unsigned char)*p))
-				out[n++] = *p;
-		out[n] = '\0';
+		const char *num = addr + 9 + (addr[9] == '+');
+		if (!e164_digits(num))
+			prov_batch_refuse(b, "parameter '%s' is not whatsapp:+<E.164 number>", param);
+		else
+			prov_set_fmt(h, env, field, "whatsapp:%s", num);
 	} else if (addr[0] == '+') {
-		snprintf(out, outlen, "tel:%s", addr);
+		if (!e164_digits(addr + 1))
+			prov_batch_refuse(b, "parameter '%s' is not an E.164 number (+ and 1-15 digits)", param);
+		else
+			prov_set_fmt(h, env, field, "tel:%s", addr);
 	} else {
-		snprintf(out, outlen, "twilio:%s", addr);
+		prov_set_fmt(h, env, field, "twilio:%s", addr);
 	}
 }
 
@@ -104,16 +147,20 @@ static void on_post(void *data, parley_http_request *req)
 	size_t len;
 	const char *body = h->http_body(req, &len);
 	struct prov_form f;
-	if (prov_form_parse(body, len, &f) != 0) {
-		prov_respond_error(h, req, 400, "the body is not application/x-www-form-urlencoded");
+	if (prov_form_body(h, req, body, len, &f) != 0)
 		return;
-	}
 	if (!signature_ok(t, req, &f)) {
 		prov_form_free(&f);
 		h->metric_add(t->inst, "webhook_bad_signature_total", 1);
 		prov_respond_error(
 		        h, req, 401,
 		        "bad or missing X-Twilio-Signature (checked against http.public_url + the request path)");
+		return;
+	}
+	char why[200];
+	if (prov_form_check(h, &f, why, sizeof(why)) != 0) {
+		prov_form_free(&f);
+		prov_respond_error(h, req, 400, why);
 		return;
 	}
 	const char *msid = prov_form_get(&f, "MessageSid");
@@ -137,7 +184,6 @@ static void on_post(void *data, parley_http_request *req)
 	const char *status = prov_form_get(&f, "MessageStatus");
 	const char *from = prov_form_get(&f, "From");
 	const char *to = prov_form_get(&f, "To");
-	char urn[160], ext[200];
 	if (status && strcmp(status, "received") != 0) {
 		parley_envelope *env = prov_batch_envelope(b, "status");
 		static const char *const failed[] = {"failed", "undelivered", NULL};
@@ -145,21 +191,16 @@ static void on_post(void *data, parley_http_request *req)
 		for (size_t i = 0; failed[i]; i++)
 			if (strcmp(status, failed[i]) == 0)
 				st = "failed";
-		snprintf(ext, sizeof(ext), "%s:%s", msid, status);
-		h->envelope_set_str(env, "external_id", ext);
+		prov_set_fmt(h, env, "external_id", "%s:%s", msid, status);
 		h->envelope_set_str(env, "thread_ref", msid);
 		h->envelope_set_str(env, "status", st);
-		if (to) {
-			urn_of(to, urn, sizeof(urn));
-			h->envelope_set_str(env, "to", urn);
-		}
+		if (to)
+			set_urn(b, env, "to", "To", to);
 		const char *code = prov_form_get(&f, "ErrorCode");
 		const char *text = prov_form_get(&f, "ErrorMessage");
 		if (code || text) {
-			char err[400];
-			snprintf(err, sizeof(err), "%s%s%s", code ? code : "", code && text ? ": " : "",
-			         text ? text : "");
-			h->envelope_set_str(env, "error", err);
+			prov_set_fmt(h, env, "error", "%s%s%s", code ? code : "", code && text ? ": " : "",
+			             text ? text : "");
 		}
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddStringToObject(meta, "provider_status", status);
@@ -167,14 +208,10 @@ static void on_post(void *data, parley_http_request *req)
 	} else {
 		parley_envelope *env = prov_batch_envelope(b, "message");
 		h->envelope_set_str(env, "external_id", msid);
-		if (from) {
-			urn_of(from, urn, sizeof(urn));
-			h->envelope_set_str(env, "from", urn);
-		}
-		if (to) {
-			urn_of(to, urn, sizeof(urn));
-			h->envelope_set_str(env, "to", urn);
-		}
+		if (from)
+			set_urn(b, env, "from", "From", from);
+		if (to)
+			set_urn(b, env, "to", "To", to);
 		const char *text = prov_form_get(&f, "Body");
 		if (text && text[0])
 			h->envelope_set_str(env, "text", text);
@@ -189,14 +226,25 @@ static void on_post(void *data, parley_http_request *req)
 			cJSON_AddStringToObject(meta, "contact_name", prov_form_get(&f, "ProfileName"));
 		if (prov_form_get(&f, "Latitude") && prov_form_get(&f, "Longitude")) {
 			cJSON *loc = cJSON_AddObjectToObject(meta, "location");
-			cJSON_AddNumberToObject(loc, "latitude", atof(prov_form_get(&f, "Latitude")));
-			cJSON_AddNumberToObject(loc, "longitude", atof(prov_form_get(&f, "Longitude")));
+			char *e1, *e2;
+			double lat = strtod(prov_form_get(&f, "Latitude"), &e1);
+			double lon = strtod(prov_form_get(&f, "Longitude"), &e2);
+			/* The comparisons are false for NaN. */
+			if (*e1 || *e2 || !(lat >= -90 && lat <= 90) || !(lon >= -180 && lon <= 180))
+				prov_batch_refuse(b, "parameters 'Latitude' and 'Longitude' are not a place on Earth");
+			cJSON_AddNumberToObject(loc, "latitude", lat);
+			cJSON_AddNumberToObject(loc, "longitude", lon);
 		}
 		const char *bp = prov_form_get(&f, "ButtonPayload");
 		if (bp)
 			cJSON_AddStringToObject(meta, "reply_id", bp);
 		prov_set_json(h, env, "meta", meta);
-		int nmedia = prov_form_get(&f, "NumMedia") ? atoi(prov_form_get(&f, "NumMedia")) : 0;
+		long long nmedia = 0;
+		if (prov_form_get(&f, "NumMedia") &&
+		    prov_parse_ll(prov_form_get(&f, "NumMedia"), 0, 10, &nmedia) != 0) {
+			prov_batch_refuse(b, "parameter 'NumMedia' is not a number from 0 to 10");
+			nmedia = 0;
+		}
 		if (nmedia > 0) {
 			cJSON *arr = cJSON_CreateArray();
 			for (int i = 0; i < nmedia && i < 10; i++) {
@@ -233,7 +281,8 @@ static int fetch_media(void *arg, struct prov_client *client, const char *url, s
 {
 	struct twilio *t = arg;
 	/* Media URLs may need HTTP basic auth (when the account enforces it). */
-	return prov_request(client, "GET", url, NULL, NULL, 0, t->userpwd, out);
+	const struct prov_credentials cred = {NULL, t->userpwd};
+	return prov_fetch(client, &t->policy, url, &cred, out);
 }
 
 /* Append name=value (URL-encoded) to a form body. */
@@ -251,14 +300,16 @@ static int tw_send(void *data, const parley_envelope *env, struct parley_send_re
 	struct twilio *t = data;
 	const struct parley_host *h = t->host;
 	const char *to = h->envelope_get_str(env, "to");
-	char number[64];
-	if (to && strncmp(to, "tel:", 4) == 0) {
+	char number[32];
+	if (to && strncmp(to, "tel:+", 5) == 0 && e164_digits(to + 5)) {
 		snprintf(number, sizeof(number), "%s", to + 4);
-	} else if (to && strncmp(to, "whatsapp:", 9) == 0) {
+	} else if (to && strncmp(to, "whatsapp:", 9) == 0 && e164_digits(to + 9 + (to[9] == '+'))) {
 		snprintf(number, sizeof(number), "whatsapp:+%s", to + 9 + (to[9] == '+'));
 	} else {
+		/* Never sent to a number cut or cleaned into another one. */
 		res->outcome = PARLEY_SEND_PERMANENT;
-		snprintf(res->error_text, sizeof(res->error_text), "'to' must be tel:+<E.164 number>");
+		snprintf(res->error_text, sizeof(res->error_text),
+		         "'to' must be tel:+<E.164 number> or whatsapp:<E.164 number> (1-15 digits)");
 		return 0;
 	}
 	char *body = NULL;
@@ -314,10 +365,14 @@ static int tw_send(void *data, const parley_envelope *env, struct parley_send_re
 static int tw_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct twilio *t = calloc(1, sizeof(*t));
 	if (!t)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&t->policy, h, inst, media_hosts, credential_hosts, errmsg);
+	if (rv != 0) {
+		free(t);
+		return rv;
+	}
 	t->host = h;
 	t->inst = inst;
 	t->sid = h->config_str(inst, "account_sid");
@@ -356,6 +411,7 @@ static void tw_destroy(void *data)
 {
 	struct twilio *t = data;
 	prov_client_fini(&t->client);
+	prov_policy_fini(&t->policy);
 	free(t);
 }
 
@@ -373,6 +429,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = tw_stop,
         .instance_destroy = tw_destroy,
         .channel_send = tw_send,
+        .check_config = prov_policy_check_config,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

@@ -29,14 +29,14 @@ struct webhook {
 struct pending {
 	const struct parley_host *host;
 	parley_http_request *req;
-	size_t n;
-	char ids[MAX_BATCH][32];
 };
 
 static const struct parley_config_key config_map[] = {
         {"secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
          "HMAC-SHA256 key; when set, inbound requests must carry a valid X-Parley-Signature"},
         {"outbound_url", PARLEY_CFG_STRING, NULL, 0, "where replies are POSTed as envelope JSON"},
+        {"insecure", PARLEY_CFG_BOOL, "false", 0,
+         "accept unsigned requests when no secret is set (anyone who can reach the listener can post)"},
         {"timeout", PARLEY_CFG_DURATION, "5s", 0, "outbound request timeout"},
         {NULL, 0, NULL, 0, NULL},
 };
@@ -47,7 +47,8 @@ static int verify(struct webhook *w, parley_http_request *req, const void *body,
 	                                  "sha256=", body, len);
 }
 
-static void committed(void *arg, int result)
+/* The answer names the ids the messages are stored under: a re-post gets the first post's ids. */
+static void committed(void *arg, int result, const char *const *stored, size_t n)
 {
 	struct pending *p = arg;
 	const struct parley_host *h = p->host;
@@ -59,8 +60,8 @@ static void committed(void *arg, int result)
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "ok", 1);
 		cJSON *ids = cJSON_AddArrayToObject(o, "ids");
-		for (size_t i = 0; i < p->n; i++)
-			cJSON_AddItemToArray(ids, cJSON_CreateString(p->ids[i]));
+		for (size_t i = 0; i < n; i++)
+			cJSON_AddItemToArray(ids, cJSON_CreateString(stored[i]));
 		char *s = cJSON_PrintUnformatted(o);
 		h->http_respond(p->req, 200, "application/json", s, strlen(s));
 		free(s);
@@ -110,9 +111,18 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 			return NULL;
 		}
 	}
+	const cJSON *sent = cJSON_GetObjectItemCaseSensitive(m, "sent_at");
+	if (sent && !prov_rfc3339_valid(sent->valuestring)) {
+		*why = "'sent_at' must be an RFC 3339 time, e.g. 2026-11-22T10:11:12.345Z";
+		return NULL;
+	}
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(m, "meta");
 	if (meta && !cJSON_IsObject(meta)) {
 		*why = "'meta' must be an object";
+		return NULL;
+	}
+	if (strlen(from->valuestring) > 500) {
+		*why = "'from' is longer than 500 bytes: addresses are never cut short, so it is refused";
 		return NULL;
 	}
 	parley_envelope *env = h->envelope_new(w->inst, "message", "inbound");
@@ -125,11 +135,7 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 	if (strchr(from->valuestring, ':')) {
 		h->envelope_set_str(env, "from", from->valuestring);
 	} else {
-		size_t l = strlen(from->valuestring) + 9;
-		char *urn = malloc(l);
-		snprintf(urn, l, "webhook:%s", from->valuestring);
-		h->envelope_set_str(env, "from", urn);
-		free(urn);
+		prov_set_fmt(h, env, "from", "webhook:%s", from->valuestring);
 	}
 	for (size_t i = 0; str_fields[i]; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, str_fields[i]);
@@ -168,11 +174,9 @@ static void on_post(void *data, parley_http_request *req)
 		        "the channel's secret>");
 		return;
 	}
-	cJSON *doc = cJSON_ParseWithLength(body, len);
-	if (!doc) {
-		prov_respond_error(h, req, 400, "the body is not valid JSON");
+	cJSON *doc = prov_json_body(h, req, body, len);
+	if (!doc)
 		return;
-	}
 	cJSON *one = NULL;
 	const cJSON *list = doc;
 	if (cJSON_IsObject(doc)) {
@@ -198,7 +202,6 @@ static void on_post(void *data, parley_http_request *req)
 		envs[i] = to_envelope(w, m, &why);
 		if (!envs[i])
 			break;
-		snprintf(p->ids[i], sizeof(p->ids[i]), "%s", h->envelope_get_str(envs[i], "id"));
 		i++;
 	}
 	cJSON_Delete(one);
@@ -210,16 +213,22 @@ static void on_post(void *data, parley_http_request *req)
 		prov_respond_error(h, req, 400, why);
 		return;
 	}
-	p->n = (size_t)n;
-	int rv = h->submit(w->inst, envs, (size_t)n, committed, p);
+	int rv = h->submit_ids(w->inst, envs, (size_t)n, committed, p);
 	if (rv != 0) {
-		for (int k = 0; k < n; k++)
+		/* The host names the field it refused (an id too long, say). */
+		int bad = rv == PARLEY_EINVAL || rv == PARLEY_ETOOBIG;
+		char msg[400];
+		snprintf(msg, sizeof(msg), "%s",
+		         bad ? "the message could not be turned into an envelope"
+		             : "the gateway cannot take messages right now: retry later");
+		for (int k = n - 1; k >= 0; k--) {
+			const char *e = bad ? h->envelope_error(envs[k]) : NULL;
+			if (e)
+				snprintf(msg, sizeof(msg), "message %d: %s", k, e);
 			h->envelope_free(envs[k]);
+		}
 		free(p);
-		prov_respond_error(h, req, rv == PARLEY_EINVAL ? 400 : 503,
-		                   rv == PARLEY_EINVAL
-		                           ? "the message could not be turned into an envelope (text must be UTF-8)"
-		                           : "the gateway cannot take messages right now: retry later");
+		prov_respond_error(h, req, bad ? 400 : 503, msg);
 	}
 }
 
@@ -245,8 +254,9 @@ static int wh_start(void *data, char **errmsg)
 	struct webhook *w = data;
 	(void)errmsg;
 	if (!w->secret || !w->secret[0])
-		w->host->log(w->inst, PARLEY_LOG_WARN,
-		             "no 'secret' configured: anyone who can reach the listener can post messages");
+		w->host->log(
+		        w->inst, PARLEY_LOG_WARN,
+		        "INSECURE: no 'secret' (insecure: true): anyone who can reach the listener can post messages");
 	return w->host->http_route(w->inst, "POST", "", on_post);
 }
 
@@ -292,6 +302,12 @@ static int wh_send(void *data, const parley_envelope *env, struct parley_send_re
 	return 0;
 }
 
+static int wh_check(const struct parley_host *h, const char *config_json, char **errmsg)
+{
+	(void)h;
+	return prov_check_signing(config_json, "secret", "a secret (HMAC-SHA256 key)", errmsg);
+}
+
 static const struct parley_plugin plugin = {
         PARLEY_PLUGIN_HEADER,
         .kind = PARLEY_KIND_CHANNEL,
@@ -305,6 +321,7 @@ static const struct parley_plugin plugin = {
         .instance_start = wh_start,
         .instance_destroy = wh_destroy,
         .channel_send = wh_send,
+        .check_config = wh_check,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

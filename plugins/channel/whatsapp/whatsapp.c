@@ -10,6 +10,7 @@
  * Outbound: POST /{version}/{phone_number_id}/messages: text, media by link,
  * and reply buttons (meta.buttons = [{id, title}]).
  */
+#include "fetch_policy.h"
 #include "provider.h"
 
 #include <ctype.h>
@@ -26,7 +27,11 @@ struct whatsapp {
 	struct prov_client client; /* the outbox thread's */
 	struct prov_media *media;
 	char auth[512];
+	struct prov_policy policy;
 };
+
+/* The Graph API's media lookup answers a lookaside.fbsbx.com URL, which takes the access token. */
+static const char *const media_hosts[] = {"lookaside.fbsbx.com", NULL};
 
 static const struct parley_config_key config_map[] = {
         {"phone_number_id", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED,
@@ -41,6 +46,8 @@ static const struct parley_config_key config_map[] = {
         {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "16MiB", 0, "larger media are not fetched"},
+        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
+         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -87,24 +94,20 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 	const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "from"));
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
 	if (!type || !from || !id) {
-		h->log(w->inst, PARLEY_LOG_WARN, "a message without type, from or id was skipped");
+		/* A message the channel cannot key is refused, not acknowledged and lost. */
+		prov_batch_refuse(b, "a message needs 'type', 'from' and 'id' as strings");
 		return;
 	}
 	int reaction = strcmp(type, "reaction") == 0;
 	parley_envelope *env = prov_batch_envelope(b, reaction ? "event" : "message");
 	if (!env)
 		return;
-	char urn[160], when[40];
-	snprintf(urn, sizeof(urn), "whatsapp:%s", from);
-	h->envelope_set_str(env, "from", urn);
+	prov_set_fmt(h, env, "from", "whatsapp:%s", from);
 	if (to_number) {
-		snprintf(urn, sizeof(urn), "whatsapp:%s", to_number);
-		h->envelope_set_str(env, "to", urn);
+		prov_set_fmt(h, env, "to", "whatsapp:%s", to_number);
 	}
 	h->envelope_set_str(env, "external_id", id);
-	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(m, "timestamp"), 1, when, sizeof(when));
-	if (when[0])
-		h->envelope_set_str(env, "sent_at", when);
+	prov_set_time(b, env, m, "timestamp", 1);
 	const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(m, "context");
 	prov_set_from(h, env, "thread_ref", ctx, "id");
 
@@ -128,10 +131,8 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
 		const char *addr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "address"));
 		if (name || addr) {
-			char text[512];
-			snprintf(text, sizeof(text), "%s%s%s", name ? name : "", name && addr ? ", " : "",
-			         addr ? addr : "");
-			h->envelope_set_str(env, "text", text);
+			prov_set_fmt(h, env, "text", "%s%s%s", name ? name : "", name && addr ? ", " : "",
+			             addr ? addr : "");
 		}
 	} else if (strcmp(type, "contacts") == 0) {
 		cJSON_AddItemToObject(meta, "contacts", cJSON_Duplicate(body, 1));
@@ -181,29 +182,22 @@ static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSO
 	parley_envelope *env = prov_batch_envelope(b, "status");
 	if (!env)
 		return;
-	char ext[300], urn[160], when[40];
-	snprintf(ext, sizeof(ext), "%s:%s", id, status);
-	h->envelope_set_str(env, "external_id", ext);
+	prov_set_fmt(h, env, "external_id", "%s:%s", id, status);
 	h->envelope_set_str(env, "thread_ref", id);
 	h->envelope_set_str(env, "status", status);
 	const char *rcpt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "recipient_id"));
 	if (rcpt) {
-		snprintf(urn, sizeof(urn), "whatsapp:%s", rcpt);
-		h->envelope_set_str(env, "to", urn);
+		prov_set_fmt(h, env, "to", "whatsapp:%s", rcpt);
 	}
-	prov_time_from_unix(cJSON_GetObjectItemCaseSensitive(st, "timestamp"), 1, when, sizeof(when));
-	if (when[0])
-		h->envelope_set_str(env, "sent_at", when);
+	prov_set_time(b, env, st, "timestamp", 1);
 	const cJSON *err = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "errors"), 0);
 	if (err) {
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
 		const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "title"));
 		const char *details = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
 		        cJSON_GetObjectItemCaseSensitive(err, "error_data"), "details"));
-		char text[600];
-		snprintf(text, sizeof(text), "%d: %s%s%s", cJSON_IsNumber(code) ? code->valueint : 0,
-		         title ? title : "", details ? " - " : "", details ? details : "");
-		h->envelope_set_str(env, "error", text);
+		prov_set_fmt(h, env, "error", "%d: %s%s%s", cJSON_IsNumber(code) ? code->valueint : 0,
+		             title ? title : "", details ? " - " : "", details ? details : "");
 	}
 	cJSON *meta = cJSON_CreateObject();
 	const cJSON *pricing = cJSON_GetObjectItemCaseSensitive(st, "pricing");
@@ -229,7 +223,9 @@ static void on_post(void *data, parley_http_request *req)
 		        "bad or missing X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret)");
 		return;
 	}
-	cJSON *doc = cJSON_ParseWithLength(body, len);
+	cJSON *doc = prov_json_body(h, req, body, len);
+	if (!doc)
+		return;
 	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
 	if (!cJSON_IsObject(doc) || !cJSON_IsArray(entries)) {
 		cJSON_Delete(doc);
@@ -274,19 +270,24 @@ static void on_post(void *data, parley_http_request *req)
 static int fetch_media(void *arg, struct prov_client *client, const char *media_id, struct prov_http *out)
 {
 	struct whatsapp *w = arg;
+	/* The id becomes a Graph path: anything but digits could name another object or endpoint. */
+	const char *bad = prov_ref_digits(media_id);
+	if (bad)
+		return prov_fetch_refuse(out, "media id '%.64s': %s", media_id, bad);
 	char url[1024];
-	const char *hdrs[] = {w->auth, NULL};
+	const struct prov_credentials cred = {w->auth, NULL};
 	snprintf(url, sizeof(url), "%s/%s/%s", w->base, w->version, media_id);
 	struct prov_http meta;
-	if (prov_request(client, "GET", url, hdrs, NULL, 0, NULL, &meta) != 0 || meta.status != 200) {
+	int rv = prov_fetch(client, &w->policy, url, &cred, &meta);
+	if (rv != 0 || meta.status != 200) {
 		*out = meta;
-		return -1;
+		return rv ? rv : -1;
 	}
 	cJSON *j = cJSON_Parse(meta.body);
 	const char *durl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "url"));
-	int rv = -1;
+	rv = -1;
 	if (durl)
-		rv = prov_request(client, "GET", durl, hdrs, NULL, 0, NULL, out);
+		rv = prov_fetch(client, &w->policy, durl, &cred, out);
 	else
 		*out = meta, meta.body = NULL;
 	cJSON_Delete(j);
@@ -295,17 +296,22 @@ static int fetch_media(void *arg, struct prov_client *client, const char *media_
 }
 
 /* The WhatsApp id (digits) of a whatsapp: or tel: URN. */
+/*
+ * The wa_id to send to: whatsapp:<digits> or tel:+<digits>, 1-15 digits
+ * (E.164).  Anything else is refused, never cleaned into another number.
+ */
 static int recipient(const char *to, char *out, size_t outlen)
 {
-	const char *p = strchr(to ? to : "", ':');
-	if (!p || (strncmp(to, "whatsapp:", 9) != 0 && strncmp(to, "tel:", 4) != 0))
+	const char *num = NULL;
+	if (to && strncmp(to, "whatsapp:", 9) == 0)
+		num = to + 9 + (to[9] == '+');
+	else if (to && strncmp(to, "tel:+", 5) == 0)
+		num = to + 5;
+	size_t n = num ? strspn(num, "0123456789") : 0;
+	if (n < 1 || n > 15 || num[n] != '\0' || n >= outlen)
 		return -1;
-	size_t n = 0;
-	for (p++; *p && n + 1 < outlen; p++)
-		if (isdigit((unsigned char)*p))
-			out[n++] = *p;
-	out[n] = '\0';
-	return n > 0 ? 0 : -1;
+	memcpy(out, num, n + 1);
+	return 0;
 }
 
 static cJSON *build_message(const struct parley_host *h, const parley_envelope *env, const char *to)
@@ -393,7 +399,8 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 	char to[64];
 	if (recipient(h->envelope_get_str(env, "to"), to, sizeof(to)) != 0) {
 		res->outcome = PARLEY_SEND_PERMANENT;
-		snprintf(res->error_text, sizeof(res->error_text), "'to' must be whatsapp:<number> or tel:+<number>");
+		snprintf(res->error_text, sizeof(res->error_text),
+		         "'to' must be whatsapp:<number> or tel:+<number>, 1-15 digits (E.164)");
 		return 0;
 	}
 	cJSON *msg = build_message(h, env, to);
@@ -435,10 +442,14 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 static int wa_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	(void)errmsg;
 	struct whatsapp *w = calloc(1, sizeof(*w));
 	if (!w)
 		return PARLEY_ENOMEM;
+	int rv = prov_policy_init(&w->policy, h, inst, media_hosts, media_hosts, errmsg);
+	if (rv != 0) {
+		free(w);
+		return rv;
+	}
 	w->host = h;
 	w->inst = inst;
 	w->phone_number_id = h->config_str(inst, "phone_number_id");
@@ -478,6 +489,7 @@ static void wa_destroy(void *data)
 {
 	struct whatsapp *w = data;
 	prov_client_fini(&w->client);
+	prov_policy_fini(&w->policy);
 	free(w);
 }
 
@@ -495,6 +507,7 @@ static const struct parley_plugin plugin = {
         .instance_stop = wa_stop,
         .instance_destroy = wa_destroy,
         .channel_send = wa_send,
+        .check_config = prov_policy_check_config,
 };
 
 PARLEY_PLUGIN_DEFINE(plugin)

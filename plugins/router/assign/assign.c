@@ -86,7 +86,7 @@ static int capacity(struct assign *a, const char *agent)
 	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a->config, "agents"), agent);
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ag, "capacity");
 	if (cJSON_IsString(v))
-		return atoi(v->valuestring);
+		return (int)strtol(v->valuestring, NULL, 10);
 	return cJSON_IsNumber(v) ? v->valueint : 10;
 }
 
@@ -117,9 +117,13 @@ static void set_agent(const struct parley_host *h, parley_envelope *env, cJSON *
 /* The agent the conversation has now, if the store knows the conversation. */
 static char *current_assignee(struct assign *a, const char *contact, const char *conv)
 {
-	char req[96], *reply = NULL, *out = NULL;
-	snprintf(req, sizeof(req), "{\"contact_id\":\"%.40s\"}", contact);
-	if (a->host->store_query(a->inst, "conversation.current", req, &reply) == 0) {
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "contact_id", contact);
+	char *req = cJSON_PrintUnformatted(q), *reply = NULL, *out = NULL;
+	cJSON_Delete(q);
+	int rv = req ? a->host->store_query(a->inst, "conversation.current", req, &reply) : PARLEY_ENOMEM;
+	free(req);
+	if (rv == 0) {
 		cJSON *j = cJSON_Parse(reply);
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "conversation");
 		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "id"));
@@ -205,7 +209,7 @@ static int as_process(void *data, parley_envelope *env)
 			available(a, cJSON_GetArrayItem(members, k)->valuestring); /* warm the cache outside the lock */
 	pthread_mutex_lock(&a->lock);
 	const char *pos = strmap_get(&a->next, team);
-	int start = pos ? atoi(pos) : 0;
+	int start = pos ? (int)strtol(pos, NULL, 10) : 0;
 	int best = -1;
 	double best_load = 0;
 	for (int k = 0; k < n; k++) {

@@ -211,9 +211,13 @@ static int contact_match(struct rules *r, const cJSON *want, const parley_envelo
 	if (!cid)
 		return 0;
 	if (!*attrs) {
-		char req[96], *reply = NULL;
-		snprintf(req, sizeof(req), "{\"contact_id\":\"%.40s\"}", cid);
-		if (r->host->store_query(r->inst, "contact.get", req, &reply) == 0) {
+		cJSON *q = cJSON_CreateObject();
+		cJSON_AddStringToObject(q, "contact_id", cid);
+		char *req = cJSON_PrintUnformatted(q), *reply = NULL;
+		cJSON_Delete(q);
+		int rv = req ? r->host->store_query(r->inst, "contact.get", req, &reply) : PARLEY_ENOMEM;
+		free(req);
+		if (rv == 0) {
 			cJSON *j = cJSON_Parse(reply);
 			*attrs = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "contact"),
 			                                                 "attributes");

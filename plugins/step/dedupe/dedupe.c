@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,11 @@ struct dedupe {
 	parley_instance *inst;
 	/* process() and after_commit() run on different pipeline threads. */
 	pthread_mutex_t lock;
-	/* Open addressing over keys; a FIFO ring evicts the oldest. */
+	/*
+	 * Open addressing over keys; a FIFO ring evicts the oldest.  Each entry
+	 * is "channel \x1f external_id \0 gateway id": the key, then the id the
+	 * message is stored under, which a redelivery is answered with.
+	 */
 	char **slots;
 	size_t nslots;
 	char **ring;
@@ -91,13 +96,19 @@ static int dd_process(void *data, parley_envelope *env)
 	char *key = make_key(d->host, env);
 	if (!key)
 		return 0;
+	char stored[32] = "";
 	pthread_mutex_lock(&d->lock);
-	int seen = d->slots[find_slot(d, key)] != NULL;
+	const char *entry = d->slots[find_slot(d, key)];
+	if (entry)
+		snprintf(stored, sizeof(stored), "%s", entry + strlen(entry) + 1);
 	pthread_mutex_unlock(&d->lock);
 	free(key);
-	if (seen)
-		d->host->metric_add(d->inst, "dedupe_dropped_total", 1);
-	return seen ? PARLEY_EDUPLICATE : 0;
+	if (!entry)
+		return 0;
+	d->host->metric_add(d->inst, "dedupe_dropped_total", 1);
+	if (stored[0])
+		d->host->envelope_set_str(env, "id", stored);
+	return PARLEY_EDUPLICATE;
 }
 
 static void dd_after_commit(void *data, const parley_envelope *env, int result)
@@ -106,8 +117,17 @@ static void dd_after_commit(void *data, const parley_envelope *env, int result)
 	if (result != 0 && result != PARLEY_EDUPLICATE)
 		return;
 	char *key = make_key(d->host, env);
+	const char *id = d->host->envelope_get_str(env, "id");
 	if (!key)
 		return;
+	size_t kl = strlen(key), il = id ? strlen(id) : 0;
+	char *entry = realloc(key, kl + il + 2);
+	if (!entry) {
+		free(key);
+		return;
+	}
+	key = entry;
+	memcpy(key + kl + 1, id ? id : "", il + 1);
 	pthread_mutex_lock(&d->lock);
 	size_t i = find_slot(d, key);
 	if (d->slots[i]) {

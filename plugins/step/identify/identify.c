@@ -32,17 +32,25 @@ struct identify {
 };
 
 #define KNOWN_MAX 200000
+/*
+ * An address is a key: it is never cut short (two long addresses sharing a
+ * prefix would become one customer).  The host refuses envelopes with
+ * addresses over 512 bytes; this holds that plus a scheme change.
+ */
+#define URN_MAX 640
 
 static const struct parley_config_key config_map[] = {
         {"link_phone", PARLEY_CFG_BOOL, "true", 0, "treat tel:+N and whatsapp:N (the same number) as one person"},
         {NULL, 0, NULL, 0, NULL},
 };
 
-/* The envelope's address and those provably the same person's (up to 3). */
-static size_t candidates(struct identify *d, const char *from, char out[3][160])
+/* The envelope's address and those provably the same person's (up to 3); 0 when from is too long. */
+static size_t candidates(struct identify *d, const char *from, char out[3][URN_MAX])
 {
 	size_t n = 0;
-	snprintf(out[n++], 160, "%s", from);
+	if (strlen(from) + 16 >= URN_MAX)
+		return 0;
+	snprintf(out[n++], URN_MAX, "%s", from);
 	if (strncmp(from, "mailto:", 7) == 0) {
 		for (char *p = out[0]; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
@@ -58,9 +66,9 @@ static size_t candidates(struct identify *d, const char *from, char out[3][160])
 	if (!digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) < 6)
 		return n;
 	if (strncmp(from, "whatsapp:", 9) == 0)
-		snprintf(out[n++], 160, "tel:+%s", digits);
+		snprintf(out[n++], URN_MAX, "tel:+%s", digits);
 	else
-		snprintf(out[n++], 160, "whatsapp:%s", digits);
+		snprintf(out[n++], URN_MAX, "whatsapp:%s", digits);
 	return n;
 }
 
@@ -74,8 +82,12 @@ static int id_process(void *data, parley_envelope *env)
 	if (!dir || strcmp(dir, "inbound") != 0 || !from || !kind || strcmp(kind, "status") == 0 ||
 	    h->envelope_get_str(env, "contact_id"))
 		return 0;
-	char urns[3][160];
+	char urns[3][URN_MAX];
 	size_t n = candidates(d, from, urns);
+	if (n == 0) {
+		h->log(d->inst, PARLEY_LOG_WARN, "an address of %zu bytes is too long to be a contact's", strlen(from));
+		return PARLEY_EINVAL;
+	}
 	char id[32] = "";
 	uint64_t epoch = h->epoch(d->inst);
 	pthread_mutex_lock(&d->lock);
@@ -137,8 +149,9 @@ static void id_after_commit(void *data, const parley_envelope *env, int result)
 	const char *cid = h->envelope_get_str(env, "contact_id");
 	if (!from || !cid)
 		return;
-	char urns[3][160];
-	candidates(d, from, urns);
+	char urns[3][URN_MAX];
+	if (candidates(d, from, urns) == 0)
+		return;
 	int announce = 0;
 	uint64_t epoch = h->epoch(d->inst);
 	pthread_mutex_lock(&d->lock);

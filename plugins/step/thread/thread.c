@@ -49,7 +49,7 @@ static int64_t parse_time(const char *s)
 		return 0;
 	const char *dot = strchr(s, '.');
 	if (dot)
-		ms = atoi(dot + 1);
+		ms = (int)strtol(dot + 1, NULL, 10);
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	return (int64_t)timegm(&tm) * 1000 + ms;
@@ -101,9 +101,12 @@ static int th_process(void *data, parley_envelope *env)
 		snprintf(val, sizeof(val), "-%s", p);
 	pthread_mutex_unlock(&t->lock);
 	if (!val[0]) {
-		char req[96], *reply = NULL;
-		snprintf(req, sizeof(req), "{\"contact_id\":\"%.40s\"}", cid);
-		int rv = h->store_query(t->inst, "conversation.current", req, &reply);
+		cJSON *q = cJSON_CreateObject();
+		cJSON_AddStringToObject(q, "contact_id", cid);
+		char *req = cJSON_PrintUnformatted(q), *reply = NULL;
+		cJSON_Delete(q);
+		int rv = req ? h->store_query(t->inst, "conversation.current", req, &reply) : PARLEY_ENOMEM;
+		free(req);
 		cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
 		free(reply);
 		if (rv != 0 && rv != PARLEY_ENOENT)

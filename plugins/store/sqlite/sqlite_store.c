@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "store.h"
@@ -125,6 +126,19 @@ static int open_db(struct store *s, sqlite3 **db, char **errmsg)
 		return PARLEY_EIO;
 	}
 	sqlite3_busy_timeout(*db, (int)s->busy_ms);
+	/*
+	 * A database made by an older version or another umask may be readable
+	 * by others; SQLite gives -wal and -shm the database's mode, so fixing
+	 * the file fixes all three.
+	 */
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char path[4096];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s%s", s->path, suffixes[i]);
+		if (stat(path, &st) == 0 && (st.st_mode & 077))
+			chmod(path, st.st_mode & 0600);
+	}
 	return 0;
 }
 
@@ -217,8 +231,10 @@ static int st_start(void *data, char **errmsg)
 	        "UPDATE messages SET status = ?3, error = coalesce(?4, error), updated_at = ?5"
 	        " WHERE channel = ?1 AND provider_id IS NOT NULL AND provider_id = ?2 AND direction = 'outbound'"
 	        " AND " STATUS_RANK("status") " < " STATUS_RANK("?3");
+	const char *dup = "SELECT id FROM messages WHERE channel = ?1 AND external_id = ?2";
 	if (sqlite3_prepare_v3(s->w, ins, -1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(s->w, rcpt, -1, SQLITE_PREPARE_PERSISTENT, &s->receipt, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v3(s->w, rcpt, -1, SQLITE_PREPARE_PERSISTENT, &s->receipt, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(s->w, dup, -1, SQLITE_PREPARE_PERSISTENT, &s->stored_id, NULL) != SQLITE_OK) {
 		*errmsg = sq_printf("cannot prepare the insert on %s: %s", s->path, sqlite3_errmsg(s->w));
 		return PARLEY_EIO;
 	}
@@ -231,8 +247,10 @@ static void st_stop(void *data)
 	conv_close(s);
 	sqlite3_finalize(s->insert);
 	sqlite3_finalize(s->receipt);
+	sqlite3_finalize(s->stored_id);
 	s->insert = NULL;
 	s->receipt = NULL;
+	s->stored_id = NULL;
 	if (s->w)
 		sqlite3_close(s->w);
 	if (s->r)
@@ -284,6 +302,28 @@ static int apply_receipt(struct store *s, const parley_envelope *e)
 	return 0;
 }
 
+/*
+ * A duplicate takes the id of the message stored before, so the channel
+ * tells its sender the id that is in the store (see submit_ids).
+ */
+static int stored_id(struct store *s, parley_envelope *e)
+{
+	const struct parley_host *h = s->host;
+	sqlite3_stmt *st = s->stored_id;
+	sq_bind(st, 1, h->envelope_get_str(e, "channel"));
+	sq_bind(st, 2, h->envelope_get_str(e, "external_id"));
+	int rc = sqlite3_step(st);
+	int rv = 0;
+	if (rc == SQLITE_ROW)
+		rv = h->envelope_set_str(e, "id", (const char *)sqlite3_column_text(st, 0));
+	else
+		h->log(s->inst, PARLEY_LOG_ERROR, "duplicate without a stored message in %s: %s", s->path,
+		       sqlite3_errmsg(s->w));
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? rv : PARLEY_EIO;
+}
+
 static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *results)
 {
 	struct store *s = data;
@@ -329,6 +369,8 @@ static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *re
 			goto fail;
 		}
 		results[i] = sqlite3_changes(s->w) == 0 ? PARLEY_EDUPLICATE : 0;
+		if (results[i] == PARLEY_EDUPLICATE && stored_id(s, envs[i]) != 0)
+			goto fail;
 		const char *kind = h->envelope_get_str(e, "kind");
 		if (results[i] == 0 && kind && strcmp(kind, "status") == 0 && dir && strcmp(dir, "inbound") == 0 &&
 		    apply_receipt(s, e) != 0)

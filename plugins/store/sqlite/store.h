@@ -21,7 +21,8 @@ struct store {
 	sqlite3 *w, *r;
 	pthread_mutex_t wlock, rlock;
 	sqlite3_stmt *insert;
-	sqlite3_stmt *receipt; /* applies an inbound receipt to the outbound message */
+	sqlite3_stmt *receipt;   /* applies an inbound receipt to the outbound message */
+	sqlite3_stmt *stored_id; /* the id a duplicate (channel, external_id) is stored under */
 	/* Prepared statements by SQL text (static strings), one cache per connection. */
 	struct stmt_cache {
 		const char *sql[48];

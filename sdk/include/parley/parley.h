@@ -41,7 +41,7 @@ extern "C" {
 /* "PRLY" read as a little-endian 32-bit number. */
 #define PARLEY_PLUGIN_MAGIC        0x594c5250u
 #define PARLEY_ABI_MAJOR           1
-#define PARLEY_ABI_MINOR           0
+#define PARLEY_ABI_MINOR           1
 #define PARLEY_PLUGIN_ENTRY_SYMBOL "parley_plugin_entry"
 
 #if defined(__GNUC__)
@@ -135,6 +135,15 @@ struct parley_host;
  * acknowledge the provider.  Must not block.
  */
 typedef void (*parley_submit_cb)(void *arg, int result);
+
+/*
+ * Completion of parley_host.submit_ids() (ABI 1.1): as parley_submit_cb,
+ * and on result 0 ids[i] is the gateway id under which envelope i is
+ * stored: its own id, or the id of the message stored earlier when it was
+ * a duplicate.  ids and its strings are valid during the call only; n is
+ * the number of envelopes submitted.  On an error ids is NULL.
+ */
+typedef void (*parley_submit_ids_cb)(void *arg, int result, const char *const *ids, size_t n);
 
 /*
  * An HTTP route handler, called on a host HTTP thread.  The handler must
@@ -390,7 +399,14 @@ struct parley_host {
 	 * and channel_type filled in; free it with envelope_free() unless it
 	 * is handed to submit().  Setters copy their arguments.  Field names
 	 * are those of envelope v1.  set_json() takes a JSON text for
-	 * structured fields (attachments, meta, labels, route).  get_str()
+	 * structured fields (attachments, meta, labels, route).  A setter
+	 * refuses (PARLEY_EINVAL) an unknown field, text that is not UTF-8 or
+	 * JSON whose strings are not, and (PARLEY_ETOOBIG) an id or address
+	 * (id, external_id, from, to, contact_id, conversation_id) over 512
+	 * bytes: nothing is ever cut short.  The envelope remembers its first
+	 * refusal (envelope_error()) and submit() refuses an envelope that has
+	 * one, so a field that failed to be set can never be acknowledged as
+	 * stored.  get_str()
 	 * returns a pointer valid until the field changes or the envelope is
 	 * freed, or NULL.  to_json() returns malloc'd text freed by the caller.
 	 */
@@ -494,6 +510,39 @@ struct parley_host {
 	 * drops its cache when this number moves.
 	 */
 	uint64_t (*epoch)(parley_instance *inst);
+
+	/* ---- ABI 1.1: check PARLEY_HOST_HAS() before calling these. */
+
+	/*
+	 * The first setter refusal of env, as text naming the field and why
+	 * ("field 'text' is not valid UTF-8"), or NULL.  Owned by the envelope.
+	 */
+	const char *(*envelope_error)(const parley_envelope *env);
+
+	/*
+	 * Check a JSON payload before parsing it: 0 when every string is valid
+	 * UTF-8 without NUL (cJSON and most parsers cut "\u0000" short
+	 * silently); PARLEY_EINVAL with why (a NUL-terminated reason of at most
+	 * why_len bytes) naming the string by its path, e.g.
+	 * "entry[0].changes[0].value.messages[0].text.body is not valid UTF-8",
+	 * or saying the text is not JSON.  Answer the provider 400 with it.
+	 */
+	int (*json_check)(const char *text, size_t len, char *why, size_t why_len);
+
+	/*
+	 * The same for one decoded value of len bytes (a form field): 0, or
+	 * PARLEY_EINVAL with why naming it by `name`.
+	 */
+	int (*text_check)(const char *name, const char *s, size_t len, char *why, size_t why_len);
+
+	/*
+	 * submit() whose completion also learns the id each envelope is
+	 * stored under (see parley_submit_ids_cb): a channel that tells its
+	 * sender the gateway ids answers a redelivery with the stored ids,
+	 * never with ids that are not in the store.  Ownership as submit().
+	 */
+	int (*submit_ids)(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_ids_cb done,
+	                  void *arg);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \
