@@ -224,6 +224,14 @@ try:
         check(m.get("status") == "failed" and "E.164" in (m.get("error") or ""), f"an over-long number is not sent: {m}")
         check(not fake.seen("POST", f"/2010-04-01/Accounts/{AC}/Messages.json"), "nothing reached Twilio")
 
+    # A 2xx with an empty body still ends (Content-Length: 0), so the provider sees it.
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
+    st, body = gw.request("GET", "/webhooks/wa?hub.mode=subscribe&hub.verify_token=v&hub.challenge=", conn=conn)
+    st2, _ = gw.request("GET", "/healthz", conn=conn)
+    conn.close()
+    check(st == 200 and body == b"" and st2 == 200, f"an empty 200 ends and the connection goes on: {st} {body!r} {st2}")
+
     # The gateway is still well after all of it.
     st, _ = gw.post_message({"id": "after", "from": "alice", "text": "still fine"})
     check(st == 200, f"a good message after the hostile ones: {st}")
