@@ -20,6 +20,25 @@ void cfg_errors_add(struct cfg_errors *e, const char *file, const struct cfg_nod
 	va_start(ap, fmt);
 	sb_vprintf(&sb, fmt, ap);
 	va_end(ap);
+	/*
+	 * One error, one line of UTF-8, whatever the config quoted: tools read
+	 * `parley check` line by line.  Control characters become spaces, and a
+	 * byte that does not start a valid character (a quote cut short, a file
+	 * in another encoding) becomes '?'.
+	 */
+	for (size_t i = 0; i < sb.len;) {
+		unsigned char c = (unsigned char)sb.buf[i];
+		if (c < 0x20 || c == 0x7f) {
+			sb.buf[i++] = ' ';
+			continue;
+		}
+		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		if (c >= 0x80 && (i + n > sb.len || !utf8_valid(sb.buf + i, n))) {
+			sb.buf[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
 	char **nm = realloc(e->msgs, (e->n + 1) * sizeof(*nm));
 	if (!nm) {
 		sb_free(&sb);

@@ -1,6 +1,7 @@
 /* config_test.c: YAML errors name FILE:LINE:COL; env substitution; typed values. */
 #include "config.h"
 #include "test.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,23 @@ static void test_syntax_error_position(void)
 	CHECK(errs.n >= 1);
 	if (errs.n)
 		CHECK_CONTAINS(errs.msgs[0], "c.yaml:4:1: YAML syntax");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
+/* One error is one line of UTF-8, whatever the file quoted (found by the config fuzzer). */
+static void test_errors_one_line(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = {0};
+	CHECK(load("data_dir: \"${NOT\\nSET}\"\n", &cfg, &errs) != 0);
+	cfg_free(&cfg);
+	CHECK(load("canned_responses:\n  x: \"{{aaaaaaaaaaaaaaaaaaa\xc3\xa9\"\n", &cfg, &errs) != 0);
+	CHECK(errs.n >= 2);
+	for (size_t i = 0; i < errs.n; i++) {
+		CHECK(strchr(errs.msgs[i], '\n') == NULL);
+		CHECK(utf8_valid(errs.msgs[i], strlen(errs.msgs[i])));
+	}
 	cfg_free(&cfg);
 	cfg_errors_free(&errs);
 }
@@ -185,6 +203,7 @@ int main(void)
 	test_defaults();
 	test_unknown_key_suggests();
 	test_syntax_error_position();
+	test_errors_one_line();
 	test_env_substitution();
 	test_channels();
 	test_typed_values();
