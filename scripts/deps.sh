@@ -3,7 +3,7 @@
 # with --test also what the test suite runs against (mail servers, clang-format, ...).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
-      libnng-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev
+      libnng-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev libgnutls28-dev
       libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev python3 curl openssl ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd clang-format git)
