@@ -3,6 +3,7 @@
  * with defaults for everything so that an empty file runs.
  */
 #include "config.h"
+#include "tls.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -355,6 +356,43 @@ static void read_pipeline(struct reader *r, const struct cfg_node *n, struct cfg
 	}
 }
 
+/*
+ * http.tls: {cert, key}.  The pair is read and checked here, so that
+ * `parley check` refuses what the listener could not serve, at the line of
+ * the file at fault.
+ */
+static void read_tls(struct reader *r, struct gw_config *cfg, const struct cfg_node *tls)
+{
+	static const char *const k[] = {"cert", "key", NULL};
+	if (!tls || (tls->type == CFG_SCALAR && tls->value[0] == '\0'))
+		return;
+	if (!want_map(r, tls, "http.tls"))
+		return;
+	cfg_check_keys(r->file, tls, k, "http.tls", r->errs);
+	const struct cfg_node *cn = cfg_map_get(tls, "cert"), *kn = cfg_map_get(tls, "key");
+	const struct cfg_node *cert = want_scalar(r, cn, "cert"), *key = want_scalar(r, kn, "key");
+	if ((cn && !cert) || (kn && !key))
+		return; /* reported: not a single value */
+	if (!cert || !key || !cert->value[0] || !key->value[0]) {
+		cfg_errors_add(r->errs, r->file, tls,
+		               "http.tls needs both cert and key, the paths of PEM files: e.g. "
+		               "tls: { cert: tls/server.crt, key: tls/server.key }");
+		return;
+	}
+	cfg->http_tls_cert = path_resolve(cfg->dir, cert->value);
+	cfg->http_tls_key = path_resolve(cfg->dir, key->value);
+	struct tls_pair pair;
+	enum tls_culprit culprit;
+	char *err = NULL;
+	if (tls_pair_load(&pair, cfg->http_tls_cert, cfg->http_tls_key, &culprit, &err) != 0) {
+		cfg_errors_add(r->errs, r->file, culprit == TLS_CULPRIT_CERT ? cert : key, "%s",
+		               err ? err : "out of memory");
+		free(err);
+		return;
+	}
+	tls_pair_free(&pair);
+}
+
 static void set_defaults(struct gw_config *cfg)
 {
 	cfg->data_dir = path_resolve(cfg->dir, "var");
@@ -447,10 +485,19 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 
 	const struct cfg_node *http = want_map(&r, cfg_map_get(root, "http"), "http");
 	if (http) {
-		static const char *const k[] = {
-		        "listen",         "max_body",        "request_timeout", "public_url",
-		        "header_timeout", "body_timeout",    "max_connections", "max_connections_per_ip",
-		        "max_inflight",   "max_header_size", "max_url_size",    NULL};
+		static const char *const k[] = {"listen",
+		                                "max_body",
+		                                "request_timeout",
+		                                "public_url",
+		                                "header_timeout",
+		                                "body_timeout",
+		                                "max_connections",
+		                                "max_connections_per_ip",
+		                                "max_inflight",
+		                                "max_header_size",
+		                                "max_url_size",
+		                                "tls",
+		                                NULL};
 		cfg_check_keys(cfg->path, http, k, "http", errs);
 		read_str(&r, http, "listen", &cfg->http_listen);
 		read_size(&r, http, "max_body", &cfg->http_max_body);
@@ -478,6 +525,8 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 	}
 	if (cfg->http_body_timeout_ms < 0)
 		cfg->http_body_timeout_ms = cfg->http_request_timeout_ms;
+	if (http)
+		read_tls(&r, cfg, cfg_map_get(http, "tls"));
 
 	const struct cfg_node *pub = want_map(&r, cfg_map_get(root, "publish"), "publish");
 	if (pub) {
@@ -652,6 +701,8 @@ void cfg_free(struct gw_config *cfg)
 	free(cfg->plugin_paths);
 	free(cfg->http_listen);
 	free(cfg->http_public_url);
+	free(cfg->http_tls_cert);
+	free(cfg->http_tls_key);
 	free(cfg->publish_listen);
 	free(cfg->control_listen);
 	free(cfg->control_token);

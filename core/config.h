@@ -70,6 +70,9 @@ struct gw_config {
 	int64_t http_max_inflight;
 	uint64_t http_max_header_size;
 	uint64_t http_max_url_size;
+	/* http.tls: absolute paths of the PEM certificate chain and key, or NULL for plain HTTP. */
+	char *http_tls_cert;
+	char *http_tls_key;
 	char *publish_listen;
 	int publish_buffer;
 	char *control_listen;

@@ -320,8 +320,9 @@ int gateway_run(struct gateway *gw)
 		log_error("%s", err ? err : "cannot start");
 		goto out;
 	}
-	log_info("parley %s serving: http %s, publish %s, control %s, %zu channel(s), store %s", PARLEY_VERSION,
-	         gw->cfg.http_listen, gw->cfg.publish_listen, gw->cfg.control_listen, gw->n_channels, gw->store->name);
+	log_info("parley %s serving: %s %s, publish %s, control %s, %zu channel(s), store %s", PARLEY_VERSION,
+	         gw->cfg.http_tls_cert ? "https" : "http", gw->cfg.http_listen, gw->cfg.publish_listen,
+	         gw->cfg.control_listen, gw->n_channels, gw->store->name);
 
 	int sig = 0;
 	sigwait(&sigs, &sig);

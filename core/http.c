@@ -9,6 +9,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -205,7 +206,18 @@ int http_start(struct http *h, char **errmsg)
 	        .max_header_size = c->http_max_header_size,
 	        .max_url_size = c->http_max_url_size,
 	};
+	/* The files are read again at each start: a replaced certificate is served from the next start on. */
+	struct tls_pair tls = {NULL, NULL};
+	if (c->http_tls_cert) {
+		enum tls_culprit culprit;
+		int rv = tls_pair_load(&tls, c->http_tls_cert, c->http_tls_key, &culprit, errmsg);
+		if (rv != 0)
+			return rv;
+		sc.tls_cert_pem = tls.cert_pem;
+		sc.tls_key_pem = tls.key_pem;
+	}
 	int rv = http_server_start(&h->srv, &sc, h->gw->metrics, route, h, errmsg);
+	tls_pair_free(&tls);
 	if (rv == 0)
 		h->started = 1;
 	return rv;

@@ -45,6 +45,8 @@
 #define DRAIN_LIMIT (64ull * 1024 * 1024)
 /* Room in MHD's per-connection pool beyond the request head (the answer's header lines). */
 #define POOL_SLACK 4096
+/* GnuTLS's default suites, TLS 1.3 and 1.2 only: older versions have known attacks and providers use 1.2+. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 enum phase { PH_HEAD, PH_BODY, PH_HANDLER };
 
@@ -98,6 +100,7 @@ struct http_server {
 	int stopping;
 	int starting;
 	char *start_error;
+	char *tls_cert, *tls_key; /* MHD reads them while it starts; kept until free */
 };
 
 static const char *const refusal_reasons[] = {"header_timeout", "body_timeout",      "too_many_connections",
@@ -673,6 +676,7 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 	if (!s)
 		return PARLEY_ENOMEM;
 	s->cfg = *cfg;
+	s->cfg.tls_cert_pem = s->cfg.tls_key_pem = NULL;
 	s->metrics = metrics;
 	s->route = route;
 	s->route_arg = route_arg;
@@ -697,6 +701,23 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, NULL},
+	                               {MHD_OPTION_HTTPS_MEM_KEY, 0, NULL},
+	                               {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+	                               {MHD_OPTION_END, 0, NULL}};
+	if (cfg->tls_cert_pem && cfg->tls_key_pem) {
+		s->tls_cert = strdup(cfg->tls_cert_pem);
+		s->tls_key = strdup(cfg->tls_key_pem);
+		if (!s->tls_cert || !s->tls_key) {
+			http_server_free(s);
+			return PARLEY_ENOMEM;
+		}
+		tls[0].ptr_value = s->tls_cert;
+		tls[1].ptr_value = s->tls_key;
+		flags |= MHD_USE_TLS;
+	} else {
+		tls[0].option = MHD_OPTION_END;
+	}
 	s->starting = 1;
 	/* The logger goes first so that MHD reports even option errors through it. */
 	/* MHD listens on ss; the port is passed too only because MHD names it in its errors. */
@@ -708,7 +729,7 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->cfg.max_connections * workers),
 	                        MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 	                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-	                        MHD_OPTION_END);
+	                        MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	s->starting = 0;
 	if (!s->d) {
 		const char *why = s->start_error ? s->start_error : strerror(errno);
@@ -787,5 +808,9 @@ void http_server_free(struct http_server *s)
 	pthread_mutex_destroy(&s->resume_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s->start_error);
+	if (s->tls_key)
+		explicit_bzero(s->tls_key, strlen(s->tls_key));
+	free(s->tls_key);
+	free(s->tls_cert);
 	free(s);
 }

@@ -26,6 +26,13 @@ struct http_server_config {
 	int64_t max_inflight;
 	uint64_t max_header_size;
 	uint64_t max_url_size;
+	/*
+	 * TLS: the PEM certificate chain and private key (copied by
+	 * http_server_start()), or both NULL for plain HTTP.  Only TLS 1.2 and
+	 * 1.3 are offered.
+	 */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
 };
 
 /*

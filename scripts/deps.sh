@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley builds with (only what is missing);
-# with --test also what the test suite runs against (mail servers, clang-format, ...).
+# with --test also what the test suite runs against (mail servers, clang-format, ...),
+# with --bench what the benchmarks compare against (nginx).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
-      libnng-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev
+      libnng-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev libgnutls28-dev
       libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev python3 curl openssl ca-certificates)
-if [ "${1:-}" = "--test" ]; then
-  pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd clang-format git)
-fi
+for flag in "$@"; do
+  case "$flag" in
+    --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd clang-format git) ;;
+    --bench) pkgs+=(nginx-light) ;; # bench/ingest's floor: nginx answering the same POSTs
+    *) echo "usage: scripts/deps.sh [--test] [--bench]" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -196,6 +196,36 @@ static void test_http_limits(void)
 	cfg_errors_free(&errs);
 }
 
+/* http.tls: absent is plain HTTP; both paths needed, resolved against the config, files checked at load. */
+static void test_http_tls(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = {0};
+	CHECK(load("http:\n  tls:\n", &cfg, &errs) == 0);
+	CHECK(cfg.http_tls_cert == NULL && cfg.http_tls_key == NULL);
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	CHECK(load("http:\n  tls: { key: k.pem }\n", &cfg, &errs) != 0);
+	CHECK(errs.n == 1);
+	if (errs.n == 1)
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:2:8: http.tls needs both cert and key");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	write_file("not-a-cert.pem", "hello\n");
+	CHECK(load("http:\n  tls:\n    cert: not-a-cert.pem\n    key: missing.pem\n    crt: x\n", &cfg, &errs) != 0);
+	CHECK(errs.n == 2);
+	if (errs.n == 2) {
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:5:5: unknown key 'crt' in http.tls");
+		CHECK_CONTAINS(errs.msgs[1], "c.yaml:3:11: http.tls.cert '");
+		CHECK_CONTAINS(errs.msgs[1], "/not-a-cert.pem' holds no PEM certificate");
+	}
+	CHECK(cfg.http_tls_cert && strcmp(cfg.http_tls_cert + strlen(dir), "/not-a-cert.pem") == 0);
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -209,6 +239,7 @@ int main(void)
 	test_typed_values();
 	test_duplicate_key();
 	test_http_limits();
+	test_http_tls();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)

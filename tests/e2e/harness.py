@@ -77,6 +77,7 @@ http:
             f.write(text)
         self.proc = None
         self.log = os.path.join(self.dir, "gateway.log")
+        self.ssl_context = None  # set for a gateway with http.tls: requests go over HTTPS
 
     def start(self, wait=True):
         self.logf = open(self.log, "ab")
@@ -123,8 +124,14 @@ http:
             print("\n".join(self.read_log().splitlines()[-40:]), file=sys.stderr)
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def connection(self, timeout=30):
+        """An HTTP connection to the gateway, HTTPS with ssl_context when it is set."""
+        if self.ssl_context:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.ssl_context)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
     def request(self, method, path, body=None, headers=None, conn=None):
-        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c = conn or self.connection()
         try:
             c.request(method, path, body=body, headers=headers or {})
             r = c.getresponse()
