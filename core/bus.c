@@ -68,7 +68,7 @@ static void ticket_call(struct bus_ticket *t, int result)
 		t->ids_done(t->arg, result, NULL, t->n);
 		return;
 	}
-	const char *small[16];
+	const char *small[16] = {NULL};
 	const char **ids = t->n <= 16 ? small : malloc(t->n * sizeof(*ids));
 	if (!ids) {
 		t->ids_done(t->arg, PARLEY_ENOMEM, NULL, t->n);
