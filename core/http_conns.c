@@ -8,6 +8,12 @@
  * it waits for a request head or body, none while a handler works.  A
  * watchdog thread shuts down the sockets whose deadline has passed; the
  * server sees the end of the stream and closes them itself.
+ *
+ * When every slot is taken, a new client does not simply lose to the ones
+ * already there: the connection that has waited longest for a request head
+ * (a slowloris, or an idle keep-alive) is shut down to make room.  Sockets
+ * shut but not yet closed by the server still hold a descriptor, so only
+ * FD_RESERVE / 2 of them may be outstanding at once.
  */
 #include "http_conns.h"
 #include "log.h"
@@ -40,7 +46,8 @@ struct http_conn {
 	struct ip_key ip;
 	int fd; /* -1 while reserved: accepted, not yet attached */
 	int64_t since_ms;
-	int shut;                        /* the watchdog shut it down */
+	int shut;                        /* shut down by the watchdog or to make room */
+	atomic_uint_fast64_t wait_seq;   /* when it began to wait for what it waits for, in the table's order */
 	atomic_int_fast64_t deadline_ms; /* 0: none */
 	atomic_int waiting;              /* enum http_conn_wait */
 };
@@ -51,6 +58,8 @@ struct http_conns {
 	pthread_mutex_t lock; /* the list, n, stop */
 	struct http_conn *list;
 	size_t n;
+	size_t n_shut;            /* entries shut down, still open in the server */
+	atomic_uint_fast64_t seq; /* orders the waits (many start within one millisecond) */
 	pthread_t watchdog;
 	pthread_cond_t wake;
 	int stop;
@@ -99,8 +108,32 @@ void http_conn_wait(struct http_conns *t, struct http_conn *c, enum http_conn_wa
 	if (!c)
 		return;
 	int64_t ms = timeout_for(t, what);
+	int64_t now = time_mono_ms();
 	atomic_store(&c->waiting, (int)what);
-	atomic_store(&c->deadline_ms, ms > 0 ? time_mono_ms() + ms : 0);
+	atomic_store(&c->wait_seq, atomic_fetch_add(&t->seq, 1));
+	atomic_store(&c->deadline_ms, ms > 0 ? now + ms : 0);
+}
+
+/* Shut c down (the server then closes it); called with t->lock held. */
+static void shut_locked(struct http_conns *t, struct http_conn *c, const char *reason)
+{
+	shutdown(c->fd, SHUT_RDWR);
+	c->shut = 1;
+	t->n_shut++;
+	metrics_add(t->metrics, "http_refused_total", "reason", reason, 1);
+}
+
+/* The connection that has waited longest for a request head, to make room; NULL when none may go. */
+static struct http_conn *room_locked(struct http_conns *t)
+{
+	if (t->n_shut >= FD_RESERVE / 2)
+		return NULL;
+	struct http_conn *victim = NULL;
+	for (struct http_conn *o = t->list; o; o = o->next)
+		if (o->fd >= 0 && !o->shut && atomic_load(&o->waiting) == HTTP_CONN_HEAD &&
+		    (!victim || atomic_load(&o->wait_seq) < atomic_load(&victim->wait_seq)))
+			victim = o;
+	return victim;
 }
 
 int http_conns_admit(struct http_conns *t, const struct sockaddr *addr)
@@ -115,7 +148,14 @@ int http_conns_admit(struct http_conns *t, const struct sockaddr *addr)
 	size_t same = 0;
 	for (struct http_conn *o = t->list; o; o = o->next)
 		same += same_ip(&o->ip, &c->ip);
-	int refuse = t->n >= (size_t)t->lim.max_connections || same >= (size_t)t->lim.max_per_ip;
+	int refuse = same >= (size_t)t->lim.max_per_ip;
+	if (!refuse && t->n - t->n_shut >= (size_t)t->lim.max_connections) {
+		struct http_conn *victim = room_locked(t);
+		if (victim)
+			shut_locked(t, victim, "evicted_idle");
+		else
+			refuse = 1;
+	}
 	if (!refuse) {
 		c->next = t->list;
 		if (t->list)
@@ -153,6 +193,8 @@ void http_conns_detach(struct http_conns *t, struct http_conn *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&t->lock);
+	if (c->shut)
+		t->n_shut--;
 	unlink_conn(t, c);
 	pthread_mutex_unlock(&t->lock);
 	free(c);
@@ -183,10 +225,7 @@ static void *watchdog_main(void *arg)
 			} else if (c->fd >= 0 && dl && now >= dl && !c->shut) {
 				/* Read first: once the stream ends, the server's thread may move the connection on. */
 				int head = atomic_load(&c->waiting) == HTTP_CONN_HEAD;
-				shutdown(c->fd, SHUT_RDWR);
-				c->shut = 1;
-				metrics_add(t->metrics, "http_refused_total", "reason",
-				            head ? "header_timeout" : "body_timeout", 1);
+				shut_locked(t, c, head ? "header_timeout" : "body_timeout");
 			}
 			c = next;
 		}

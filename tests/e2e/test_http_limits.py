@@ -1,6 +1,7 @@
 """Slow and greedy clients: a head or body not finished within http.header_timeout /
 body_timeout is closed even while bytes trickle in; connections over
-http.max_connections_per_ip or max_connections are refused at accept; requests over
+http.max_connections_per_ip are refused at accept, and when max_connections is reached the
+connection that has waited longest for a request head makes room for a new one; requests over
 http.max_inflight get 503 with Retry-After; a slowloris of 50 connections does not stop
 a normal client.  Every refusal is counted in /metrics."""
 import os
@@ -106,22 +107,26 @@ try:
     for s in slow:
         s.close()
 
-    # The total cap: 60 connections from three addresses fill it; the next is refused.
+    # The total cap: 60 connections from three addresses fill it.  A new client is not shut out
+    # by them: the connection that has waited longest for a request head makes room.
     idle = open_idle("127.0.0.3", 20) + open_idle("127.0.0.4", 20) + open_idle("127.0.0.5", 20)
     check(not closed_now(idle, 0.3), "60 connections from three addresses are accepted")
-    extra = connect(gw.port, source="127.0.0.6")
-    check(closed_now([extra], 0.3) == {extra}, "the 61st connection is refused at accept")
-    check(healthz() is None, "while full, a new client is refused")
-    for s in idle[:5]:
-        s.close()
-    time.sleep(0.2)
-    resp = healthz()
-    check(resp is not None and resp.status == 200, f"after 5 close, a new client is answered: {resp}")
-    for s in idle[5:] + [extra]:
+    resp = healthz("127.0.0.6")
+    check(resp is not None and resp.status == 200, f"while full, a new client is answered: {resp}")
+    gone = closed_now(idle, 0.3)
+    check(gone == {idle[0]}, f"the longest-waiting idle connection made room: {[idle.index(s) for s in gone]}")
+    idle += open_idle("127.0.0.7", 1)
+    check(not closed_now(idle[1:], 0.3), "a new idle connection takes the freed slot")
+    resp = healthz("127.0.0.6")
+    check(resp is not None and resp.status == 200, f"full again, the next client is answered too: {resp}")
+    gone = closed_now(idle, 0.3)
+    check(gone == {idle[0], idle[1]}, f"and the next-longest waiting made room: {sorted(idle.index(s) for s in gone)}")
+    for s in idle:
         s.close()
 
     text = metrics()
-    for reason, least in (("header_timeout", 21), ("body_timeout", 1), ("too_many_connections", 32)):
+    for reason, least in (("header_timeout", 21), ("body_timeout", 1), ("too_many_connections", 30),
+                          ("evicted_idle", 2)):
         got = metric(text, "http_refused_total", f'reason="{reason}"')
         check(got >= least, f"parley_http_refused_total{{reason=\"{reason}\"}} is {got}, expected >= {least}")
 finally:
