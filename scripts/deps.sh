@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley builds with (only what is missing);
-# with --test also what the test suite runs against (mail servers, clang-format, ...).
+# with --test also what the test suite runs against (mail servers, clang-format, clang and libFuzzer, ...).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libnng-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev
       libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev python3 curl openssl ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd clang-format git)
+  pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd clang-format git clang libfuzzer-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
