@@ -46,9 +46,10 @@ found=0
 printf '%-10s %12s %8s %6s %7s %8s %9s %s\n' target executions exec/s cov ft corpus KiB crashes
 for t in "${targets[@]}"; do
   log=$build/fuzz-logs/$t.log
-  execs=$(grep -a '^stat::number_of_executed_units' "$log" | awk '{print $2}' | head -n 1)
-  rate=$(grep -a '^stat::average_exec_per_sec' "$log" | awk '{print $2}' | head -n 1)
-  last=$(grep -aE '^#[0-9]+' "$log" | grep -a 'cov:' | tail -n 1)
+  # A target killed without its final stats (OOM, timeout) shows "?" rather than stopping the summary.
+  execs=$(grep -a '^stat::number_of_executed_units' "$log" | awk '{print $2}' | head -n 1 || true)
+  rate=$(grep -a '^stat::average_exec_per_sec' "$log" | awk '{print $2}' | head -n 1 || true)
+  last=$(grep -aE '^#[0-9]+' "$log" | grep -a 'cov:' | tail -n 1 || true)
   cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
   ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
   files=$(find "$build/corpus/$t" -type f | wc -l)
