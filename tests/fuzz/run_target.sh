@@ -12,6 +12,7 @@ mkdir -p "$work" "$artifacts"
 dict=()
 [ -f "$seeds.dict" ] && dict=(-dict="$seeds.dict")
 log=$(mktemp)
+started=$(mktemp) # reproducers newer than this are this run's
 # Any UBSan report is a failure, except the reported findings in known.supp (unless PARLEY_FUZZ_STRICT=1).
 supp=""
 [ "${PARLEY_FUZZ_STRICT:-0}" = 1 ] || supp=":suppressions=$(dirname "$0")/known.supp"
@@ -21,14 +22,14 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1$supp"
 rc=$?
 if [ $rc -ne 0 ]; then
   tail -n 80 "$log"
-  for f in $(find "$artifacts" -type f -newer "$log"); do
+  for f in $(find "$artifacts" -type f -newer "$started"); do
     echo "reproducer: $f ($(wc -c <"$f") bytes)"
-    echo "replay:     $bin $f"
+    echo "replay:     UBSAN_OPTIONS=halt_on_error=1 $bin $f"
     echo "minimize:   $bin -minimize_crash=1 -runs=100000 $f"
   done
-  rm -f "$log"
+  rm -f "$log" "$started"
   exit 1
 fi
 # The figures libFuzzer prints last: executions, speed, coverage.
 grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec)' "$log" | tail -n 3
-rm -f "$log"
+rm -f "$log" "$started"
