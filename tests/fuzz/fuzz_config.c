@@ -17,11 +17,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
 static char path[64];
 
+static void remove_file(void)
+{
+	unlink(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
 	/* cfg_load reads a file: one temporary file, rewritten for each input. */
 	snprintf(path, sizeof(path), "/tmp/parley-fuzz-config-%ld.yaml", (long)getpid());
+	atexit(remove_file);
 	/* ${FUZZ_SET} substitutes; ${FUZZ_UNSET} must be reported. */
 	setenv("FUZZ_SET", "from-the-environment", 1);
 	unsetenv("FUZZ_UNSET");
