@@ -138,7 +138,7 @@ static void add_attachment(struct parsed_mail *m, GMimePart *part)
 		memset(a, 0, sizeof(*a));
 		a->len = bytes->len;
 		a->data = malloc(bytes->len ? bytes->len : 1);
-		memcpy(a->data, bytes->data, bytes->len);
+		memcpy(a->data, bytes->len ? bytes->data : (guint8 *)"", bytes->len); /* an empty part has no data */
 		a->name = dup_or_null(g_mime_part_get_filename(part));
 		GMimeContentType *ct = g_mime_object_get_content_type(GMIME_OBJECT(part));
 		char *mt = g_mime_content_type_get_mime_type(ct);
@@ -167,7 +167,7 @@ static void bounce_info(struct parsed_mail *m, GMimeObject *part)
 	GMimeStream *s = g_mime_stream_mem_new();
 	g_mime_data_wrapper_write_to_stream(w, s);
 	GByteArray *b = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(s));
-	char *text = g_strndup((const char *)b->data, b->len);
+	char *text = g_strndup(b->data ? (const char *)b->data : "", b->len); /* an empty part has no data */
 	if (g_mime_content_type_is_type(ct, "text", "rfc822-headers") && !m->bounced_message_id) {
 		/* The failed message's headers: its Message-ID names what bounced. */
 		GMimeStream *hs = g_mime_stream_mem_new_with_buffer(text, strlen(text));
