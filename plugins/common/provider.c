@@ -245,18 +245,22 @@ int prov_form_parse(const char *body, size_t len, struct prov_form *f)
 			size_t *nl = realloc(f->lens, (f->n + 1) * sizeof(size_t));
 			if (nl)
 				f->lens = nl;
-			if (!nn || !nv || !nl)
+			size_t *nnl = realloc(f->name_lens, (f->n + 1) * sizeof(size_t));
+			if (nnl)
+				f->name_lens = nnl;
+			if (!nn || !nv || !nl || !nnl) {
+				prov_form_free(f);
 				return -1;
-			size_t name_len;
-			f->names[f->n] = form_decode(body + i, eq, &name_len);
+			}
+			f->names[f->n] = form_decode(body + i, eq, &f->name_lens[f->n]);
 			f->values[f->n] =
 			        eq < seg ? form_decode(body + i + eq + 1, seg - eq - 1, &f->lens[f->n]) : strdup("");
 			if (eq >= seg)
 				f->lens[f->n] = 0;
-			if (!f->names[f->n] || !f->values[f->n] || strlen(f->names[f->n]) != name_len) {
-				/* A name with a NUL is never one a provider sends. */
+			if (!f->names[f->n] || !f->values[f->n]) {
 				free(f->names[f->n]);
 				free(f->values[f->n]);
+				prov_form_free(f);
 				return -1;
 			}
 			f->n++;
@@ -277,10 +281,18 @@ const char *prov_form_get(const struct prov_form *f, const char *name)
 int prov_form_check(const struct parley_host *h, const struct prov_form *f, char *why, size_t why_len)
 {
 	for (size_t i = 0; i < f->n; i++) {
+		/* The reason goes into a JSON answer: a name is quoted only when it is text, and never cut in a character. */
 		char name[96];
-		snprintf(name, sizeof(name), "parameter '%.64s'", f->names[i]);
-		if (h->text_check(name, f->names[i], strlen(f->names[i]), why, why_len) != 0 ||
-		    h->text_check(name, f->values[i], f->lens[i], why, why_len) != 0)
+		size_t nl = f->name_lens[i];
+		if (h->text_check("a parameter name", f->names[i], nl, why, why_len) != 0)
+			return PARLEY_EINVAL;
+		if (nl > 64) {
+			nl = 64;
+			while (nl > 0 && ((unsigned char)f->names[i][nl] & 0xc0) == 0x80)
+				nl--;
+		}
+		snprintf(name, sizeof(name), "parameter '%.*s'", (int)nl, f->names[i]);
+		if (h->text_check(name, f->values[i], f->lens[i], why, why_len) != 0)
 			return PARLEY_EINVAL;
 	}
 	return 0;
@@ -295,6 +307,7 @@ void prov_form_free(struct prov_form *f)
 	free(f->names);
 	free(f->values);
 	free(f->lens);
+	free(f->name_lens);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -360,6 +373,15 @@ cJSON *prov_json_parse(const struct parley_host *h, const char *text, size_t len
 	return doc;
 }
 
+/* How much of a header value to quote in an error: printable ASCII only (the reason goes into a JSON answer). */
+static int printable(const char *s, size_t max)
+{
+	size_t n = 0;
+	while (s && n < max && s[n] >= 0x20 && s[n] < 0x7f)
+		n++;
+	return (int)n;
+}
+
 static int is_json_type(const char *ct)
 {
 	if (!ct)
@@ -377,7 +399,8 @@ cJSON *prov_json_body(const struct parley_host *h, parley_http_request *req, con
 	const char *ct = h->http_header(req, "Content-Type");
 	if (!is_json_type(ct)) {
 		char msg[200];
-		snprintf(msg, sizeof(msg), "Content-Type must be application/json, not '%.80s'", ct ? ct : "(none)");
+		snprintf(msg, sizeof(msg), "Content-Type must be application/json, not '%.*s'", printable(ct, 80),
+		         ct ? ct : "");
 		prov_respond_error(h, req, 415, msg);
 		return NULL;
 	}
@@ -388,21 +411,27 @@ cJSON *prov_json_body(const struct parley_host *h, parley_http_request *req, con
 	return doc;
 }
 
-int prov_form_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len,
-                   struct prov_form *f)
+int prov_require_form(const struct parley_host *h, parley_http_request *req)
 {
 	const char *ct = h->http_header(req, "Content-Type");
 	size_t n = ct ? strcspn(ct, "; ") : 0;
 	if (!ct || n != 33 || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
 		char msg[200];
-		snprintf(msg, sizeof(msg), "Content-Type must be application/x-www-form-urlencoded, not '%.80s'",
-		         ct ? ct : "(none)");
+		snprintf(msg, sizeof(msg), "Content-Type must be application/x-www-form-urlencoded, not '%.*s'",
+		         printable(ct, 80), ct ? ct : "");
 		prov_respond_error(h, req, 415, msg);
 		return -1;
 	}
+	return 0;
+}
+
+int prov_form_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len,
+                   struct prov_form *f)
+{
+	if (prov_require_form(h, req) != 0)
+		return -1;
 	if (prov_form_parse(body, len, f) != 0) {
-		prov_form_free(f);
-		prov_respond_error(h, req, 400, "the body is not application/x-www-form-urlencoded");
+		prov_respond_error(h, req, 503, "out of memory: retry later");
 		return -1;
 	}
 	return 0;

@@ -68,8 +68,10 @@ void prov_base64(const unsigned char *in, size_t n, char *out);
 struct prov_form {
 	size_t n;
 	char **names, **values;
-	size_t *lens; /* decoded length of each value (a %00 makes it longer than strlen) */
+	size_t *lens;      /* decoded length of each value (a %00 makes it longer than strlen) */
+	size_t *name_lens; /* the same for each name */
 };
+/* 0, or -1 (out of memory, f left empty).  Any bytes parse: prov_form_check says whether they are text. */
 int prov_form_parse(const char *body, size_t len, struct prov_form *f);
 /*
  * 0 when every name and value is valid UTF-8 without NUL; else
@@ -109,6 +111,8 @@ cJSON *prov_json_body(const struct parley_host *h, parley_http_request *req, con
  */
 int prov_form_body(const struct parley_host *h, parley_http_request *req, const void *body, size_t len,
                    struct prov_form *f);
+/* 0 when the request says it is a form; else -1 after answering 415. */
+int prov_require_form(const struct parley_host *h, parley_http_request *req);
 /* The same checks for JSON from elsewhere (a provider's API answer): NULL with why set. */
 cJSON *prov_json_parse(const struct parley_host *h, const char *text, size_t len, char *why, size_t why_len);
 

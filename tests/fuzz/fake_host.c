@@ -4,6 +4,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "envelope.h"
+#include "payload.h"
 
 #include <cjson/cJSON.h>
 #include <dlfcn.h>
@@ -296,34 +297,68 @@ static void check_envelope(parley_envelope *env)
 	            "channel or channel_type was changed: %s", json);
 	/* (channel, external_id) is what makes a provider's redelivery harmless. */
 	const char *ext = envelope_get(env, "external_id");
-	FUZZ_KNOWN("F1-external-id", ext && ext[0], "an envelope without external_id cannot be deduplicated: %s", json);
+	FUZZ_ASSERT(ext && ext[0], "an envelope without external_id cannot be deduplicated: %s", json);
 	free(json);
 }
 
-static int f_submit(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg)
+/* submit() and submit_ids(): exactly one of done and ids_done is given. */
+static int submit_any(parley_envelope **envs, size_t n, parley_submit_cb done, parley_submit_ids_cb ids_done,
+                      void *arg)
 {
 	char why[160];
-	(void)inst;
 	FUZZ_ASSERT(current, "submit() outside a request");
 	FUZZ_ASSERT(current->responses == 0, "submit() after the request was answered");
 	FUZZ_ASSERT(!current->submit_called, "submit() twice for one request");
 	current->submit_called = 1;
 	/* The real host's refusals, so a plugin's handling of them runs too. */
-	if (!envs || n == 0 || !done)
+	if (!envs || n == 0 || (!done && !ids_done))
 		return PARLEY_EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if (envelope_validate(envs[i], why) != 0)
+		if (envelope_error(envs[i]) || envelope_validate(envs[i], why) != 0)
 			return PARLEY_EINVAL;
+	char(*stored)[32] = calloc(n, sizeof(*stored));
+	const char **ids = calloc(n, sizeof(*ids));
+	FUZZ_ASSERT(stored && ids, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		check_envelope(envs[i]);
+		snprintf(stored[i], sizeof(stored[i]), "%s", envelope_get(envs[i], "id"));
+		ids[i] = stored[i];
 		f_envelope_free(envs[i]);
 	}
 	current->envs_sent += n;
 	/* "Completes at once": on the caller's thread, before submit returns, which the contract allows. */
 	current->committed = current->commit_result == 0;
 	current->completing = 1;
-	done(arg, current->commit_result);
+	if (done)
+		done(arg, current->commit_result);
+	else
+		ids_done(arg, current->commit_result, current->commit_result == 0 ? ids : NULL, n);
+	free(ids);
+	free(stored);
 	return 0;
+}
+
+static int f_submit(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg)
+{
+	(void)inst;
+	return submit_any(envs, n, done, NULL, arg);
+}
+
+static int f_submit_ids(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_ids_cb done, void *arg)
+{
+	(void)inst;
+	return submit_any(envs, n, NULL, done, arg);
+}
+
+/* The real host's payload checks (core/payload.c), as the gateway runs them. */
+static int f_json_check(const char *text, size_t len, char *why, size_t why_len)
+{
+	return payload_json_check(text, len, why, why_len) == 0 ? 0 : PARLEY_EINVAL;
+}
+
+static int f_text_check(const char *name, const char *s, size_t len, char *why, size_t why_len)
+{
+	return payload_text_check(name, s, len, why, why_len) == 0 ? 0 : PARLEY_EINVAL;
 }
 
 static int f_http_route(parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb)
@@ -458,7 +493,7 @@ static uint64_t f_epoch(parley_instance *inst)
  * older host, never a NULL slot.  A function appended to struct
  * parley_host gets its fake below, and FAKE_HOST_LAST names it.
  */
-#define FAKE_HOST_LAST epoch
+#define FAKE_HOST_LAST submit_ids
 static const struct parley_host fake_host = {
         .struct_size = offsetof(struct parley_host, FAKE_HOST_LAST) + sizeof(((struct parley_host *)0)->FAKE_HOST_LAST),
         .abi = (uint32_t)PARLEY_ABI_MAJOR << 16 | PARLEY_ABI_MINOR,
@@ -501,6 +536,10 @@ static const struct parley_host fake_host = {
         .store_query = f_store_query,
         .new_id = ulid_new,
         .epoch = f_epoch,
+        .envelope_error = envelope_error,
+        .json_check = f_json_check,
+        .text_check = f_text_check,
+        .submit_ids = f_submit_ids,
 };
 
 /* ---------------------------------------------------------- lifecycle */

@@ -73,8 +73,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 				const char *want = f.values[idx];
 				FUZZ_ASSERT(strcmp(f.names[idx], name) == 0, "name '%s' decoded as '%s'", name,
 				            f.names[idx]);
-				FUZZ_ASSERT(v && strcmp(v, want) == 0, "query gives '%s' for %s, the form '%s'",
-				            v ? v : "(null)", name, want);
+				/* A value with a %00 in it is absent to prov_query_get: it would be cut short. */
+				if (f.lens[idx] != strlen(want))
+					FUZZ_ASSERT(!v, "query gives '%s' for %s, whose value holds a NUL", v, name);
+				else
+					FUZZ_ASSERT(v && strcmp(v, want) == 0, "query gives '%s' for %s, the form '%s'",
+					            v ? v : "(null)", name, want);
 				free(v);
 			}
 			free(name);

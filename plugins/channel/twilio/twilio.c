@@ -147,14 +147,21 @@ static void on_post(void *data, parley_http_request *req)
 	size_t len;
 	const char *body = h->http_body(req, &len);
 	struct prov_form f;
-	if (prov_form_body(h, req, body, len, &f) != 0)
+	/* The signature covers the parameters, so they are read first; nothing else is said before it holds. */
+	if (prov_form_parse(body, len, &f) != 0) {
+		prov_respond_error(h, req, 503, "out of memory: retry later");
 		return;
+	}
 	if (!signature_ok(t, req, &f)) {
 		prov_form_free(&f);
 		h->metric_add(t->inst, "webhook_bad_signature_total", 1);
 		prov_respond_error(
 		        h, req, 401,
 		        "bad or missing X-Twilio-Signature (checked against http.public_url + the request path)");
+		return;
+	}
+	if (prov_require_form(h, req) != 0) {
+		prov_form_free(&f);
 		return;
 	}
 	char why[200];
