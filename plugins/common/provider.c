@@ -281,7 +281,8 @@ const char *prov_form_get(const struct prov_form *f, const char *name)
 int prov_form_check(const struct parley_host *h, const struct prov_form *f, char *why, size_t why_len)
 {
 	for (size_t i = 0; i < f->n; i++) {
-		/* The reason goes into a JSON answer: a name is quoted only when it is text, and never cut in a character. */
+		/* The reason goes into a JSON answer: a name is quoted only when it is text, and never cut in a
+		 * character. */
 		char name[96];
 		size_t nl = f->name_lens[i];
 		if (h->text_check("a parameter name", f->names[i], nl, why, why_len) != 0)

@@ -302,8 +302,7 @@ static void check_envelope(parley_envelope *env)
 }
 
 /* submit() and submit_ids(): exactly one of done and ids_done is given. */
-static int submit_any(parley_envelope **envs, size_t n, parley_submit_cb done, parley_submit_ids_cb ids_done,
-                      void *arg)
+static int submit_any(parley_envelope **envs, size_t n, parley_submit_cb done, parley_submit_ids_cb ids_done, void *arg)
 {
 	char why[160];
 	FUZZ_ASSERT(current, "submit() outside a request");

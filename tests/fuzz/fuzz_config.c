@@ -68,12 +68,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		/* libyaml reports the end of the input one line past its last newline, hence lines + 1. */
 		FUZZ_ASSERT(well_formed(errs.msgs[i], lines + 1), "not a FILE:LINE:COL: message line: \"%s\"",
 		            errs.msgs[i]);
-		FUZZ_ASSERT(!strchr(errs.msgs[i], '\n'), "an error of several lines: \"%s\"",
-		           errs.msgs[i]);
+		FUZZ_ASSERT(!strchr(errs.msgs[i], '\n'), "an error of several lines: \"%s\"", errs.msgs[i]);
 		int utf8 = !text_utf8 || fuzz_utf8_valid(errs.msgs[i], strlen(errs.msgs[i]));
 		if (strstr(errs.msgs[i], "unknown placeholder {{"))
-			FUZZ_ASSERT(utf8,
-			           "a placeholder quoted cut inside a character: \"%s\"", errs.msgs[i]);
+			FUZZ_ASSERT(utf8, "a placeholder quoted cut inside a character: \"%s\"", errs.msgs[i]);
 		else
 			FUZZ_ASSERT(utf8, "an error about a UTF-8 file is not UTF-8: \"%s\"", errs.msgs[i]);
 	}

@@ -35,10 +35,10 @@ static int store_query(void *store, const char *op, const char *request_json, ch
 	(void)store;
 	*reply = NULL;
 	cJSON *req = cJSON_Parse(request_json);
-	FUZZ_ASSERT(cJSON_IsObject(req),
-	           "the store got a request that is not a JSON object for %s: %s", op, request_json);
-	FUZZ_ASSERT(!request_utf8 || fuzz_json_utf8(request_json),
-	           "the store got non-UTF-8 for %s: %s", op, request_json);
+	FUZZ_ASSERT(cJSON_IsObject(req), "the store got a request that is not a JSON object for %s: %s", op,
+	            request_json);
+	FUZZ_ASSERT(!request_utf8 || fuzz_json_utf8(request_json), "the store got non-UTF-8 for %s: %s", op,
+	            request_json);
 	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
 	cJSON *r = cJSON_CreateObject();
 	int rv = 0;
