@@ -80,6 +80,11 @@ int cfg_parse_size(const char *s, uint64_t *out, char *err)
 		snprintf(err, 128, "'%s' is not a size: write e.g. 512, 64k, 1MiB", s);
 		return -1;
 	}
+	/* Also false for NaN; the bound keeps the cast defined. */
+	if (!(v >= 0 && v * (double)mul < 9.2e18)) {
+		snprintf(err, 128, "'%s' is not a size this machine can hold", s);
+		return -1;
+	}
 	*out = (uint64_t)(v * (double)mul);
 	return 0;
 }
@@ -106,6 +111,11 @@ int cfg_parse_duration_ms(const char *s, int64_t *out, char *err)
 		mul = 86400000;
 	else {
 		snprintf(err, 128, "'%s' has an unknown duration unit: use ms, s, m, h or d", s);
+		return -1;
+	}
+	/* A century at most: enough for any timeout, and the cast below stays defined. */
+	if (!(v * mul <= 100.0 * 365 * 86400000)) {
+		snprintf(err, 128, "'%s' is longer than a century", s);
 		return -1;
 	}
 	*out = (int64_t)(v * mul);

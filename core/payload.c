@@ -227,14 +227,26 @@ int payload_json_check(const char *text, size_t len, char *why, size_t why_len)
 	return PAYLOAD_BAD_STRING;
 }
 
+/* How many bytes of name to quote: at most 96, never ending inside a character. */
+static int name_quote_len(const char *name)
+{
+	size_t n = strlen(name);
+	if (n > 96)
+		n = 96;
+	while (n > 0 && !utf8_valid(name, n))
+		n--;
+	return (int)n;
+}
+
 int payload_text_check(const char *name, const char *s, size_t len, char *why, size_t why_len)
 {
 	if (memchr(s, '\0', len)) {
-		snprintf(why, why_len, "%.64s contains a NUL character, which cannot be stored", name);
+		snprintf(why, why_len, "%.*s contains a NUL character, which cannot be stored", name_quote_len(name),
+		         name);
 		return PAYLOAD_BAD_STRING;
 	}
 	if (!utf8_valid(s, len)) {
-		snprintf(why, why_len, "%.64s is not valid UTF-8", name);
+		snprintf(why, why_len, "%.*s is not valid UTF-8", name_quote_len(name), name);
 		return PAYLOAD_BAD_STRING;
 	}
 	return 0;

@@ -79,6 +79,20 @@ static void test_errors_one_line(void)
 	cfg_errors_free(&errs);
 }
 
+/* Numbers far out of range are errors, not undefined casts (found by the config fuzzer). */
+static void test_huge_values(void)
+{
+	char err[128];
+	int64_t ms;
+	uint64_t size;
+	CHECK(cfg_parse_duration_ms("1e78s", &ms, err) != 0);
+	CHECK_CONTAINS(err, "longer than a century");
+	CHECK(cfg_parse_duration_ms("nan", &ms, err) != 0);
+	CHECK(cfg_parse_size("1e78", &size, err) != 0);
+	CHECK(cfg_parse_size("nan", &size, err) != 0);
+	CHECK(cfg_parse_duration_ms("7d", &ms, err) == 0 && ms == 7 * 86400000LL);
+}
+
 static void test_env_substitution(void)
 {
 	struct gw_config cfg;
@@ -234,6 +248,7 @@ int main(void)
 	test_unknown_key_suggests();
 	test_syntax_error_position();
 	test_errors_one_line();
+	test_huge_values();
 	test_env_substitution();
 	test_channels();
 	test_typed_values();
