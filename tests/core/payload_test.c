@@ -2,6 +2,7 @@
 #include "envelope.h"
 #include "payload.h"
 #include "test.h"
+#include "util.h"
 
 static const char *why_of(const char *json)
 {
@@ -32,6 +33,20 @@ int main(void)
 	CHECK_CONTAINS(why, "parameter 'Body' contains a NUL");
 	CHECK(payload_text_check("parameter 'Body'", "h\xffi", 3, why, sizeof(why)) != 0);
 	CHECK(payload_text_check("parameter 'Body'", "héllo", 6, why, sizeof(why)) == 0);
+	/* utf8_valid reads ASCII eight bytes at a time: a bad byte is found at every offset. */
+	for (size_t at = 0; at < 24; at++) {
+		char text[25];
+		memset(text, 'a', 24);
+		text[24] = '\0';
+		CHECK(utf8_valid(text, 24));
+		text[at] = '\xff';
+		CHECK(!utf8_valid(text, 24));
+		CHECK(!utf8_valid(text, at + 1));
+		CHECK(utf8_valid(text, at));
+		memcpy(text + (at < 22 ? at : 21), "\xe2\x82\xac", 3); /* a euro sign */
+		CHECK(utf8_valid(text, 24));
+		CHECK(!utf8_valid(text, (at < 22 ? at : 21) + 2)); /* cut inside the euro sign */
+	}
 
 	/* A setter's refusal stays with the envelope. */
 	parley_envelope *e = envelope_create("message", "inbound");
