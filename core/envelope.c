@@ -202,6 +202,8 @@ int envelope_set(parley_envelope *env, const char *field, const char *value)
 	if (value && is_id_field(field) && !id_valid(value, len))
 		return fail(env, PARLEY_EINVAL, "field '%s' is not a gateway id (1-64 letters, digits, '-' or '_')",
 		            field);
+	if (value && len == 0 && (is_key_field(field) || strcmp(field, "thread_ref") == 0))
+		return fail(env, PARLEY_EINVAL, "field '%s' is empty", field);
 	if (value && len > ENVELOPE_MAX_KEY && is_key_field(field))
 		return fail(env, PARLEY_ETOOBIG, "field '%s' is %zu bytes long: at most %d are taken", field, len,
 		            ENVELOPE_MAX_KEY);

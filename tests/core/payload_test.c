@@ -68,5 +68,10 @@ int main(void)
 	CHECK_CONTAINS(envelope_error(e), "not a gateway id");
 	CHECK(envelope_set_json_text(e, "meta", "{\"raw\":\"\\u0000\"}") == PARLEY_EINVAL);
 	envelope_destroy(e);
+	/* An empty id would make every such message a duplicate of the first. */
+	e = envelope_create("message", "inbound");
+	CHECK(envelope_set(e, "external_id", "") == PARLEY_EINVAL);
+	CHECK_CONTAINS(envelope_error(e), "field 'external_id' is empty");
+	envelope_destroy(e);
 	TEST_DONE();
 }

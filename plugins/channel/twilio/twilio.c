@@ -172,7 +172,7 @@ static void on_post(void *data, parley_http_request *req)
 	}
 	const char *msid = prov_form_get(&f, "MessageSid");
 	const char *acct = prov_form_get(&f, "AccountSid");
-	if (!msid || !acct) {
+	if (!msid || !msid[0] || !acct) {
 		prov_form_free(&f);
 		prov_respond_error(h, req, 400,
 		                   "not a Twilio messaging webhook: MessageSid and AccountSid are required");
