@@ -22,6 +22,9 @@ gw = Gateway(http_extra=f"  public_url: {PUBLIC}\n",
   - name: fb
     type: messenger
     config: {{ page_id: "1234567890", access_token: t, app_secret: {FB_SECRET}, verify_token: v, api_base_url: "{fake.url}" }}
+  - name: ig
+    type: instagram
+    config: {{ page_id: "17841400000000000", access_token: t, app_secret: {FB_SECRET}, verify_token: v, api_base_url: "{fake.url}" }}
   - name: tg
     type: telegram
     config: {{ token: "123:abc", secret_token: {TG_SECRET}, api_base_url: "{fake.url}" }}
@@ -51,6 +54,11 @@ def post_wa(body):
 
 def post_fb(body):
     return gw.request("POST", "/webhooks/fb", body,
+                      {"Content-Type": "application/json", "X-Hub-Signature-256": meta_sig(FB_SECRET, body)})
+
+
+def post_ig(body):
+    return gw.request("POST", "/webhooks/ig", body,
                       {"Content-Type": "application/json", "X-Hub-Signature-256": meta_sig(FB_SECRET, body)})
 
 
@@ -117,6 +125,18 @@ try:
         refused(f"messenger sender with {name}", "fb", post_fb, fb_text.replace(b'"24680135792468013"', bad), "sender.id")
     refused("messenger timestamp out of range", "fb", post_fb,
             fb_text.replace(b'"timestamp": 1732269600123', b'"timestamp": 1e300'), "timestamp")
+
+    ig_text = fixture("instagram", "text.json")
+    for name, bad in TEXTS:
+        refused(f"instagram text with {name}", "ig", post_ig, ig_text.replace(b'"Do you ship to Korea?"', bad),
+                "message.text")
+        refused(f"instagram message id with {name}", "ig", post_ig,
+                ig_text.replace(b'"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAw"', bad), "message.mid")
+        refused(f"instagram sender with {name}", "ig", post_ig, ig_text.replace(b'"1357924680135792"', bad), "sender.id")
+    before = count("ig")
+    for _ in range(2):
+        st, _ = post_ig(ig_text)
+    check(st == 200 and count("ig") == before + 1, f"a good instagram message, posted twice, is stored once: {st}")
 
     tg_text = fixture("telegram", "text.json")
     for name, bad in TEXTS:
