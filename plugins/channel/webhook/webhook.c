@@ -121,10 +121,6 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 		*why = "'meta' must be an object";
 		return NULL;
 	}
-	if (strlen(from->valuestring) > 500) {
-		*why = "'from' is longer than 500 bytes: addresses are never cut short, so it is refused";
-		return NULL;
-	}
 	parley_envelope *env = h->envelope_new(w->inst, "message", "inbound");
 	if (!env) {
 		*why = "out of memory";
