@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,7 +43,7 @@ extern "C" {
 /* "PRLY" read as a little-endian 32-bit number. */
 #define PARLEY_PLUGIN_MAGIC        0x594c5250u
 #define PARLEY_ABI_MAJOR           1
-#define PARLEY_ABI_MINOR           1
+#define PARLEY_ABI_MINOR           2
 #define PARLEY_PLUGIN_ENTRY_SYMBOL "parley_plugin_entry"
 
 #if defined(__GNUC__)
@@ -74,6 +76,7 @@ enum parley_plugin_kind {
 	PARLEY_KIND_STEP = 2,    /* a pipeline processor */
 	PARLEY_KIND_ROUTER = 3,  /* decides team, agent, priority, bot */
 	PARLEY_KIND_STORE = 4,   /* persistence */
+	PARLEY_KIND_BUS = 5,     /* ABI 1.2: a durable bus beside the nng PUB socket (NATS JetStream) */
 };
 
 /* Log levels for parley_host.log(). */
@@ -213,7 +216,10 @@ struct parley_store_ops {
 	 * Claim up to max outbound messages due at now_ms (queued or waiting
 	 * for a retry), marking them "sending".  *json_array receives a JSON
 	 * array of envelope objects, each with "attempts".  A claim is released
-	 * by outbox_update().
+	 * by outbox_update().  A claim not released within the store's claim
+	 * timeout (its node died during the send) is claimable again, so a
+	 * queued message is sent by another node; stores shared by nodes claim
+	 * with row locks that skip rows another node is claiming.
 	 */
 	int (*outbox_claim)(void *store, int64_t now_ms, size_t max, char **json_array);
 
@@ -235,6 +241,39 @@ struct parley_store_ops {
 	 * attachment.
 	 */
 	int (*attachment_set)(void *store, const char *message_id, size_t index, const char *fields);
+
+	/*
+	 * ABI 1.2: the typed contract (store.h), or NULL.  With it, commit and
+	 * the conversation ops of query are not called: the gateway's
+	 * conversation core decides and calls the typed operations; query is
+	 * still called for the read ops listed in store.h.
+	 */
+	const struct parley_store_typed_ops *typed;
+};
+
+/* ------------------------------------------------------------ the bus */
+
+/*
+ * A bus plugin's operations (ABI 1.2).  Every envelope the store commits
+ * and every event the gateway publishes on its nng PUB socket is also
+ * handed to each configured bus, after the commit, by one host relay
+ * thread per bus.  The relay reads envelopes back from the store when a
+ * publish fails, so a bus misses nothing (at least once; msg_id lets the
+ * bus drop a republished copy).
+ */
+struct parley_bus_ops {
+	uint32_t struct_size;
+	/*
+	 * Publish one message under topic ("message.inbound",
+	 * "conversation.opened", ...) with msg_id (the envelope id, or an
+	 * event id) for the bus's deduplication.  json is borrowed for the
+	 * call.  Called on the relay thread, one call at a time per instance;
+	 * may block up to the plugin's own timeout.  0 when the bus holds the
+	 * message durably; a negative error when not (the host retries).
+	 */
+	int (*publish)(void *bus, const char *topic, const char *msg_id, const char *json, size_t len);
+	/* 0 when the bus is reachable (for /healthz); optional. */
+	int (*ping)(void *bus);
 };
 
 /* ------------------------------------------------- the plugin descriptor */
@@ -316,6 +355,9 @@ struct parley_plugin {
 	 * line and column.
 	 */
 	int (*check_config)(const struct parley_host *host, const char *config_json, char **errmsg);
+
+	/* ABI 1.2, kind bus: its operations; the instance data is their `bus`. */
+	const struct parley_bus_ops *bus;
 };
 
 /* The smallest descriptor ABI 1 accepts: everything up to `store`. */

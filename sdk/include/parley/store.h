@@ -1,0 +1,283 @@
+/*
+ * store.h: the typed store contract (ABI 1.2).
+ *
+ * A store persists and queries; it decides nothing.  When a contact is
+ * created, which conversation a message joins, when a resolved conversation
+ * reopens, what a merge moves, when the first response happened: all of that
+ * is decided once, by the gateway's conversation core (core/inbox/), which
+ * calls the operations below inside one transaction.  A new store therefore
+ * implements storage primitives with the semantics written here, in its own
+ * dialect, and the conformance suite (tests/store/) checks them.
+ *
+ * Transactions.  tx_begin() opens a write transaction; every tx_* operation
+ * takes it; tx_commit() makes everything durable at once (0 means durable:
+ * the gateway answers webhooks 2xx only after it) and tx_rollback() undoes
+ * it.  Either ends the transaction and frees it.  A transaction is used by
+ * one thread at a time.  Several transactions may be open at once, from
+ * several threads and, on a shared server, from several gateway nodes: the
+ * store serializes what must be serialized with the locks documented per
+ * operation, so that two nodes deciding about one contact see each other's
+ * committed decision.  When a store detects a deadlock or a serialization
+ * failure it returns PARLEY_EBUSY and the transaction must be rolled back;
+ * the gateway then fails the batch (the provider retries).
+ *
+ * Batches.  Operations take arrays so that a group commit of hundreds of
+ * envelopes costs a few statements, not a few per envelope.  The core sorts
+ * keys it locks (contact ids, URNs) so that transactions lock in one order.
+ *
+ * Strings.  Inputs are borrowed for the call.  Strings in records a
+ * transaction returns (struct parley_*_rec filled by the store) are owned by
+ * the transaction and stay valid until it ends.  Times are RFC 3339 UTC text
+ * with milliseconds ("2026-12-01T12:00:00.000Z"), which sorts as time does.
+ * JSON-valued fields (attributes, labels, data) are JSON text.  NULL means
+ * absent.
+ *
+ * Reads outside a transaction (the query table at the end) answer JSON
+ * documented by the schemas in sdk/schemas/store/, one file per op.
+ */
+#ifndef PARLEY_STORE_H
+#define PARLEY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct parley_envelope;
+
+/* An open write transaction; the store's own type. */
+typedef struct parley_store_tx parley_store_tx;
+
+/* A contact: one person, whatever their addresses. */
+struct parley_contact_rec {
+	const char *id;
+	const char *name;        /* display name, or NULL */
+	const char *attributes;  /* JSON object text; NULL on write keeps "{}" for a new contact */
+	const char *merged_into; /* the contact this one was merged into, or NULL */
+	const char *created_at;
+	const char *updated_at;
+};
+
+/* An identity: one address (URN) of a contact, e.g. "whatsapp:15551234567". */
+struct parley_identity_rec {
+	const char *urn;
+	const char *contact_id;
+	const char *display_name; /* the name the channel gave with it, or NULL */
+	const char *created_at;
+};
+
+/* A conversation: one thread of a contact across channels. */
+struct parley_conversation_rec {
+	const char *id;
+	const char *contact_id;
+	const char *status; /* open, pending, snoozed, resolved */
+	const char *assignee;
+	const char *team;
+	const char *priority;
+	const char *labels; /* JSON array text of strings; NULL on write means "[]" */
+	const char *last_channel;
+	const char *snoozed_until;
+	const char *first_inbound_at;
+	const char *last_inbound_at;
+	const char *first_response_at;
+	const char *resolved_at;
+	int64_t resolutions; /* how many times it was resolved */
+	const char *created_at;
+	const char *updated_at;
+};
+
+/* One entry of a conversation's history (opened, reopened, assigned, resolved, updated, ...). */
+struct parley_conversation_event_rec {
+	const char *conversation_id;
+	const char *type;
+	const char *data; /* JSON object text */
+	const char *at;
+};
+
+/* A reversible merge: what moved from one contact into another. */
+struct parley_merge_rec {
+	const char *id;
+	const char *from_id;
+	const char *into_id;
+	const char *moved; /* JSON object: {identities:[urn], conversations:[id], messages:[id], name, attributes} */
+	const char *at;
+	const char *undone_at; /* NULL until undone */
+};
+
+/*
+ * A row visitor for reads that may return many rows.  Return 0 to go on,
+ * non-zero to stop (the operation then returns that value).
+ */
+typedef int (*parley_store_row_cb)(void *arg, const void *row);
+
+/*
+ * The typed operations.  Appended to struct parley_store_ops as field
+ * `typed` (ABI 1.2); a store that leaves it NULL is an ABI 1.0/1.1 store,
+ * which decides conversations in its own commit as before.
+ */
+struct parley_store_typed_ops {
+	uint32_t struct_size; /* sizeof(struct parley_store_typed_ops) as built */
+
+	/* ---------------------------------------------------- transactions */
+
+	int (*tx_begin)(void *store, parley_store_tx **tx);
+	/* 0 when durable; otherwise nothing of the transaction is kept.  Frees tx either way. */
+	int (*tx_commit)(parley_store_tx *tx);
+	void (*tx_rollback)(parley_store_tx *tx);
+
+	/* -------------------------------------------------------- messages */
+
+	/*
+	 * Insert n envelopes as messages.  A message whose (channel,
+	 * external_id) is already stored is not inserted: results[i] =
+	 * PARLEY_EDUPLICATE and the envelope's "id" is set to the stored
+	 * message's id (through the host's envelope_set_str); otherwise
+	 * results[i] = 0.  An outbound envelope with status "queued" enters
+	 * the outbox, due now.  Waits for a concurrent transaction inserting
+	 * the same key, so a duplicate is seen once that one commits.
+	 */
+	int (*messages_insert)(parley_store_tx *tx, struct parley_envelope *const *envs, size_t n, int *results);
+
+	/*
+	 * Move the outbound message of `channel` whose provider id is
+	 * provider_id to `status` (sent, delivered, read, failed), with error
+	 * (or NULL), only forward in the order queued < sent < delivered <
+	 * read < failed.  No such message is not an error (the receipt may
+	 * come before the send is recorded; outbox_update applies it then).
+	 */
+	int (*message_status_advance)(parley_store_tx *tx, const char *channel, const char *provider_id,
+	                              const char *status, const char *error);
+
+	/*
+	 * Set contact_id (and conversation_id when not NULL) of the messages
+	 * ids[0..n), in their rows and in their stored envelopes.
+	 */
+	int (*messages_set_owner)(parley_store_tx *tx, const char *const *ids, size_t n, const char *contact_id,
+	                          const char *conversation_id);
+
+	/* Visit the ids of the messages of a contact (row: const char *id), oldest first. */
+	int (*messages_of_contact)(parley_store_tx *tx, const char *contact_id, parley_store_row_cb cb, void *arg);
+
+	/* -------------------------------------------- contacts, identities */
+
+	/* Insert the contacts that do not exist yet (by id); existing ones are left as they are. */
+	int (*contacts_insert)(parley_store_tx *tx, const struct parley_contact_rec *c, size_t n);
+
+	/*
+	 * Read contacts by id, locking each row until the transaction ends
+	 * (SELECT ... FOR UPDATE): found[i] = 1 and out[i] filled, or found[i]
+	 * = 0.
+	 */
+	int (*contacts_lock)(parley_store_tx *tx, const char *const *ids, size_t n, struct parley_contact_rec *out,
+	                     int *found);
+
+	/* Write every field of an existing contact. PARLEY_ENOENT when there is none. */
+	int (*contact_update)(parley_store_tx *tx, const struct parley_contact_rec *c);
+
+	/*
+	 * Claim addresses: an identity whose URN is not stored yet is
+	 * inserted as given; one that is keeps its contact, and its
+	 * display_name is replaced by a non-NULL different one.  owners[i]
+	 * receives the contact id that owns in[i].urn afterwards (the given
+	 * one, or the stored one).  Waits for a concurrent transaction
+	 * claiming the same URN, so the first commit wins everywhere.  The
+	 * contact need not exist yet in this transaction.
+	 */
+	int (*identities_claim)(parley_store_tx *tx, const struct parley_identity_rec *in, size_t n,
+	                        const char **owners);
+
+	/* The contacts owning any of urns: owners[i] or NULL. */
+	int (*identities_owner)(parley_store_tx *tx, const char *const *urns, size_t n, const char **owners);
+
+	/* Visit a contact's identities (row: const struct parley_identity_rec *), oldest first. */
+	int (*identities_of_contact)(parley_store_tx *tx, const char *contact_id, parley_store_row_cb cb, void *arg);
+
+	/* Give the identities urns[0..n) to contact_id. */
+	int (*identities_move)(parley_store_tx *tx, const char *const *urns, size_t n, const char *contact_id);
+
+	/* ---------------------------------------------------- conversations */
+
+	/*
+	 * The latest conversation (by created_at, then id) of each contact:
+	 * found[i] and out[i].  Call contacts_lock first for contacts another
+	 * node may write: the lock is what serializes the decision.
+	 */
+	int (*conversations_current)(parley_store_tx *tx, const char *const *contact_ids, size_t n,
+	                             struct parley_conversation_rec *out, int *found);
+
+	/* One conversation by id, locked until the transaction ends. PARLEY_ENOENT when there is none. */
+	int (*conversation_lock)(parley_store_tx *tx, const char *id, struct parley_conversation_rec *out);
+
+	/*
+	 * The conversation of the latest message of `channel` whose
+	 * external_id or provider_id is ref (a reply naming an earlier
+	 * message).  PARLEY_ENOENT when there is none.
+	 */
+	int (*conversation_of_ref)(parley_store_tx *tx, const char *channel, const char *ref,
+	                           struct parley_conversation_rec *out);
+
+	/* Insert or replace whole conversation rows (by id). */
+	int (*conversations_put)(parley_store_tx *tx, const struct parley_conversation_rec *c, size_t n);
+
+	/* Visit a contact's conversations (row: const struct parley_conversation_rec *), oldest first. */
+	int (*conversations_of_contact)(parley_store_tx *tx, const char *contact_id, parley_store_row_cb cb,
+	                                void *arg);
+
+	/*
+	 * Visit conversations with status "snoozed" and snoozed_until <= now
+	 * (row: const struct parley_conversation_rec *), at most max, each
+	 * locked; a store shared by nodes skips rows another transaction holds
+	 * (SKIP LOCKED), so a wake-up happens once.
+	 */
+	int (*conversations_due)(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+
+	/* Append history entries. */
+	int (*conversation_events_append)(parley_store_tx *tx, const struct parley_conversation_event_rec *e,
+	                                  size_t n);
+
+	/* A private note on a conversation. */
+	int (*note_insert)(parley_store_tx *tx, const char *id, const char *conversation_id, const char *author,
+	                   const char *text, const char *created_at);
+
+	/* ------------------------------------------------------------ merges */
+
+	int (*merge_insert)(parley_store_tx *tx, const struct parley_merge_rec *m);
+	/* PARLEY_ENOENT when there is none; locked until the transaction ends. */
+	int (*merge_lock)(parley_store_tx *tx, const char *id, struct parley_merge_rec *out);
+	int (*merge_set_undone)(parley_store_tx *tx, const char *id, const char *undone_at);
+
+	/* ------------------------------------------------- reads, no transaction */
+
+	/*
+	 * Visit stored envelopes with seq > after_seq in seq order, at most
+	 * max (row: const struct parley_stored_envelope *).  For relays that
+	 * must not miss anything (the bus plugins).
+	 */
+	int (*messages_since)(void *store, int64_t after_seq, size_t max, parley_store_row_cb cb, void *arg);
+
+	/*
+	 * Leases: a named lock with a holder and an expiry, for work one node
+	 * does at a time (polling a mailbox).  Granted (0) when free, expired
+	 * or already the holder's, then held until now_ms + ttl_ms;
+	 * PARLEY_EBUSY when another holder has it.  *holder_out (may be NULL)
+	 * receives the current holder, malloc'd.
+	 */
+	int (*lease_acquire)(void *store, const char *name, const char *holder, int64_t now_ms, int64_t ttl_ms,
+	                     char **holder_out);
+	int (*lease_release)(void *store, const char *name, const char *holder);
+};
+
+/* A stored envelope as messages_since visits it. */
+struct parley_stored_envelope {
+	int64_t seq;
+	const char *id;
+	const char *envelope; /* JSON object text, with its current status */
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PARLEY_STORE_H */
