@@ -8,6 +8,7 @@
 #include "crypto.h"
 #include "gateway.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -94,8 +95,7 @@ int attachments_put(parley_instance *inst, const char *message_id, size_t index,
 		cJSON_AddStringToObject(f, "content_type", content_type);
 	char *fields = cJSON_PrintUnformatted(f);
 	cJSON_Delete(f);
-	rv = gw->store_ops->attachment_set ? gw->store_ops->attachment_set(gw->store->data, message_id, index, fields)
-	                                   : PARLEY_ENOTSUP;
+	rv = store_attachment_set(gw->st, message_id, index, fields);
 	free(fields);
 	free(rel);
 	free(dir);

@@ -4,9 +4,11 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "gateway.h"
+#include "inbox/inbox.h"
 #include "log.h"
 #include "metrics.h"
 #include "payload.h"
+#include "store.h"
 #include "util.h"
 
 #include <nng/nng.h>
@@ -49,7 +51,7 @@ static char *ok_merge(const char *json)
 static char *op_health(struct gateway *gw)
 {
 	cJSON *r = cJSON_CreateObject();
-	int store_ok = gw->store_ops->ping ? gw->store_ops->ping(gw->store->data) == 0 : 1;
+	int store_ok = store_ping(gw->st) == 0;
 	cJSON_AddBoolToObject(r, "ok", 1);
 	cJSON_AddStringToObject(r, "status", store_ok && !atomic_load(&gw->draining) ? "ok" : "unavailable");
 	cJSON_AddStringToObject(r, "store", store_ok ? "up" : "down");
@@ -239,7 +241,7 @@ static char *op_message_send(struct gateway *gw, const cJSON *req)
 			cJSON_AddStringToObject(q, "conversation_id", conv_id);
 			char *rq = cJSON_PrintUnformatted(q), *rp = NULL;
 			cJSON_Delete(q);
-			if (gw->store_ops->query(gw->store->data, "conversation.get", rq, &rp) == 0) {
+			if (store_query(gw->st, "conversation.get", rq, &rp) == 0) {
 				cJSON *j = cJSON_Parse(rp);
 				conv = cJSON_DetachItemFromObjectCaseSensitive(j, "conversation");
 				cJSON_Delete(j);
@@ -277,7 +279,7 @@ static char *op_message_send(struct gateway *gw, const cJSON *req)
 	char *rtext = cJSON_PrintUnformatted(rq);
 	cJSON_Delete(rq);
 	char *rreply = NULL;
-	int rv = gw->store_ops->query(gw->store->data, "conversation.route", rtext, &rreply);
+	int rv = store_query(gw->st, "conversation.route", rtext, &rreply);
 	free(rtext);
 	if (rv != 0) {
 		char *r = error_reply(rv == PARLEY_ENOENT ? "not_found" : "invalid_request",
@@ -322,14 +324,14 @@ static char *op_state(struct gateway *gw, const cJSON *req, int set)
 		return error_reply("invalid_request", set ? "state.set needs instance, key and value (strings)"
 		                                          : "state.get needs instance and key");
 	if (set) {
-		int rv = gw->store_ops->kv_set(gw->store->data, inst, key, value, strlen(value));
+		int rv = store_kv_set(gw->st, inst, key, value, strlen(value));
 		if (rv == 0)
 			atomic_fetch_add(&gw->epoch, 1); /* plugins caching their state look again */
 		return rv == 0 ? strdup("{\"ok\":true}") : error_reply("store_error", parley_strerror(rv));
 	}
 	char *val = NULL;
 	size_t len = 0;
-	int rv = gw->store_ops->kv_get(gw->store->data, inst, key, &val, &len);
+	int rv = store_kv_get(gw->st, inst, key, &val, &len);
 	if (rv == PARLEY_ENOENT)
 		return error_reply("not_found", "no such key in that instance's state");
 	if (rv != 0)
@@ -398,7 +400,7 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 		}
 		char *store_reply = NULL;
 		char *reqtext = cJSON_PrintUnformatted(req);
-		int rv = gw->store_ops->query(gw->store->data, op, reqtext, &store_reply);
+		int rv = inbox_op(gw->inbox, op, reqtext, &store_reply);
 		free(reqtext);
 		if (rv == 0) {
 			/* Steps caching contacts and conversations must look again. */

@@ -4,10 +4,12 @@
 #include "control.h"
 #include "housekeeping.h"
 #include "http.h"
+#include "inbox/inbox.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "store.h"
 #include "util.h"
 
 #include <signal.h>
@@ -264,6 +266,53 @@ static void instance_free(parley_instance *inst)
 	free(inst);
 }
 
+/* Contacts or conversations changed outside the pipeline: the steps' caches look again. */
+static void epoch_advance(void *arg)
+{
+	struct gateway *gw = arg;
+	atomic_fetch_add(&gw->epoch, 1);
+}
+
+/*
+ * The conversation rules' parameters, configured on the identify and thread
+ * steps.  A conversation spans channels, and so pipelines: one reopen
+ * window and one phone-linking rule apply to all of them.
+ */
+static int inbox_rules_of(struct gateway *gw, struct inbox_rules *r)
+{
+	const struct parley_host *h = host_table();
+	int have_reopen = 0, have_link = 0;
+	r->reopen_ms = 7LL * 24 * 3600 * 1000;
+	r->link_phone = 1;
+	for (size_t i = 0; i < gw->n_steps; i++) {
+		parley_instance *s = gw->steps[i];
+		int64_t ms;
+		int b;
+		if (strcmp(s->plugin->desc->name, "thread") == 0 &&
+		    h->config_duration_ms(s, "reopen_within", &ms) == 0) {
+			if (have_reopen && ms != r->reopen_ms) {
+				log_error(
+				        "the thread steps of two pipelines give different reopen_within: conversations "
+				        "span pipelines, so give them one value");
+				return -1;
+			}
+			r->reopen_ms = ms;
+			have_reopen = 1;
+		}
+		if (strcmp(s->plugin->desc->name, "identify") == 0 && h->config_bool(s, "link_phone", &b) == 0) {
+			if (have_link && b != r->link_phone) {
+				log_error(
+				        "the identify steps of two pipelines give different link_phone: contacts span "
+				        "pipelines, so give them one value");
+				return -1;
+			}
+			r->link_phone = b;
+			have_link = 1;
+		}
+	}
+	return 0;
+}
+
 int gateway_run(struct gateway *gw)
 {
 	char *err = NULL;
@@ -292,6 +341,7 @@ int gateway_run(struct gateway *gw)
 			log_warn("data_dir %s was readable by others: now mode %03o", gw->cfg.data_dir,
 			         (unsigned)(st.st_mode & 0700));
 	}
+	struct inbox_rules rules;
 	gw->metrics = metrics_new();
 	/* Counters exist from the start, so dashboards see 0 rather than nothing. */
 	static const char *const counters[] = {"envelopes_stored_total", "envelopes_duplicate_total",
@@ -300,7 +350,9 @@ int gateway_run(struct gateway *gw)
 		metrics_add(gw->metrics, counters[i], NULL, NULL, 0);
 	if (instance_up(gw, gw->store) != 0)
 		goto out;
-	gw->store_ops = gw->store->plugin->desc->store;
+	gw->st = store_open(gw->store->data, gw->store->plugin->desc->store);
+	if (!gw->st || inbox_rules_of(gw, &rules) != 0 || !(gw->inbox = inbox_open(gw->st, &rules, epoch_advance, gw)))
+		goto out;
 	if (bus_open(&gw->bus, gw, &err) != 0 || http_open(&gw->http, gw) != 0) {
 		log_error("%s", err ? err : "cannot open the bus");
 		goto out;
@@ -365,6 +417,8 @@ void gateway_close(struct gateway *gw)
 		free(gw->pipes[i].steps);
 	}
 	free(gw->pipes);
+	inbox_close(gw->inbox);
+	store_close(gw->st);
 	instance_free(gw->store);
 	http_free(gw->http);
 	bus_free(gw->bus);

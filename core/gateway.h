@@ -56,7 +56,8 @@ struct gateway {
 	struct plugin_registry reg;
 	struct metrics *metrics;
 	struct parley_instance *store;
-	const struct parley_store_ops *store_ops;
+	struct store *st;    /* the one door to the store (store.h) */
+	struct inbox *inbox; /* the conversation core (inbox/inbox.h) */
 	struct parley_instance **channels;
 	size_t n_channels;
 	struct parley_instance **steps; /* every step instance, for the lifecycle */

@@ -9,9 +9,11 @@
 #include "envelope.h"
 #include "gateway.h"
 #include "http.h"
+#include "inbox/inbox.h"
 #include "log.h"
 #include "metrics.h"
 #include "payload.h"
+#include "store.h"
 
 #include <nng/nng.h>
 #include <stdarg.h>
@@ -283,13 +285,13 @@ static void h_timer_stop(parley_timer *t)
 static int h_kv_get(parley_instance *inst, const char *key, char **val, size_t *len)
 {
 	struct gateway *gw = inst->gw;
-	return gw->store_ops->kv_get(gw->store->data, inst->name, key, val, len);
+	return store_kv_get(gw->st, inst->name, key, val, len);
 }
 
 static int h_kv_set(parley_instance *inst, const char *key, const void *val, size_t len)
 {
 	struct gateway *gw = inst->gw;
-	return gw->store_ops->kv_set(gw->store->data, inst->name, key, val, len);
+	return store_kv_set(gw->st, inst->name, key, val, len);
 }
 
 static void h_metric_add(parley_instance *inst, const char *name, int64_t delta)
@@ -316,8 +318,7 @@ static void h_publish(parley_instance *inst, const char *topic, const char *json
 static int h_store_query(parley_instance *inst, const char *op, const char *request_json, char **reply)
 {
 	struct gateway *gw = inst->gw;
-	*reply = NULL;
-	return gw->store_ops->query(gw->store->data, op, request_json ? request_json : "{}", reply);
+	return inbox_op(gw->inbox, op, request_json ? request_json : "{}", reply);
 }
 
 static uint64_t h_epoch(parley_instance *inst)

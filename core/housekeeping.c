@@ -2,6 +2,7 @@
 #include "housekeeping.h"
 #include "bus.h"
 #include "gateway.h"
+#include "inbox/inbox.h"
 #include "log.h"
 
 #include <cjson/cJSON.h>
@@ -22,7 +23,7 @@ struct housekeeping {
 static void wake_snoozed(struct gateway *gw)
 {
 	char *reply = NULL;
-	int rv = gw->store_ops->query(gw->store->data, "conversations.wake", "{}", &reply);
+	int rv = inbox_op(gw->inbox, "conversations.wake", "{}", &reply);
 	if (rv != 0) {
 		/* A store without conversations has nothing to wake. */
 		free(reply);

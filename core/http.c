@@ -9,6 +9,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "store.h"
 #include "tls.h"
 #include "util.h"
 
@@ -76,7 +77,7 @@ static void on_webhook(void *arg, parley_http_request *req)
 static void on_healthz(void *arg, parley_http_request *req)
 {
 	struct gateway *gw = ((struct http *)arg)->gw;
-	int store_ok = gw->store_ops->ping ? gw->store_ops->ping(gw->store->data) == 0 : 1;
+	int store_ok = store_ping(gw->st) == 0;
 	int draining = atomic_load(&gw->draining);
 	char *body = str_printf("{\"status\":\"%s\",\"store\":\"%s\",\"bus\":\"%s\",\"inflight\":%zu}\n",
 	                        store_ok && !draining ? "ok" : "unavailable", store_ok ? "up" : "down",

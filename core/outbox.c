@@ -3,8 +3,10 @@
 #include "bus.h"
 #include "envelope.h"
 #include "gateway.h"
+#include "inbox/inbox.h"
 #include "log.h"
 #include "metrics.h"
+#include "store.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -98,7 +100,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 	parley_instance *ch = chname ? gateway_channel(gw, chname) : NULL;
 	if (!ch || !ch->plugin->desc->channel_send) {
 		char *err = str_printf("channel '%s' is not configured or cannot send", chname ? chname : "");
-		gw->store_ops->outbox_update(gw->store->data, id, "failed", NULL, err, 0);
+		store_outbox_update(gw->st, id, "failed", NULL, err, 0);
 		publish_status(gw, msg, "failed", NULL, err);
 		free(err);
 		return;
@@ -114,7 +116,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		if (ch->slot_ms > at)
 			at = ch->slot_ms;
 		ch->slot_ms = at + (int64_t)(1000.0 / ch->rate);
-		gw->store_ops->outbox_update(gw->store->data, id, "queued", NULL, NULL, at);
+		store_outbox_update(gw->st, id, "queued", NULL, NULL, at);
 		metrics_add(gw->metrics, "outbound_rate_limited_total", "channel", ch->name, 1);
 		return;
 	}
@@ -136,9 +138,13 @@ static void send_one(struct outbox *o, cJSON *msg)
 		err = str_printf("%s%s%s", res.error_code, res.error_code[0] && res.error_text[0] ? ": " : "",
 		                 res.error_text);
 	if (res.outcome == PARLEY_SEND_OK) {
-		gw->store_ops->outbox_update(gw->store->data, id, "sent", res.provider_id[0] ? res.provider_id : NULL,
-		                             NULL, 0);
+		store_outbox_update(gw->st, id, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL, 0);
 		metrics_add(gw->metrics, "outbound_sent_total", "channel", ch->name, 1);
+		/* Accepted by the provider: a response (a dead-lettered send never is one). */
+		const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "conversation_id"));
+		if (conv && inbox_sent(gw->inbox, conv, time_now_ms()) != 0)
+			log_msg(PARLEY_LOG_WARN, ch->what, "could not record the first response of conversation %s",
+			        conv);
 		publish_status(gw, msg, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL);
 	} else if (res.outcome == PARLEY_SEND_RETRY && attempts < gw->cfg.outbox_max_attempts) {
 		int64_t delay = res.retry_after_ms > 0 ? res.retry_after_ms
@@ -146,7 +152,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		                                                           gw->cfg.outbox_backoff_max_ms);
 		log_msg(PARLEY_LOG_WARN, ch->what, "send of %s failed (attempt %d of %d): %s; retrying in %lld ms", id,
 		        attempts, gw->cfg.outbox_max_attempts, err ? err : "transient error", (long long)delay);
-		gw->store_ops->outbox_update(gw->store->data, id, "retry", NULL, err, time_now_ms() + delay);
+		store_outbox_update(gw->st, id, "retry", NULL, err, time_now_ms() + delay);
 		metrics_add(gw->metrics, "outbound_retries_total", "channel", ch->name, 1);
 	} else {
 		if (res.outcome == PARLEY_SEND_RETRY) {
@@ -156,7 +162,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 			err = e2;
 		}
 		log_msg(PARLEY_LOG_ERROR, ch->what, "send of %s dead-lettered: %s", id, err ? err : "permanent error");
-		gw->store_ops->outbox_update(gw->store->data, id, "failed", NULL, err ? err : "permanent error", 0);
+		store_outbox_update(gw->st, id, "failed", NULL, err ? err : "permanent error", 0);
 		metrics_add(gw->metrics, "outbound_failed_total", "channel", ch->name, 1);
 		publish_status(gw, msg, "failed", NULL, err ? err : "permanent error");
 	}
@@ -173,8 +179,7 @@ static void *outbox_main(void *arg)
 		pthread_mutex_unlock(&o->lock);
 		char *json = NULL;
 		int got = 0;
-		if (gw->store_ops->outbox_claim &&
-		    gw->store_ops->outbox_claim(gw->store->data, time_now_ms(), 32, &json) == 0 && json) {
+		if (store_outbox_claim(gw->st, time_now_ms(), 32, &json) == 0 && json) {
 			cJSON *arr = cJSON_Parse(json);
 			cJSON *it;
 			cJSON_ArrayForEach(it, arr)

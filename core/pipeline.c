@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "envelope.h"
 #include "gateway.h"
+#include "inbox/inbox.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -249,7 +250,7 @@ static void *commit_main(void *arg)
 			}
 		}
 		if (rv == 0 && nc > 0) {
-			rv = gw->store_ops->commit(gw->store->data, p->commit_envs, nc, p->commit_results);
+			rv = inbox_commit(gw->inbox, p->commit_envs, nc, p->commit_results);
 			if (rv != 0) {
 				log_error("store commit of %zu envelopes failed: %s; their providers will retry", nc,
 				          parley_strerror(rv));

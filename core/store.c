@@ -1,0 +1,84 @@
+/* store.c: the core's one door to the store plugin (see store.h). */
+#include "store.h"
+
+#include <stdlib.h>
+
+struct store {
+	void *data;
+	const struct parley_store_ops *ops;
+	const struct parley_store_typed_ops *typed;
+};
+
+/* The plugin declared the field (its struct_size covers it) and set it. */
+#define OPS_HAS(ops, field) ((ops)->struct_size >= offsetof(struct parley_store_ops, field) + sizeof((ops)->field))
+
+struct store *store_open(void *data, const struct parley_store_ops *ops)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->data = data;
+	st->ops = ops;
+	if (OPS_HAS(st->ops, typed) && st->ops->typed && st->ops->typed->struct_size >= sizeof(uint32_t))
+		st->typed = st->ops->typed;
+	return st;
+}
+
+void store_close(struct store *st)
+{
+	free(st);
+}
+
+const struct parley_store_typed_ops *store_typed(const struct store *st)
+{
+	return st->typed;
+}
+
+void *store_data(const struct store *st)
+{
+	return st->data;
+}
+
+int store_commit_classic(struct store *st, parley_envelope *const *envs, size_t n, int *results)
+{
+	return st->ops->commit(st->data, envs, n, results);
+}
+
+int store_query(struct store *st, const char *op, const char *request_json, char **reply)
+{
+	*reply = NULL;
+	return st->ops->query ? st->ops->query(st->data, op, request_json ? request_json : "{}", reply)
+	                      : PARLEY_ENOTSUP;
+}
+
+int store_kv_get(struct store *st, const char *ns, const char *key, char **val, size_t *len)
+{
+	return st->ops->kv_get(st->data, ns, key, val, len);
+}
+
+int store_kv_set(struct store *st, const char *ns, const char *key, const void *val, size_t len)
+{
+	return st->ops->kv_set(st->data, ns, key, val, len);
+}
+
+int store_outbox_claim(struct store *st, int64_t now_ms, size_t max, char **json_array)
+{
+	*json_array = NULL;
+	return st->ops->outbox_claim ? st->ops->outbox_claim(st->data, now_ms, max, json_array) : PARLEY_ENOTSUP;
+}
+
+int store_outbox_update(struct store *st, const char *id, const char *status, const char *provider_id,
+                        const char *error, int64_t next_attempt_ms)
+{
+	return st->ops->outbox_update(st->data, id, status, provider_id, error, next_attempt_ms);
+}
+
+int store_ping(struct store *st)
+{
+	return st->ops->ping ? st->ops->ping(st->data) : 0;
+}
+
+int store_attachment_set(struct store *st, const char *message_id, size_t index, const char *fields)
+{
+	return st->ops->attachment_set ? st->ops->attachment_set(st->data, message_id, index, fields) : PARLEY_ENOTSUP;
+}

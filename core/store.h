@@ -1,0 +1,45 @@
+/*
+ * store.h: the core's one door to the store plugin.  Every core module
+ * reaches the store through these functions, never through the plugin's
+ * ops table, so a store's calling conventions (its instance data, optional
+ * ops, the typed contract of ABI 1.2) are handled in one place.
+ *
+ * Threads: every function may be called from any thread; the store
+ * plugin serializes internally (parley.h).  Strings returned through
+ * char ** are malloc'd and freed by the caller.
+ */
+#ifndef PARLEY_CORE_STORE_H
+#define PARLEY_CORE_STORE_H
+
+#include <parley/parley.h>
+
+struct store;
+
+/*
+ * The door to a started store instance: its instance data and the
+ * plugin's ops table, both borrowed (the instance outlives the door).
+ * NULL on ENOMEM.
+ */
+struct store *store_open(void *data, const struct parley_store_ops *ops);
+void store_close(struct store *st);
+
+/* The typed contract (store.h of the SDK), or NULL for an ABI 1.0/1.1 store. */
+const struct parley_store_typed_ops *store_typed(const struct store *st);
+/* The plugin's instance data: the `store` argument of the typed reads. */
+void *store_data(const struct store *st);
+
+/* The classic group commit (an ABI 1.0/1.1 store decides conversations itself). */
+int store_commit_classic(struct store *st, parley_envelope *const *envs, size_t n, int *results);
+/* A read op the store answers (store.h lists them); *reply as parley_store_ops.query. */
+int store_query(struct store *st, const char *op, const char *request_json, char **reply);
+int store_kv_get(struct store *st, const char *ns, const char *key, char **val, size_t *len);
+int store_kv_set(struct store *st, const char *ns, const char *key, const void *val, size_t len);
+int store_outbox_claim(struct store *st, int64_t now_ms, size_t max, char **json_array);
+int store_outbox_update(struct store *st, const char *id, const char *status, const char *provider_id,
+                        const char *error, int64_t next_attempt_ms);
+/* 0 when usable; a store without ping is taken as usable. */
+int store_ping(struct store *st);
+/* PARLEY_ENOTSUP when the store keeps no attachment records. */
+int store_attachment_set(struct store *st, const char *message_id, size_t index, const char *fields);
+
+#endif
