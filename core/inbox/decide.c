@@ -33,7 +33,7 @@ static cJSON *read_object(struct inbox *ib, const char *op, cJSON *req, const ch
 	return *rv == 0 ? o : NULL;
 }
 
-/* contact.decide {from, link_phone?}: {contact_id, created}. */
+/* contact.decide {from, link_phone?}: {contact_id, created, urns: the addresses it covers}. */
 static int contact_decide(struct inbox *ib, const cJSON *req, char **reply)
 {
 	struct inbox_rules r = ib->rules;
@@ -65,13 +65,19 @@ static int contact_decide(struct inbox *ib, const cJSON *req, char **reply)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "contact_id", id);
 	cJSON_AddBoolToObject(o, "created", !found);
-	cJSON_AddStringToObject(o, "urn", urns[0]);
+	/* The addresses the decision covered: a step remembering a new contact remembers it for all. */
+	cJSON *all = cJSON_AddArrayToObject(o, "urns");
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(all, cJSON_CreateString(urns[i]));
 	*reply = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return 0;
 }
 
-/* conversation.decide {contact_id, channel, received_at, thread_ref?, reopen_within_ms?}: {conversation_id, what}. */
+/*
+ * conversation.decide {contact_id, channel, received_at, thread_ref?, reopen_within_ms?}:
+ * {conversation_id, what: join|reopen|open, via: thread_ref|latest}.
+ */
 static int conversation_decide(struct inbox *ib, const cJSON *req, char **reply)
 {
 	struct inbox_rules r = ib->rules;
@@ -81,7 +87,7 @@ static int conversation_decide(struct inbox *ib, const cJSON *req, char **reply)
 	const char *contact = str(req, "contact_id"), *channel = str(req, "channel"), *ref = str(req, "thread_ref");
 	if (!contact)
 		return inbox_fail(reply, PARLEY_EINVAL, "conversation.decide needs contact_id");
-	const char *what = NULL;
+	const char *what = NULL, *via = "latest";
 	char id[32] = "";
 	int rv = 0;
 	cJSON *root = NULL;
@@ -94,6 +100,7 @@ static int conversation_decide(struct inbox *ib, const cJSON *req, char **reply)
 		if (c && str(c, "id") && strcmp(str(c, "contact_id") ? str(c, "contact_id") : "", contact) == 0) {
 			snprintf(id, sizeof(id), "%s", str(c, "id"));
 			what = str(c, "status") && strcmp(str(c, "status"), "resolved") == 0 ? "reopen" : "join";
+			via = "thread_ref";
 		}
 		cJSON_Delete(root);
 		root = NULL;
@@ -118,6 +125,7 @@ static int conversation_decide(struct inbox *ib, const cJSON *req, char **reply)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "conversation_id", id);
 	cJSON_AddStringToObject(o, "what", what);
+	cJSON_AddStringToObject(o, "via", via);
 	*reply = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	cJSON_Delete(root);

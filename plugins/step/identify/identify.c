@@ -1,14 +1,15 @@
 /*
- * identify.c: every address (URN) resolves to one contact.  An inbound
- * envelope's `from` is looked up with the addresses provably the same person
- * uses elsewhere (the same E.164 number as tel:+N and whatsapp:N; e-mail
- * addresses case-insensitively); the contact found, or a new one, becomes
- * the envelope's contact_id.  The store creates new contacts and links the
- * address in the same transaction as the message.  Until then the decision
- * is remembered here, so two messages from a new customer in successive
- * batches get one contact, not two.  What the store confirmed is cached
- * (address -> contact) until the host's epoch moves: merges and other
- * changes made outside the pipeline empty the cache.
+ * identify.c: every address (URN) resolves to one contact.  Which contact,
+ * and which addresses are provably the same person's (the same E.164
+ * number as tel:+N and whatsapp:N; e-mail addresses case-insensitively),
+ * is the conversation core's rule: this step asks it (contact.decide) and
+ * sets the envelope's contact_id.  The group commit creates new contacts
+ * and links the address in the same transaction as the message, checking
+ * the proposal again under the store's locks.  Until then the proposal is
+ * remembered here for every address it covers, so two messages from a new
+ * customer in successive batches get one contact, not two.  What the store
+ * confirmed is cached (address -> contact) until the host's epoch moves:
+ * merges and other changes made outside the pipeline empty the cache.
  */
 #include <parley/parley.h>
 
@@ -27,49 +28,43 @@ struct identify {
 	int link_phone;
 	pthread_mutex_t lock;
 	struct strmap pending; /* urn -> contact id, "+" prefixed when new */
+	struct strmap linked;  /* from -> the other addresses its pending decision covers, tab-separated */
 	struct strmap known;   /* urn -> contact id, committed, valid while epoch holds */
 	uint64_t known_epoch;
 };
 
 #define KNOWN_MAX 200000
-/*
- * An address is a key: it is never cut short (two long addresses sharing a
- * prefix would become one customer).  The host refuses envelopes with
- * addresses over 512 bytes; this holds that plus a scheme change.
- */
-#define URN_MAX 640
 
 static const struct parley_config_key config_map[] = {
         {"link_phone", PARLEY_CFG_BOOL, "true", 0, "treat tel:+N and whatsapp:N (the same number) as one person"},
         {NULL, 0, NULL, 0, NULL},
 };
 
-/* The envelope's address and those provably the same person's (up to 3); 0 when from is too long. */
-static size_t candidates(struct identify *d, const char *from, char out[3][URN_MAX])
+/* The core's proposal for from: the contact id, whether it is new, and the addresses it covers. */
+static int decide(struct identify *d, const char *from, char id[32], int *created, cJSON **urns)
 {
-	size_t n = 0;
-	if (strlen(from) + 16 >= URN_MAX)
-		return 0;
-	snprintf(out[n++], URN_MAX, "%s", from);
-	if (strncmp(from, "mailto:", 7) == 0) {
-		for (char *p = out[0]; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-		return n;
+	const struct parley_host *h = d->host;
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "from", from);
+	cJSON_AddBoolToObject(req, "link_phone", d->link_phone);
+	char *text = cJSON_PrintUnformatted(req), *reply = NULL;
+	cJSON_Delete(req);
+	int rv = text ? h->store_query(d->inst, "contact.decide", text, &reply) : PARLEY_ENOMEM;
+	free(text);
+	cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
+	if (rv != 0)
+		h->log(d->inst, PARLEY_LOG_WARN, "no contact for an address: %s", reply ? reply : h->strerror(rv));
+	free(reply);
+	const char *cid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "contact_id"));
+	if (rv == 0 && !cid)
+		rv = PARLEY_EINTERNAL;
+	if (rv == 0) {
+		snprintf(id, 32, "%s", cid);
+		*created = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "created"));
+		*urns = cJSON_DetachItemFromObjectCaseSensitive(r, "urns");
 	}
-	if (!d->link_phone)
-		return n;
-	const char *digits = NULL;
-	if (strncmp(from, "whatsapp:", 9) == 0)
-		digits = from + 9;
-	else if (strncmp(from, "tel:+", 5) == 0)
-		digits = from + 5;
-	if (!digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) < 6)
-		return n;
-	if (strncmp(from, "whatsapp:", 9) == 0)
-		snprintf(out[n++], URN_MAX, "tel:+%s", digits);
-	else
-		snprintf(out[n++], URN_MAX, "whatsapp:%s", digits);
-	return n;
+	cJSON_Delete(r);
+	return rv;
 }
 
 static int id_process(void *data, parley_envelope *env)
@@ -82,12 +77,6 @@ static int id_process(void *data, parley_envelope *env)
 	if (!dir || strcmp(dir, "inbound") != 0 || !from || !kind || strcmp(kind, "status") == 0 ||
 	    h->envelope_get_str(env, "contact_id"))
 		return 0;
-	char urns[3][URN_MAX];
-	size_t n = candidates(d, from, urns);
-	if (n == 0) {
-		h->log(d->inst, PARLEY_LOG_WARN, "an address of %zu bytes is too long to be a contact's", strlen(from));
-		return PARLEY_EINVAL;
-	}
 	char id[32] = "";
 	uint64_t epoch = h->epoch(d->inst);
 	pthread_mutex_lock(&d->lock);
@@ -95,49 +84,53 @@ static int id_process(void *data, parley_envelope *env)
 		strmap_free(&d->known);
 		d->known_epoch = epoch;
 	}
-	for (size_t i = 0; i < n && !id[0]; i++) {
-		const char *p = strmap_get(&d->pending, urns[i]);
-		if (!p)
-			p = strmap_get(&d->known, urns[i]);
-		if (p)
-			snprintf(id, sizeof(id), "%s", p[0] == '+' ? p + 1 : p);
-	}
+	const char *p = strmap_get(&d->pending, from);
+	if (!p)
+		p = strmap_get(&d->known, from);
+	if (p)
+		snprintf(id, sizeof(id), "%s", p[0] == '+' ? p + 1 : p);
 	pthread_mutex_unlock(&d->lock);
+	if (id[0])
+		return h->envelope_set_str(env, "contact_id", id);
 	int created = 0;
-	if (!id[0]) {
-		cJSON *req = cJSON_CreateObject();
-		cJSON *arr = cJSON_AddArrayToObject(req, "urns");
-		for (size_t i = 0; i < n; i++)
-			cJSON_AddItemToArray(arr, cJSON_CreateString(urns[i]));
-		char *text = cJSON_PrintUnformatted(req);
-		cJSON_Delete(req);
-		char *reply = NULL;
-		int rv = h->store_query(d->inst, "contact.lookup", text, &reply);
-		free(text);
-		if (rv == 0) {
-			cJSON *r = cJSON_Parse(reply);
-			const char *cid = cJSON_GetStringValue(
-			        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "contact"), "id"));
-			if (cid)
-				snprintf(id, sizeof(id), "%s", cid);
-			cJSON_Delete(r);
-		} else if (rv != PARLEY_ENOENT) {
-			free(reply);
-			return rv; /* the store is unwell: the provider retries */
-		}
-		free(reply);
-		if (!id[0]) {
-			h->new_id(id);
-			created = 1;
+	cJSON *urns = NULL;
+	int rv = decide(d, from, id, &created, &urns);
+	if (rv != 0)
+		return rv; /* the store is unwell or the address cannot be a key: not stored, the provider retries */
+	/* A new contact another address of the same person was just given wins (tel:+N, then whatsapp:N). */
+	char val[40];
+	pthread_mutex_lock(&d->lock);
+	const cJSON *u;
+	if (created) {
+		cJSON_ArrayForEach(u, urns)
+		{
+			const char *q = cJSON_IsString(u) ? strmap_get(&d->pending, u->valuestring) : NULL;
+			if (q && q[0] == '+') {
+				snprintf(id, sizeof(id), "%s", q + 1);
+				created = 0;
+				break;
+			}
 		}
 	}
-	/* Remember until committed, so the next batches agree. */
-	char val[40];
+	/* Remember until committed, for the raw address and every address the decision covered. */
 	snprintf(val, sizeof(val), "%s%s", created ? "+" : "", id);
-	pthread_mutex_lock(&d->lock);
-	if (!strmap_get(&d->pending, urns[0]))
-		strmap_put(&d->pending, urns[0], val);
+	if (!strmap_get(&d->pending, from))
+		strmap_put(&d->pending, from, val);
+	char list[3 * 660] = "";
+	size_t len = 0;
+	cJSON_ArrayForEach(u, urns)
+	{
+		if (!cJSON_IsString(u) || strcmp(u->valuestring, from) == 0 || strmap_get(&d->pending, u->valuestring))
+			continue;
+		strmap_put(&d->pending, u->valuestring, val);
+		int w = snprintf(list + len, sizeof(list) - len, "%s%s", len ? "\t" : "", u->valuestring);
+		if (w > 0 && (size_t)w < sizeof(list) - len)
+			len += (size_t)w;
+	}
+	if (len && !strmap_get(&d->linked, from))
+		strmap_put(&d->linked, from, list);
 	pthread_mutex_unlock(&d->lock);
+	cJSON_Delete(urns);
 	return h->envelope_set_str(env, "contact_id", id);
 }
 
@@ -149,22 +142,31 @@ static void id_after_commit(void *data, const parley_envelope *env, int result)
 	const char *cid = h->envelope_get_str(env, "contact_id");
 	if (!from || !cid)
 		return;
-	char urns[3][URN_MAX];
-	if (candidates(d, from, urns) == 0)
-		return;
 	int announce = 0;
 	uint64_t epoch = h->epoch(d->inst);
 	pthread_mutex_lock(&d->lock);
 	if (result == 0 && epoch == d->known_epoch) {
 		if (d->known.n >= KNOWN_MAX)
 			strmap_free(&d->known);
-		strmap_put(&d->known, urns[0], cid);
+		strmap_put(&d->known, from, cid);
 	}
-	const char *p = strmap_get(&d->pending, urns[0]);
+	const char *p = strmap_get(&d->pending, from);
 	if (p && strcmp(p[0] == '+' ? p + 1 : p, cid) == 0) {
 		announce = p[0] == '+' && result == 0;
 		/* Committed (the store now answers lookups) or failed (the retry decides anew). */
-		strmap_del(&d->pending, urns[0]);
+		strmap_del(&d->pending, from);
+		const char *l = strmap_get(&d->linked, from);
+		char *list = l ? strdup(l) : NULL;
+		strmap_del(&d->linked, from);
+		for (char *u = list, *next; u && *u; u = next) {
+			next = strchr(u, '\t');
+			if (next)
+				*next++ = '\0';
+			const char *q = strmap_get(&d->pending, u);
+			if (q && strcmp(q[0] == '+' ? q + 1 : q, cid) == 0)
+				strmap_del(&d->pending, u);
+		}
+		free(list);
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (announce) {
@@ -198,6 +200,7 @@ static void id_destroy(void *data)
 {
 	struct identify *d = data;
 	strmap_free(&d->pending);
+	strmap_free(&d->linked);
 	strmap_free(&d->known);
 	pthread_mutex_destroy(&d->lock);
 	free(d);

@@ -1,13 +1,15 @@
 /*
- * thread.c: each inbound message joins its contact's open conversation,
- * from any channel.  A resolved conversation reopens when the contact writes
- * within `reopen_within` of its resolution; later, a new conversation
- * starts.  Pending and snoozed conversations wake up (the store sets them
- * open).  A reply naming an earlier message (thread_ref: e-mail's
- * In-Reply-To, a quoted message) joins that message's conversation, whatever
- * its subject says and however long ago it was resolved.  Publishes
- * conversation.opened and conversation.reopened once the message is
- * committed.  Needs `identify` before it.
+ * thread.c: each inbound message joins its contact's conversation, from
+ * any channel.  Which one (the latest when it is not resolved; a resolved
+ * one when the contact writes within `reopen_within` of its resolution;
+ * else a new one; a reply naming an earlier message, thread_ref, joins that
+ * message's conversation however long ago it was resolved) is the
+ * conversation core's rule: this step asks it (conversation.decide) and
+ * sets the envelope's conversation_id; the group commit checks the proposal
+ * again under the store's locks.  Proposals are remembered per contact
+ * until committed, so a new customer's successive messages join one new
+ * conversation.  Publishes conversation.opened and conversation.reopened
+ * once the message is committed.  Needs `identify` before it.
  */
 #include <parley/parley.h>
 
@@ -18,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct thread {
 	const struct parley_host *host;
@@ -38,21 +39,37 @@ static const struct parley_config_key config_map[] = {
         {NULL, 0, NULL, 0, NULL},
 };
 
-/* Milliseconds since the epoch of an RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SS[.mmm]Z"; 0 if unparseable. */
-static int64_t parse_time(const char *s)
+/* The core's proposal: *what 'o' (opened), 'r' (reopened) or '-' (joined); *by_ref when thread_ref decided. */
+static int decide(struct thread *t, const parley_envelope *env, const char *cid, char id[32], char *what, int *by_ref)
 {
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	int ms = 0;
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-	                 &tm.tm_sec) != 6)
-		return 0;
-	const char *dot = strchr(s, '.');
-	if (dot)
-		ms = (int)strtol(dot + 1, NULL, 10);
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm) * 1000 + ms;
+	const struct parley_host *h = t->host;
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "contact_id", cid);
+	cJSON_AddStringToObject(q, "channel", h->envelope_get_str(env, "channel"));
+	cJSON_AddStringToObject(q, "received_at", h->envelope_get_str(env, "received_at"));
+	if (h->envelope_get_str(env, "thread_ref"))
+		cJSON_AddStringToObject(q, "thread_ref", h->envelope_get_str(env, "thread_ref"));
+	cJSON_AddNumberToObject(q, "reopen_within_ms", (double)t->reopen_ms);
+	char *req = cJSON_PrintUnformatted(q), *reply = NULL;
+	cJSON_Delete(q);
+	int rv = req ? h->store_query(t->inst, "conversation.decide", req, &reply) : PARLEY_ENOMEM;
+	free(req);
+	cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
+	if (rv != 0)
+		h->log(t->inst, PARLEY_LOG_WARN, "no conversation for a message: %s", reply ? reply : h->strerror(rv));
+	free(reply);
+	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "conversation_id"));
+	const char *w = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "what"));
+	const char *via = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "via"));
+	if (rv == 0 && (!conv || !w))
+		rv = PARLEY_EINTERNAL;
+	if (rv == 0) {
+		snprintf(id, 32, "%s", conv);
+		*what = strcmp(w, "open") == 0 ? 'o' : strcmp(w, "reopen") == 0 ? 'r' : '-';
+		*by_ref = via && strcmp(via, "thread_ref") == 0;
+	}
+	cJSON_Delete(r);
+	return rv;
 }
 
 static int th_process(void *data, parley_envelope *env)
@@ -65,32 +82,21 @@ static int th_process(void *data, parley_envelope *env)
 	if (!dir || strcmp(dir, "inbound") != 0 || !kind || strcmp(kind, "message") != 0 || !cid ||
 	    h->envelope_get_str(env, "conversation_id"))
 		return 0;
-	char val[40] = "";
-	const char *ref = h->envelope_get_str(env, "thread_ref");
-	if (ref) {
-		cJSON *rq = cJSON_CreateObject();
-		cJSON_AddStringToObject(rq, "channel", h->envelope_get_str(env, "channel"));
-		cJSON_AddStringToObject(rq, "ref", ref);
-		char *text = cJSON_PrintUnformatted(rq), *reply = NULL;
-		cJSON_Delete(rq);
-		if (h->store_query(t->inst, "conversation.of_ref", text, &reply) == 0) {
-			cJSON *r = cJSON_Parse(reply);
-			const cJSON *conv = cJSON_GetObjectItemCaseSensitive(r, "conversation");
-			const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "id"));
-			const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "status"));
-			const char *owner = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "contact_id"));
-			if (id && owner && strcmp(owner, cid) == 0)
-				snprintf(val, sizeof(val), "%c%s",
-				         status && strcmp(status, "resolved") == 0 ? 'r' : '-', id);
-			cJSON_Delete(r);
-		}
-		free(text);
-		free(reply);
+	char id[32] = "", what = 0, val[40] = "";
+	int by_ref = 0, asked = 0;
+	if (h->envelope_get_str(env, "thread_ref")) {
+		/* A reply naming an earlier message goes where that message is, whatever is pending. */
+		int rv = decide(t, env, cid, id, &what, &by_ref);
+		if (rv != 0)
+			return rv;
+		asked = 1;
+		if (by_ref)
+			snprintf(val, sizeof(val), "%c%s", what, id);
 	}
 	uint64_t epoch = h->epoch(t->inst);
 	pthread_mutex_lock(&t->lock);
 	if (epoch != t->known_epoch) {
-		/* Resolved, merged or reassigned outside the pipeline: ask the store again. */
+		/* Resolved, merged or reassigned outside the pipeline: ask again. */
 		strmap_free(&t->known);
 		t->known_epoch = epoch;
 	}
@@ -101,31 +107,10 @@ static int th_process(void *data, parley_envelope *env)
 		snprintf(val, sizeof(val), "-%s", p);
 	pthread_mutex_unlock(&t->lock);
 	if (!val[0]) {
-		cJSON *q = cJSON_CreateObject();
-		cJSON_AddStringToObject(q, "contact_id", cid);
-		char *req = cJSON_PrintUnformatted(q), *reply = NULL;
-		cJSON_Delete(q);
-		int rv = req ? h->store_query(t->inst, "conversation.current", req, &reply) : PARLEY_ENOMEM;
-		free(req);
-		cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
-		free(reply);
-		if (rv != 0 && rv != PARLEY_ENOENT)
+		int rv = asked ? 0 : decide(t, env, cid, id, &what, &by_ref);
+		if (rv != 0)
 			return rv;
-		const cJSON *conv = cJSON_GetObjectItemCaseSensitive(r, "conversation");
-		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "id"));
-		const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "status"));
-		const char *resolved = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "resolved_at"));
-		const char *now = h->envelope_get_str(env, "received_at");
-		if (id && status && strcmp(status, "resolved") != 0) {
-			snprintf(val, sizeof(val), "-%s", id);
-		} else if (id && status && parse_time(now) - parse_time(resolved) <= t->reopen_ms) {
-			snprintf(val, sizeof(val), "r%s", id);
-		} else {
-			char nid[32];
-			h->new_id(nid);
-			snprintf(val, sizeof(val), "o%s", nid);
-		}
-		cJSON_Delete(r);
+		snprintf(val, sizeof(val), "%c%s", what, id);
 	}
 	pthread_mutex_lock(&t->lock);
 	if (!strmap_get(&t->pending, cid))
