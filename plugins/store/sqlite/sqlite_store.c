@@ -393,8 +393,6 @@ static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *re
 		if (results[i] == 0 && kind && strcmp(kind, "status") == 0 && dir && strcmp(dir, "inbound") == 0 &&
 		    apply_receipt(s, e) != 0)
 			goto fail;
-		if (results[i] == 0 && conv_commit(s, e) != 0)
-			goto fail;
 	}
 	if (sq_exec(s, s->w, "COMMIT") != 0)
 		goto fail;

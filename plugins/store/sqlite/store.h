@@ -58,11 +58,9 @@ int sq_exec(struct store *s, sqlite3 *db, const char *sql);
 void sq_bind(sqlite3_stmt *st, int i, const char *v);
 
 /*
- * Conversations (conversations.c).  conv_commit runs inside the commit
- * transaction for each stored envelope; conv_query answers the contact and
- * conversation ops, PARLEY_ENOTSUP for others.
+ * Conversations (conversations.c): conv_query answers the contact and
+ * conversation reads, PARLEY_ENOTSUP for others.
  */
-int conv_commit(struct store *s, const parley_envelope *e);
 int conv_query(struct store *s, const char *op, const cJSON *req, char **reply);
 /* Finalize the cached statements (before the connections close). */
 void conv_close(struct store *s);
