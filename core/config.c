@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#define NODE_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 int cfg_parse_int(const char *s, int64_t *out, char *err)
 {
@@ -464,7 +467,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 	}
 	static const char *const top[] = {"data_dir", "log",      "plugins",   "http",   "publish", "control",
 	                                  "storage",  "channels", "pipelines", "outbox", "commit",  "canned_responses",
-	                                  NULL};
+	                                  "node",     NULL};
 	cfg_check_keys(cfg->path, root, top, "the top level", errs);
 
 	const struct cfg_node *dd = want_scalar(&r, cfg_map_get(root, "data_dir"), "data_dir");
@@ -547,6 +550,23 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		int64_t b = cfg->publish_buffer;
 		read_int(&r, pub, "buffer", 0, 8192, &b);
 		cfg->publish_buffer = (int)b;
+	}
+	const struct cfg_node *node = want_map(&r, cfg_map_get(root, "node"), "node");
+	if (node) {
+		static const char *const k[] = {"name", NULL};
+		cfg_check_keys(cfg->path, node, k, "node", errs);
+		read_str(&r, node, "name", &cfg->node_name);
+		const char *n = cfg->node_name;
+		if (n && (!n[0] || strlen(n) > 64 || strspn(n, NODE_NAME_CHARS) != strlen(n)))
+			cfg_errors_add(errs, cfg->path, cfg_map_get(node, "name"),
+			               "node.name must be 1 to 64 letters, digits, '.', '_' or '-'");
+	}
+	if (!cfg->node_name) {
+		/* Stable across restarts, so a restarted node keeps its leases; two nodes on one host need names. */
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		host[strcspn(host, ".")] = '\0';
+		cfg->node_name = strdup(host[0] ? host : "parley");
 	}
 	const struct cfg_node *ctl = want_map(&r, cfg_map_get(root, "control"), "control");
 	if (ctl) {
@@ -716,6 +736,7 @@ void cfg_free(struct gw_config *cfg)
 	free(cfg->publish_listen);
 	free(cfg->control_listen);
 	free(cfg->control_token);
+	free(cfg->node_name);
 	free_instance(&cfg->storage);
 	for (size_t i = 0; i < cfg->n_channels; i++)
 		free_instance(&cfg->channels[i]);

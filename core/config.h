@@ -77,6 +77,7 @@ struct gw_config {
 	int publish_buffer;
 	char *control_listen;
 	char *control_token;      /* required in every control request when set */
+	char *node_name;          /* node.name: this gateway among the nodes sharing a store (default: the host name) */
 	int publish_allow_remote; /* publish.listen may be reachable from other machines */
 	int outbox_max_attempts;
 	int64_t outbox_backoff_base_ms;

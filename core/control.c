@@ -326,7 +326,7 @@ static char *op_state(struct gateway *gw, const cJSON *req, int set)
 	if (set) {
 		int rv = store_kv_set(gw->st, inst, key, value, strlen(value));
 		if (rv == 0)
-			atomic_fetch_add(&gw->epoch, 1); /* plugins caching their state look again */
+			gateway_changed(gw); /* plugins caching their state look again */
 		return rv == 0 ? strdup("{\"ok\":true}") : error_reply("store_error", parley_strerror(rv));
 	}
 	char *val = NULL;
@@ -406,7 +406,7 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 			/* Steps caching contacts and conversations must look again. */
 			for (size_t i = 0; i < sizeof(store_events) / sizeof(store_events[0]); i++)
 				if (strcmp(op, store_events[i].op) == 0)
-					atomic_fetch_add(&gw->epoch, 1);
+					gateway_changed(gw);
 			if (topic && store_reply)
 				bus_publish(gw->bus, topic, store_reply, strlen(store_reply));
 			reply = ok_merge(store_reply);

@@ -2,6 +2,7 @@
 #include "gateway.h"
 #include "bus.h"
 #include "control.h"
+#include "envelope.h"
 #include "housekeeping.h"
 #include "http.h"
 #include "inbox/inbox.h"
@@ -102,6 +103,7 @@ static parley_instance *instance_new(struct gateway *gw, const struct plugin_ent
 int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors *errs)
 {
 	memset(gw, 0, sizeof(*gw));
+	pthread_mutex_init(&gw->changed_lock, NULL);
 	if (cfg_load(config_path, &gw->cfg, errs) != 0 && !gw->cfg.root) {
 		cfg_free(&gw->cfg);
 		return -1;
@@ -266,11 +268,38 @@ static void instance_free(parley_instance *inst)
 	free(inst);
 }
 
-/* Contacts or conversations changed outside the pipeline: the steps' caches look again. */
+void gateway_changed(struct gateway *gw)
+{
+	atomic_fetch_add(&gw->epoch, 1);
+	/* The other nodes sharing the store see the mark change (housekeeping) and empty their caches too. */
+	char mark[32];
+	ulid_new(mark);
+	if (store_kv_set(gw->st, "parley", "changed", mark, strlen(mark)) == 0) {
+		pthread_mutex_lock(&gw->changed_lock);
+		snprintf(gw->changed_mark, sizeof(gw->changed_mark), "%s", mark);
+		pthread_mutex_unlock(&gw->changed_lock);
+	}
+}
+
 static void epoch_advance(void *arg)
 {
-	struct gateway *gw = arg;
-	atomic_fetch_add(&gw->epoch, 1);
+	gateway_changed(arg);
+}
+
+void gateway_changed_elsewhere(struct gateway *gw)
+{
+	char *val = NULL;
+	size_t len = 0;
+	if (store_kv_get(gw->st, "parley", "changed", &val, &len) != 0)
+		return;
+	pthread_mutex_lock(&gw->changed_lock);
+	int moved = strcmp(val, gw->changed_mark) != 0;
+	if (moved)
+		snprintf(gw->changed_mark, sizeof(gw->changed_mark), "%s", val);
+	pthread_mutex_unlock(&gw->changed_lock);
+	free(val);
+	if (moved)
+		atomic_fetch_add(&gw->epoch, 1);
 }
 
 /*

@@ -73,7 +73,19 @@ struct gateway {
 	atomic_int draining;
 	/* Advanced by control ops and housekeeping that change contacts or conversations. */
 	atomic_uint_fast64_t epoch;
+	/* The last change mark seen in the store (another node's change moves it). */
+	pthread_mutex_t changed_lock;
+	char changed_mark[32];
 };
+
+/*
+ * Contacts, conversations or plugin state changed other than by the
+ * pipeline: advance the epoch (the steps' caches look again) and mark the
+ * store, so other nodes sharing it do the same.
+ */
+void gateway_changed(struct gateway *gw);
+/* Advance the epoch when another node marked a change (called periodically). */
+void gateway_changed_elsewhere(struct gateway *gw);
 
 /* Text for a PARLEY_E* code. */
 const char *parley_strerror(int err);

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "payload.h"
 #include "store.h"
+#include "util.h"
 
 #include <nng/nng.h>
 #include <stdarg.h>
@@ -321,6 +322,17 @@ static int h_store_query(parley_instance *inst, const char *op, const char *requ
 	return inbox_op(gw->inbox, op, request_json ? request_json : "{}", reply);
 }
 
+static int h_lease(parley_instance *inst, const char *name, int64_t ttl_ms)
+{
+	struct gateway *gw = inst->gw;
+	if (!name || ttl_ms <= 0)
+		return PARLEY_EINVAL;
+	char *key = str_printf("%s/%s", inst->name, name);
+	int rv = key ? store_lease(gw->st, key, gw->cfg.node_name, ttl_ms) : PARLEY_ENOMEM;
+	free(key);
+	return rv;
+}
+
 static uint64_t h_epoch(parley_instance *inst)
 {
 	return atomic_load(&inst->gw->epoch);
@@ -377,6 +389,7 @@ static const struct parley_host table = {
         .json_check = h_json_check,
         .text_check = h_text_check,
         .submit_ids = h_submit_ids,
+        .lease = h_lease,
 };
 
 const struct parley_host *host_table(void)

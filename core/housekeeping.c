@@ -1,4 +1,7 @@
-/* housekeeping.c: wake snoozed conversations every few seconds. */
+/*
+ * housekeeping.c: every few seconds, notice changes other nodes sharing
+ * the store made (their caches' epoch) and wake snoozed conversations.
+ */
 #include "housekeeping.h"
 #include "bus.h"
 #include "gateway.h"
@@ -31,7 +34,7 @@ static void wake_snoozed(struct gateway *gw)
 	}
 	cJSON *r = cJSON_Parse(reply);
 	if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "woken")) > 0)
-		atomic_fetch_add(&gw->epoch, 1);
+		gateway_changed(gw);
 	const cJSON *c;
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(r, "woken"))
 	{
@@ -53,6 +56,7 @@ static void *main_loop(void *arg)
 	pthread_mutex_lock(&hk->lock);
 	while (!hk->stop) {
 		pthread_mutex_unlock(&hk->lock);
+		gateway_changed_elsewhere(hk->gw);
 		wake_snoozed(hk->gw);
 		pthread_mutex_lock(&hk->lock);
 		struct timespec ts;

@@ -106,6 +106,19 @@ static void send_one(struct outbox *o, cJSON *msg)
 		return;
 	}
 	int64_t wait = rate_wait_ms(ch);
+	if (wait <= 0 && ch->rate > 0) {
+		/*
+		 * The limit is the channel's, not this node's: every send also takes
+		 * the channel's slot in the store, a lease of 1/rate that no other
+		 * node's send can take until it lapses.
+		 */
+		char holder[32], *key = str_printf("rate/%s", ch->name);
+		ulid_new(holder);
+		int lr = key ? store_lease(gw->st, key, holder, (int64_t)(1000.0 / ch->rate)) : PARLEY_ENOMEM;
+		free(key);
+		if (lr != 0)
+			wait = (int64_t)(1000.0 / ch->rate);
+	}
 	if (wait > 0) {
 		/*
 		 * Over the channel's rate_limit: back in the queue (not an attempt)

@@ -1,6 +1,8 @@
 /* store.c: the core's one door to the store plugin (see store.h). */
 #include "store.h"
 
+#include "util.h"
+
 #include <stdlib.h>
 
 struct store {
@@ -81,4 +83,11 @@ int store_ping(struct store *st)
 int store_attachment_set(struct store *st, const char *message_id, size_t index, const char *fields)
 {
 	return st->ops->attachment_set ? st->ops->attachment_set(st->data, message_id, index, fields) : PARLEY_ENOTSUP;
+}
+
+int store_lease(struct store *st, const char *name, const char *holder, int64_t ttl_ms)
+{
+	if (!st->typed || !st->typed->lease_acquire)
+		return 0;
+	return st->typed->lease_acquire(st->data, name, holder, time_now_ms(), ttl_ms, NULL);
 }

@@ -39,6 +39,12 @@ int store_outbox_update(struct store *st, const char *id, const char *status, co
                         const char *error, int64_t next_attempt_ms);
 /* 0 when usable; a store without ping is taken as usable. */
 int store_ping(struct store *st);
+/*
+ * Hold the lease `name` for holder (this node) until ttl_ms from now: 0,
+ * PARLEY_EBUSY when another holder has it, or a store error.  A store
+ * without leases serves one node: the lease is always granted.
+ */
+int store_lease(struct store *st, const char *name, const char *holder, int64_t ttl_ms);
 /* PARLEY_ENOTSUP when the store keeps no attachment records. */
 int store_attachment_set(struct store *st, const char *message_id, size_t index, const char *fields);
 

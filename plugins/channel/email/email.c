@@ -473,16 +473,35 @@ out:
 	return rv;
 }
 
+/*
+ * How long a node's turn at the mailbox lasts unless renewed; IDLE waits
+ * half of it, so the lease is renewed in time, and a node that died is
+ * replaced within it.
+ */
+#define POLL_LEASE_MS (90 * 1000)
+
 static void *poll_main(void *arg)
 {
 	struct email *e = arg;
 	struct prov_client c;
 	client_init(e, &c, 16u << 20);
+	int held = 1;
 	while (!e->stopping) {
+		/* Nodes sharing a store take turns: one reads the mailbox, the others wait for its lease to lapse. */
+		if (PARLEY_HOST_HAS(e->host, lease) && e->host->lease(e->inst, "poll", POLL_LEASE_MS) != 0) {
+			if (held)
+				e->host->log(e->inst, PARLEY_LOG_INFO, "another node reads the mailbox: waiting");
+			held = 0;
+			pause_ms(e, POLL_LEASE_MS / 3);
+			continue;
+		}
+		if (!held)
+			e->host->log(e->inst, PARLEY_LOG_INFO, "this node reads the mailbox now");
+		held = 1;
 		int got = intake(e, &c);
 		if (got < 0)
 			pause_ms(e, e->poll_ms > 2000 ? e->poll_ms : 2000);
-		else if (got == 0 && (e->no_idle || idle_wait(e, 25 * 60 * 1000) != 0))
+		else if (got == 0 && (e->no_idle || idle_wait(e, POLL_LEASE_MS / 2) != 0))
 			pause_ms(e, e->poll_ms);
 	}
 	prov_client_fini(&c);

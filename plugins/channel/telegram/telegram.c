@@ -413,15 +413,29 @@ static void *poll_main(void *arg)
 	prov_client_init(&client, t->poll_timeout_ms + t->timeout_ms, 64u << 20);
 	client.abort = &t->stopping;
 	long long offset = 0;
-	char *val = NULL;
-	size_t len;
-	if (h->kv_get(t->inst, "offset", &val, &len) == 0) {
-		offset = strtoll(val, NULL, 10);
-		free(val);
-	}
 	/* After a refused answer, updates are asked for one at a time to find the one at fault. */
-	int one_by_one = 0;
+	int one_by_one = 0, held = 0;
 	while (!t->stopping) {
+		/*
+		 * Nodes sharing a store take turns: one long-polls, the others wait
+		 * for its lease to lapse.  A node taking its turn reads the offset
+		 * the previous one stored.
+		 */
+		int64_t ttl = 3 * (t->poll_timeout_ms + t->timeout_ms);
+		if (PARLEY_HOST_HAS(h, lease) && h->lease(t->inst, "poll", ttl) != 0) {
+			held = 0;
+			pause_ms(t, ttl / 3);
+			continue;
+		}
+		if (!held) {
+			char *val = NULL;
+			size_t len;
+			if (h->kv_get(t->inst, "offset", &val, &len) == 0) {
+				offset = strtoll(val, NULL, 10);
+				free(val);
+			}
+			held = 1;
+		}
 		char url[1024];
 		snprintf(url, sizeof(url), "%s/bot%s/getUpdates?offset=%lld&timeout=%lld%s", t->base, t->token, offset,
 		         (long long)(t->poll_timeout_ms / 1000), one_by_one ? "&limit=1" : "");

@@ -585,6 +585,21 @@ struct parley_host {
 	 */
 	int (*submit_ids)(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_ids_cb done,
 	                  void *arg);
+
+	/* ---- ABI 1.2 */
+
+	/*
+	 * Hold this instance's lease `name` for ttl_ms from now, renewing it
+	 * when this node holds it: for work that one gateway node of a cluster
+	 * does at a time, such as polling a mailbox.  0 when this node holds
+	 * it now; PARLEY_EBUSY when another node does (do not do the work;
+	 * ask again later); another error when the store cannot tell (do not
+	 * do the work either).  A node that stops renewing loses the lease
+	 * when ttl_ms has passed.  Call it before each round of the work, at
+	 * intervals well under ttl_ms.  Blocks for a store round trip: call it
+	 * from a plugin thread.
+	 */
+	int (*lease)(parley_instance *inst, const char *name, int64_t ttl_ms);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \
