@@ -333,6 +333,17 @@ static int h_lease(parley_instance *inst, const char *name, int64_t ttl_ms)
 	return rv;
 }
 
+static int h_counter_add(parley_instance *inst, const char *name, int64_t delta, int64_t *value)
+{
+	struct gateway *gw = inst->gw;
+	if (!name || !value)
+		return PARLEY_EINVAL;
+	char *key = str_printf("%s/%s", inst->name, name);
+	int rv = key ? store_counter_add(gw->st, key, delta, value) : PARLEY_ENOMEM;
+	free(key);
+	return rv;
+}
+
 static uint64_t h_epoch(parley_instance *inst)
 {
 	return atomic_load(&inst->gw->epoch);
@@ -390,6 +401,7 @@ static const struct parley_host table = {
         .text_check = h_text_check,
         .submit_ids = h_submit_ids,
         .lease = h_lease,
+        .counter_add = h_counter_add,
 };
 
 const struct parley_host *host_table(void)

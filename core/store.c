@@ -91,3 +91,12 @@ int store_lease(struct store *st, const char *name, const char *holder, int64_t 
 		return 0;
 	return st->typed->lease_acquire(st->data, name, holder, time_now_ms(), ttl_ms, NULL);
 }
+
+int store_counter_add(struct store *st, const char *name, int64_t delta, int64_t *value)
+{
+	const struct parley_store_typed_ops *t = st->typed;
+	if (!t || t->struct_size < offsetof(struct parley_store_typed_ops, counter_add) + sizeof(t->counter_add) ||
+	    !t->counter_add)
+		return PARLEY_ENOTSUP;
+	return t->counter_add(st->data, name, delta, value);
+}

@@ -45,6 +45,8 @@ int store_ping(struct store *st);
  * without leases serves one node: the lease is always granted.
  */
 int store_lease(struct store *st, const char *name, const char *holder, int64_t ttl_ms);
+/* The store's counter name += delta, the new value in *value; PARLEY_ENOTSUP without counters. */
+int store_counter_add(struct store *st, const char *name, int64_t delta, int64_t *value);
 /* PARLEY_ENOTSUP when the store keeps no attachment records. */
 int store_attachment_set(struct store *st, const char *message_id, size_t index, const char *fields);
 

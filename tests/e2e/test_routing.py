@@ -119,6 +119,27 @@ try:
 finally:
     gw2.cleanup()
 
+# The round-robin position is kept in the store: a restart goes on where it was.
+gw4 = Gateway(config_body="""pipelines:
+  - name: inbound
+    steps:
+      - identify: {}
+      - thread: {}
+      - route: { type: assign, config: { strategy: round_robin, teams: { t: [ann, ben, cat] }, default_team: t } }
+""").start()
+try:
+    def agent_of(sender):
+        st, _ = gw4.post_message({"id": sender, "from": sender, "text": "hi"})
+        m = [m for m in gw4.list_all("hooks") if m["external_id"] == sender][0]
+        return gw4.api("conversation.get", {"conversation_id": m["conversation_id"]})[1]["conversation"].get("assignee")
+    before = [agent_of("p1"), agent_of("p2")]
+    gw4.stop()
+    gw4.start()
+    after = agent_of("p3")
+    check(before == ["ann", "ben"] and after == "cat", f"the turn survives a restart: {before} then {after}")
+finally:
+    gw4.cleanup()
+
 # A bad pattern is refused at start with the rule and PCRE2's reason.
 gw3 = Gateway(config_body="""pipelines:
   - name: inbound

@@ -207,10 +207,19 @@ static int as_process(void *data, parley_envelope *env)
 	for (int k = 0; k < n; k++)
 		if (cJSON_IsString(cJSON_GetArrayItem(members, k)))
 			available(a, cJSON_GetArrayItem(members, k)->valuestring); /* warm the cache outside the lock */
+	/*
+	 * The round-robin position is the team's, kept in the store: it survives
+	 * a restart, and nodes sharing the store take turns with one position.
+	 */
+	int64_t shared = 0;
+	char key[160];
+	snprintf(key, sizeof(key), "next:%s", team);
+	int have_shared =
+	        !a->least_busy && PARLEY_HOST_HAS(h, counter_add) && h->counter_add(a->inst, key, 1, &shared) == 0;
 	pthread_mutex_lock(&a->lock);
 	const char *pos = strmap_get(&a->next, team);
-	int start = pos ? (int)strtol(pos, NULL, 10) : 0;
-	int best = -1;
+	int start = have_shared && n > 0 ? (int)((shared - 1) % n) : pos ? (int)strtol(pos, NULL, 10) : 0;
+	int best = -1, skipped = 0;
 	double best_load = 0;
 	for (int k = 0; k < n; k++) {
 		int i = a->least_busy ? k : (start + k) % n;
@@ -229,6 +238,7 @@ static int as_process(void *data, parley_envelope *env)
 		if (best < 0 || (a->least_busy && l < best_load)) {
 			best = i;
 			best_load = l;
+			skipped = k;
 			if (!a->least_busy)
 				break;
 		}
@@ -242,6 +252,10 @@ static int as_process(void *data, parley_envelope *env)
 		strmap_put(&a->pending, conv, val);
 	}
 	pthread_mutex_unlock(&a->lock);
+	/* The shared position moves past the agents passed over, as the local one does. */
+	int64_t ignored;
+	if (have_shared && best >= 0 && skipped > 0)
+		h->counter_add(a->inst, key, skipped, &ignored);
 	cJSON_Delete(load);
 	if (agent[0])
 		set_agent(h, env, route, team, agent);

@@ -78,6 +78,8 @@ static const char *const migrations[] = {
         "ALTER TABLE messages ADD COLUMN claimed_at_ms INTEGER;"
         "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL);"
         "CREATE INDEX conversations_snoozed ON conversations(snoozed_until) WHERE status = 'snoozed';",
+        /* 4: counters several nodes advance together (round-robin positions). */
+        "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
         NULL,
 };
 

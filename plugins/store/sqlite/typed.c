@@ -885,6 +885,31 @@ static int lease_release(void *store, const char *name, const char *holder)
 	return rv;
 }
 
+static const char *const sql_counter_add =
+        "INSERT INTO counters (name, value) VALUES (?1, ?2)"
+        " ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value RETURNING value";
+
+static int counter_add(void *store, const char *name, int64_t delta, int64_t *value)
+{
+	struct store *s = store;
+	if (!name)
+		return PARLEY_EINVAL;
+	pthread_mutex_lock(&s->wlock);
+	sqlite3_stmt *st = prep(s, sql_counter_add);
+	int rv = st ? 0 : PARLEY_EIO;
+	if (rv == 0) {
+		sq_bind(st, 1, name);
+		sqlite3_bind_int64(st, 2, delta);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			*value = sqlite3_column_int64(st, 0);
+		rv = rc == SQLITE_ROW ? 0 : step_error(s, rc);
+		done(st);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rv;
+}
+
 const struct parley_store_typed_ops sq_typed_ops = {
         .struct_size = sizeof(struct parley_store_typed_ops),
         .tx_begin = tx_begin,
@@ -915,4 +940,5 @@ const struct parley_store_typed_ops sq_typed_ops = {
         .messages_since = messages_since,
         .lease_acquire = lease_acquire,
         .lease_release = lease_release,
+        .counter_add = counter_add,
 };

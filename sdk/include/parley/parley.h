@@ -600,6 +600,15 @@ struct parley_host {
 	 * from a plugin thread.
 	 */
 	int (*lease)(parley_instance *inst, const char *name, int64_t ttl_ms);
+
+	/*
+	 * Add delta to this instance's counter `name` in the store and give its
+	 * new value, atomically for every node sharing the store (a round-robin
+	 * position all nodes advance).  PARLEY_ENOTSUP when the store keeps no
+	 * counters (keep the position in memory then).  Blocks for a store
+	 * write.
+	 */
+	int (*counter_add)(parley_instance *inst, const char *name, int64_t delta, int64_t *value);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \

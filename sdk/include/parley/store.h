@@ -265,6 +265,13 @@ struct parley_store_typed_ops {
 	int (*lease_acquire)(void *store, const char *name, const char *holder, int64_t now_ms, int64_t ttl_ms,
 	                     char **holder_out);
 	int (*lease_release)(void *store, const char *name, const char *holder);
+
+	/*
+	 * Add delta to the counter `name` (created at 0) and give its new value
+	 * in *value, atomically for every node sharing the store: for
+	 * positions several nodes advance together (a round robin).
+	 */
+	int (*counter_add)(void *store, const char *name, int64_t delta, int64_t *value);
 };
 
 /* A stored envelope as messages_since visits it. */
