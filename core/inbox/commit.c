@@ -58,14 +58,8 @@ static int cmp_str(const void *a, const void *b)
 
 static int add_event(struct decision *d, const char *conv, const char *type, const char *data)
 {
-	if (d->n_events == d->cap_events) {
-		size_t cap = d->cap_events ? d->cap_events * 2 : 16;
-		struct parley_conversation_event_rec *e = realloc(d->events, cap * sizeof(*e));
-		if (!e)
-			return PARLEY_ENOMEM;
-		d->events = e;
-		d->cap_events = cap;
-	}
+	if (array_room(&d->events, d->n_events, &d->cap_events, sizeof(*d->events)) != 0)
+		return PARLEY_ENOMEM;
 	d->events[d->n_events++] = (struct parley_conversation_event_rec){conv, type, data ? data : "{}", d->now};
 	return 0;
 }

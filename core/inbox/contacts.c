@@ -121,14 +121,8 @@ struct convs {
 static int add_conversation(void *arg, const void *row)
 {
 	struct convs *v = arg;
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 8;
-		struct parley_conversation_rec *c = realloc(v->c, cap * sizeof(*c));
-		if (!c)
-			return PARLEY_ENOMEM;
-		v->c = c;
-		v->cap = cap;
-	}
+	if (array_room(&v->c, v->n, &v->cap, sizeof(*v->c)) != 0)
+		return PARLEY_ENOMEM;
 	v->c[v->n++] = *(const struct parley_conversation_rec *)row;
 	return 0;
 }

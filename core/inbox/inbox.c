@@ -86,6 +86,20 @@ const char *arena_json(struct arena *a, cJSON *v)
 	return arena_add(a, s) == 0 ? s : NULL;
 }
 
+int array_room(void *arr, size_t n, size_t *cap, size_t size)
+{
+	void **p = arr;
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 16;
+	void *q = realloc(*p, c * size);
+	if (!q)
+		return PARLEY_ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
 int arena_ok(const struct arena *a)
 {
 	return a->cap != (size_t)-1;

@@ -25,6 +25,9 @@ const char *arena_dup(struct arena *a, const char *s);
 /* Text of a cJSON value, owned by the arena; the value is deleted. */
 const char *arena_json(struct arena *a, cJSON *v);
 int arena_ok(const struct arena *a);
+
+/* Room for one more element of size bytes in *arr (n used of *cap): 0 or PARLEY_ENOMEM. */
+int array_room(void *arr, size_t n, size_t *cap, size_t size);
 void arena_free(struct arena *a);
 
 /* RFC 3339 now with milliseconds. */

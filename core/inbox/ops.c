@@ -166,14 +166,8 @@ static int keep_due(void *arg, const void *row)
 {
 	struct woken *w = arg;
 	const struct parley_conversation_rec *r = row;
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 16;
-		struct parley_conversation_rec *c = realloc(w->c, cap * sizeof(*c));
-		if (!c)
-			return PARLEY_ENOMEM;
-		w->c = c;
-		w->cap = cap;
-	}
+	if (array_room(&w->c, w->n, &w->cap, sizeof(*w->c)) != 0)
+		return PARLEY_ENOMEM;
 	w->c[w->n++] = *r;
 	return 0;
 }
