@@ -17,6 +17,7 @@
 #include "suite.h"
 
 #include "loader.h"
+#include "store.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -91,7 +92,7 @@ int suite_open(struct suite *su)
 		return -1;
 	}
 	inst->started = 1;
-	su->gw.store_ops = d->store;
+	su->gw.st = store_open(inst->data, d->store);
 	su->h = host_table();
 	su->ops = d->store;
 	su->store = inst->data;
