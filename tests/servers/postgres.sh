@@ -7,6 +7,10 @@
 #                           stdout, return once the server accepts connections
 #   postgres.sh stop DIR    stop it (fast shutdown: open sessions are ended)
 #   postgres.sh url DIR     print the URL of the cluster running in DIR again
+#   postgres.sh resume DIR  start a stopped cluster again, on the port it had
+#
+# PG_DURABLE=1 keeps fsync and synchronous_commit on (benchmarks measure a
+# server that keeps what it acknowledges).
 #
 # DIR must not exist or be empty.  Nothing but the URL goes to stdout; the
 # server's log is DIR/postgres.log, shown on stderr when starting fails.
@@ -70,8 +74,8 @@ start)
 	started=0
 	for _ in 1 2 3 4 5; do
 		port=$(free_port)
-		opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off"
-		opts="$opts -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+		opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200"
+		[ "${PG_DURABLE:-0}" = 1 ] || opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 		if run "$PG_BIN/pg_ctl" -D "$data" -l "$log" -o "$opts" -w -t 60 start >/dev/null 2>&1; then
 			started=1
 			break
@@ -82,6 +86,7 @@ start)
 		die "the server in $data did not start (its log is above)"
 	fi
 	echo "$port" | run tee "$dir/port" >/dev/null
+	echo "$opts" | run tee "$dir/opts" >/dev/null
 	psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres)
 	run "${psql[@]}" -c "CREATE ROLE parley LOGIN" -c "CREATE DATABASE parley OWNER parley" >&2 ||
 		die "creating role and database parley failed on port $port"
@@ -95,6 +100,11 @@ stop)
 			die "the server in $dir/data did not stop"
 		fi
 	fi
+	;;
+resume)
+	[ -f "$dir/opts" ] || die "$dir/opts does not exist: start a server there first"
+	run "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "$(cat "$dir/opts")" -w -t 60 start >/dev/null 2>&1 ||
+		die "the server in $dir/data did not start again (see $dir/postgres.log)"
 	;;
 url)
 	[ -f "$dir/port" ] || die "$dir/port does not exist: start a server there first"
