@@ -123,7 +123,7 @@ int pg_outbox_claim(void *store, int64_t now_ms, size_t max, char **json_array)
 	        s,
 	        "WITH due AS (SELECT id FROM messages WHERE direction = 'outbound'"
 	        "  AND ((status IN ('queued', 'retry') AND next_attempt_ms <= $1::bigint)"
-	        "   OR (status = 'sending' AND claimed_at_ms <= $3::bigint))"
+	        "   OR (status = 'sending' AND coalesce(claimed_at_ms, 0) <= $3::bigint))"
 	        "  ORDER BY next_attempt_ms, seq LIMIT $2::bigint FOR UPDATE SKIP LOCKED),"
 	        " claimed AS (UPDATE messages AS m SET status = 'sending', claimed_at_ms = $1::bigint FROM due"
 	        "  WHERE m.id = due.id"

@@ -179,7 +179,12 @@ int pg_acquire(struct pgstore *s, struct pg_conn **out)
 	}
 	c->busy = 1;
 	pthread_mutex_unlock(&s->mu);
-	if (c->c && PQstatus(c->c) != CONNECTION_OK) {
+	/*
+	 * An idle connection whose server went away has an end-of-file (or the server's goodbye) waiting:
+	 * reading it without blocking finds out, so a restarted server costs no failed op per pooled connection.
+	 */
+	/* Twice: a server shutting down sends its FATAL first, then closes. */
+	if (c->c && (PQconsumeInput(c->c) == 0 || PQconsumeInput(c->c) == 0 || PQstatus(c->c) != CONNECTION_OK)) {
 		PQfinish(c->c);
 		c->c = NULL;
 	}

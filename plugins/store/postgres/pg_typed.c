@@ -248,6 +248,12 @@ int pg_receipts_apply(parley_store_tx *tx, const char *const *channels, const ch
 static int t_message_status_advance(parley_store_tx *tx, const char *channel, const char *provider_id,
                                     const char *status, const char *error)
 {
+	static const char *const known[] = {"sent", "delivered", "read", "failed"};
+	int ok = 0;
+	for (size_t i = 0; status && i < 4; i++)
+		ok |= strcmp(status, known[i]) == 0;
+	if (!ok || !channel || !provider_id)
+		return PARLEY_EINVAL;
 	return pg_receipts_apply(tx, &channel, &provider_id, &status, &error, 1);
 }
 
