@@ -74,6 +74,10 @@ static const char *const migrations[] = {
         "CREATE INDEX notes_conversation ON notes(conversation_id, created_at);"
         "CREATE TABLE contact_merges (id TEXT PRIMARY KEY, from_id TEXT NOT NULL, into_id TEXT NOT NULL,"
         "  moved TEXT NOT NULL, at TEXT NOT NULL, undone_at TEXT);",
+        /* 3: the typed contract (store.h): claim times for the outbox, leases, snoozed conversations by time. */
+        "ALTER TABLE messages ADD COLUMN claimed_at_ms INTEGER;"
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL);"
+        "CREATE INDEX conversations_snoozed ON conversations(snoozed_until) WHERE status = 'snoozed';",
         NULL,
 };
 
@@ -84,6 +88,9 @@ static const struct parley_config_key config_map[] = {
         {"busy_timeout", PARLEY_CFG_DURATION, "5s", 0, "how long to wait for a lock held by another process"},
         {"checkpoint_pages", PARLEY_CFG_INT, "1000", 0,
          "fold the write-ahead log into the database every this many pages (smaller: shorter, more frequent pauses)"},
+        {"claim_timeout", PARLEY_CFG_DURATION, "5m", 0,
+         "an outbound message claimed for sending and not settled within this time is claimed again (its sender "
+         "died)"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -208,6 +215,7 @@ static int st_create(const struct parley_host *host, parley_instance *inst, void
 	s->synchronous_full = strcmp(sync, "normal") != 0;
 	host->config_duration_ms(inst, "busy_timeout", &s->busy_ms);
 	host->config_int(inst, "checkpoint_pages", &s->checkpoint_pages);
+	host->config_duration_ms(inst, "claim_timeout", &s->claim_timeout_ms);
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_mutex_init(&s->rlock, NULL);
 	*data = s;
@@ -245,6 +253,7 @@ static void st_stop(void *data)
 {
 	struct store *s = data;
 	conv_close(s);
+	typed_close(s);
 	sqlite3_finalize(s->insert);
 	sqlite3_finalize(s->receipt);
 	sqlite3_finalize(s->stored_id);
@@ -324,6 +333,48 @@ static int stored_id(struct store *s, parley_envelope *e)
 	return rc == SQLITE_ROW ? rv : PARLEY_EIO;
 }
 
+int sq_insert(struct store *s, parley_envelope *e, int *result)
+{
+	const struct parley_host *h = s->host;
+	char *json = h->envelope_to_json(e);
+	if (!json)
+		return PARLEY_ENOMEM;
+	const char *status = h->envelope_get_str(e, "status");
+	const char *dir = h->envelope_get_str(e, "direction");
+	int queued = dir && strcmp(dir, "outbound") == 0 && status && strcmp(status, "queued") == 0;
+	sqlite3_stmt *st = s->insert;
+	sq_bind(st, 1, h->envelope_get_str(e, "id"));
+	sq_bind(st, 2, h->envelope_get_str(e, "channel"));
+	sq_bind(st, 3, h->envelope_get_str(e, "channel_type"));
+	sq_bind(st, 4, h->envelope_get_str(e, "external_id"));
+	sq_bind(st, 5, dir);
+	sq_bind(st, 6, h->envelope_get_str(e, "kind"));
+	sq_bind(st, 7, h->envelope_get_str(e, "from"));
+	sq_bind(st, 8, h->envelope_get_str(e, "to"));
+	sq_bind(st, 9, h->envelope_get_str(e, "contact_id"));
+	sq_bind(st, 10, h->envelope_get_str(e, "conversation_id"));
+	sq_bind(st, 11, status);
+	if (queued)
+		sqlite3_bind_int64(st, 12, 0);
+	else
+		sqlite3_bind_null(st, 12);
+	sq_bind(st, 13, h->envelope_get_str(e, "received_at"));
+	sqlite3_bind_text(st, 14, json, -1, SQLITE_STATIC);
+	sq_bind(st, 15, h->envelope_get_str(e, "thread_ref"));
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	free(json);
+	if (rc != SQLITE_DONE) {
+		h->log(s->inst, PARLEY_LOG_ERROR, "insert into %s failed: %s", s->path, sqlite3_errmsg(s->w));
+		return rc == SQLITE_BUSY ? PARLEY_EBUSY : PARLEY_EIO;
+	}
+	*result = sqlite3_changes(s->w) == 0 ? PARLEY_EDUPLICATE : 0;
+	if (*result == PARLEY_EDUPLICATE)
+		return stored_id(s, e);
+	return 0;
+}
+
 static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *results)
 {
 	struct store *s = data;
@@ -335,42 +386,9 @@ static int st_commit(void *data, parley_envelope *const *envs, size_t n, int *re
 	}
 	for (size_t i = 0; i < n; i++) {
 		const parley_envelope *e = envs[i];
-		char *json = h->envelope_to_json(e);
-		if (!json)
+		if (sq_insert(s, envs[i], &results[i]) != 0)
 			goto fail;
-		const char *status = h->envelope_get_str(e, "status");
 		const char *dir = h->envelope_get_str(e, "direction");
-		int queued = dir && strcmp(dir, "outbound") == 0 && status && strcmp(status, "queued") == 0;
-		sqlite3_stmt *st = s->insert;
-		sq_bind(st, 1, h->envelope_get_str(e, "id"));
-		sq_bind(st, 2, h->envelope_get_str(e, "channel"));
-		sq_bind(st, 3, h->envelope_get_str(e, "channel_type"));
-		sq_bind(st, 4, h->envelope_get_str(e, "external_id"));
-		sq_bind(st, 5, dir);
-		sq_bind(st, 6, h->envelope_get_str(e, "kind"));
-		sq_bind(st, 7, h->envelope_get_str(e, "from"));
-		sq_bind(st, 8, h->envelope_get_str(e, "to"));
-		sq_bind(st, 9, h->envelope_get_str(e, "contact_id"));
-		sq_bind(st, 10, h->envelope_get_str(e, "conversation_id"));
-		sq_bind(st, 11, status);
-		if (queued)
-			sqlite3_bind_int64(st, 12, 0);
-		else
-			sqlite3_bind_null(st, 12);
-		sq_bind(st, 13, h->envelope_get_str(e, "received_at"));
-		sqlite3_bind_text(st, 14, json, -1, SQLITE_STATIC);
-		sq_bind(st, 15, h->envelope_get_str(e, "thread_ref"));
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		free(json);
-		if (rc != SQLITE_DONE) {
-			h->log(s->inst, PARLEY_LOG_ERROR, "insert into %s failed: %s", s->path, sqlite3_errmsg(s->w));
-			goto fail;
-		}
-		results[i] = sqlite3_changes(s->w) == 0 ? PARLEY_EDUPLICATE : 0;
-		if (results[i] == PARLEY_EDUPLICATE && stored_id(s, envs[i]) != 0)
-			goto fail;
 		const char *kind = h->envelope_get_str(e, "kind");
 		if (results[i] == 0 && kind && strcmp(kind, "status") == 0 && dir && strcmp(dir, "inbound") == 0 &&
 		    apply_receipt(s, e) != 0)
@@ -573,17 +591,22 @@ static int st_outbox_claim(void *data, int64_t now_ms, size_t max, char **json_a
 	sqlite3_stmt *sel = NULL, *upd = NULL;
 	int rv = PARLEY_EIO;
 	cJSON *arr = cJSON_CreateArray();
-	if (sqlite3_prepare_v2(s->w,
-	                       "SELECT id, json_set(envelope, '$.attempts', attempts) FROM messages"
-	                       " WHERE status IS NOT NULL AND status IN ('queued', 'retry') AND next_attempt_ms <= ?1"
-	                       " AND direction = 'outbound'"
-	                       " ORDER BY next_attempt_ms, seq LIMIT ?2",
-	                       -1, &sel, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->w, "UPDATE messages SET status = 'sending' WHERE id = ?1", -1, &upd, NULL) !=
-	            SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	            s->w,
+	            "SELECT id, json_set(envelope, '$.attempts', attempts) FROM messages"
+	            " WHERE status IS NOT NULL AND ((status IN ('queued', 'retry') AND next_attempt_ms <= ?1)"
+	            "  OR (status = 'sending' AND coalesce(claimed_at_ms, 0) <= ?3))"
+	            " AND direction = 'outbound'"
+	            " ORDER BY next_attempt_ms, seq LIMIT ?2",
+	            -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->w, "UPDATE messages SET status = 'sending', claimed_at_ms = ?2 WHERE id = ?1", -1,
+	                       &upd, NULL) != SQLITE_OK)
 		goto out;
+	/* A claim older than the claim timeout belongs to a sender that died: the message is claimed again. */
 	sqlite3_bind_int64(sel, 1, now_ms);
 	sqlite3_bind_int64(sel, 2, (sqlite3_int64)max);
+	sqlite3_bind_int64(sel, 3, now_ms - s->claim_timeout_ms);
+	sqlite3_bind_int64(upd, 2, now_ms);
 	int rc;
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		cJSON *e = cJSON_Parse((const char *)sqlite3_column_text(sel, 1));
@@ -703,6 +726,7 @@ static const struct parley_store_ops ops = {
         .outbox_update = st_outbox_update,
         .ping = st_ping,
         .attachment_set = st_attachment_set,
+        .typed = &sq_typed_ops,
 };
 
 static const struct parley_plugin plugin = {

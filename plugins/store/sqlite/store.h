@@ -18,6 +18,7 @@ struct store {
 	int synchronous_full;
 	int64_t busy_ms;
 	int64_t checkpoint_pages;
+	int64_t claim_timeout_ms; /* an outbox claim older than this is claimable again */
 	sqlite3 *w, *r;
 	pthread_mutex_t wlock, rlock;
 	sqlite3_stmt *insert;
@@ -28,7 +29,7 @@ struct store {
 		const char *sql[48];
 		sqlite3_stmt *st[48];
 		size_t n;
-	} wcache, rcache;
+	} wcache, rcache, tcache; /* tcache: the typed operations' statements (typed.c), on the writer */
 };
 
 /*
@@ -65,5 +66,17 @@ int conv_commit(struct store *s, const parley_envelope *e);
 int conv_query(struct store *s, const char *op, const cJSON *req, char **reply);
 /* Finalize the cached statements (before the connections close). */
 void conv_close(struct store *s);
+
+/*
+ * Insert one envelope as a message on the writer connection, inside the
+ * caller's transaction: *result is 0, or PARLEY_EDUPLICATE when (channel,
+ * external_id) is stored already (the envelope's id is then set to the
+ * stored one).  Returns 0, or the error that must roll the transaction back.
+ */
+int sq_insert(struct store *s, parley_envelope *e, int *result);
+
+/* The typed contract (typed.c), and finalizing its statements. */
+extern const struct parley_store_typed_ops sq_typed_ops;
+void typed_close(struct store *s);
 
 #endif
