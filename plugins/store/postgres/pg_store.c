@@ -137,11 +137,26 @@ static PGconn *connect_db(struct pgstore *s)
 	                            "keepalives_count", "tcp_user_timeout", NULL};
 	const char *const vals[] = {s->url, timeout, "parley", "1", "10", "5", "3", user_timeout, NULL};
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
-	if (!c || PQstatus(c) != CONNECTION_OK) {
-		log_pq(s, PARLEY_LOG_ERROR, "cannot connect", c ? PQerrorMessage(c) : "out of memory");
+	int ok = c && PQstatus(c) == CONNECTION_OK;
+	/* While the server is down every op tries again: say so once, then every 30 s, not on every poll. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	pthread_mutex_lock(&s->mu);
+	int say = ok ? s->down : (!s->down || now - s->down_logged_ms >= 30000);
+	if (!ok && say)
+		s->down_logged_ms = now;
+	s->down = !ok;
+	pthread_mutex_unlock(&s->mu);
+	if (!ok) {
+		if (say)
+			log_pq(s, PARLEY_LOG_ERROR, "cannot connect (ops fail until it is back)",
+			       c ? PQerrorMessage(c) : "out of memory");
 		PQfinish(c);
 		return NULL;
 	}
+	if (say)
+		s->host->log(s->inst, PARLEY_LOG_INFO, "postgres %s: connected again", s->where);
 	PQsetNoticeProcessor(c, on_notice, s);
 	return c;
 }

@@ -34,6 +34,9 @@ struct pgstore {
 	pthread_mutex_t mu;
 	pthread_cond_t freed;
 	struct pg_conn *pool;
+	/* Under mu: the server could not be reached, and when that was last logged (at most every 30 s). */
+	int down;
+	int64_t down_logged_ms;
 };
 
 /* Strings a transaction hands out, freed together when it ends. */
