@@ -499,8 +499,12 @@ static int migrate(struct pgstore *s, struct pg_conn *c, char **errmsg)
 static char *describe_url(const char *url, char **err)
 {
 	PQconninfoOption *opts = PQconninfoParse(url, err);
-	if (!opts)
+	if (!opts) {
+		/* libpq ends its message with a newline; ours goes on after it. */
+		if (*err)
+			(*err)[strcspn(*err, "\n")] = '\0';
 		return NULL;
+	}
 	const char *host = NULL, *port = NULL, *db = NULL;
 	for (PQconninfoOption *o = opts; o->keyword; o++) {
 		if (!o->val)
