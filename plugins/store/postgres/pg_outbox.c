@@ -111,7 +111,7 @@ int pg_outbox_claim(void *store, int64_t now_ms, size_t max, char **json_array)
 	struct pgstore *s = store;
 	char now[24], lim[24], stale[24];
 	snprintf(now, sizeof(now), "%" PRId64, now_ms);
-	snprintf(lim, sizeof(lim), "%zu", max);
+	pg_limit(lim, max);
 	snprintf(stale, sizeof(stale), "%" PRId64, now_ms - s->claim_timeout_ms);
 	const char *p[] = {now, lim, stale};
 	int rv;

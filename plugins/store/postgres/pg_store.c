@@ -99,6 +99,12 @@ void pg_now(char out[64])
 	         tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
 }
 
+void pg_limit(char out[24], size_t max)
+{
+	uint64_t m = max > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : (uint64_t)max;
+	snprintf(out, 24, "%llu", (unsigned long long)m);
+}
+
 static char *str_printf(const char *fmt, const char *a, const char *b)
 {
 	int n = snprintf(NULL, 0, fmt, a, b);

@@ -71,6 +71,9 @@ struct parley_store_tx {
 	" c.first_inbound_at, c.last_inbound_at, c.first_response_at, c.resolved_at, c.resolutions, c.created_at,"     \
 	" c.updated_at"
 
+/* A LIMIT as text: max, or the largest bigint when max is beyond it ("no limit"). */
+void pg_limit(char out[24], size_t max);
+
 /* RFC 3339 UTC now, with milliseconds. */
 void pg_now(char out[64]);
 

@@ -262,6 +262,8 @@ static int t_messages_set_owner(parley_store_tx *tx, const char *const *ids, siz
 {
 	if (n == 0)
 		return 0;
+	if (!contact_id)
+		return PARLEY_EINVAL;
 	char *p[] = {pg_array(ids, n), contact_id ? strdup(contact_id) : NULL,
 	             conversation_id ? strdup(conversation_id) : NULL};
 	if (!conversation_id) {
@@ -477,7 +479,9 @@ static int t_identities_move(parley_store_tx *tx, const char *const *urns, size_
 {
 	if (n == 0)
 		return 0;
-	char *p[] = {pg_array(urns, n), contact_id ? strdup(contact_id) : NULL};
+	if (!contact_id)
+		return PARLEY_EINVAL;
+	char *p[] = {pg_array(urns, n), strdup(contact_id)};
 	int rv;
 	PQclear(tx_exec_arrays(tx, "UPDATE identities SET contact_id = $2 WHERE urn = ANY($1::text[])", 2, p, &rv));
 	return rv;
@@ -650,7 +654,7 @@ static int t_conversations_of_contact(parley_store_tx *tx, const char *contact_i
 static int t_conversations_due(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg)
 {
 	char lim[24];
-	snprintf(lim, sizeof(lim), "%zu", max);
+	pg_limit(lim, max);
 	const char *p[] = {now, lim};
 	return visit_convs(tx,
 	                   "SELECT " CONV_SELECT " FROM conversations AS c WHERE c.status = 'snoozed'"
@@ -751,7 +755,7 @@ int pg_messages_since(void *store, int64_t after_seq, size_t max, parley_store_r
 	struct pgstore *s = store;
 	char after[24], lim[24];
 	snprintf(after, sizeof(after), "%" PRId64, after_seq);
-	snprintf(lim, sizeof(lim), "%zu", max);
+	pg_limit(lim, max);
 	const char *p[] = {after, lim};
 	int rv;
 	PGresult *r = pg_run(s,
