@@ -105,13 +105,12 @@ void pg_limit(char out[24], size_t max)
 	snprintf(out, 24, "%llu", (unsigned long long)m);
 }
 
+/* malloc'd printf of two strings; messages are short, so a longer one is cut at 2 KiB. */
 static char *str_printf(const char *fmt, const char *a, const char *b)
 {
-	int n = snprintf(NULL, 0, fmt, a, b);
-	char *s = malloc((size_t)n + 1);
-	if (s)
-		snprintf(s, (size_t)n + 1, fmt, a, b);
-	return s;
+	char buf[2048];
+	snprintf(buf, sizeof(buf), fmt, a, b);
+	return strdup(buf);
 }
 
 /* libpq's messages end with a newline (and may hold several lines): log the first line. */
