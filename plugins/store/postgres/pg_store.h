@@ -84,7 +84,11 @@ void pg_now(char out[64]);
  * *out until pg_release().
  */
 int pg_acquire(struct pgstore *s, struct pg_conn **out);
-/* Give a connection back; one left broken or inside a transaction is rolled back or dropped. */
+/*
+ * Give a connection back (c is not to be used after); one left inside a
+ * transaction is rolled back, one that is broken is closed (the next
+ * pg_acquire of its slot connects again).
+ */
 void pg_release(struct pgstore *s, struct pg_conn *c);
 
 /*
@@ -124,10 +128,13 @@ char *pg_array(const char *const *v, size_t n);
 const char *pg_arena_dup(struct pg_arena *a, const char *v);
 void pg_arena_free(struct pg_arena *a);
 
-/* A text column of a result row, or NULL when SQL NULL. */
+/* A text column of a result row (owned by r, valid until PQclear), or NULL when SQL NULL. */
 const char *pg_val(const PGresult *r, int row, int col);
 
-/* Result rows as a JSON array of objects (NULL columns left out, jsonb parsed, integers as numbers). */
+/*
+ * Result rows as a JSON array of objects (NULL columns left out, jsonb parsed,
+ * integers as numbers), as SQLite's row_object does; the caller cJSON_Delete()s it.
+ */
 cJSON *pg_rows_json(const PGresult *r);
 
 /* The typed operations (pg_typed.c). */
