@@ -113,6 +113,11 @@ static const char insert_sql[] =
         " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, i) ORDER BY i"
         " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id";
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* The envelopes as one JSON array text, malloc'd. */
 static char *envelopes_json(const struct parley_host *h, struct parley_envelope *const *envs, size_t n)
 {
@@ -168,30 +173,39 @@ int pg_messages_insert(parley_store_tx *tx, struct parley_envelope *const *envs,
 	if (!r)
 		return rv;
 	/* RETURNING names the inserted rows; the others were already stored under (channel, external_id). */
+	int nr = PQntuples(r);
+	const char **inserted = malloc(sizeof(*inserted) * (size_t)(nr ? nr : 1));
+	size_t *dups = malloc(sizeof(*dups) * n);
+	if (!inserted || !dups) {
+		free(inserted);
+		free(dups);
+		PQclear(r);
+		return PARLEY_ENOMEM;
+	}
+	for (int k = 0; k < nr; k++)
+		inserted[k] = PQgetvalue(r, k, 0);
+	qsort(inserted, (size_t)nr, sizeof(*inserted), cmp_str);
 	struct pga ch, ext;
 	pga_init(&ch);
 	pga_init(&ext);
 	size_t ndup = 0;
-	int nr = PQntuples(r);
 	for (size_t i = 0; i < n; i++) {
 		const char *id = h->envelope_get_str(envs[i], "id");
-		results[i] = PARLEY_EDUPLICATE;
-		for (int k = 0; k < nr && id; k++)
-			if (strcmp(PQgetvalue(r, k, 0), id) == 0) {
-				results[i] = 0;
-				break;
-			}
+		results[i] =
+		        id && bsearch(&id, inserted, (size_t)nr, sizeof(*inserted), cmp_str) ? 0 : PARLEY_EDUPLICATE;
 		if (results[i] != 0) {
 			pga_add(&ch, h->envelope_get_str(envs[i], "channel"));
 			pga_add(&ext, h->envelope_get_str(envs[i], "external_id"));
-			ndup++;
+			dups[ndup++] = i;
 		}
 	}
+	free(inserted);
 	PQclear(r);
 	char *arrays[] = {pga_end(&ch), pga_end(&ext)};
 	if (ndup == 0) {
 		free(arrays[0]);
 		free(arrays[1]);
+		free(dups);
 		return 0;
 	}
 	/* A new statement, so it sees the concurrent winner the insert waited for. */
@@ -199,21 +213,21 @@ int pg_messages_insert(parley_store_tx *tx, struct parley_envelope *const *envs,
 	                   "SELECT k.i, m.id FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(ch, ext, i)"
 	                   " JOIN messages AS m ON m.channel = k.ch AND m.external_id = k.ext",
 	                   2, arrays, &rv);
-	if (!r)
+	if (!r) {
+		free(dups);
 		return rv;
-	size_t seen = 0;
-	for (size_t i = 0, d = 0; i < n; i++) {
-		if (results[i] == 0)
-			continue;
-		d++;
-		for (int k = 0; k < PQntuples(r); k++)
-			if ((size_t)strtoull(PQgetvalue(r, k, 0), NULL, 10) == d) {
-				if (h->envelope_set_str(envs[i], "id", PQgetvalue(r, k, 1)) != 0)
-					rv = PARLEY_EINTERNAL;
-				seen++;
-				break;
-			}
 	}
+	size_t seen = 0;
+	for (int k = 0; k < PQntuples(r); k++) {
+		/* k.i counts the duplicates from 1, in the order they were added to the arrays. */
+		size_t d = (size_t)strtoull(PQgetvalue(r, k, 0), NULL, 10);
+		if (d < 1 || d > ndup)
+			continue;
+		if (h->envelope_set_str(envs[dups[d - 1]], "id", PQgetvalue(r, k, 1)) != 0)
+			rv = PARLEY_EINTERNAL;
+		seen++;
+	}
+	free(dups);
 	PQclear(r);
 	if (rv == 0 && seen != ndup) {
 		s->host->log(s->inst, PARLEY_LOG_ERROR, "postgres %s: a duplicate without a stored message", s->where);
