@@ -112,7 +112,7 @@ try:
     check(rc == 0 and r["conversation"]["status"] == "snoozed", f"snoozed through node B: {r}")
     time.sleep(6)
     woke = pg.sql(f"SELECT count(*) FROM conversation_events WHERE conversation_id = '{conv}' AND type = 'reopened'"
-                  " AND data LIKE '%snooze%'")[0][0]
+                  " AND data::text LIKE '%snooze%'")[0][0]
     status = pg.sql(f"SELECT status FROM conversations WHERE id = '{conv}'")[0][0]
     check(woke == "1" and status == "open", f"woken once: {woke} wake-ups, status {status}")
 
