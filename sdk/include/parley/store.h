@@ -222,8 +222,7 @@ struct parley_store_typed_ops {
 	int (*conversations_put)(parley_store_tx *tx, const struct parley_conversation_rec *c, size_t n);
 
 	/* Visit a contact's conversations (row: const struct parley_conversation_rec *), oldest first. */
-	int (*conversations_of_contact)(parley_store_tx *tx, const char *contact_id, parley_store_row_cb cb,
-	                                void *arg);
+	int (*conversations_of_contact)(parley_store_tx *tx, const char *contact_id, parley_store_row_cb cb, void *arg);
 
 	/*
 	 * Visit conversations with status "snoozed" and snoozed_until <= now
@@ -234,8 +233,7 @@ struct parley_store_typed_ops {
 	int (*conversations_due)(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg);
 
 	/* Append history entries. */
-	int (*conversation_events_append)(parley_store_tx *tx, const struct parley_conversation_event_rec *e,
-	                                  size_t n);
+	int (*conversation_events_append)(parley_store_tx *tx, const struct parley_conversation_event_rec *e, size_t n);
 
 	/* A private note on a conversation. */
 	int (*note_insert)(parley_store_tx *tx, const char *id, const char *conversation_id, const char *author,
