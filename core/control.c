@@ -7,6 +7,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "payload.h"
+#include "relay.h"
 #include "util.h"
 
 #include <nng/nng.h>
@@ -63,6 +64,7 @@ static char *op_health(struct gateway *gw)
 		cJSON_AddItemToArray(chs, c);
 	}
 	cJSON_AddNumberToObject(r, "inflight", (double)bus_inflight(gw->bus));
+	relay_health(gw->relay, r);
 	char *s = cJSON_PrintUnformatted(r);
 	cJSON_Delete(r);
 	return s;

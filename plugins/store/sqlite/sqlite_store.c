@@ -693,6 +693,15 @@ static int st_ping(void *data)
 	return rv;
 }
 
+/*
+ * Of the typed contract only the read a bus relay needs, for now; the
+ * integrator merges this with the full table of typed.c.
+ */
+static const struct parley_store_typed_ops typed_ops = {
+        .struct_size = sizeof(struct parley_store_typed_ops),
+        .messages_since = sq_messages_since,
+};
+
 static const struct parley_store_ops ops = {
         .struct_size = sizeof(struct parley_store_ops),
         .commit = st_commit,
@@ -703,6 +712,7 @@ static const struct parley_store_ops ops = {
         .outbox_update = st_outbox_update,
         .ping = st_ping,
         .attachment_set = st_attachment_set,
+        .typed = &typed_ops,
 };
 
 static const struct parley_plugin plugin = {

@@ -66,4 +66,7 @@ int conv_query(struct store *s, const char *op, const cJSON *req, char **reply);
 /* Finalize the cached statements (before the connections close). */
 void conv_close(struct store *s);
 
+/* The typed op messages_since (since.c), on the reader connection. */
+int sq_messages_since(void *store, int64_t after_seq, size_t max, parley_store_row_cb cb, void *arg);
+
 #endif
