@@ -163,6 +163,15 @@ static void note_failure(struct relay *r, const char *what, int rv)
 	snprintf(r->last_error, sizeof(r->last_error), "%s", msg);
 }
 
+/* The bus will never take this one (over its message size): retrying would stop the relay for good. */
+static void skipped(struct relay *r, const char *what, const char *id, size_t len)
+{
+	log_error("bus %s: %s %s (%zu bytes) is over the bus's message size: not published (subscribers can "
+	          "fetch it with message.get)",
+	          r->inst->name, what, id, len);
+	metrics_add(r->gw->metrics, "bus_skipped_total", "bus", r->inst->name, 1);
+}
+
 /* Publish committed envelopes after the cursor until caught up.  0, or the error that stopped it. */
 static int pass_envelopes(struct relay *r, struct rows *rs, int64_t deadline)
 {
@@ -192,6 +201,12 @@ static int pass_envelopes(struct relay *r, struct rows *rs, int64_t deadline)
 				continue;
 			}
 			rv = r->ops->publish(r->inst->data, topic, w->id, w->json, w->len);
+			if (rv == PARLEY_ETOOBIG) {
+				skipped(r, "envelope", w->id, w->len);
+				atomic_fetch_add(&r->since_caught, 1);
+				r->cursor = w->seq;
+				continue;
+			}
 			if (rv != 0) {
 				note_failure(r, "publish", rv);
 				save_cursor(r);
@@ -235,7 +250,9 @@ static int pass_events(struct relay *r, int64_t deadline)
 		if (!e)
 			return 0;
 		int rv = r->ops->publish(r->inst->data, e->topic, e->id, e->json, e->len);
-		if (rv != 0) {
+		if (rv == PARLEY_ETOOBIG)
+			skipped(r, e->topic, e->id, e->len);
+		if (rv != 0 && rv != PARLEY_ETOOBIG) {
 			note_failure(r, "publish", rv);
 			pthread_mutex_lock(&r->lock);
 			e->next = r->head;
@@ -246,8 +263,10 @@ static int pass_events(struct relay *r, int64_t deadline)
 			pthread_mutex_unlock(&r->lock);
 			return rv;
 		}
-		atomic_fetch_add(&r->published_ev, 1);
-		metrics_add(r->gw->metrics, "bus_published_total", "bus", r->inst->name, 1);
+		if (rv == 0) {
+			atomic_fetch_add(&r->published_ev, 1);
+			metrics_add(r->gw->metrics, "bus_published_total", "bus", r->inst->name, 1);
+		}
 		free(e->topic);
 		free(e->json);
 		free(e);
@@ -354,6 +373,7 @@ int relay_start(struct relay **out, struct gateway *gw, parley_instance *bus, ch
 	metrics_add(gw->metrics, "bus_published_total", "bus", bus->name, 0);
 	metrics_add(gw->metrics, "bus_failures_total", "bus", bus->name, 0);
 	metrics_add(gw->metrics, "bus_events_dropped_total", "bus", bus->name, 0);
+	metrics_add(gw->metrics, "bus_skipped_total", "bus", bus->name, 0);
 	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
 		*errmsg = str_printf("cannot start its relay thread");
 		relay_free(r);
