@@ -156,7 +156,7 @@ static void rows_clear(struct rows *rs)
 static void note_failure(struct relay *r, const char *what, int rv)
 {
 	char msg[160];
-	snprintf(msg, sizeof(msg), "%s: %s", what, parley_strerror(rv));
+	snprintf(msg, sizeof(msg), "%s failed (%s)", what, parley_strerror(rv));
 	/* Log a change of reason once, not every retry. */
 	if (strcmp(msg, r->last_error) != 0)
 		log_warn("bus %s: %s; retrying with backoff, nothing is skipped", r->inst->name, msg);
