@@ -8,11 +8,12 @@
 import json
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from harness import Gateway, check, done
 from natsserver import NatsServer
 
-N1, N2, N3 = 30, 20, 5
+N1, N2, N3 = 200, 40, 5
 TOPIC = "parley.message.inbound.webhook.hooks"
 
 nats = NatsServer().start()
@@ -26,12 +27,17 @@ bus: {{ type: nats, config: {{ url: "{nats.url}", stream: PARLEY, timeout: 1s }}
 """)
 
 
-def post_range(start, n, prefix="m"):
-    sts = []
-    for i in range(start, start + n):
-        st, _ = gw.post_message({"id": f"{prefix}-{i}", "from": f"tel:+1555000{i % 7:04d}", "text": f"hello {i}"})
-        sts.append(st)
-    return sts
+def post_range(start, n, senders):
+    """Post n webhooks from 8 connections at once (so commits batch), from `senders` phone numbers."""
+    def one(i):
+        st, _ = gw.post_message({"id": f"m-{i}", "from": senders[i % len(senders)], "text": f"hello {i}"})
+        return st
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(start, start + n)))
+
+
+OLD = [f"tel:+1555000{i:04d}" for i in range(7)]
+NEW = [f"tel:+1555100{i:04d}" for i in range(4)]  # new contacts while NATS is down: their events must wait
 
 
 def envelope_rows():
@@ -71,7 +77,7 @@ try:
     t0 = time.time()
     gw.start()
     # (a) N1 webhooks, all acknowledged, each stored envelope once in the stream.
-    sts = post_range(0, N1)
+    sts = post_range(0, N1, OLD)
     check(all(200 <= s < 300 for s in sts), f"(a) webhooks answered 2xx: {sts}")
     ids = stored_ids()
     check(len(ids) == N1, f"(a) {len(ids)} stored, expected {N1}")
@@ -80,7 +86,8 @@ try:
     check(set(got) == ids, f"(a) the stream holds every stored id: missing {ids - set(got)}, extra {set(got) - ids}")
     check(all(c == 1 for c in got.values()), f"(a) no id twice: {[k for k, c in got.items() if c > 1]}")
     check(all(r[1] == TOPIC for r in env), f"(a) envelopes on {TOPIC}: {set(r[1] for r in env)}")
-    check(any(r[1] == "parley.contact.created" for r in rows), "(a) events go too (contact.created)")
+    created = sum(r[1] == "parley.contact.created" for r in rows)
+    check(created == len(OLD), f"(a) events go too: {created} contact.created for {len(OLD)} senders")
     check(any(r[1] == "parley.conversation.opened" for r in rows), "(a) events go too (conversation.opened)")
     ev_ids = [r[2] for r in rows if not r[1].startswith("parley.message.")]
     check(len(ev_ids) == len(set(ev_ids)) and all(len(i) == 26 for i in ev_ids), f"(a) each event its own id: {ev_ids}")
@@ -95,7 +102,7 @@ try:
 
     # (b) NATS down while webhooks keep coming: ingest goes on, then the stream catches up.
     nats.stop()
-    sts = post_range(N1, N2)
+    sts = post_range(N1, N2, NEW)
     check(all(200 <= s < 300 for s in sts), f"(b) webhooks answered 2xx with NATS down: {sts}")
     end = time.time() + 10
     while time.time() < end and health()[1].get("durable_bus") != "down":
@@ -114,6 +121,12 @@ try:
     check(set(got) == ids, f"(b) caught up: missing {sorted(ids - set(got))}")
     check(all(c == 1 for c in got.values()), f"(b) no id twice after the outage: {[k for k, c in got.items() if c > 1]}")
     end = time.time() + 10
+    while time.time() < end and sum(r[1] == "parley.contact.created" for r in rows) < len(OLD) + len(NEW):
+        time.sleep(0.2)
+        rows = nats.dump("PARLEY")[0]
+    created = sum(r[1] == "parley.contact.created" for r in rows)
+    check(created == len(OLD) + len(NEW), f"(b) events queued during the outage arrive: {created} contact.created")
+    end = time.time() + 10
     while time.time() < end and health()[1].get("durable_bus") != "up":
         time.sleep(0.1)
     check(health()[1].get("durable_bus") == "up", "(b) the durable bus is up again")
@@ -121,7 +134,7 @@ try:
     # (c) a gateway restart resumes after its cursor.
     check(gw.stop() == 0, "(c) the gateway stops cleanly")
     gw.start()
-    sts = post_range(N1 + N2, N3)
+    sts = post_range(N1 + N2, N3, OLD)
     check(all(200 <= s < 300 for s in sts), f"(c) webhooks after the restart answered 2xx: {sts}")
     ids = stored_ids()
     env, rows = wait_stream(ids)
