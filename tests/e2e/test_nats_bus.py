@@ -4,8 +4,11 @@
     parley.<topic>, with Nats-Msg-Id = the envelope id; events (contact.created) go too;
 (b) NATS stopped during posting: webhooks still get 2xx, and once it is back (same port and
     store) the stream catches up with nothing missing and no id twice;
-(c) a gateway restart resumes from the saved cursor: distinct ids == stored count, no id twice."""
+(c) a gateway restart resumes from the saved cursor: distinct ids == stored count, no id twice;
+(d) a NATS that is down when the gateway starts does not stop it, and the stream catches up later;
+(e) after a crash (SIGKILL) whatever is republished from an older cursor is dropped by the stream."""
 import json
+import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from harness import Gateway, check, done
 from natsserver import NatsServer
 
-N1, N2, N3 = 200, 40, 5
+N1, N2, N3, N4, N5 = 200, 40, 5, 10, 100
 TOPIC = "parley.message.inbound.webhook.hooks"
 
 nats = NatsServer().start()
@@ -82,6 +85,8 @@ try:
     ids = stored_ids()
     check(len(ids) == N1, f"(a) {len(ids)} stored, expected {N1}")
     env, rows = wait_stream(ids)
+    info = nats.dump("PARLEY")[1]
+    check(info.get("duplicate_window_ms") == 120000, f"(a) the stream deduplicates over 2 min: {info}")
     got = Counter(r[2] for r in env)
     check(set(got) == ids, f"(a) the stream holds every stored id: missing {ids - set(got)}, extra {set(got) - ids}")
     check(all(c == 1 for c in got.values()), f"(a) no id twice: {[k for k, c in got.items() if c > 1]}")
@@ -146,6 +151,34 @@ try:
     log = gw.read_log()
     check(f"relaying committed envelopes after store seq {N1 + N2}" in log,
           "(c) the restarted relay resumed after the saved cursor")
+
+    # (d) NATS down when the gateway starts: it starts anyway, and the stream catches up later.
+    check(gw.stop() == 0, "(d) the gateway stops cleanly")
+    nats.stop()
+    t1 = time.time()
+    gw.start()
+    check(time.time() - t1 < 5, f"(d) the gateway started in {time.time() - t1:.1f} s without NATS")
+    sts = post_range(N1 + N2 + N3, N4, OLD)
+    check(all(200 <= s < 300 for s in sts), f"(d) webhooks answered 2xx without NATS: {sts}")
+    nats.start()
+    ids = stored_ids()
+    env, rows = wait_stream(ids)
+    got = Counter(r[2] for r in env)
+    check(set(got) == ids and len(env) == len(ids), f"(d) caught up once NATS came: {len(set(got))} of {len(ids)}")
+
+    # (e) a crash: the cursor may be behind what was published; the stream drops the republished copies.
+    sts = post_range(N1 + N2 + N3 + N4, N5, OLD)
+    check(all(200 <= s < 300 for s in sts), f"(e) webhooks answered 2xx: {sts}")
+    gw.stop(signal.SIGKILL)
+    gw.start()
+    ids = stored_ids()
+    env, rows = wait_stream(ids)
+    time.sleep(0.5)
+    env, rows = envelope_rows()
+    got = Counter(r[2] for r in env)
+    check(len(ids) == N1 + N2 + N3 + N4 + N5, f"(e) {len(ids)} stored")
+    check(set(got) == ids, f"(e) distinct ids == stored after the crash: missing {sorted(ids - set(got))}")
+    check(len(env) == len(ids), f"(e) no id twice after the crash: {len(env)} messages for {len(ids)} ids")
     check(time.time() - t0 < 60, f"bounded: took {time.time() - t0:.1f} s")
 finally:
     gw.cleanup()

@@ -176,6 +176,18 @@ static int ensure_stream(struct nbus *b)
 	return 0;
 }
 
+/*
+ * Given, it makes a failed first connect asynchronous (without it nats.c
+ * retries inside connect, forever).  It runs on a client library thread that
+ * may outlive the instance by a moment, so it touches nothing of ours;
+ * publish() notices and logs the connection.
+ */
+static void on_connected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	(void)closure;
+}
+
 static int nb_start(void *data, char **errmsg)
 {
 	struct nbus *b = data;
@@ -193,7 +205,7 @@ static int nb_start(void *data, char **errmsg)
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectWait(o, 250);
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+		s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, NULL);
 	if (s == NATS_OK && b->token)
 		s = natsOptions_SetToken(o, b->token);
 	if (s == NATS_OK && b->credentials)
@@ -218,13 +230,15 @@ static int nb_start(void *data, char **errmsg)
 		b->nc = NULL;
 		return PARLEY_EIO;
 	}
-	if (natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED)
+	if (natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
 		ensure_stream(b);
-	else
+	} else {
 		b->host->log(
 		        b->inst, PARLEY_LOG_WARN,
 		        "NATS at %s is not reachable yet: starting anyway; envelopes wait in the store until it is",
 		        b->url);
+		b->said_down = 1;
+	}
 	return 0;
 }
 
