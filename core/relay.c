@@ -505,7 +505,7 @@ void relay_health(struct relay *r, cJSON *reply)
 {
 	if (!r)
 		return;
-	cJSON *b = cJSON_AddObjectToObject(reply, "bus");
+	cJSON *b = cJSON_AddObjectToObject(reply, "durable_bus");
 	cJSON_AddStringToObject(b, "name", r->inst->name);
 	cJSON_AddStringToObject(b, "state", relay_state(r));
 	int ping = r->ops->ping ? r->ops->ping(r->inst->data) : 0;

@@ -59,7 +59,7 @@ void relay_free(struct relay *r);
 
 /* "up", "down" (the last publish failed: retrying) or "starting". */
 const char *relay_state(struct relay *r);
-/* Add the relay's state to a health reply: "bus": {plugin, state, lag, ...}. */
+/* Add the relay's state to a health reply: "durable_bus": {name, state, lag, ...}. */
 void relay_health(struct relay *r, cJSON *reply);
 /* Append the relay's gauges (lag, queued events) in the Prometheus text format. */
 void relay_metrics(struct relay *r, struct strbuf *out);

@@ -103,7 +103,7 @@ try:
     check(f'parley_bus_published_total{{bus="nats"}} {len(rows)}' in m, f"(a) published count in /metrics:\n{m}")
     check('parley_bus_lag{bus="nats"} 0' in m, "(a) no lag once caught up")
     rc, hr = gw.api("health")
-    check(rc == 0 and hr.get("bus", {}).get("state") == "up", f"(a) the health op has the bus: {hr}")
+    check(rc == 0 and hr.get("durable_bus", {}).get("state") == "up", f"(a) the health op has the bus: {hr}")
 
     # (b) NATS down while webhooks keep coming: ingest goes on, then the stream catches up.
     nats.stop()
