@@ -307,10 +307,16 @@ static void *relay_main(void *arg)
 			break;
 		atomic_store(&r->wake, 0);
 		pthread_mutex_unlock(&r->lock);
+		int64_t cursor = r->cursor, events = atomic_load(&r->published_ev);
 		int rv = pass(r, &rs, 0);
-		backoff = rv == 0 ? 0
-		                  : (backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2)
-		                             : BACKOFF_MIN_MS);
+		/* A pass that got somewhere before failing meets a flaky bus, not a dead one: retry soon. */
+		int progress = r->cursor != cursor || atomic_load(&r->published_ev) != events;
+		if (rv == 0)
+			backoff = 0;
+		else if (progress || !backoff)
+			backoff = BACKOFF_MIN_MS;
+		else
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		pthread_mutex_lock(&r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);

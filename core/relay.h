@@ -8,7 +8,8 @@
  * the typed store op messages_since() after the cursor, publishes each with
  * its envelope id as the bus's deduplication id, and advances the cursor.
  * A publish that fails is retried from the cursor after a backoff (100 ms,
- * doubling to 5 s), so nothing committed is skipped while the bus is down;
+ * doubling to 5 s while no publish gets through), so nothing committed is
+ * skipped while the bus is down;
  * the cursor is saved at most every 200 ms and at the end of each pass, so a
  * crash republishes at most that much, which the bus's deduplication drops.
  *
