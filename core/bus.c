@@ -3,6 +3,7 @@
 #include "envelope.h"
 #include "gateway.h"
 #include "log.h"
+#include "relay.h"
 #include "util.h"
 
 #include <nng/protocol/pipeline0/pull.h>
@@ -272,7 +273,7 @@ int bus_recv(struct bus *b, nng_msg **msg, int nonblock)
 	return nng_recvmsg(b->pull, msg, nonblock ? NNG_FLAG_NONBLOCK : 0);
 }
 
-void bus_publish(struct bus *b, const char *topic, const char *json, size_t len)
+static void pub_send(struct bus *b, const char *topic, const char *json, size_t len)
 {
 	nng_msg *msg;
 	size_t tl = strlen(topic);
@@ -284,6 +285,18 @@ void bus_publish(struct bus *b, const char *topic, const char *json, size_t len)
 	memcpy(body + tl + 1, json, len);
 	if (nng_sendmsg(b->pub, msg, NNG_FLAG_NONBLOCK) != 0)
 		nng_msg_free(msg);
+}
+
+void bus_publish(struct bus *b, const char *topic, const char *json, size_t len)
+{
+	pub_send(b, topic, json, len);
+	relay_event(b->gw->relay, topic, json, len);
+}
+
+void bus_publish_stored(struct bus *b, const char *topic, const char *json, size_t len)
+{
+	pub_send(b, topic, json, len);
+	relay_notify(b->gw->relay);
 }
 
 /* Completes tickets whose request timeout has passed. */

@@ -59,8 +59,10 @@ int bus_decode(nng_msg *msg, struct bus_item **items, size_t *n, size_t *cap);
  */
 int bus_listen_private(nng_socket s, const char *url);
 
-/* Publish TOPIC SP JSON to subscribers (never blocks; may drop). */
+/* Publish TOPIC SP JSON to subscribers (never blocks; may drop); an event, also queued for the durable bus. */
 void bus_publish(struct bus *b, const char *topic, const char *json, size_t len);
+/* The same for a committed envelope: the durable bus reads it from the store (core/relay.h). */
+void bus_publish_stored(struct bus *b, const char *topic, const char *json, size_t len);
 
 /* Wait until no submission is in flight, up to timeout_ms.  0 when idle. */
 int bus_wait_idle(struct bus *b, int64_t timeout_ms);

@@ -467,7 +467,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 	}
 	static const char *const top[] = {"data_dir", "log",      "plugins",   "http",   "publish", "control",
 	                                  "storage",  "channels", "pipelines", "outbox", "commit",  "canned_responses",
-	                                  "node",     NULL};
+	                                  "node",     "bus",      NULL};
 	cfg_check_keys(cfg->path, root, top, "the top level", errs);
 
 	const struct cfg_node *dd = want_scalar(&r, cfg_map_get(root, "data_dir"), "data_dir");
@@ -664,6 +664,8 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		cfg->storage.name = NULL;
 		read_instance(&r, st, "storage", 0, &cfg->storage);
 	}
+	if (cfg_map_get(root, "bus"))
+		read_instance(&r, cfg_map_get(root, "bus"), "bus", 0, &cfg->bus);
 
 	const struct cfg_node *chs = cfg_map_get(root, "channels");
 	if (chs && chs->type != CFG_SEQ && !(chs->type == CFG_SCALAR && !chs->value[0])) {
@@ -738,6 +740,7 @@ void cfg_free(struct gw_config *cfg)
 	free(cfg->control_token);
 	free(cfg->node_name);
 	free_instance(&cfg->storage);
+	free_instance(&cfg->bus);
 	for (size_t i = 0; i < cfg->n_channels; i++)
 		free_instance(&cfg->channels[i]);
 	free(cfg->channels);

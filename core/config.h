@@ -85,6 +85,7 @@ struct gw_config {
 	int64_t outbox_poll_ms;
 	int64_t commit_max_batch;
 	struct cfg_instance storage;
+	struct cfg_instance bus; /* bus: a durable bus plugin (type NULL: none), see core/relay.h */
 	struct cfg_instance *channels;
 	size_t n_channels;
 	struct cfg_pipeline *pipelines;

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "payload.h"
+#include "relay.h"
 #include "store.h"
 #include "util.h"
 
@@ -65,6 +66,7 @@ static char *op_health(struct gateway *gw)
 		cJSON_AddItemToArray(chs, c);
 	}
 	cJSON_AddNumberToObject(r, "inflight", (double)bus_inflight(gw->bus));
+	relay_health(gw->relay, r);
 	char *s = cJSON_PrintUnformatted(r);
 	cJSON_Delete(r);
 	return s;

@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "relay.h"
 #include "store.h"
 #include "util.h"
 
@@ -136,6 +137,18 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 			loader_check_config(e, c->storage.config, c->storage.at, file, "storage", errs);
 			gw->store = instance_new(gw, e, c->storage.type, c->storage.config, c->storage.at);
 		}
+	}
+	/* The durable bus, fed from the store by core/relay.c. */
+	const struct plugin_entry *be =
+	        c->bus.type ? need_plugin(gw, PARLEY_KIND_BUS, 0, c->bus.type, c->bus.type_at, "bus type", errs) : NULL;
+	if (be) {
+		loader_check_config(be, c->bus.config, c->bus.at, file, "bus", errs);
+		if (gw->store && !relay_store_supported(gw->store->plugin->desc->store))
+			cfg_errors_add(errs, file, c->bus.at,
+			               "bus: the store '%s' cannot replay committed envelopes (it has no typed "
+			               "messages_since op, ABI 1.2): use a store that has it, or remove bus:",
+			               gw->store->name);
+		gw->bus_instance = instance_new(gw, be, c->bus.type, c->bus.config, c->bus.at);
 	}
 	/* Channels. */
 	gw->channels = calloc(c->n_channels + 1, sizeof(*gw->channels));
@@ -382,6 +395,11 @@ int gateway_run(struct gateway *gw)
 	gw->st = store_open(gw->store->data, gw->store->plugin->desc->store);
 	if (!gw->st || inbox_rules_of(gw, &rules) != 0 || !(gw->inbox = inbox_open(gw->st, &rules, epoch_advance, gw)))
 		goto out;
+	if (gw->bus_instance &&
+	    (instance_up(gw, gw->bus_instance) != 0 || relay_start(&gw->relay, gw, gw->bus_instance, &err) != 0)) {
+		log_error("bus %s: %s", gw->bus_instance->name, err ? err : "cannot start");
+		goto out;
+	}
 	if (bus_open(&gw->bus, gw, &err) != 0 || http_open(&gw->http, gw) != 0) {
 		log_error("%s", err ? err : "cannot open the bus");
 		goto out;
@@ -427,6 +445,8 @@ out:
 	bus_close(gw->bus);
 	pipeline_join(gw->pipeline);
 	gw->pipeline = NULL;
+	relay_stop(gw->relay);
+	instance_down(gw->bus_instance);
 	free(err);
 	if (rc == 0)
 		log_info("stopped cleanly");
@@ -448,6 +468,8 @@ void gateway_close(struct gateway *gw)
 	free(gw->pipes);
 	inbox_close(gw->inbox);
 	store_close(gw->st);
+	relay_free(gw->relay);
+	instance_free(gw->bus_instance);
 	instance_free(gw->store);
 	http_free(gw->http);
 	bus_free(gw->bus);

@@ -25,6 +25,7 @@ struct http;
 struct control;
 struct outbox;
 struct housekeeping;
+struct relay;
 struct gateway;
 
 struct parley_instance {
@@ -70,6 +71,8 @@ struct gateway {
 	struct control *control;
 	struct outbox *outbox;
 	struct housekeeping *housekeeping;
+	struct parley_instance *bus_instance; /* bus: (or NULL), relayed by relay */
+	struct relay *relay;
 	atomic_int draining;
 	/* Advanced by control ops and housekeeping that change contacts or conversations. */
 	atomic_uint_fast64_t epoch;

@@ -9,6 +9,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "relay.h"
 #include "store.h"
 #include "tls.h"
 #include "util.h"
@@ -79,9 +80,10 @@ static void on_healthz(void *arg, parley_http_request *req)
 	struct gateway *gw = ((struct http *)arg)->gw;
 	int store_ok = store_ping(gw->st) == 0;
 	int draining = atomic_load(&gw->draining);
-	char *body = str_printf("{\"status\":\"%s\",\"store\":\"%s\",\"bus\":\"%s\",\"inflight\":%zu}\n",
-	                        store_ok && !draining ? "ok" : "unavailable", store_ok ? "up" : "down",
-	                        draining ? "draining" : "up", bus_inflight(gw->bus));
+	char *body = str_printf(
+	        "{\"status\":\"%s\",\"store\":\"%s\",\"bus\":\"%s\",\"inflight\":%zu,\"durable_bus\":\"%s\"}\n",
+	        store_ok && !draining ? "ok" : "unavailable", store_ok ? "up" : "down", draining ? "draining" : "up",
+	        bus_inflight(gw->bus), relay_state(gw->relay));
 	http_server_respond(req, store_ok && !draining ? 200 : 503, "application/json", body, body ? strlen(body) : 0);
 	free(body);
 }
@@ -94,6 +96,7 @@ static void on_metrics(void *arg, parley_http_request *req)
 	metrics_render(gw->metrics, &sb);
 	sb_printf(&sb, "# TYPE parley_inflight_submissions gauge\nparley_inflight_submissions %zu\n",
 	          bus_inflight(gw->bus));
+	relay_metrics(gw->relay, &sb);
 	http_server_respond(req, 200, "text/plain; version=0.0.4", sb.buf, sb.len);
 	sb_free(&sb);
 }

@@ -27,6 +27,8 @@ const char *loader_kind_name(int kind)
 		return "router";
 	case PARLEY_KIND_STORE:
 		return "store";
+	case PARLEY_KIND_BUS:
+		return "bus";
 	default:
 		return "unknown";
 	}
@@ -34,7 +36,7 @@ const char *loader_kind_name(int kind)
 
 int loader_kind_from_name(const char *name)
 {
-	for (int k = PARLEY_KIND_CHANNEL; k <= PARLEY_KIND_STORE; k++)
+	for (int k = PARLEY_KIND_CHANNEL; k <= PARLEY_KIND_BUS; k++)
 		if (strcmp(loader_kind_name(k), name) == 0)
 			return k;
 	return 0;
@@ -120,7 +122,7 @@ int loader_open(struct plugin_registry *reg, const char *path)
 		                 "%u.%u, host ABI %d.%d): rebuild it",
 		                 d->struct_size, (size_t)PARLEY_PLUGIN_MIN_SIZE_V1, PARLEY_ABI_MAJOR, d->abi_major,
 		                 d->abi_minor, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR);
-	else if (d->kind < PARLEY_KIND_CHANNEL || d->kind > PARLEY_KIND_STORE)
+	else if (d->kind < PARLEY_KIND_CHANNEL || d->kind > PARLEY_KIND_BUS)
 		why = str_printf("declares an unknown plugin kind %d", d->kind);
 	else if (!valid_name(d->name))
 		why = str_printf("has an invalid name '%s' (use lower-case letters, digits, '-' and '_')",
@@ -129,6 +131,9 @@ int loader_open(struct plugin_registry *reg, const char *path)
 		why = str_printf("plugin '%s' has no instance_create()", d->name);
 	else if (d->kind == PARLEY_KIND_STORE && (!d->store || !d->store->commit || !d->store->query))
 		why = str_printf("store plugin '%s' has no store operations", d->name);
+	else if (d->kind == PARLEY_KIND_BUS &&
+	         (d->struct_size < offsetof(struct parley_plugin, bus) + sizeof(d->bus) || !d->bus || !d->bus->publish))
+		why = str_printf("bus plugin '%s' has no bus operations (ABI 1.2 `bus` with publish())", d->name);
 	else if ((d->kind == PARLEY_KIND_STEP || d->kind == PARLEY_KIND_ROUTER) && !d->process)
 		why = str_printf("%s plugin '%s' has no process()", loader_kind_name(d->kind), d->name);
 	else {

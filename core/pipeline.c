@@ -320,7 +320,7 @@ static void *post_main(void *arg)
 				size_t len;
 				const char *json = envelope_text(env, &len);
 				if (json && envelope_topic(env, topic, sizeof(topic)) == 0)
-					bus_publish(gw->bus, topic, json, len);
+					bus_publish_stored(gw->bus, topic, json, len);
 			}
 			batch_free(b);
 		}

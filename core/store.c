@@ -100,3 +100,10 @@ int store_counter_add(struct store *st, const char *name, int64_t delta, int64_t
 		return PARLEY_ENOTSUP;
 	return t->counter_add(st->data, name, delta, value);
 }
+
+int store_messages_since(struct store *st, int64_t after_seq, size_t max, parley_store_row_cb cb, void *arg)
+{
+	if (!st->typed || !st->typed->messages_since)
+		return PARLEY_ENOTSUP;
+	return st->typed->messages_since(st->data, after_seq, max, cb, arg);
+}

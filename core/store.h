@@ -47,6 +47,8 @@ int store_ping(struct store *st);
 int store_lease(struct store *st, const char *name, const char *holder, int64_t ttl_ms);
 /* The store's counter name += delta, the new value in *value; PARLEY_ENOTSUP without counters. */
 int store_counter_add(struct store *st, const char *name, int64_t delta, int64_t *value);
+/* The typed messages_since (store.h of the SDK); PARLEY_ENOTSUP for a store without it. */
+int store_messages_since(struct store *st, int64_t after_seq, size_t max, parley_store_row_cb cb, void *arg);
 /* PARLEY_ENOTSUP when the store keeps no attachment records. */
 int store_attachment_set(struct store *st, const char *message_id, size_t index, const char *fields);
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley builds with (only what is missing);
-# with --test also what the test suite runs against (mail servers, PostgreSQL, clang-format, clang and libFuzzer, ...),
+# with --test also what the test suite runs against (mail servers, PostgreSQL, nats-server, clang-format, clang and libFuzzer, ...),
 # with --bench what the benchmarks compare against (nginx).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libnng-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev libgnutls28-dev
-      libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev libpq-dev python3 curl openssl ca-certificates)
+      libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev libpq-dev libnats-dev python3 curl openssl ca-certificates)
 for flag in "$@"; do
   case "$flag" in
-    --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd postgresql clang-format git clang libfuzzer-14-dev) ;;
+    --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd postgresql nats-server clang-format git clang libfuzzer-14-dev) ;;
     --bench) pkgs+=(nginx-light) ;; # bench/ingest's floor: nginx answering the same POSTs
     *) echo "usage: scripts/deps.sh [--test] [--bench]" >&2; exit 2 ;;
   esac

@@ -240,6 +240,31 @@ static void test_http_tls(void)
 	cfg_errors_free(&errs);
 }
 
+/* bus: is read like storage: (type and config, no name), and absent by default. */
+static void test_bus_section(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = {0};
+	CHECK(load("", &cfg, &errs) == 0);
+	CHECK(cfg.bus.type == NULL);
+	cfg_free(&cfg);
+	CHECK(load("bus:\n  type: nats\n  config: { url: \"nats://127.0.0.1:4222\", stream: PARLEY }\n", &cfg, &errs) ==
+	      0);
+	CHECK(cfg.bus.type && strcmp(cfg.bus.type, "nats") == 0);
+	CHECK(cfg.bus.config && cfg_map_get(cfg.bus.config, "stream") &&
+	      strcmp(cfg_map_get(cfg.bus.config, "stream")->value, "PARLEY") == 0);
+	CHECK(cfg.bus.at && cfg.bus.at->line == 2);
+	cfg_free(&cfg);
+	CHECK(load("bus:\n  tpye: nats\n", &cfg, &errs) != 0);
+	CHECK(errs.n == 2);
+	if (errs.n == 2) {
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:2:3: unknown key 'tpye' in bus (known keys: type, config)");
+		CHECK_CONTAINS(errs.msgs[1], "c.yaml:2:3: bus has no 'type'");
+	}
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -255,6 +280,7 @@ int main(void)
 	test_duplicate_key();
 	test_http_limits();
 	test_http_tls();
+	test_bus_section();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)

@@ -28,6 +28,8 @@ int main(int argc, char **argv)
 	CHECK(loader_find(&reg, PARLEY_KIND_CHANNEL, "webhook") != NULL);
 	CHECK(loader_find(&reg, PARLEY_KIND_STORE, "sqlite") != NULL);
 	CHECK(loader_find(&reg, PARLEY_KIND_STEP, "dedupe") != NULL);
+	CHECK(loader_find(&reg, PARLEY_KIND_BUS, "nats") != NULL);
+	CHECK(strcmp(loader_kind_name(PARLEY_KIND_BUS), "bus") == 0 && loader_kind_from_name("bus") == PARLEY_KIND_BUS);
 	const struct plugin_entry *tp = loader_find(&reg, PARLEY_KIND_CHANNEL, "thirdparty");
 	CHECK(tp != NULL);
 	if (tp)

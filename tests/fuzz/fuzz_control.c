@@ -16,12 +16,19 @@
 #include "control.h"
 #include "fake_host.h"
 #include "gateway.h"
+#include "inbox/inbox.h"
 #include "metrics.h"
+#include "store.h"
 
 #include <cjson/cJSON.h>
 
 #include <stdlib.h>
 #include <string.h>
+
+static void unchanged(void *arg)
+{
+	(void)arg;
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
@@ -30,7 +37,7 @@ static struct gateway gw;
 static int request_utf8;
 
 /* A store that checks what it is asked and answers from the question. */
-static int store_query(void *store, const char *op, const char *request_json, char **reply)
+static int fake_query(void *store, const char *op, const char *request_json, char **reply)
 {
 	(void)store;
 	*reply = NULL;
@@ -95,7 +102,7 @@ static int ping(void *store)
 
 static const struct parley_store_ops store_ops = {
         .struct_size = sizeof(struct parley_store_ops),
-        .query = store_query,
+        .query = fake_query,
         .kv_get = kv_get,
         .kv_set = kv_set,
         .ping = ping,
@@ -122,6 +129,11 @@ static const char canned_yaml[] = "greet: \"Hello {{contact.name|there}}, this i
                                   "plain: \"Thanks!\"\n"
                                   "open: \"{{contact.name\"\n";
 
+static void unchanged(void *arg)
+{
+	(void)arg;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
@@ -135,7 +147,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	gw.cfg.canned = gw.cfg.root;
 	gw.metrics = metrics_new();
 	gw.store = &store;
-	gw.store_ops = &store_ops;
+	gw.st = store_open(NULL, &store_ops);
+	static const struct inbox_rules rules = {.reopen_ms = 7LL * 24 * 3600 * 1000, .link_phone = 1};
+	gw.inbox = inbox_open(gw.st, &rules, unchanged, NULL);
 	gw.channels = channels;
 	gw.n_channels = 2;
 	in_ch.gw = out_ch.gw = store.gw = &gw;

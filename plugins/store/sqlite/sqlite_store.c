@@ -716,6 +716,11 @@ static int st_ping(void *data)
 	return rv;
 }
 
+/*
+ * Of the typed contract only the read a bus relay needs, for now; the
+ * integrator merges this with the full table of typed.c.
+ */
+
 static const struct parley_store_ops ops = {
         .struct_size = sizeof(struct parley_store_ops),
         .commit = st_commit,
