@@ -28,6 +28,7 @@
 #define SAVE_EVERY_MS  200  /* save the cursor at most this often during a pass */
 #define FINAL_PASS_MS  2000 /* at stop, publish what is left for at most this long */
 #define CURSOR_KEY     "cursor"
+#define TURN_MS        10000 /* one node relays envelopes; its turn lapses this long after its last pass */
 
 enum { STATE_STARTING, STATE_UP, STATE_DOWN };
 
@@ -70,6 +71,7 @@ struct relay {
 
 	/* Relay thread only. */
 	int64_t cursor, saved, saved_at;
+	int my_turn; /* this node holds the relay's lease (nodes sharing a store relay one at a time) */
 	char last_error[160];
 
 	atomic_int state;
@@ -173,8 +175,75 @@ static void skipped(struct relay *r, const char *what, const char *id, size_t le
 }
 
 /* Publish committed envelopes after the cursor until caught up.  0, or the error that stopped it. */
+/* The cursor as the store keeps it: 0 (*cursor set, or -1 for none yet) or an error with *why. */
+static int load_cursor(struct relay *r, int64_t *cursor, char **why)
+{
+	char *val = NULL;
+	size_t len = 0;
+	int rv = store_kv_get(r->gw->st, r->ns, CURSOR_KEY, &val, &len);
+	*cursor = -1;
+	if (rv == 0) {
+		char *end;
+		long long c = strtoll(val ? val : "", &end, 10);
+		if (!val || end == val || *end || c < 0) {
+			*why = str_printf("its cursor (state %s/%s) is '%s', not a store seq: fix or delete it with "
+			                  "`parley api state.set`",
+			                  r->ns, CURSOR_KEY, val ? val : "");
+			rv = PARLEY_EINVAL;
+		} else {
+			*cursor = c;
+		}
+	} else if (rv == PARLEY_ENOENT) {
+		rv = 0;
+	} else {
+		*why = str_printf("cannot read its cursor from the store: %s", parley_strerror(rv));
+	}
+	free(val);
+	return rv;
+}
+
+/*
+ * Nodes sharing a store relay its envelopes one at a time, from one cursor:
+ * 1 when it is this node's turn (taking it over, it reads the cursor the
+ * previous node saved), 0 when another node's, or an error.
+ */
+static int take_turn(struct relay *r)
+{
+	char *name = str_printf("%s/relay", r->ns);
+	int rv = name ? store_lease(r->gw->st, name, r->gw->cfg.node_name, TURN_MS) : PARLEY_ENOMEM;
+	free(name);
+	if (rv == PARLEY_EBUSY) {
+		r->my_turn = 0;
+		return 0;
+	}
+	if (rv != 0)
+		return rv;
+	if (!r->my_turn) {
+		int64_t c;
+		char *why = NULL;
+		if ((rv = load_cursor(r, &c, &why)) != 0) {
+			log_error("bus %s: %s", r->inst->name, why);
+			free(why);
+			return rv;
+		}
+		if (c > r->cursor)
+			r->cursor = r->saved = c;
+		r->my_turn = 1;
+	}
+	return 1;
+}
+
 static int pass_envelopes(struct relay *r, struct rows *rs, int64_t deadline)
 {
+	int turn = take_turn(r);
+	if (turn <= 0) {
+		if (turn == 0) {
+			/* Another node publishes what is stored: this node is caught up as far as it is concerned. */
+			atomic_store(&r->caught_at, atomic_load(&r->committed));
+			atomic_store(&r->since_caught, 0);
+		}
+		return turn;
+	}
 	for (;;) {
 		int64_t committed = atomic_load(&r->committed);
 		rows_clear(rs);
@@ -352,29 +421,15 @@ int relay_start(struct relay **out, struct gateway *gw, parley_instance *bus, ch
 	atomic_init(&r->wake, 1);
 	atomic_init(&r->state, STATE_STARTING);
 
-	char *val = NULL;
-	size_t len = 0;
-	int rv = store_kv_get(gw->st, r->ns, CURSOR_KEY, &val, &len);
-	if (rv == 0) {
-		char *end;
-		long long c = strtoll(val ? val : "", &end, 10);
-		if (!val || end == val || *end || c < 0) {
-			*errmsg = str_printf("its cursor (state %s/%s) is '%s', not a store seq: fix or delete it with "
-			                     "`parley api state.set`",
-			                     r->ns, CURSOR_KEY, val ? val : "");
-			free(val);
-			relay_free(r);
-			return PARLEY_EINVAL;
-		}
-		r->cursor = c;
-	} else if (rv != PARLEY_ENOENT) {
-		*errmsg = str_printf("cannot read its cursor from the store: %s", parley_strerror(rv));
+	int64_t c;
+	int rv = load_cursor(r, &c, errmsg);
+	if (rv != 0) {
 		relay_free(r);
 		return rv;
 	}
-	free(val);
 	/* Without a cursor the relay starts at the first stored envelope: the stream misses nothing. */
-	r->saved = rv == 0 ? r->cursor : -1;
+	r->cursor = c < 0 ? 0 : c;
+	r->saved = c;
 	metrics_add(gw->metrics, "bus_published_total", "bus", bus->name, 0);
 	metrics_add(gw->metrics, "bus_failures_total", "bus", bus->name, 0);
 	metrics_add(gw->metrics, "bus_events_dropped_total", "bus", bus->name, 0);
