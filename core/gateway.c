@@ -142,7 +142,10 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 	const struct plugin_entry *be =
 	        c->bus.type ? need_plugin(gw, PARLEY_KIND_BUS, 0, c->bus.type, c->bus.type_at, "bus type", errs) : NULL;
 	if (be) {
+		size_t before = errs->n;
 		loader_check_config(be, c->bus.config, c->bus.at, file, "bus", errs);
+		if (errs->n == before)
+			plugin_check(gw, be, c->bus.config, c->bus.at, "bus", errs);
 		if (gw->store && !relay_store_supported(gw->store->plugin->desc->store))
 			cfg_errors_add(errs, file, c->bus.at,
 			               "bus: the store '%s' cannot replay committed envelopes (it has no typed "

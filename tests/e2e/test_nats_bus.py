@@ -74,6 +74,11 @@ try:
     rc, out, err = gw.cli("check", "-c", gw.dir + "/bad.yaml")
     check(rc != 0 and "bad.yaml:1:" in err and "unknown key 'streem'" in err and "did you mean 'stream'" in err,
           f"an unknown bus config key is an error with its place: {err}")
+    with open(gw.dir + "/bad2.yaml", "w") as f:
+        f.write('bus:\n  type: nats\n  config: { url: "nats://x", stream: A.B }\n')
+    rc, out, err = gw.cli("check", "-c", gw.dir + "/bad2.yaml")
+    check(rc != 0 and "bad2.yaml:3:11: bus: stream must be a name without '.'" in err,
+          f"the plugin's own check of the stream name, at its place: {err}")
     rc, out, err = gw.cli("plugins")
     check(any(l.split()[:2] == ["nats", "bus"] for l in out.splitlines()), f"plugins lists nats (bus): {out}")
 

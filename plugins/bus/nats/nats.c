@@ -13,6 +13,7 @@
  */
 #include <parley/parley.h>
 
+#include <cjson/cJSON.h>
 #include <limits.h>
 #include <nats/nats.h>
 #include <stdio.h>
@@ -65,6 +66,33 @@ static int bad_token(const char *s, int dots_ok)
 	return s[0] == '.' || s[strlen(s) - 1] == '.';
 }
 
+/* What the config map cannot say about stream, subject_prefix and the credentials; NULL when fine. */
+static const char *config_problem(const char *stream, const char *prefix, const char *credentials, const char *token)
+{
+	if (bad_token(stream, 0))
+		return "stream must be a name without '.', spaces, '*' or '>' (e.g. PARLEY)";
+	if (bad_token(prefix, 1))
+		return "subject_prefix must be subject tokens without spaces, '*' or '>' (e.g. parley)";
+	if (credentials && token)
+		return "give either credentials or token, not both";
+	return NULL;
+}
+
+static int nb_check_config(const struct parley_host *host, const char *config_json, char **errmsg)
+{
+	(void)host;
+	cJSON *c = cJSON_Parse(config_json);
+	const char *stream = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "stream"));
+	const char *prefix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "subject_prefix"));
+	const char *why = config_problem(stream ? stream : "PARLEY", prefix ? prefix : "parley",
+	                                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "credentials")),
+	                                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "token")));
+	if (why)
+		*errmsg = strdup(why);
+	cJSON_Delete(c);
+	return why ? PARLEY_EINVAL : 0;
+}
+
 static int nb_create(const struct parley_host *host, parley_instance *inst, void *plugin_data, void **data,
                      char **errmsg)
 {
@@ -81,14 +109,8 @@ static int nb_create(const struct parley_host *host, parley_instance *inst, void
 	b->token = host->config_str(inst, "token");
 	host->config_duration_ms(inst, "timeout", &b->timeout_ms);
 	host->config_duration_ms(inst, "duplicate_window", &b->window_ms);
-	const char *why = NULL;
-	if (bad_token(b->stream, 0))
-		why = "stream must be a name without '.', spaces, '*' or '>' (e.g. PARLEY)";
-	else if (bad_token(b->prefix, 1))
-		why = "subject_prefix must be subject tokens without spaces, '*' or '>' (e.g. parley)";
-	else if (b->credentials && b->token)
-		why = "give either credentials or token, not both";
-	else if (b->timeout_ms <= 0 || b->window_ms <= 0)
+	const char *why = config_problem(b->stream, b->prefix, b->credentials, b->token);
+	if (!why && (b->timeout_ms <= 0 || b->window_ms <= 0))
 		why = "timeout and duplicate_window must be longer than 0";
 	if (why) {
 		*errmsg = strdup(why);
@@ -348,6 +370,7 @@ static const struct parley_plugin plugin = {
         .instance_start = nb_start,
         .instance_stop = nb_stop,
         .instance_destroy = nb_destroy,
+        .check_config = nb_check_config,
         .bus = &bus_ops,
 };
 
