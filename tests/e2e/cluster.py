@@ -19,7 +19,8 @@ from harness import PARLEY, SOURCE_DIR, Gateway, free_port, sign
 
 PLUGIN_DIR = os.path.join(os.path.dirname(os.path.abspath(PARLEY)), "plugins")
 PG_SH = os.path.join(SOURCE_DIR, "tests", "servers", "postgres.sh")
-DUMP = os.path.join(os.path.dirname(os.path.abspath(PARLEY)), "tests", "nats_stream_dump")
+DUMP = os.environ.get("PARLEY_NATS_DUMP") or os.path.join(os.path.dirname(os.path.abspath(PARLEY)), "tests",
+                                                            "nats_stream_dump")
 
 
 def skip(why):
@@ -90,10 +91,10 @@ class Nats:
             self.proc.wait(10)
 
     def stream_ids(self, stream="PARLEY"):
-        """(subject, Nats-Msg-Id) of every message in the stream."""
+        """(subject, Nats-Msg-Id) of every message in the stream, duplicates included."""
         out = subprocess.run([DUMP, self.url, stream], check=True, capture_output=True, text=True,
                              timeout=60).stdout
-        return [tuple(line.split(" ", 1)) for line in out.splitlines() if line]
+        return [tuple(line.split(" ")[1:3]) for line in out.splitlines() if line.count(" ") >= 2]
 
     def close(self):
         self.stop()
