@@ -63,9 +63,10 @@ int pg_tx_begin(void *store, parley_store_tx **out)
 	if (!tx)
 		return PARLEY_ENOMEM;
 	tx->s = s;
+	/* Explicit, whatever the server's default: the ops rely on each statement seeing what committed before it. */
 	int rv = pg_acquire(s, &tx->c);
 	if (rv == 0)
-		PQclear(pg_exec(s, tx->c, "BEGIN", 0, NULL, &rv));
+		PQclear(pg_exec(s, tx->c, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, &rv));
 	if (rv != 0) {
 		if (tx->c)
 			pg_release(s, tx->c);
