@@ -265,7 +265,13 @@ void check_classic(struct suite *su)
 	CHECK_RC(rs[0], PARLEY_EDUPLICATE);
 	CHECK_STR(h->envelope_get_str(d, "id"), b);
 	h->envelope_free(d);
-	/* The classic commit decides the conversation itself: the contact and conversation exist. */
+	/*
+	 * A store that also serves the cores of ABI 1.0/1.1 (SQLite: the gateway of today) decides the
+	 * conversation in its classic commit; a typed store need not (parley.h: with .typed the core decides).
+	 */
+	const char *classic = getenv("PARLEY_STORE_SUITE_CLASSIC_CONVERSATIONS");
+	if (!classic || strcmp(classic, "1") != 0)
+		return;
 	char req[160];
 	snprintf(req, sizeof(req), "{\"conversation_id\":\"%s\"}", conv);
 	int rc;
