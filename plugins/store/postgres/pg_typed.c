@@ -63,9 +63,10 @@ int pg_tx_begin(void *store, parley_store_tx **out)
 	if (!tx)
 		return PARLEY_ENOMEM;
 	tx->s = s;
+	/* Explicit, whatever the server's default: the ops rely on each statement seeing what committed before it. */
 	int rv = pg_acquire(s, &tx->c);
 	if (rv == 0)
-		PQclear(pg_exec(s, tx->c, "BEGIN", 0, NULL, &rv));
+		PQclear(pg_exec(s, tx->c, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, &rv));
 	if (rv != 0) {
 		if (tx->c)
 			pg_release(s, tx->c);
@@ -430,9 +431,11 @@ static int t_identities_claim(parley_store_tx *tx, const struct parley_identity_
 		urns = names = NULL;
 		PQclear(tx_exec_arrays(
 		        tx,
+		        /* A URN given twice: its last name wins, as if the claims were made one by one. */
 		        "UPDATE identities AS i SET display_name = u.dn"
-		        " FROM unnest($1::text[], $2::text[]) AS u(urn, dn)"
-		        " WHERE i.urn = u.urn AND u.dn IS NOT NULL AND i.display_name IS DISTINCT FROM u.dn",
+		        " FROM (SELECT DISTINCT ON (urn) urn, dn FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
+		        "  AS v(urn, dn, o) WHERE dn IS NOT NULL ORDER BY urn, o DESC) AS u"
+		        " WHERE i.urn = u.urn AND i.display_name IS DISTINCT FROM u.dn",
 		        2, q, &rv));
 	}
 	PGresult *r = NULL;
@@ -638,13 +641,15 @@ static int t_conversations_put(parley_store_tx *tx, const struct parley_conversa
 	        "INSERT INTO conversations (id, contact_id, status, assignee, team, priority, labels, last_channel,"
 	        " snoozed_until, first_inbound_at, last_inbound_at, first_response_at, resolved_at, resolutions,"
 	        " created_at, updated_at)"
-	        " SELECT id, cid, coalesce(st, 'open'), asg, team, prio, coalesce(lab::jsonb, '[]'), lc, sn, fi, li, "
-	        "fr,"
-	        "  ra, coalesce(res, 0), coalesce(ca, $17), coalesce(ua, ca, $17)"
+	        /* A conversation given twice: the last row wins (ON CONFLICT may not touch a row twice). */
+	        " SELECT DISTINCT ON (id) id, cid, coalesce(st, 'open'), asg, team, prio, coalesce(lab::jsonb, '[]'), "
+	        "lc,"
+	        "  sn, fi, li, fr, ra, coalesce(res, 0), coalesce(ca, $17), coalesce(ua, ca, $17)"
 	        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
 	        "  $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],"
-	        "  $15::text[], $16::text[])"
-	        "  AS u(id, cid, st, asg, team, prio, lab, lc, sn, fi, li, fr, ra, res, ca, ua)"
+	        "  $15::text[], $16::text[]) WITH ORDINALITY"
+	        "  AS u(id, cid, st, asg, team, prio, lab, lc, sn, fi, li, fr, ra, res, ca, ua, o)"
+	        " ORDER BY id, o DESC"
 	        " ON CONFLICT (id) DO UPDATE SET contact_id = excluded.contact_id, status = excluded.status,"
 	        " assignee = excluded.assignee, team = excluded.team, priority = excluded.priority,"
 	        " labels = excluded.labels, last_channel = excluded.last_channel,"
