@@ -501,3 +501,52 @@ void check_leases(struct suite *su)
 	suite_id(su, "lease", other);
 	CHECK_RC(t->lease_acquire(su->store, other, "node-1", now + 1800, 1000, NULL), 0);
 }
+
+struct counting {
+	const struct parley_store_typed_ops *t;
+	void *store;
+	const char *name;
+	int64_t seen[200];
+};
+
+static void *count_thread(void *p)
+{
+	struct counting *c = p;
+	for (int i = 0; i < 100; i++)
+		if (c->t->counter_add(c->store, c->name, 1, &c->seen[i]) != 0)
+			c->seen[i] = -1;
+	return NULL;
+}
+
+void check_counters(struct suite *su)
+{
+	const struct parley_store_typed_ops *t = su->t;
+	CHECK(t->counter_add != NULL);
+	if (!t->counter_add)
+		return;
+	char name[64];
+	suite_id(su, "counter", name);
+	int64_t v = 0;
+	CHECK_RC(t->counter_add(su->store, name, 1, &v), 0);
+	CHECK(v == 1);
+	CHECK_RC(t->counter_add(su->store, name, 5, &v), 0);
+	CHECK(v == 6);
+	/* Two threads advancing one counter see every value once: the addition is atomic. */
+	struct counting a = {t, su->store, name, {0}}, b = {t, su->store, name, {0}};
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, count_thread, &a);
+	pthread_create(&tb, NULL, count_thread, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	int seen[207] = {0}, bad = 0;
+	for (int i = 0; i < 100; i++) {
+		int64_t x[2] = {a.seen[i], b.seen[i]};
+		for (int k = 0; k < 2; k++) {
+			if (x[k] < 7 || x[k] > 206 || seen[x[k]]++)
+				bad++;
+		}
+	}
+	CHECK(bad == 0);
+	CHECK_RC(t->counter_add(su->store, name, 0, &v), 0);
+	CHECK(v == 206);
+}

@@ -257,6 +257,7 @@ int main(int argc, char **argv)
 		        {"classic ops", check_classic},
 		        {"reads", check_reads},
 		        {"leases", check_leases},
+		        {"counters", check_counters},
 		        {"reopening", check_reopen},
 		};
 		for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {

@@ -93,5 +93,6 @@ void check_outbox(struct suite *su);
 void check_classic(struct suite *su);
 void check_reads(struct suite *su);
 void check_leases(struct suite *su);
+void check_counters(struct suite *su);
 
 #endif

@@ -75,6 +75,8 @@ static const char *const migrations[] = {
         "CREATE TABLE kv (ns text NOT NULL, key text NOT NULL, value bytea, updated_at text NOT NULL,"
         "  PRIMARY KEY (ns, key));"
         "CREATE TABLE leases (name text PRIMARY KEY, holder text NOT NULL, expires_ms bigint NOT NULL);",
+        /* 2: counters several nodes advance together (round-robin positions). */
+        "CREATE TABLE counters (name text PRIMARY KEY, value bigint NOT NULL);",
         NULL,
 };
 

@@ -825,6 +825,24 @@ int pg_lease_release(void *store, const char *name, const char *holder)
 	return pg_run_cmd(store, "DELETE FROM leases WHERE name = $1 AND holder = $2", 2, p, NULL);
 }
 
+static int counter_add(void *store, const char *name, int64_t delta, int64_t *value)
+{
+	char d[24];
+	snprintf(d, sizeof(d), "%" PRId64, delta);
+	const char *p[] = {name, d};
+	int rv;
+	PGresult *r = pg_run(store,
+	                     "INSERT INTO counters (name, value) VALUES ($1, $2::bigint) ON CONFLICT (name)"
+	                     " DO UPDATE SET value = counters.value + excluded.value RETURNING value",
+	                     2, p, &rv);
+	if (r && rv == 0 && PQntuples(r) == 1)
+		*value = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	else if (rv == 0)
+		rv = PARLEY_EIO;
+	PQclear(r);
+	return rv;
+}
+
 const struct parley_store_typed_ops pg_typed_ops = {
         .struct_size = sizeof(struct parley_store_typed_ops),
         .tx_begin = pg_tx_begin,
@@ -855,4 +873,5 @@ const struct parley_store_typed_ops pg_typed_ops = {
         .messages_since = pg_messages_since,
         .lease_acquire = pg_lease_acquire,
         .lease_release = pg_lease_release,
+        .counter_add = counter_add,
 };
