@@ -156,14 +156,17 @@ class Sender:
             time.sleep(0.05)
         return False
 
-    def run(self, msgs, threads=8, both=frozenset()):
-        """Post msgs from several threads; msgs whose index is in `both` go to every node at once."""
+    def run(self, msgs, threads=8, both=frozenset(), stop=None):
+        """Post msgs from several threads; msgs whose index is in `both` go to every node at once.
+        With `stop` (a threading.Event), no new message is started once it is set."""
         it = iter(enumerate(msgs))
         lock = threading.Lock()
 
         def work():
             while True:
                 with lock:
+                    if stop is not None and stop.is_set():
+                        return
                     try:
                         i, m = next(it)
                     except StopIteration:
