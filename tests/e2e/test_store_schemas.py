@@ -4,11 +4,12 @@ Every schema file is a valid draft 2020-12 schema, documents each field, and
 is listed in the README's table (and every op listed there has a file).  The
 real gateway then gets real data (two contacts, messages on three channels, a
 resolved conversation, notes, an assignment, an outbound reply the provider
-accepted) and each read op is called through the control API: its reply,
-less the control API's "ok", must validate against the op's reply schema, and
-the request sent against its request schema.  Each documented PARLEY_ENOENT
-and PARLEY_EINVAL message is provoked and must come back as that plain text.
-Mutated replies must fail validation, so the schemas are not vacuous."""
+accepted and its delivery receipt) and each read op is called through the
+control API: its reply, less the control API's "ok", must validate against
+the op's reply schema, and the request sent against its request schema.
+Each documented PARLEY_ENOENT and PARLEY_EINVAL message is provoked and must
+come back as that plain text.  Mutated replies must fail validation, so the
+schemas are not vacuous."""
 import base64
 import copy
 import glob
@@ -164,9 +165,11 @@ def post_wa(mid, text):
     return gw.request("POST", "/webhooks/wa", body, {"Content-Type": "application/json", "X-Hub-Signature-256": sig})
 
 
-def post_sms(sid, text):
-    params = dict(urllib.parse.parse_qsl(fixture("twilio", "text.form").decode().strip()))
-    params.update({"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "Body": text})
+def post_sms(sid, text, form="text.form"):
+    params = dict(urllib.parse.parse_qsl(fixture("twilio", form).decode().strip()))
+    params.update({"MessageSid": sid, "SmsSid": sid})
+    if text is not None:
+        params.update({"SmsMessageSid": sid, "Body": text})
     data = PUBLIC + "/webhooks/sms" + "".join(k + v for k, v in sorted(params.items()))
     sig = base64.b64encode(hmac.new(TW_TOKEN.encode(), data.encode(), hashlib.sha1).digest()).decode()
     return gw.request("POST", "/webhooks/sms", urllib.parse.urlencode(params).encode(),
@@ -222,10 +225,19 @@ try:
         if api("conversation.get", {"conversation_id": conv_a})["conversation"].get("first_response_at"):
             break
         time.sleep(0.1)
+    # A reply the provider refuses: its error and attempts are folded into the stored envelope.
+    fake.script[("POST", f"/v19.0/{PNID}/messages")] = [(400, {"error": {"message": "Invalid parameter", "code": 100}})]
+    refused = api("message.send", {"conversation_id": conv_a, "channel": "wa", "text": "Tracking: 1Z999"})
+    m = gw.wait_message(refused["id"], "failed")
+    check(m.get("status") == "failed" and m.get("error") and "external_id" not in m, f"the refused reply failed: {m}")
+    # Its delivery receipt: an inbound status envelope, and the reply moves to delivered.
+    check(post_sms("SMreplyschema1", None, "status_delivered.form")[0] == 200, "the receipt is accepted")
+    check(gw.wait_message(sent["id"], "delivered").get("status") == "delivered", "the reply was delivered")
 
     # ------------------------------------------------------- every read op
     r = read("messages.list", {})
-    check(r["count"] == 4 and "next_after_id" not in r, f"four messages, one page: {r['count']}")
+    check(r["count"] == 6 and "next_after_id" not in r, f"five messages and a receipt, one page: {r['count']}")
+    check([m["kind"] for m in r["messages"]].count("status") == 1, "the receipt is stored")
     r = read("messages.list", {"limit": 1})
     check(r["count"] == 1 and r.get("next_after_id") == r["messages"][0]["id"], "a full page names the next")
     read("messages.list", {"after_id": r["next_after_id"], "limit": 1000})
@@ -235,6 +247,8 @@ try:
     read("messages.list", {"conversation_id": conv_b})
     read("message.get", {"id": sent["id"]})
     read("message.get", {"id": wa["id"]})
+    m = read("message.get", {"id": refused["id"]})["message"]
+    check(m.get("attempts", 0) >= 1 and m.get("error"), f"a failed reply carries attempts and error: {m}")
 
     r = read("conversations.list", {})
     check(sorted(c["id"] for c in r["conversations"]) == sorted([conv_a, conv_b]), "both conversations listed")
@@ -244,7 +258,7 @@ try:
                                 "contact_id": contact_a})
 
     c = read("conversation.get", {"conversation_id": conv_a})["conversation"]
-    check(len(c["timeline"]) == 3 and c["notes"][0].get("author") == "ana" and c.get("first_response_at")
+    check(len(c["timeline"]) == 4 and c["notes"][0].get("author") == "ana" and c.get("first_response_at")
           and c.get("assignee") == "ana" and c["labels"] == ["shipping"],
           f"conversation A has its timeline, note, assignee, labels, first response: {c}")
     check({e["type"] for e in c["events"]} >= {"opened", "assigned", "updated", "first_response"}, f"A's history: {c['events']}")
