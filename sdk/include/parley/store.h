@@ -32,8 +32,23 @@
  * JSON-valued fields (attributes, labels, data) are JSON text.  NULL means
  * absent.
  *
- * Reads outside a transaction (the query table at the end) answer JSON
- * documented by the schemas in sdk/schemas/store/, one file per op.
+ * A thread holding a transaction calls no other store function until it
+ * ends it: no second tx_begin, no classic op (kv_set, outbox_claim, ...), no
+ * lease (a store with one writer connection would wait for itself).
+ *
+ * Reads.  Lists and timelines are read outside transactions through
+ * parley_store_ops.query with an op name: messages.list, message.get,
+ * conversations.list, conversation.get, contact.get, conversation.route,
+ * agents.load, and, optionally, contact.lookup, conversation.current and
+ * conversation.of_ref (without them the core reads those through a
+ * read-only transaction of the typed operations).  Each op's request and
+ * reply are documented field by field by sdk/schemas/store/<op>.json (see
+ * sdk/schemas/store/README.md); the e2e suite validates real replies
+ * against them.
+ *
+ * Claims.  A store shared by nodes takes a config key `claim_timeout` (a
+ * duration): an outbox claim older than that belongs to a node that died
+ * and is claimable again (parley_store_ops.outbox_claim).
  */
 #ifndef PARLEY_STORE_H
 #define PARLEY_STORE_H
