@@ -3,9 +3,11 @@
 #include "bus.h"
 #include "control.h"
 #include "envelope.h"
+#include "host.h"
 #include "housekeeping.h"
 #include "http.h"
 #include "inbox/inbox.h"
+#include "instance.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -66,41 +68,6 @@ static const struct plugin_entry *need_plugin(struct gateway *gw, int kind1, int
 	return NULL;
 }
 
-char *host_config_json(const struct cfg_node *n);
-
-/* The plugin's own check of a config, when its descriptor has one. */
-static void plugin_check(struct gateway *gw, const struct plugin_entry *e, const struct cfg_node *config,
-                         const struct cfg_node *at, const char *what, struct cfg_errors *errs)
-{
-	const struct parley_plugin *d = e->desc;
-	if (d->struct_size < offsetof(struct parley_plugin, check_config) + sizeof(d->check_config) || !d->check_config)
-		return;
-	char *json = config ? host_config_json(config) : strdup("{}");
-	char *err = NULL;
-	if (d->check_config(host_table(), json, &err) != 0)
-		cfg_errors_add(errs, gw->cfg.path, config ? config : at, "%s: %s", what,
-		               err ? err : "the plugin refused this config");
-	free(err);
-	free(json);
-}
-
-static parley_instance *instance_new(struct gateway *gw, const struct plugin_entry *e, const char *name,
-                                     const struct cfg_node *config, const struct cfg_node *at)
-{
-	parley_instance *inst = calloc(1, sizeof(*inst));
-	inst->gw = gw;
-	inst->name = strdup(name);
-	inst->plugin = e;
-	inst->config = config;
-	inst->at = at;
-	if (e->desc->kind == PARLEY_KIND_CHANNEL)
-		inst->what = str_printf("channel %s", name);
-	else
-		inst->what = str_printf("%s %s", loader_kind_name(e->desc->kind), name);
-	pthread_mutex_init(&inst->send_lock, NULL);
-	return inst;
-}
-
 int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors *errs)
 {
 	memset(gw, 0, sizeof(*gw));
@@ -145,7 +112,7 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 		size_t before = errs->n;
 		loader_check_config(be, c->bus.config, c->bus.at, file, "bus", errs);
 		if (errs->n == before)
-			plugin_check(gw, be, c->bus.config, c->bus.at, "bus", errs);
+			instance_check_config(gw->cfg.path, be, c->bus.config, c->bus.at, "bus", errs);
 		if (gw->store && !relay_store_supported(gw->store->plugin->desc->store))
 			cfg_errors_add(errs, file, c->bus.at,
 			               "bus: the store '%s' cannot replay committed envelopes (it has no typed "
@@ -167,7 +134,7 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 		size_t before = errs->n;
 		loader_check_config(e, ci->config, ci->at, file, what, errs);
 		if (errs->n == before)
-			plugin_check(gw, e, ci->config, ci->at, what, errs);
+			instance_check_config(gw->cfg.path, e, ci->config, ci->at, what, errs);
 		free(what);
 		parley_instance *inst = instance_new(gw, e, ci->name, ci->config, ci->at);
 		inst->rate = ci->rate_limit;
@@ -202,7 +169,7 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 			size_t before = errs->n;
 			loader_check_config(e, scfg, at, file, what, errs);
 			if (errs->n == before)
-				plugin_check(gw, e, scfg, at, what, errs);
+				instance_check_config(gw->cfg.path, e, scfg, at, what, errs);
 			free(what);
 			parley_instance *inst = instance_new(gw, e, type, scfg, at);
 			p->steps[p->n_steps++] = inst;
@@ -237,51 +204,12 @@ const struct gw_pipeline *gateway_pipeline_for(struct gateway *gw, const char *c
 	return NULL;
 }
 
-static int instance_up(struct gateway *gw, parley_instance *inst)
+/* The pipeline committed outbound envelopes: the outbox has work (it starts after the pipeline). */
+static void outbox_wake_gateway(void *arg)
 {
-	char *err = NULL;
-	const struct parley_plugin *d = inst->plugin->desc;
-	if (loader_init_plugin(&gw->reg, inst->plugin, host_table(), &err) != 0) {
-		log_error("%s: plugin %s failed to initialize: %s", inst->what, inst->plugin->path,
-		          err ? err : "no reason given");
-		free(err);
-		return -1;
-	}
-	if (d->instance_create(host_table(), inst, inst->plugin->plugin_data, &inst->data, &err) != 0) {
-		log_error("%s: cannot be created: %s", inst->what, err ? err : "no reason given");
-		free(err);
-		return -1;
-	}
-	inst->created = 1;
-	if (d->instance_start && d->instance_start(inst->data, &err) != 0) {
-		log_error("%s: cannot start: %s", inst->what, err ? err : "no reason given");
-		free(err);
-		return -1;
-	}
-	inst->started = 1;
-	return 0;
-}
-
-static void instance_down(parley_instance *inst)
-{
-	if (!inst)
-		return;
-	if (inst->started && inst->plugin->desc->instance_stop)
-		inst->plugin->desc->instance_stop(inst->data);
-	inst->started = 0;
-}
-
-static void instance_free(parley_instance *inst)
-{
-	if (!inst)
-		return;
-	instance_down(inst);
-	if (inst->created && inst->plugin->desc->instance_destroy)
-		inst->plugin->desc->instance_destroy(inst->data);
-	pthread_mutex_destroy(&inst->send_lock);
-	free(inst->name);
-	free((char *)inst->what);
-	free(inst);
+	struct gateway *gw = arg;
+	if (gw->outbox)
+		outbox_wake(gw->outbox);
 }
 
 void gateway_changed(struct gateway *gw)
@@ -393,13 +321,13 @@ int gateway_run(struct gateway *gw)
 	                                       "commit_batches_total", "commit_failures_total"};
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
 		metrics_add(gw->metrics, counters[i], NULL, NULL, 0);
-	if (instance_up(gw, gw->store) != 0)
+	if (instance_up(&gw->reg, gw->store) != 0)
 		goto out;
 	gw->st = store_open(gw->store->data, gw->store->plugin->desc->store);
 	if (!gw->st || inbox_rules_of(gw, &rules) != 0 || !(gw->inbox = inbox_open(gw->st, &rules, epoch_advance, gw)))
 		goto out;
-	if (gw->bus_instance &&
-	    (instance_up(gw, gw->bus_instance) != 0 || relay_start(&gw->relay, gw, gw->bus_instance, &err) != 0)) {
+	if (gw->bus_instance && (instance_up(&gw->reg, gw->bus_instance) != 0 ||
+	                         relay_start(&gw->relay, gw, gw->bus_instance, &err) != 0)) {
 		log_error("bus %s: %s", gw->bus_instance->name, err ? err : "cannot start");
 		goto out;
 	}
@@ -408,12 +336,12 @@ int gateway_run(struct gateway *gw)
 		goto out;
 	}
 	for (size_t i = 0; i < gw->n_steps; i++)
-		if (instance_up(gw, gw->steps[i]) != 0)
+		if (instance_up(&gw->reg, gw->steps[i]) != 0)
 			goto out;
 	for (size_t i = 0; i < gw->n_channels; i++)
-		if (instance_up(gw, gw->channels[i]) != 0)
+		if (instance_up(&gw->reg, gw->channels[i]) != 0)
 			goto out;
-	if (pipeline_start(&gw->pipeline, gw) != 0 || outbox_start(&gw->outbox, gw) != 0 ||
+	if (pipeline_start(&gw->pipeline, gw, outbox_wake_gateway, gw) != 0 || outbox_start(&gw->outbox, gw) != 0 ||
 	    housekeeping_start(&gw->housekeeping, gw) != 0) {
 		log_error("cannot start the pipeline and outbox threads");
 		goto out;

@@ -93,9 +93,6 @@ void gateway_changed_elsewhere(struct gateway *gw);
 /* Text for a PARLEY_E* code. */
 const char *parley_strerror(int err);
 
-/* The host function table (one for the process). */
-const struct parley_host *host_table(void);
-
 /*
  * Load the config and the plugins and check everything `parley check`
  * checks.  On failure returns -1 with errors in errs; gw is then freed.

@@ -2,6 +2,7 @@
  * host.c: the struct parley_host table handed to every plugin.  Each
  * function maps a plugin's request onto the core module that owns it.
  */
+#include "host.h"
 #include "attachments.h"
 #include "bus.h"
 #include "config.h"

@@ -55,6 +55,8 @@ struct pipeline {
 	int *commit_results;
 	int **commit_slots;
 	size_t commit_cap;
+	void (*outbound)(void *arg); /* new outbound work was committed */
+	void *outbound_arg;
 };
 
 static void queue_init(struct queue *q)
@@ -324,18 +326,20 @@ static void *post_main(void *arg)
 			}
 			batch_free(b);
 		}
-		if (outbound)
-			outbox_wake(gw->outbox);
+		if (outbound && p->outbound)
+			p->outbound(p->outbound_arg);
 	}
 	return NULL;
 }
 
-int pipeline_start(struct pipeline **out, struct gateway *gw)
+int pipeline_start(struct pipeline **out, struct gateway *gw, void (*outbound)(void *arg), void *arg)
 {
 	struct pipeline *p = calloc(1, sizeof(*p));
 	if (!p)
 		return PARLEY_ENOMEM;
 	p->gw = gw;
+	p->outbound = outbound;
+	p->outbound_arg = arg;
 	p->max_batch = (size_t)gw->cfg.commit_max_batch;
 	queue_init(&p->to_commit);
 	queue_init(&p->to_post);

@@ -10,7 +10,11 @@
 struct gateway;
 struct pipeline;
 
-int pipeline_start(struct pipeline **out, struct gateway *gw);
+/*
+ * Start the stages.  outbound(arg) is called on the post thread after a
+ * commit that stored outbound envelopes (new work for the outbox).
+ */
+int pipeline_start(struct pipeline **out, struct gateway *gw, void (*outbound)(void *arg), void *arg);
 /* Join the worker; call after bus_close() ended its receive. */
 void pipeline_join(struct pipeline *p);
 

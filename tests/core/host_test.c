@@ -1,5 +1,6 @@
 /* host_test.c: the host table a plugin gets is complete: every function slot is set. */
 #include "gateway.h"
+#include "host.h"
 #include "test.h"
 
 #include <stddef.h>

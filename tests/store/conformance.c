@@ -16,6 +16,7 @@
  */
 #include "suite.h"
 
+#include "host.h"
 #include "loader.h"
 #include "store.h"
 
