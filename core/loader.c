@@ -227,12 +227,12 @@ void loader_free(struct plugin_registry *reg)
 		struct plugin_entry *e = &reg->items[i];
 		if (e->initialized && e->desc->fini)
 			e->desc->fini(e->plugin_data);
-		/*
-		 * dlclose is safe here because every instance has been stopped
-		 * and destroyed.  Under AddressSanitizer objects stay mapped until
-		 * exit: the leak checker would lose their symbols, and report what
-		 * a library they pulled in (libpq) keeps in its own statics.
-		 */
+			/*
+			 * dlclose is safe here because every instance has been stopped
+			 * and destroyed.  Under AddressSanitizer objects stay mapped until
+			 * exit: the leak checker would lose their symbols, and report what
+			 * the client libraries they pulled in keep in their own statics.
+			 */
 #if defined(__SANITIZE_ADDRESS__)
 		(void)e->handle;
 #else

@@ -25,11 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void unchanged(void *arg)
-{
-	(void)arg;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
