@@ -64,12 +64,15 @@ static int add_event(struct decision *d, const char *conv, const char *type, con
 	return 0;
 }
 
+static int cmp_touched(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct touched *)elem)->contact_id);
+}
+
+/* The batch's contacts are sorted by id (the order they are locked in). */
 static struct touched *touched_of(struct decision *d, const char *contact_id)
 {
-	for (size_t i = 0; i < d->nt; i++)
-		if (strcmp(d->t[i].contact_id, contact_id) == 0)
-			return &d->t[i];
-	return NULL;
+	return contact_id && d->nt ? bsearch(contact_id, d->t, d->nt, sizeof(*d->t), cmp_touched) : NULL;
 }
 
 /* An inbound message whose contact and conversation the core decides. */
@@ -85,7 +88,23 @@ static const char *contact_name(struct decision *d, const parley_envelope *e)
 	return arena_dup(&d->a, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "contact_name")));
 }
 
-/* Claim the senders' addresses, and lock and create the contacts that own them. */
+/* One sender address of the batch: which envelope, in batch order. */
+struct claim {
+	const char *urn;
+	size_t env;
+};
+
+static int cmp_claim(const void *a, const void *b)
+{
+	const struct claim *x = a, *y = b;
+	int c = strcmp(x->urn, y->urn);
+	return c ? c : (x->env > y->env) - (x->env < y->env);
+}
+
+/*
+ * Claim the senders' addresses, and lock and create the contacts that own
+ * them.  Sorting does the grouping, so a batch of n costs n log n, not n².
+ */
 static int decide_contacts(struct decision *d, parley_envelope *const *envs, size_t n, const int *results)
 {
 	const struct parley_store_typed_ops *t = d->ib->t;
@@ -94,55 +113,44 @@ static int decide_contacts(struct decision *d, parley_envelope *const *envs, siz
 		m += decided_here(envs[i], results[i]);
 	if (m == 0)
 		return 0;
+	struct claim *cl = calloc(m, sizeof(*cl));
 	struct parley_identity_rec *ids = calloc(m, sizeof(*ids));
 	const char **owners = calloc(m, sizeof(*owners));
 	const char **contacts = calloc(m, sizeof(*contacts));
-	int rv = ids && owners && contacts ? 0 : PARLEY_ENOMEM;
-	/* One claim per address, the batch's first proposal for it, in address order. */
-	size_t k = 0;
-	for (size_t i = 0; i < n && rv == 0; i++) {
-		if (!decided_here(envs[i], results[i]))
-			continue;
-		const char *urn = envelope_get(envs[i], "from");
-		int seen = 0;
-		for (size_t j = 0; j < k && !seen; j++)
-			seen = strcmp(ids[j].urn, urn) == 0;
-		if (!seen)
-			ids[k++] = (struct parley_identity_rec){arena_dup(&d->a, urn),
-			                                        arena_dup(&d->a, envelope_get(envs[i], "contact_id")),
-			                                        contact_name(d, envs[i]), d->now};
-	}
-	if (rv == 0 && !arena_ok(&d->a))
-		rv = PARLEY_ENOMEM;
+	size_t *of = calloc(m, sizeof(*of)); /* claim -> its address's entry in ids */
+	int rv = cl && ids && owners && contacts && of ? 0 : PARLEY_ENOMEM;
+	size_t k = 0, nc = 0;
+	for (size_t i = 0, j = 0; i < n && rv == 0; i++)
+		if (decided_here(envs[i], results[i]))
+			cl[j++] = (struct claim){envelope_get(envs[i], "from"), i};
 	if (rv == 0) {
-		qsort(ids, k, sizeof(*ids), cmp_str); /* urn is the first field */
-		rv = t->identities_claim(d->tx, ids, k, owners);
+		/* One claim per address, the batch's first proposal for it, in address order. */
+		qsort(cl, m, sizeof(*cl), cmp_claim);
+		for (size_t j = 0; j < m; j++) {
+			if (j == 0 || strcmp(cl[j].urn, cl[j - 1].urn) != 0) {
+				const parley_envelope *e = envs[cl[j].env];
+				ids[k++] = (struct parley_identity_rec){arena_dup(&d->a, cl[j].urn),
+				                                        arena_dup(&d->a, envelope_get(e, "contact_id")),
+				                                        contact_name(d, e), d->now};
+			}
+			of[j] = k - 1;
+		}
+		rv = arena_ok(&d->a) ? t->identities_claim(d->tx, ids, k, owners) : PARLEY_ENOMEM;
 	}
 	/* Each message follows its address's owner. */
-	for (size_t i = 0; i < n && rv == 0; i++) {
-		if (!decided_here(envs[i], results[i]))
-			continue;
-		const char *urn = envelope_get(envs[i], "from");
-		for (size_t j = 0; j < k; j++) {
-			if (strcmp(ids[j].urn, urn) != 0)
-				continue;
-			if (owners[j] && !is(owners[j], envelope_get(envs[i], "contact_id")))
-				rv = envelope_set(envs[i], "contact_id", owners[j]);
-			break;
-		}
+	for (size_t j = 0; j < m && rv == 0; j++) {
+		const char *o = owners[of[j]] ? owners[of[j]] : ids[of[j]].contact_id;
+		if (!is(o, envelope_get(envs[cl[j].env], "contact_id")))
+			rv = envelope_set(envs[cl[j].env], "contact_id", o);
 	}
 	/* Lock the owners in id order; create those that are new. */
-	size_t nc = 0;
-	for (size_t j = 0; j < k && rv == 0; j++) {
-		const char *o = owners[j] ? owners[j] : ids[j].contact_id;
-		int seen = 0;
-		for (size_t x = 0; x < nc && !seen; x++)
-			seen = strcmp(contacts[x], o) == 0;
-		if (!seen)
-			contacts[nc++] = o;
-	}
-	if (rv == 0 && nc > 0) {
-		qsort(contacts, nc, sizeof(*contacts), cmp_str);
+	for (size_t j = 0; j < k && rv == 0; j++)
+		contacts[j] = owners[j] ? owners[j] : ids[j].contact_id;
+	if (rv == 0) {
+		qsort(contacts, k, sizeof(*contacts), cmp_str);
+		for (size_t j = 0; j < k; j++)
+			if (nc == 0 || strcmp(contacts[j], contacts[nc - 1]) != 0)
+				contacts[nc++] = contacts[j];
 		d->t = calloc(nc, sizeof(*d->t));
 		struct parley_contact_rec *recs = calloc(nc, sizeof(*recs));
 		int *found = calloc(nc, sizeof(*found));
@@ -161,8 +169,8 @@ static int decide_contacts(struct decision *d, parley_envelope *const *envs, siz
 		if (!decided_here(envs[i], results[i]))
 			continue;
 		struct touched *tc = touched_of(d, envelope_get(envs[i], "contact_id"));
-		const char *name = contact_name(d, envs[i]);
-		if (!tc || !name || tc->contact.name)
+		const char *name = tc && !tc->contact.name ? contact_name(d, envs[i]) : NULL;
+		if (!name)
 			continue;
 		tc->contact.name = name;
 		tc->contact_dirty = 1;
@@ -185,9 +193,11 @@ static int decide_contacts(struct decision *d, parley_envelope *const *envs, siz
 	if (rv == 0 && nf > 0)
 		rv = t->contacts_insert(d->tx, fresh, nf);
 	free(fresh);
+	free(cl);
 	free(ids);
 	free(owners);
 	free(contacts);
+	free(of);
 	return rv;
 }
 
@@ -287,8 +297,8 @@ static int decide_one(struct decision *d, parley_envelope *e, int *moved)
 	int rv = 0;
 	if (tc->conv_found && is(tc->conv.id, proposed))
 		c = &tc->conv;
-	else if ((rv = older_conversation(d, proposed, contact, &c)) != 0)
-		return rv;
+	else if (tc->conv_found && (rv = older_conversation(d, proposed, contact, &c)) != 0)
+		return rv; /* a contact without conversations has no older one to join: no lookup for new customers */
 	int opened = 0;
 	if (!c) {
 		/* A new conversation was proposed: the latest one may have been made meanwhile. */
