@@ -3,7 +3,12 @@
  * keep-alive HTTP/1.1 connections on loopback, and reports throughput and
  * latency of the 2xx answers (which Parley sends only after commit).
  *
- *   loadgen -p PORT -c CHANNEL -s SECRET [-n CONNS] [-r RATE] [-d SECONDS] [-b BYTES]
+ *   loadgen -p PORT[,PORT...] -c CHANNEL -s SECRET [-n CONNS] [-r RATE] [-d SECONDS] [-b BYTES] [-u SENDERS]
+ *
+ * With several ports (gateway nodes), connection i goes to port i mod the
+ * number of ports, so the connections are spread evenly over the nodes.
+ * -u N: the messages come from N distinct senders ("from" tel:+1555 then the
+ * message number mod N, seven digits), in turn.
  *
  * RATE 0 sends as fast as the connections allow (closed loop).  With a RATE,
  * requests are scheduled at fixed intervals (open loop) and latency counts
@@ -64,7 +69,7 @@ static int connect_to(int port)
 }
 
 static const char *channel = "hooks", *secret = "bench";
-static int port = 8080, body_bytes = 1024, senders = 1;
+static int ports[16] = {8080}, nports = 1, body_bytes = 1024, senders = 1;
 static uint64_t seq;
 static char run_tag[32];
 
@@ -120,9 +125,16 @@ int main(int argc, char **argv)
 	int nconns = 64, rate = 0, duration = 10, opt;
 	while ((opt = getopt(argc, argv, "p:c:s:n:r:d:b:u:")) != -1) {
 		switch (opt) {
-		case 'p':
-			port = atoi(optarg);
+		case 'p': {
+			nports = 0;
+			char *save = NULL;
+			for (char *tok = strtok_r(optarg, ",", &save); tok && nports < 16;
+			     tok = strtok_r(NULL, ",", &save))
+				ports[nports++] = atoi(tok);
+			if (nports == 0)
+				ports[nports++] = 8080;
 			break;
+		}
 		case 'c':
 			channel = optarg;
 			break;
@@ -145,7 +157,8 @@ int main(int argc, char **argv)
 			senders = atoi(optarg) > 0 ? atoi(optarg) : 1;
 			break;
 		default:
-			fprintf(stderr, "usage: loadgen -p PORT -c CHANNEL -s SECRET [-n CONNS] [-r RATE] [-d SECONDS] "
+			fprintf(stderr, "usage: loadgen -p PORT[,PORT...] -c CHANNEL -s SECRET [-n CONNS] [-r RATE] "
+			                "[-d SECONDS] "
 			                "[-b BYTES] [-u SENDERS]\n");
 			return 2;
 		}
@@ -154,7 +167,7 @@ int main(int argc, char **argv)
 	int ep = epoll_create1(0);
 	struct conn *cs = calloc((size_t)nconns, sizeof(*cs));
 	for (int i = 0; i < nconns; i++) {
-		cs[i].fd = connect_to(port);
+		cs[i].fd = connect_to(ports[i % nports]);
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = &cs[i]};
 		epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
 	}
