@@ -105,6 +105,12 @@ try:
     conv_owner = pg.sql(f"SELECT contact_id FROM conversations WHERE id = '{q3['conversation_id']}'")
     check(conv_owner == [[cp]], f"and joins a conversation of the surviving contact: {conv_owner}")
 
+    # A reply without a channel goes where the customer wrote last (conversation.route on PostgreSQL).
+    rc, r = a.api("message.send", {"conversation_id": q3["conversation_id"], "text": "we are on it"})
+    check(rc == 0, f"a reply routed by conversation: {r}")
+    routed = pg.sql(f"SELECT channel, to_urn FROM messages WHERE id = '{r.get('id')}'")
+    check(routed == [["hooks", "webhook:paul-sms"]], f"on the channel and to the address used last: {routed}")
+
     # 3. A snoozed conversation wakes once, though both nodes look for due conversations.
     conv = q3["conversation_id"]
     until = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + 2))

@@ -1,6 +1,8 @@
 /*
  * pg_reads.c: the read ops of the query table (messages.list, message.get,
- * conversations.list, conversation.get, contact.get, agents.load).  Their
+ * conversations.list, conversation.get, contact.get, agents.load,
+ * contact.lookup, conversation.current, conversation.of_ref,
+ * conversation.route: sdk/schemas/store/), each one statement or a few.  Their
  * replies have the keys and nesting of the SQLite store's, so the control
  * API answers the same whatever the store.  Other op names are
  * PARLEY_ENOTSUP: with the typed contract the gateway's conversation core
@@ -253,6 +255,115 @@ static int op_contact_get(struct pgstore *s, const cJSON *req, char **reply)
 	return reply_obj(reply, "contact", contact);
 }
 
+/* One row of a single statement as {key: row}, or ENOENT with msg. */
+static int one(struct pgstore *s, const char *sql, int n, const char *const *p, const char *key, const char *msg,
+               char **reply)
+{
+	struct pg_conn *c;
+	int rv;
+	if ((rv = pg_acquire(s, &c)) != 0)
+		return rv;
+	cJSON *o = row(s, c, sql, n, p, &rv);
+	pg_release(s, c);
+	if (!o)
+		return rv ? rv : fail(reply, PARLEY_ENOENT, msg);
+	return reply_obj(reply, key, o);
+}
+
+/* contact.lookup {urns: [...]}: the contact owning any of the addresses (the first listed wins). */
+static int op_contact_lookup(struct pgstore *s, const cJSON *req, char **reply)
+{
+	cJSON *urns = cJSON_CreateArray();
+	const cJSON *u;
+	cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(req, "urns")) if (cJSON_IsString(u))
+	        cJSON_AddItemToArray(urns, cJSON_CreateString(u->valuestring));
+	char *text = cJSON_PrintUnformatted(urns);
+	cJSON_Delete(urns);
+	const char *p[] = {text};
+	int rv = text ? one(s,
+	                    "SELECT c.id, c.name, c.attributes FROM jsonb_array_elements_text($1::jsonb)"
+	                    " WITH ORDINALITY AS u(urn, k) JOIN identities AS i ON i.urn = u.urn"
+	                    " JOIN contacts AS c ON c.id = i.contact_id ORDER BY u.k LIMIT 1",
+	                    1, p, "contact", "no contact has any of these addresses", reply)
+	              : PARLEY_ENOMEM;
+	free(text);
+	return rv;
+}
+
+/* conversation.current {contact_id}: the contact's latest conversation. */
+static int op_conversation_current(struct pgstore *s, const cJSON *req, char **reply)
+{
+	const char *p[] = {get(req, "contact_id")};
+	if (!p[0])
+		return fail(reply, PARLEY_ENOENT, "the contact has no conversation");
+	return one(s,
+	           "SELECT " PG_CONV_COLS " FROM conversations AS c WHERE c.contact_id = $1"
+	           " ORDER BY c.created_at DESC, c.id DESC LIMIT 1",
+	           1, p, "conversation", "the contact has no conversation", reply);
+}
+
+/* conversation.of_ref {channel, ref}: the conversation of the message a reply names. */
+static int op_conversation_of_ref(struct pgstore *s, const cJSON *req, char **reply)
+{
+	const char *p[] = {get(req, "channel"), get(req, "ref")};
+	if (!p[0] || !p[1])
+		return fail(reply, PARLEY_EINVAL, "conversation.of_ref needs channel and ref");
+	return one(s,
+	           "SELECT " PG_CONV_COLS " FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id"
+	           " WHERE m.channel = $1 AND (m.external_id = $2 OR m.provider_id = $2) ORDER BY m.seq DESC LIMIT 1",
+	           2, p, "conversation", "no stored message has that ref", reply);
+}
+
+/*
+ * conversation.route {conversation_id, channel?, channel_types}: where a
+ * reply goes: the channel named or used last, and the contact's latest
+ * address there, else an identity of that channel's type.
+ */
+static int op_conversation_route(struct pgstore *s, const cJSON *req, char **reply)
+{
+	const char *id = get(req, "conversation_id");
+	if (!id)
+		return fail(reply, PARLEY_ENOENT, "no conversation with that conversation_id");
+	struct pg_conn *c;
+	int rv;
+	if ((rv = pg_acquire(s, &c)) != 0)
+		return rv;
+	const char *p[] = {id};
+	cJSON *conv = row(s, c, "SELECT contact_id, last_channel FROM conversations WHERE id = $1", 1, p, &rv);
+	if (!conv) {
+		pg_release(s, c);
+		return rv ? rv : fail(reply, PARLEY_ENOENT, "no conversation with that conversation_id");
+	}
+	const char *channel = get(req, "channel") ? get(req, "channel") : get(conv, "last_channel");
+	if (!channel) {
+		pg_release(s, c);
+		cJSON_Delete(conv);
+		return fail(reply, PARLEY_EINVAL, "the conversation has no channel yet: name one");
+	}
+	const char *type = get(cJSON_GetObjectItemCaseSensitive(req, "channel_types"), channel);
+	char scheme[80];
+	snprintf(scheme, sizeof(scheme), "%s:%%", type ? type : "-");
+	const char *pr[] = {get(conv, "contact_id"), channel, scheme};
+	cJSON *to = row(s, c,
+	                "SELECT urn FROM (SELECT from_urn AS urn, 0 AS k, seq AS o FROM messages WHERE contact_id = $1"
+	                " AND channel = $2 AND direction = 'inbound' AND from_urn IS NOT NULL"
+	                " UNION ALL SELECT urn, 1, 0 FROM identities WHERE contact_id = $1 AND urn LIKE $3) AS x"
+	                " ORDER BY k, o DESC LIMIT 1",
+	                3, pr, &rv);
+	pg_release(s, c);
+	if (!to) {
+		cJSON_Delete(conv);
+		return rv ? rv : fail(reply, PARLEY_EINVAL, "the contact has no address on that channel");
+	}
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "channel", channel);
+	cJSON_AddStringToObject(r, "to", get(to, "urn"));
+	cJSON_AddStringToObject(r, "contact_id", get(conv, "contact_id"));
+	cJSON_Delete(to);
+	cJSON_Delete(conv);
+	return reply_obj(reply, "route", r);
+}
+
 /* agents.load: open conversations per assignee. */
 static int op_agents_load(struct pgstore *s, char **reply)
 {
@@ -273,8 +384,9 @@ static int op_agents_load(struct pgstore *s, char **reply)
 int pg_query(void *store, const char *op, const char *request_json, char **reply)
 {
 	struct pgstore *s = store;
-	static const char *const known[] = {"messages.list",    "message.get", "conversations.list",
-	                                    "conversation.get", "contact.get", "agents.load"};
+	static const char *const known[] = {
+	        "messages.list", "message.get",    "conversations.list",   "conversation.get",    "contact.get",
+	        "agents.load",   "contact.lookup", "conversation.current", "conversation.of_ref", "conversation.route"};
 	size_t k = 0;
 	while (k < sizeof(known) / sizeof(known[0]) && strcmp(op, known[k]) != 0)
 		k++;
@@ -302,8 +414,20 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	case 4:
 		rv = op_contact_get(s, req, reply);
 		break;
-	default:
+	case 5:
 		rv = op_agents_load(s, reply);
+		break;
+	case 6:
+		rv = op_contact_lookup(s, req, reply);
+		break;
+	case 7:
+		rv = op_conversation_current(s, req, reply);
+		break;
+	case 8:
+		rv = op_conversation_of_ref(s, req, reply);
+		break;
+	default:
+		rv = op_conversation_route(s, req, reply);
 	}
 	cJSON_Delete(req);
 	return rv;
