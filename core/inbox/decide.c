@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Ids of up to 64 characters (the host's limit), never cut. */
+#define ID_MAX 72
+
 static const char *str(const cJSON *o, const char *k)
 {
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
@@ -99,7 +102,7 @@ static int contact_decide(struct inbox *ib, const cJSON *req, char **reply)
 		cJSON_Delete(root);
 		return inbox_fail(reply, rv, "the store cannot look up contacts now");
 	}
-	char id[32];
+	char id[ID_MAX];
 	const char *found = str(c, "id");
 	if (found)
 		snprintf(id, sizeof(id), "%s", found);
@@ -132,7 +135,7 @@ static int conversation_decide(struct inbox *ib, const cJSON *req, char **reply)
 	if (!contact)
 		return inbox_fail(reply, PARLEY_EINVAL, "conversation.decide needs contact_id");
 	const char *what = NULL, *via = "latest";
-	char id[32] = "";
+	char id[ID_MAX] = "";
 	int rv = 0;
 	cJSON *root = NULL;
 	if (ref && channel) {

@@ -34,6 +34,8 @@ struct identify {
 };
 
 #define KNOWN_MAX 200000
+/* The host takes ids of up to 64 characters: room for them, never a cut. */
+#define ID_MAX 72
 
 static const struct parley_config_key config_map[] = {
         {"link_phone", PARLEY_CFG_BOOL, "true", 0, "treat tel:+N and whatsapp:N (the same number) as one person"},
@@ -41,7 +43,7 @@ static const struct parley_config_key config_map[] = {
 };
 
 /* The core's proposal for from: the contact id, whether it is new, and the addresses it covers. */
-static int decide(struct identify *d, const char *from, char id[32], int *created, cJSON **urns)
+static int decide(struct identify *d, const char *from, char id[ID_MAX], int *created, cJSON **urns)
 {
 	const struct parley_host *h = d->host;
 	cJSON *req = cJSON_CreateObject();
@@ -59,7 +61,7 @@ static int decide(struct identify *d, const char *from, char id[32], int *create
 	if (rv == 0 && !cid)
 		rv = PARLEY_EINTERNAL;
 	if (rv == 0) {
-		snprintf(id, 32, "%s", cid);
+		snprintf(id, ID_MAX, "%s", cid);
 		*created = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "created"));
 		*urns = cJSON_DetachItemFromObjectCaseSensitive(r, "urns");
 	}
@@ -77,7 +79,7 @@ static int id_process(void *data, parley_envelope *env)
 	if (!dir || strcmp(dir, "inbound") != 0 || !from || !kind || strcmp(kind, "status") == 0 ||
 	    h->envelope_get_str(env, "contact_id"))
 		return 0;
-	char id[32] = "";
+	char id[ID_MAX] = "";
 	uint64_t epoch = h->epoch(d->inst);
 	pthread_mutex_lock(&d->lock);
 	if (epoch != d->known_epoch) {
@@ -98,7 +100,7 @@ static int id_process(void *data, parley_envelope *env)
 	if (rv != 0)
 		return rv; /* the store is unwell or the address cannot be a key: not stored, the provider retries */
 	/* A new contact another address of the same person was just given wins (tel:+N, then whatsapp:N). */
-	char val[40];
+	char val[ID_MAX + 8];
 	pthread_mutex_lock(&d->lock);
 	const cJSON *u;
 	if (created) {

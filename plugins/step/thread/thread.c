@@ -32,6 +32,8 @@ struct thread {
 };
 
 #define KNOWN_MAX 200000
+/* The host takes ids of up to 64 characters: room for them, never a cut. */
+#define ID_MAX 72
 
 static const struct parley_config_key config_map[] = {
         {"reopen_within", PARLEY_CFG_DURATION, "7d", 0,
@@ -40,7 +42,8 @@ static const struct parley_config_key config_map[] = {
 };
 
 /* The core's proposal: *what 'o' (opened), 'r' (reopened) or '-' (joined); *by_ref when thread_ref decided. */
-static int decide(struct thread *t, const parley_envelope *env, const char *cid, char id[32], char *what, int *by_ref)
+static int decide(struct thread *t, const parley_envelope *env, const char *cid, char id[ID_MAX], char *what,
+                  int *by_ref)
 {
 	const struct parley_host *h = t->host;
 	cJSON *q = cJSON_CreateObject();
@@ -64,7 +67,7 @@ static int decide(struct thread *t, const parley_envelope *env, const char *cid,
 	if (rv == 0 && (!conv || !w))
 		rv = PARLEY_EINTERNAL;
 	if (rv == 0) {
-		snprintf(id, 32, "%s", conv);
+		snprintf(id, ID_MAX, "%s", conv);
 		*what = strcmp(w, "open") == 0 ? 'o' : strcmp(w, "reopen") == 0 ? 'r' : '-';
 		*by_ref = via && strcmp(via, "thread_ref") == 0;
 	}
@@ -82,7 +85,7 @@ static int th_process(void *data, parley_envelope *env)
 	if (!dir || strcmp(dir, "inbound") != 0 || !kind || strcmp(kind, "message") != 0 || !cid ||
 	    h->envelope_get_str(env, "conversation_id"))
 		return 0;
-	char id[32] = "", what = 0, val[40] = "";
+	char id[ID_MAX] = "", what = 0, val[ID_MAX + 8] = "";
 	int by_ref = 0, asked = 0;
 	if (h->envelope_get_str(env, "thread_ref")) {
 		/* A reply naming an earlier message goes where that message is, whatever is pending. */
