@@ -334,6 +334,17 @@ static int h_lease(parley_instance *inst, const char *name, int64_t ttl_ms)
 	return rv;
 }
 
+static int h_lease_release(parley_instance *inst, const char *name)
+{
+	struct gateway *gw = inst->gw;
+	if (!name)
+		return PARLEY_EINVAL;
+	char *key = str_printf("%s/%s", inst->name, name);
+	int rv = key ? store_lease_release(gw->st, key, gw->cfg.node_name) : PARLEY_ENOMEM;
+	free(key);
+	return rv;
+}
+
 static int h_counter_add(parley_instance *inst, const char *name, int64_t delta, int64_t *value)
 {
 	struct gateway *gw = inst->gw;
@@ -403,6 +414,7 @@ static const struct parley_host table = {
         .submit_ids = h_submit_ids,
         .lease = h_lease,
         .counter_add = h_counter_add,
+        .lease_release = h_lease_release,
 };
 
 const struct parley_host *host_table(void)

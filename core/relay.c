@@ -392,6 +392,13 @@ static void *relay_main(void *arg)
 	if (atomic_load(&r->state) == STATE_UP)
 		pass(r, &rs, time_mono_ms() + FINAL_PASS_MS);
 	save_cursor(r);
+	if (r->my_turn) {
+		/* Another node relays from the saved cursor now, not when the turn lapses. */
+		char *name = str_printf("%s/relay", r->ns);
+		if (name)
+			store_lease_release(r->gw->st, name, r->gw->cfg.node_name);
+		free(name);
+	}
 	rows_clear(&rs);
 	free(rs.v);
 	return NULL;

@@ -107,3 +107,10 @@ int store_messages_since(struct store *st, int64_t after_seq, size_t max, parley
 		return PARLEY_ENOTSUP;
 	return st->typed->messages_since(st->data, after_seq, max, cb, arg);
 }
+
+int store_lease_release(struct store *st, const char *name, const char *holder)
+{
+	if (!st->typed || !st->typed->lease_release)
+		return 0;
+	return st->typed->lease_release(st->data, name, holder);
+}

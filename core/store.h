@@ -45,6 +45,8 @@ int store_ping(struct store *st);
  * without leases serves one node: the lease is always granted.
  */
 int store_lease(struct store *st, const char *name, const char *holder, int64_t ttl_ms);
+/* Give up a lease holder holds (nothing happens when it does not); 0 for a store without leases. */
+int store_lease_release(struct store *st, const char *name, const char *holder);
 /* The store's counter name += delta, the new value in *value; PARLEY_ENOTSUP without counters. */
 int store_counter_add(struct store *st, const char *name, int64_t delta, int64_t *value);
 /* The typed messages_since (store.h of the SDK); PARLEY_ENOTSUP for a store without it. */

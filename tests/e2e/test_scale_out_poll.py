@@ -1,6 +1,7 @@
 """One node at a time polls (the scale-out issue: only one node polls a mailbox or a bot at a time, a lease in
 the store).  Two nodes on one PostgreSQL with the same Telegram channel in mode: poll: getUpdates calls never
-overlap, though each node would long-poll in a loop of its own; every update is stored once."""
+overlap, though each node would long-poll in a loop of its own; every update is stored once; when the polling
+node stops, the other takes over at once (the lease is given up, not left to lapse)."""
 import json
 import threading
 import time
@@ -46,12 +47,19 @@ a = node("node-a", pg, extra_channels=channel)
 b = node("node-b", pg, extra_channels=channel)
 try:
     a.start()
+    time.sleep(1.5)  # node A takes the lease first
     b.start()
     time.sleep(4)
     check(len(spans) >= 5, f"the bot is polled in a loop: {len(spans)} calls")
     check(most[0] == 1, f"one node at a time polls: at most {most[0]} getUpdates at once")
     rows = pg.sql("SELECT external_id, count(*) FROM messages WHERE channel = 'tgp' GROUP BY external_id")
     check(len(rows) == 2 and all(r[1] == "1" for r in rows), f"every update stored once: {rows}")
+    a.stop()
+    stopped = time.monotonic()
+    time.sleep(4)
+    taken = [t0 for t0, _ in spans if t0 > stopped]
+    check(taken and taken[0] - stopped < 3.0,
+          f"node B polls within 3 s of node A's stop: {taken[0] - stopped if taken else None}")
 finally:
     a.cleanup()
     b.cleanup()

@@ -492,7 +492,7 @@ static void *poll_main(void *arg)
 			if (held)
 				e->host->log(e->inst, PARLEY_LOG_INFO, "another node reads the mailbox: waiting");
 			held = 0;
-			pause_ms(e, POLL_LEASE_MS / 3);
+			pause_ms(e, 5000); /* ask often: a lease given up is taken at once */
 			continue;
 		}
 		if (!held)
@@ -504,6 +504,9 @@ static void *poll_main(void *arg)
 		else if (got == 0 && (e->no_idle || idle_wait(e, POLL_LEASE_MS / 2) != 0))
 			pause_ms(e, e->poll_ms);
 	}
+	/* Stopping: another node reads the mailbox from now on, not when the lease lapses. */
+	if (held && PARLEY_HOST_HAS(e->host, lease_release))
+		e->host->lease_release(e->inst, "poll");
 	prov_client_fini(&c);
 	return NULL;
 }

@@ -424,7 +424,7 @@ static void *poll_main(void *arg)
 		int64_t ttl = 3 * (t->poll_timeout_ms + t->timeout_ms);
 		if (PARLEY_HOST_HAS(h, lease) && h->lease(t->inst, "poll", ttl) != 0) {
 			held = 0;
-			pause_ms(t, ttl / 3);
+			pause_ms(t, ttl / 3 < 2000 ? ttl / 3 : 2000); /* ask often: a lease given up is taken at once */
 			continue;
 		}
 		if (!held) {
@@ -505,6 +505,9 @@ static void *poll_main(void *arg)
 		cJSON_Delete(j);
 		prov_http_free(&r);
 	}
+	/* Stopping: another node polls from now on, not when the lease lapses. */
+	if (held && PARLEY_HOST_HAS(h, lease_release))
+		h->lease_release(t->inst, "poll");
 	prov_client_fini(&client);
 	return NULL;
 }

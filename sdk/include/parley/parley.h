@@ -609,6 +609,14 @@ struct parley_host {
 	 * write.
 	 */
 	int (*counter_add)(parley_instance *inst, const char *name, int64_t delta, int64_t *value);
+
+	/*
+	 * Give up this node's lease `name` (see lease()) so another node takes
+	 * the work over at once instead of when the lease lapses: call it when
+	 * the instance stops doing the work.  Releasing a lease this node does
+	 * not hold changes nothing.  Blocks for a store round trip.
+	 */
+	int (*lease_release)(parley_instance *inst, const char *name);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \
