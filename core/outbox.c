@@ -116,8 +116,13 @@ static void send_one(struct outbox *o, cJSON *msg)
 		ulid_new(holder);
 		int lr = key ? store_lease(gw->st, key, holder, (int64_t)(1000.0 / ch->rate)) : PARLEY_ENOMEM;
 		free(key);
-		if (lr != 0)
-			wait = (int64_t)(1000.0 / ch->rate);
+		int64_t interval = (int64_t)(1000.0 / ch->rate);
+		if (lr != 0) {
+			wait = interval;
+		} else if (ch->slot_ms < time_now_ms() + interval) {
+			/* Messages deferred from now on get slots after this send's lease lapses, not before it. */
+			ch->slot_ms = time_now_ms() + interval;
+		}
 	}
 	if (wait > 0) {
 		/*
