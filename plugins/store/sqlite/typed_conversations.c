@@ -1,0 +1,232 @@
+/* typed_conversations.c: conversations, their history and notes in the typed contract (see typed.c). */
+#include "typed.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------- conversations */
+
+#define CONV_COLUMNS                                                                                                   \
+	"c.id, c.contact_id, c.status, c.assignee, c.team, c.priority, c.labels, c.last_channel, c.snoozed_until,"     \
+	" c.first_inbound_at, c.last_inbound_at, c.first_response_at, c.resolved_at, c.resolutions, c.created_at,"     \
+	" c.updated_at"
+
+static void read_conversation(parley_store_tx *tx, sqlite3_stmt *st, struct parley_conversation_rec *c)
+{
+	c->id = ty_col(tx, st, 0);
+	c->contact_id = ty_col(tx, st, 1);
+	c->status = ty_col(tx, st, 2);
+	c->assignee = ty_col(tx, st, 3);
+	c->team = ty_col(tx, st, 4);
+	c->priority = ty_col(tx, st, 5);
+	c->labels = ty_col(tx, st, 6);
+	c->last_channel = ty_col(tx, st, 7);
+	c->snoozed_until = ty_col(tx, st, 8);
+	c->first_inbound_at = ty_col(tx, st, 9);
+	c->last_inbound_at = ty_col(tx, st, 10);
+	c->first_response_at = ty_col(tx, st, 11);
+	c->resolved_at = ty_col(tx, st, 12);
+	c->resolutions = sqlite3_column_int64(st, 13);
+	c->created_at = ty_col(tx, st, 14);
+	c->updated_at = ty_col(tx, st, 15);
+}
+
+/* Step st for at most one conversation: 0 with *out, PARLEY_ENOENT, or an error. */
+static int one_conversation(parley_store_tx *tx, sqlite3_stmt *st, struct parley_conversation_rec *out)
+{
+	memset(out, 0, sizeof(*out));
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_conversation(tx, st, out);
+	ty_done(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? PARLEY_ENOENT : ty_step_error(tx->s, rc);
+}
+
+/* Step st and visit every conversation it returns. */
+static int visit_conversations(parley_store_tx *tx, sqlite3_stmt *st, parley_store_row_cb cb, void *arg)
+{
+	struct parley_conversation_rec *rows = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct parley_conversation_rec *r = ty_grow((void **)&rows, sizeof(*rows), &n, &cap);
+		if (!r)
+			break;
+		read_conversation(tx, st, r);
+	}
+	ty_done(st);
+	int rv = rc == SQLITE_DONE ? ty_visit(rows, sizeof(*rows), n, cb, arg) : ty_step_error(tx->s, rc);
+	free(rows);
+	return rv;
+}
+
+static const char *const sql_conversation_current = "SELECT " CONV_COLUMNS " FROM conversations AS c"
+                                                    " WHERE c.contact_id = ?1 ORDER BY c.created_at DESC, c.id DESC"
+                                                    " LIMIT 1";
+
+int ty_conversations_current(parley_store_tx *tx, const char *const *contact_ids, size_t n,
+                             struct parley_conversation_rec *out, int *found)
+{
+	sqlite3_stmt *st = ty_prep(tx->s, sql_conversation_current);
+	if (!st)
+		return PARLEY_EIO;
+	for (size_t i = 0; i < n; i++) {
+		sq_bind(st, 1, contact_ids[i]);
+		int rv = one_conversation(tx, st, &out[i]);
+		found[i] = rv == 0;
+		if (rv != 0 && rv != PARLEY_ENOENT)
+			return rv;
+	}
+	return 0;
+}
+
+static const char *const sql_conversation_get = "SELECT " CONV_COLUMNS " FROM conversations AS c WHERE c.id = ?1";
+
+int ty_conversation_lock(parley_store_tx *tx, const char *id, struct parley_conversation_rec *out)
+{
+	sqlite3_stmt *st = ty_prep(tx->s, sql_conversation_get);
+	if (!st)
+		return PARLEY_EIO;
+	sq_bind(st, 1, id);
+	return one_conversation(tx, st, out);
+}
+
+static const char *const sql_conversation_of_ref =
+        "SELECT " CONV_COLUMNS " FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id"
+        " WHERE m.channel = ?1 AND m.conversation_id IS NOT NULL"
+        " AND (m.external_id = ?2 OR (m.provider_id IS NOT NULL AND m.provider_id = ?2))"
+        " ORDER BY m.seq DESC LIMIT 1";
+
+int ty_conversation_of_ref(parley_store_tx *tx, const char *channel, const char *ref,
+                           struct parley_conversation_rec *out)
+{
+	sqlite3_stmt *st = ty_prep(tx->s, sql_conversation_of_ref);
+	if (!st)
+		return PARLEY_EIO;
+	sq_bind(st, 1, channel);
+	sq_bind(st, 2, ref);
+	return one_conversation(tx, st, out);
+}
+
+static const char *const sql_conversation_put =
+        "INSERT INTO conversations (id, contact_id, status, assignee, team, priority, labels, last_channel,"
+        " snoozed_until, first_inbound_at, last_inbound_at, first_response_at, resolved_at, resolutions,"
+        " created_at, updated_at) VALUES (?1, ?2, coalesce(?3, 'open'), ?4, ?5, ?6, coalesce(?7, '[]'), ?8, ?9,"
+        " ?10, ?11, ?12, ?13, ?14, coalesce(?15, ?17), coalesce(?16, ?17))"
+        " ON CONFLICT (id) DO UPDATE SET contact_id = excluded.contact_id, status = excluded.status,"
+        " assignee = excluded.assignee, team = excluded.team, priority = excluded.priority,"
+        " labels = excluded.labels, last_channel = excluded.last_channel, snoozed_until = excluded.snoozed_until,"
+        " first_inbound_at = excluded.first_inbound_at, last_inbound_at = excluded.last_inbound_at,"
+        " first_response_at = excluded.first_response_at, resolved_at = excluded.resolved_at,"
+        " resolutions = excluded.resolutions, created_at = coalesce(?15, conversations.created_at),"
+        " updated_at = excluded.updated_at";
+
+int ty_conversations_put(parley_store_tx *tx, const struct parley_conversation_rec *c, size_t n)
+{
+	sqlite3_stmt *st = ty_prep(tx->s, sql_conversation_put);
+	if (!st)
+		return PARLEY_EIO;
+	char now[64];
+	sq_now(now);
+	for (size_t i = 0; i < n; i++) {
+		const char *text[] = {c[i].id,
+		                      c[i].contact_id,
+		                      c[i].status,
+		                      c[i].assignee,
+		                      c[i].team,
+		                      c[i].priority,
+		                      c[i].labels,
+		                      c[i].last_channel,
+		                      c[i].snoozed_until,
+		                      c[i].first_inbound_at,
+		                      c[i].last_inbound_at,
+		                      c[i].first_response_at,
+		                      c[i].resolved_at};
+		for (int k = 0; k < 13; k++)
+			sq_bind(st, k + 1, text[k]);
+		sqlite3_bind_int64(st, 14, c[i].resolutions);
+		sq_bind(st, 15, c[i].created_at);
+		sq_bind(st, 16, c[i].updated_at);
+		sq_bind(st, 17, now);
+		int rv = ty_exec_done(tx->s, st);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+static const char *const sql_conversations_of_contact =
+        "SELECT " CONV_COLUMNS " FROM conversations AS c WHERE c.contact_id = ?1 ORDER BY c.created_at, c.id";
+
+int ty_conversations_of_contact(parley_store_tx *tx, const char *contact_id, parley_store_row_cb cb, void *arg)
+{
+	sqlite3_stmt *st = ty_prep(tx->s, sql_conversations_of_contact);
+	if (!st)
+		return PARLEY_EIO;
+	sq_bind(st, 1, contact_id);
+	return visit_conversations(tx, st, cb, arg);
+}
+
+static const char *const sql_conversations_due =
+        "SELECT " CONV_COLUMNS " FROM conversations AS c WHERE c.status = 'snoozed' AND c.snoozed_until IS NOT NULL"
+        " AND c.snoozed_until <= ?1 ORDER BY c.snoozed_until, c.id LIMIT ?2";
+
+/* One writer at a time: no other transaction can hold a due row, so there is nothing to skip. */
+int ty_conversations_due(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg)
+{
+	sqlite3_stmt *st = ty_prep(tx->s, sql_conversations_due);
+	if (!st)
+		return PARLEY_EIO;
+	sq_bind(st, 1, now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	return visit_conversations(tx, st, cb, arg);
+}
+
+static const char *const sql_event_append =
+        "INSERT INTO conversation_events (conversation_id, type, data, at) VALUES (?1, ?2, coalesce(?3, '{}'),"
+        " coalesce(?4, ?5))";
+
+int ty_conversation_events_append(parley_store_tx *tx, const struct parley_conversation_event_rec *e, size_t n)
+{
+	sqlite3_stmt *st = ty_prep(tx->s, sql_event_append);
+	if (!st)
+		return PARLEY_EIO;
+	char now[64];
+	sq_now(now);
+	for (size_t i = 0; i < n; i++) {
+		sq_bind(st, 1, e[i].conversation_id);
+		sq_bind(st, 2, e[i].type);
+		sq_bind(st, 3, e[i].data);
+		sq_bind(st, 4, e[i].at);
+		sq_bind(st, 5, now);
+		int rv = ty_exec_done(tx->s, st);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+static const char *const sql_note_insert =
+        "INSERT INTO notes (id, conversation_id, author, text, created_at) VALUES (?1, ?2, ?3, ?4, coalesce(?5, ?6))";
+
+int ty_note_insert(parley_store_tx *tx, const char *id, const char *conversation_id, const char *author,
+                   const char *text, const char *created_at)
+{
+	if (!id || !conversation_id || !text)
+		return PARLEY_EINVAL;
+	sqlite3_stmt *st = ty_prep(tx->s, sql_note_insert);
+	if (!st)
+		return PARLEY_EIO;
+	char now[64];
+	sq_now(now);
+	sq_bind(st, 1, id);
+	sq_bind(st, 2, conversation_id);
+	sq_bind(st, 3, author);
+	sq_bind(st, 4, text);
+	sq_bind(st, 5, created_at);
+	sq_bind(st, 6, now);
+	return ty_exec_done(tx->s, st);
+}
