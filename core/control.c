@@ -132,17 +132,19 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 		envelope_set(env, "conversation_id", conv);
 	if (contact)
 		envelope_set(env, "contact_id", contact);
-	if (text && envelope_set(env, "text", text) != 0) {
-		envelope_destroy(env);
-		return error_reply("invalid_request", "'text' is not valid UTF-8");
-	}
+	if (text)
+		envelope_set(env, "text", text);
 	static const char *const copied[] = {"thread_ref", "subject", NULL};
 	for (size_t i = 0; copied[i]; i++) {
 		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, copied[i]));
-		if (v && envelope_set(env, copied[i], v) != 0) {
-			envelope_destroy(env);
-			return error_reply("invalid_request", "'thread_ref' and 'subject' must be UTF-8 strings");
-		}
+		if (v)
+			envelope_set(env, copied[i], v);
+	}
+	/* Every setter above remembers its first refusal (an address too long, text not UTF-8): one check. */
+	if (envelope_error(env)) {
+		char *r = error_reply("invalid_request", envelope_error(env));
+		envelope_destroy(env);
+		return r;
 	}
 	if (cJSON_IsArray(atts))
 		cJSON_AddItemToObject(env->obj, "attachments", cJSON_Duplicate(atts, 1));

@@ -59,6 +59,9 @@ static void publish_status(struct gateway *gw, const cJSON *msg, const char *sta
 	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddStringToObject(meta, "message_id", cJSON_GetStringValue(id));
 	cJSON_AddItemToObject(st->obj, "meta", meta);
+	if (envelope_error(st))
+		/* A provider's error text that is not UTF-8, say: the event goes out without that field, said here. */
+		log_warn("status event of %s: %s: published without it", cJSON_GetStringValue(id), envelope_error(st));
 	char topic[256];
 	char *json = envelope_json(st);
 	if (json && envelope_topic(st, topic, sizeof(topic)) == 0)

@@ -169,6 +169,16 @@ static void prepare_batch(struct gateway *gw, struct batch *b)
 		for (size_t s = 0; pl && s < pl->n_steps; s++) {
 			struct parley_instance *st = pl->steps[s];
 			int rv = st->plugin->desc->process(st->data, env);
+			/*
+			 * A setter that refused remembers why (envelope.h), whether or not
+			 * the step looked at its result: such an envelope is never stored
+			 * missing the field, and the provider is told to retry.
+			 */
+			const char *why = rv == 0 ? envelope_error(env) : NULL;
+			if (why) {
+				log_msg(PARLEY_LOG_ERROR, st->what, "%s: the envelope is not stored", why);
+				rv = PARLEY_EINVAL;
+			}
 			if (rv != 0) {
 				b->results[i] = rv;
 				break;

@@ -1,6 +1,8 @@
 /*
  * slow_step.c: a test step that holds the pipeline for `delay` on envelopes
- * whose text is "slow", to drive the request timeout.
+ * whose text is "slow", to drive the request timeout; on text "careless" it
+ * sets a field the host refuses and ignores the result, as a buggy step
+ * would.
  */
 #include <parley/parley.h>
 
@@ -42,6 +44,8 @@ static int process(void *data, parley_envelope *env)
 		struct timespec ts = {(time_t)(s->delay_ms / 1000), (long)(s->delay_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
 	}
+	if (text && strcmp(text, "careless") == 0)
+		s->host->envelope_set_str(env, "no_such_field", "x"); /* the result dropped on purpose */
 	return 0;
 }
 
