@@ -407,10 +407,7 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 		int rv = inbox_op(gw->inbox, op, reqtext, &store_reply);
 		free(reqtext);
 		if (rv == 0) {
-			/* Steps caching contacts and conversations must look again. */
-			for (size_t i = 0; i < sizeof(store_events) / sizeof(store_events[0]); i++)
-				if (strcmp(op, store_events[i].op) == 0)
-					gateway_changed(gw);
+			/* The conversation core told the caches of any change (inbox.h); the op is published here. */
 			if (topic && store_reply)
 				bus_publish(gw->bus, topic, store_reply, strlen(store_reply));
 			reply = ok_merge(store_reply);

@@ -32,9 +32,7 @@ static void wake_snoozed(struct gateway *gw)
 		free(reply);
 		return;
 	}
-	cJSON *r = cJSON_Parse(reply);
-	if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "woken")) > 0)
-		gateway_changed(gw);
+	cJSON *r = cJSON_Parse(reply); /* the conversation core told the caches already */
 	const cJSON *c;
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(r, "woken"))
 	{

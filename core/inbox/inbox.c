@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct inbox *inbox_open(struct store *st, const struct inbox_rules *rules, void (*changed)(void *), void *arg)
 {
@@ -38,7 +39,15 @@ int inbox_op(struct inbox *ib, const char *op, const char *request_json, char **
 	if (rv == PARLEY_ENOTSUP && ib->t)
 		rv = inbox_contact_op(ib, op, req, reply);
 	cJSON_Delete(req);
-	if (rv == PARLEY_ENOTSUP)
+	if (rv == PARLEY_ENOTSUP) {
 		rv = store_query(ib->st, op, request_json, reply);
+		/* An ABI 1.0/1.1 store made the change itself: the caches are told here, as for the core's own. */
+		static const char *const changes[] = {
+		        "conversation.resolve", "conversation.reopen", "conversation.assign", "conversation.set",
+		        "contact.update",       "contacts.merge",      "contacts.unmerge",    "conversations.wake"};
+		for (size_t i = 0; rv == 0 && !ib->t && i < sizeof(changes) / sizeof(changes[0]); i++)
+			if (strcmp(op, changes[i]) == 0)
+				ib->changed(ib->changed_arg);
+	}
 	return rv;
 }
