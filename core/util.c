@@ -1,6 +1,7 @@
 /* util.c: growable buffers, time, paths and small string helpers. */
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -250,4 +251,26 @@ int utf8_valid(const char *s, size_t n)
 		i += need + 1;
 	}
 	return 1;
+}
+
+int64_t time_parse_ms(const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	                 &tm.tm_sec) != 6)
+		return 0;
+	int ms = 0;
+	const char *dot = strchr(s, '.');
+	if (dot) {
+		/* Milliseconds: the first three digits of the fraction. */
+		int digits = 0;
+		for (const char *p = dot + 1; isdigit((unsigned char)*p) && digits < 3; p++, digits++)
+			ms = ms * 10 + (*p - '0');
+		for (; digits < 3; digits++)
+			ms *= 10;
+	}
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
 }

@@ -32,6 +32,8 @@ int64_t time_now_ms(void);
 int64_t time_mono_ms(void);
 /* RFC 3339 UTC with milliseconds: 2026-11-22T10:11:12.345Z. */
 void time_format_ms(int64_t ms, char out[64]);
+/* Milliseconds since 1970 of such a time (the fraction optional); 0 when it is not one. */
+int64_t time_parse_ms(const char *rfc3339);
 
 /* Join dir and path unless path is absolute; malloc'd. */
 char *path_resolve(const char *dir, const char *path);

@@ -46,11 +46,6 @@ struct decision {
 	char now[64];
 };
 
-static int is(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -78,8 +73,8 @@ static struct touched *touched_of(struct decision *d, const char *contact_id)
 /* An inbound message whose contact and conversation the core decides. */
 static int decided_here(const parley_envelope *e, int result)
 {
-	return result == 0 && is(envelope_get(e, "direction"), "inbound") && envelope_get(e, "contact_id") &&
-	       envelope_get(e, "from") && !is(envelope_get(e, "kind"), "status");
+	return result == 0 && same(envelope_get(e, "direction"), "inbound") && envelope_get(e, "contact_id") &&
+	       envelope_get(e, "from") && !same(envelope_get(e, "kind"), "status");
 }
 
 static const char *contact_name(struct decision *d, const parley_envelope *e)
@@ -140,7 +135,7 @@ static int decide_contacts(struct decision *d, parley_envelope *const *envs, siz
 	/* Each message follows its address's owner. */
 	for (size_t j = 0; j < m && rv == 0; j++) {
 		const char *o = owners[of[j]] ? owners[of[j]] : ids[of[j]].contact_id;
-		if (!is(o, envelope_get(envs[cl[j].env], "contact_id")))
+		if (!same(o, envelope_get(envs[cl[j].env], "contact_id")))
 			rv = envelope_set(envs[cl[j].env], "contact_id", o);
 	}
 	/* Lock the owners in id order; create those that are new. */
@@ -205,10 +200,10 @@ static int decide_contacts(struct decision *d, parley_envelope *const *envs, siz
 static struct parley_conversation_rec *conv_by_id(struct decision *d, const char *id)
 {
 	for (size_t x = 0; x < d->nt; x++)
-		if (d->t[x].conv_found && is(d->t[x].conv.id, id))
+		if (d->t[x].conv_found && same(d->t[x].conv.id, id))
 			return &d->t[x].conv;
 	for (size_t x = 0; x < d->n_older; x++)
-		if (is(d->older[x].id, id))
+		if (same(d->older[x].id, id))
 			return &d->older[x];
 	return NULL;
 }
@@ -226,7 +221,7 @@ static int older_conversation(struct decision *d, const char *id, const char *co
 		return 0;
 	if (rv != 0)
 		return rv;
-	if (!is(c.contact_id, contact_id))
+	if (!same(c.contact_id, contact_id))
 		return 0;
 	struct parley_conversation_rec *o = realloc(d->older, (d->n_older + 1) * sizeof(*o));
 	if (!o)
@@ -247,7 +242,7 @@ static int apply_route(struct decision *d, const parley_envelope *e, struct parl
 	const char *agent = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "agent"));
 	const char *priority = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "priority"));
 	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(r, "labels");
-	if (agent && !is(c->assignee, agent)) {
+	if (agent && !same(c->assignee, agent)) {
 		int rv = add_event(
 		        d, c->id, "assigned",
 		        event_data(&d->a, "assignee", agent, "team", team ? team : c->team, "by", "router", NULL));
@@ -274,7 +269,7 @@ static int apply_route(struct decision *d, const parley_envelope *e, struct parl
 				continue;
 			int dup = 0;
 			const cJSON *h;
-			cJSON_ArrayForEach(h, have) dup |= is(cJSON_GetStringValue(h), l->valuestring);
+			cJSON_ArrayForEach(h, have) dup |= same(cJSON_GetStringValue(h), l->valuestring);
 			if (!dup)
 				cJSON_AddItemToArray(have, cJSON_CreateString(l->valuestring));
 		}
@@ -295,7 +290,7 @@ static int decide_one(struct decision *d, parley_envelope *e, int *moved)
 		return 0;
 	struct parley_conversation_rec *c = NULL;
 	int rv = 0;
-	if (tc->conv_found && is(tc->conv.id, proposed))
+	if (tc->conv_found && same(tc->conv.id, proposed))
 		c = &tc->conv;
 	else if (tc->conv_found && (rv = older_conversation(d, proposed, contact, &c)) != 0)
 		return rv; /* a contact without conversations has no older one to join: no lookup for new customers */
@@ -317,12 +312,12 @@ static int decide_one(struct decision *d, parley_envelope *e, int *moved)
 		}
 		c = &tc->conv;
 	}
-	if (!opened && is(c->status, "resolved")) {
+	if (!opened && same(c->status, "resolved")) {
 		rv = add_event(d, c->id, "reopened", event_data(&d->a, "by", "contact", "channel", channel, NULL));
 		if (rv != 0)
 			return rv;
 	}
-	if (!is(c->status, "open")) {
+	if (!same(c->status, "open")) {
 		/* Resolved, pending (waiting on the customer) and snoozed conversations are open again. */
 		c->status = "open";
 		c->snoozed_until = NULL;
@@ -336,7 +331,7 @@ static int decide_one(struct decision *d, parley_envelope *e, int *moved)
 		tc->conv_dirty = 1;
 	if ((rv = apply_route(d, e, c)) != 0)
 		return rv;
-	if (!is(c->id, proposed)) {
+	if (!same(c->id, proposed)) {
 		*moved = 1;
 		rv = envelope_set(e, "conversation_id", c->id);
 	}
@@ -365,7 +360,7 @@ static int decide_conversations(struct decision *d, parley_envelope *const *envs
 	free(cur);
 	free(found);
 	for (size_t i = 0; i < n && rv == 0; i++)
-		if (decided_here(envs[i], results[i]) && is(envelope_get(envs[i], "kind"), "message"))
+		if (decided_here(envs[i], results[i]) && same(envelope_get(envs[i], "kind"), "message"))
 			rv = decide_one(d, envs[i], &moved[i]);
 	/* Write what changed: every latest conversation the batch touched, and older ones it joined. */
 	size_t nw = 0;
@@ -391,7 +386,7 @@ static int fix_owners(struct decision *d, parley_envelope *const *envs, size_t n
 	int rv = 0;
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		if (results[i] != 0 || (!moved[i] && (!proposed_contact[i] ||
-		                                      is(proposed_contact[i], envelope_get(envs[i], "contact_id")))))
+		                                      same(proposed_contact[i], envelope_get(envs[i], "contact_id")))))
 			continue;
 		const char *id = envelope_get(envs[i], "id");
 		rv = d->ib->t->messages_set_owner(d->tx, &id, 1, envelope_get(envs[i], "contact_id"),
@@ -405,8 +400,8 @@ static int apply_receipts(struct decision *d, parley_envelope *const *envs, size
 	int rv = 0;
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		const parley_envelope *e = envs[i];
-		if (results[i] != 0 || !is(envelope_get(e, "kind"), "status") ||
-		    !is(envelope_get(e, "direction"), "inbound") || !envelope_get(e, "thread_ref") ||
+		if (results[i] != 0 || !same(envelope_get(e, "kind"), "status") ||
+		    !same(envelope_get(e, "direction"), "inbound") || !envelope_get(e, "thread_ref") ||
 		    !envelope_get(e, "status"))
 			continue;
 		rv = d->ib->t->message_status_advance(d->tx, envelope_get(e, "channel"), envelope_get(e, "thread_ref"),

@@ -11,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *str(const cJSON *o, const char *k)
-{
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
-
 /* RFC 7396: patch applied to target (both objects); null removes a key. */
 static void merge_patch(cJSON *target, const cJSON *patch)
 {
@@ -61,7 +56,7 @@ static int contact_get(struct inbox *ib, const char *id, char **reply)
 
 static int contact_update(struct inbox *ib, const cJSON *req, char **reply)
 {
-	const char *id = str(req, "contact_id");
+	const char *id = jstr(req, "contact_id");
 	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(req, "attributes");
 	if (!id || (attrs && !cJSON_IsObject(attrs)))
 		return inbox_fail(reply, PARLEY_EINVAL, "contact.update needs contact_id, and attributes as an object");
@@ -77,8 +72,8 @@ static int contact_update(struct inbox *ib, const cJSON *req, char **reply)
 	if (rv == 0 && !found)
 		rv = PARLEY_ENOENT;
 	if (rv == 0) {
-		if (str(req, "name"))
-			c.name = str(req, "name");
+		if (jstr(req, "name"))
+			c.name = jstr(req, "name");
 		if (attrs) {
 			cJSON *t = object_of(c.attributes);
 			merge_patch(t, attrs);
@@ -165,7 +160,7 @@ static int move_all(struct inbox *ib, parley_store_tx *tx, const cJSON *urns, co
 
 static int contacts_merge(struct inbox *ib, const cJSON *req, char **reply)
 {
-	const char *from = str(req, "from"), *into = str(req, "into"), *mid = str(req, "merge_id");
+	const char *from = jstr(req, "from"), *into = jstr(req, "into"), *mid = jstr(req, "merge_id");
 	if (!from || !into || !mid || strcmp(from, into) == 0)
 		return inbox_fail(reply, PARLEY_EINVAL,
 		                  "contacts.merge needs two different contact ids: from and into");
@@ -244,7 +239,7 @@ static int contacts_merge(struct inbox *ib, const cJSON *req, char **reply)
 
 static int contacts_unmerge(struct inbox *ib, const cJSON *req, char **reply)
 {
-	const char *mid = str(req, "merge_id");
+	const char *mid = jstr(req, "merge_id");
 	if (!mid)
 		return inbox_fail(reply, PARLEY_EINVAL, "contacts.unmerge needs merge_id");
 	char now[64];
@@ -290,7 +285,7 @@ static int contacts_unmerge(struct inbox *ib, const cJSON *req, char **reply)
 		              cJSON_GetObjectItemCaseSensitive(moved, "messages"), &v, m.from_id, now);
 	if (rv == 0) {
 		struct parley_contact_rec *f = &c[ids[0] == m.from_id ? 0 : 1], *t = &c[ids[0] == m.from_id ? 1 : 0];
-		t->name = str(moved, "name");
+		t->name = jstr(moved, "name");
 		const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(moved, "attributes");
 		t->attributes = cJSON_IsObject(attrs) ? arena_json(&a, cJSON_Duplicate(attrs, 1)) : "{}";
 		t->updated_at = f->updated_at = now;

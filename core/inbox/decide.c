@@ -8,6 +8,7 @@
 #include "envelope.h"
 #include "internal.h"
 #include "store.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +16,6 @@
 
 /* Ids of up to 64 characters (the host's limit), never cut. */
 #define ID_MAX 72
-
-static const char *str(const cJSON *o, const char *k)
-{
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
 
 /*
  * The same read through the typed contract, for a store that answers only
@@ -46,14 +42,14 @@ static int typed_read(struct inbox *ib, const char *op, const cJSON *req, cJSON 
 			cJSON_AddStringToObject(cJSON_AddObjectToObject(*root, "contact"), "id", owner);
 		}
 	} else if (rv == 0 && strcmp(op, "conversation.current") == 0) {
-		const char *contact = str(req, "contact_id");
+		const char *contact = jstr(req, "contact_id");
 		int found = 0;
 		rv = ib->t->conversations_current(tx, &contact, 1, &c, &found);
 		if (rv == 0 && found)
 			*root = cJSON_CreateObject(),
 			cJSON_AddItemToObject(*root, "conversation", inbox_conversation_json(&c));
 	} else if (rv == 0) {
-		rv = ib->t->conversation_of_ref(tx, str(req, "channel"), str(req, "ref"), &c);
+		rv = ib->t->conversation_of_ref(tx, jstr(req, "channel"), jstr(req, "ref"), &c);
 		if (rv == 0)
 			*root = cJSON_CreateObject(),
 			cJSON_AddItemToObject(*root, "conversation", inbox_conversation_json(&c));
@@ -88,7 +84,7 @@ static int contact_decide(struct inbox *ib, const cJSON *req, char **reply)
 	if (cJSON_IsBool(lp))
 		r.link_phone = cJSON_IsTrue(lp);
 	char urns[3][INBOX_URN_MAX];
-	size_t n = inbox_candidates(&r, str(req, "from"), urns);
+	size_t n = inbox_candidates(&r, jstr(req, "from"), urns);
 	if (n == 0)
 		return inbox_fail(reply, PARLEY_EINVAL, "contact.decide needs from: an address of at most 512 bytes");
 	cJSON *q = cJSON_CreateObject();
@@ -103,7 +99,7 @@ static int contact_decide(struct inbox *ib, const cJSON *req, char **reply)
 		return inbox_fail(reply, rv, "the store cannot look up contacts now");
 	}
 	char id[ID_MAX];
-	const char *found = str(c, "id");
+	const char *found = jstr(c, "id");
 	if (found)
 		snprintf(id, sizeof(id), "%s", found);
 	else
@@ -131,7 +127,7 @@ static int conversation_decide(struct inbox *ib, const cJSON *req, char **reply)
 	const cJSON *rw = cJSON_GetObjectItemCaseSensitive(req, "reopen_within_ms");
 	if (cJSON_IsNumber(rw) && rw->valuedouble >= 0)
 		r.reopen_ms = (int64_t)rw->valuedouble;
-	const char *contact = str(req, "contact_id"), *channel = str(req, "channel"), *ref = str(req, "thread_ref");
+	const char *contact = jstr(req, "contact_id"), *channel = jstr(req, "channel"), *ref = jstr(req, "thread_ref");
 	if (!contact)
 		return inbox_fail(reply, PARLEY_EINVAL, "conversation.decide needs contact_id");
 	const char *what = NULL, *via = "latest";
@@ -144,9 +140,9 @@ static int conversation_decide(struct inbox *ib, const cJSON *req, char **reply)
 		cJSON_AddStringToObject(q, "channel", channel);
 		cJSON_AddStringToObject(q, "ref", ref);
 		const cJSON *c = read_object(ib, "conversation.of_ref", q, "conversation", &rv, &root);
-		if (c && str(c, "id") && strcmp(str(c, "contact_id") ? str(c, "contact_id") : "", contact) == 0) {
-			snprintf(id, sizeof(id), "%s", str(c, "id"));
-			what = str(c, "status") && strcmp(str(c, "status"), "resolved") == 0 ? "reopen" : "join";
+		if (c && jstr(c, "id") && strcmp(jstr(c, "contact_id") ? jstr(c, "contact_id") : "", contact) == 0) {
+			snprintf(id, sizeof(id), "%s", jstr(c, "id"));
+			what = jstr(c, "status") && strcmp(jstr(c, "status"), "resolved") == 0 ? "reopen" : "join";
 			via = "thread_ref";
 		}
 		cJSON_Delete(root);
@@ -161,8 +157,8 @@ static int conversation_decide(struct inbox *ib, const cJSON *req, char **reply)
 			return inbox_fail(reply, rv, "the store cannot look up conversations now");
 		}
 		struct parley_conversation_rec latest = {
-		        .id = str(c, "id"), .status = str(c, "status"), .resolved_at = str(c, "resolved_at")};
-		enum inbox_choice ch = inbox_choose(&r, c ? &latest : NULL, str(req, "received_at"));
+		        .id = jstr(c, "id"), .status = jstr(c, "status"), .resolved_at = jstr(c, "resolved_at")};
+		enum inbox_choice ch = inbox_choose(&r, c ? &latest : NULL, jstr(req, "received_at"));
 		what = ch == INBOX_JOIN ? "join" : ch == INBOX_REOPEN ? "reopen" : "open";
 		if (ch == INBOX_OPEN)
 			ulid_new(id);

@@ -84,7 +84,4 @@ enum inbox_choice {
 enum inbox_choice inbox_choose(const struct inbox_rules *r, const struct parley_conversation_rec *latest,
                                const char *received_at);
 
-/* Milliseconds since 1970 of an RFC 3339 UTC time; 0 when it is not one. */
-int64_t inbox_time_ms(const char *rfc3339);
-
 #endif

@@ -5,6 +5,7 @@
 #include "inbox.h"
 
 #include <parley/store.h>
+#include <string.h>
 
 struct inbox {
 	struct store *st;
@@ -14,6 +15,18 @@ struct inbox {
 	void (*changed)(void *);
 	void *changed_arg;
 };
+
+/* The string member k of a JSON object, or NULL. */
+static inline const char *jstr(const cJSON *o, const char *k)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+/* Two strings, both present and equal. */
+static inline int same(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
 
 /* Strings a decision makes, freed together when it is done. */
 struct arena {

@@ -11,23 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *str(const cJSON *o, const char *k)
-{
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
-
-static int is(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
-
 /* What a change does to the locked conversation c; adds its history entry to ev (type NULL: no change). */
 static int change(const char *op, const cJSON *req, struct parley_conversation_rec *c,
                   struct parley_conversation_event_rec *ev, struct arena *a, const char *now, const char **why)
 {
-	const char *by = str(req, "by");
+	const char *by = jstr(req, "by");
 	if (strcmp(op, "conversation.resolve") == 0) {
-		if (is(c->status, "resolved"))
+		if (same(c->status, "resolved"))
 			return 0;
 		c->status = "resolved";
 		c->resolved_at = now;
@@ -35,26 +25,26 @@ static int change(const char *op, const cJSON *req, struct parley_conversation_r
 		c->snoozed_until = NULL;
 		*ev = (struct parley_conversation_event_rec){c->id, "resolved", event_data(a, "by", by, NULL), now};
 	} else if (strcmp(op, "conversation.reopen") == 0) {
-		if (!is(c->status, "resolved"))
+		if (!same(c->status, "resolved"))
 			return 0;
 		c->status = "open";
 		c->snoozed_until = NULL;
 		*ev = (struct parley_conversation_event_rec){c->id, "reopened",
 		                                             event_data(a, "by", by ? by : "agent", NULL), now};
 	} else if (strcmp(op, "conversation.assign") == 0) {
-		c->assignee = arena_dup(a, str(req, "assignee"));
-		if (str(req, "team"))
-			c->team = arena_dup(a, str(req, "team"));
+		c->assignee = arena_dup(a, jstr(req, "assignee"));
+		if (jstr(req, "team"))
+			c->team = arena_dup(a, jstr(req, "team"));
 		*ev = (struct parley_conversation_event_rec){
 		        c->id, "assigned",
-		        event_data(a, "assignee", str(req, "assignee"), "team", str(req, "team"), NULL), now};
+		        event_data(a, "assignee", jstr(req, "assignee"), "team", jstr(req, "team"), NULL), now};
 	} else {
-		const char *status = str(req, "status"), *until = str(req, "snoozed_until");
-		if (status && !is(status, "open") && !is(status, "pending") && !is(status, "snoozed")) {
+		const char *status = jstr(req, "status"), *until = jstr(req, "snoozed_until");
+		if (status && !same(status, "open") && !same(status, "pending") && !same(status, "snoozed")) {
 			*why = "status must be open, pending or snoozed (resolve with conversation.resolve)";
 			return PARLEY_EINVAL;
 		}
-		if (is(status, "snoozed") && (!until || inbox_time_ms(until) == 0)) {
+		if (same(status, "snoozed") && (!until || time_parse_ms(until) == 0)) {
 			*why = "snoozed needs snoozed_until (an RFC 3339 time)";
 			return PARLEY_EINVAL;
 		}
@@ -65,23 +55,23 @@ static int change(const char *op, const cJSON *req, struct parley_conversation_r
 		}
 		if (status) {
 			c->status = arena_dup(a, status);
-			c->snoozed_until = is(status, "snoozed") ? arena_dup(a, until) : NULL;
+			c->snoozed_until = same(status, "snoozed") ? arena_dup(a, until) : NULL;
 		}
-		if (str(req, "priority"))
-			c->priority = arena_dup(a, str(req, "priority"));
-		if (str(req, "team"))
-			c->team = arena_dup(a, str(req, "team"));
+		if (jstr(req, "priority"))
+			c->priority = arena_dup(a, jstr(req, "priority"));
+		if (jstr(req, "team"))
+			c->team = arena_dup(a, jstr(req, "team"));
 		cJSON *data = cJSON_CreateObject();
 		if (status)
 			cJSON_AddStringToObject(data, "status", status);
-		if (str(req, "priority"))
-			cJSON_AddStringToObject(data, "priority", str(req, "priority"));
+		if (jstr(req, "priority"))
+			cJSON_AddStringToObject(data, "priority", jstr(req, "priority"));
 		if (labels) {
 			c->labels = arena_json(a, cJSON_Duplicate(labels, 1));
 			cJSON_AddItemToObject(data, "labels", cJSON_Duplicate(labels, 1));
 		}
-		if (str(req, "team"))
-			cJSON_AddStringToObject(data, "team", str(req, "team"));
+		if (jstr(req, "team"))
+			cJSON_AddStringToObject(data, "team", jstr(req, "team"));
 		*ev = (struct parley_conversation_event_rec){c->id, "updated", arena_json(a, data), now};
 	}
 	c->updated_at = now;
@@ -90,7 +80,7 @@ static int change(const char *op, const cJSON *req, struct parley_conversation_r
 
 static int conversation_change(struct inbox *ib, const char *op, const cJSON *req, char **reply)
 {
-	const char *id = str(req, "conversation_id");
+	const char *id = jstr(req, "conversation_id");
 	if (!id)
 		return inbox_fail(reply, PARLEY_EINVAL, "the op needs conversation_id");
 	struct arena a = {0};
@@ -128,7 +118,7 @@ static int conversation_change(struct inbox *ib, const char *op, const cJSON *re
 
 static int conversation_note(struct inbox *ib, const cJSON *req, char **reply)
 {
-	const char *id = str(req, "conversation_id"), *text = str(req, "text"), *note_id = str(req, "note_id");
+	const char *id = jstr(req, "conversation_id"), *text = jstr(req, "text"), *note_id = jstr(req, "note_id");
 	if (!id || !text || !text[0] || !note_id)
 		return inbox_fail(reply, PARLEY_EINVAL, "conversation.note needs conversation_id and text");
 	char now[64];
@@ -137,7 +127,7 @@ static int conversation_note(struct inbox *ib, const cJSON *req, char **reply)
 	int rv = ib->t->tx_begin(ib->data, &tx);
 	struct parley_conversation_rec c;
 	if (rv == 0 && (rv = ib->t->conversation_lock(tx, id, &c)) == 0)
-		rv = ib->t->note_insert(tx, note_id, id, str(req, "author"), text, now);
+		rv = ib->t->note_insert(tx, note_id, id, jstr(req, "author"), text, now);
 	if (rv == 0)
 		rv = ib->t->tx_commit(tx);
 	else if (tx)
@@ -150,8 +140,8 @@ static int conversation_note(struct inbox *ib, const cJSON *req, char **reply)
 	cJSON_AddStringToObject(n, "id", note_id);
 	cJSON_AddStringToObject(n, "conversation_id", id);
 	cJSON_AddStringToObject(n, "text", text);
-	if (str(req, "author"))
-		cJSON_AddStringToObject(n, "author", str(req, "author"));
+	if (jstr(req, "author"))
+		cJSON_AddStringToObject(n, "author", jstr(req, "author"));
 	cJSON_AddStringToObject(n, "created_at", now);
 	return inbox_reply(reply, "note", n);
 }

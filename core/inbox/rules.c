@@ -1,5 +1,6 @@
 /* rules.c: the pure rules of the conversation core (see inbox.h). */
 #include "inbox.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -38,28 +39,6 @@ size_t inbox_candidates(const struct inbox_rules *r, const char *from, char out[
 	return n;
 }
 
-int64_t inbox_time_ms(const char *s)
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-	                 &tm.tm_sec) != 6)
-		return 0;
-	int ms = 0;
-	const char *dot = strchr(s, '.');
-	if (dot) {
-		/* Milliseconds: the first three digits of the fraction. */
-		int digits = 0;
-		for (const char *p = dot + 1; isdigit((unsigned char)*p) && digits < 3; p++, digits++)
-			ms = ms * 10 + (*p - '0');
-		for (; digits < 3; digits++)
-			ms *= 10;
-	}
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm) * 1000 + ms;
-}
-
 enum inbox_choice inbox_choose(const struct inbox_rules *r, const struct parley_conversation_rec *latest,
                                const char *received_at)
 {
@@ -67,6 +46,6 @@ enum inbox_choice inbox_choose(const struct inbox_rules *r, const struct parley_
 		return INBOX_OPEN;
 	if (!latest->status || strcmp(latest->status, "resolved") != 0)
 		return INBOX_JOIN;
-	int64_t at = inbox_time_ms(received_at), resolved = inbox_time_ms(latest->resolved_at);
+	int64_t at = time_parse_ms(received_at), resolved = time_parse_ms(latest->resolved_at);
 	return resolved && at - resolved <= r->reopen_ms ? INBOX_REOPEN : INBOX_OPEN;
 }
