@@ -17,48 +17,6 @@
 /* Ids of up to 64 characters (the host's limit), never cut. */
 #define ID_MAX 72
 
-/*
- * The same read through the typed contract, for a store that answers only
- * the typed operations: {key: object} as the read op would answer.
- */
-static int typed_read(struct inbox *ib, const char *op, const cJSON *req, cJSON **root)
-{
-	parley_store_tx *tx = NULL;
-	int rv = ib->t->tx_begin(ib->data, &tx);
-	struct parley_conversation_rec c;
-	*root = NULL;
-	if (rv == 0 && strcmp(op, "contact.lookup") == 0) {
-		size_t n = 0;
-		const char *urns[3], *owners[3] = {NULL, NULL, NULL};
-		const cJSON *u;
-		cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(req, "urns")) if (cJSON_IsString(u) && n < 3)
-		        urns[n++] = u->valuestring;
-		rv = ib->t->identities_owner(tx, urns, n, owners);
-		const char *owner = NULL;
-		for (size_t i = 0; i < n && !owner; i++)
-			owner = owners[i];
-		if (rv == 0 && owner) {
-			*root = cJSON_CreateObject();
-			cJSON_AddStringToObject(cJSON_AddObjectToObject(*root, "contact"), "id", owner);
-		}
-	} else if (rv == 0 && strcmp(op, "conversation.current") == 0) {
-		const char *contact = jstr(req, "contact_id");
-		int found = 0;
-		rv = ib->t->conversations_current(tx, &contact, 1, &c, &found);
-		if (rv == 0 && found)
-			*root = cJSON_CreateObject(),
-			cJSON_AddItemToObject(*root, "conversation", inbox_conversation_json(&c));
-	} else if (rv == 0) {
-		rv = ib->t->conversation_of_ref(tx, jstr(req, "channel"), jstr(req, "ref"), &c);
-		if (rv == 0)
-			*root = cJSON_CreateObject(),
-			cJSON_AddItemToObject(*root, "conversation", inbox_conversation_json(&c));
-	}
-	if (tx)
-		ib->t->tx_rollback(tx); /* read only */
-	return rv != 0 ? rv : *root ? 0 : PARLEY_ENOENT;
-}
-
 /* A read op's {key: {...}} reply, parsed; NULL with *rv set otherwise. req is consumed. */
 static cJSON *read_object(struct inbox *ib, const char *op, cJSON *req, const char *key, int *rv, cJSON **root)
 {
@@ -67,8 +25,6 @@ static cJSON *read_object(struct inbox *ib, const char *op, cJSON *req, const ch
 	free(text);
 	*root = *rv == 0 ? cJSON_Parse(reply) : NULL;
 	free(reply);
-	if (*rv == PARLEY_ENOTSUP && ib->t)
-		*rv = typed_read(ib, op, req, root);
 	cJSON_Delete(req);
 	cJSON *o = cJSON_GetObjectItemCaseSensitive(*root, key);
 	if (*rv == 0 && !cJSON_IsObject(o))

@@ -39,12 +39,11 @@
  * Reads.  Lists and timelines are read outside transactions through
  * parley_store_ops.query with an op name: messages.list, message.get,
  * conversations.list, conversation.get, contact.get, conversation.route,
- * agents.load, and, optionally, contact.lookup, conversation.current and
- * conversation.of_ref (without them the core reads those through a
- * read-only transaction of the typed operations).  Each op's request and
- * reply are documented field by field by sdk/schemas/store/<op>.json (see
- * sdk/schemas/store/README.md); the e2e suite validates real replies
- * against them.
+ * agents.load, contact.lookup, conversation.current and conversation.of_ref
+ * (the last three are on every new sender's path: one statement each).
+ * Each op's request and reply are documented field by field by
+ * sdk/schemas/store/<op>.json (see sdk/schemas/store/README.md); the e2e
+ * suite validates real replies against them.
  *
  * Claims.  A store shared by nodes takes a config key `claim_timeout` (a
  * duration): an outbox claim older than that belongs to a node that died
