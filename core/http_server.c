@@ -545,9 +545,17 @@ static int answer(parley_http_request *r, unsigned status, struct MHD_Response *
 
 void http_server_respond(parley_http_request *r, int status, const char *content_type, const char *body, size_t len)
 {
+	http_server_respond_with(r, status, content_type, NULL, body, len);
+}
+
+void http_server_respond_with(parley_http_request *r, int status, const char *content_type,
+                              const char *const *headers, const char *body, size_t len)
+{
 	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (resp && content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	for (size_t i = 0; resp && headers && headers[i] && headers[i + 1]; i += 2)
+		MHD_add_response_header(resp, headers[i], headers[i + 1]);
 	if (resp && status == MHD_HTTP_SERVICE_UNAVAILABLE)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (answer(r, (unsigned)status, resp) == 0)

@@ -91,6 +91,13 @@ const char *http_server_label(parley_http_request *req);
  * After it returns req must not be used.
  */
 void http_server_respond(parley_http_request *req, int status, const char *content_type, const char *body, size_t len);
+/*
+ * The same with more response headers: headers is NULL or a NULL-ended list
+ * of name, value pairs ({"Set-Cookie", "...", "Cache-Control", "no-store", NULL}),
+ * copied.
+ */
+void http_server_respond_with(parley_http_request *req, int status, const char *content_type,
+                              const char *const *headers, const char *body, size_t len);
 /* Answer req with {"ok":false,"error":message}. */
 void http_server_respond_error(parley_http_request *req, int status, const char *message);
 
