@@ -1,5 +1,6 @@
 /* gateway.c: check the config against the plugins, start, serve, drain. */
 #include "gateway.h"
+#include "api.h"
 #include "bus.h"
 #include "control.h"
 #include "envelope.h"
@@ -331,7 +332,7 @@ int gateway_run(struct gateway *gw)
 		log_error("bus %s: %s", gw->bus_instance->name, err ? err : "cannot start");
 		goto out;
 	}
-	if (bus_open(&gw->bus, gw, &err) != 0 || http_open(&gw->http, gw) != 0) {
+	if (bus_open(&gw->bus, gw, &err) != 0 || http_open(&gw->http, gw) != 0 || api_open(&gw->api, gw) != 0) {
 		log_error("%s", err ? err : "cannot open the bus");
 		goto out;
 	}
@@ -365,6 +366,9 @@ out:
 		log_warn("drain: %zu submission(s) still in flight after 5 s; their providers will retry",
 		         bus_inflight(gw->bus));
 	http_stop(gw->http);
+	/* The API's workers finish what they hold (a reply waits for its commit) before the pipeline stops. */
+	api_close(gw->api);
+	gw->api = NULL;
 	for (size_t i = 0; i < gw->n_channels; i++)
 		instance_down(gw->channels[i]);
 	control_stop(gw->control);

@@ -23,6 +23,7 @@ struct bus;
 struct pipeline;
 struct http;
 struct control;
+struct api;
 struct outbox;
 struct housekeeping;
 struct relay;
@@ -69,6 +70,7 @@ struct gateway {
 	struct pipeline *pipeline;
 	struct http *http;
 	struct control *control;
+	struct api *api; /* the HTTP API under /api/v1 (api.h) */
 	struct outbox *outbox;
 	struct housekeeping *housekeeping;
 	struct parley_instance *bus_instance; /* bus: (or NULL), relayed by relay */

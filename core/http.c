@@ -4,6 +4,7 @@
  * limits and answering from other threads are core/http_server.c's.
  */
 #include "http.h"
+#include "api.h"
 #include "bus.h"
 #include "gateway.h"
 #include "http_server.h"
@@ -155,6 +156,10 @@ static void route(void *arg, parley_http_request *req)
 			http_server_refuse(req, 405, "method not allowed: use GET");
 		else
 			http_server_serve(req, builtin, h, 0, 0);
+		return;
+	}
+	if (strncmp(path, "/api/v1", 7) == 0 && (path[7] == '/' || path[7] == '\0') && h->gw->api) {
+		api_route(h->gw->api, req, path + 7);
 		return;
 	}
 	if (strncmp(path, "/webhooks", 9) == 0 && (path[9] == '/' || path[9] == '\0')) {

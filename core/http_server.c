@@ -548,8 +548,8 @@ void http_server_respond(parley_http_request *r, int status, const char *content
 	http_server_respond_with(r, status, content_type, NULL, body, len);
 }
 
-void http_server_respond_with(parley_http_request *r, int status, const char *content_type,
-                              const char *const *headers, const char *body, size_t len)
+void http_server_respond_with(parley_http_request *r, int status, const char *content_type, const char *const *headers,
+                              const char *body, size_t len)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (resp && content_type)

@@ -1,0 +1,564 @@
+/* ops.c: the table of operations and the one way to call them (see ops.h). */
+#include "ops.h"
+#include "auth.h"
+#include "bus.h"
+#include "envelope.h"
+#include "gateway.h"
+#include "log.h"
+#include "ops_handlers.h"
+#include "store.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ fields */
+
+#define F_END                                                                                                          \
+	{                                                                                                              \
+		NULL, OP_STRING, 0, NULL                                                                               \
+	}
+
+static const struct op_field f_none[] = {F_END};
+static const struct op_field f_state_get[] = {
+        {"instance", OP_STRING, 1, "The plugin instance (a channel or step name)."},
+        {"key", OP_STRING, 1, "The key."},
+        F_END};
+static const struct op_field f_state_set[] = {
+        {"instance", OP_STRING, 1, "The plugin instance (a channel or step name)."},
+        {"key", OP_STRING, 1, "The key."},
+        {"value", OP_STRING, 1, "The new value."},
+        F_END};
+static const struct op_field f_send[] = {
+        {"conversation_id", OP_STRING, 0, "Reply in this conversation, on the channel the customer used last."},
+        {"channel", OP_STRING, 0, "The configured channel to send on (with `to`, or to choose another channel)."},
+        {"to", OP_STRING, 0, "The recipient's URN (with `channel`; admins and services only)."},
+        {"text", OP_STRING, 0, "The text; or `canned`, or `attachments`."},
+        {"canned", OP_STRING, 0, "The name of a canned response, its placeholders filled from the conversation."},
+        {"private", OP_BOOLEAN, 0, "true: a private note in the conversation, never sent to the customer."},
+        {"attachments", OP_ARRAY, 0, "Attachments, as in the envelope (url or ref, content_type)."},
+        {"subject", OP_STRING, 0, "The subject (e-mail)."},
+        {"thread_ref", OP_STRING, 0, "The provider's thread to reply in."},
+        {"meta", OP_OBJECT, 0, "Channel-type specific members (a WhatsApp template, ...)."},
+        F_END};
+static const struct op_field f_messages_list[] = {
+        {"conversation_id", OP_STRING, 0, "Only messages of this conversation (required for agents)."},
+        {"channel", OP_STRING, 0, "Only messages of this configured channel."},
+        {"direction", OP_STRING, 0, "inbound or outbound."},
+        {"after_id", OP_STRING, 0, "The previous page's next_after_id."},
+        {"limit", OP_INTEGER, 0, "The most messages to return, 1 to 1000 (100)."},
+        F_END};
+static const struct op_field f_message_get[] = {{"id", OP_STRING, 1, "The message's gateway id."}, F_END};
+static const struct op_field f_conversations_list[] = {
+        {"status", OP_STRING, 0, "open, pending, snoozed or resolved."},
+        {"team", OP_STRING, 0, "Only conversations of this team."},
+        {"assignee", OP_STRING, 0, "Only conversations assigned to this agent."},
+        {"label", OP_STRING, 0, "Only conversations with this label."},
+        {"channel", OP_STRING, 0, "Only conversations with a message on this channel."},
+        {"contact_id", OP_STRING, 0, "Only conversations of this contact."},
+        {"page", OP_INTEGER, 0, "The page, from 1 (25 conversations a page unless limit says otherwise)."},
+        {"limit", OP_INTEGER, 0, "Conversations a page, 1 to 1000."},
+        F_END};
+static const struct op_field f_conversation[] = {{"conversation_id", OP_STRING, 1, "The conversation."}, F_END};
+static const struct op_field f_resolve[] = {{"conversation_id", OP_STRING, 1, "The conversation."},
+                                            {"by", OP_STRING, 0, "Who resolved it (the caller when absent)."},
+                                            F_END};
+static const struct op_field f_assign[] = {{"conversation_id", OP_STRING, 1, "The conversation."},
+                                           {"assignee", OP_STRING, 0, "The agent (absent or null: unassigned)."},
+                                           {"team", OP_STRING, 0, "The team."},
+                                           F_END};
+static const struct op_field f_set[] = {
+        {"conversation_id", OP_STRING, 1, "The conversation."},
+        {"status", OP_STRING, 0, "open, pending or snoozed (resolve with conversation.resolve)."},
+        {"snoozed_until", OP_STRING, 0, "With status snoozed: when it wakes (RFC 3339)."},
+        {"priority", OP_STRING, 0, "The priority."},
+        {"labels", OP_ARRAY, 0, "The labels (strings), replacing the old ones."},
+        {"team", OP_STRING, 0, "The team."},
+        F_END};
+static const struct op_field f_note[] = {{"conversation_id", OP_STRING, 1, "The conversation."},
+                                         {"text", OP_STRING, 1, "The note."},
+                                         {"author", OP_STRING, 0, "Its author (the caller when absent)."},
+                                         F_END};
+static const struct op_field f_contact[] = {{"contact_id", OP_STRING, 1, "The contact."}, F_END};
+static const struct op_field f_contact_update[] = {
+        {"contact_id", OP_STRING, 1, "The contact."},
+        {"name", OP_STRING, 0, "The contact's name."},
+        {"attributes", OP_OBJECT, 0, "Attributes merged into the contact's (null removes one)."},
+        F_END};
+static const struct op_field f_merge[] = {
+        {"from", OP_STRING, 1, "The contact merged away."}, {"into", OP_STRING, 1, "The contact that stays."}, F_END};
+static const struct op_field f_unmerge[] = {{"merge_id", OP_STRING, 1, "The merge to undo."}, F_END};
+static const struct op_field f_lookup[] = {{"urns", OP_ARRAY, 1, "Addresses, in order of preference."}, F_END};
+static const struct op_field f_route[] = {{"conversation_id", OP_STRING, 1, "The conversation."},
+                                          {"channel", OP_STRING, 0, "The channel to reply on."},
+                                          {"channel_types", OP_OBJECT, 0, "Channel names mapped to their types."},
+                                          F_END};
+static const struct op_field f_any[] = {F_END};
+
+static const char *const fixed_snooze[] = {"status", "snoozed", NULL};
+
+/* ------------------------------------------------------------- table */
+
+static const struct op_def table[] = {
+        {.name = "health",
+         .summary = "The gateway's state, its store and its channels.",
+         .fields = f_none,
+         .handler = op_health,
+         .http_method = "GET",
+         .http_path = "/health"},
+        {.name = "stats",
+         .summary = "Counts of stored and duplicate envelopes and commit batches.",
+         .role = OP_ADMIN,
+         .fields = f_none,
+         .handler = op_stats,
+         .http_method = "GET",
+         .http_path = "/stats"},
+        {.name = "message.send",
+         .summary = "Queue a reply on the customer's channel (or a private note with private: true).",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_send,
+         .handler = op_message_send,
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/messages"},
+        {.name = "messages.list",
+         .summary = "Stored messages, oldest first, a page at a time.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_messages_list,
+         .handler = op_inbox,
+         .http_method = "GET",
+         .http_path = "/messages"},
+        {.name = "message.get",
+         .summary = "One stored message (its envelope, with its delivery status).",
+         .role = OP_AGENT,
+         .view = OP_VIEW_MESSAGE,
+         .fields = f_message_get,
+         .handler = op_inbox,
+         .http_method = "GET",
+         .http_path = "/messages/{id}"},
+        {.name = "conversations.list",
+         .summary = "Conversations matching the filters, latest activity first.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_LIST,
+         .fields = f_conversations_list,
+         .handler = op_inbox,
+         .http_method = "GET",
+         .http_path = "/conversations"},
+        {.name = "conversation.get",
+         .summary = "One conversation with its contact, messages, notes and events.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_conversation,
+         .handler = op_inbox,
+         .http_method = "GET",
+         .http_path = "/conversations/{conversation_id}",
+         .id_alias = "conversation_id"},
+        {.name = "conversation.resolve",
+         .summary = "Resolve a conversation.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_resolve,
+         .handler = op_inbox,
+         .topic = "conversation.resolved",
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/resolve"},
+        {.name = "conversation.reopen",
+         .summary = "Reopen a resolved conversation.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_conversation,
+         .handler = op_inbox,
+         .topic = "conversation.reopened",
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/reopen"},
+        {.name = "conversation.assign",
+         .summary = "Assign a conversation to an agent and a team.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_assign,
+         .handler = op_inbox,
+         .topic = "conversation.assigned",
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/assign"},
+        {.name = "conversation.set",
+         .summary = "Change a conversation's status, priority, labels or team.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_set,
+         .handler = op_inbox,
+         .topic = "conversation.updated",
+         .http_method = "PATCH",
+         .http_path = "/conversations/{conversation_id}"},
+        {.name = "conversation.snooze",
+         .summary = "Snooze a conversation until snoozed_until (conversation.set).",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_set,
+         .handler = op_inbox,
+         .topic = "conversation.updated",
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/snooze",
+         .http_fixed = fixed_snooze,
+         .via = "conversation.set"},
+        {.name = "conversation.note",
+         .summary = "Add a private note to a conversation (never sent).",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_note,
+         .handler = op_inbox,
+         .id_field = "note_id",
+         .topic = "conversation.noted",
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/notes"},
+        {.name = "contact.get",
+         .summary = "One contact with its identities.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONTACT,
+         .fields = f_contact,
+         .handler = op_inbox,
+         .http_method = "GET",
+         .http_path = "/contacts/{contact_id}",
+         .id_alias = "contact_id"},
+        {.name = "contact.update",
+         .summary = "Change a contact's name or attributes.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONTACT,
+         .fields = f_contact_update,
+         .handler = op_inbox,
+         .topic = "contact.updated",
+         .http_method = "PATCH",
+         .http_path = "/contacts/{contact_id}"},
+        {.name = "contacts.merge",
+         .summary = "Merge one contact into another (undone by contacts.unmerge).",
+         .role = OP_ADMIN,
+         .fields = f_merge,
+         .handler = op_inbox,
+         .id_field = "merge_id",
+         .topic = "contact.merged",
+         .http_method = "POST",
+         .http_path = "/contacts/merge"},
+        {.name = "contacts.unmerge",
+         .summary = "Undo a merge.",
+         .role = OP_ADMIN,
+         .fields = f_unmerge,
+         .handler = op_inbox,
+         .topic = "contact.unmerged",
+         .http_method = "POST",
+         .http_path = "/contacts/unmerge"},
+        {.name = "canned.list",
+         .summary = "The canned responses (canned_responses: in the config).",
+         .role = OP_AGENT,
+         .fields = f_none,
+         .handler = op_canned_list,
+         .http_method = "GET",
+         .http_path = "/canned_responses"},
+        {.name = "state.get",
+         .summary = "A plugin instance's stored state.",
+         .role = OP_ADMIN,
+         .fields = f_state_get,
+         .handler = op_state_get},
+        {.name = "state.set",
+         .summary = "Change a plugin instance's stored state.",
+         .role = OP_ADMIN,
+         .fields = f_state_set,
+         .handler = op_state_set},
+        /* The store's and the steps' own reads, callable for tools and the schema tests. */
+        {.name = "contact.lookup",
+         .summary = "The contact owning the first owned address.",
+         .role = OP_ADMIN,
+         .fields = f_lookup,
+         .handler = op_inbox,
+         .internal = 1},
+        {.name = "conversation.current",
+         .summary = "A contact's latest conversation.",
+         .role = OP_ADMIN,
+         .fields = f_any,
+         .handler = op_inbox,
+         .internal = 1},
+        {.name = "conversation.of_ref",
+         .summary = "The conversation a provider thread belongs to.",
+         .role = OP_ADMIN,
+         .fields = f_any,
+         .handler = op_inbox,
+         .internal = 1},
+        {.name = "conversation.route",
+         .summary = "Where a reply in a conversation goes.",
+         .role = OP_ADMIN,
+         .fields = f_route,
+         .handler = op_inbox,
+         .internal = 1},
+        {.name = "agents.load",
+         .summary = "Open conversations per agent.",
+         .role = OP_ADMIN,
+         .fields = f_any,
+         .handler = op_inbox,
+         .internal = 1},
+        {.name = "contact.decide",
+         .summary = "The identify step's proposal for an address.",
+         .role = OP_ADMIN,
+         .fields = f_any,
+         .handler = op_inbox,
+         .internal = 1},
+        {.name = "conversation.decide",
+         .summary = "The thread step's proposal for a message.",
+         .role = OP_ADMIN,
+         .fields = f_any,
+         .handler = op_inbox,
+         .internal = 1},
+};
+
+const struct op_def *ops_table(size_t *n)
+{
+	*n = sizeof(table) / sizeof(table[0]);
+	return table;
+}
+
+const struct op_def *ops_find(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(table[i].name, name) == 0)
+			return &table[i];
+	return NULL;
+}
+
+int ops_known(const char *name)
+{
+	return ops_find(name) != NULL;
+}
+
+/* ----------------------------------------------------------- replies */
+
+char *ops_error(const char *code, const char *message)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r, "ok", 0);
+	cJSON *e = cJSON_AddObjectToObject(r, "error");
+	cJSON_AddStringToObject(e, "code", code);
+	cJSON_AddStringToObject(e, "message", message);
+	char *s = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	return s;
+}
+
+char *ops_ok_merge(const char *json)
+{
+	if (!json || json[0] != '{')
+		return strdup("{\"ok\":true}");
+	const char *rest = json + 1;
+	while (*rest == ' ')
+		rest++;
+	if (*rest == '}')
+		return strdup("{\"ok\":true}");
+	return str_printf("{\"ok\":true,%s", rest);
+}
+
+int ops_error_status(const char *code)
+{
+	static const struct {
+		const char *code;
+		int status;
+	} map[] = {{"invalid_request", 400}, {"unknown_channel", 400}, {"unauthorized", 401}, {"forbidden", 403},
+	           {"not_found", 404},       {"unknown_op", 404},      {"conflict", 409},     {"too_large", 413},
+	           {"not_supported", 422},   {"locked", 429},          {"rate_limited", 429}, {"not_implemented", 501},
+	           {"unavailable", 503}};
+	for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(code, map[i].code) == 0)
+			return map[i].status;
+	return 500;
+}
+
+const char *ops_caller_name(const struct op_call *call)
+{
+	return call->who && call->who->name[0] ? call->who->name : NULL;
+}
+
+/* ------------------------------------------------------------- views */
+
+static int in_list(char *const *list, size_t n, const char *s)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 when the agent who sees conversation c (a stored conversation object): their team's, or assigned to them. */
+static int agent_sees(const struct auth_principal *who, const cJSON *c)
+{
+	const char *team = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "team"));
+	const char *assignee = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "assignee"));
+	return (assignee && strcmp(assignee, who->name) == 0) || in_list(who->teams, who->n_teams, team);
+}
+
+/* The stored object `member` of a read op's reply, or NULL. */
+static cJSON *read_one(struct gateway *gw, const char *op, const char *field, const char *id, const char *member)
+{
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, field, id);
+	char *text = cJSON_PrintUnformatted(q), *reply = NULL;
+	cJSON_Delete(q);
+	int rv = text ? store_query(gw->st, op, text, &reply) : PARLEY_ENOMEM;
+	free(text);
+	cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
+	free(reply);
+	cJSON *o = cJSON_DetachItemFromObjectCaseSensitive(r, member);
+	cJSON_Delete(r);
+	return o;
+}
+
+static int sees_conversation(struct gateway *gw, const struct auth_principal *who, const char *id)
+{
+	cJSON *c = id ? read_one(gw, "conversation.get", "conversation_id", id, "conversation") : NULL;
+	int ok = c && agent_sees(who, c);
+	cJSON_Delete(c);
+	return ok;
+}
+
+static int sees_contact(struct gateway *gw, const struct auth_principal *who, const char *id)
+{
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "contact_id", id);
+	cJSON_AddNumberToObject(q, "limit", 1000);
+	char *text = cJSON_PrintUnformatted(q), *reply = NULL;
+	cJSON_Delete(q);
+	int rv = text ? store_query(gw->st, "conversations.list", text, &reply) : PARLEY_ENOMEM;
+	free(text);
+	cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
+	free(reply);
+	int ok = 0;
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(r, "conversations")) ok |= agent_sees(who, c);
+	cJSON_Delete(r);
+	return ok;
+}
+
+/*
+ * Narrow req to what the agent who sees, or refuse: NULL when the call may
+ * go on, else the reply.  What an agent may not see is answered as absent
+ * (not_found), so an agent cannot tell another team's conversation exists.
+ */
+static char *narrow(struct gateway *gw, const struct op_def *d, const struct auth_principal *who, cJSON *req)
+{
+	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+	switch (d->view) {
+	case OP_VIEW_ALL:
+		return NULL;
+	case OP_VIEW_CONVERSATION:
+		if (!conv)
+			return ops_error("forbidden", "an agent names the conversation: give conversation_id");
+		if (!sees_conversation(gw, who, conv))
+			return ops_error("not_found", "no conversation with that conversation_id");
+		/* A reply goes to the conversation's customer, never to an address the agent typed. */
+		cJSON_DeleteItemFromObjectCaseSensitive(req, "to");
+		return NULL;
+	case OP_VIEW_MESSAGE: {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "id"));
+		cJSON *m = id ? read_one(gw, "message.get", "id", id, "message") : NULL;
+		const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "conversation_id"));
+		int ok = c && sees_conversation(gw, who, c);
+		cJSON_Delete(m);
+		return ok ? NULL : ops_error("not_found", "no message with that id");
+	}
+	case OP_VIEW_CONTACT: {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "contact_id"));
+		if (!id || !sees_contact(gw, who, id))
+			return ops_error("not_found", "no contact with that contact_id");
+		return NULL;
+	}
+	case OP_VIEW_LIST: {
+		/* The store lists only the agent's: their teams' and those assigned to them. */
+		cJSON_DeleteItemFromObjectCaseSensitive(req, "visible_to");
+		cJSON *v = cJSON_AddObjectToObject(req, "visible_to");
+		cJSON_AddStringToObject(v, "agent", who->name);
+		cJSON *teams = cJSON_AddArrayToObject(v, "teams");
+		for (size_t i = 0; i < who->n_teams; i++)
+			cJSON_AddItemToArray(teams, cJSON_CreateString(who->teams[i]));
+		return NULL;
+	}
+	}
+	return NULL;
+}
+
+/* NULL when who may call d, else the refusal. */
+static char *permitted(const struct op_def *d, const struct auth_principal *who)
+{
+	if (!who)
+		return NULL; /* the control socket: its own token or a local socket decided */
+	if (who->role == AUTH_SERVICE) {
+		if (who->n_scopes && !in_list(who->scopes, who->n_scopes, d->name))
+			return ops_error("forbidden", "this token's scopes do not include this op");
+		return NULL;
+	}
+	if (who->role == AUTH_ADMIN)
+		return NULL;
+	if (who->role == AUTH_AGENT && d->role <= OP_AGENT)
+		return NULL;
+	return ops_error("forbidden", who->role == AUTH_AGENT ? "this op needs an admin" : "not signed in");
+}
+
+/* NULL when every field present has its declared type, else the refusal naming the field. */
+static char *typed(const struct op_def *d, const cJSON *req)
+{
+	for (const struct op_field *f = d->fields; f->name; f++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, f->name);
+		if (!v || cJSON_IsNull(v)) {
+			if (f->required) {
+				char *m = str_printf("%s needs '%s'", d->name, f->name);
+				char *r = ops_error("invalid_request", m ? m : "a required field is missing");
+				free(m);
+				return r;
+			}
+			continue;
+		}
+		int ok = f->type == OP_STRING ? cJSON_IsString(v)
+		         : f->type == OP_INTEGER
+		                 ? cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble
+		         : f->type == OP_BOOLEAN ? cJSON_IsBool(v)
+		         : f->type == OP_OBJECT  ? cJSON_IsObject(v)
+		                                 : cJSON_IsArray(v);
+		if (!ok) {
+			static const char *const names[] = {"a string", "an integer", "true or false", "an object",
+			                                    "an array"};
+			char *m = str_printf("'%s' must be %s", f->name, names[f->type]);
+			char *r = ops_error("invalid_request", m ? m : "a field has the wrong type");
+			free(m);
+			return r;
+		}
+	}
+	return NULL;
+}
+
+char *ops_call(struct gateway *gw, const struct auth_principal *who, const char *name, cJSON *req)
+{
+	const struct op_def *d = ops_find(name);
+	if (!d) {
+		char *m = str_printf("unknown op '%s'", name ? name : "");
+		char *r = ops_error("unknown_op", m ? m : "unknown op");
+		free(m);
+		return r;
+	}
+	const cJSON *given_id = cJSON_GetObjectItemCaseSensitive(req, "id");
+	if (d->id_alias && cJSON_IsString(given_id) && !cJSON_GetObjectItemCaseSensitive(req, d->id_alias))
+		cJSON_AddStringToObject(req, d->id_alias, given_id->valuestring);
+	char *refusal = permitted(d, who);
+	if (!refusal)
+		refusal = typed(d, req);
+	if (!refusal && who && who->role == AUTH_AGENT)
+		refusal = narrow(gw, d, who, req);
+	if (refusal)
+		return refusal;
+	/* Members the op always has (conversation.snooze is conversation.set with status snoozed). */
+	for (const char *const *f = d->http_fixed; f && f[0] && f[1]; f += 2) {
+		cJSON_DeleteItemFromObjectCaseSensitive(req, f[0]);
+		cJSON_AddStringToObject(req, f[0], f[1]);
+	}
+	if (d->id_field) {
+		char id[32];
+		ulid_new(id);
+		cJSON_DeleteItemFromObjectCaseSensitive(req, d->id_field);
+		cJSON_AddStringToObject(req, d->id_field, id);
+	}
+	struct op_call call = {gw, d, who};
+	return d->handler(&call, req);
+}

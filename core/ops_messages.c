@@ -1,0 +1,252 @@
+/*
+ * ops_messages.c: message.send, the reply an agent or a service queues on a
+ * customer's channel (a canned response filled in, or the text given), and
+ * the private note a reply with "private": true becomes.
+ */
+#include "bus.h"
+#include "envelope.h"
+#include "gateway.h"
+#include "ops.h"
+#include "ops_handlers.h"
+#include "store.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct send_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int done, result;
+};
+
+static void send_committed(void *arg, int result)
+{
+	struct send_wait *w = arg;
+	pthread_mutex_lock(&w->lock);
+	w->done = 1;
+	w->result = result;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Queue one outbound message: the common part of message.send. */
+static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chname, const char *to, const char *conv,
+                           const char *contact)
+{
+	const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "text"));
+	const cJSON *atts = cJSON_GetObjectItemCaseSensitive(req, "attachments");
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(req, "meta");
+	if (!chname || !to)
+		return ops_error("invalid_request", "message.send needs 'channel' (a configured channel name) and 'to' "
+		                                    "(a URN), or a 'conversation_id'");
+	if (!text && !cJSON_IsArray(atts))
+		return ops_error("invalid_request", "message.send needs 'text' or 'attachments'");
+	parley_instance *ch = gateway_channel(gw, chname);
+	if (!ch)
+		return ops_error("unknown_channel", "no channel of that name is configured under channels:");
+	if (!ch->plugin->desc->channel_send)
+		return ops_error("not_supported", "this channel type receives only; it cannot send");
+	if (!strchr(to, ':'))
+		return ops_error("invalid_request", "'to' must be a URN such as tel:+15551234567 or webhook:alice");
+	parley_envelope *env = envelope_create("message", "outbound");
+	envelope_set(env, "channel", ch->name);
+	envelope_set(env, "channel_type", ch->plugin->desc->name);
+	envelope_set(env, "to", to);
+	envelope_set(env, "status", "queued");
+	if (conv)
+		envelope_set(env, "conversation_id", conv);
+	if (contact)
+		envelope_set(env, "contact_id", contact);
+	if (text)
+		envelope_set(env, "text", text);
+	static const char *const copied[] = {"thread_ref", "subject", NULL};
+	for (size_t i = 0; copied[i]; i++) {
+		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, copied[i]));
+		if (v)
+			envelope_set(env, copied[i], v);
+	}
+	/* Every setter above remembers its first refusal (an address too long, text not UTF-8): one check. */
+	if (envelope_error(env)) {
+		char *r = ops_error("invalid_request", envelope_error(env));
+		envelope_destroy(env);
+		return r;
+	}
+	if (cJSON_IsArray(atts))
+		cJSON_AddItemToObject(env->obj, "attachments", cJSON_Duplicate(atts, 1));
+	if (cJSON_IsObject(meta))
+		cJSON_AddItemToObject(env->obj, "meta", cJSON_Duplicate(meta, 1));
+	char id[32];
+	snprintf(id, sizeof(id), "%s", envelope_get(env, "id"));
+	struct send_wait w = {.done = 0};
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	int rv = bus_submit(gw->bus, &env, 1, send_committed, NULL, &w);
+	if (rv != 0) {
+		envelope_destroy(env);
+		pthread_mutex_destroy(&w.lock);
+		pthread_cond_destroy(&w.cv);
+		return ops_error("unavailable", parley_strerror(rv));
+	}
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cv);
+	if (w.result != 0)
+		return ops_error("unavailable", parley_strerror(w.result));
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r, "ok", 1);
+	cJSON_AddStringToObject(r, "id", id);
+	cJSON_AddStringToObject(r, "status", "queued");
+	cJSON_AddStringToObject(r, "channel", chname);
+	cJSON_AddStringToObject(r, "to", to);
+	if (conv)
+		cJSON_AddStringToObject(r, "conversation_id", conv);
+	char *out = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	return out;
+}
+
+/* The value of a placeholder name, from the conversation (may be NULL). */
+static const char *placeholder(const cJSON *conv, const char *channel, const char *name, size_t len)
+{
+	const cJSON *contact = cJSON_GetObjectItemCaseSensitive(conv, "contact");
+	static const struct {
+		const char *name, *field;
+		int in_contact;
+	} map[] = {{"contact.name", "name", 1},
+	           {"contact.id", "id", 1},
+	           {"conversation.id", "id", 0},
+	           {"agent", "assignee", 0},
+	           {"team", "team", 0}};
+	if (len == 7 && strncmp(name, "channel", 7) == 0)
+		return channel;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strlen(map[i].name) == len && strncmp(name, map[i].name, len) == 0)
+			return cJSON_GetStringValue(
+			        cJSON_GetObjectItemCaseSensitive(map[i].in_contact ? contact : conv, map[i].field));
+	return NULL;
+}
+
+/* Fill {{name}} and {{name|default}} in a canned response; malloc'd. */
+static char *render_canned(const char *tpl, const cJSON *conv, const char *channel)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "");
+	const char *p = tpl;
+	while (*p) {
+		const char *open = strstr(p, "{{");
+		const char *close = open ? strstr(open, "}}") : NULL;
+		if (!open || !close) {
+			sb_adds(&sb, p);
+			break;
+		}
+		sb_add(&sb, p, (size_t)(open - p));
+		const char *name = open + 2;
+		size_t nlen = strcspn(name, "|}");
+		const char *value = placeholder(conv, channel, name, nlen);
+		if (value && *value)
+			sb_adds(&sb, value);
+		else if (name[nlen] == '|')
+			sb_add(&sb, name + nlen + 1, (size_t)(close - name - nlen - 1));
+		p = close + 2;
+	}
+	return sb_detach(&sb);
+}
+
+static char *message_send(struct gateway *gw, const cJSON *req)
+{
+	const char *canned = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "canned"));
+	if (canned) {
+		const struct cfg_node *t = cfg_map_get(gw->cfg.canned, canned);
+		if (!t || t->type != CFG_SCALAR)
+			return ops_error("not_found", "no canned response of that name under canned_responses:");
+		const char *conv_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+		cJSON *conv = NULL;
+		if (conv_id) {
+			cJSON *q = cJSON_CreateObject();
+			cJSON_AddStringToObject(q, "conversation_id", conv_id);
+			char *rq = cJSON_PrintUnformatted(q), *rp = NULL;
+			cJSON_Delete(q);
+			if (store_query(gw->st, "conversation.get", rq, &rp) == 0) {
+				cJSON *j = cJSON_Parse(rp);
+				conv = cJSON_DetachItemFromObjectCaseSensitive(j, "conversation");
+				cJSON_Delete(j);
+			}
+			free(rq);
+			free(rp);
+		}
+		const char *ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "channel"));
+		if (!ch)
+			ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv, "last_channel"));
+		char *text = render_canned(t->value, conv, ch);
+		cJSON_Delete(conv);
+		cJSON *copy = cJSON_Duplicate(req, 1);
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "canned");
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "text");
+		cJSON_AddStringToObject(copy, "text", text);
+		free(text);
+		char *r = message_send(gw, copy);
+		cJSON_Delete(copy);
+		return r;
+	}
+	const char *chname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "channel"));
+	const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "to"));
+	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+	if (!conv || to)
+		return send_envelope(gw, req, chname, to, conv, NULL);
+	/* The store knows where the customer is: the channel used last (or the one named) and the address there. */
+	cJSON *rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "conversation_id", conv);
+	if (chname)
+		cJSON_AddStringToObject(rq, "channel", chname);
+	cJSON *types = cJSON_AddObjectToObject(rq, "channel_types");
+	for (size_t i = 0; i < gw->n_channels; i++)
+		cJSON_AddStringToObject(types, gw->channels[i]->name, gw->channels[i]->plugin->desc->name);
+	char *rtext = cJSON_PrintUnformatted(rq);
+	cJSON_Delete(rq);
+	char *rreply = NULL;
+	int rv = store_query(gw->st, "conversation.route", rtext, &rreply);
+	free(rtext);
+	if (rv != 0) {
+		char *r = ops_error(rv == PARLEY_ENOENT ? "not_found" : "invalid_request",
+		                    rreply ? rreply : "cannot route a reply for that conversation");
+		free(rreply);
+		return r;
+	}
+	cJSON *route = cJSON_Parse(rreply);
+	free(rreply);
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(route, "route");
+	char *r = send_envelope(gw, req, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rt, "channel")),
+	                        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rt, "to")), conv,
+	                        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rt, "contact_id")));
+	cJSON_Delete(route);
+	return r;
+}
+
+char *op_message_send(struct op_call *call, const cJSON *req)
+{
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "private"))) {
+		/* A private note is never sent: it is the conversation's note, by the caller. */
+		cJSON *note = cJSON_CreateObject();
+		const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+		const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "text"));
+		if (!conv || !text) {
+			cJSON_Delete(note);
+			return ops_error("invalid_request", "a private note needs conversation_id and text");
+		}
+		cJSON_AddStringToObject(note, "conversation_id", conv);
+		cJSON_AddStringToObject(note, "text", text);
+		const char *author = ops_caller_name(call);
+		if (author)
+			cJSON_AddStringToObject(note, "author", author);
+		char *r = ops_call(call->gw, call->who, "conversation.note", note);
+		cJSON_Delete(note);
+		return r;
+	}
+	return message_send(call->gw, req);
+}
