@@ -24,3 +24,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The tests' JavaScript tools (tests/api: the OpenAPI validator), from the npm registry as locked.
+if [[ " $* " == *" --test "* ]]; then
+  if ! command -v npm >/dev/null; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  for d in tests/api; do
+    (cd "$root/$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  done
+fi

@@ -137,29 +137,44 @@ static int query_get(struct pgstore *s, const cJSON *req, char **reply)
 static int op_conversations_list(struct pgstore *s, const cJSON *req, char **reply)
 {
 	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
-	char limit[16];
+	const cJSON *off = cJSON_GetObjectItemCaseSensitive(req, "offset");
+	char limit[16], offset[24];
 	snprintf(limit, sizeof(limit), "%d",
 	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 100);
+	snprintf(offset, sizeof(offset), "%d",
+	         cJSON_IsNumber(off) && off->valuedouble >= 0 && off->valuedouble <= 1e9 ? off->valueint : 0);
+	/* visible_to {agent, teams}: only conversations of those teams or assigned to that agent. */
+	const cJSON *vis = cJSON_GetObjectItemCaseSensitive(req, "visible_to");
+	const cJSON *tv = cJSON_GetObjectItemCaseSensitive(vis, "teams");
+	char *teams = cJSON_IsArray(tv) ? cJSON_PrintUnformatted(tv) : NULL;
 	const char *p[] = {get(req, "status"),
 	                   get(req, "team"),
 	                   get(req, "assignee"),
 	                   get(req, "label"),
 	                   get(req, "channel"),
 	                   get(req, "contact_id"),
-	                   limit};
+	                   limit,
+	                   offset,
+	                   cJSON_IsObject(vis) ? "1" : NULL,
+	                   cJSON_IsObject(vis) ? get(vis, "agent") : NULL,
+	                   teams ? teams : "[]"};
 	int rv;
 	struct pg_conn *c;
-	if ((rv = pg_acquire(s, &c)) != 0)
+	if ((rv = pg_acquire(s, &c)) != 0) {
+		free(teams);
 		return rv;
+	}
 	cJSON *a = rows(s, c,
 	                "SELECT " PG_CONV_COLS " FROM conversations AS c"
 	                " WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.team = $2)"
 	                " AND ($3::text IS NULL OR c.assignee = $3) AND ($4::text IS NULL OR c.labels ? $4)"
 	                " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
 	                "  AND m.channel = $5)) AND ($6::text IS NULL OR c.contact_id = $6)"
-	                " ORDER BY c.updated_at DESC LIMIT $7::int",
-	                7, p, &rv);
+	                " AND ($9::text IS NULL OR c.assignee = $10 OR $11::jsonb ? c.team)"
+	                " ORDER BY c.updated_at DESC, c.id DESC LIMIT $7::int OFFSET $8::int",
+	                11, p, &rv);
 	pg_release(s, c);
+	free(teams);
 	return a ? reply_obj(reply, "conversations", a) : rv;
 }
 

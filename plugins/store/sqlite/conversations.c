@@ -212,29 +212,49 @@ static int op_conversation_current(struct store *s, const cJSON *req, char **rep
 	return c ? reply_obj(reply, "conversation", c) : fail(reply, PARLEY_ENOENT, "the contact has no conversation");
 }
 
+/* A JSON array of strings (the request's member) as text, or NULL when absent. */
+static char *json_member(const cJSON *obj, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	return cJSON_IsArray(v) ? cJSON_PrintUnformatted(v) : NULL;
+}
+
 static int op_conversations_list(struct store *s, const cJSON *req, char **reply)
 {
 	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
-	char limit[16];
+	const cJSON *off = cJSON_GetObjectItemCaseSensitive(req, "offset");
+	char limit[16], offset[24];
 	snprintf(limit, sizeof(limit), "%d",
 	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 100);
+	snprintf(offset, sizeof(offset), "%d",
+	         cJSON_IsNumber(off) && off->valuedouble >= 0 && off->valuedouble <= 1e9 ? off->valueint : 0);
+	/* visible_to {agent, teams}: only conversations of those teams or assigned to that agent. */
+	const cJSON *vis = cJSON_GetObjectItemCaseSensitive(req, "visible_to");
+	char *teams = cJSON_IsObject(vis) ? json_member(vis, "teams") : NULL;
 	const char *p[] = {get(req, "status"),
 	                   get(req, "team"),
 	                   get(req, "assignee"),
 	                   get(req, "label"),
 	                   get(req, "channel"),
 	                   get(req, "contact_id"),
-	                   limit};
-	cJSON *rows = read_all(s,
-	                       "SELECT " CONVERSATION_COLUMNS " FROM conversations AS c"
-	                       " WHERE (?1 IS NULL OR c.status = ?1) AND (?2 IS NULL OR c.team = ?2)"
-	                       " AND (?3 IS NULL OR c.assignee = ?3)"
-	                       " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.labels) WHERE value = ?4))"
-	                       " AND (?5 IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
-	                       "  AND m.conversation_id IS NOT NULL AND m.channel = ?5))"
-	                       " AND (?6 IS NULL OR c.contact_id = ?6)"
-	                       " ORDER BY c.updated_at DESC LIMIT CAST(?7 AS INTEGER)",
-	                       p, 7);
+	                   limit,
+	                   offset,
+	                   cJSON_IsObject(vis) ? "1" : NULL,
+	                   cJSON_IsObject(vis) ? get(vis, "agent") : NULL,
+	                   teams ? teams : "[]"};
+	cJSON *rows =
+	        read_all(s,
+	                 "SELECT " CONVERSATION_COLUMNS " FROM conversations AS c"
+	                 " WHERE (?1 IS NULL OR c.status = ?1) AND (?2 IS NULL OR c.team = ?2)"
+	                 " AND (?3 IS NULL OR c.assignee = ?3)"
+	                 " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.labels) WHERE value = ?4))"
+	                 " AND (?5 IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
+	                 "  AND m.conversation_id IS NOT NULL AND m.channel = ?5))"
+	                 " AND (?6 IS NULL OR c.contact_id = ?6)"
+	                 " AND (?9 IS NULL OR c.assignee = ?10 OR c.team IN (SELECT value FROM json_each(?11)))"
+	                 " ORDER BY c.updated_at DESC, c.id DESC LIMIT CAST(?7 AS INTEGER) OFFSET CAST(?8 AS INTEGER)",
+	                 p, 11);
+	free(teams);
 	return reply_obj(reply, "conversations", rows);
 }
 
