@@ -285,6 +285,15 @@ try:
     check(r["route"]["to"] == "whatsapp:15551234567", f"route: the channel named: {r}")
     r = read("agents.load", {})
     check(r["load"] == {"ana": 1}, f"ana has one conversation: {r}")
+    r = read("events.position", {})
+    last = r["position"]["event_seq"]
+    check(last >= 1 and r["position"]["message_seq"] >= 1, f"positions of both logs: {r}")
+    r = read("conversation_events.since", {"after": 0})
+    seqs = [e["seq"] for e in r["events"]]
+    check(seqs == sorted(seqs) and seqs[-1] == last and {"opened", "assigned"} <= {e["type"] for e in r["events"]},
+          f"the conversation log in order, up to the position: {r}")
+    r = read("conversation_events.since", {"after": last})
+    check(r["events"] == [], f"nothing after the last: {r}")
 
     r = read("contact.decide", {"from": "whatsapp:15551234567"})
     check(r["contact_id"] == contact_a and r["created"] is False and r["urns"] == ["whatsapp:15551234567", "tel:+15551234567"],

@@ -432,6 +432,14 @@ void check_reads(struct suite *su)
 	        {",\"label\":\"y\"", cc, NULL, NULL},
 	        {",\"status\":\"resolved\",\"team\":\"t1\"", NULL, NULL, NULL},
 	        {",\"limit\":1", ca, NULL, NULL},
+	        {",\"limit\":1,\"offset\":1", cb, NULL, NULL},
+	        {",\"limit\":2,\"offset\":1", cb, cc, NULL},
+	        {",\"offset\":3", NULL, NULL, NULL},
+	        /* An agent's view: their teams' conversations and those assigned to them. */
+	        {",\"visible_to\":{\"agent\":\"bo\",\"teams\":[\"t2\"]}", cb, NULL, NULL},
+	        {",\"visible_to\":{\"agent\":\"amy\",\"teams\":[]}", ca, cc, NULL},
+	        {",\"visible_to\":{\"agent\":\"bo\",\"teams\":[\"t1\",\"t2\"]}", ca, cb, NULL},
+	        {",\"visible_to\":{\"agent\":\"bo\"}", NULL, NULL, NULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(req, sizeof(req), "{\"contact_id\":\"%s\"%s}", k, cases[i].filter);

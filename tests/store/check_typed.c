@@ -534,6 +534,38 @@ void check_conversations(struct suite *su)
 	CHECK_STR(suite_jstr(cJSON_GetArrayItem(notes, 0), "author"), "agent@example.com");
 	cJSON_Delete(c);
 
+	/* The log tails in order: events.position names the last event, conversation_events.since what follows a seq.
+	 */
+	int qrc;
+	cJSON *pos = suite_query(su, "events.position", "{}", &qrc);
+	CHECK_RC(qrc, 0);
+	const cJSON *position = cJSON_GetObjectItemCaseSensitive(pos, "position");
+	double last = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(position, "event_seq"));
+	CHECK(last >= 2 && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(position, "message_seq")));
+	char since[96];
+	snprintf(since, sizeof(since), "{\"after\":%.0f}", last - 2);
+	cJSON *tail = suite_query(su, "conversation_events.since", since, &qrc);
+	CHECK_RC(qrc, 0);
+	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(tail, "events");
+	CHECK(cJSON_GetArraySize(rows) == 2);
+	const cJSON *r0 = cJSON_GetArrayItem(rows, 0), *r1 = cJSON_GetArrayItem(rows, 1);
+	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r0, "seq")) == last - 1);
+	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r1, "seq")) == last);
+	CHECK_STR(suite_jstr(r0, "type"), "assigned");
+	CHECK_STR(suite_jstr(r0, "conversation_id"), v1);
+	CHECK_STR(suite_jstr(cJSON_GetObjectItemCaseSensitive(r0, "data"), "assignee"), "bob");
+	CHECK_STR(suite_jstr(r1, "type"), "updated");
+	cJSON_Delete(tail);
+	snprintf(since, sizeof(since), "{\"after\":%.0f,\"limit\":1}", last - 2);
+	tail = suite_query(su, "conversation_events.since", since, &qrc);
+	CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(tail, "events")) == 1);
+	cJSON_Delete(tail);
+	snprintf(since, sizeof(since), "{\"after\":%.0f}", last);
+	tail = suite_query(su, "conversation_events.since", since, &qrc);
+	CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(tail, "events")) == 0);
+	cJSON_Delete(tail);
+	cJSON_Delete(pos);
+
 	/* conversation_of_ref: the conversation of the latest message whose external id (or provider id) is ref. */
 	char m1[64], m2[64], ref[64];
 	suite_id(su, "msg", m1);

@@ -396,12 +396,59 @@ static int op_agents_load(struct pgstore *s, char **reply)
 	return reply_obj(reply, "load", load);
 }
 
+/* conversation_events.since {after, limit}: the log of conversation changes after seq `after`, in order. */
+static int op_events_since(struct pgstore *s, const cJSON *req, char **reply)
+{
+	const cJSON *after = cJSON_GetObjectItemCaseSensitive(req, "after");
+	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
+	char a[24], limit[16];
+	snprintf(a, sizeof(a), "%lld",
+	         cJSON_IsNumber(after) && after->valuedouble > 0 ? (long long)after->valuedouble : 0LL);
+	snprintf(limit, sizeof(limit), "%d",
+	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 500);
+	const char *p[] = {a, limit};
+	int rv;
+	struct pg_conn *c;
+	if ((rv = pg_acquire(s, &c)) != 0)
+		return rv;
+	cJSON *a_rows = rows(s, c,
+	                     "SELECT seq, conversation_id, type, data, at FROM conversation_events"
+	                     " WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int",
+	                     2, p, &rv);
+	pg_release(s, c);
+	return a_rows ? reply_obj(reply, "events", a_rows) : rv;
+}
+
+/* events.position: the last message seq and the last conversation event seq (0 when none). */
+static int op_events_position(struct pgstore *s, char **reply)
+{
+	int rv;
+	struct pg_conn *c;
+	if ((rv = pg_acquire(s, &c)) != 0)
+		return rv;
+	cJSON *r = row(s, c,
+	               "SELECT (SELECT coalesce(max(seq), 0) FROM messages) AS message_seq,"
+	               " (SELECT coalesce(max(seq), 0) FROM conversation_events) AS event_seq",
+	               0, NULL, &rv);
+	pg_release(s, c);
+	return r ? reply_obj(reply, "position", r) : rv;
+}
+
 int pg_query(void *store, const char *op, const char *request_json, char **reply)
 {
 	struct pgstore *s = store;
-	static const char *const known[] = {
-	        "messages.list", "message.get",    "conversations.list",   "conversation.get",    "contact.get",
-	        "agents.load",   "contact.lookup", "conversation.current", "conversation.of_ref", "conversation.route"};
+	static const char *const known[] = {"messages.list",
+	                                    "message.get",
+	                                    "conversations.list",
+	                                    "conversation.get",
+	                                    "contact.get",
+	                                    "agents.load",
+	                                    "contact.lookup",
+	                                    "conversation.current",
+	                                    "conversation.of_ref",
+	                                    "conversation.route",
+	                                    "conversation_events.since",
+	                                    "events.position"};
 	size_t k = 0;
 	while (k < sizeof(known) / sizeof(known[0]) && strcmp(op, known[k]) != 0)
 		k++;
@@ -441,8 +488,14 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	case 8:
 		rv = op_conversation_of_ref(s, req, reply);
 		break;
-	default:
+	case 9:
 		rv = op_conversation_route(s, req, reply);
+		break;
+	case 10:
+		rv = op_events_since(s, req, reply);
+		break;
+	default:
+		rv = op_events_position(s, reply);
 	}
 	cJSON_Delete(req);
 	return rv;

@@ -11,6 +11,7 @@
  * until commit, so seqs become visible in order: a reader of messages_since
  * that saw seq n never later finds a seq below n appear.  The price is that
  * transactions inserting messages commit one at a time across nodes.
+ * Conversation events take the same lock, for the same reason.
  */
 #include "pg_store.h"
 
@@ -695,13 +696,24 @@ static int t_conversation_events_append(parley_store_tx *tx, const struct parley
 		pga_add(&a[2], e[i].data);
 		pga_add(&a[3], e[i].at);
 	}
+	int rv = 0;
+	/* The same lock as the messages' seqs: event seqs too become visible in order (the events stream tails them).
+	 */
+	if (!tx->seq_locked) {
+		PQclear(tx_exec(tx, "SELECT pg_advisory_xact_lock(hashtext('parley.messages.seq'))", 0, NULL, &rv));
+		if (rv != 0) {
+			for (int k = 0; k < 4; k++)
+				free(pga_end(&a[k]));
+			return rv;
+		}
+		tx->seq_locked = 1;
+	}
 	char now[64];
 	pg_now(now);
 	char *p[5];
 	for (int k = 0; k < 4; k++)
 		p[k] = pga_end(&a[k]);
 	p[4] = strdup(now);
-	int rv;
 	/* In the order given: seqs are what orders a conversation's history. */
 	PQclear(tx_exec_arrays(tx,
 	                       "INSERT INTO conversation_events (conversation_id, type, data, at)"

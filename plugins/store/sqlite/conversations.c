@@ -364,8 +364,40 @@ static int op_contact_get(struct store *s, const cJSON *req, char **reply)
 	return reply_obj(reply, "contact", c);
 }
 
+/* conversation_events.since {after, limit}: the log of conversation changes after seq `after`, in order. */
+static int op_events_since(struct store *s, const cJSON *req, char **reply)
+{
+	const cJSON *after = cJSON_GetObjectItemCaseSensitive(req, "after");
+	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
+	char a[24], limit[16];
+	snprintf(a, sizeof(a), "%lld",
+	         cJSON_IsNumber(after) && after->valuedouble > 0 ? (long long)after->valuedouble : 0LL);
+	snprintf(limit, sizeof(limit), "%d",
+	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 500);
+	const char *p[] = {a, limit};
+	cJSON *rows = read_all(s,
+	                       "SELECT seq, conversation_id, type, data, at FROM conversation_events"
+	                       " WHERE seq > CAST(?1 AS INTEGER) ORDER BY seq LIMIT CAST(?2 AS INTEGER)",
+	                       p, 2);
+	return reply_obj(reply, "events", rows);
+}
+
+/* events.position: the last message seq and the last conversation event seq (0 when none). */
+static int op_events_position(struct store *s, char **reply)
+{
+	cJSON *r = read_one(s,
+	                    "SELECT (SELECT coalesce(max(seq), 0) FROM messages) AS message_seq,"
+	                    " (SELECT coalesce(max(seq), 0) FROM conversation_events) AS event_seq",
+	                    NULL, 0);
+	return r ? reply_obj(reply, "position", r) : fail(reply, PARLEY_EIO, "cannot read the positions");
+}
+
 int conv_query(struct store *s, const char *op, const cJSON *req, char **reply)
 {
+	if (strcmp(op, "conversation_events.since") == 0)
+		return op_events_since(s, req, reply);
+	if (strcmp(op, "events.position") == 0)
+		return op_events_position(s, reply);
 	if (strcmp(op, "contact.lookup") == 0)
 		return op_contact_lookup(s, req, reply);
 	if (strcmp(op, "conversation.of_ref") == 0)
