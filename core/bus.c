@@ -1,6 +1,7 @@
 /* bus.c: ingest batching over nng PUSH/PULL, tickets, and the PUB socket. */
 #include "bus.h"
 #include "envelope.h"
+#include "events.h"
 #include "gateway.h"
 #include "log.h"
 #include "relay.h"
@@ -291,12 +292,14 @@ void bus_publish(struct bus *b, const char *topic, const char *json, size_t len)
 {
 	pub_send(b, topic, json, len);
 	relay_event(b->gw->relay, topic, json, len);
+	events_wake(b->gw->events);
 }
 
 void bus_publish_stored(struct bus *b, const char *topic, const char *json, size_t len)
 {
 	pub_send(b, topic, json, len);
 	relay_notify(b->gw->relay);
+	events_wake(b->gw->events);
 }
 
 /* Completes tickets whose request timeout has passed. */

@@ -4,6 +4,7 @@
 #include "bus.h"
 #include "control.h"
 #include "envelope.h"
+#include "events.h"
 #include "host.h"
 #include "housekeeping.h"
 #include "http.h"
@@ -332,7 +333,8 @@ int gateway_run(struct gateway *gw)
 		log_error("bus %s: %s", gw->bus_instance->name, err ? err : "cannot start");
 		goto out;
 	}
-	if (bus_open(&gw->bus, gw, &err) != 0 || http_open(&gw->http, gw) != 0 || api_open(&gw->api, gw) != 0) {
+	if (bus_open(&gw->bus, gw, &err) != 0 || http_open(&gw->http, gw) != 0 || events_start(&gw->events, gw) != 0 ||
+	    api_open(&gw->api, gw) != 0) {
 		log_error("%s", err ? err : "cannot open the bus");
 		goto out;
 	}
@@ -369,6 +371,8 @@ out:
 	/* The API's workers finish what they hold (a reply waits for its commit) before the pipeline stops. */
 	api_close(gw->api);
 	gw->api = NULL;
+	events_stop(gw->events);
+	gw->events = NULL;
 	for (size_t i = 0; i < gw->n_channels; i++)
 		instance_down(gw->channels[i]);
 	control_stop(gw->control);

@@ -24,6 +24,7 @@ struct pipeline;
 struct http;
 struct control;
 struct api;
+struct events;
 struct outbox;
 struct housekeeping;
 struct relay;
@@ -70,7 +71,8 @@ struct gateway {
 	struct pipeline *pipeline;
 	struct http *http;
 	struct control *control;
-	struct api *api; /* the HTTP API under /api/v1 (api.h) */
+	struct api *api;       /* the HTTP API under /api/v1 (api.h) */
+	struct events *events; /* the live events of the API's subscribers (events.h) */
 	struct outbox *outbox;
 	struct housekeeping *housekeeping;
 	struct parley_instance *bus_instance; /* bus: (or NULL), relayed by relay */
