@@ -68,7 +68,8 @@ int http_server_start(struct http_server **out, const struct http_server_config 
                       http_router route, void *route_arg, char **errmsg);
 /*
  * Stop accepting, answer requests still waiting for their handler with 503,
- * close every connection and join the server's threads.  A handler's later
+ * end open streams (their on_close fires before this returns), close every
+ * connection and join the server's threads.  A handler's later
  * http_server_respond() for such a request is accepted and dropped.
  */
 void http_server_stop(struct http_server *s);
@@ -98,6 +99,60 @@ void http_server_respond(parley_http_request *req, int status, const char *conte
  */
 void http_server_respond_with(parley_http_request *req, int status, const char *content_type,
                               const char *const *headers, const char *body, size_t len);
+/*
+ * Streamed responses: a body that stays open (Server-Sent Events, long
+ * polls).  The body goes out with chunked transfer encoding (HTTP/1.1) or
+ * until the connection closes (HTTP/1.0).
+ */
+struct http_stream;
+
+/* Bytes a stream may hold unsent before http_stream_write() refuses more. */
+#define HTTP_STREAM_BACKLOG (1024u * 1024u)
+
+/*
+ * Answer req with status and a body that stays open, from any thread, in
+ * place of http_server_respond(): req counts as answered and must not be
+ * used after the call.  content_type may be NULL; headers is NULL or a
+ * NULL-ended list of name, value pairs, as in http_server_respond_with()
+ * (copied).  The stream does not count toward http.max_inflight, and no
+ * idle timeout or request deadline applies to it while it waits for bytes
+ * to send: it stays open until one of the ends below.
+ *
+ * on_close(arg) is called exactly once, from any thread (a server thread,
+ * or the one calling http_server_stop()), when the body can no longer reach
+ * the client: the client went away, the body ended after
+ * http_stream_close(), or the server stops.  A client that goes away is
+ * noticed at the next write (the server does not watch the socket of a
+ * stream with nothing to send), so a writer that wants it noticed sends
+ * something now and then (an SSE comment).  After on_close returns, arg is
+ * not used again.  on_close may call http_stream_close(); it must not
+ * block on another thread that writes to the stream.
+ *
+ * Returns the stream, which the caller owns until http_stream_close(); or
+ * NULL when it cannot be made (out of memory: req is answered 503, and
+ * on_close is never called).
+ */
+struct http_stream *http_server_stream(parley_http_request *req, int status, const char *content_type,
+                                       const char *const *headers, void (*on_close)(void *arg), void *arg);
+
+/*
+ * Append len bytes of data (copied) to the body, from any thread; they are
+ * sent as soon as the socket takes them.  0; PARLEY_EBUSY when more than
+ * HTTP_STREAM_BACKLOG bytes would be waiting (a client that does not read:
+ * close the stream); PARLEY_ECLOSED once the stream is over (on_close fired
+ * or is about to) or after http_stream_close() began; PARLEY_ENOMEM.
+ */
+int http_stream_write(struct http_stream *st, const void *data, size_t len);
+
+/*
+ * End the body once the bytes already written are sent (the connection may
+ * then carry the next request) and drop the caller's reference: st must
+ * not be used after the call.  Safe after on_close fired, from any thread,
+ * including on_close itself; NULL is ignored.  on_close still fires, when
+ * the end has gone out, unless it fired before.
+ */
+void http_stream_close(struct http_stream *st);
+
 /* Answer req with {"ok":false,"error":message}. */
 void http_server_respond_error(parley_http_request *req, int status, const char *message);
 
