@@ -472,6 +472,24 @@ void events_wake(struct events *ev)
 	pthread_mutex_unlock(&ev->lock);
 }
 
+int events_position(struct events *ev, struct events_cursor *out)
+{
+	char *reply = NULL;
+	int rv = store_query(ev->gw->st, "events.position", "{}", &reply);
+	cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
+	free(reply);
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(r, "position");
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "message_seq");
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(p, "event_seq");
+	int known = cJSON_IsNumber(m) && cJSON_IsNumber(e);
+	if (known) {
+		out->message_seq = (int64_t)m->valuedouble;
+		out->event_seq = (int64_t)e->valuedouble;
+	}
+	cJSON_Delete(r);
+	return known ? 0 : rv ? rv : PARLEY_EIO;
+}
+
 struct events_sub *events_subscribe(struct events *ev, const struct events_cursor *from,
                                     const struct auth_principal *who, events_sink sink, void (*release)(void *),
                                     void *arg)
@@ -498,26 +516,10 @@ struct events_sub *events_subscribe(struct events *ev, const struct events_curso
 	}
 	if (from) {
 		s->at = *from;
-	} else {
-		/* From now: where both logs end (unknown while the store is down: no subscription then). */
-		char *reply = NULL;
-		int rv = store_query(ev->gw->st, "events.position", "{}", &reply);
-		cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
-		free(reply);
-		const cJSON *p = cJSON_GetObjectItemCaseSensitive(r, "position");
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "message_seq");
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(p, "event_seq");
-		int known = cJSON_IsNumber(m) && cJSON_IsNumber(e);
-		if (known) {
-			s->at.message_seq = (int64_t)m->valuedouble;
-			s->at.event_seq = (int64_t)e->valuedouble;
-		}
-		cJSON_Delete(r);
-		if (!known) {
-			s->release = NULL;
-			release_sub(s);
-			return NULL;
-		}
+	} else if (events_position(ev, &s->at) != 0) {
+		s->release = NULL; /* from now, but now is unknown while the store is down */
+		release_sub(s);
+		return NULL;
 	}
 	pthread_mutex_lock(&ev->lock);
 	int full = ev->n_subs >= SUBS_MAX || ev->stop;

@@ -47,6 +47,9 @@ void events_wake(struct events *ev);
 /* Parse "M.E" (the SSE id); 0, or -1 when it is not one. */
 int events_cursor_parse(const char *s, struct events_cursor *out);
 
+/* Where both logs end now (a new subscriber's start); a store error while it is down. */
+int events_position(struct events *ev, struct events_cursor *out);
+
 /*
  * Subscribe who (copied; NULL sees everything) from *from (NULL: from now).
  * sink(arg, ...) receives the events; release(arg) is called once, on the
