@@ -4,6 +4,11 @@
  * latency of the 2xx answers (which Parley sends only after commit).
  *
  *   loadgen -p PORT[,PORT...] -c CHANNEL -s SECRET [-n CONNS] [-r RATE] [-d SECONDS] [-b BYTES] [-u SENDERS]
+ *   loadgen -p PORT -g PATH [-H 'Name: value'] [-n CONNS] [-r RATE] [-d SECONDS]
+ *
+ * -N COUNT: stop after COUNT requests (and their answers), before -d if sooner.
+ * -g PATH: GET PATH instead (the HTTP API), with the header -H (say
+ * "Authorization: Bearer pst_..." or "Cookie: parley_session=...").
  *
  * With several ports (gateway nodes), connection i goes to port i mod the
  * number of ports, so the connections are spread evenly over the nodes.
@@ -36,7 +41,7 @@ struct conn {
 	int64_t t_sched; /* ns: when this request was due */
 	char out[4096];
 	size_t out_len, out_off;
-	char in[8192];
+	char in[1 << 18]; /* an API answer: a page of conversations */
 	size_t in_len;
 };
 
@@ -72,11 +77,20 @@ static const char *channel = "hooks", *secret = "bench";
 static int ports[16] = {8080}, nports = 1, body_bytes = 1024, senders = 1;
 static uint64_t seq;
 static char run_tag[32];
+static const char *get_path, *get_header;
+static long max_requests; /* -N: 0 = no limit */
 
 static void build_request(struct conn *c)
 {
+	if (get_path) {
+		c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n",
+		                              get_path, get_header ? get_header : "", get_header ? "\r\n" : "");
+		c->out_off = 0;
+		c->in_len = 0;
+		return;
+	}
 	char body[2048], pad[1500];
-	int padn = body_bytes - 120;
+	int padn = body_bytes - 129;
 	if (padn < 0)
 		padn = 0;
 	if (padn > (int)sizeof(pad) - 1)
@@ -84,9 +98,11 @@ static void build_request(struct conn *c)
 	memset(pad, 'x', (size_t)padn);
 	pad[padn] = '\0';
 	/* -u N: the messages come from N different customers, in turn. */
-	int bl = snprintf(body, sizeof(body), "{\"id\":\"%s-%llu\",\"from\":\"tel:+1555%07llu\",\"text\":\"%s\"}",
-	                  run_tag, (unsigned long long)seq, (unsigned long long)(seq % (unsigned long long)senders),
-	                  pad);
+	/* The text starts with the customer's number, for rules that route on it. */
+	unsigned long long who = (unsigned long long)(seq % (unsigned long long)senders);
+	int bl = snprintf(body, sizeof(body),
+	                  "{\"id\":\"%s-%llu\",\"from\":\"tel:+1555%07llu\",\"text\":\"c%07llu %s\"}", run_tag,
+	                  (unsigned long long)seq, who, who, pad);
 	seq++;
 	unsigned char mac[32];
 	unsigned int ml = 32;
@@ -123,7 +139,7 @@ static int response_done(struct conn *c, int *status)
 int main(int argc, char **argv)
 {
 	int nconns = 64, rate = 0, duration = 10, opt;
-	while ((opt = getopt(argc, argv, "p:c:s:n:r:d:b:u:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:c:s:n:r:d:b:u:g:H:N:")) != -1) {
 		switch (opt) {
 		case 'p': {
 			nports = 0;
@@ -153,13 +169,24 @@ int main(int argc, char **argv)
 		case 'b':
 			body_bytes = atoi(optarg);
 			break;
+		case 'N':
+			max_requests = atol(optarg);
+			break;
+		case 'g':
+			get_path = optarg;
+			break;
+		case 'H':
+			get_header = optarg;
+			break;
 		case 'u':
 			senders = atoi(optarg) > 0 ? atoi(optarg) : 1;
 			break;
 		default:
 			fprintf(stderr, "usage: loadgen -p PORT[,PORT...] -c CHANNEL -s SECRET [-n CONNS] [-r RATE] "
 			                "[-d SECONDS] "
-			                "[-b BYTES] [-u SENDERS]\n");
+			                "[-b BYTES] [-u SENDERS]\n       loadgen -p PORT -g PATH [-H 'Name: value'] "
+			                "[-n CONNS] [-r RATE] "
+			                "[-d SECONDS]\n");
 			return 2;
 		}
 	}
@@ -181,11 +208,11 @@ int main(int argc, char **argv)
 	int64_t *backlog = malloc(sizeof(int64_t) * 1000000);
 	size_t bl_head = 0, bl_len = 0;
 	struct epoll_event evs[256];
-	while (now_ns() < end || sent > ok + bad) {
+	while ((now_ns() < end && !(max_requests && ok + bad >= max_requests)) || sent > ok + bad) {
 		int64_t now = now_ns();
 		if (now >= end + 10000000000LL)
 			break;
-		if (now < end) {
+		if (now < end && !(max_requests && sent >= max_requests)) {
 			if (rate > 0) {
 				while (next_due <= now && bl_len < 1000000) {
 					backlog[(bl_head + bl_len++) % 1000000] = next_due;
@@ -196,6 +223,8 @@ int main(int argc, char **argv)
 				struct conn *c = &cs[i];
 				if (c->busy)
 					continue;
+				if (max_requests && sent >= max_requests)
+					break;
 				if (rate > 0) {
 					if (bl_len == 0)
 						break;
@@ -258,8 +287,9 @@ int main(int argc, char **argv)
 	qsort(lat, nlat, sizeof(int64_t), cmp_i64);
 	double p50 = nlat ? (double)lat[nlat / 2] / 1e6 : 0, p99 = nlat ? (double)lat[nlat * 99 / 100] / 1e6 : 0;
 	double pmax = nlat ? (double)lat[nlat - 1] / 1e6 : 0;
-	printf("target_rate=%d conns=%d duration_s=%.1f ok=%ld errors=%ld webhooks_per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
+	printf("target_rate=%d conns=%d duration_s=%.1f ok=%ld errors=%ld %s=%.0f p50_ms=%.2f p99_ms=%.2f "
 	       "max_ms=%.2f\n",
-	       rate, nconns, secs, ok, bad, (double)ok / secs, p50, p99, pmax);
+	       rate, nconns, secs, ok, bad, get_path ? "requests_per_s" : "webhooks_per_s", (double)ok / secs, p50, p99,
+	       pmax);
 	return bad ? 1 : 0;
 }

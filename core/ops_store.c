@@ -16,20 +16,24 @@
 /* Conversations a page when the caller pages without a limit (as Chatwoot's API). */
 #define PAGE_SIZE 25
 
-/* page → offset for conversations.list; the store pages by limit and offset. */
+/*
+ * page → offset for conversations.list: a page is `limit` conversations
+ * (25 when not given, as Chatwoot's API), page 1 when not given.
+ */
 static void paginate(cJSON *req)
 {
 	const cJSON *page = cJSON_GetObjectItemCaseSensitive(req, "page");
-	if (!cJSON_IsNumber(page))
-		return;
 	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
 	double limit =
 	        cJSON_IsNumber(lim) && lim->valuedouble >= 1 && lim->valuedouble <= 1000 ? lim->valuedouble : PAGE_SIZE;
-	double p = page->valuedouble < 1 ? 1 : page->valuedouble > 1e6 ? 1e6 : page->valuedouble;
+	double p = !cJSON_IsNumber(page) || page->valuedouble < 1 ? 1
+	           : page->valuedouble > 1e6                      ? 1e6
+	                                                          : page->valuedouble;
 	cJSON_DeleteItemFromObjectCaseSensitive(req, "limit");
+	cJSON_DeleteItemFromObjectCaseSensitive(req, "offset");
+	cJSON_DeleteItemFromObjectCaseSensitive(req, "page");
 	cJSON_AddNumberToObject(req, "limit", limit);
 	cJSON_AddNumberToObject(req, "offset", (p - 1) * limit);
-	cJSON_DeleteItemFromObjectCaseSensitive(req, "page");
 }
 
 char *op_inbox(struct op_call *call, const cJSON *given)
