@@ -1,5 +1,6 @@
 /* control.c: the control API over nng REP. */
 #include "control.h"
+#include "auth_ops.h"
 #include "bus.h"
 #include "crypto.h"
 #include "envelope.h"
@@ -349,6 +350,9 @@ static char *op_state(struct gateway *gw, const cJSON *req, int set)
 	return out;
 }
 
+/* Whoever reaches the control socket (its file mode, or control.token) operates the gateway: an admin. */
+static const struct auth_principal control_operator = {.role = AUTH_ADMIN, .name = "control"};
+
 /* 1 when req carries control.token (when one is set); the token is then removed from req. */
 static int authorized(struct gateway *gw, cJSON *req)
 {
@@ -389,6 +393,8 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 		reply = op_message_send(gw, req);
 	} else if (strcmp(op, "state.get") == 0 || strcmp(op, "state.set") == 0) {
 		reply = op_state(gw, req, strcmp(op, "state.set") == 0);
+	} else if ((reply = auth_ops_handle(gw, &control_operator, op, req)) != NULL) {
+		/* agent.* and token.*: answered */
 	} else {
 		const char *topic = NULL;
 		for (size_t i = 0; i < sizeof(store_events) / sizeof(store_events[0]); i++) {
