@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,8 +46,10 @@ static int open_store(const char *plugin_dir)
 	if (gateway_open(&gw, path, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
+		cfg_errors_free(&errs);
 		return -1;
 	}
+	cfg_errors_free(&errs);
 	if (instance_up(&gw.reg, gw.store) != 0)
 		return -1;
 	gw.st = store_open(gw.store->data, gw.store->plugin->desc->store);
@@ -399,6 +402,51 @@ static void test_service_tokens(struct auth *a, struct auth *node2)
 	cJSON_Delete(r);
 }
 
+/* An ABI 1.2 store: its typed table ends before the accounts block. */
+static int old_store_called;
+
+static int old_account_get(void *store, const char *name, parley_store_row_cb cb, void *arg)
+{
+	(void)store, (void)name, (void)cb, (void)arg;
+	old_store_called = 1;
+	return 0;
+}
+
+static void test_old_store(const struct auth_config *cfg)
+{
+	/* Beyond struct_size the fields are whatever an older plugin has there: here a function that must not run. */
+	static struct parley_store_typed_ops old_typed;
+	old_typed.struct_size = (uint32_t)offsetof(struct parley_store_typed_ops, account_insert);
+	old_typed.account_get = old_account_get;
+	static const struct parley_store_ops ops = {.struct_size = sizeof(struct parley_store_ops),
+	                                            .typed = &old_typed};
+	struct store *st = store_open(NULL, &ops);
+	CHECK(st && !store_keeps_accounts(st));
+	CHECK(store_account_get(st, "ana", NULL, NULL) == PARLEY_ENOTSUP);
+	CHECK(!old_store_called);
+	struct auth *a;
+	CHECK(auth_open(&a, st, cfg) == 0);
+	CHECK(!auth_available(a));
+	char tok[AUTH_TOKEN_MAX];
+	int64_t exp, retry;
+	struct auth_principal p;
+	CHECK(auth_login(a, "ana@example.org", "whatever-pw", "10.0.0.9", tok, &exp, &retry) == PARLEY_ENOTSUP);
+	CHECK(auth_session(a, "pss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &p) == PARLEY_EAUTH);
+	struct auth *saved = gw.auth;
+	gw.auth = a;
+	char *text;
+	cJSON_Delete(
+	        op(auth_op_agent_add, &admin,
+	           "{\"name\":\"old\",\"email\":\"old@example.org\",\"role\":\"agent\",\"password\":\"0123456789\"}",
+	           "not_supported", &text));
+	CHECK_CONTAINS(text, "does not keep accounts");
+	free(text);
+	gw.auth = saved;
+	CHECK(!old_store_called);
+	auth_close(a);
+	store_close(st);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -421,6 +469,7 @@ int main(int argc, char **argv)
 	test_expiry(&cfg);
 	test_lockout(&cfg);
 	test_service_tokens(gw.auth, node2);
+	test_old_store(&cfg);
 	auth_close(node2);
 	gateway_close(&gw);
 	char cmd[600];
