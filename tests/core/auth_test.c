@@ -402,6 +402,57 @@ static void test_service_tokens(struct auth *a, struct auth *node2)
 	cJSON_Delete(r);
 }
 
+struct slow_login {
+	struct auth *a;
+	int rv;
+};
+
+static void *slow_login_thread(void *arg)
+{
+	struct slow_login *l = arg;
+	char tok[AUTH_TOKEN_MAX];
+	int64_t exp, retry;
+	l->rv = auth_login(l->a, "carl@example.org", "carl-secret-pw", "198.51.100.20", tok, &exp, &retry);
+	return NULL;
+}
+
+/* With one hash slot taken, the next login is answered "busy" at once instead of queuing behind it. */
+static void test_kdf_slots(const struct auth_config *base)
+{
+	struct auth_config c = *base;
+	c.kdf_concurrency = 1;
+	c.kdf_memory_kib = 128 * 1024; /* a slow hash for the first login: hundreds of ms */
+	c.kdf_iterations = 6;
+	struct auth *a;
+	CHECK(auth_open(&a, gw.st, &c) == 0);
+	/* carl's stored hash has the default cost: give him one at this cost, so his login is slow. */
+	char hash[PASSWORD_HASH_MAX], now[64];
+	CHECK(auth_password_hash(a, "carl-secret-pw", hash, sizeof(hash)) == 0);
+	time_format_ms(time_now_ms(), now);
+	struct parley_account_rec acc = {"carl", "carl@example.org", "agent", NULL, hash, 0, now, now};
+	CHECK(store_account_update(gw.st, &acc) == 0);
+	struct slow_login l = {a, -100};
+	pthread_t th;
+	int64_t t0 = time_mono_ms();
+	pthread_create(&th, NULL, slow_login_thread, &l);
+	sleep_ms(50);
+	char tok[AUTH_TOKEN_MAX];
+	int64_t exp, retry = 0, t1 = time_mono_ms();
+	int rv = auth_login(a, "dora@example.org", "dora-secret-pw", "198.51.100.21", tok, &exp, &retry);
+	int64_t busy_ms = time_mono_ms() - t1;
+	pthread_join(th, NULL);
+	int64_t slow_ms = time_mono_ms() - t0;
+	printf("a login during a %lld ms hash: %d after %lld ms\n", (long long)slow_ms, rv, (long long)busy_ms);
+	CHECK(l.rv == 0);
+	if (slow_ms > 150) { /* the first hash was still running when the second login came */
+		CHECK(rv == PARLEY_EBUSY && retry > 0);
+		CHECK(busy_ms < 50);
+	}
+	/* Its slot free again, the next one is served. */
+	CHECK(auth_login(a, "dora@example.org", "dora-secret-pw", "198.51.100.21", tok, &exp, &retry) == 0);
+	auth_close(a);
+}
+
 /* An ABI 1.2 store: its typed table ends before the accounts block. */
 static int old_store_called;
 
@@ -469,6 +520,7 @@ int main(int argc, char **argv)
 	test_expiry(&cfg);
 	test_lockout(&cfg);
 	test_service_tokens(gw.auth, node2);
+	test_kdf_slots(&cfg);
 	test_old_store(&cfg);
 	auth_close(node2);
 	gateway_close(&gw);
