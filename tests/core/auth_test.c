@@ -3,7 +3,11 @@
  * loaded by the real loader.  Two auth objects on one store stand for two
  * gateway nodes sharing it.
  *
- *   auth_test PLUGIN_DIR
+ *   auth_test PLUGIN_DIR [STORAGE]
+ *
+ * STORAGE is the storage: section as a YAML flow mapping (default: SQLite
+ * under a temporary data_dir); tests/core/auth_postgres.sh passes a
+ * throwaway PostgreSQL server's, so the two "nodes" share a real server.
  */
 #include "auth.h"
 #include "auth_ops.h"
@@ -31,7 +35,7 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static int open_store(const char *plugin_dir)
+static int open_store(const char *plugin_dir, const char *storage)
 {
 	if (!mkdtemp(dir))
 		return -1;
@@ -41,6 +45,8 @@ static int open_store(const char *plugin_dir)
 	if (!f)
 		return -1;
 	fprintf(f, "data_dir: \"%s\"\nlog:\n  level: error\nplugins:\n  path: [\"%s\"]\n", dir, plugin_dir);
+	if (storage)
+		fprintf(f, "storage: %s\n", storage);
 	fclose(f);
 	struct cfg_errors errs = {0};
 	if (gateway_open(&gw, path, &errs) != 0) {
@@ -501,13 +507,14 @@ static void test_old_store(const struct auth_config *cfg)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: auth_test PLUGIN_DIR\n");
+		fprintf(stderr, "usage: auth_test PLUGIN_DIR [STORAGE]\n");
 		return 2;
 	}
-	if (open_store(argv[1]) != 0) {
-		fprintf(stderr, "cannot open a sqlite store from %s\n", argv[1]);
+	if (open_store(argv[1], argc > 2 ? argv[2] : NULL) != 0) {
+		fprintf(stderr, "cannot open the store (%s) from %s\n", argc > 2 ? argv[2] : "sqlite", argv[1]);
 		return 1;
 	}
+	printf("store: %s\n", gw.store->plugin->desc->name);
 	struct auth_config cfg;
 	cfg_auth_defaults(&cfg);
 	struct auth *node2;
