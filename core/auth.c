@@ -600,21 +600,34 @@ static void maybe_sweep(struct auth *a, int64_t now)
 		auth_sweep(a);
 }
 
-/* Count one failure of both keys and remember the waits they now have. */
-static void failed(struct auth *a, const char *akey, const char *ipkey, const char *email, int64_t now)
+/*
+ * Count one failure of both keys and remember the waits they now have.
+ * account is the name of the account tried, or NULL when the e-mail is
+ * nobody's: the text typed is then not logged (it may be a password typed
+ * in the wrong field).
+ */
+static void failed(struct auth *a, const char *akey, const char *ipkey, const char *account, int64_t now)
 {
 	int64_t c = 0;
 	if (store_login_failure_add(a->st, akey, now, a->cfg.lockout_for_ms, &c) == 0) {
 		block_set(a, akey, account_until(&a->cfg, c, now));
 		if (c == a->cfg.lockout_after)
-			log_warn("login: account %s locked for %lld s after %lld failed logins in a row", email,
-			         (long long)(a->cfg.lockout_for_ms / 1000), (long long)c);
+			log_warn("login: %s%s%s locked for %lld s after %lld failed logins in a row",
+			         account ? "account '" : "an unknown e-mail address", account ? account : "",
+			         account ? "'" : "", (long long)(a->cfg.lockout_for_ms / 1000), (long long)c);
 	}
 	if (store_login_failure_add(a->st, ipkey, now, a->cfg.lockout_for_ms, &c) == 0) {
 		block_set(a, ipkey, address_until(&a->cfg, c, now));
-		if (c == a->cfg.address_lockout_after)
-			log_warn("login: client address %s locked for %lld s after %lld failed logins", ipkey + 8,
+		if (c == a->cfg.address_lockout_after) {
+			/* The address as the HTTP layer gave it, reduced to what an address is made of. */
+			char addr[81];
+			size_t n = 0;
+			for (const char *p = ipkey + 8; *p && n < sizeof(addr) - 1; p++)
+				addr[n++] = strchr("0123456789abcdefABCDEF.:[]", *p) ? *p : '?';
+			addr[n] = '\0';
+			log_warn("login: client address %s locked for %lld s after %lld failed logins", addr,
 			         (long long)(a->cfg.lockout_for_ms / 1000), (long long)c);
+		}
 	}
 }
 
@@ -701,7 +714,7 @@ int auth_login(struct auth *a, const char *email, const char *password, const ch
 	         !acc.disabled && (acc.role == AUTH_AGENT || acc.role == AUTH_ADMIN);
 	kdf_give(a);
 	if (!ok) {
-		failed(a, akey, ipkey, lower, now);
+		failed(a, akey, ipkey, acc.found ? acc.name : NULL, now);
 		account_row_free(&acc);
 		return PARLEY_EAUTH;
 	}
