@@ -154,7 +154,7 @@ struct parley_token_rec {
 	const char *id;     /* the public handle: listed, revoked by */
 	const char *name;   /* what it is for */
 	const char *role;   /* "service" */
-	const char *scopes; /* JSON array text of op names; "[]" (or NULL on write) = no limit */
+	const char *scopes; /* JSON array text of op names; "[]" (or NULL on write): every op but the admin ones */
 	const char *hash;
 	const char *created_at;
 	const char *revoked_at;   /* NULL while valid */
@@ -340,8 +340,9 @@ struct parley_store_typed_ops {
 	 * transaction; each is atomic on its own and, on a store shared by
 	 * nodes, sees every other node's committed writes (no cache in the
 	 * store).  A store built before ABI 1.3 has a struct_size that ends
-	 * before account_insert: the core then answers "this store does not
-	 * keep accounts".  Visitors get the one row (const struct
+	 * before account_insert (the block is found by struct_size alone; the
+	 * plugin ABI minor is unchanged): the core then answers "this store
+	 * does not keep accounts".  Visitors get the one row (const struct
 	 * parley_*_rec *), valid during the call; a visitor copies what it
 	 * keeps and calls no store function (the store may hold a lock), and
 	 * its non-zero return is returned.  PARLEY_ENOENT when there is no
