@@ -589,8 +589,9 @@ void auth_sweep(struct auth *a)
 	store_login_failures_forget(a->st, now - a->cfg.lockout_for_ms);
 }
 
-static void maybe_sweep(struct auth *a, int64_t now)
+void auth_tick(struct auth *a)
 {
+	int64_t now = time_now_ms();
 	pthread_mutex_lock(&a->lock);
 	int due = now - a->last_sweep_ms >= SWEEP_EVERY_MS;
 	if (due)
@@ -674,7 +675,7 @@ int auth_login(struct auth *a, const char *email, const char *password, const ch
 	snprintf(akey, sizeof(akey), "account:%s", lower);
 	snprintf(ipkey, sizeof(ipkey), "address:%.80s", client_ip && client_ip[0] ? client_ip : "unknown");
 	int64_t now = time_now_ms();
-	maybe_sweep(a, now);
+	auth_tick(a);
 
 	/* 1. Waits this node decided already: no store read, no hash. */
 	int64_t wait = blocked_for(a, akey, now), wait_ip = blocked_for(a, ipkey, now);

@@ -150,10 +150,9 @@ void auth_forget_tokens(struct auth *a);
 /* The store behind it (the admin ops read and write accounts through store.h). */
 struct store *auth_store(struct auth *a);
 
-/*
- * Delete expired sessions and forgotten failure counts.  auth_login does
- * this itself at most every 10 minutes; exposed for tests and housekeeping.
- */
+/* Delete expired sessions and failure counts older than auth.lockout_for, now. */
 void auth_sweep(struct auth *a);
+/* auth_sweep when the last one is 10 minutes old, else nothing (core/housekeeping.c calls it every few seconds). */
+void auth_tick(struct auth *a);
 
 #endif

@@ -217,6 +217,17 @@ static void test_login_session(struct auth *a, struct auth *node2)
 	cJSON_Delete(op(auth_op_agent_remove, &admin, "{\"name\":\"ana\"}", "not_found", NULL));
 }
 
+struct seen_session {
+	int found;
+};
+
+static int see_session(void *arg, const void *row)
+{
+	(void)row;
+	((struct seen_session *)arg)->found = 1;
+	return 0;
+}
+
 static void test_expiry(const struct auth_config *base)
 {
 	struct auth_config c = *base;
@@ -234,6 +245,13 @@ static void test_expiry(const struct auth_config *base)
 	sleep_ms(400);
 	/* Expired, even though this node validated it less than AUTH_CACHE_MS ago. */
 	CHECK(auth_session(a, tok, &p) == PARLEY_EAUTH);
+	/* And swept from the store. */
+	char hash[65];
+	struct seen_session s = {0};
+	crypto_sha256_hex(tok, hash);
+	CHECK(store_session_find(gw.st, hash, see_session, &s) == 0 && s.found);
+	auth_sweep(a);
+	CHECK(store_session_find(gw.st, hash, see_session, &s) == PARLEY_ENOENT);
 	auth_close(a);
 }
 
