@@ -421,19 +421,41 @@ static void account_row_free(struct account_row *a)
 	memset(a, 0, sizeof(*a));
 }
 
-int auth_session(struct auth *a, const char *token, struct auth_principal *out)
+/* A token presented to auth_session or auth_bearer. */
+struct presented {
+	unsigned char digest[32];
+	char hex[65]; /* what the store keys it by */
+	int64_t now;
+};
+
+/*
+ * Clear out and read token: 0 with *p filled (ask the store), 1 when this
+ * node validated it within AUTH_CACHE_MS (out filled), PARLEY_EAUTH when
+ * it is no token of kind.
+ */
+static int present(struct auth *a, const char *token, enum cache_kind kind, struct auth_principal *out,
+                   struct presented *p)
 {
 	memset(out, 0, sizeof(*out));
-	unsigned char digest[32];
-	if (!token_digest(token, AUTH_SESSION_PREFIX, digest))
+	if (!token_digest(token, kind == CACHE_SESSION ? AUTH_SESSION_PREFIX : AUTH_SERVICE_PREFIX, p->digest))
 		return PARLEY_EAUTH;
-	int64_t now = time_now_ms();
-	if (cache_get(a, CACHE_SESSION, digest, now, out))
-		return 0;
-	char hex[65];
-	crypto_hex(digest, 32, hex);
+	p->now = time_now_ms();
+	if (cache_get(a, kind, p->digest, p->now, out))
+		return 1;
+	crypto_hex(p->digest, 32, p->hex);
+	return 0;
+}
+
+int auth_session(struct auth *a, const char *token, struct auth_principal *out)
+{
+	struct presented pr;
+	int rv = present(a, token, CACHE_SESSION, out, &pr);
+	if (rv != 0)
+		return rv > 0 ? 0 : rv;
+	const unsigned char *digest = pr.digest;
+	int64_t now = pr.now;
 	struct session_row s = {0};
-	int rv = store_session_find(a->st, hex, copy_session, &s);
+	rv = store_session_find(a->st, pr.hex, copy_session, &s);
 	if (rv == PARLEY_ENOENT || rv == PARLEY_ENOTSUP || (rv == 0 && (s.revoked || s.expires_ms <= now)))
 		return PARLEY_EAUTH;
 	if (rv != 0)
@@ -498,17 +520,14 @@ static int copy_token(void *arg, const void *row)
 
 int auth_bearer(struct auth *a, const char *token, struct auth_principal *out)
 {
-	memset(out, 0, sizeof(*out));
-	unsigned char digest[32];
-	if (!token_digest(token, AUTH_SERVICE_PREFIX, digest))
-		return PARLEY_EAUTH;
-	int64_t now = time_now_ms();
-	if (cache_get(a, CACHE_TOKEN, digest, now, out))
-		return 0;
-	char hex[65];
-	crypto_hex(digest, 32, hex);
+	struct presented pr;
+	int rv = present(a, token, CACHE_TOKEN, out, &pr);
+	if (rv != 0)
+		return rv > 0 ? 0 : rv;
+	const unsigned char *digest = pr.digest;
+	int64_t now = pr.now;
 	struct token_row t = {0};
-	int rv = store_token_find(a->st, hex, copy_token, &t);
+	rv = store_token_find(a->st, pr.hex, copy_token, &t);
 	if (rv == 0 && t.revoked)
 		rv = PARLEY_EAUTH;
 	if (rv == 0) {

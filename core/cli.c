@@ -464,17 +464,31 @@ static void print_list(const cJSON *a)
 		printf("-");
 }
 
-static int agent_list(struct common *c)
+/* Send req (consumed): the reply when its ok is true, else NULL after printing why. */
+static cJSON *control_ok(const char *config, cJSON *req)
+{
+	cJSON *reply = control_exchange(config, req);
+	if (reply && !reply_ok(reply)) {
+		print_refusal(reply);
+		cJSON_Delete(reply);
+		reply = NULL;
+	}
+	return reply;
+}
+
+/* The reply to {"op": op} when ok, else NULL after printing why. */
+static cJSON *control_op(const char *config, const char *op)
 {
 	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "agent.list");
-	cJSON *reply = control_exchange(c->config, req);
-	if (!reply_ok(reply)) {
-		if (reply)
-			print_refusal(reply);
-		cJSON_Delete(reply);
+	cJSON_AddStringToObject(req, "op", op);
+	return control_ok(config, req);
+}
+
+static int agent_list(struct common *c)
+{
+	cJSON *reply = control_op(c->config, "agent.list");
+	if (!reply)
 		return 1;
-	}
 	printf("%-20s %-32s %-6s %-8s %s\n", "NAME", "EMAIL", "ROLE", "STATE", "TEAMS");
 	const cJSON *it;
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(reply, "agents"))
@@ -495,14 +509,11 @@ static int agent_list(struct common *c)
 /* Send req (consumed); on success print line (a printf format of one string, the name); 0 or 1. */
 static int send_and_say(struct common *c, cJSON *req, const char *line, const char *name)
 {
-	cJSON *reply = control_exchange(c->config, req);
-	int ok = reply_ok(reply);
-	if (ok)
+	cJSON *reply = control_ok(c->config, req);
+	if (reply)
 		printf(line, name);
-	else if (reply)
-		print_refusal(reply);
 	cJSON_Delete(reply);
-	return ok ? 0 : 1;
+	return reply ? 0 : 1;
 }
 
 static int cmd_agent(struct common *c)
@@ -545,27 +556,15 @@ static int cmd_agent(struct common *c)
 		cJSON_AddStringToObject(req, "role", c->role);
 		cJSON_AddItemToObject(req, "teams", string_array(c->teams, c->nteams));
 	}
-	cJSON *reply = control_exchange(c->config, req);
-	int ok = reply_ok(reply);
-	if (ok)
-		printf(add ? "agent %s added\n" : "agent %s has a new password; their sessions are revoked\n", name);
-	else if (reply)
-		print_refusal(reply);
-	cJSON_Delete(reply);
-	return ok ? 0 : 1;
+	return send_and_say(
+	        c, req, add ? "agent %s added\n" : "agent %s has a new password; their sessions are revoked\n", name);
 }
 
 static int token_list(struct common *c)
 {
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "token.list");
-	cJSON *reply = control_exchange(c->config, req);
-	if (!reply_ok(reply)) {
-		if (reply)
-			print_refusal(reply);
-		cJSON_Delete(reply);
+	cJSON *reply = control_op(c->config, "token.list");
+	if (!reply)
 		return 1;
-	}
 	printf("%-30s %-20s %-24s %-24s %s\n", "ID", "NAME", "CREATED", "STATE", "SCOPES");
 	const cJSON *it;
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(reply, "tokens"))
@@ -614,10 +613,10 @@ static int cmd_token(struct common *c)
 	cJSON_AddStringToObject(req, "name", c->name);
 	cJSON_AddStringToObject(req, "role", c->role ? c->role : "service");
 	cJSON_AddItemToObject(req, "scopes", string_array(c->scopes, c->nscopes));
-	cJSON *reply = control_exchange(c->config, req);
-	int ok = reply_ok(reply);
+	cJSON *reply = control_ok(c->config, req);
 	cJSON *tok = cJSON_GetObjectItemCaseSensitive(reply, "token");
-	if (ok && cJSON_IsString(tok)) {
+	int ok = cJSON_IsString(tok);
+	if (ok) {
 		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "id"));
 		printf("%s\n", tok->valuestring);
 		fprintf(stderr,
@@ -626,8 +625,7 @@ static int cmd_token(struct common *c)
 		        id ? id : "?", c->name);
 		OPENSSL_cleanse(tok->valuestring, strlen(tok->valuestring));
 	} else if (reply) {
-		print_refusal(reply);
-		ok = 0;
+		fprintf(stderr, "parley: the gateway's reply has no token\n");
 	}
 	cJSON_Delete(reply);
 	return ok ? 0 : 1;
