@@ -1,4 +1,4 @@
-/* cli.c: the parley command line: run, check, plugins, tail, api, send. */
+/* cli.c: the parley command line: run, check, plugins, tail, api, send, agent, token. */
 #include "cli.h"
 #include "config.h"
 #include "gateway.h"
@@ -11,10 +11,13 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 static const char *const usage_main =
         "usage: parley COMMAND [options]\n"
@@ -26,6 +29,8 @@ static const char *const usage_main =
         "  tail [-c FILE] [PREFIX]  print envelopes published on the bus (TOPIC JSON)\n"
         "  api [-c FILE] OP [JSON]  send one control request and print the reply\n"
         "  send [-c FILE] --channel NAME --to URN --text TEXT   queue an outbound message\n"
+        "  agent add|list|remove|passwd   manage the accounts agents and admins log in with\n"
+        "  token create|list|revoke       manage the service tokens other systems send\n"
         "\n"
         "`parley COMMAND --help` tells more.  Without -c, $PARLEY_CONFIG is used if set.\n";
 
@@ -42,15 +47,65 @@ struct common {
 	char **rest;
 	int nrest;
 	const char *channel, *to, *text;
+	/* agent and token: --email, --role, --name, --team/--scope (repeated), --password-stdin */
+	const char *email, *role, *name;
+	char **teams, **scopes;
+	int nteams, nscopes;
+	int password_stdin;
 };
+
+/* The options of `parley agent` and `parley token`; 1 when a was one (i advanced past its value), -1 on error. */
+static int parse_auth_option(int argc, char **argv, int *i, struct common *c)
+{
+	const char *a = argv[*i];
+	static const char *const valued[] = {"--email", "--role", "--name", "--team", "--scope", NULL};
+	if (strcmp(a, "--password-stdin") == 0) {
+		c->password_stdin = 1;
+		return 1;
+	}
+	if (strcmp(a, "--password") == 0 || strncmp(a, "--password=", 11) == 0) {
+		fprintf(stderr, "parley: a password is never taken from the command line (other users see it in ps): "
+		                "type it when asked, or pipe it with --password-stdin\n");
+		return -1;
+	}
+	int known = 0;
+	for (size_t k = 0; valued[k]; k++)
+		if (strcmp(a, valued[k]) == 0)
+			known = 1;
+	if (!known)
+		return 0;
+	if (++*i >= argc) {
+		fprintf(stderr, "parley: %s needs a value\n", a);
+		return -1;
+	}
+	const char *v = argv[*i];
+	if (strcmp(a, "--email") == 0)
+		c->email = v;
+	else if (strcmp(a, "--role") == 0)
+		c->role = v;
+	else if (strcmp(a, "--name") == 0)
+		c->name = v;
+	else if (strcmp(a, "--team") == 0)
+		c->teams[c->nteams++] = argv[*i];
+	else
+		c->scopes[c->nscopes++] = argv[*i];
+	return 1;
+}
 
 static int parse_common(int argc, char **argv, struct common *c, int sendopts)
 {
 	memset(c, 0, sizeof(*c));
 	c->config = getenv("PARLEY_CONFIG");
 	c->rest = calloc((size_t)argc + 1, sizeof(char *));
+	c->teams = calloc((size_t)argc + 1, sizeof(char *));
+	c->scopes = calloc((size_t)argc + 1, sizeof(char *));
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		int ar = sendopts == 2 ? parse_auth_option(argc, argv, &i, c) : 0;
+		if (ar < 0)
+			return -1;
+		if (ar > 0)
+			continue;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			c->help = 1;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
@@ -59,7 +114,7 @@ static int parse_common(int argc, char **argv, struct common *c, int sendopts)
 				return -1;
 			}
 			c->config = argv[i];
-		} else if (sendopts &&
+		} else if (sendopts == 1 &&
 		           (strcmp(a, "--channel") == 0 || strcmp(a, "--to") == 0 || strcmp(a, "--text") == 0)) {
 			if (++i >= argc) {
 				fprintf(stderr, "parley: %s needs a value\n", a);
@@ -220,14 +275,14 @@ static int cmd_tail(struct common *c)
 	return 0;
 }
 
-/* One REQ/REP round trip; prints the reply; exit 1 when ok is false. */
-static int control_call(const struct gw_config *cfg, const char *req)
+/* One REQ/REP round trip; the parsed reply (the caller deletes it), or NULL after saying why. */
+static cJSON *control_roundtrip(const struct gw_config *cfg, const char *req)
 {
 	nng_socket s;
 	int rv;
 	if ((rv = nng_req0_open(&s)) != 0) {
 		fprintf(stderr, "parley: %s\n", nng_strerror(rv));
-		return 1;
+		return NULL;
 	}
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 15000);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5000);
@@ -237,7 +292,7 @@ static int control_call(const struct gw_config *cfg, const char *req)
 		        "config?)\n",
 		        cfg->control_listen, nng_strerror(rv));
 		nng_close(s);
-		return 1;
+		return NULL;
 	}
 	char *buf = NULL;
 	size_t len = 0;
@@ -245,34 +300,57 @@ static int control_call(const struct gw_config *cfg, const char *req)
 	    (rv = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC)) != 0) {
 		fprintf(stderr, "parley: control request failed: %s\n", nng_strerror(rv));
 		nng_close(s);
-		return 1;
+		return NULL;
 	}
 	cJSON *reply = cJSON_ParseWithLength(buf, len);
-	char *pretty = reply ? cJSON_Print(reply) : NULL;
-	printf("%s\n", pretty ? pretty : "(unparseable reply)");
-	int ok = reply && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"));
-	free(pretty);
-	cJSON_Delete(reply);
+	if (!reply)
+		fprintf(stderr, "parley: the gateway's reply is not JSON\n");
+	/* The reply may hold a new token: it is printed once, and not left in freed memory. */
+	OPENSSL_cleanse(buf, len);
 	nng_free(buf, len);
 	nng_close(s);
-	return ok ? 0 : 1;
+	return reply;
 }
 
-/* Send req (consumed) to the control socket named by the config. */
-static int control_request(const char *config, cJSON *req)
+/* Send req (consumed) to the control socket named by the config; the parsed reply, or NULL after saying why. */
+static cJSON *control_exchange(const char *config, cJSON *req)
 {
 	struct gw_config cfg;
-	int rc = 1;
+	cJSON *reply = NULL;
 	if (client_config(config, &cfg) == 0) {
 		/* The token of the config the gateway runs with, unless the request names one. */
 		if (cfg.control_token && !cJSON_GetObjectItemCaseSensitive(req, "token"))
 			cJSON_AddStringToObject(req, "token", cfg.control_token);
 		char *text = cJSON_PrintUnformatted(req);
-		rc = text ? control_call(&cfg, text) : 1;
+		reply = text ? control_roundtrip(&cfg, text) : NULL;
+		if (text)
+			OPENSSL_cleanse(text, strlen(text)); /* it may carry a password */
 		free(text);
 		cfg_free(&cfg);
 	}
+	cJSON *pw = cJSON_GetObjectItemCaseSensitive(req, "password");
+	if (cJSON_IsString(pw))
+		OPENSSL_cleanse(pw->valuestring, strlen(pw->valuestring));
 	cJSON_Delete(req);
+	return reply;
+}
+
+static int reply_ok(const cJSON *reply)
+{
+	return reply && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"));
+}
+
+/* Send req (consumed), print the reply as JSON; exit status 1 when ok is false. */
+static int control_request(const char *config, cJSON *req)
+{
+	cJSON *reply = control_exchange(config, req);
+	if (!reply)
+		return 1;
+	char *pretty = cJSON_Print(reply);
+	printf("%s\n", pretty ? pretty : "(out of memory)");
+	free(pretty);
+	int rc = reply_ok(reply) ? 0 : 1;
+	cJSON_Delete(reply);
 	return rc;
 }
 
@@ -303,10 +381,260 @@ static int cmd_send(struct common *c)
 	return control_request(c->config, req);
 }
 
+/* ------------------------------------------------------------ agent, token */
+
+/* The error of a reply that is not ok, on stderr. */
+static void print_refusal(const cJSON *reply)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
+	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
+	const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
+	fprintf(stderr, "parley: %s%s%s\n", code ? code : "refused", msg ? ": " : "", msg ? msg : "");
+}
+
+/* Read one line without its newline into buf; 0, or -1 at end of input. */
+static int read_line(FILE *f, char *buf, size_t size)
+{
+	if (!fgets(buf, (int)size, f))
+		return -1;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+/* A password from the terminal (twice, without echo) or one line of stdin; 0 or -1 after saying why. */
+static int read_password(const struct common *c, char *buf, size_t size)
+{
+	if (c->password_stdin) {
+		if (read_line(stdin, buf, size) != 0 || !buf[0]) {
+			fprintf(stderr, "parley: --password-stdin: no password on standard input\n");
+			return -1;
+		}
+		return 0;
+	}
+	FILE *tty = fopen("/dev/tty", "r+");
+	if (!tty) {
+		fprintf(stderr, "parley: no terminal to ask for the password on: pipe it with --password-stdin\n");
+		return -1;
+	}
+	struct termios old, quiet;
+	int fd = fileno(tty), rv = -1;
+	char again[1100];
+	if (tcgetattr(fd, &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		quiet.c_lflag |= ECHONL;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+		fputs("password (10 characters or more): ", tty);
+		fflush(tty);
+		if (read_line(tty, buf, size) == 0) {
+			fputs("the same again: ", tty);
+			fflush(tty);
+			if (read_line(tty, again, sizeof(again)) == 0 && strcmp(buf, again) == 0)
+				rv = 0;
+			else
+				fprintf(stderr, "parley: the two passwords differ\n");
+		}
+		tcsetattr(fd, TCSAFLUSH, &old);
+	}
+	OPENSSL_cleanse(again, sizeof(again));
+	fclose(tty);
+	return rv;
+}
+
+static cJSON *string_array(char **v, int n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+	return a;
+}
+
+static void print_list(const cJSON *a)
+{
+	const cJSON *it;
+	int first = 1;
+	cJSON_ArrayForEach(it, a)
+	{
+		if (cJSON_IsString(it)) {
+			printf("%s%s", first ? "" : ",", it->valuestring);
+			first = 0;
+		}
+	}
+	if (first)
+		printf("-");
+}
+
+/* Send req (consumed): the reply when its ok is true, else NULL after printing why. */
+static cJSON *control_ok(const char *config, cJSON *req)
+{
+	cJSON *reply = control_exchange(config, req);
+	if (reply && !reply_ok(reply)) {
+		print_refusal(reply);
+		cJSON_Delete(reply);
+		reply = NULL;
+	}
+	return reply;
+}
+
+/* The reply to {"op": op} when ok, else NULL after printing why. */
+static cJSON *control_op(const char *config, const char *op)
+{
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", op);
+	return control_ok(config, req);
+}
+
+static int agent_list(struct common *c)
+{
+	cJSON *reply = control_op(c->config, "agent.list");
+	if (!reply)
+		return 1;
+	printf("%-20s %-32s %-6s %-8s %s\n", "NAME", "EMAIL", "ROLE", "STATE", "TEAMS");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(reply, "agents"))
+	{
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
+		const char *email = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "email"));
+		const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "role"));
+		int disabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "disabled"));
+		printf("%-20s %-32s %-6s %-8s ", name ? name : "?", email ? email : "?", role ? role : "?",
+		       disabled ? "disabled" : "active");
+		print_list(cJSON_GetObjectItemCaseSensitive(it, "teams"));
+		printf("\n");
+	}
+	cJSON_Delete(reply);
+	return 0;
+}
+
+/* Send req (consumed); on success print line (a printf format of one string, the name); 0 or 1. */
+static int send_and_say(struct common *c, cJSON *req, const char *line, const char *name)
+{
+	cJSON *reply = control_ok(c->config, req);
+	if (reply)
+		printf(line, name);
+	cJSON_Delete(reply);
+	return reply ? 0 : 1;
+}
+
+static int cmd_agent(struct common *c)
+{
+	const char *verb = c->nrest > 0 ? c->rest[0] : NULL;
+	if (!verb)
+		return USAGE;
+	if (strcmp(verb, "list") == 0)
+		return c->nrest == 1 ? agent_list(c) : USAGE;
+	if (c->nrest != 2)
+		return USAGE;
+	const char *name = c->rest[1];
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "name", name);
+	if (strcmp(verb, "remove") == 0) {
+		cJSON_AddStringToObject(req, "op", "agent.remove");
+		return send_and_say(c, req, "agent %s removed; their sessions are revoked\n", name);
+	}
+	int add = strcmp(verb, "add") == 0;
+	if (!add && strcmp(verb, "passwd") != 0) {
+		cJSON_Delete(req);
+		return USAGE;
+	}
+	if (add && (!c->email || !c->role)) {
+		cJSON_Delete(req);
+		fprintf(stderr, "parley agent add: --email and --role (agent or admin) are required\n");
+		return USAGE;
+	}
+	char pw[1100];
+	if (read_password(c, pw, sizeof(pw)) != 0) {
+		OPENSSL_cleanse(pw, sizeof(pw));
+		cJSON_Delete(req);
+		return 1;
+	}
+	cJSON_AddStringToObject(req, "op", add ? "agent.add" : "agent.password");
+	cJSON_AddStringToObject(req, "password", pw);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	if (add) {
+		cJSON_AddStringToObject(req, "email", c->email);
+		cJSON_AddStringToObject(req, "role", c->role);
+		cJSON_AddItemToObject(req, "teams", string_array(c->teams, c->nteams));
+	}
+	return send_and_say(
+	        c, req, add ? "agent %s added\n" : "agent %s has a new password; their sessions are revoked\n", name);
+}
+
+static int token_list(struct common *c)
+{
+	cJSON *reply = control_op(c->config, "token.list");
+	if (!reply)
+		return 1;
+	printf("%-30s %-20s %-24s %-24s %s\n", "ID", "NAME", "CREATED", "STATE", "SCOPES");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(reply, "tokens"))
+	{
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "id"));
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
+		const char *created = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "created_at"));
+		const char *revoked = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "revoked_at"));
+		char state[40];
+		snprintf(state, sizeof(state), "%s%s", revoked ? "revoked " : "valid", revoked ? revoked : "");
+		printf("%-30s %-20s %-24s %-24s ", id ? id : "?", name ? name : "?", created ? created : "?", state);
+		const cJSON *scopes = cJSON_GetObjectItemCaseSensitive(it, "scopes");
+		if (cJSON_GetArraySize(scopes) == 0)
+			printf("(every op but the admin ones)");
+		else
+			print_list(scopes);
+		printf("\n");
+	}
+	cJSON_Delete(reply);
+	return 0;
+}
+
+static int cmd_token(struct common *c)
+{
+	const char *verb = c->nrest > 0 ? c->rest[0] : NULL;
+	if (!verb)
+		return USAGE;
+	if (strcmp(verb, "list") == 0)
+		return c->nrest == 1 ? token_list(c) : USAGE;
+	if (strcmp(verb, "revoke") == 0) {
+		if (c->nrest != 2)
+			return USAGE;
+		cJSON *req = cJSON_CreateObject();
+		cJSON_AddStringToObject(req, "op", "token.revoke");
+		cJSON_AddStringToObject(req, "id", c->rest[1]);
+		return send_and_say(c, req, "token %s revoked\n", c->rest[1]);
+	}
+	if (strcmp(verb, "create") != 0 || c->nrest != 1)
+		return USAGE;
+	if (!c->name) {
+		fprintf(stderr, "parley token create: --name (what the token is for) is required\n");
+		return USAGE;
+	}
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", "token.create");
+	cJSON_AddStringToObject(req, "name", c->name);
+	cJSON_AddStringToObject(req, "role", c->role ? c->role : "service");
+	cJSON_AddItemToObject(req, "scopes", string_array(c->scopes, c->nscopes));
+	cJSON *reply = control_ok(c->config, req);
+	cJSON *tok = cJSON_GetObjectItemCaseSensitive(reply, "token");
+	int ok = cJSON_IsString(tok);
+	if (ok) {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "id"));
+		printf("%s\n", tok->valuestring);
+		fprintf(stderr,
+		        "token %s (%s) created. It is shown this once and will not be shown again: store it "
+		        "now. Services send it as Authorization: Bearer.\n",
+		        id ? id : "?", c->name);
+		OPENSSL_cleanse(tok->valuestring, strlen(tok->valuestring));
+	} else if (reply) {
+		fprintf(stderr, "parley: the gateway's reply has no token\n");
+	}
+	cJSON_Delete(reply);
+	return ok ? 0 : 1;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct common *c);
-	int sendopts; /* takes --channel/--to/--text */
+	int sendopts; /* 1: takes --channel/--to/--text; 2: --email/--role/--team/--name/--scope/--password-stdin */
 	const char *usage;
 } commands[] = {
         {"run", cmd_run, 0,
@@ -333,6 +661,22 @@ static const struct command {
          "the reply; exits 1 when the reply's ok is false.  Ops: health, stats,\n"
          "messages.list {channel, conversation_id, direction, after_id, limit},\n"
          "message.get {id}, message.send {channel, to, text}.\n"},
+        {"agent", cmd_agent, 2,
+         "usage: parley agent [-c FILE] add NAME --email E --role agent|admin [--team T]... [--password-stdin]\n"
+         "       parley agent [-c FILE] list | remove NAME | passwd NAME [--password-stdin]\n\n"
+         "Manages the accounts agents and admins log in with (POST /api/v1/login).  The\n"
+         "password is asked on the terminal without echo (twice), or read as one line of\n"
+         "standard input with --password-stdin; never from the command line.  remove and\n"
+         "passwd revoke the account's sessions.  Talks to the running gateway's control\n"
+         "socket (control.listen).\n"},
+        {"token", cmd_token, 2,
+         "usage: parley token [-c FILE] create --name N [--role service] [--scope OP]...\n"
+         "       parley token [-c FILE] list | revoke ID\n\n"
+         "Service tokens, which other systems send as Authorization: Bearer.  create\n"
+         "prints the token on standard output, this once: only its SHA-256 is stored.\n"
+         "--scope limits it to the control ops named (repeat it); without, it may run\n"
+         "every op but the admin ones (agent.*, token.*).  A revoked token is refused\n"
+         "everywhere within 2 s.\n"},
         {"send", cmd_send, 1,
          "usage: parley send [-c FILE] --channel NAME --to URN --text TEXT\n\n"
          "Queues an outbound message in the durable outbox; the gateway sends it through\n"
@@ -353,6 +697,8 @@ static int run_command(const struct command *cmd, int argc, char **argv)
 		rc = 2;
 	}
 	free(c.rest);
+	free(c.teams);
+	free(c.scopes);
 	return rc;
 }
 
@@ -369,8 +715,8 @@ int cli_main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = {"run", "check", "plugins", "tail", "api", "send"};
-	const char *s = cfg_suggest(argv[1], names, 6);
+	const char *names[] = {"run", "check", "plugins", "tail", "api", "send", "agent", "token"};
+	const char *s = cfg_suggest(argv[1], names, 8);
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);
 	return 2;

@@ -406,8 +406,65 @@ static void read_tls(struct reader *r, struct gw_config *cfg, const struct cfg_n
 	tls_pair_free(&pair);
 }
 
+void cfg_auth_defaults(struct auth_config *a)
+{
+	a->session_ttl_ms = 12 * 3600 * 1000;
+	a->delay_after = 5;
+	a->delay_base_ms = 1000;
+	a->lockout_after = 20;
+	a->lockout_for_ms = 15 * 60 * 1000;
+	a->address_lockout_after = 100;
+	a->kdf_memory_kib = 19456;
+	a->kdf_iterations = 2;
+	a->kdf_concurrency = 2;
+}
+
+/* auth: logins, sessions, the password KDF. */
+static void read_auth(struct reader *r, struct gw_config *cfg, const struct cfg_node *au)
+{
+	static const char *const k[] = {"session_ttl",           "delay_after", "delay_base",     "lockout_after",
+	                                "lockout_for",           "kdf_memory",  "kdf_iterations", "kdf_concurrency",
+	                                "address_lockout_after", NULL};
+	cfg_check_keys(r->file, au, k, "auth", r->errs);
+	struct auth_config *a = &cfg->auth;
+	static const struct {
+		const char *key;
+		int64_t min, max; /* ms */
+		size_t off;
+	} durations[] = {
+	        {"session_ttl", 1000, 366LL * 86400 * 1000, offsetof(struct auth_config, session_ttl_ms)},
+	        {"delay_base", 1, 3600 * 1000, offsetof(struct auth_config, delay_base_ms)},
+	        {"lockout_for", 1000, 7LL * 86400 * 1000, offsetof(struct auth_config, lockout_for_ms)},
+	};
+	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+		const struct cfg_node *n = cfg_map_get(au, durations[i].key);
+		int64_t *dst = (int64_t *)((char *)a + durations[i].off), v = *dst;
+		read_duration(r, au, durations[i].key, &v);
+		if (n && (v < durations[i].min || v > durations[i].max))
+			cfg_errors_add(r->errs, r->file, n, "auth.%s must be between %lld ms and %lld ms",
+			               durations[i].key, (long long)durations[i].min, (long long)durations[i].max);
+		else
+			*dst = v;
+	}
+	read_int(r, au, "delay_after", 1, 1000000, &a->delay_after);
+	read_int(r, au, "lockout_after", 1, 1000000, &a->lockout_after);
+	read_int(r, au, "address_lockout_after", 1, 100000000, &a->address_lockout_after);
+	read_int(r, au, "kdf_iterations", 1, 100, &a->kdf_iterations);
+	read_int(r, au, "kdf_concurrency", 1, 64, &a->kdf_concurrency);
+	const struct cfg_node *m = cfg_map_get(au, "kdf_memory");
+	uint64_t mem = (uint64_t)a->kdf_memory_kib * 1024;
+	read_size(r, au, "kdf_memory", &mem);
+	if (m && (mem < 1024 * 1024 || mem > 4096ULL * 1024 * 1024))
+		cfg_errors_add(
+		        r->errs, r->file, m,
+		        "auth.kdf_memory must be between 1MiB and 4GiB (19MiB is the OWASP minimum for argon2id)");
+	else
+		a->kdf_memory_kib = (int64_t)(mem / 1024);
+}
+
 static void set_defaults(struct gw_config *cfg)
 {
+	cfg_auth_defaults(&cfg->auth);
 	cfg->data_dir = path_resolve(cfg->dir, "var");
 	cfg->log_level = strdup("info");
 	cfg->http_listen = strdup("127.0.0.1:8080");
@@ -467,7 +524,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 	}
 	static const char *const top[] = {"data_dir", "log",      "plugins",   "http",   "publish", "control",
 	                                  "storage",  "channels", "pipelines", "outbox", "commit",  "canned_responses",
-	                                  "node",     "bus",      NULL};
+	                                  "node",     "bus",      "auth",      NULL};
 	cfg_check_keys(cfg->path, root, top, "the top level", errs);
 
 	const struct cfg_node *dd = want_scalar(&r, cfg_map_get(root, "data_dir"), "data_dir");
@@ -621,6 +678,9 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		read_duration(&r, ob, "backoff_max", &cfg->outbox_backoff_max_ms);
 		read_duration(&r, ob, "poll_interval", &cfg->outbox_poll_ms);
 	}
+	const struct cfg_node *au = want_map(&r, cfg_map_get(root, "auth"), "auth");
+	if (au)
+		read_auth(&r, cfg, au);
 	const struct cfg_node *cm = want_map(&r, cfg_map_get(root, "commit"), "commit");
 	if (cm) {
 		static const char *const k[] = {"max_batch", NULL};

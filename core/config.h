@@ -51,6 +51,22 @@ struct cfg_instance {
 	double rate_limit;              /* channels: outbound sends per second, 0 = unlimited */
 };
 
+/*
+ * auth: how logins, sessions and the password KDF behave (core/auth.h
+ * tells what each limit does).  Durations in ms.
+ */
+struct auth_config {
+	int64_t session_ttl_ms;        /* a session cookie lives this long (12h) */
+	int64_t delay_after;           /* failures of one account before each try waits (5) */
+	int64_t delay_base_ms;         /* the first wait, doubled at each further failure (1s) */
+	int64_t lockout_after;         /* failures of one account in a row that lock it (20) */
+	int64_t lockout_for_ms;        /* how long the lock lasts, and when old failures are forgotten (15m) */
+	int64_t address_lockout_after; /* failures from one client address that lock the address (100) */
+	int64_t kdf_memory_kib;        /* argon2id memory per hash, KiB (19456: 19 MiB, OWASP) */
+	int64_t kdf_iterations;        /* argon2id passes (2) */
+	int64_t kdf_concurrency;       /* password hashes computed at once; more logins get "busy" (2) */
+};
+
 struct gw_config {
 	char *path; /* as given */
 	char *dir;  /* directory of path: relative paths resolve against it */
@@ -84,6 +100,7 @@ struct gw_config {
 	int64_t outbox_backoff_max_ms;
 	int64_t outbox_poll_ms;
 	int64_t commit_max_batch;
+	struct auth_config auth;
 	struct cfg_instance storage;
 	struct cfg_instance bus; /* bus: a durable bus plugin (type NULL: none), see core/relay.h */
 	struct cfg_instance *channels;
@@ -109,6 +126,9 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs);
 struct cfg_node *cfg_parse(const char *file, const char *text, size_t len, struct cfg_errors *errs);
 void cfg_free(struct gw_config *cfg);
 void cfg_node_free(struct cfg_node *n);
+
+/* The defaults of the auth: section (for tests and embedders that build an auth_config themselves). */
+void cfg_auth_defaults(struct auth_config *a);
 
 /* The value node for key in a map, or NULL. */
 const struct cfg_node *cfg_map_get(const struct cfg_node *map, const char *key);

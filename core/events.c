@@ -162,7 +162,9 @@ static int sees(struct events *ev, const struct events_sub *s, const struct item
 		return 0; /* a message in no conversation: admins only */
 	if (o->assignee && strcmp(o->assignee, s->name) == 0)
 		return 1;
-	for (size_t i = 0; o->team && i < s->n_teams; i++)
+	if (!o->team || !o->team[0])
+		return 1; /* the shared queue: as auth_sees_team */
+	for (size_t i = 0; i < s->n_teams; i++)
 		if (strcmp(s->teams[i], o->team) == 0)
 			return 1;
 	return 0;

@@ -1,6 +1,7 @@
 /* gateway.c: check the config against the plugins, start, serve, drain. */
 #include "gateway.h"
 #include "api.h"
+#include "auth.h"
 #include "bus.h"
 #include "control.h"
 #include "envelope.h"
@@ -328,6 +329,13 @@ int gateway_run(struct gateway *gw)
 	gw->st = store_open(gw->store->data, gw->store->plugin->desc->store);
 	if (!gw->st || inbox_rules_of(gw, &rules) != 0 || !(gw->inbox = inbox_open(gw->st, &rules, epoch_advance, gw)))
 		goto out;
+	if (auth_open(&gw->auth, gw->st, &gw->cfg.auth) != 0) {
+		log_error("cannot start the accounts module (auth:): out of memory or bad auth.kdf_* values");
+		goto out;
+	}
+	if (!auth_available(gw->auth))
+		log_warn("store %s does not keep accounts (store ABI 1.3): logins and service tokens are refused",
+		         gw->store->name);
 	if (gw->bus_instance && (instance_up(&gw->reg, gw->bus_instance) != 0 ||
 	                         relay_start(&gw->relay, gw, gw->bus_instance, &err) != 0)) {
 		log_error("bus %s: %s", gw->bus_instance->name, err ? err : "cannot start");
@@ -406,6 +414,7 @@ void gateway_close(struct gateway *gw)
 	}
 	free(gw->pipes);
 	inbox_close(gw->inbox);
+	auth_close(gw->auth);
 	store_close(gw->st);
 	relay_free(gw->relay);
 	instance_free(gw->bus_instance);

@@ -28,6 +28,7 @@ struct events;
 struct outbox;
 struct housekeeping;
 struct relay;
+struct auth;
 struct gateway;
 
 struct parley_instance {
@@ -61,6 +62,7 @@ struct gateway {
 	struct parley_instance *store;
 	struct store *st;    /* the one door to the store (store.h) */
 	struct inbox *inbox; /* the conversation core (inbox/inbox.h) */
+	struct auth *auth;   /* accounts, sessions, tokens (auth.h); opened after the store, closed before it */
 	struct parley_instance **channels;
 	size_t n_channels;
 	struct parley_instance **steps; /* every step instance, for the lifecycle */

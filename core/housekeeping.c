@@ -1,8 +1,10 @@
 /*
  * housekeeping.c: every few seconds, notice changes other nodes sharing
- * the store made (their caches' epoch) and wake snoozed conversations.
+ * the store made (their caches' epoch) and wake snoozed conversations;
+ * every 10 minutes, delete expired sessions (auth_tick).
  */
 #include "housekeeping.h"
+#include "auth.h"
 #include "bus.h"
 #include "gateway.h"
 #include "inbox/inbox.h"
@@ -56,6 +58,8 @@ static void *main_loop(void *arg)
 		pthread_mutex_unlock(&hk->lock);
 		gateway_changed_elsewhere(hk->gw);
 		wake_snoozed(hk->gw);
+		if (hk->gw->auth)
+			auth_tick(hk->gw->auth);
 		pthread_mutex_lock(&hk->lock);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,10 +85,12 @@ struct parley_http_request {
 	struct MHD_Response *answer;
 	unsigned answer_status;
 	int answered, suspended;
+	char client_ip[64]; /* the peer's address, numeric */
 };
 
 struct http_server {
 	struct http_server_config cfg;
+	int tls; /* serving HTTPS */
 	struct metrics *metrics;
 	http_router route;
 	void *route_arg;
@@ -224,6 +227,12 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 		*q++ = '\0';
 	r->path = r->uri;
 	r->query = q ? q : "";
+	const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ad ? ad->client_addr : NULL;
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->client_ip, sizeof(r->client_ip));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client_ip, sizeof(r->client_ip));
 	pthread_mutex_lock(&s->lock);
 	r->next = s->reqs;
 	if (s->reqs)
@@ -850,6 +859,16 @@ const char *http_server_query(parley_http_request *r)
 	return r->query;
 }
 
+const char *http_server_client_ip(parley_http_request *r)
+{
+	return r->client_ip[0] ? r->client_ip : "unknown";
+}
+
+int http_server_tls(parley_http_request *r)
+{
+	return r->srv->tls;
+}
+
 const char *http_server_header(parley_http_request *r, const char *name)
 {
 	if (!r->headers) /* the router, on MHD's thread, before the snapshot */
@@ -988,6 +1007,7 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 		tls[0].ptr_value = s->tls_cert;
 		tls[1].ptr_value = s->tls_key;
 		flags |= MHD_USE_TLS;
+		s->tls = 1;
 	} else {
 		tls[0].option = MHD_OPTION_END;
 	}

@@ -80,6 +80,10 @@ void http_server_free(struct http_server *s);
 const char *http_server_method(parley_http_request *req);
 const char *http_server_path(parley_http_request *req);  /* raw path, without the query */
 const char *http_server_query(parley_http_request *req); /* raw query, or "" */
+/* The client's address (numeric, the TCP peer: a proxy's own when behind one), or "unknown". */
+const char *http_server_client_ip(parley_http_request *req);
+/* 1 when req came over TLS (http.tls). */
+int http_server_tls(parley_http_request *req);
 /* A request header by name (case-insensitive), or NULL. */
 const char *http_server_header(parley_http_request *req, const char *name);
 const void *http_server_body(parley_http_request *req, size_t *len);

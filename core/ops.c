@@ -94,6 +94,24 @@ static const struct op_field f_route[] = {{"conversation_id", OP_STRING, 1, "The
                                           {"channel_types", OP_OBJECT, 0, "Channel names mapped to their types."},
                                           F_END};
 static const struct op_field f_any[] = {F_END};
+static const struct op_field f_agent_add[] = {
+        {"name", OP_STRING, 1, "The agent's name (letters, digits, . _ -): what assignee says."},
+        {"email", OP_STRING, 1, "The e-mail address the agent signs in with."},
+        {"role", OP_STRING, 1, "agent or admin."},
+        {"teams", OP_ARRAY, 0, "The teams whose conversations the agent sees."},
+        {"password", OP_STRING, 1, "10 to 1024 characters; kept only as an argon2id hash."},
+        F_END};
+static const struct op_field f_agent_name[] = {{"name", OP_STRING, 1, "The agent's name."}, F_END};
+static const struct op_field f_agent_password[] = {
+        {"name", OP_STRING, 1, "The agent's name."},
+        {"password", OP_STRING, 1, "The new password; the agent's sessions end."},
+        F_END};
+static const struct op_field f_token_create[] = {
+        {"name", OP_STRING, 1, "What the token is for (a service's name)."},
+        {"role", OP_STRING, 0, "service (the only one)."},
+        {"scopes", OP_ARRAY, 0, "The ops it may call; none: every op but the admin ones."},
+        F_END};
+static const struct op_field f_token_id[] = {{"id", OP_STRING, 1, "The token's id (token.list)."}, F_END};
 
 static const char *const fixed_snooze[] = {"status", "snoozed", NULL};
 
@@ -263,6 +281,55 @@ static const struct op_def table[] = {
          .role = OP_ADMIN,
          .fields = f_state_set,
          .handler = op_state_set},
+        {.name = "agent.add",
+         .summary = "Add an agent account (parley agent add).",
+         .role = OP_ADMIN,
+         .fields = f_agent_add,
+         .handler = op_agent_add,
+         .http_method = "POST",
+         .http_path = "/agents"},
+        {.name = "agent.list",
+         .summary = "The agent accounts (no password hashes).",
+         .role = OP_ADMIN,
+         .fields = f_none,
+         .handler = op_agent_list,
+         .http_method = "GET",
+         .http_path = "/agents"},
+        {.name = "agent.remove",
+         .summary = "Remove an agent account; its sessions end.",
+         .role = OP_ADMIN,
+         .fields = f_agent_name,
+         .handler = op_agent_remove,
+         .http_method = "DELETE",
+         .http_path = "/agents/{name}"},
+        {.name = "agent.password",
+         .summary = "Set an agent's password; its sessions end.",
+         .role = OP_ADMIN,
+         .fields = f_agent_password,
+         .handler = op_agent_password,
+         .http_method = "POST",
+         .http_path = "/agents/{name}/password"},
+        {.name = "token.create",
+         .summary = "Create a service token: its text is in this reply only.",
+         .role = OP_ADMIN,
+         .fields = f_token_create,
+         .handler = op_token_create,
+         .http_method = "POST",
+         .http_path = "/tokens"},
+        {.name = "token.list",
+         .summary = "The service tokens (no secrets).",
+         .role = OP_ADMIN,
+         .fields = f_none,
+         .handler = op_token_list,
+         .http_method = "GET",
+         .http_path = "/tokens"},
+        {.name = "token.revoke",
+         .summary = "Revoke a service token, on every node within 2 s.",
+         .role = OP_ADMIN,
+         .fields = f_token_id,
+         .handler = op_token_revoke,
+         .http_method = "DELETE",
+         .http_path = "/tokens/{id}"},
         /* The store's and the steps' own reads, callable for tools and the schema tests. */
         {.name = "contact.lookup",
          .summary = "The contact owning the first owned address.",
@@ -387,20 +454,15 @@ const char *ops_caller_name(const struct op_call *call)
 
 /* ------------------------------------------------------------- views */
 
-static int in_list(char *const *list, size_t n, const char *s)
-{
-	for (size_t i = 0; s && i < n; i++)
-		if (strcmp(list[i], s) == 0)
-			return 1;
-	return 0;
-}
-
-/* 1 when the agent who sees conversation c (a stored conversation object): their team's, or assigned to them. */
+/*
+ * 1 when the agent who sees conversation c (a stored conversation object):
+ * assigned to them, or their team's, or of no team (auth_sees_team).
+ */
 static int agent_sees(const struct auth_principal *who, const cJSON *c)
 {
 	const char *team = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "team"));
 	const char *assignee = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "assignee"));
-	return (assignee && strcmp(assignee, who->name) == 0) || in_list(who->teams, who->n_teams, team);
+	return (assignee && strcmp(assignee, who->name) == 0) || auth_sees_team(who, team);
 }
 
 /* The stored object `member` of a read op's reply, or NULL. */
@@ -492,21 +554,21 @@ static char *narrow(struct gateway *gw, const struct op_def *d, const struct aut
 	return NULL;
 }
 
-/* NULL when who may call d, else the refusal. */
+/* NULL when who may call d, else the refusal (auth_may: roles, and a service token's scopes). */
 static char *permitted(const struct op_def *d, const struct auth_principal *who)
 {
 	if (!who)
 		return NULL; /* the control socket: its own token or a local socket decided */
-	if (who->role == AUTH_SERVICE) {
-		if (who->n_scopes && !in_list(who->scopes, who->n_scopes, d->name))
-			return ops_error("forbidden", "this token's scopes do not include this op");
+	static const enum auth_role needed[] = {
+	        [OP_ANYONE] = AUTH_NONE, [OP_AGENT] = AUTH_AGENT, [OP_ADMIN] = AUTH_ADMIN};
+	if (auth_may(who, d->name, needed[d->role]))
 		return NULL;
-	}
-	if (who->role == AUTH_ADMIN)
-		return NULL;
-	if (who->role == AUTH_AGENT && d->role <= OP_AGENT)
-		return NULL;
-	return ops_error("forbidden", who->role == AUTH_AGENT ? "this op needs an admin" : "not signed in");
+	if (who->role == AUTH_SERVICE)
+		return ops_error("forbidden",
+		                 d->role == OP_ADMIN
+		                         ? "this op manages the gateway: a token needs it named in its scopes"
+		                         : "this token's scopes do not include this op");
+	return ops_error("forbidden", "this op needs an admin");
 }
 
 /* NULL when every field present has its declared type, else the refusal naming the field. */

@@ -1,6 +1,6 @@
 /*
  * ops_handlers.h: the handlers of the op table (ops.c), one file per
- * subject: ops_gateway.c, ops_messages.c, ops_store.c.  Internal to the core.
+ * subject: ops_gateway.c, ops_messages.c, ops_store.c, ops_accounts.c.  Internal to the core.
  */
 #ifndef PARLEY_CORE_OPS_HANDLERS_H
 #define PARLEY_CORE_OPS_HANDLERS_H
@@ -15,6 +15,15 @@ char *op_canned_list(struct op_call *call, const cJSON *req);
 char *op_message_send(struct op_call *call, const cJSON *req);
 /* An op of the conversation core or a read the store answers (inbox_op), by the def's name. */
 char *op_inbox(struct op_call *call, const cJSON *req);
+
+/* Accounts and service tokens (ops_accounts.c over auth_ops.c). */
+char *op_agent_add(struct op_call *call, const cJSON *req);
+char *op_agent_list(struct op_call *call, const cJSON *req);
+char *op_agent_remove(struct op_call *call, const cJSON *req);
+char *op_agent_password(struct op_call *call, const cJSON *req);
+char *op_token_create(struct op_call *call, const cJSON *req);
+char *op_token_list(struct op_call *call, const cJSON *req);
+char *op_token_revoke(struct op_call *call, const cJSON *req);
 
 /* The caller's name for records ("by", "author"): the agent or token name, NULL for the control socket. */
 const char *ops_caller_name(const struct op_call *call);

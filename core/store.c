@@ -114,3 +114,117 @@ int store_lease_release(struct store *st, const char *name, const char *holder)
 		return 0;
 	return st->typed->lease_release(st->data, name, holder);
 }
+
+/* ------------------------------------------- ABI 1.3: accounts, tokens, sessions */
+
+/* The typed table declares the ABI 1.3 block (its struct_size reaches its last op). */
+int store_keeps_accounts(const struct store *st)
+{
+	const struct parley_store_typed_ops *t = st->typed;
+	return t && t->struct_size >= offsetof(struct parley_store_typed_ops, login_failures_forget) +
+	                                      sizeof(t->login_failures_forget);
+}
+
+/* Call op of the ABI 1.3 block, or answer PARLEY_ENOTSUP. */
+#define ACCOUNTS_CALL(st, op, ...)                                                                                     \
+	(store_keeps_accounts(st) && (st)->typed->op ? (st)->typed->op((st)->data, __VA_ARGS__) : PARLEY_ENOTSUP)
+
+int store_account_insert(struct store *st, const struct parley_account_rec *a)
+{
+	return ACCOUNTS_CALL(st, account_insert, a);
+}
+
+int store_account_update(struct store *st, const struct parley_account_rec *a)
+{
+	return ACCOUNTS_CALL(st, account_update, a);
+}
+
+int store_account_get(struct store *st, const char *name, parley_store_row_cb cb, void *arg)
+{
+	return ACCOUNTS_CALL(st, account_get, name, cb, arg);
+}
+
+int store_account_find_email(struct store *st, const char *email, parley_store_row_cb cb, void *arg)
+{
+	return ACCOUNTS_CALL(st, account_find_email, email, cb, arg);
+}
+
+int store_accounts_list(struct store *st, parley_store_row_cb cb, void *arg)
+{
+	return ACCOUNTS_CALL(st, accounts_list, cb, arg);
+}
+
+int store_account_delete(struct store *st, const char *name)
+{
+	return ACCOUNTS_CALL(st, account_delete, name);
+}
+
+int store_token_insert(struct store *st, const struct parley_token_rec *t)
+{
+	return ACCOUNTS_CALL(st, token_insert, t);
+}
+
+int store_token_find(struct store *st, const char *hash, parley_store_row_cb cb, void *arg)
+{
+	return ACCOUNTS_CALL(st, token_find, hash, cb, arg);
+}
+
+int store_tokens_list(struct store *st, parley_store_row_cb cb, void *arg)
+{
+	return ACCOUNTS_CALL(st, tokens_list, cb, arg);
+}
+
+int store_token_revoke(struct store *st, const char *id, const char *revoked_at)
+{
+	return ACCOUNTS_CALL(st, token_revoke, id, revoked_at);
+}
+
+int store_token_touch(struct store *st, const char *id, const char *used_at)
+{
+	return ACCOUNTS_CALL(st, token_touch, id, used_at);
+}
+
+int store_session_insert(struct store *st, const struct parley_session_rec *s)
+{
+	return ACCOUNTS_CALL(st, session_insert, s);
+}
+
+int store_session_find(struct store *st, const char *hash, parley_store_row_cb cb, void *arg)
+{
+	return ACCOUNTS_CALL(st, session_find, hash, cb, arg);
+}
+
+int store_session_revoke(struct store *st, const char *hash)
+{
+	return ACCOUNTS_CALL(st, session_revoke, hash);
+}
+
+int store_sessions_revoke_account(struct store *st, const char *account, int64_t *n)
+{
+	return ACCOUNTS_CALL(st, sessions_revoke_account, account, n);
+}
+
+int store_sessions_delete_expired(struct store *st, int64_t now_ms, int64_t *n)
+{
+	return ACCOUNTS_CALL(st, sessions_delete_expired, now_ms, n);
+}
+
+int store_login_failure_add(struct store *st, const char *key, int64_t now_ms, int64_t forget_ms, int64_t *count)
+{
+	return ACCOUNTS_CALL(st, login_failure_add, key, now_ms, forget_ms, count);
+}
+
+int store_login_failure_get(struct store *st, const char *key, int64_t *count, int64_t *last_ms)
+{
+	return ACCOUNTS_CALL(st, login_failure_get, key, count, last_ms);
+}
+
+int store_login_failure_clear(struct store *st, const char *key)
+{
+	return ACCOUNTS_CALL(st, login_failure_clear, key);
+}
+
+int store_login_failures_forget(struct store *st, int64_t before_ms)
+{
+	return ACCOUNTS_CALL(st, login_failures_forget, before_ms);
+}

@@ -54,4 +54,32 @@ int store_messages_since(struct store *st, int64_t after_seq, size_t max, parley
 /* PARLEY_ENOTSUP when the store keeps no attachment records. */
 int store_attachment_set(struct store *st, const char *message_id, size_t index, const char *fields);
 
+/*
+ * Accounts, service tokens, sessions and failed-login counts (the ABI 1.3
+ * block of store.h of the SDK; core/auth.c is their one user).  Each
+ * returns PARLEY_ENOTSUP when the store predates that block
+ * (store_keeps_accounts() is 0): "this store does not keep accounts".
+ */
+int store_keeps_accounts(const struct store *st);
+int store_account_insert(struct store *st, const struct parley_account_rec *a);
+int store_account_update(struct store *st, const struct parley_account_rec *a);
+int store_account_get(struct store *st, const char *name, parley_store_row_cb cb, void *arg);
+int store_account_find_email(struct store *st, const char *email, parley_store_row_cb cb, void *arg);
+int store_accounts_list(struct store *st, parley_store_row_cb cb, void *arg);
+int store_account_delete(struct store *st, const char *name);
+int store_token_insert(struct store *st, const struct parley_token_rec *t);
+int store_token_find(struct store *st, const char *hash, parley_store_row_cb cb, void *arg);
+int store_tokens_list(struct store *st, parley_store_row_cb cb, void *arg);
+int store_token_revoke(struct store *st, const char *id, const char *revoked_at);
+int store_token_touch(struct store *st, const char *id, const char *used_at);
+int store_session_insert(struct store *st, const struct parley_session_rec *s);
+int store_session_find(struct store *st, const char *hash, parley_store_row_cb cb, void *arg);
+int store_session_revoke(struct store *st, const char *hash);
+int store_sessions_revoke_account(struct store *st, const char *account, int64_t *n);
+int store_sessions_delete_expired(struct store *st, int64_t now_ms, int64_t *n);
+int store_login_failure_add(struct store *st, const char *key, int64_t now_ms, int64_t forget_ms, int64_t *count);
+int store_login_failure_get(struct store *st, const char *key, int64_t *count, int64_t *last_ms);
+int store_login_failure_clear(struct store *st, const char *key);
+int store_login_failures_forget(struct store *st, int64_t before_ms);
+
 #endif

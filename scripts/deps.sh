@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libnng-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev libgnutls28-dev
-      libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev libpq-dev libnats-dev python3 curl openssl ca-certificates)
+      libpcre2-dev libargon2-dev tzdata libgmime-3.0-dev libxml2-dev libpq-dev libnats-dev python3 curl openssl ca-certificates)
 for flag in "$@"; do
   case "$flag" in
     --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd python3-jsonschema postgresql nats-server clang-format git clang libfuzzer-14-dev) ;;

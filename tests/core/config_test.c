@@ -265,6 +265,41 @@ static void test_bus_section(void)
 	cfg_errors_free(&errs);
 }
 
+/* auth: defaults, values, and errors at FILE:LINE:COL. */
+static void test_auth_section(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = {0};
+	CHECK(load("", &cfg, &errs) == 0);
+	CHECK(cfg.auth.session_ttl_ms == 12 * 3600 * 1000 && cfg.auth.lockout_after == 20);
+	CHECK(cfg.auth.lockout_for_ms == 15 * 60 * 1000 && cfg.auth.delay_after == 5);
+	CHECK(cfg.auth.kdf_memory_kib == 19456 && cfg.auth.kdf_iterations == 2 && cfg.auth.kdf_concurrency == 2);
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	CHECK(load("auth:\n  session_ttl: 8h\n  lockout_after: 10\n  lockout_for: 30m\n  kdf_memory: 64MiB\n"
+	           "  address_lockout_after: 50\n",
+	           &cfg, &errs) == 0);
+	CHECK(cfg.auth.session_ttl_ms == 8 * 3600 * 1000 && cfg.auth.lockout_after == 10);
+	CHECK(cfg.auth.lockout_for_ms == 30 * 60 * 1000 && cfg.auth.kdf_memory_kib == 65536);
+	CHECK(cfg.auth.address_lockout_after == 50);
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	CHECK(load("auth:\n  session_ttl: 10ms\n  lockout_after: 0\n  kdf_memory: 1KiB\n  lockot_for: 1m\n", &cfg,
+	           &errs) != 0);
+	CHECK(errs.n == 4);
+	if (errs.n == 4) {
+		CHECK_CONTAINS(errs.msgs[0],
+		               "c.yaml:5:3: unknown key 'lockot_for' in auth: did you mean 'lockout_for'?");
+		CHECK_CONTAINS(errs.msgs[1], "c.yaml:2:16: auth.session_ttl must be between");
+		CHECK_CONTAINS(errs.msgs[2], "c.yaml:3:18: lockout_after: 0 is out of range");
+		CHECK_CONTAINS(errs.msgs[3], "c.yaml:4:15: auth.kdf_memory must be between 1MiB and 4GiB");
+	}
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -281,6 +316,7 @@ int main(void)
 	test_http_limits();
 	test_http_tls();
 	test_bus_section();
+	test_auth_section();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)

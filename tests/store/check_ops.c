@@ -435,11 +435,11 @@ void check_reads(struct suite *su)
 	        {",\"limit\":1,\"offset\":1", cb, NULL, NULL},
 	        {",\"limit\":2,\"offset\":1", cb, cc, NULL},
 	        {",\"offset\":3", NULL, NULL, NULL},
-	        /* An agent's view: their teams' conversations and those assigned to them. */
-	        {",\"visible_to\":{\"agent\":\"bo\",\"teams\":[\"t2\"]}", cb, NULL, NULL},
+	        /* An agent's view: their teams', those assigned to them, and those of no team (the shared queue). */
+	        {",\"visible_to\":{\"agent\":\"bo\",\"teams\":[\"t2\"]}", cb, cc, NULL},
 	        {",\"visible_to\":{\"agent\":\"amy\",\"teams\":[]}", ca, cc, NULL},
-	        {",\"visible_to\":{\"agent\":\"bo\",\"teams\":[\"t1\",\"t2\"]}", ca, cb, NULL},
-	        {",\"visible_to\":{\"agent\":\"bo\"}", NULL, NULL, NULL},
+	        {",\"visible_to\":{\"agent\":\"bo\",\"teams\":[\"t1\",\"t2\"]}", ca, cb, cc},
+	        {",\"visible_to\":{\"agent\":\"bo\"}", cc, NULL, NULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(req, sizeof(req), "{\"contact_id\":\"%s\"%s}", k, cases[i].filter);

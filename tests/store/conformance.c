@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 		        {"reads", check_reads},
 		        {"leases", check_leases},
 		        {"counters", check_counters},
+		        {"accounts, tokens, sessions", check_accounts},
 		        {"reopening", check_reopen},
 		};
 		for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {

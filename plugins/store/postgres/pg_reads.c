@@ -164,15 +164,16 @@ static int op_conversations_list(struct pgstore *s, const cJSON *req, char **rep
 		free(teams);
 		return rv;
 	}
-	cJSON *a = rows(s, c,
-	                "SELECT " PG_CONV_COLS " FROM conversations AS c"
-	                " WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.team = $2)"
-	                " AND ($3::text IS NULL OR c.assignee = $3) AND ($4::text IS NULL OR c.labels ? $4)"
-	                " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
-	                "  AND m.channel = $5)) AND ($6::text IS NULL OR c.contact_id = $6)"
-	                " AND ($9::text IS NULL OR c.assignee = $10 OR $11::jsonb ? c.team)"
-	                " ORDER BY c.updated_at DESC, c.id DESC LIMIT $7::int OFFSET $8::int",
-	                11, p, &rv);
+	cJSON *a =
+	        rows(s, c,
+	             "SELECT " PG_CONV_COLS " FROM conversations AS c"
+	             " WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.team = $2)"
+	             " AND ($3::text IS NULL OR c.assignee = $3) AND ($4::text IS NULL OR c.labels ? $4)"
+	             " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
+	             "  AND m.channel = $5)) AND ($6::text IS NULL OR c.contact_id = $6)"
+	             " AND ($9::text IS NULL OR c.assignee = $10 OR coalesce(c.team, '') = '' OR $11::jsonb ? c.team)"
+	             " ORDER BY c.updated_at DESC, c.id DESC LIMIT $7::int OFFSET $8::int",
+	             11, p, &rv);
 	pg_release(s, c);
 	free(teams);
 	return a ? reply_obj(reply, "conversations", a) : rv;

@@ -77,6 +77,18 @@ static const char *const migrations[] = {
         "CREATE TABLE leases (name text PRIMARY KEY, holder text NOT NULL, expires_ms bigint NOT NULL);",
         /* 2: counters several nodes advance together (round-robin positions). */
         "CREATE TABLE counters (name text PRIMARY KEY, value bigint NOT NULL);",
+        /* 3: accounts, service tokens, sessions, failed logins (store.h ABI 1.3; pg_accounts.c). */
+        "CREATE TABLE accounts (name text PRIMARY KEY, email text NOT NULL UNIQUE, role text NOT NULL,"
+        "  teams jsonb NOT NULL DEFAULT '[]', password_hash text, disabled boolean NOT NULL DEFAULT false,"
+        "  created_at text NOT NULL, updated_at text NOT NULL);"
+        "CREATE TABLE service_tokens (id text PRIMARY KEY, name text NOT NULL, role text NOT NULL,"
+        "  scopes jsonb NOT NULL DEFAULT '[]', hash text NOT NULL UNIQUE, created_at text NOT NULL, revoked_at text,"
+        "  last_used_at text);"
+        "CREATE TABLE sessions (hash text PRIMARY KEY, account text NOT NULL, created_ms bigint NOT NULL,"
+        "  expires_ms bigint NOT NULL, revoked boolean NOT NULL DEFAULT false);"
+        "CREATE INDEX sessions_account ON sessions(account);"
+        "CREATE INDEX sessions_expiry ON sessions(expires_ms);"
+        "CREATE TABLE login_failures (key text PRIMARY KEY, count bigint NOT NULL, last_ms bigint NOT NULL);",
         NULL,
 };
 

@@ -161,4 +161,26 @@ int pg_outbox_update(void *store, const char *id, const char *status, const char
                      int64_t next_attempt_ms);
 int pg_attachment_set(void *store, const char *message_id, size_t index, const char *fields);
 
+/* Accounts, service tokens, sessions, failed logins (pg_accounts.c, store.h ABI 1.3). */
+int pg_account_insert(void *store, const struct parley_account_rec *a);
+int pg_account_update(void *store, const struct parley_account_rec *a);
+int pg_account_get(void *store, const char *name, parley_store_row_cb cb, void *arg);
+int pg_account_find_email(void *store, const char *email, parley_store_row_cb cb, void *arg);
+int pg_accounts_list(void *store, parley_store_row_cb cb, void *arg);
+int pg_account_delete(void *store, const char *name);
+int pg_token_insert(void *store, const struct parley_token_rec *t);
+int pg_token_find(void *store, const char *hash, parley_store_row_cb cb, void *arg);
+int pg_tokens_list(void *store, parley_store_row_cb cb, void *arg);
+int pg_token_revoke(void *store, const char *id, const char *revoked_at);
+int pg_token_touch(void *store, const char *id, const char *used_at);
+int pg_session_insert(void *store, const struct parley_session_rec *s);
+int pg_session_find(void *store, const char *hash, parley_store_row_cb cb, void *arg);
+int pg_session_revoke(void *store, const char *hash);
+int pg_sessions_revoke_account(void *store, const char *account, int64_t *n);
+int pg_sessions_delete_expired(void *store, int64_t now_ms, int64_t *n);
+int pg_login_failure_add(void *store, const char *key, int64_t now_ms, int64_t forget_ms, int64_t *count);
+int pg_login_failure_get(void *store, const char *key, int64_t *count, int64_t *last_ms);
+int pg_login_failure_clear(void *store, const char *key);
+int pg_login_failures_forget(void *store, int64_t before_ms);
+
 #endif

@@ -251,7 +251,8 @@ static int op_conversations_list(struct store *s, const cJSON *req, char **reply
 	                 " AND (?5 IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
 	                 "  AND m.conversation_id IS NOT NULL AND m.channel = ?5))"
 	                 " AND (?6 IS NULL OR c.contact_id = ?6)"
-	                 " AND (?9 IS NULL OR c.assignee = ?10 OR c.team IN (SELECT value FROM json_each(?11)))"
+	                 " AND (?9 IS NULL OR c.assignee = ?10 OR coalesce(c.team, '') = ''"
+	                 "  OR c.team IN (SELECT value FROM json_each(?11)))"
 	                 " ORDER BY c.updated_at DESC, c.id DESC LIMIT CAST(?7 AS INTEGER) OFFSET CAST(?8 AS INTEGER)",
 	                 p, 11);
 	free(teams);

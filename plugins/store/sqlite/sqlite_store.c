@@ -80,6 +80,18 @@ static const char *const migrations[] = {
         "CREATE INDEX conversations_snoozed ON conversations(snoozed_until) WHERE status = 'snoozed';",
         /* 4: counters several nodes advance together (round-robin positions). */
         "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+        /* 5: accounts, service tokens, sessions, failed logins (store.h ABI 1.3; typed_accounts.c). */
+        "CREATE TABLE accounts (name TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
+        "  teams TEXT NOT NULL DEFAULT '[]', password_hash TEXT, disabled INTEGER NOT NULL DEFAULT 0,"
+        "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "CREATE TABLE service_tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,"
+        "  scopes TEXT NOT NULL DEFAULT '[]', hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked_at TEXT,"
+        "  last_used_at TEXT);"
+        "CREATE TABLE sessions (hash TEXT PRIMARY KEY, account TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+        "  expires_ms INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX sessions_account ON sessions(account);"
+        "CREATE INDEX sessions_expiry ON sessions(expires_ms);"
+        "CREATE TABLE login_failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL, last_ms INTEGER NOT NULL);",
         NULL,
 };
 

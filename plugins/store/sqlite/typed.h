@@ -75,4 +75,26 @@ int ty_lease_acquire(void *store, const char *name, const char *holder, int64_t 
 int ty_lease_release(void *store, const char *name, const char *holder);
 int ty_counter_add(void *store, const char *name, int64_t delta, int64_t *value);
 
+/* Accounts, service tokens, sessions, failed logins (typed_accounts.c, ABI 1.3). */
+int ty_account_insert(void *store, const struct parley_account_rec *a);
+int ty_account_update(void *store, const struct parley_account_rec *a);
+int ty_account_get(void *store, const char *name, parley_store_row_cb cb, void *arg);
+int ty_account_find_email(void *store, const char *email, parley_store_row_cb cb, void *arg);
+int ty_accounts_list(void *store, parley_store_row_cb cb, void *arg);
+int ty_account_delete(void *store, const char *name);
+int ty_token_insert(void *store, const struct parley_token_rec *t);
+int ty_token_find(void *store, const char *hash, parley_store_row_cb cb, void *arg);
+int ty_tokens_list(void *store, parley_store_row_cb cb, void *arg);
+int ty_token_revoke(void *store, const char *id, const char *revoked_at);
+int ty_token_touch(void *store, const char *id, const char *used_at);
+int ty_session_insert(void *store, const struct parley_session_rec *s);
+int ty_session_find(void *store, const char *hash, parley_store_row_cb cb, void *arg);
+int ty_session_revoke(void *store, const char *hash);
+int ty_sessions_revoke_account(void *store, const char *account, int64_t *n);
+int ty_sessions_delete_expired(void *store, int64_t now_ms, int64_t *n);
+int ty_login_failure_add(void *store, const char *key, int64_t now_ms, int64_t forget_ms, int64_t *count);
+int ty_login_failure_get(void *store, const char *key, int64_t *count, int64_t *last_ms);
+int ty_login_failure_clear(void *store, const char *key);
+int ty_login_failures_forget(void *store, int64_t before_ms);
+
 #endif

@@ -1,5 +1,5 @@
 /*
- * store.h: the typed store contract (ABI 1.2).
+ * store.h: the typed store contract (ABI 1.2; accounts and sessions since 1.3).
  *
  * A store persists and queries; it decides nothing.  When a contact is
  * created, which conversation a message joins, when a resolved conversation
@@ -125,6 +125,50 @@ struct parley_merge_rec {
  * non-zero to stop (the operation then returns that value).
  */
 typedef int (*parley_store_row_cb)(void *arg, const void *row);
+
+/* ---- ABI 1.3 records: accounts, service tokens, sessions (see the ops at the end of the table) */
+
+/*
+ * An account: a person who logs in (an agent or an admin).  name is the
+ * key; email is unique too (the core stores it lowercased and logs in by
+ * it).  password_hash is an encoded KDF string (argon2id): a secret that
+ * only the core reads, never shown.
+ */
+struct parley_account_rec {
+	const char *name;
+	const char *email;
+	const char *role;          /* "agent" or "admin" */
+	const char *teams;         /* JSON array text of team names; NULL on write means "[]" */
+	const char *password_hash; /* encoded hash, or NULL: the account cannot log in */
+	int disabled;              /* 1: cannot log in; its sessions are refused */
+	const char *created_at;
+	const char *updated_at;
+};
+
+/*
+ * A service token: what another system sends as Authorization: Bearer.
+ * Only the hash of the token is stored (lowercase hex SHA-256 of the
+ * whole token text); the token itself is shown once, when created.
+ */
+struct parley_token_rec {
+	const char *id;     /* the public handle: listed, revoked by */
+	const char *name;   /* what it is for */
+	const char *role;   /* "service" */
+	const char *scopes; /* JSON array text of op names; "[]" (or NULL on write): every op but the admin ones */
+	const char *hash;
+	const char *created_at;
+	const char *revoked_at;   /* NULL while valid */
+	const char *last_used_at; /* NULL when never used (updated at most once a minute) */
+};
+
+/* A login session: the hash of the cookie's token, as for tokens. */
+struct parley_session_rec {
+	const char *hash;
+	const char *account; /* the account's name */
+	int64_t created_ms;  /* ms since the epoch */
+	int64_t expires_ms;
+	int revoked; /* 1 after logout, a password change or the account's removal */
+};
 
 /*
  * The typed operations.  Appended to struct parley_store_ops as field
@@ -286,6 +330,74 @@ struct parley_store_typed_ops {
 	 * positions several nodes advance together (a round robin).
 	 */
 	int (*counter_add)(void *store, const char *name, int64_t delta, int64_t *value);
+
+	/* ---- ABI 1.3: accounts, service tokens, sessions */
+
+	/*
+	 * Who may log in, and the proof of it.  The store keeps; the core
+	 * (core/auth.c) decides: it hashes passwords, makes and hashes tokens,
+	 * counts failed logins and decides lockouts.  None of these takes a
+	 * transaction; each is atomic on its own and, on a store shared by
+	 * nodes, sees every other node's committed writes (no cache in the
+	 * store).  A store built before ABI 1.3 has a struct_size that ends
+	 * before account_insert (the block is found by struct_size alone; the
+	 * plugin ABI minor is unchanged): the core then answers "this store
+	 * does not keep accounts".  Visitors get the one row (const struct
+	 * parley_*_rec *), valid during the call; a visitor copies what it
+	 * keeps and calls no store function (the store may hold a lock), and
+	 * its non-zero return is returned.  PARLEY_ENOENT when there is no
+	 * such row.
+	 */
+
+	/* A new account; PARLEY_EEXIST when its name or its email is taken. */
+	int (*account_insert)(void *store, const struct parley_account_rec *a);
+	/* Replace every field but name and created_at of the account a->name; PARLEY_EEXIST when the email is taken. */
+	int (*account_update)(void *store, const struct parley_account_rec *a);
+	/* The account of that name. */
+	int (*account_get)(void *store, const char *name, parley_store_row_cb cb, void *arg);
+	/* The account of that email (compared as stored: the core lowercases). */
+	int (*account_find_email)(void *store, const char *email, parley_store_row_cb cb, void *arg);
+	/* Every account, by name. */
+	int (*accounts_list)(void *store, parley_store_row_cb cb, void *arg);
+	/* Remove an account (its sessions stay until sessions_revoke_account or their expiry). */
+	int (*account_delete)(void *store, const char *name);
+
+	/* A new service token; PARLEY_EEXIST when its id or hash is taken. */
+	int (*token_insert)(void *store, const struct parley_token_rec *t);
+	/* The token whose hash is hash, revoked or not. */
+	int (*token_find)(void *store, const char *hash, parley_store_row_cb cb, void *arg);
+	/* Every token, oldest first. */
+	int (*tokens_list)(void *store, parley_store_row_cb cb, void *arg);
+	/* Revoke the token id at revoked_at; a revoked one keeps its first revoked_at (and 0 is returned). */
+	int (*token_revoke)(void *store, const char *id, const char *revoked_at);
+	/* Set last_used_at. */
+	int (*token_touch)(void *store, const char *id, const char *used_at);
+
+	/* A new session; PARLEY_EEXIST when its hash is taken. */
+	int (*session_insert)(void *store, const struct parley_session_rec *s);
+	/* The session whose hash is hash, revoked or expired or not. */
+	int (*session_find)(void *store, const char *hash, parley_store_row_cb cb, void *arg);
+	/* Revoke one session. */
+	int (*session_revoke)(void *store, const char *hash);
+	/* Revoke every session of an account; *n (may be NULL) receives how many were live. */
+	int (*sessions_revoke_account)(void *store, const char *account, int64_t *n);
+	/* Delete sessions with expires_ms <= now_ms; *n (may be NULL) receives how many. */
+	int (*sessions_delete_expired)(void *store, int64_t now_ms, int64_t *n);
+
+	/*
+	 * Failed logins, counted under a key the core makes ("account:EMAIL",
+	 * "address:IP"), atomically for every node: the count goes up by one
+	 * and last_ms becomes now_ms, except that a count whose last failure
+	 * is older than now_ms - forget_ms starts again at 1.  *count receives
+	 * the new count.
+	 */
+	int (*login_failure_add)(void *store, const char *key, int64_t now_ms, int64_t forget_ms, int64_t *count);
+	/* The count and last failure time of key: both 0 when there is none (not PARLEY_ENOENT). */
+	int (*login_failure_get)(void *store, const char *key, int64_t *count, int64_t *last_ms);
+	/* Forget the failures of key (after a successful login). */
+	int (*login_failure_clear)(void *store, const char *key);
+	/* Forget every key whose last failure is before before_ms. */
+	int (*login_failures_forget)(void *store, int64_t before_ms);
 };
 
 /* A stored envelope as messages_since visits it. */
