@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CACHE_SLOTS    256
 #define BLOCK_SLOTS    256
@@ -259,11 +260,24 @@ struct store *auth_store(struct auth *a)
 
 /* ------------------------------------------------------------ hash slots */
 
-static int kdf_take(struct auth *a, int wait)
+/* A hash slot, waiting up to wait_ms for one (-1: as long as it takes); 1 when taken. */
+static int kdf_take(struct auth *a, int64_t wait_ms)
 {
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&a->kdf_lock);
-	while (wait && a->kdf_running >= a->cfg.kdf_concurrency)
-		pthread_cond_wait(&a->kdf_free, &a->kdf_lock);
+	while (wait_ms != 0 && a->kdf_running >= a->cfg.kdf_concurrency) {
+		if (wait_ms < 0)
+			pthread_cond_wait(&a->kdf_free, &a->kdf_lock);
+		else if (pthread_cond_timedwait(&a->kdf_free, &a->kdf_lock, &until) != 0)
+			break;
+	}
 	int ok = a->kdf_running < a->cfg.kdf_concurrency;
 	if (ok)
 		a->kdf_running++;
@@ -283,7 +297,7 @@ int auth_password_hash(struct auth *a, const char *password, char *out, size_t s
 {
 	if (!password || size < PASSWORD_HASH_MAX)
 		return PARLEY_EINVAL;
-	kdf_take(a, 1);
+	kdf_take(a, -1);
 	int rv = password_hash(password, (uint32_t)a->cfg.kdf_memory_kib, (uint32_t)a->cfg.kdf_iterations, out);
 	kdf_give(a);
 	return rv;
@@ -716,8 +730,8 @@ int auth_login(struct auth *a, const char *email, const char *password, const ch
 			*retry_after_ms = wait;
 		return PARLEY_EBUSY;
 	}
-	/* 3. A hash slot, or "busy" at once. */
-	if (!kdf_take(a, 0)) {
+	/* 3. A hash slot within auth.kdf_wait (a short queue: other accounts' logins wait a hash or two), or "busy". */
+	if (!kdf_take(a, a->cfg.kdf_wait_ms)) {
 		if (retry_after_ms)
 			*retry_after_ms = KDF_BUSY_RETRY_MS;
 		return PARLEY_EBUSY;

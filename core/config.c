@@ -417,14 +417,16 @@ void cfg_auth_defaults(struct auth_config *a)
 	a->kdf_memory_kib = 19456;
 	a->kdf_iterations = 2;
 	a->kdf_concurrency = 2;
+	a->kdf_wait_ms = 1000;
 }
 
 /* auth: logins, sessions, the password KDF. */
 static void read_auth(struct reader *r, struct gw_config *cfg, const struct cfg_node *au)
 {
-	static const char *const k[] = {"session_ttl",           "delay_after", "delay_base",     "lockout_after",
-	                                "lockout_for",           "kdf_memory",  "kdf_iterations", "kdf_concurrency",
-	                                "address_lockout_after", NULL};
+	static const char *const k[] = {
+	        "session_ttl", "delay_after",    "delay_base",      "lockout_after",         "lockout_for",
+	        "kdf_memory",  "kdf_iterations", "kdf_concurrency", "address_lockout_after", "kdf_wait",
+	        NULL};
 	cfg_check_keys(r->file, au, k, "auth", r->errs);
 	struct auth_config *a = &cfg->auth;
 	static const struct {
@@ -435,6 +437,7 @@ static void read_auth(struct reader *r, struct gw_config *cfg, const struct cfg_
 	        {"session_ttl", 1000, 366LL * 86400 * 1000, offsetof(struct auth_config, session_ttl_ms)},
 	        {"delay_base", 1, 3600 * 1000, offsetof(struct auth_config, delay_base_ms)},
 	        {"lockout_for", 1000, 7LL * 86400 * 1000, offsetof(struct auth_config, lockout_for_ms)},
+	        {"kdf_wait", 0, 60 * 1000, offsetof(struct auth_config, kdf_wait_ms)},
 	};
 	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
 		const struct cfg_node *n = cfg_map_get(au, durations[i].key);

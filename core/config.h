@@ -64,7 +64,8 @@ struct auth_config {
 	int64_t address_lockout_after; /* failures from one client address that lock the address (100) */
 	int64_t kdf_memory_kib;        /* argon2id memory per hash, KiB (19456: 19 MiB, OWASP) */
 	int64_t kdf_iterations;        /* argon2id passes (2) */
-	int64_t kdf_concurrency;       /* password hashes computed at once; more logins get "busy" (2) */
+	int64_t kdf_concurrency;       /* password hashes computed at once (2) */
+	int64_t kdf_wait_ms; /* how long a login waits for a free hash slot before "busy" (1s; 0: not at all) */
 };
 
 struct gw_config {

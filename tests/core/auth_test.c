@@ -445,6 +445,7 @@ static void test_kdf_slots(const struct auth_config *base)
 {
 	struct auth_config c = *base;
 	c.kdf_concurrency = 1;
+	c.kdf_wait_ms = 0;             /* "busy" at once; the queue within kdf_wait is checked below */
 	c.kdf_memory_kib = 128 * 1024; /* a slow hash for the first login: hundreds of ms */
 	c.kdf_iterations = 6;
 	struct auth *a;
@@ -474,6 +475,19 @@ static void test_kdf_slots(const struct auth_config *base)
 	}
 	/* Its slot free again, the next one is served. */
 	CHECK(auth_login(a, "dora@example.org", "dora-secret-pw", "198.51.100.21", tok, &exp, &retry) == 0);
+	auth_close(a);
+
+	/* With kdf_wait, a login during another's hash waits for the slot and is served. */
+	c.kdf_wait_ms = 10000;
+	CHECK(auth_open(&a, gw.st, &c) == 0);
+	l.a = a;
+	l.rv = -100;
+	pthread_create(&th, NULL, slow_login_thread, &l);
+	sleep_ms(50);
+	rv = auth_login(a, "dora@example.org", "dora-secret-pw", "198.51.100.21", tok, &exp, &retry);
+	pthread_join(th, NULL);
+	CHECK(l.rv == 0);
+	CHECK(rv == 0);
 	auth_close(a);
 }
 
