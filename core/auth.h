@@ -96,7 +96,8 @@ int auth_available(const struct auth *a);
  * epoch).  PARLEY_EAUTH: wrong e-mail or password, or a disabled account
  * (one answer for all, in about the same time).  PARLEY_EBUSY: refused
  * without checking, *retry_after_ms (may be NULL) says when to try again:
- * the account or address is waiting or locked, or too many hashes run.
+ * the account or address is waiting or locked, too many hashes run, or
+ * the failure counts cannot be read (fail closed: 1 s).
  * PARLEY_ENOTSUP: the store keeps no accounts.  PARLEY_EIO: the store failed.
  */
 int auth_login(struct auth *a, const char *email, const char *password, const char *client_ip,

@@ -333,17 +333,21 @@ static void test_lockout(const struct auth_config *base)
 	/* Delays before the lock: after delay_after failures each try waits delay_base, doubling. */
 	c.lockout_after = 100;
 	c.delay_after = 2;
-	c.delay_base_ms = 400;
+	c.delay_base_ms = 1500;
 	CHECK(auth_open(&a, gw.st, &c) == 0);
-	for (int i = 0; i < 2; i++)
-		CHECK(auth_login(a, "dora@example.org", "wrong-guess", "203.0.113.1", tok, &exp, &retry) ==
-		      PARLEY_EAUTH);
-	CHECK(auth_login(a, "dora@example.org", "dora-secret-pw", "203.0.113.1", tok, &exp, &retry) == PARLEY_EBUSY);
-	CHECK(retry > 200 && retry <= 400);
-	sleep_ms(450);
+	/* The wait runs from the last failure, which began at d0 at the earliest: it is within [W - (d1 - d0), W]. */
+	CHECK(auth_login(a, "dora@example.org", "wrong-guess", "203.0.113.1", tok, &exp, &retry) == PARLEY_EAUTH);
+	int64_t d0 = time_now_ms();
 	CHECK(auth_login(a, "dora@example.org", "wrong-guess", "203.0.113.1", tok, &exp, &retry) == PARLEY_EAUTH);
 	CHECK(auth_login(a, "dora@example.org", "dora-secret-pw", "203.0.113.1", tok, &exp, &retry) == PARLEY_EBUSY);
-	CHECK(retry > 600 && retry <= 800);
+	int64_t d1 = time_now_ms();
+	CHECK(retry <= 1500 && retry >= 1500 - (d1 - d0) - 2);
+	sleep_ms((int)retry + 50);
+	d0 = time_now_ms();
+	CHECK(auth_login(a, "dora@example.org", "wrong-guess", "203.0.113.1", tok, &exp, &retry) == PARLEY_EAUTH);
+	CHECK(auth_login(a, "dora@example.org", "dora-secret-pw", "203.0.113.1", tok, &exp, &retry) == PARLEY_EBUSY);
+	d1 = time_now_ms();
+	CHECK(retry <= 3000 && retry >= 3000 - (d1 - d0) - 2); /* doubled */
 	auth_close(a);
 
 	/* Per address: many accounts from one address lock the address. */
