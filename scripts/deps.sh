@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config
       libpcre2-dev tzdata libgmime-3.0-dev libxml2-dev libpq-dev libnats-dev python3 curl openssl ca-certificates)
 for flag in "$@"; do
   case "$flag" in
-    --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd python3-jsonschema postgresql nats-server clang-format git clang libfuzzer-14-dev) ;;
+    --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd python3-jsonschema postgresql nats-server clang-format git clang libfuzzer-14-dev
+                   chromium) ;; # chromium: tests/browser, with playwright-core from npm (below)
     --bench) pkgs+=(nginx-light) ;; # bench/ingest's floor: nginx answering the same POSTs
     *) echo "usage: scripts/deps.sh [--test] [--bench]" >&2; exit 2 ;;
   esac
@@ -24,3 +25,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The browser tests' one npm package (playwright-core, pinned by tests/browser/package-lock.json); node and npm
+# themselves are not installed here: without them tests/browser is skipped.
+for flag in "$@"; do
+  if [ "$flag" = --test ] && command -v npm >/dev/null; then
+    (cd "$(dirname "$0")/../tests/browser" && npm ci --no-audit --no-fund --silent)
+  fi
+done

@@ -46,7 +46,17 @@
     ".form button{border:0;background:#2463eb;color:#fff;padding:0 14px;cursor:pointer}" +
     ".pre{padding:12px;display:flex;flex-direction:column;gap:8px}.pre input{padding:8px;border:1px solid #ccd;border-radius:6px}";
   root.appendChild(style);
-  var btn = el("button", "btn", "\uD83D\uDCAC");
+  var btn = el("button", "btn");
+  var svgNs = "http://www.w3.org/2000/svg";
+  var icon = document.createElementNS(svgNs, "svg");
+  icon.setAttribute("viewBox", "0 0 24 24");
+  icon.setAttribute("width", "26");
+  icon.setAttribute("height", "26");
+  var bubble = document.createElementNS(svgNs, "path");
+  bubble.setAttribute("fill", "#fff");
+  bubble.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  icon.appendChild(bubble);
+  btn.appendChild(icon);
   btn.setAttribute("aria-label", "Open the chat");
   var win = el("div", "win");
   var head = el("div", "head", settings.title);

@@ -1,0 +1,172 @@
+// webchat.test.js: the web chat widget in a real browser (Debian's chromium through playwright-core).
+//
+// The gateway runs on 127.0.0.1 with a webchat channel `site`; a host page on ANOTHER origin (another
+// port) embeds the widget with one script tag.  The visitor types a message; it must be stored; an
+// agent's reply (control op message.send to the visitor's URN) must appear in the open window within
+// 1 s without a reload; after a reload both are shown from the history.  Screenshots go to the build
+// directory.  Exit 77 (ctest SKIP) when chromium or playwright-core is missing.
+"use strict";
+const { spawn, execFileSync } = require("child_process");
+const fs = require("fs");
+const http = require("http");
+const net = require("net");
+const os = require("os");
+const path = require("path");
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const PARLEY = process.env.PARLEY_BIN || path.resolve(__dirname, "../../build/parley");
+const OUT = process.env.PARLEY_BUILD_DIR || path.resolve(__dirname, "../../build");
+const TEXT = "안녕하세요, 주문 문의요";
+const REPLY = "네, 주문번호를 알려주세요 <b>곧</b> 도와드릴게요";
+
+let playwright;
+try {
+  playwright = require("playwright-core");
+} catch (e) {
+  console.log("SKIP: playwright-core is not installed: run `npm ci` in tests/browser (scripts/deps.sh --test does)");
+  process.exit(77);
+}
+if (!fs.existsSync(CHROMIUM)) {
+  console.log(`SKIP: no chromium at ${CHROMIUM} (apt-get install chromium; scripts/deps.sh --test does)`);
+  process.exit(77);
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function get(url) {
+  return new Promise((resolve, reject) => {
+    http.get(url, (r) => {
+      r.resume();
+      r.on("end", () => resolve(r.statusCode));
+    }).on("error", reject);
+  });
+}
+
+async function waitHealthy(port, proc) {
+  for (let i = 0; i < 300; i++) {
+    if (proc.exitCode !== null) throw new Error("the gateway exited early");
+    try {
+      if ((await get(`http://127.0.0.1:${port}/healthz`)) === 200) return;
+    } catch (e) { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("the gateway did not become healthy");
+}
+
+function api(cfg, op, obj) {
+  const out = execFileSync(PARLEY, ["api", "-c", cfg, op, JSON.stringify(obj)], { encoding: "utf8" });
+  return JSON.parse(out);
+}
+
+const failures = [];
+function check(cond, what) {
+  if (!cond) {
+    failures.push(what);
+    console.error("FAIL:", what);
+  }
+}
+
+async function main() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-browser-"));
+  const gwPort = await freePort();
+  const pagePort = await freePort();
+  const pageOrigin = `http://127.0.0.1:${pagePort}`;
+  const cfg = path.join(dir, "parley.yaml");
+  fs.writeFileSync(cfg, `data_dir: var
+http:
+  listen: 127.0.0.1:${gwPort}
+channels:
+  - name: site
+    type: webchat
+    config:
+      secret: "browser-test-secret-0123456789abcdef"
+      allowed_origins: ["${pageOrigin}"]
+      title: "Shop support"
+pipelines:
+  - name: inbound
+    from: [site]
+    steps:
+      - dedupe: {}
+      - identify: {}
+      - thread: {}
+`);
+  const log = fs.openSync(path.join(dir, "gateway.log"), "a");
+  const gw = spawn(PARLEY, ["run", "-c", cfg], { stdio: ["ignore", log, log] });
+  const page_server = http.createServer((req, res) => {
+    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+    res.end(`<!doctype html><html><head><meta charset="utf-8"><title>A shop</title></head>
+<body style="font-family:sans-serif"><h1>A shop on another origin</h1><p>Products, prices, and a chat.</p>
+<script src="http://127.0.0.1:${gwPort}/webchat/site/widget.js"></script></body></html>`);
+  }).listen(pagePort, "127.0.0.1");
+  let browser;
+  try {
+    await waitHealthy(gwPort, gw);
+    browser = await playwright.chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+    const page = await context.newPage();
+    page.on("console", (m) => { if (m.type() === "error") console.error("page:", m.text()); });
+    await page.goto(pageOrigin + "/");
+
+    // Open the chat, type, send: the bubble gets the stored id once the gateway acknowledged the commit.
+    await page.locator(".btn").click();
+    await page.locator("textarea").fill(TEXT);
+    await page.locator("textarea").press("Enter");
+    const mine = page.locator(".msg.inbound", { hasText: TEXT });
+    await mine.and(page.locator("[data-id]")).waitFor({ timeout: 5000 });
+    const id = await mine.getAttribute("data-id");
+
+    const stored = api(cfg, "message.get", { id });
+    const m = stored.message || stored;
+    check(m.text === TEXT && m.direction === "inbound" && m.channel === "site", `stored: ${JSON.stringify(m)}`);
+    const urn = m.from;
+    check(/^webchat:[0-9a-f]{32}$/.test(urn || ""), `the visitor's URN: ${urn}`);
+
+    // An agent's reply appears in the open window within 1 s, without a reload.
+    const sent = api(cfg, "message.send", { channel: "site", to: urn, text: REPLY });
+    const t0 = Date.now();
+    await page.locator(".msg.outbound", { hasText: REPLY }).waitFor({ timeout: 3000 });
+    const ms = Date.now() - t0;
+    check(ms < 1000, `the reply appeared after ${ms} ms (want < 1000)`);
+    check(sent.ok !== false, `message.send: ${JSON.stringify(sent)}`);
+    // Text stays text: the reply's "<b>" is shown, not made bold.
+    const bold = await page.locator(".msg.outbound b").count();
+    check(bold === 0, "the reply's markup is shown as text");
+    await page.screenshot({ path: path.join(OUT, "webchat-live.png") });
+
+    // After a reload, both come back from the history.
+    await page.reload();
+    await page.locator(".btn").click();
+    await page.locator(".msg.inbound", { hasText: TEXT }).waitFor({ timeout: 5000 });
+    await page.locator(".msg.outbound", { hasText: REPLY }).waitFor({ timeout: 5000 });
+    const order = await page.locator(".msg").allTextContents();
+    check(order.indexOf(TEXT) >= 0 && order.indexOf(TEXT) < order.indexOf(REPLY), `history in order: ${order}`);
+    const token = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("parley-webchat:")));
+    check(token.length === 1, "the session is kept in the host page's localStorage");
+    await page.screenshot({ path: path.join(OUT, "webchat-reload.png") });
+    console.log(`reply shown after ${ms} ms; screenshots in ${OUT}/webchat-live.png and webchat-reload.png`);
+  } catch (e) {
+    failures.push(String(e && e.stack || e));
+    console.error(e);
+    console.error(fs.readFileSync(path.join(dir, "gateway.log"), "utf8").split("\n").slice(-30).join("\n"));
+  } finally {
+    if (browser) await browser.close();
+    page_server.close();
+    gw.kill("SIGTERM");
+    await new Promise((r) => gw.exitCode !== null ? r() : gw.on("exit", r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  if (failures.length) {
+    console.error(`${failures.length} check(s) failed`);
+    process.exit(1);
+  }
+  console.log("all checks passed");
+}
+
+main();
