@@ -30,6 +30,7 @@ CHANNELS = f"""  - name: site
       allowed_origins: ["{ORIGIN}"]
       rate_limit: 5
       max_message: 100
+      auth_timeout: 1s
   - name: members
     type: webchat
     config:
@@ -109,6 +110,10 @@ def run(gw):
     check(m and m.get("type") == "error" and m.get("code") == "bad_token", f"no auth first: error ({m})")
     m = ws.recv()
     check(m is None and ws.closed and ws.closed[0] == 4001, f"no auth first: closed 4001 ({ws.closed})")
+    ws.close()
+    ws = WebSocket(gw.port, "/webchat/site/ws", origin=ORIGIN)
+    m = ws.recv(timeout=5)
+    check(m is None and ws.closed and ws.closed[0] == 4001, f"a silent socket is closed after auth_timeout ({ws.closed})")
     ws.close()
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     ws, m = authed_socket(gw, forged)

@@ -49,6 +49,8 @@ struct webchat {
 	int prechat;
 	int64_t ttl_s;
 	const char *title;
+	int64_t auth_timeout_ms;
+	parley_timer *sweeper;
 	pthread_mutex_t lock; /* socks, rates, nonces */
 	struct sock *socks;
 	struct strmap rates;  /* session id -> "<minute> <count>" */
@@ -62,6 +64,7 @@ struct sock {
 	struct sock *prev, *next;
 	int refs;   /* under w->lock: the socket's own, one per submission in flight */
 	int authed; /* after a valid auth message */
+	int64_t opened_s;
 	struct wc_session s;
 };
 
@@ -88,6 +91,8 @@ static const struct parley_config_key config_map[] = {
         {"prechat", PARLEY_CFG_BOOL, "false", 0, "ask the visitor's name and e-mail (unverified) before the chat"},
         {"session_ttl", PARLEY_CFG_DURATION, "30d", 0, "how long a visitor's session token stays valid"},
         {"title", PARLEY_CFG_STRING, "Chat with us", 0, "the chat window's title"},
+        {"auth_timeout", PARLEY_CFG_DURATION, "10s", 0,
+         "a socket that has not sent its session token within this time is closed"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -753,6 +758,7 @@ static void on_ws(void *data, parley_http_request *req)
 	}
 	sk->w = w;
 	sk->refs = 1;
+	sk->opened_s = now_s();
 	/* JSON escapes can make the frame up to six times the text. */
 	struct parley_ws_callbacks cb = {sizeof(cb), (size_t)w->max_message * 6 + 1024, on_ws_message, on_ws_close};
 	pthread_mutex_lock(&w->lock);
@@ -767,6 +773,18 @@ static void on_ws(void *data, parley_http_request *req)
 	pthread_mutex_unlock(&w->lock);
 	if (!ws)
 		free(sk);
+}
+
+/* Sockets that never sent their token hold a connection for nothing: close them. */
+static void sweep(void *arg)
+{
+	struct webchat *w = arg;
+	int64_t limit = w->auth_timeout_ms / 1000;
+	pthread_mutex_lock(&w->lock);
+	for (struct sock *sk = w->socks; sk; sk = sk->next)
+		if (sk->ws && !sk->authed && now_s() - sk->opened_s >= (limit > 0 ? limit : 1))
+			w->h->ws_close(sk->ws, 4001, "no session token in time");
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* --------------------------------------------------------------- outbound */
@@ -836,6 +854,7 @@ static int wc_create(const struct parley_host *h, parley_instance *inst, void *p
 	h->config_duration_ms(inst, "session_ttl", &ttl_ms);
 	w->ttl_s = ttl_ms / 1000;
 	w->title = h->config_str(inst, "title");
+	h->config_duration_ms(inst, "auth_timeout", &w->auth_timeout_ms);
 	pthread_mutex_init(&w->lock, NULL);
 	*data = w;
 	return 0;
@@ -863,7 +882,15 @@ static int wc_start(void *data, char **errmsg)
 		if (rv != 0)
 			return rv;
 	}
-	return 0;
+	return h->timer_start(w->inst, 1000, 1000, sweep, w, &w->sweeper);
+}
+
+static void wc_stop(void *data)
+{
+	struct webchat *w = data;
+	if (w->sweeper)
+		w->h->timer_stop(w->sweeper);
+	w->sweeper = NULL;
 }
 
 static void wc_destroy(void *data)
@@ -938,6 +965,7 @@ static const struct parley_plugin plugin = {
         .config = config_map,
         .instance_create = wc_create,
         .instance_start = wc_start,
+        .instance_stop = wc_stop,
         .instance_destroy = wc_destroy,
         .channel_send = wc_send,
         .check_config = wc_check,
