@@ -608,6 +608,8 @@ struct http_stream {
 	int suspended; /* by the reader, waiting for bytes */
 	int ending;    /* http_stream_close(): end the body once buf is sent */
 	int gone;      /* MHD is done with the body: writes are refused */
+	int answering; /* http_server_stream() has not returned: on_close waits for it */
+	int close_deferred;
 	atomic_int closed_fired;
 	void (*on_close)(void *arg);
 	void *arg;
@@ -641,6 +643,12 @@ static void stream_wake(struct http_stream *st)
 /* Tell the owner the stream is over: once, whoever notices first. */
 static void stream_fire_close(struct http_stream *st)
 {
+	pthread_mutex_lock(&st->lock);
+	int later = st->answering;
+	st->close_deferred |= later;
+	pthread_mutex_unlock(&st->lock);
+	if (later)
+		return; /* http_server_stream() fires it, if the stream was made at all */
 	if (atomic_exchange(&st->closed_fired, 1))
 		return;
 	if (st->on_close)
@@ -707,6 +715,7 @@ struct http_stream *http_server_stream(parley_http_request *r, int status, const
 		st->srv = s;
 		st->mc = r->mc;
 		st->refs = 2; /* the caller's and MHD's */
+		st->answering = 1;
 		st->on_close = on_close;
 		st->arg = arg;
 		pthread_mutex_init(&st->lock, NULL);
@@ -738,13 +747,22 @@ struct http_stream *http_server_stream(parley_http_request *r, int status, const
 	 * when it destroys resp, even when resp never goes out (answered
 	 * already, or the server stopped first).
 	 */
-	if (answer(r, (unsigned)status, resp) != 0) {
+	int rv = answer(r, (unsigned)status, resp);
+	pthread_mutex_lock(&st->lock);
+	st->answering = 0;
+	int deferred = st->close_deferred;
+	pthread_mutex_unlock(&st->lock);
+	if (rv != 0) {
+		/* Answered already (the server is stopping): no stream, and no on_close. */
+		atomic_store(&st->closed_fired, 1);
 		request_unref(r);
 		http_stream_close(st);
 		return NULL;
 	}
 	count_response(s, (unsigned)status);
 	request_unref(r);
+	if (deferred)
+		stream_fire_close(st); /* the client left before this returned */
 	return st;
 }
 

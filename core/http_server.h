@@ -131,8 +131,9 @@ struct http_stream;
  * block on another thread that writes to the stream.
  *
  * Returns the stream, which the caller owns until http_stream_close(); or
- * NULL when it cannot be made (out of memory: req is answered 503, and
- * on_close is never called).
+ * NULL when it cannot be made (out of memory: req is answered 503; or req
+ * was answered already, by a stopping server): on_close is then never
+ * called.
  */
 struct http_stream *http_server_stream(parley_http_request *req, int status, const char *content_type,
                                        const char *const *headers, void (*on_close)(void *arg), void *arg);
