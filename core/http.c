@@ -295,7 +295,7 @@ int http_start(struct http *h, char **errmsg)
 		sc.tls_cert_pem = tls.cert_pem;
 		sc.tls_key_pem = tls.key_pem;
 	}
-	int rv = h->ws ? 0 : http_ws_hub_start(&h->ws, h->gw->metrics, errmsg);
+	int rv = h->ws ? 0 : http_ws_hub_start(&h->ws, h->gw->metrics, 0, errmsg);
 	if (rv == 0)
 		rv = http_server_start(&h->srv, &sc, h->gw->metrics, route, h, errmsg);
 	tls_pair_free(&tls);

@@ -47,16 +47,19 @@ struct parley_ws {
 	struct parley_ws *prev, *next; /* hub->all, under hub->lock */
 	struct parley_ws *todo_next;   /* hub->todo, under hub->lock */
 	int in_todo;
-	pthread_mutex_t lock; /* everything below but `in` */
+	pthread_mutex_t lock; /* everything below but `in`; the atomics are also read without it */
 	int refs;
-	enum ws_state state;
-	int accepting; /* http_ws_accept() has not returned */
-	int failed;    /* the switch never happened */
+	_Atomic int state; /* enum ws_state */
+	int accepting;     /* http_ws_accept() has not returned */
+	int failed;        /* the switch never happened */
 	int fd;
 	struct http_upgraded *up;
 	int registered, want_out;
-	int close_queued, peer_closed, broken, eof;
-	int64_t closing_at;
+	_Atomic int close_queued;
+	int peer_closed, broken, eof;
+	_Atomic int64_t closing_at;
+	_Atomic int64_t last_in; /* when the client last sent anything */
+	int ping_sent;           /* the hub thread's: a ping is out, unanswered */
 	unsigned char *out;
 	size_t out_off, out_len, out_cap;
 	unsigned char *extra; /* bytes the client sent with its handshake */
@@ -68,6 +71,7 @@ struct parley_ws {
 
 struct http_ws_hub {
 	struct metrics *metrics;
+	int64_t ping_ms; /* ping a client silent this long; close it after 2.5 times as long */
 	int ep, wake;
 	pthread_t thread;
 	pthread_mutex_t lock; /* all, todo, stopping, stopped */
@@ -380,6 +384,8 @@ static void ws_read(parley_ws *ws)
 			pthread_mutex_unlock(&ws->lock);
 			return;
 		}
+		ws->last_in = time_mono_ms();
+		ws->ping_sent = 0;
 		int rv = ws_in_feed(&ws->in, buf, (size_t)n, on_frame, ws);
 		if (rv) {
 			pthread_mutex_lock(&ws->lock);
@@ -417,6 +423,7 @@ static void ws_service(parley_ws *ws, uint32_t events)
 		else
 			ws->registered = 1;
 		ws->state = WS_OPEN;
+		ws->last_in = time_mono_ms();
 		fresh = 1;
 	}
 	pthread_mutex_unlock(&ws->lock);
@@ -446,23 +453,42 @@ static void ws_service(parley_ws *ws, uint32_t events)
 		ws_finish(ws);
 }
 
-/* Closing sockets whose client never answered: finish them. */
+/*
+ * Silent clients: ping one silent for ping_ms (browsers answer on their
+ * own); finish one silent for 2.5 times as long (a phone that changed
+ * networks leaves a socket nobody will ever close), and one that never
+ * answered our close.  Hub thread.  The list is walked under hub->lock
+ * only (reading atomics: a sender holds a socket's lock while it takes the
+ * hub's), and a socket stays valid after the walk because only this thread
+ * drops the hub's reference.
+ */
 static void sweep(struct http_ws_hub *hub)
 {
 	int64_t now = time_mono_ms();
 	for (;;) {
-		parley_ws *late = NULL;
+		parley_ws *late = NULL, *quiet = NULL;
 		pthread_mutex_lock(&hub->lock);
-		for (parley_ws *ws = hub->all; ws && !late; ws = ws->next) {
-			pthread_mutex_lock(&ws->lock);
-			if (ws->state == WS_OPEN && ws->close_queued && now - ws->closing_at > CLOSE_WAIT_MS)
+		for (parley_ws *ws = hub->all; ws && !late && !quiet; ws = ws->next) {
+			if (ws->state != WS_OPEN)
+				continue;
+			int64_t silent = now - ws->last_in;
+			if (ws->close_queued ? now - ws->closing_at > CLOSE_WAIT_MS : silent > hub->ping_ms * 5 / 2)
 				late = ws;
-			pthread_mutex_unlock(&ws->lock);
+			else if (!ws->close_queued && !ws->ping_sent && silent > hub->ping_ms)
+				quiet = ws;
 		}
 		pthread_mutex_unlock(&hub->lock);
-		if (!late)
+		if (late) {
+			ws_finish(late);
+			continue;
+		}
+		if (!quiet)
 			return;
-		ws_finish(late);
+		quiet->ping_sent = 1;
+		pthread_mutex_lock(&quiet->lock);
+		ws_queue(quiet, WS_OP_PING, "parley", 6);
+		ws_flush(quiet);
+		pthread_mutex_unlock(&quiet->lock);
 	}
 }
 
@@ -533,12 +559,13 @@ static void *hub_main(void *arg)
 	}
 }
 
-int http_ws_hub_start(struct http_ws_hub **out, struct metrics *metrics, char **errmsg)
+int http_ws_hub_start(struct http_ws_hub **out, struct metrics *metrics, int64_t ping_ms, char **errmsg)
 {
 	struct http_ws_hub *hub = calloc(1, sizeof(*hub));
 	if (!hub)
 		return PARLEY_ENOMEM;
 	hub->metrics = metrics;
+	hub->ping_ms = ping_ms > 0 ? ping_ms : HTTP_WS_PING_MS;
 	pthread_mutex_init(&hub->lock, NULL);
 	hub->ep = epoll_create1(EPOLL_CLOEXEC);
 	hub->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -9,6 +9,7 @@
 #define PARLEY_CORE_HTTP_WS_H
 
 #include <parley/parley.h>
+#include <stdint.h>
 
 struct metrics;
 struct http_ws_hub;
@@ -16,8 +17,14 @@ struct http_ws_hub;
 /* Bytes a socket may hold unsent before http_ws_send() refuses more. */
 #define HTTP_WS_BACKLOG (1024u * 1024u)
 
-/* Start the hub and its thread.  0 or a PARLEY_E* code with *errmsg (malloc'd). */
-int http_ws_hub_start(struct http_ws_hub **out, struct metrics *metrics, char **errmsg);
+/* A client silent this long is pinged; silent 2.5 times as long, its socket is closed. */
+#define HTTP_WS_PING_MS 30000
+
+/*
+ * Start the hub and its thread, pinging silent clients after ping_ms (0:
+ * HTTP_WS_PING_MS).  0 or a PARLEY_E* code with *errmsg (malloc'd).
+ */
+int http_ws_hub_start(struct http_ws_hub **out, struct metrics *metrics, int64_t ping_ms, char **errmsg);
 /*
  * Close every socket (1001 going away; on_close fires for each, also for
  * sockets whose switch has not happened yet) and join the thread.  Later

@@ -2,8 +2,8 @@
  * http_ws_test.c: WebSockets over the real HTTP server: the handshake
  * (RFC 6455's own example key), refusals (400, 426), echo through the hub
  * thread, ping/pong, an idle socket outliving every HTTP timeout, the close
- * handshake, a client that vanishes, and the hub stopping with a socket
- * open (close 1001).  on_close fires exactly once for each.
+ * handshake, a client that vanishes, one that never answers the hub's pings,
+ * and the hub stopping with a socket open (close 1001).  on_close fires exactly once for each.
  */
 #define _GNU_SOURCE
 #include "http_server.h"
@@ -193,7 +193,7 @@ int main(void)
 	struct metrics *m = metrics_new();
 	struct http_server *srv = NULL;
 	char *err = NULL;
-	CHECK(http_ws_hub_start(&hub, m, &err) == 0);
+	CHECK(http_ws_hub_start(&hub, m, 1000, &err) == 0); /* pings after 1 s of silence, closes after 2.5 s */
 	CHECK(http_server_start(&srv, &cfg, m, route, NULL, &err) == 0);
 	if (!srv || !hub)
 		return 1;
@@ -221,8 +221,19 @@ int main(void)
 	send_frame(&c, 0x9, "pi", 2);
 	CHECK(next_frame(&c, got, sizeof(got), 2000) == 0xA && strcmp(got, "pi") == 0);
 
-	/* Idle past the HTTP deadlines and MHD's idle timeout (2 s here): still open. */
-	usleep(3000 * 1000);
+	/*
+	 * Idle past the HTTP deadlines, MHD's idle timeout (2 s here) and the
+	 * hub's silence limit, answering only its pings: still open.
+	 */
+	int pings = 0;
+	for (int i = 0; i < 40; i++) {
+		int op = next_frame(&c, got, sizeof(got), 100);
+		if (op == 0x9) {
+			pings++;
+			send_frame(&c, 0xA, got, strlen(got));
+		}
+	}
+	CHECK(pings >= 2);
 	send_frame(&c, 0x1, "still here", 10);
 	CHECK(next_frame(&c, got, sizeof(got), 2000) == 0x1 && strcmp(got, "still here") == 0);
 
@@ -254,13 +265,19 @@ int main(void)
 	close(c.fd);
 	CHECK(closes_reach(3, 2000) == 3);
 
+	/* A client that never answers a ping is closed after 2.5 s of silence. */
+	CHECK(handshake(&c, port, GOOD) == 101);
+	CHECK(closes_reach(4, 1500) == 3);
+	CHECK(closes_reach(4, 3000) == 4);
+	close(c.fd);
+
 	/* The hub stops with a socket open: 1001, and on_close. */
 	CHECK(handshake(&c, port, GOOD) == 101);
 	consume(&c, strlen((char *)c.buf) + 4);
 	send_frame(&c, 0x1, "x", 1);
 	CHECK(next_frame(&c, got, sizeof(got), 2000) == 0x1);
 	http_ws_hub_stop(hub);
-	CHECK(atomic_load(&closes) == 4);
+	CHECK(atomic_load(&closes) == 5);
 	CHECK(next_frame(&c, got, sizeof(got), 2000) == 0x8 && (unsigned char)got[0] == 0x03 &&
 	      (unsigned char)got[1] == 0xE9);
 	close(c.fd);
@@ -269,6 +286,6 @@ int main(void)
 	http_ws_hub_free(hub);
 	metrics_free(m);
 	free(err);
-	CHECK(atomic_load(&closes) == 4);
+	CHECK(atomic_load(&closes) == 5);
 	TEST_DONE();
 }
