@@ -89,9 +89,15 @@ channels:
       secret: "browser-test-secret-0123456789abcdef"
       allowed_origins: ["${pageOrigin}"]
       title: "Shop support"
+  - name: desk
+    type: webchat
+    config:
+      secret: "browser-test-secret-0123456789abcdef"
+      allowed_origins: ["${pageOrigin}"]
+      prechat: true
 pipelines:
   - name: inbound
-    from: [site]
+    from: [site, desk]
     steps:
       - dedupe: {}
       - identify: {}
@@ -100,10 +106,11 @@ pipelines:
   const log = fs.openSync(path.join(dir, "gateway.log"), "a");
   const gw = spawn(PARLEY, ["run", "-c", cfg], { stdio: ["ignore", log, log] });
   const page_server = http.createServer((req, res) => {
+    const channel = req.url.startsWith("/desk") ? "desk" : "site";
     res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
     res.end(`<!doctype html><html><head><meta charset="utf-8"><title>A shop</title></head>
 <body style="font-family:sans-serif"><h1>A shop on another origin</h1><p>Products, prices, and a chat.</p>
-<script src="http://127.0.0.1:${gwPort}/webchat/site/widget.js"></script></body></html>`);
+<script src="http://127.0.0.1:${gwPort}/webchat/${channel}/widget.js"></script></body></html>`);
   }).listen(pagePort, "127.0.0.1");
   let browser;
   try {
@@ -150,7 +157,24 @@ pipelines:
     const token = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("parley-webchat:")));
     check(token.length === 1, "the session is kept in the host page's localStorage");
     await page.screenshot({ path: path.join(OUT, "webchat-reload.png") });
-    console.log(`reply shown after ${ms} ms; screenshots in ${OUT}/webchat-live.png and webchat-reload.png`);
+
+    // A channel with prechat: true asks name and e-mail first; they reach the envelope, unverified.
+    const desk = await (await browser.newContext({ viewport: { width: 900, height: 700 } })).newPage();
+    await desk.goto(pageOrigin + "/desk");
+    await desk.locator(".btn").click();
+    await desk.locator("input[name=name]").fill("Jiwoo Kim");
+    await desk.locator("input[name=email]").fill("jiwoo@example.org");
+    await desk.screenshot({ path: path.join(OUT, "webchat-prechat.png") });
+    await desk.locator("text=Start the chat").click();
+    await desk.locator("textarea").fill("배송은 언제 되나요?");
+    await desk.locator("textarea").press("Enter");
+    const deskMsg = desk.locator(".msg.inbound[data-id]");
+    await deskMsg.waitFor({ timeout: 5000 });
+    const dm = api(cfg, "message.get", { id: await deskMsg.getAttribute("data-id") });
+    const dmeta = (dm.message || dm).meta || {};
+    check(dmeta.contact_name === "Jiwoo Kim" && dmeta.webchat && dmeta.webchat.email === "jiwoo@example.org" &&
+          dmeta.webchat.verified === false, `pre-chat fields in meta: ${JSON.stringify(dmeta)}`);
+    console.log(`reply shown after ${ms} ms; screenshots in ${OUT}/webchat-live.png and webchat-reload.png, webchat-prechat.png`);
   } catch (e) {
     failures.push(String(e && e.stack || e));
     console.error(e);

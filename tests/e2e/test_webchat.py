@@ -82,6 +82,10 @@ def run(gw):
     st, _ = gw.request("GET", "/webchat/nosuch/widget.js")
     check(st == 404, f"an unknown channel has no widget ({st})")
 
+    st, body = gw.request("GET", "/webchat/site/settings", headers={"Origin": ORIGIN})
+    j = json.loads(body)
+    check(st == 200 and j.get("max_message") == 100 and j.get("prechat") is False, f"settings: {st} {j}")
+
     # A session, with CORS for the allowed origin; another origin is refused.
     st, s = session(gw)
     check(st == 200 and s.get("token") and len(s.get("session_id", "")) == 32, f"a session is made: {st} {s}")

@@ -13,7 +13,7 @@
  * from the store (GET /messages).  POST /messages does what the socket does,
  * for clients without one (and answers 413 over max_message).
  *
- * Public routes, under /webchat/<channel>: GET /widget.js, POST /session,
+ * Public routes, under /webchat/<channel>: GET /widget.js, GET /settings, POST /session,
  * GET /ws, GET and POST /messages, OPTIONS for CORS preflights.
  */
 #include "token.h"
@@ -216,6 +216,22 @@ static void on_preflight(void *data, parley_http_request *req)
 	const char *origin = check_origin(w, req);
 	if (origin)
 		respond(w, req, origin, 204, NULL, "", 0);
+}
+
+/* GET /settings: what the widget shows before a session exists. */
+static void on_settings(void *data, parley_http_request *req)
+{
+	struct webchat *w = data;
+	const char *origin = check_origin(w, req);
+	if (!origin)
+		return;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 1);
+	cJSON_AddStringToObject(o, "title", w->title);
+	cJSON_AddBoolToObject(o, "prechat", w->prechat);
+	cJSON_AddBoolToObject(o, "require_identity", w->require_identity);
+	cJSON_AddNumberToObject(o, "max_message", (double)w->max_message);
+	respond_json(w, req, origin, 200, o);
 }
 
 /* ------------------------------------------------------------- sessions */
@@ -869,13 +885,10 @@ static int wc_start(void *data, char **errmsg)
 		const char *method, *sub;
 		parley_http_cb cb;
 	} routes[] = {
-	        {"GET", "/widget.js", on_widget},
-	        {"OPTIONS", "/session", on_preflight},
-	        {"POST", "/session", on_session},
-	        {"OPTIONS", "/messages", on_preflight},
-	        {"GET", "/messages", on_get_messages},
-	        {"POST", "/messages", on_post_message},
-	        {"GET", "/ws", on_ws},
+	        {"GET", "/widget.js", on_widget},       {"GET", "/settings", on_settings},
+	        {"OPTIONS", "/session", on_preflight},  {"POST", "/session", on_session},
+	        {"OPTIONS", "/messages", on_preflight}, {"GET", "/messages", on_get_messages},
+	        {"POST", "/messages", on_post_message}, {"GET", "/ws", on_ws},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		int rv = h->http_route_public(w->inst, routes[i].method, routes[i].sub, routes[i].cb);

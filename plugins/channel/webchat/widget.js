@@ -128,8 +128,37 @@
     if (started) return;
     started = true;
     var wanted = identityToken || null;
-    if (state.token && state.identity === wanted) connect();
-    else newSession(null);
+    if (state.token && state.identity === wanted) { connect(); return; }
+    fetch(base + "/settings")
+      .then(function (r) { return r.json(); })
+      .then(function (j) {
+        if (j.title) head.textContent = j.title;
+        if (j.prechat) prechat();
+        else newSession(null);
+      })
+      .catch(function () { note("The chat is not reachable right now."); started = false; });
+  }
+  /* Name and e-mail before the chat: kept as the visitor typed them, unverified. */
+  function prechat() {
+    var f = el("form", "pre");
+    var name = el("input");
+    name.placeholder = "Your name";
+    name.name = "name";
+    var email = el("input");
+    email.placeholder = "E-mail (optional)";
+    email.type = "email";
+    email.name = "email";
+    var go = el("button", null, "Start the chat");
+    go.type = "submit";
+    f.appendChild(name);
+    f.appendChild(email);
+    f.appendChild(go);
+    list.appendChild(f);
+    f.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      list.removeChild(f);
+      newSession({ name: name.value.trim() || null, email: email.value.trim() || null });
+    });
   }
   function newSession(fields) {
     var body = fields || {};
