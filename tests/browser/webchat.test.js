@@ -145,6 +145,14 @@ pipelines:
     // Text stays text: the reply's "<b>" is shown, not made bold.
     const bold = await page.locator(".msg.outbound b").count();
     check(bold === 0, "the reply's markup is shown as text");
+    // A file through the "+" button: stored, shown by its name.
+    await page.locator("input[type=file]").setInputFiles({ name: "receipt.txt", mimeType: "text/plain",
+                                                          buffer: Buffer.from("order 1234") });
+    const fileMsg = page.locator(".msg.inbound[data-id]", { hasText: "File: receipt.txt" });
+    await fileMsg.waitFor({ timeout: 5000 });
+    const fm = api(cfg, "message.get", { id: await fileMsg.getAttribute("data-id") });
+    const fatt = ((fm.message || fm).attachments || [])[0] || {};
+    check(fatt.name === "receipt.txt" && fatt.size === 10 && fatt.sha256, `the file's envelope: ${JSON.stringify(fatt)}`);
     await page.screenshot({ path: path.join(OUT, "webchat-live.png") });
 
     // After a reload, both come back from the history.

@@ -31,6 +31,7 @@ CHANNELS = f"""  - name: site
       rate_limit: 5
       max_message: 100
       auth_timeout: 1s
+      max_attachment: 2k
   - name: members
     type: webchat
     config:
@@ -191,6 +192,28 @@ def run(gw):
     st, s2 = session(gw)
     st, body = gw.request("GET", "/webchat/site/messages", headers={"Authorization": "Bearer " + s2["token"]})
     check(json.loads(body).get("messages") == [], "another visitor sees nothing of it")
+
+    # An attachment goes to the attachment store and comes back in the history; over max_attachment: 413.
+    st, s4 = session(gw)
+    auth4 = {"Authorization": "Bearer " + s4["token"], "Origin": ORIGIN}
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(500)
+    st, body = gw.request("POST", "/webchat/site/attachments?name=%EC%A3%BC%EB%AC%B8.png&client_id=f1", png,
+                          dict(auth4, **{"Content-Type": "image/png"}))
+    j = json.loads(body)
+    check(st == 200 and j.get("id"), f"an attachment is stored: {st} {body}")
+    rc, got = gw.api("message.get", {"id": j.get("id", "")})
+    att = (got.get("message", got).get("attachments") or [{}])[0]
+    want_sha = hashlib.sha256(png).hexdigest()
+    check(att.get("sha256") == want_sha and att.get("size") == len(png) and att.get("name") == "주문.png" and
+          att.get("content_type") == "image/png", f"the attachment in the envelope: {att}")
+    path = os.path.join(gw.dir, "var", "attachments", want_sha[:2], want_sha)
+    check(os.path.exists(path) and open(path, "rb").read() == png, "the bytes are in the attachment store")
+    st, body = gw.request("POST", "/webchat/site/attachments?name=big.bin", b"x" * 2049,
+                          dict(auth4, **{"Content-Type": "application/octet-stream"}))
+    check(st == 413, f"an attachment over max_attachment is 413 ({st})")
+    st, body = gw.request("GET", "/webchat/site/messages", headers=auth4)
+    hist = json.loads(body).get("messages", [])
+    check(len(hist) == 1 and hist[0].get("attachment", {}).get("name") == "주문.png", f"history has it: {hist}")
 
     # Identity tokens: valid, expired, replayed, other channel, bad signature; require_identity.
     now = int(time.time())

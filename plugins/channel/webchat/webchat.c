@@ -14,7 +14,7 @@
  * for clients without one (and answers 413 over max_message).
  *
  * Public routes, under /webchat/<channel>: GET /widget.js, GET /settings, POST /session,
- * GET /ws, GET and POST /messages, OPTIONS for CORS preflights.
+ * GET /ws, GET and POST /messages, POST /attachments, OPTIONS for CORS preflights.
  */
 #include "token.h"
 
@@ -50,7 +50,13 @@ struct webchat {
 	int64_t ttl_s;
 	const char *title;
 	int64_t auth_timeout_ms;
+	uint64_t max_attachment;
 	parley_timer *sweeper;
+	/* Attachments are written by a thread of the instance (attachment_put blocks for the disk). */
+	pthread_t writer;
+	int writer_started, writer_stop;
+	pthread_cond_t jobs_cv;
+	struct job *jobs;
 	pthread_mutex_t lock; /* socks, rates, nonces */
 	struct sock *socks;
 	struct strmap rates;  /* session id -> "<minute> <count>" */
@@ -68,6 +74,19 @@ struct sock {
 	struct wc_session s;
 };
 
+/* An uploaded attachment waiting for the writer thread. */
+struct job {
+	struct job *next;
+	parley_http_request *req;
+	char origin[256];
+	struct wc_session s;
+	char client_id[65];
+	char name[256];
+	char content_type[128];
+	unsigned char *data;
+	size_t len;
+};
+
 /* A submission in flight: answered over HTTP or over a socket. */
 struct pending {
 	struct webchat *w;
@@ -77,6 +96,7 @@ struct pending {
 	char client_id[CLIENT_ID_MAX + 1];
 	char sid[40];
 	char *text;
+	char *attachment; /* JSON {name, size, content_type} shown to the session's sockets, or NULL */
 };
 
 static const struct parley_config_key config_map[] = {
@@ -91,6 +111,8 @@ static const struct parley_config_key config_map[] = {
         {"prechat", PARLEY_CFG_BOOL, "false", 0, "ask the visitor's name and e-mail (unverified) before the chat"},
         {"session_ttl", PARLEY_CFG_DURATION, "30d", 0, "how long a visitor's session token stays valid"},
         {"title", PARLEY_CFG_STRING, "Chat with us", 0, "the chat window's title"},
+        {"max_attachment", PARLEY_CFG_SIZE, "1MiB", 0,
+         "the largest file a visitor may attach (http.max_body bounds it too); 0 turns attachments off"},
         {"auth_timeout", PARLEY_CFG_DURATION, "10s", 0,
          "a socket that has not sent its session token within this time is closed"},
         {NULL, 0, NULL, 0, NULL},
@@ -391,6 +413,8 @@ static void committed(void *arg, int result, const char *const *ids, size_t n)
 		cJSON_AddStringToObject(m, "text", p->text);
 		if (p->client_id[0])
 			cJSON_AddStringToObject(m, "client_id", p->client_id);
+		if (p->attachment)
+			cJSON_AddItemToObject(m, "attachment", cJSON_Parse(p->attachment));
 		char *s = cJSON_PrintUnformatted(m);
 		cJSON_Delete(m);
 		pthread_mutex_lock(&w->lock);
@@ -428,6 +452,7 @@ static void committed(void *arg, int result, const char *const *ids, size_t n)
 		pthread_mutex_unlock(&w->lock);
 	}
 	free(p->text);
+	free(p->attachment);
 	free(p);
 }
 
@@ -632,11 +657,28 @@ static cJSON *history(struct webchat *w, const char *sid)
 			const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "kind"));
 			const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "text"));
 			/* The store filters by address; this filter holds even with a store that does not. */
-			if (!kind || strcmp(kind, "message") != 0 || !text ||
+			const cJSON *atts = cJSON_GetObjectItemCaseSensitive(m, "attachments");
+			if (!kind || strcmp(kind, "message") != 0 || (!text && !cJSON_GetArraySize(atts)) ||
 			    !((from && strcmp(from, urn) == 0) || (to && strcmp(to, urn) == 0)))
 				continue;
 			cJSON *e = cJSON_CreateObject();
+			const cJSON *a0 = cJSON_GetArrayItem(atts, 0);
+			if (a0) {
+				cJSON *a = cJSON_AddObjectToObject(e, "attachment");
+				static const char *const af[] = {"name", "content_type", NULL};
+				for (size_t i = 0; af[i]; i++) {
+					const char *v =
+					        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a0, af[i]));
+					if (v)
+						cJSON_AddStringToObject(a, af[i], v);
+				}
+				const cJSON *size = cJSON_GetObjectItemCaseSensitive(a0, "size");
+				if (cJSON_IsNumber(size))
+					cJSON_AddNumberToObject(a, "size", size->valuedouble);
+			}
 			static const char *const keep[] = {"id", "direction", "text", "received_at", "status", NULL};
+			if (!text)
+				cJSON_AddStringToObject(e, "text", "");
 			for (size_t i = 0; keep[i]; i++) {
 				const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, keep[i]));
 				if (v)
@@ -675,6 +717,178 @@ static void on_get_messages(void *data, parley_http_request *req)
 	cJSON_AddStringToObject(o, "session_id", s.sid);
 	cJSON_AddItemToObject(o, "messages", list);
 	respond_json(w, req, origin, 200, o);
+}
+
+/* ------------------------------------------------------------ attachments */
+
+/* The writer thread: keep the bytes, then submit the message that names them. */
+static void write_attachment(struct webchat *w, struct job *j)
+{
+	const struct parley_host *h = w->h;
+	char sha[65];
+	if (h->attachment_put(w->inst, NULL, 0, j->data, j->len, j->content_type, sha) != 0) {
+		respond_error(w, j->req, j->origin, 503, "not_stored", "the file was not stored: send it again");
+		return;
+	}
+	struct pending *p = calloc(1, sizeof(*p));
+	parley_envelope *env = p ? h->envelope_new(w->inst, "message", "inbound") : NULL;
+	if (!env) {
+		free(p);
+		respond_error(w, j->req, j->origin, 503, "unavailable", "out of memory");
+		return;
+	}
+	p->w = w;
+	p->req = j->req;
+	snprintf(p->origin, sizeof(p->origin), "%s", j->origin);
+	snprintf(p->client_id, sizeof(p->client_id), "%s", j->client_id);
+	snprintf(p->sid, sizeof(p->sid), "%s", j->s.sid);
+	char buf[600];
+	snprintf(buf, sizeof(buf), "webchat:%s", j->s.sid);
+	h->envelope_set_str(env, "from", buf);
+	char rnd[40] = "";
+	if (!j->client_id[0])
+		wc_session_id(rnd);
+	snprintf(buf, sizeof(buf), "%s/%s", j->s.sid, j->client_id[0] ? j->client_id : rnd);
+	h->envelope_set_str(env, "external_id", buf);
+	cJSON *atts = cJSON_CreateArray();
+	cJSON *a = cJSON_CreateObject();
+	cJSON_AddItemToArray(atts, a);
+	snprintf(buf, sizeof(buf), "attachments/%.2s/%s", sha, sha);
+	cJSON_AddStringToObject(a, "ref", buf);
+	cJSON_AddStringToObject(a, "sha256", sha);
+	cJSON_AddNumberToObject(a, "size", (double)j->len);
+	cJSON_AddStringToObject(a, "content_type", j->content_type);
+	if (j->name[0])
+		cJSON_AddStringToObject(a, "name", j->name);
+	char *aj = cJSON_PrintUnformatted(atts);
+	cJSON_Delete(atts);
+	h->envelope_set_json(env, "attachments", aj ? aj : "[]");
+	free(aj);
+	cJSON *pub = cJSON_CreateObject();
+	cJSON_AddStringToObject(pub, "name", j->name);
+	cJSON_AddNumberToObject(pub, "size", (double)j->len);
+	cJSON_AddStringToObject(pub, "content_type", j->content_type);
+	p->attachment = cJSON_PrintUnformatted(pub);
+	cJSON_Delete(pub);
+	p->text = strdup("");
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "webchat"), "session_id", j->s.sid);
+	char *mj = cJSON_PrintUnformatted(meta);
+	cJSON_Delete(meta);
+	h->envelope_set_json(env, "meta", mj ? mj : "{}");
+	free(mj);
+	const char *refused = h->envelope_error(env);
+	parley_envelope *envs[1] = {env};
+	if (refused || !p->text || h->submit_ids(w->inst, envs, 1, committed, p) != 0) {
+		h->envelope_free(env);
+		respond_error(w, j->req, j->origin, refused ? 400 : 503, refused ? "bad_request" : "unavailable",
+		              refused ? refused : "the gateway cannot take messages right now: retry later");
+		free(p->text);
+		free(p->attachment);
+		free(p);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct webchat *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->jobs && !w->writer_stop)
+			pthread_cond_wait(&w->jobs_cv, &w->lock);
+		struct job *j = w->jobs;
+		if (!j)
+			break; /* stopping, and nothing left */
+		w->jobs = j->next;
+		pthread_mutex_unlock(&w->lock);
+		write_attachment(w, j);
+		free(j->data);
+		free(j);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* POST /attachments?name=<file name>[&client_id=...]: the body is the file, typed by Content-Type. */
+static void on_post_attachment(void *data, parley_http_request *req)
+{
+	struct webchat *w = data;
+	const struct parley_host *h = w->h;
+	const char *origin = check_origin(w, req);
+	struct wc_session s;
+	if (!origin || bearer(w, req, origin, &s) != 0)
+		return;
+	size_t len;
+	const void *body = h->http_body(req, &len);
+	const char *ctype = h->http_header(req, "Content-Type");
+	if (!w->max_attachment) {
+		respond_error(w, req, origin, 403, "no_attachments", "this chat takes no files (max_attachment: 0)");
+		return;
+	}
+	if (len > w->max_attachment) {
+		respond_error(w, req, origin, 413, "too_large", "the file is larger than this chat's max_attachment");
+		return;
+	}
+	if (!len || !ctype || !ctype[0] || strlen(ctype) >= 128 || strchr(ctype, '\n')) {
+		respond_error(w, req, origin, 400, "bad_request",
+		              "send the file as the body, typed by its Content-Type");
+		return;
+	}
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j || !(j->data = malloc(len))) {
+		free(j);
+		respond_error(w, req, origin, 503, "unavailable", "out of memory");
+		return;
+	}
+	const char *q = h->http_query(req);
+	for (const char *p = q; p && *p;) {
+		size_t n = strcspn(p, "&");
+		char *dst = strncmp(p, "name=", 5) == 0         ? j->name
+		            : strncmp(p, "client_id=", 10) == 0 ? j->client_id
+		                                                : NULL;
+		size_t cap = dst == j->name ? sizeof(j->name) : sizeof(j->client_id);
+		const char *v = dst ? strchr(p, '=') + 1 : NULL;
+		/* percent-decode the value */
+		for (size_t o = 0; v && v < p + n && o + 1 < cap; o++) {
+			unsigned c = (unsigned char)*v;
+			if (c == '%' && v + 2 < p + n + 1 && sscanf(v + 1, "%2x", &c) == 1)
+				v += 3;
+			else
+				v += 1, c = c == '+' ? ' ' : c;
+			dst[o] = (char)c;
+			dst[o + 1] = '\0';
+		}
+		p += n + (p[n] == '&');
+	}
+	char why[160];
+	if ((j->client_id[0] && !client_id_ok(j->client_id)) ||
+	    h->text_check("name", j->name, strlen(j->name), why, sizeof(why)) != 0) {
+		free(j->data);
+		free(j);
+		respond_error(w, req, origin, 400, "bad_request",
+		              "'name' must be UTF-8 and 'client_id' 1-64 of A-Z a-z 0-9 - _");
+		return;
+	}
+	if (!rate_ok(w, s.sid)) {
+		free(j->data);
+		free(j);
+		respond_error(w, req, origin, 429, "rate_limited", "too many messages this minute: wait a little");
+		return;
+	}
+	memcpy(j->data, body, len);
+	j->len = len;
+	j->req = req;
+	j->s = s;
+	snprintf(j->origin, sizeof(j->origin), "%s", origin);
+	snprintf(j->content_type, sizeof(j->content_type), "%s", ctype);
+	pthread_mutex_lock(&w->lock);
+	struct job **tail = &w->jobs;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = j;
+	pthread_cond_signal(&w->jobs_cv);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* ----------------------------------------------------------- WebSockets */
@@ -871,7 +1085,9 @@ static int wc_create(const struct parley_host *h, parley_instance *inst, void *p
 	w->ttl_s = ttl_ms / 1000;
 	w->title = h->config_str(inst, "title");
 	h->config_duration_ms(inst, "auth_timeout", &w->auth_timeout_ms);
+	h->config_size(inst, "max_attachment", &w->max_attachment);
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->jobs_cv, NULL);
 	*data = w;
 	return 0;
 }
@@ -885,16 +1101,20 @@ static int wc_start(void *data, char **errmsg)
 		const char *method, *sub;
 		parley_http_cb cb;
 	} routes[] = {
-	        {"GET", "/widget.js", on_widget},       {"GET", "/settings", on_settings},
-	        {"OPTIONS", "/session", on_preflight},  {"POST", "/session", on_session},
-	        {"OPTIONS", "/messages", on_preflight}, {"GET", "/messages", on_get_messages},
-	        {"POST", "/messages", on_post_message}, {"GET", "/ws", on_ws},
+	        {"GET", "/widget.js", on_widget},          {"GET", "/settings", on_settings},
+	        {"OPTIONS", "/session", on_preflight},     {"POST", "/session", on_session},
+	        {"OPTIONS", "/messages", on_preflight},    {"GET", "/messages", on_get_messages},
+	        {"POST", "/messages", on_post_message},    {"GET", "/ws", on_ws},
+	        {"OPTIONS", "/attachments", on_preflight}, {"POST", "/attachments", on_post_attachment},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		int rv = h->http_route_public(w->inst, routes[i].method, routes[i].sub, routes[i].cb);
 		if (rv != 0)
 			return rv;
 	}
+	if (pthread_create(&w->writer, NULL, writer_main, w) != 0)
+		return PARLEY_EIO;
+	w->writer_started = 1;
 	return h->timer_start(w->inst, 1000, 1000, sweep, w, &w->sweeper);
 }
 
@@ -904,6 +1124,14 @@ static void wc_stop(void *data)
 	if (w->sweeper)
 		w->h->timer_stop(w->sweeper);
 	w->sweeper = NULL;
+	if (w->writer_started) {
+		pthread_mutex_lock(&w->lock);
+		w->writer_stop = 1;
+		pthread_cond_signal(&w->jobs_cv);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->writer, NULL); /* it answers what was queued first */
+		w->writer_started = 0;
+	}
 }
 
 static void wc_destroy(void *data)
@@ -918,6 +1146,7 @@ static void wc_destroy(void *data)
 	strmap_free(&w->rates);
 	strmap_free(&w->nonces);
 	cJSON_Delete(w->origins);
+	pthread_cond_destroy(&w->jobs_cv);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }

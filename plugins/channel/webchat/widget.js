@@ -43,7 +43,7 @@
     ".inbound{align-self:flex-end;background:#2463eb;color:#fff}.outbound{align-self:flex-start;background:#fff;border:1px solid #dde}" +
     ".pending{opacity:.6}.failed{background:#b91c1c}.note{align-self:center;color:#666;font-size:12px}" +
     ".form{display:flex;border-top:1px solid #dde}.form textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:42px}" +
-    ".form button{border:0;background:#2463eb;color:#fff;padding:0 14px;cursor:pointer}" +
+    ".form button{border:0;background:#2463eb;color:#fff;padding:0 14px;cursor:pointer}.form .attach{background:#fff;color:#2463eb;font-size:20px;padding:0 10px}" +
     ".pre{padding:12px;display:flex;flex-direction:column;gap:8px}.pre input{padding:8px;border:1px solid #ccd;border-radius:6px}";
   root.appendChild(style);
   var btn = el("button", "btn");
@@ -67,6 +67,14 @@
   input.placeholder = "Write a message";
   var send = el("button", null, "Send");
   send.type = "submit";
+  var attach = el("button", "attach", "+");
+  attach.type = "button";
+  attach.setAttribute("aria-label", "Attach a file");
+  var file = el("input");
+  file.type = "file";
+  file.style.display = "none";
+  form.appendChild(attach);
+  form.appendChild(file);
   form.appendChild(input);
   form.appendChild(send);
   win.appendChild(head);
@@ -110,6 +118,28 @@
   input.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); submit(); }
   });
+
+  attach.addEventListener("click", function () { if (state.token) file.click(); });
+  file.addEventListener("change", function () {
+    var f = file.files && file.files[0];
+    file.value = "";
+    if (!f || !state.token) return;
+    var clientId = randomId();
+    var b = show("inbound", label({ name: f.name }), null, clientId, true);
+    fetch(base + "/attachments?name=" + encodeURIComponent(f.name) + "&client_id=" + clientId, {
+      method: "POST",
+      headers: { Authorization: "Bearer " + state.token, "Content-Type": f.type || "application/octet-stream" },
+      body: f
+    })
+      .then(function (r) { return r.json().then(function (j) { return { status: r.status, j: j }; }); })
+      .then(function (r) {
+        if (r.status === 200) { show("inbound", "", r.j.id, clientId, false); return; }
+        b.classList.add("failed");
+        note(r.status === 413 ? "That file is too large." : (r.j.error || "The file was not sent."));
+      })
+      .catch(function () { b.classList.add("failed"); note("The file was not sent."); });
+  });
+  function label(a) { return "File: " + (a.name || "attachment"); }
 
   function submit() {
     var text = input.value.replace(/^\s+|\s+$/g, "");
@@ -194,7 +224,8 @@
       } else if (m.type === "ack") {
         show("inbound", "", m.id, m.client_id, false);
       } else if (m.type === "message") {
-        show(m.direction === "outbound" ? "outbound" : "inbound", m.text, m.id, m.client_id, false);
+        show(m.direction === "outbound" ? "outbound" : "inbound", m.attachment ? label(m.attachment) : m.text, m.id,
+             m.client_id, false);
       } else if (m.type === "error") {
         if (m.code === "bad_token") { state = {}; save(); started = false; ws.onclose = null; start(); return; }
         var b = m.client_id && seen["c:" + m.client_id];
@@ -213,7 +244,8 @@
       .then(function (r) { return r.json(); })
       .then(function (j) {
         (j.messages || []).forEach(function (m) {
-          show(m.direction === "outbound" ? "outbound" : "inbound", m.text, m.id, null, false);
+          show(m.direction === "outbound" ? "outbound" : "inbound", m.attachment ? label(m.attachment) : m.text, m.id,
+               null, false);
         });
       })
       .catch(function () { /* the live socket still works */ });
