@@ -493,6 +493,47 @@ static int client_id_ok(const char *c)
 }
 
 /*
+ * A new inbound envelope from session s: from webchat:<sid>, external_id
+ * <sid>/<client_id> (a resend after a lost ack is then the same message;
+ * random without one), and meta.  NULL when out of memory.
+ */
+static parley_envelope *visitor_envelope(struct webchat *w, const struct wc_session *s, const char *client_id)
+{
+	const struct parley_host *h = w->h;
+	parley_envelope *env = h->envelope_new(w->inst, "message", "inbound");
+	if (!env)
+		return NULL;
+	char buf[600], rnd[40] = "";
+	snprintf(buf, sizeof(buf), "webchat:%s", s->sid);
+	h->envelope_set_str(env, "from", buf);
+	if (!client_id[0])
+		wc_session_id(rnd);
+	snprintf(buf, sizeof(buf), "%s/%s", s->sid, client_id[0] ? client_id : rnd);
+	h->envelope_set_str(env, "external_id", buf);
+	/* What the visitor typed is kept apart from what the site vouched for: neither merges contacts by itself. */
+	cJSON *meta = cJSON_CreateObject();
+	cJSON *wc = cJSON_AddObjectToObject(meta, "webchat");
+	cJSON_AddStringToObject(wc, "session_id", s->sid);
+	if (s->name[0]) {
+		cJSON_AddStringToObject(meta, "contact_name", s->name);
+		cJSON_AddStringToObject(wc, "name", s->name);
+	}
+	if (s->email[0])
+		cJSON_AddStringToObject(wc, "email", s->email);
+	cJSON_AddBoolToObject(wc, "verified", s->uid[0] != 0);
+	if (s->uid[0]) {
+		cJSON_AddStringToObject(wc, "user_id", s->uid);
+		if (s->uemail[0])
+			cJSON_AddStringToObject(wc, "verified_email", s->uemail);
+	}
+	char *mj = cJSON_PrintUnformatted(meta);
+	cJSON_Delete(meta);
+	h->envelope_set_json(env, "meta", mj ? mj : "{}");
+	free(mj);
+	return env;
+}
+
+/*
  * A visitor's message: checked, counted, submitted.  0 when submitted (p is
  * the host's until committed()), or the HTTP status of the refusal with
  * *code and *why (p is still the caller's).
@@ -526,42 +567,13 @@ static int visitor_message(struct webchat *w, const struct wc_session *s, const 
 		h->metric_add(w->inst, "webchat_rate_limited_total", 1);
 		return 429;
 	}
-	parley_envelope *env = h->envelope_new(w->inst, "message", "inbound");
+	parley_envelope *env = visitor_envelope(w, s, p->client_id);
 	if (!env) {
 		*code = "unavailable";
 		*why = "out of memory";
 		return 503;
 	}
-	char buf[600];
-	snprintf(buf, sizeof(buf), "webchat:%s", s->sid);
-	h->envelope_set_str(env, "from", buf);
-	/* A client_id makes a resend (after a lost ack) the same message: dedupe keeps one. */
-	char rnd[40];
-	if (!p->client_id[0])
-		wc_session_id(rnd);
-	snprintf(buf, sizeof(buf), "%s/%s", s->sid, p->client_id[0] ? p->client_id : rnd);
-	h->envelope_set_str(env, "external_id", buf);
 	h->envelope_set_str(env, "text", text->valuestring);
-	/* What the visitor typed is kept apart from what the site vouched for: neither merges contacts by itself. */
-	cJSON *meta = cJSON_CreateObject();
-	cJSON *wc = cJSON_AddObjectToObject(meta, "webchat");
-	cJSON_AddStringToObject(wc, "session_id", s->sid);
-	if (s->name[0]) {
-		cJSON_AddStringToObject(meta, "contact_name", s->name);
-		cJSON_AddStringToObject(wc, "name", s->name);
-	}
-	if (s->email[0])
-		cJSON_AddStringToObject(wc, "email", s->email);
-	cJSON_AddBoolToObject(wc, "verified", s->uid[0] != 0);
-	if (s->uid[0]) {
-		cJSON_AddStringToObject(wc, "user_id", s->uid);
-		if (s->uemail[0])
-			cJSON_AddStringToObject(wc, "verified_email", s->uemail);
-	}
-	char *mj = cJSON_PrintUnformatted(meta);
-	cJSON_Delete(meta);
-	h->envelope_set_json(env, "meta", mj ? mj : "{}");
-	free(mj);
 	p->text = strdup(text->valuestring);
 	snprintf(p->sid, sizeof(p->sid), "%s", s->sid);
 	const char *refused = h->envelope_error(env);
@@ -731,7 +743,7 @@ static void write_attachment(struct webchat *w, struct job *j)
 		return;
 	}
 	struct pending *p = calloc(1, sizeof(*p));
-	parley_envelope *env = p ? h->envelope_new(w->inst, "message", "inbound") : NULL;
+	parley_envelope *env = p ? visitor_envelope(w, &j->s, j->client_id) : NULL;
 	if (!env) {
 		free(p);
 		respond_error(w, j->req, j->origin, 503, "unavailable", "out of memory");
@@ -743,13 +755,6 @@ static void write_attachment(struct webchat *w, struct job *j)
 	snprintf(p->client_id, sizeof(p->client_id), "%s", j->client_id);
 	snprintf(p->sid, sizeof(p->sid), "%s", j->s.sid);
 	char buf[600];
-	snprintf(buf, sizeof(buf), "webchat:%s", j->s.sid);
-	h->envelope_set_str(env, "from", buf);
-	char rnd[40] = "";
-	if (!j->client_id[0])
-		wc_session_id(rnd);
-	snprintf(buf, sizeof(buf), "%s/%s", j->s.sid, j->client_id[0] ? j->client_id : rnd);
-	h->envelope_set_str(env, "external_id", buf);
 	cJSON *atts = cJSON_CreateArray();
 	cJSON *a = cJSON_CreateObject();
 	cJSON_AddItemToArray(atts, a);
@@ -771,12 +776,6 @@ static void write_attachment(struct webchat *w, struct job *j)
 	p->attachment = cJSON_PrintUnformatted(pub);
 	cJSON_Delete(pub);
 	p->text = strdup("");
-	cJSON *meta = cJSON_CreateObject();
-	cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "webchat"), "session_id", j->s.sid);
-	char *mj = cJSON_PrintUnformatted(meta);
-	cJSON_Delete(meta);
-	h->envelope_set_json(env, "meta", mj ? mj : "{}");
-	free(mj);
 	const char *refused = h->envelope_error(env);
 	parley_envelope *envs[1] = {env};
 	if (refused || !p->text || h->submit_ids(w->inst, envs, 1, committed, p) != 0) {
