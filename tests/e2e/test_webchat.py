@@ -263,6 +263,15 @@ def run(gw):
     m = gw.wait_message(mid, "sent") if mid else {}
     check(m.get("status") == "sent", f"a reply without a socket is sent: {m}")
 
+    # The gateway stops with a visitor's socket open: close 1001, then a clean exit.
+    ws, m = authed_socket(gw, token)
+    t0 = time.time()
+    rc = gw.stop()
+    check(rc == 0 and time.time() - t0 < 10, f"the gateway stops at once with a socket open (exit {rc})")
+    m = ws.recv()
+    check(m is None and ws.closed and ws.closed[0] == 1001, f"the visitor's socket is closed 1001 ({ws.closed})")
+    ws.close()
+
 
 if __name__ == "__main__":
     main()
