@@ -442,8 +442,8 @@ static void ws_service(parley_ws *ws, uint32_t events)
 	pthread_mutex_lock(&ws->lock);
 	ws_flush(ws);
 	int sent = ws->out_len == 0;
-	int done = ws->broken || (ws->eof && (sent || ws->close_queued)) ||
-	           (ws->close_queued && sent && ws->peer_closed) ||
+	/* At the end of the client's stream it is gone (a socket left readable would wake epoll forever). */
+	int done = ws->broken || ws->eof || (ws->close_queued && sent && ws->peer_closed) ||
 	           (ws->close_queued && time_mono_ms() - ws->closing_at > CLOSE_WAIT_MS) ||
 	           (ws->close_queued && ws->in.closed && sent);
 	if (ws->close_queued && sent && !done)
