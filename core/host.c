@@ -10,6 +10,7 @@
 #include "envelope.h"
 #include "gateway.h"
 #include "http.h"
+#include "http_ws.h"
 #include "inbox/inbox.h"
 #include "log.h"
 #include "metrics.h"
@@ -237,6 +238,16 @@ static int h_http_route(parley_instance *inst, const char *method, const char *s
 	return http_route_add(inst->gw->http, inst, method, subpath, cb);
 }
 
+static int h_http_route_public(parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb)
+{
+	return http_route_add_public(inst->gw->http, inst, method, subpath, cb);
+}
+
+static parley_ws *h_ws_accept(parley_http_request *req, const struct parley_ws_callbacks *cb, void *arg)
+{
+	return http_ws_accept(http_ws_hub_of(req), req, cb, arg);
+}
+
 struct parley_timer {
 	nng_aio *aio;
 	int64_t period_ms;
@@ -415,6 +426,11 @@ static const struct parley_host table = {
         .lease = h_lease,
         .counter_add = h_counter_add,
         .lease_release = h_lease_release,
+        .http_route_public = h_http_route_public,
+        .http_respond_with = http_req_respond_with,
+        .ws_accept = h_ws_accept,
+        .ws_send = http_ws_send,
+        .ws_close = http_ws_close,
 };
 
 const struct parley_host *host_table(void)

@@ -1,6 +1,8 @@
 /*
  * http.c: what the gateway serves over HTTP: channel webhooks under
- * /webhooks/<channel>[/subpath], /healthz and /metrics.  Connections,
+ * /webhooks/<channel>[/subpath], channels' public routes under
+ * /<channel type>/<channel>[/subpath] (the web chat widget), /healthz and
+ * /metrics.  WebSockets are core/http_ws.c's.  Connections,
  * limits and answering from other threads are core/http_server.c's.
  */
 #include "http.h"
@@ -8,6 +10,7 @@
 #include "bus.h"
 #include "gateway.h"
 #include "http_server.h"
+#include "http_ws.h"
 #include "log.h"
 #include "metrics.h"
 #include "relay.h"
@@ -24,6 +27,7 @@ struct route {
 	char *method;
 	char *subpath;
 	parley_http_cb cb;
+	int public_route; /* under /<type>/<channel>, not /webhooks/<channel> */
 };
 
 struct http {
@@ -31,6 +35,7 @@ struct http {
 	struct http_server *srv;
 	struct route *routes;
 	size_t n_routes;
+	struct http_ws_hub *ws;
 	int started;
 };
 
@@ -44,13 +49,14 @@ int http_open(struct http **out, struct gateway *gw)
 	return 0;
 }
 
-int http_route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb)
+static int route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb,
+                     int public_route)
 {
 	if (h->started || !method || !cb || !subpath || (subpath[0] && subpath[0] != '/'))
 		return PARLEY_EINVAL;
 	for (size_t i = 0; i < h->n_routes; i++)
-		if (h->routes[i].inst == inst && strcmp(h->routes[i].method, method) == 0 &&
-		    strcmp(h->routes[i].subpath, subpath) == 0)
+		if (h->routes[i].inst == inst && h->routes[i].public_route == public_route &&
+		    strcmp(h->routes[i].method, method) == 0 && strcmp(h->routes[i].subpath, subpath) == 0)
 			return PARLEY_EEXIST;
 	struct route *nr = realloc(h->routes, (h->n_routes + 1) * sizeof(*nr));
 	if (!nr)
@@ -60,8 +66,26 @@ int http_route_add(struct http *h, parley_instance *inst, const char *method, co
 	h->routes[h->n_routes].method = strdup(method);
 	h->routes[h->n_routes].subpath = strdup(subpath);
 	h->routes[h->n_routes].cb = cb;
+	h->routes[h->n_routes].public_route = public_route;
 	h->n_routes++;
 	return 0;
+}
+
+int http_route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb)
+{
+	return route_add(h, inst, method, subpath, cb, 0);
+}
+
+int http_route_add_public(struct http *h, parley_instance *inst, const char *method, const char *subpath,
+                          parley_http_cb cb)
+{
+	return route_add(h, inst, method, subpath, cb, 1);
+}
+
+struct http_ws_hub *http_ws_hub_of(parley_http_request *req)
+{
+	struct http *h = http_server_router_arg(req);
+	return h->ws;
 }
 
 static void on_webhook(void *arg, parley_http_request *req)
@@ -125,7 +149,7 @@ static void route_webhook(struct http *h, parley_http_request *req, const char *
 	const struct route *rt = NULL;
 	int path_known = 0;
 	for (size_t i = 0; i < h->n_routes; i++) {
-		if (h->routes[i].inst != inst || strcmp(h->routes[i].subpath, sub) != 0)
+		if (h->routes[i].inst != inst || h->routes[i].public_route || strcmp(h->routes[i].subpath, sub) != 0)
 			continue;
 		path_known = 1;
 		if (strcmp(h->routes[i].method, method) == 0)
@@ -139,6 +163,49 @@ static void route_webhook(struct http *h, parley_http_request *req, const char *
 	}
 	http_server_set_label(req, inst->name);
 	http_server_serve(req, on_webhook, (void *)rt, h->gw->cfg.http_max_body, 1);
+}
+
+/*
+ * /<type>/<channel>[/sub]: a public route of a channel of that type.  0
+ * when the path names no channel with public routes (the caller refuses).
+ */
+static int route_public(struct http *h, parley_http_request *req, const char *path)
+{
+	const char *type = path + 1;
+	size_t tlen = strcspn(type, "/");
+	const char *name = type + tlen + (type[tlen] == '/');
+	size_t nlen = strcspn(name, "/");
+	char channel[128];
+	if (!tlen || type[tlen] != '/' || !nlen || nlen >= sizeof(channel))
+		return 0;
+	memcpy(channel, name, nlen);
+	channel[nlen] = '\0';
+	parley_instance *inst = gateway_channel(h->gw, channel);
+	if (!inst || strlen(inst->plugin->desc->name) != tlen || strncmp(inst->plugin->desc->name, type, tlen) != 0)
+		return 0;
+	const char *sub = name + nlen, *method = http_server_method(req);
+	const struct route *rt = NULL;
+	int channel_known = 0, path_known = 0;
+	for (size_t i = 0; i < h->n_routes; i++) {
+		if (h->routes[i].inst != inst || !h->routes[i].public_route)
+			continue;
+		channel_known = 1;
+		if (strcmp(h->routes[i].subpath, sub) != 0)
+			continue;
+		path_known = 1;
+		if (strcmp(h->routes[i].method, method) == 0)
+			rt = &h->routes[i];
+	}
+	if (!channel_known)
+		return 0;
+	if (!rt) {
+		http_server_refuse(req, path_known ? 405 : 404,
+		                   path_known ? "method not allowed for this path" : "no such path for this channel");
+		return 1;
+	}
+	http_server_set_label(req, inst->name);
+	http_server_serve(req, on_webhook, (void *)rt, h->gw->cfg.http_max_body, 1);
+	return 1;
 }
 
 /* The router: called by the server when a request's head is complete. */
@@ -166,6 +233,8 @@ static void route(void *arg, parley_http_request *req)
 		route_webhook(h, req, path[9] ? path + 10 : "");
 		return;
 	}
+	if (route_public(h, req, path))
+		return;
 	http_server_refuse(req, 404, "no such path: webhooks are under /webhooks/<channel>");
 }
 
@@ -196,10 +265,16 @@ const void *http_req_body(parley_http_request *r, size_t *len)
 
 void http_req_respond(parley_http_request *r, int status, const char *content_type, const char *body, size_t len)
 {
+	http_req_respond_with(r, status, content_type, NULL, body, len);
+}
+
+void http_req_respond_with(parley_http_request *r, int status, const char *content_type, const char *const *headers,
+                           const char *body, size_t len)
+{
 	if (status >= 400 && status != 503)
 		log_msg(PARLEY_LOG_INFO, http_server_label(r), "webhook answered %d: %.*s", status,
 		        (int)(len > 300 ? 300 : len), body ? body : "");
-	http_server_respond(r, status, content_type, body, len);
+	http_server_respond_with(r, status, content_type, headers, body, len);
 }
 
 int http_start(struct http *h, char **errmsg)
@@ -225,7 +300,9 @@ int http_start(struct http *h, char **errmsg)
 		sc.tls_cert_pem = tls.cert_pem;
 		sc.tls_key_pem = tls.key_pem;
 	}
-	int rv = http_server_start(&h->srv, &sc, h->gw->metrics, route, h, errmsg);
+	int rv = h->ws ? 0 : http_ws_hub_start(&h->ws, h->gw->metrics, 0, errmsg);
+	if (rv == 0)
+		rv = http_server_start(&h->srv, &sc, h->gw->metrics, route, h, errmsg);
 	tls_pair_free(&tls);
 	if (rv == 0)
 		h->started = 1;
@@ -235,6 +312,8 @@ int http_start(struct http *h, char **errmsg)
 void http_stop(struct http *h)
 {
 	if (h && h->started) {
+		/* WebSockets first: the server must not stop under sockets it handed over. */
+		http_ws_hub_stop(h->ws);
 		http_server_stop(h->srv);
 		h->started = 0;
 	}
@@ -245,6 +324,7 @@ void http_free(struct http *h)
 	if (!h)
 		return;
 	http_server_free(h->srv);
+	http_ws_hub_free(h->ws);
 	for (size_t i = 0; i < h->n_routes; i++) {
 		free(h->routes[i].method);
 		free(h->routes[i].subpath);

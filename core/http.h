@@ -13,6 +13,11 @@ struct http;
 
 int http_open(struct http **out, struct gateway *gw);
 int http_route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb);
+/* A route on /<plugin name>/<instance name><subpath> (parley_host.http_route_public). */
+int http_route_add_public(struct http *h, parley_instance *inst, const char *method, const char *subpath,
+                          parley_http_cb cb);
+/* The WebSocket hub of the listener that received req. */
+struct http_ws_hub *http_ws_hub_of(parley_http_request *req);
 /* Start serving on http.listen; errmsg malloc'd on failure. */
 int http_start(struct http *h, char **errmsg);
 void http_stop(struct http *h);
@@ -24,5 +29,7 @@ const char *http_req_query(parley_http_request *req);
 const char *http_req_header(parley_http_request *req, const char *name);
 const void *http_req_body(parley_http_request *req, size_t *len);
 void http_req_respond(parley_http_request *req, int status, const char *content_type, const char *body, size_t len);
+void http_req_respond_with(parley_http_request *req, int status, const char *content_type, const char *const *headers,
+                           const char *body, size_t len);
 
 #endif

@@ -81,6 +81,10 @@ struct parley_http_request {
 	int queued; /* an answer is queued: drop whatever MHD still hands us */
 	char *body;
 	size_t len, cap;
+	/* A protocol switch (http_server_upgrade()): called once, with the socket or with -1. */
+	http_upgrade_cb upgrade_cb;
+	void *upgrade_arg;
+	atomic_int upgrade_called;
 	pthread_mutex_t lock; /* answer, answered, suspended */
 	struct MHD_Response *answer;
 	unsigned answer_status;
@@ -185,6 +189,8 @@ static void request_unref(parley_http_request *r)
 	if (atomic_fetch_sub(&r->refs, 1) != 1)
 		return;
 	struct http_server *s = r->srv;
+	if (r->upgrade_cb && !atomic_exchange(&r->upgrade_called, 1))
+		r->upgrade_cb(r->upgrade_arg, -1, NULL, 0, NULL);
 	pthread_mutex_lock(&s->lock);
 	if (r->prev)
 		r->prev->next = r->next;
@@ -259,10 +265,16 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
 		return;
 	*con_cls = NULL;
 	/* The next request on a kept-alive connection has header_timeout for its head. */
-	conn_wait(s, mc, HTTP_CONN_HEAD);
+	if (!atomic_load(&r->upgrade_called))
+		conn_wait(s, mc, HTTP_CONN_HEAD);
 	if (atomic_exchange(&r->tracked, 0))
 		atomic_fetch_sub(&s->inflight, 1);
 	atomic_store(&r->completed, 1);
+	/* MHD hands an upgraded socket over before it completes the request: this one never switched. */
+	if (r->upgrade_cb && !atomic_exchange(&r->upgrade_called, 1)) {
+		r->upgrade_cb(r->upgrade_arg, -1, NULL, 0, NULL);
+		request_unref(r); /* the upgrade's */
+	}
 	request_unref(r);
 }
 
@@ -605,6 +617,8 @@ struct http_stream {
 	int suspended; /* by the reader, waiting for bytes */
 	int ending;    /* http_stream_close(): end the body once buf is sent */
 	int gone;      /* MHD is done with the body: writes are refused */
+	int answering; /* http_server_stream() has not returned: on_close waits for it */
+	int close_deferred;
 	atomic_int closed_fired;
 	void (*on_close)(void *arg);
 	void *arg;
@@ -638,6 +652,12 @@ static void stream_wake(struct http_stream *st)
 /* Tell the owner the stream is over: once, whoever notices first. */
 static void stream_fire_close(struct http_stream *st)
 {
+	pthread_mutex_lock(&st->lock);
+	int later = st->answering;
+	st->close_deferred |= later;
+	pthread_mutex_unlock(&st->lock);
+	if (later)
+		return; /* http_server_stream() fires it, if the stream was made at all */
 	if (atomic_exchange(&st->closed_fired, 1))
 		return;
 	if (st->on_close)
@@ -704,6 +724,7 @@ struct http_stream *http_server_stream(parley_http_request *r, int status, const
 		st->srv = s;
 		st->mc = r->mc;
 		st->refs = 2; /* the caller's and MHD's */
+		st->answering = 1;
 		st->on_close = on_close;
 		st->arg = arg;
 		pthread_mutex_init(&st->lock, NULL);
@@ -735,13 +756,22 @@ struct http_stream *http_server_stream(parley_http_request *r, int status, const
 	 * when it destroys resp, even when resp never goes out (answered
 	 * already, or the server stopped first).
 	 */
-	if (answer(r, (unsigned)status, resp) != 0) {
+	int rv = answer(r, (unsigned)status, resp);
+	pthread_mutex_lock(&st->lock);
+	st->answering = 0;
+	int deferred = st->close_deferred;
+	pthread_mutex_unlock(&st->lock);
+	if (rv != 0) {
+		/* Answered already (the server is stopping): no stream, and no on_close. */
+		atomic_store(&st->closed_fired, 1);
 		request_unref(r);
 		http_stream_close(st);
 		return NULL;
 	}
 	count_response(s, (unsigned)status);
 	request_unref(r);
+	if (deferred)
+		stream_fire_close(st); /* the client left before this returned */
 	return st;
 }
 
@@ -844,6 +874,56 @@ static void streams_gone(struct http_server *s)
 	}
 }
 
+/* ---------------------------------------------------------------- upgrades */
+
+static void on_upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const char *extra, size_t extra_len,
+                        MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	parley_http_request *r = cls;
+	(void)mc;
+	(void)con_cls;
+	if (atomic_exchange(&r->upgrade_called, 1)) {
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		return;
+	}
+	r->upgrade_cb(r->upgrade_arg, sock, extra, extra_len, (struct http_upgraded *)urh);
+	request_unref(r); /* the upgrade's reference */
+}
+
+int http_server_upgrade(parley_http_request *r, const char *const *headers, http_upgrade_cb cb, void *arg)
+{
+	struct http_server *s = r->srv;
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, r);
+	if (!resp) {
+		http_server_respond_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory for the upgrade");
+		return PARLEY_ENOMEM;
+	}
+	for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+		MHD_add_response_header(resp, headers[i], headers[i + 1]);
+	/* An upgraded connection may stay for hours: no max_inflight slot. */
+	if (atomic_exchange(&r->tracked, 0))
+		atomic_fetch_sub(&s->inflight, 1);
+	r->upgrade_cb = cb;
+	r->upgrade_arg = arg;
+	/* Kept until on_upgraded() ran, or until the request is freed without it (then cb gets -1). */
+	atomic_fetch_add(&r->refs, 1);
+	if (answer(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp) != 0) {
+		r->upgrade_cb = NULL;
+		request_unref(r);
+		request_unref(r);
+		return PARLEY_EINVAL;
+	}
+	count_response(s, MHD_HTTP_SWITCHING_PROTOCOLS);
+	request_unref(r);
+	return 0;
+}
+
+void http_upgraded_close(struct http_upgraded *u)
+{
+	if (u)
+		MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)u, MHD_UPGRADE_ACTION_CLOSE);
+}
+
 const char *http_server_method(parley_http_request *r)
 {
 	return r->method;
@@ -894,6 +974,11 @@ void http_server_set_label(parley_http_request *r, const char *label)
 const char *http_server_label(parley_http_request *r)
 {
 	return r->label;
+}
+
+void *http_server_router_arg(parley_http_request *r)
+{
+	return r->srv->route_arg;
 }
 
 /* ------------------------------------------------------------------ server */
@@ -990,7 +1075,8 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 	int64_t longest = cfg->header_timeout_ms > cfg->body_timeout_ms ? cfg->header_timeout_ms : cfg->body_timeout_ms;
 	/* MHD's own timeout is idle time (a client that stops reading its answer); ours are the deadlines. */
 	unsigned idle_s = longest > 0 ? (unsigned)((longest + 999) / 1000) + 1 : 0; /* 0: none */
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+	                 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, NULL},

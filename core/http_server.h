@@ -90,6 +90,8 @@ const void *http_server_body(parley_http_request *req, size_t *len);
 /* A label for log lines about req set by the router (e.g. the channel name), or NULL. */
 void http_server_set_label(parley_http_request *req, const char *label);
 const char *http_server_label(parley_http_request *req);
+/* The route_arg given to http_server_start() for the server that received req. */
+void *http_server_router_arg(parley_http_request *req);
 
 /*
  * Answer req (body copied): from any thread, exactly once per request.
@@ -133,8 +135,9 @@ struct http_stream;
  * block on another thread that writes to the stream.
  *
  * Returns the stream, which the caller owns until http_stream_close(); or
- * NULL when it cannot be made (out of memory: req is answered 503, and
- * on_close is never called).
+ * NULL when it cannot be made (out of memory: req is answered 503; or req
+ * was answered already, by a stopping server): on_close is then never
+ * called.
  */
 struct http_stream *http_server_stream(parley_http_request *req, int status, const char *content_type,
                                        const char *const *headers, void (*on_close)(void *arg), void *arg);
@@ -156,6 +159,36 @@ int http_stream_write(struct http_stream *st, const void *data, size_t len);
  * the end has gone out, unless it fired before.
  */
 void http_stream_close(struct http_stream *st);
+
+/*
+ * Protocol switches (WebSocket): after the 101 answer the connection's
+ * socket belongs to the caller.
+ */
+struct http_upgraded;
+
+/*
+ * Called once per http_server_upgrade(), on a server thread: with fd, the
+ * socket (non-blocking use is the caller's choice; never close(2) it), the
+ * bytes the client sent after its request head (extra, extra_len: valid
+ * during the call only; feed them first) and u, to be closed with
+ * http_upgraded_close() when done; or with fd -1 and u NULL when the switch
+ * never happened (the client went away, or the server stopped first).  It
+ * must not block.
+ */
+typedef void (*http_upgrade_cb)(void *arg, int fd, const char *extra, size_t extra_len, struct http_upgraded *u);
+
+/*
+ * Answer req 101 Switching Protocols with headers (NULL-ended name, value
+ * pairs, copied; the caller gives Upgrade and the protocol's own) and hand
+ * the connection to cb.  From any thread, in place of http_server_respond():
+ * req must not be used after the call.  The connection holds no
+ * http.max_inflight slot and no deadline applies to it.  0, or a PARLEY_E*
+ * code when req was answered otherwise (503 out of memory); cb is then never
+ * called.  cb may run before this returns.
+ */
+int http_server_upgrade(parley_http_request *req, const char *const *headers, http_upgrade_cb cb, void *arg);
+/* Close an upgraded connection (its socket is closed by the server); u is not used after. */
+void http_upgraded_close(struct http_upgraded *u);
 
 /* Answer req with {"ok":false,"error":message}. */
 void http_server_respond_error(parley_http_request *req, int status, const char *message);

@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config
       libpcre2-dev libargon2-dev tzdata libgmime-3.0-dev libxml2-dev libpq-dev libnats-dev python3 curl openssl ca-certificates)
 for flag in "$@"; do
   case "$flag" in
-    --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd python3-jsonschema postgresql nats-server clang-format git clang libfuzzer-14-dev) ;;
+    --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd python3-jsonschema postgresql nats-server clang-format git clang libfuzzer-14-dev
+                   chromium fonts-nanum) ;; # chromium: tests/browser, with playwright-core from npm (below); a Korean font for its screenshots
     --bench) pkgs+=(nginx-light) ;; # bench/ingest's floor: nginx answering the same POSTs
     *) echo "usage: scripts/deps.sh [--test] [--bench]" >&2; exit 2 ;;
   esac
@@ -25,7 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The tests' JavaScript tools (tests/api: the OpenAPI validator), from the npm registry as locked.
+# The tests' JavaScript tools, from the npm registry as locked: tests/api (the OpenAPI validator) and
+# tests/browser (playwright-core driving Debian's chromium).  Debian's nodejs and npm when there are none.
 if [[ " $* " == *" --test "* ]]; then
   if ! command -v npm >/dev/null; then
     sudo=""
@@ -33,7 +35,7 @@ if [[ " $* " == *" --test "* ]]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
   fi
   root="$(cd "$(dirname "$0")/.." && pwd)"
-  for d in tests/api; do
+  for d in tests/api tests/browser; do
     (cd "$root/$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   done
 fi

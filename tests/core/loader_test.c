@@ -37,9 +37,9 @@ int main(int argc, char **argv)
 
 	/* Each broken one is refused, and says why. */
 	CHECK_CONTAINS(reason_for(&reg, "bad_magic.so"), "magic 0xdeadbeef");
-	CHECK_CONTAINS(reason_for(&reg, "bad_abi2.so"), "built for plugin ABI 2.3 but this host speaks ABI 1.2");
+	CHECK_CONTAINS(reason_for(&reg, "bad_abi2.so"), "built for plugin ABI 2.3 but this host speaks ABI 1.3");
 	CHECK_CONTAINS(reason_for(&reg, "bad_small.so"), "descriptor of 24 bytes");
-	CHECK_CONTAINS(reason_for(&reg, "bad_small.so"), "plugin ABI 1.0, host ABI 1.2");
+	CHECK_CONTAINS(reason_for(&reg, "bad_small.so"), "plugin ABI 1.0, host ABI 1.3");
 	CHECK_CONTAINS(reason_for(&reg, "bad_noentry.so"), "no entry symbol 'parley_plugin_entry'");
 	CHECK_CONTAINS(reason_for(&reg, "bad_dup.so"), "second channel plugin named 'webhook'");
 	CHECK_CONTAINS(reason_for(&reg, "bad_dup.so"), "channel_webhook.so");

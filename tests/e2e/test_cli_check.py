@@ -108,7 +108,7 @@ htp: {}
     for name, kind in (("webhook", "channel"), ("whatsapp", "channel"), ("messenger", "channel"),
                        ("instagram", "channel"), ("telegram", "channel"), ("twilio", "channel"), ("slack", "channel"),
                        ("sqlite", "store"), ("dedupe", "step")):
-        check(re.search(rf"^{name}\s+{kind}\s+\S+\s+1\.2\s+/\S+\.so$", out, re.M) is not None,
+        check(re.search(rf"^{name}\s+{kind}\s+\S+\s+1\.3\s+/\S+\.so$", out, re.M) is not None,
               f"plugins lists {name} ({kind}): {out}")
 
     # With the broken plugins on plugins.path: each refused with its reason.
@@ -116,7 +116,7 @@ htp: {}
         f.write(f"plugins:\n  path: [{BAD_PLUGINS}]\n")
     rc, out, err = gw.cli("plugins", "-c", gw.config)
     check("thirdparty" in out, "a good third-party plugin on plugins.path is listed")
-    for needle in ("magic 0xdeadbeef", "built for plugin ABI 2.3 but this host speaks ABI 1.2",
+    for needle in ("magic 0xdeadbeef", "built for plugin ABI 2.3 but this host speaks ABI 1.3",
                    "descriptor of 24 bytes", "no entry symbol", "second channel plugin named 'webhook'"):
         check(needle in out, f"plugins shows the refusal '{needle}'")
 

@@ -337,6 +337,17 @@ void check_reads(struct suite *su)
 	items = list(su, "messages.list", "messages", req);
 	CHECK(cJSON_GetArraySize(items) == 0);
 	cJSON_Delete(items);
+	/* address: from or to (a web chat visitor's messages in both directions). */
+	snprintf(req, sizeof(req), "{\"channel\":\"%s\",\"address\":\"tel:+3\"}", ch);
+	items = list(su, "messages.list", "messages", req);
+	ids_of(items, got, sizeof(got));
+	snprintf(want, sizeof(want), "%s,%s,%s,%s,%s,%s,%s", id[0], id[1], id[2], id[3], id[4], id[5], id[6]);
+	CHECK_STR(got, want);
+	cJSON_Delete(items);
+	snprintf(req, sizeof(req), "{\"channel\":\"%s\",\"address\":\"tel:+9\"}", ch);
+	items = list(su, "messages.list", "messages", req);
+	CHECK(cJSON_GetArraySize(items) == 0);
+	cJSON_Delete(items);
 
 	/* Pages of 3 through after_id / next_after_id: every message once, in order, then no next page. */
 	char after[64] = "", all[2048] = "";

@@ -43,7 +43,7 @@ extern "C" {
 /* "PRLY" read as a little-endian 32-bit number. */
 #define PARLEY_PLUGIN_MAGIC        0x594c5250u
 #define PARLEY_ABI_MAJOR           1
-#define PARLEY_ABI_MINOR           2
+#define PARLEY_ABI_MINOR           3
 #define PARLEY_PLUGIN_ENTRY_SYMBOL "parley_plugin_entry"
 
 #if defined(__GNUC__)
@@ -125,6 +125,8 @@ typedef struct parley_instance parley_instance;
 typedef struct parley_envelope parley_envelope;
 /* One HTTP request routed to a plugin. */
 typedef struct parley_http_request parley_http_request;
+/* A WebSocket accepted with parley_host.ws_accept() (ABI 1.3). */
+typedef struct parley_ws parley_ws;
 /* A timer started with parley_host.timer_start(). */
 typedef struct parley_timer parley_timer;
 /* The host function table, defined below. */
@@ -154,6 +156,30 @@ typedef void (*parley_submit_ids_cb)(void *arg, int result, const char *const *i
  * thread, possibly after returning (for example from a submit completion).
  */
 typedef void (*parley_http_cb)(void *instance_data, parley_http_request *req);
+
+/*
+ * A WebSocket's callbacks (ABI 1.3), given to parley_host.ws_accept().
+ * Both run on the host's WebSocket thread, one call at a time for all
+ * sockets, and must not block (submit() and ws_send() do not).  The host
+ * reads nothing past struct_size.
+ */
+struct parley_ws_callbacks {
+	uint32_t struct_size; /* sizeof(struct parley_ws_callbacks) */
+	/* The longest text message accepted, in bytes; a longer one closes the socket with 1009.  0: 64 KiB. */
+	size_t max_message;
+	/*
+	 * One whole text message from the client (reassembled, valid UTF-8;
+	 * text[len] is NUL).  text is valid during the call only.  Binary
+	 * messages close the socket with 1003.
+	 */
+	void (*on_message)(void *arg, parley_ws *ws, const char *text, size_t len);
+	/*
+	 * The socket is closed (either side closed it, it broke, or the gateway
+	 * stops): called exactly once per accepted socket, also when the client
+	 * left before the switch completed.  ws must not be used once it returns.
+	 */
+	void (*on_close)(void *arg, parley_ws *ws);
+};
 
 /* A timer callback, called on a host timer thread. */
 typedef void (*parley_timer_cb)(void *arg);
@@ -617,6 +643,54 @@ struct parley_host {
 	 * not hold changes nothing.  Blocks for a store round trip.
 	 */
 	int (*lease_release)(parley_instance *inst, const char *name);
+
+	/* ---- ABI 1.3: web sockets and public routes */
+
+	/*
+	 * As http_route(), on the public path /<channel type>/<instance
+	 * name><subpath> (the webchat channel `site` serves
+	 * /webchat/site/widget.js), for what browsers fetch rather than what
+	 * providers post.  Call it from instance_start().
+	 */
+	int (*http_route_public)(parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb);
+
+	/*
+	 * As http_respond(), with more response headers: headers is NULL or a
+	 * NULL-ended list of name, value pairs ({"Access-Control-Allow-Origin",
+	 * "https://shop.example", NULL}), copied.
+	 */
+	void (*http_respond_with)(parley_http_request *req, int status, const char *content_type,
+	                          const char *const *headers, const char *body, size_t len);
+
+	/*
+	 * Answer req, a GET asking for a WebSocket (RFC 6455), by switching
+	 * protocols; req must not be used after the call, as after
+	 * http_respond().  Check the request first (Origin, say) and answer it
+	 * yourself to refuse it.  A request that is no valid WebSocket
+	 * handshake is answered 400 (426 for another protocol version) and NULL
+	 * is returned, and cb is not called.  Otherwise returns the socket,
+	 * valid until cb->on_close returns; cb->on_message and cb->on_close run
+	 * only after ws_accept() has returned.  cb is copied; arg is the
+	 * callbacks' and must stay valid until on_close.
+	 */
+	parley_ws *(*ws_accept)(parley_http_request *req, const struct parley_ws_callbacks *cb, void *arg);
+
+	/*
+	 * Send one text message (len bytes of UTF-8, copied), from any thread
+	 * (also from on_message).  0; PARLEY_ECLOSED once the socket is closing
+	 * or closed; PARLEY_EBUSY when more than 1 MiB waits unsent (a client
+	 * that does not read: close it); PARLEY_EINVAL when text is not UTF-8.
+	 * Never calls a callback.
+	 */
+	int (*ws_send)(parley_ws *ws, const char *text, size_t len);
+
+	/*
+	 * Start the close handshake with code (1000 normal, 1008 policy, 4000+
+	 * your own) and reason (UTF-8, at most 123 bytes, may be NULL), from any
+	 * thread.  on_close follows, on the WebSocket thread, when the client
+	 * answers or after a few seconds.  Closing a closing socket does nothing.
+	 */
+	void (*ws_close)(parley_ws *ws, int code, const char *reason);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \
