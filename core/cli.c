@@ -318,9 +318,11 @@ static cJSON *control_exchange(const char *config, cJSON *req)
 	struct gw_config cfg;
 	cJSON *reply = NULL;
 	if (client_config(config, &cfg) == 0) {
-		/* The token of the config the gateway runs with, unless the request names one. */
-		if (cfg.control_token && !cJSON_GetObjectItemCaseSensitive(req, "token"))
-			cJSON_AddStringToObject(req, "token", cfg.control_token);
+		/* A service token from PARLEY_TOKEN, else the config's control.token, unless the request names one. */
+		const char *env = getenv("PARLEY_TOKEN");
+		const char *tok = env && *env ? env : cfg.control_token;
+		if (tok && !cJSON_GetObjectItemCaseSensitive(req, "token"))
+			cJSON_AddStringToObject(req, "token", tok);
 		char *text = cJSON_PrintUnformatted(req);
 		reply = text ? control_roundtrip(&cfg, text) : NULL;
 		if (text)

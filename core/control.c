@@ -1,5 +1,6 @@
 /* control.c: the control socket (nng REP): one transport of the op table (ops.h). */
 #include "control.h"
+#include "auth.h"
 #include "bus.h"
 #include "crypto.h"
 #include "gateway.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct control {
 	struct gateway *gw;
@@ -20,16 +22,33 @@ struct control {
 	pthread_t thread;
 };
 
-/* 1 when req carries control.token (when one is set); the token is then removed from req. */
-static int authorized(struct gateway *gw, cJSON *req)
+/* 1 when the control socket is a local file or in-process (ipc://, inproc://), which the file mode guards. */
+static int local_socket(const char *url)
+{
+	return url && (strncasecmp(url, "ipc://", 6) == 0 || strncasecmp(url, "inproc://", 9) == 0);
+}
+
+enum caller { CALLER_REFUSED, CALLER_OPERATOR, CALLER_SERVICE };
+
+/*
+ * Who sends req, from its "token" (removed from req): control.token, or a
+ * service token (its principal into *who); with neither, the operator on a
+ * local socket without control.token, else refused.  A tcp:// (or any
+ * network) socket always needs one of the two.
+ */
+static enum caller authorized(struct gateway *gw, cJSON *req, struct auth_principal *who)
 {
 	const char *want = gw->cfg.control_token;
-	if (!want)
-		return 1;
 	const char *given = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "token"));
-	int ok = given && strlen(given) == strlen(want) && crypto_ct_equal(given, want, strlen(want));
+	enum caller c = CALLER_REFUSED;
+	if (given && want && strlen(given) == strlen(want) && crypto_ct_equal(given, want, strlen(want)))
+		c = CALLER_OPERATOR;
+	else if (given && gw->auth && auth_bearer(gw->auth, given, who) == 0)
+		c = CALLER_SERVICE;
+	else if (!given && !want && local_socket(gw->cfg.control_listen))
+		c = CALLER_OPERATOR;
 	cJSON_DeleteItemFromObjectCaseSensitive(req, "token");
-	return ok;
+	return c;
 }
 
 char *control_handle(struct gateway *gw, const char *text, size_t len)
@@ -43,10 +62,18 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 		cJSON_Delete(req);
 		return ops_error("invalid_request", "the request must be a JSON object with an \"op\"");
 	}
-	if (!authorized(gw, req)) {
+	struct auth_principal who;
+	memset(&who, 0, sizeof(who));
+	enum caller caller = authorized(gw, req, &who);
+	if (caller == CALLER_REFUSED) {
 		cJSON_Delete(req);
-		log_warn("control: a request without the right control.token was refused");
-		return ops_error("unauthorized", "this gateway's control socket needs \"token\": control.token");
+		log_warn("control: a request without a valid token was refused");
+		return ops_error("unauthorized",
+		                 local_socket(gw->cfg.control_listen)
+		                         ? "this gateway's control socket needs \"token\": control.token "
+		                           "or a service token"
+		                         : "a network control socket needs \"token\": control.token or a "
+		                           "service token (parley token create)");
 	}
 	const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "op"));
 	char name[128];
@@ -56,9 +83,10 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 	} else {
 		snprintf(name, sizeof(name), "%s", op);
 		cJSON_DeleteItemFromObjectCaseSensitive(req, "op");
-		/* Whoever reaches this socket may do everything (control.token or a local socket decided). */
-		reply = ops_call(gw, NULL, name, req);
+		/* The operator may do everything; a service token what its scopes allow. */
+		reply = ops_call(gw, caller == CALLER_SERVICE ? &who : NULL, name, req);
 	}
+	auth_principal_clear(&who);
 	cJSON_Delete(req);
 	return reply;
 }

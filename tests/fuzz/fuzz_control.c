@@ -135,6 +135,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct cfg_errors errs = {0};
 	char *err = NULL;
 	gw.cfg.publish_listen = "inproc://parley-fuzz-control";
+	gw.cfg.control_listen = "inproc://parley-fuzz-control-rep"; /* a local socket: requests need no token */
 	gw.cfg.publish_buffer = 16;
 	gw.cfg.http_request_timeout_ms = 1000;
 	gw.cfg.root = cfg_parse("canned", canned_yaml, strlen(canned_yaml), &errs);
