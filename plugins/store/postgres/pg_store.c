@@ -89,6 +89,9 @@ static const char *const migrations[] = {
         "CREATE INDEX sessions_account ON sessions(account);"
         "CREATE INDEX sessions_expiry ON sessions(expires_ms);"
         "CREATE TABLE login_failures (key text PRIMARY KEY, count bigint NOT NULL, last_ms bigint NOT NULL);",
+        /* 4: conversations.list's order (latest activity, then id) read from one index, ties included. */
+        "DROP INDEX conversations_updated;"
+        "CREATE INDEX conversations_recent ON conversations(updated_at, id);",
         NULL,
 };
 

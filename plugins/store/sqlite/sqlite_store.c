@@ -92,6 +92,8 @@ static const char *const migrations[] = {
         "CREATE INDEX sessions_account ON sessions(account);"
         "CREATE INDEX sessions_expiry ON sessions(expires_ms);"
         "CREATE TABLE login_failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL, last_ms INTEGER NOT NULL);",
+        /* 6: conversations by latest activity (conversations.list's order), a page without sorting them all. */
+        "CREATE INDEX conversations_recent ON conversations(updated_at, id);",
         NULL,
 };
 
