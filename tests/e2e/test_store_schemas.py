@@ -285,6 +285,8 @@ try:
     check(r["route"]["to"] == "whatsapp:15551234567", f"route: the channel named: {r}")
     r = read("agents.load", {})
     check(r["load"] == {"ana": 1}, f"ana has one conversation: {r}")
+    r = read("queue.waiting", {})
+    check(all(c.get("queued_at") for c in r["waiting"]), f"every waiting conversation has queued_at: {r}")
     r = read("events.position", {})
     last = r["position"]["event_seq"]
     check(last >= 1 and r["position"]["message_seq"] >= 1, f"positions of both logs: {r}")

@@ -569,3 +569,112 @@ void check_counters(struct suite *su)
 	CHECK_RC(t->counter_add(su->store, name, 0, &v), 0);
 	CHECK(v == 206);
 }
+
+/* ------------------------------------------------------------ the queue */
+
+/* The queued_at of conversation id as conversation.get gives it, into out ("" when absent). */
+static void queued_at_of(struct suite *su, const char *id, char *out, size_t cap)
+{
+	char req[128];
+	snprintf(req, sizeof(req), "{\"conversation_id\":\"%s\"}", id);
+	int rc;
+	cJSON *r = suite_query(su, "conversation.get", req, &rc);
+	const char *q = suite_jstr(cJSON_GetObjectItemCaseSensitive(r, "conversation"), "queued_at");
+	snprintf(out, cap, "%s", q ? q : "");
+	cJSON_Delete(r);
+}
+
+/*
+ * conversations_put keeps queued_at: set when a conversation begins to wait
+ * (a team, no assignee, open or pending), kept while it waits, gone when it
+ * is assigned or resolved; queue.waiting lists a team's waiting ones by
+ * priority, then by how long they have waited.
+ */
+void check_queue(struct suite *su)
+{
+	const struct parley_store_typed_ops *t = su->t;
+	char k[64], team[64], a[64], b[64], c[64], d[64];
+	suite_id(su, "contact", k);
+	suite_id(su, "team", team);
+	suite_id(su, "conv", a);
+	suite_id(su, "conv", b);
+	suite_id(su, "conv", c);
+	suite_id(su, "conv", d);
+	int64_t now = suite_now_ms();
+	char t1[64], t2[64], t3[64], t4[64];
+	suite_time(now - 4000, t1);
+	suite_time(now - 3000, t2);
+	suite_time(now - 2000, t3);
+	suite_time(now - 1000, t4);
+	parley_store_tx *tx;
+	CHECK_RC(t->tx_begin(su->store, &tx), 0);
+	struct parley_contact_rec ct = {.id = k};
+	CHECK_RC(t->contacts_insert(tx, &ct, 1), 0);
+	struct parley_conversation_rec cs[4] = {
+	        {.id = a, .contact_id = k, .status = "open", .team = team, .created_at = t1, .updated_at = t1},
+	        {.id = b, .contact_id = k, .status = "pending", .team = team, .created_at = t2, .updated_at = t2},
+	        {.id = c,
+	         .contact_id = k,
+	         .status = "open",
+	         .team = team,
+	         .priority = "high",
+	         .created_at = t3,
+	         .updated_at = t3},
+	        {.id = d,
+	         .contact_id = k,
+	         .status = "open",
+	         .team = team,
+	         .assignee = "amy",
+	         .created_at = t1,
+	         .updated_at = t1},
+	};
+	CHECK_RC(t->conversations_put(tx, cs, 4), 0);
+	CHECK_RC(t->tx_commit(tx), 0);
+	char q[64];
+	queued_at_of(su, a, q, sizeof(q));
+	CHECK_STR(q, t1);
+	queued_at_of(su, d, q, sizeof(q));
+	CHECK_STR(q, "");
+	char req[160], got[512], want[512];
+	snprintf(req, sizeof(req), "{\"team\":\"%s\"}", team);
+	cJSON *items = list(su, "queue.waiting", "waiting", req);
+	ids_of(items, got, sizeof(got));
+	snprintf(want, sizeof(want), "%s,%s,%s", c, a, b); /* high first, then the longest waiting */
+	CHECK_STR(got, want);
+	cJSON_Delete(items);
+
+	/* Still waiting after another change: the time it began is kept. Assigned: no longer waiting. */
+	CHECK_RC(t->tx_begin(su->store, &tx), 0);
+	cs[0].updated_at = t4;
+	cs[0].labels = "[\"vip\"]";
+	cs[1].assignee = "amy";
+	cs[1].updated_at = t4;
+	CHECK_RC(t->conversations_put(tx, cs, 2), 0);
+	CHECK_RC(t->tx_commit(tx), 0);
+	queued_at_of(su, a, q, sizeof(q));
+	CHECK_STR(q, t1);
+	queued_at_of(su, b, q, sizeof(q));
+	CHECK_STR(q, "");
+	/* Unassigned again: it waits from then on, behind those that waited longer. */
+	CHECK_RC(t->tx_begin(su->store, &tx), 0);
+	cs[1].assignee = NULL;
+	cs[1].updated_at = t4;
+	cs[2].status = "resolved";
+	cs[2].updated_at = t4;
+	CHECK_RC(t->conversations_put(tx, &cs[1], 2), 0);
+	CHECK_RC(t->tx_commit(tx), 0);
+	queued_at_of(su, b, q, sizeof(q));
+	CHECK_STR(q, t4);
+	queued_at_of(su, c, q, sizeof(q));
+	CHECK_STR(q, "");
+	items = list(su, "queue.waiting", "waiting", req);
+	ids_of(items, got, sizeof(got));
+	snprintf(want, sizeof(want), "%s,%s", a, b);
+	CHECK_STR(got, want);
+	cJSON_Delete(items);
+	snprintf(req, sizeof(req), "{\"team\":\"%s\",\"limit\":1}", team);
+	items = list(su, "queue.waiting", "waiting", req);
+	ids_of(items, got, sizeof(got));
+	CHECK_STR(got, a);
+	cJSON_Delete(items);
+}

@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 		        {"reads", check_reads},
 		        {"leases", check_leases},
 		        {"counters", check_counters},
+		        {"queue", check_queue},
 		        {"accounts, tokens, sessions", check_accounts},
 		        {"reopening", check_reopen},
 		};

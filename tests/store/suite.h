@@ -94,6 +94,7 @@ void check_classic(struct suite *su);
 void check_reads(struct suite *su);
 void check_leases(struct suite *su);
 void check_counters(struct suite *su);
+void check_queue(struct suite *su);
 void check_accounts(struct suite *su);
 
 #endif

@@ -422,6 +422,32 @@ static int op_events_since(struct pgstore *s, const cJSON *req, char **reply)
 	return a_rows ? reply_obj(reply, "events", a_rows) : rv;
 }
 
+/*
+ * queue.waiting {team?, limit?}: the conversations waiting in a team's
+ * queue (every team's when absent, team by team), in queue order: priority
+ * (urgent, high, normal, low), then how long they have waited.
+ */
+static int op_queue_waiting(struct pgstore *s, const cJSON *req, char **reply)
+{
+	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%d",
+	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 100);
+	const char *p[] = {get(req, "team"), limit};
+	int rv;
+	struct pg_conn *c;
+	if ((rv = pg_acquire(s, &c)) != 0)
+		return rv;
+	cJSON *a = rows(s, c,
+	                "SELECT " PG_CONV_COLS " FROM conversations AS c"
+	                " WHERE c.queued_at IS NOT NULL AND ($1::text IS NULL OR c.team = $1)"
+	                " ORDER BY c.team, CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'low' THEN 3"
+	                "  ELSE 2 END, c.queued_at, c.id LIMIT $2::int",
+	                2, p, &rv);
+	pg_release(s, c);
+	return a ? reply_obj(reply, "waiting", a) : rv;
+}
+
 /* events.position: the last message seq and the last conversation event seq (0 when none). */
 static int op_events_position(struct pgstore *s, char **reply)
 {
@@ -451,7 +477,8 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	                                    "conversation.of_ref",
 	                                    "conversation.route",
 	                                    "conversation_events.since",
-	                                    "events.position"};
+	                                    "events.position",
+	                                    "queue.waiting"};
 	size_t k = 0;
 	while (k < sizeof(known) / sizeof(known[0]) && strcmp(op, known[k]) != 0)
 		k++;
@@ -497,8 +524,11 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	case 10:
 		rv = op_events_since(s, req, reply);
 		break;
-	default:
+	case 11:
 		rv = op_events_position(s, reply);
+		break;
+	default:
+		rv = op_queue_waiting(s, req, reply);
 	}
 	cJSON_Delete(req);
 	return rv;

@@ -92,6 +92,11 @@ static const char *const migrations[] = {
         /* 4: conversations.list's order (latest activity, then id) read from one index, ties included. */
         "DROP INDEX conversations_updated;"
         "CREATE INDEX conversations_recent ON conversations(updated_at, id);",
+        /* 5: since when a conversation waits in its team's queue (conversations_put keeps it; NULL: not waiting). */
+        "ALTER TABLE conversations ADD COLUMN queued_at text;"
+        "UPDATE conversations SET queued_at = updated_at WHERE coalesce(team, '') <> '' AND coalesce(assignee, '') = ''"
+        " AND status IN ('open', 'pending');"
+        "CREATE INDEX conversations_queue ON conversations(team, queued_at) WHERE queued_at IS NOT NULL;",
         NULL,
 };
 

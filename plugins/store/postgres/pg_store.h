@@ -69,7 +69,7 @@ struct parley_store_tx {
 #define PG_CONV_COLS                                                                                                   \
 	"c.id, c.contact_id, c.status, c.assignee, c.team, c.priority, c.labels, c.last_channel, c.snoozed_until,"     \
 	" c.first_inbound_at, c.last_inbound_at, c.first_response_at, c.resolved_at, c.resolutions, c.created_at,"     \
-	" c.updated_at"
+	" c.updated_at, c.queued_at"
 
 /* A LIMIT as text: max, or the largest bigint when max is beyond it ("no limit"). */
 void pg_limit(char out[24], size_t max);

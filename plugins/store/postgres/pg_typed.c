@@ -641,11 +641,15 @@ static int t_conversations_put(parley_store_tx *tx, const struct parley_conversa
 	        tx,
 	        "INSERT INTO conversations (id, contact_id, status, assignee, team, priority, labels, last_channel,"
 	        " snoozed_until, first_inbound_at, last_inbound_at, first_response_at, resolved_at, resolutions,"
-	        " created_at, updated_at)"
+	        " created_at, updated_at, queued_at)"
 	        /* A conversation given twice: the last row wins (ON CONFLICT may not touch a row twice). */
 	        " SELECT DISTINCT ON (id) id, cid, coalesce(st, 'open'), asg, team, prio, coalesce(lab::jsonb, '[]'), "
 	        "lc,"
-	        "  sn, fi, li, fr, ra, coalesce(res, 0), coalesce(ca, $17), coalesce(ua, ca, $17)"
+	        "  sn, fi, li, fr, ra, coalesce(res, 0), coalesce(ca, $17), coalesce(ua, ca, $17),"
+	        /* Waiting in its team's queue (a team, no assignee, open or pending): since now, or since it began. */
+	        "  CASE WHEN coalesce(team, '') <> '' AND coalesce(asg, '') = '' AND coalesce(st, 'open') IN ('open', "
+	        "'pending')"
+	        "   THEN coalesce(ua, ca, $17) END"
 	        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
 	        "  $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],"
 	        "  $15::text[], $16::text[]) WITH ORDINALITY"
@@ -657,7 +661,9 @@ static int t_conversations_put(parley_store_tx *tx, const struct parley_conversa
 	        " snoozed_until = excluded.snoozed_until, first_inbound_at = excluded.first_inbound_at,"
 	        " last_inbound_at = excluded.last_inbound_at, first_response_at = excluded.first_response_at,"
 	        " resolved_at = excluded.resolved_at, resolutions = excluded.resolutions,"
-	        " created_at = excluded.created_at, updated_at = excluded.updated_at",
+	        " created_at = excluded.created_at, updated_at = excluded.updated_at,"
+	        " queued_at = CASE WHEN excluded.queued_at IS NOT NULL"
+	        "  THEN coalesce(conversations.queued_at, excluded.queued_at) END",
 	        17, p, &rv));
 	return rv;
 }

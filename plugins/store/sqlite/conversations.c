@@ -159,7 +159,7 @@ static int op_agents_load(struct store *s, const cJSON *req, char **reply)
 #define CONVERSATION_COLUMNS                                                                                           \
 	"c.id, c.contact_id, c.status, c.assignee, c.team, c.priority, c.labels, c.last_channel, c.snoozed_until,"     \
 	" c.first_inbound_at, c.last_inbound_at, c.first_response_at, c.resolved_at, c.resolutions, c.created_at,"     \
-	" c.updated_at"
+	" c.updated_at, c.queued_at"
 
 static cJSON *conversation_by_id(struct store *s, const char *id)
 {
@@ -393,8 +393,32 @@ static int op_events_position(struct store *s, char **reply)
 	return r ? reply_obj(reply, "position", r) : fail(reply, PARLEY_EIO, "cannot read the positions");
 }
 
+/*
+ * queue.waiting {team?, limit?}: the conversations waiting in a team's
+ * queue (every team's when absent, team by team), in queue order: priority
+ * (urgent, high, normal, low), then how long they have waited.
+ */
+static int op_queue_waiting(struct store *s, const cJSON *req, char **reply)
+{
+	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%d",
+	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 100);
+	const char *p[] = {get(req, "team"), limit};
+	cJSON *rows =
+	        read_all(s,
+	                 "SELECT " CONVERSATION_COLUMNS " FROM conversations AS c"
+	                 " WHERE c.queued_at IS NOT NULL AND (?1 IS NULL OR c.team = ?1)"
+	                 " ORDER BY c.team, CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'low' THEN 3"
+	                 "  ELSE 2 END, c.queued_at, c.id LIMIT CAST(?2 AS INTEGER)",
+	                 p, 2);
+	return reply_obj(reply, "waiting", rows);
+}
+
 int conv_query(struct store *s, const char *op, const cJSON *req, char **reply)
 {
+	if (strcmp(op, "queue.waiting") == 0)
+		return op_queue_waiting(s, req, reply);
 	if (strcmp(op, "conversation_events.since") == 0)
 		return op_events_since(s, req, reply);
 	if (strcmp(op, "events.position") == 0)

@@ -94,6 +94,11 @@ static const char *const migrations[] = {
         "CREATE TABLE login_failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL, last_ms INTEGER NOT NULL);",
         /* 6: conversations by latest activity (conversations.list's order), a page without sorting them all. */
         "CREATE INDEX conversations_recent ON conversations(updated_at, id);",
+        /* 7: since when a conversation waits in its team's queue (conversations_put keeps it; NULL: not waiting). */
+        "ALTER TABLE conversations ADD COLUMN queued_at TEXT;"
+        "UPDATE conversations SET queued_at = updated_at WHERE coalesce(team, '') <> '' AND coalesce(assignee, '') = ''"
+        " AND status IN ('open', 'pending');"
+        "CREATE INDEX conversations_queue ON conversations(team, queued_at) WHERE queued_at IS NOT NULL;",
         NULL,
 };
 

@@ -114,15 +114,21 @@ int ty_conversation_of_ref(parley_store_tx *tx, const char *channel, const char 
 static const char *const sql_conversation_put =
         "INSERT INTO conversations (id, contact_id, status, assignee, team, priority, labels, last_channel,"
         " snoozed_until, first_inbound_at, last_inbound_at, first_response_at, resolved_at, resolutions,"
-        " created_at, updated_at) VALUES (?1, ?2, coalesce(?3, 'open'), ?4, ?5, ?6, coalesce(?7, '[]'), ?8, ?9,"
-        " ?10, ?11, ?12, ?13, ?14, coalesce(?15, ?17), coalesce(?16, ?17))"
+        " created_at, updated_at, queued_at) VALUES (?1, ?2, coalesce(?3, 'open'), ?4, ?5, ?6, coalesce(?7, '[]'),"
+        " ?8, ?9, ?10, ?11, ?12, ?13, ?14, coalesce(?15, ?17), coalesce(?16, ?17),"
+        /* Waiting in its team's queue (a team, no assignee, open or pending): since now, or since it began. */
+        " CASE WHEN coalesce(?5, '') <> '' AND coalesce(?4, '') = '' AND coalesce(?3, 'open') IN ('open', 'pending')"
+        "  THEN coalesce(?16, ?17) END)"
         " ON CONFLICT (id) DO UPDATE SET contact_id = excluded.contact_id, status = excluded.status,"
         " assignee = excluded.assignee, team = excluded.team, priority = excluded.priority,"
         " labels = excluded.labels, last_channel = excluded.last_channel, snoozed_until = excluded.snoozed_until,"
         " first_inbound_at = excluded.first_inbound_at, last_inbound_at = excluded.last_inbound_at,"
         " first_response_at = excluded.first_response_at, resolved_at = excluded.resolved_at,"
         " resolutions = excluded.resolutions, created_at = coalesce(?15, conversations.created_at),"
-        " updated_at = excluded.updated_at";
+        " updated_at = excluded.updated_at,"
+        " queued_at = CASE WHEN excluded.queued_at IS NOT NULL THEN coalesce(conversations.queued_at, "
+        "excluded.queued_at)"
+        "  END";
 
 int ty_conversations_put(parley_store_tx *tx, const struct parley_conversation_rec *c, size_t n)
 {
