@@ -15,6 +15,7 @@
 #include "gateway.h"
 #include "http_server.h"
 #include "log.h"
+#include "queue.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -175,6 +176,7 @@ void api_login(struct gateway *gw, parley_http_request *req)
 		api_respond_error(req, 503, "unavailable", "cannot sign in now: the store is down");
 		return;
 	}
+	queue_kick(gw->queue); /* an agent signed in: they may take waiting conversations */
 	struct auth_principal who;
 	memset(&who, 0, sizeof(who));
 	int64_t max_age = (expires_ms - time_now_ms()) / 1000;

@@ -275,7 +275,8 @@ static int read_batch(struct events *ev, const struct events_cursor *from, struc
 	cJSON_Delete(r);
 	if (b->oom)
 		return PARLEY_ENOMEM;
-	qsort(b->v, b->n, sizeof(b->v[0]), by_time);
+	if (b->n > 1)
+		qsort(b->v, b->n, sizeof(b->v[0]), by_time);
 	/* Each item's id is the cursor after it: the greatest of each log up to and including it. */
 	struct events_cursor c = *from;
 	for (size_t i = 0; i < b->n; i++) {

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "queue.h"
 #include "relay.h"
 #include "store.h"
 #include "util.h"
@@ -353,7 +354,7 @@ int gateway_run(struct gateway *gw)
 		if (instance_up(&gw->reg, gw->channels[i]) != 0)
 			goto out;
 	if (pipeline_start(&gw->pipeline, gw, outbox_wake_gateway, gw) != 0 || outbox_start(&gw->outbox, gw) != 0 ||
-	    housekeeping_start(&gw->housekeeping, gw) != 0) {
+	    housekeeping_start(&gw->housekeeping, gw) != 0 || queue_start(&gw->queue, gw) != 0) {
 		log_error("cannot start the pipeline and outbox threads");
 		goto out;
 	}
@@ -381,6 +382,8 @@ out:
 	gw->api = NULL;
 	events_stop(gw->events);
 	gw->events = NULL;
+	queue_stop(gw->queue);
+	gw->queue = NULL;
 	for (size_t i = 0; i < gw->n_channels; i++)
 		instance_down(gw->channels[i]);
 	control_stop(gw->control);

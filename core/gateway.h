@@ -25,6 +25,7 @@ struct http;
 struct control;
 struct api;
 struct events;
+struct queue;
 struct outbox;
 struct housekeeping;
 struct relay;
@@ -75,6 +76,7 @@ struct gateway {
 	struct control *control;
 	struct api *api;       /* the HTTP API under /api/v1 (api.h) */
 	struct events *events; /* the live events of the API's subscribers (events.h) */
+	struct queue *queue;   /* the team queues, offered to the routers (queue.h) */
 	struct outbox *outbox;
 	struct housekeeping *housekeeping;
 	struct parley_instance *bus_instance; /* bus: (or NULL), relayed by relay */

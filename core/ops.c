@@ -6,6 +6,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "ops_handlers.h"
+#include "queue.h"
 #include "store.h"
 #include "util.h"
 
@@ -94,6 +95,7 @@ static const struct op_field f_route[] = {{"conversation_id", OP_STRING, 1, "The
                                           {"channel_types", OP_OBJECT, 0, "Channel names mapped to their types."},
                                           F_END};
 static const struct op_field f_any[] = {F_END};
+static const struct op_field f_queue_get[] = {{"team", OP_STRING, 0, "Only this team's queue."}, F_END};
 static const struct op_field f_agent_add[] = {
         {"name", OP_STRING, 1, "The agent's name (letters, digits, . _ -): what assignee says."},
         {"email", OP_STRING, 1, "The e-mail address the agent signs in with."},
@@ -264,6 +266,13 @@ static const struct op_def table[] = {
          .topic = "contact.unmerged",
          .http_method = "POST",
          .http_path = "/contacts/unmerge"},
+        {.name = "queue.get",
+         .summary = "Each team's waiting conversations with their place in line.",
+         .role = OP_AGENT,
+         .fields = f_queue_get,
+         .handler = op_queue_get,
+         .http_method = "GET",
+         .http_path = "/queue"},
         {.name = "canned.list",
          .summary = "The canned responses (canned_responses: in the config).",
          .role = OP_AGENT,
@@ -640,5 +649,12 @@ char *ops_call(struct gateway *gw, const struct auth_principal *who, const char 
 		cJSON_AddStringToObject(req, d->id_field, id);
 	}
 	struct op_call call = {gw, d, who};
-	return d->handler(&call, req);
+	char *reply = d->handler(&call, req);
+	/* A change that may give an agent room, or make one available: the queue offers again. */
+	static const char *const kicks[] = {"conversation.resolve", "conversation.assign", "conversation.set",
+	                                    "conversation.snooze",  "conversation.reopen", "state.set"};
+	for (size_t i = 0; reply && i < sizeof(kicks) / sizeof(kicks[0]); i++)
+		if (strcmp(d->name, kicks[i]) == 0 && strncmp(reply, "{\"ok\":true", 10) == 0)
+			queue_kick(gw->queue);
+	return reply;
 }

@@ -1,9 +1,11 @@
 /* ops_gateway.c: the gateway's own ops: health, stats, plugin state, canned responses. */
+#include "auth.h"
 #include "bus.h"
 #include "gateway.h"
 #include "metrics.h"
 #include "ops.h"
 #include "ops_handlers.h"
+#include "queue.h"
 #include "relay.h"
 #include "store.h"
 #include "util.h"
@@ -113,4 +115,24 @@ char *op_canned_list(struct op_call *call, const cJSON *req)
 	char *s = cJSON_PrintUnformatted(r);
 	cJSON_Delete(r);
 	return s;
+}
+
+/* queue.get {team?}: the team queues (queue.h).  An agent sees their teams' queues only. */
+char *op_queue_get(struct op_call *call, const cJSON *req)
+{
+	char *all = queue_describe(call->gw, req);
+	if (!call->who || call->who->role != AUTH_AGENT || !all)
+		return all;
+	cJSON *r = cJSON_Parse(all);
+	free(all);
+	cJSON *queues = cJSON_GetObjectItemCaseSensitive(r, "queues");
+	for (int i = cJSON_GetArraySize(queues) - 1; i >= 0; i--) {
+		const char *team =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(queues, i), "team"));
+		if (!auth_sees_team(call->who, team))
+			cJSON_DeleteItemFromArray(queues, i);
+	}
+	char *out = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	return out;
 }

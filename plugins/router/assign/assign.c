@@ -36,9 +36,11 @@ struct assign {
 	struct strmap next;    /* team -> round-robin position */
 	/*
 	 * What the store said, valid while the host's epoch holds (state.set and
-	 * conversation.assign move it): agent -> "1"/"0" (prepare thread only),
-	 * conversation -> its agent (under lock).
+	 * conversation.assign move it): agent -> "1"/"0" (under avail_lock: the
+	 * prepare thread and the queue's offers read it), conversation -> its
+	 * agent (under lock).
 	 */
+	pthread_mutex_t avail_lock;
 	struct strmap avail, assigned;
 	uint64_t epoch;
 };
@@ -69,15 +71,28 @@ static int available_uncached(struct assign *a, const char *agent)
 	return v ? cJSON_IsTrue(v) : 1;
 }
 
-/* Called on the prepare thread only; reads the store once per agent and epoch. */
+/* Reads the store once per agent and epoch. */
 static int available(struct assign *a, const char *agent)
 {
+	pthread_mutex_lock(&a->avail_lock);
 	const char *v = strmap_get(&a->avail, agent);
-	if (v)
-		return v[0] == '1';
-	int on = available_uncached(a, agent);
+	int known = v != NULL, on = v && v[0] == '1';
+	pthread_mutex_unlock(&a->avail_lock);
+	if (known)
+		return on;
+	on = available_uncached(a, agent);
+	pthread_mutex_lock(&a->avail_lock);
 	strmap_put(&a->avail, agent, on ? "1" : "0");
+	pthread_mutex_unlock(&a->avail_lock);
 	return on;
+}
+
+/* Forget what availability the store said (the epoch moved). */
+static void avail_forget(struct assign *a)
+{
+	pthread_mutex_lock(&a->avail_lock);
+	strmap_free(&a->avail);
+	pthread_mutex_unlock(&a->avail_lock);
 }
 
 static int capacity(struct assign *a, const char *agent)
@@ -136,64 +151,19 @@ static char *current_assignee(struct assign *a, const char *contact, const char 
 	return out;
 }
 
-static int as_process(void *data, parley_envelope *env)
+/*
+ * Choose an available agent of team (members) under capacity, by the
+ * strategy, into agent ("" when none).  Loads are the store's open
+ * conversations per agent plus decisions not yet committed.  With
+ * pending_conv, the choice is remembered as that conversation's pending
+ * decision (the pipeline's; after_commit settles it); the queue's offers
+ * pass NULL, their assignment being committed at once.
+ */
+static void pick(struct assign *a, const char *team, const cJSON *members, const char *pending_conv, char *agent,
+                 size_t cap)
 {
-	struct assign *a = data;
 	const struct parley_host *h = a->host;
-	const char *dir = h->envelope_get_str(env, "direction");
-	const char *kind = h->envelope_get_str(env, "kind");
-	const char *conv = h->envelope_get_str(env, "conversation_id");
-	const char *contact = h->envelope_get_str(env, "contact_id");
-	if (!dir || strcmp(dir, "inbound") != 0 || !kind || strcmp(kind, "message") != 0 || !conv || !contact)
-		return 0;
-	cJSON *route = route_of(h, env);
-	const char *team = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(route, "team"));
-	if (!team)
-		team = a->default_team;
-	const cJSON *members =
-	        team ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a->config, "teams"), team)
-	             : NULL;
-	if (!cJSON_IsArray(members) || cJSON_GetObjectItemCaseSensitive(route, "agent")) {
-		cJSON_Delete(route);
-		return 0;
-	}
-	char agent[128] = "";
-	uint64_t epoch = h->epoch(a->inst);
-	/* Availability is only read here; refresh it before taking the lock. */
-	if (epoch != a->epoch)
-		strmap_free(&a->avail);
-	pthread_mutex_lock(&a->lock);
-	if (epoch != a->epoch) {
-		strmap_free(&a->assigned);
-		a->epoch = epoch;
-	}
-	const char *p = strmap_get(&a->pending, conv);
-	if (p)
-		snprintf(agent, sizeof(agent), "%s", p + 1);
-	const char *known = p ? NULL : strmap_get(&a->assigned, conv);
-	char *cur = known ? strdup(known) : NULL;
-	pthread_mutex_unlock(&a->lock);
-	if (agent[0]) {
-		set_agent(h, env, route, team, agent);
-		cJSON_Delete(route);
-		return 0;
-	}
-	if (!cur) {
-		cur = current_assignee(a, contact, conv);
-		if (cur) {
-			pthread_mutex_lock(&a->lock);
-			strmap_put(&a->assigned, conv, cur);
-			pthread_mutex_unlock(&a->lock);
-		}
-	}
-	if (cur && available(a, cur)) {
-		/* Sticky: the conversation keeps its agent while that agent is available. */
-		set_agent(h, env, route, team, cur);
-		free(cur);
-		cJSON_Delete(route);
-		return 0;
-	}
-	free(cur);
+	agent[0] = '\0';
 	/* Loads: open conversations per agent, plus decisions not yet committed. */
 	char *reply = NULL;
 	cJSON *load = NULL;
@@ -244,12 +214,13 @@ static int as_process(void *data, parley_envelope *env)
 		}
 	}
 	if (best >= 0) {
-		snprintf(agent, sizeof(agent), "%s", cJSON_GetArrayItem(members, best)->valuestring);
+		snprintf(agent, cap, "%s", cJSON_GetArrayItem(members, best)->valuestring);
 		char np[16], val[136];
 		snprintf(np, sizeof(np), "%d", (best + 1) % n);
 		strmap_put(&a->next, team, np);
 		snprintf(val, sizeof(val), "+%s", agent);
-		strmap_put(&a->pending, conv, val);
+		if (pending_conv)
+			strmap_put(&a->pending, pending_conv, val);
 	}
 	pthread_mutex_unlock(&a->lock);
 	/* The shared position moves past the agents passed over, as the local one does. */
@@ -257,6 +228,67 @@ static int as_process(void *data, parley_envelope *env)
 	if (have_shared && best >= 0 && skipped > 0)
 		h->counter_add(a->inst, key, skipped, &ignored);
 	cJSON_Delete(load);
+}
+
+static int as_process(void *data, parley_envelope *env)
+{
+	struct assign *a = data;
+	const struct parley_host *h = a->host;
+	const char *dir = h->envelope_get_str(env, "direction");
+	const char *kind = h->envelope_get_str(env, "kind");
+	const char *conv = h->envelope_get_str(env, "conversation_id");
+	const char *contact = h->envelope_get_str(env, "contact_id");
+	if (!dir || strcmp(dir, "inbound") != 0 || !kind || strcmp(kind, "message") != 0 || !conv || !contact)
+		return 0;
+	cJSON *route = route_of(h, env);
+	const char *team = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(route, "team"));
+	if (!team)
+		team = a->default_team;
+	const cJSON *members =
+	        team ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a->config, "teams"), team)
+	             : NULL;
+	if (!cJSON_IsArray(members) || cJSON_GetObjectItemCaseSensitive(route, "agent")) {
+		cJSON_Delete(route);
+		return 0;
+	}
+	char agent[128] = "";
+	uint64_t epoch = h->epoch(a->inst);
+	/* Availability is only read here; refresh it before taking the lock. */
+	if (epoch != a->epoch)
+		avail_forget(a);
+	pthread_mutex_lock(&a->lock);
+	if (epoch != a->epoch) {
+		strmap_free(&a->assigned);
+		a->epoch = epoch;
+	}
+	const char *p = strmap_get(&a->pending, conv);
+	if (p)
+		snprintf(agent, sizeof(agent), "%s", p + 1);
+	const char *known = p ? NULL : strmap_get(&a->assigned, conv);
+	char *cur = known ? strdup(known) : NULL;
+	pthread_mutex_unlock(&a->lock);
+	if (agent[0]) {
+		set_agent(h, env, route, team, agent);
+		cJSON_Delete(route);
+		return 0;
+	}
+	if (!cur) {
+		cur = current_assignee(a, contact, conv);
+		if (cur) {
+			pthread_mutex_lock(&a->lock);
+			strmap_put(&a->assigned, conv, cur);
+			pthread_mutex_unlock(&a->lock);
+		}
+	}
+	if (cur && available(a, cur)) {
+		/* Sticky: the conversation keeps its agent while that agent is available. */
+		set_agent(h, env, route, team, cur);
+		free(cur);
+		cJSON_Delete(route);
+		return 0;
+	}
+	free(cur);
+	pick(a, team, members, conv, agent, sizeof(agent));
 	if (agent[0])
 		set_agent(h, env, route, team, agent);
 	else
@@ -264,6 +296,32 @@ static int as_process(void *data, parley_envelope *env)
 		       team, conv);
 	cJSON_Delete(route);
 	return 0;
+}
+
+/* The queue's offer (parley.h): an agent of the conversation's team who can take it now. */
+static int as_offer(void *data, const char *conversation_json, char *agent, size_t cap)
+{
+	struct assign *a = data;
+	agent[0] = '\0';
+	cJSON *c = cJSON_Parse(conversation_json);
+	const char *team = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "team"));
+	const cJSON *members =
+	        team ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a->config, "teams"), team)
+	             : NULL;
+	if (cJSON_IsArray(members)) {
+		/* Availability may have changed (state.set moves the epoch): read it again, as process() does. */
+		uint64_t epoch = a->host->epoch(a->inst);
+		if (epoch != a->epoch) {
+			avail_forget(a);
+			pthread_mutex_lock(&a->lock);
+			strmap_free(&a->assigned);
+			a->epoch = epoch;
+			pthread_mutex_unlock(&a->lock);
+		}
+		pick(a, team, members, NULL, agent, cap);
+	}
+	cJSON_Delete(c);
+	return agent[0] ? 0 : PARLEY_ENOENT;
 }
 
 static void as_after_commit(void *data, const parley_envelope *env, int result)
@@ -317,6 +375,7 @@ static int as_create(const struct parley_host *h, parley_instance *inst, void *p
 	a->least_busy = strcmp(h->config_str(inst, "strategy"), "least_busy") == 0;
 	a->default_team = h->config_str(inst, "default_team");
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->avail_lock, NULL);
 	*data = a;
 	return 0;
 }
@@ -330,6 +389,7 @@ static void as_destroy(void *data)
 	strmap_free(&a->assigned);
 	cJSON_Delete(a->config);
 	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->avail_lock);
 	free(a);
 }
 
@@ -369,6 +429,7 @@ static const struct parley_plugin plugin = {
         .instance_destroy = as_destroy,
         .process = as_process,
         .after_commit = as_after_commit,
+        .offer = as_offer,
         .check_config = as_check,
 };
 

@@ -384,6 +384,19 @@ struct parley_plugin {
 
 	/* ABI 1.2, kind bus: its operations; the instance data is their `bus`. */
 	const struct parley_bus_ops *bus;
+
+	/*
+	 * ABI 1.3, router, optional: the queue offers a conversation waiting in
+	 * its team's queue (conversation_json: the conversation as
+	 * conversation.get gives it, with a team and no assignee).  Write the
+	 * agent who takes it now into agent (cap bytes, NUL-terminated) and
+	 * return 0, or return PARLEY_ENOENT when none of the team's agents can
+	 * (or the team is not this router's).  The host then assigns it at once,
+	 * before its next offer.  Called on the queue's thread, one offer at a
+	 * time in the gateway, in queue order (priority, then waiting time);
+	 * may read the store and the instance's state.
+	 */
+	int (*offer)(void *data, const char *conversation_json, char *agent, size_t cap);
 };
 
 /* The smallest descriptor ABI 1 accepts: everything up to `store`. */
