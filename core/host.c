@@ -4,6 +4,8 @@
  */
 #include "host.h"
 #include "attachments.h"
+#include "auth.h"
+#include "bots.h"
 #include "bus.h"
 #include "config.h"
 #include "crypto.h"
@@ -14,6 +16,7 @@
 #include "inbox/inbox.h"
 #include "log.h"
 #include "metrics.h"
+#include "ops.h"
 #include "payload.h"
 #include "store.h"
 #include "util.h"
@@ -377,6 +380,25 @@ static void h_new_id(char out[32])
 	ulid_new(out);
 }
 
+/* parley_host.op: an op of the table, as the bot this instance is (bots.h). */
+static int h_op(parley_instance *inst, const char *op, const char *request_json, char **reply_json)
+{
+	*reply_json = NULL;
+	cJSON *req = cJSON_Parse(request_json ? request_json : "{}");
+	if (!cJSON_IsObject(req)) {
+		cJSON_Delete(req);
+		*reply_json = ops_error("invalid_request", "the request must be a JSON object");
+		return PARLEY_EINVAL;
+	}
+	struct auth_principal who;
+	bots_principal(&who, inst->name);
+	*reply_json = ops_call(inst->gw, &who, op, req);
+	cJSON_Delete(req);
+	if (!*reply_json)
+		return PARLEY_ENOMEM;
+	return strncmp(*reply_json, "{\"ok\":true", 10) == 0 ? 0 : PARLEY_EINVAL;
+}
+
 static const struct parley_host table = {
         .struct_size = sizeof(struct parley_host),
         .abi = (uint32_t)PARLEY_ABI_MAJOR << 16 | PARLEY_ABI_MINOR,
@@ -431,6 +453,7 @@ static const struct parley_host table = {
         .ws_accept = h_ws_accept,
         .ws_send = http_ws_send,
         .ws_close = http_ws_close,
+        .op = h_op,
 };
 
 const struct parley_host *host_table(void)

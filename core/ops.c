@@ -1,6 +1,7 @@
 /* ops.c: the table of operations and the one way to call them (see ops.h). */
 #include "ops.h"
 #include "auth.h"
+#include "bots.h"
 #include "bus.h"
 #include "envelope.h"
 #include "gateway.h"
@@ -95,6 +96,18 @@ static const struct op_field f_route[] = {{"conversation_id", OP_STRING, 1, "The
                                           {"channel_types", OP_OBJECT, 0, "Channel names mapped to their types."},
                                           F_END};
 static const struct op_field f_any[] = {F_END};
+static const struct op_field f_claim[] = {{"conversation_id", OP_STRING, 1, "The conversation."}, F_END};
+static const struct op_field f_handoff[] = {
+        {"conversation_id", OP_STRING, 1, "The conversation."},
+        {"team", OP_STRING, 0, "The team whose queue takes it (the conversation's own when absent)."},
+        {"priority", OP_STRING, 0, "Its priority in the queue."},
+        {"note", OP_STRING, 0, "A private note for the agent: what the bot gathered."},
+        {"message", OP_STRING, 0, "Sent to the customer, {{position}} filled with their place in line."},
+        F_END};
+static const struct op_field f_to_bot[] = {
+        {"conversation_id", OP_STRING, 1, "The conversation."},
+        {"bot", OP_STRING, 1, "The bot (its router instance name) that owns it from now on."},
+        F_END};
 static const struct op_field f_queue_get[] = {{"team", OP_STRING, 0, "Only this team's queue."}, F_END};
 static const struct op_field f_agent_add[] = {
         {"name", OP_STRING, 1, "The agent's name (letters, digits, . _ -): what assignee says."},
@@ -266,6 +279,28 @@ static const struct op_def table[] = {
          .topic = "contact.unmerged",
          .http_method = "POST",
          .http_path = "/contacts/unmerge"},
+        {.name = "conversation.claim",
+         .summary = "A bot takes a conversation (bots only; see parley_host.op).",
+         .role = OP_ADMIN,
+         .fields = f_claim,
+         .handler = op_conversation_claim},
+        {.name = "conversation.handoff",
+         .summary = "Give a conversation to its team's queue, with a note; tell the customer their place.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_handoff,
+         .handler = op_conversation_handoff,
+         .topic = "conversation.handed_off",
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/handoff"},
+        {.name = "conversation.bot",
+         .summary = "Hand a conversation back to a bot.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_to_bot,
+         .handler = op_conversation_bot,
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/bot"},
         {.name = "queue.get",
          .summary = "Each team's waiting conversations with their place in line.",
          .role = OP_AGENT,
@@ -635,6 +670,8 @@ char *ops_call(struct gateway *gw, const struct auth_principal *who, const char 
 		refusal = typed(d, req);
 	if (!refusal && who && who->role == AUTH_AGENT)
 		refusal = narrow(gw, d, who, req);
+	if (!refusal)
+		refusal = bots_check(gw, who, d->name, req);
 	if (refusal)
 		return refusal;
 	/* Members the op always has (conversation.snooze is conversation.set with status snoozed). */
@@ -650,6 +687,8 @@ char *ops_call(struct gateway *gw, const struct auth_principal *who, const char 
 	}
 	struct op_call call = {gw, d, who};
 	char *reply = d->handler(&call, req);
+	if (reply && strncmp(reply, "{\"ok\":true", 10) == 0)
+		bots_after(gw, who, d->name, req);
 	/* A change that may give an agent room, or make one available: the queue offers again. */
 	static const char *const kicks[] = {"conversation.resolve", "conversation.assign", "conversation.set",
 	                                    "conversation.snooze",  "conversation.reopen", "state.set"};

@@ -13,6 +13,10 @@ char *op_state_get(struct op_call *call, const cJSON *req);
 char *op_state_set(struct op_call *call, const cJSON *req);
 char *op_canned_list(struct op_call *call, const cJSON *req);
 char *op_queue_get(struct op_call *call, const cJSON *req);
+/* Bots and who owns a conversation (ops_bots.c). */
+char *op_conversation_claim(struct op_call *call, const cJSON *req);
+char *op_conversation_handoff(struct op_call *call, const cJSON *req);
+char *op_conversation_bot(struct op_call *call, const cJSON *req);
 char *op_message_send(struct op_call *call, const cJSON *req);
 /* An op of the conversation core or a read the store answers (inbox_op), by the def's name. */
 char *op_inbox(struct op_call *call, const cJSON *req);

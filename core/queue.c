@@ -1,5 +1,6 @@
 /* queue.c: the team queues, offered to the routers in order (see queue.h). */
 #include "queue.h"
+#include "bots.h"
 #include "bus.h"
 #include "gateway.h"
 #include "log.h"
@@ -86,6 +87,8 @@ static int round_once(struct gateway *gw)
 		const char *team = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "team"));
 		if (!team || strcmp(team, full_team) == 0)
 			continue; /* the list is team by team: a team with no room stays so this round */
+		if (bots_owns(gw, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "id"))))
+			continue; /* a bot holds it: not the queue's */
 		char *json = cJSON_PrintUnformatted(c);
 		char agent[128] = "";
 		for (size_t i = 0; json && !agent[0] && i < gw->n_steps; i++) {
@@ -200,8 +203,8 @@ char *queue_describe(struct gateway *gw, const cJSON *req)
 	cJSON_ArrayForEach(c, w)
 	{
 		const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "team"));
-		if (!t)
-			continue;
+		if (!t || bots_owns(gw, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "id"))))
+			continue; /* a bot's conversation waits for no agent */
 		if (!cur_team || strcmp(cur_team, t) != 0) {
 			cJSON *one = cJSON_CreateObject();
 			cJSON_AddStringToObject(one, "team", t);

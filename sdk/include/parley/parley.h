@@ -704,6 +704,25 @@ struct parley_host {
 	 * answers or after a few seconds.  Closing a closing socket does nothing.
 	 */
 	void (*ws_close)(parley_ws *ws, int code, const char *reason);
+
+	/* ---- ABI 1.3: bots */
+
+	/*
+	 * Run op `op` of the control API (README, "Control API") with
+	 * request_json, as the bot "bot:<instance name>": the ops a bot needs
+	 * and no others (conversation.get, messages.list, contact.get,
+	 * queue.get; conversation.claim, .handoff; and, in a conversation the
+	 * bot owns, message.send, conversation.note, conversation.set,
+	 * contact.update).  A conversation is the bot's from its
+	 * conversation.claim until a handoff (or an agent's reply or
+	 * assignment); after a handoff the bot cannot claim it again until an
+	 * agent hands it back.  0 with *reply_json the op's reply
+	 * ({"ok":true,...}, malloc'd), or a negative error with *reply_json
+	 * the refusal ({"ok":false,"error":{...}}).  Blocks for the op (a reply
+	 * waits for its commit): call it from a thread of the plugin's own,
+	 * never from process(), after_commit() or a completion.
+	 */
+	int (*op)(parley_instance *inst, const char *op, const char *request_json, char **reply_json);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \
