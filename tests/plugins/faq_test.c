@@ -376,6 +376,24 @@ static void test_render(struct faq *f)
 
 /* -------------------------------------------------------------- lookup */
 
+struct parallel {
+	struct faq *f;
+	int rv;
+};
+
+static void *lookup_thread(void *arg)
+{
+	struct parallel *p = arg;
+	struct faq_result r;
+	char *reply = NULL;
+	faq_match(p->f, "주문 상태 알려주세요 12345", NULL, &r);
+	p->rv = faq_lookup(p->f, &r, "conv", "contact", &reply);
+	if (p->rv == 0 && !strstr(reply, "배송 중"))
+		p->rv = -99;
+	free(reply);
+	return NULL;
+}
+
 static void test_lookup(struct server *s)
 {
 	struct faq *f = load(s->port, "/ok", "2s");
@@ -414,6 +432,19 @@ static void test_lookup(struct server *s)
 	CHECK(faq_match(f, "주문 조회 부탁해요", NULL, &r) == 0);
 	CHECK(faq_lookup(f, &r, NULL, NULL, &reply) == PARLEY_ENOENT && reply == NULL);
 	CHECK(s->requests == before);
+
+	/* Worker threads look up at once, each on its own connection. */
+	pthread_t th[4];
+	struct parallel par[4];
+	for (int i = 0; i < 4; i++) {
+		par[i].f = f;
+		par[i].rv = -100;
+		pthread_create(&th[i], NULL, lookup_thread, &par[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(par[i].rv == 0);
+	}
 	faq_free(f);
 
 	/* The endpoint fails, or answers what is not a JSON object. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The step's default negative_below, and the same distance on the positive side. */
 #define NEGATIVE_BELOW -0.3
@@ -163,11 +164,27 @@ static void labelled_set(const char *path)
 	}
 }
 
+/* How long a message takes to score (printed, not checked: the machine decides). */
+static void speed(void)
+{
+	const char *msg = "주문한 지 일주일째인데 아직도 안 왔어요. 정말 화가 나네요, 환불해 주세요. "
+	                  "I am not happy at all, the parcel never arrived and nobody answered my emails.";
+	struct timespec a, b;
+	double sink = 0;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < 20000; i++)
+		sink += score(msg);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double us = ((double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3) / 20000;
+	printf("sentiment score of a %zu-byte message: %.2f us (%g)\n", strlen(msg), us, sink / 20000);
+}
+
 int main(int argc, char **argv)
 {
 	CHECK(sentiment_lexicon_new(&lx) == 0);
 	phrases();
 	labelled_set(argc > 1 ? argv[1] : "tests/fixtures/sentiment/sentences.tsv");
+	speed();
 	sentiment_lexicon_free(lx);
 	TEST_DONE();
 }

@@ -22,7 +22,7 @@
  *   lookup_timeout: 2s                   # 250ms, 2s, a bare number is seconds; default 3s
  *   threshold: "0.5"                     # least example similarity, 0..1; default 0.5
  *   fallback: { ko: "잘 이해하지 못했어요.", en: "Sorry, I did not understand." }
- *   handoff_words: [상담원, 사람, agent, human]   # the default list
+ *   handoff_words: [상담원, 사람, agent, human]   # default: 상담원 상담사 사람 agent human representative
  *
  * Every text (answer, ask, fallback, a button's title) is a string or a map
  * of language to string; the language is the match's (see faq_match), with
