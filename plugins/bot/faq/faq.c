@@ -13,6 +13,7 @@
 #include <parley/parley.h>
 
 #include "provider.h"
+#include "utf8.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
@@ -108,25 +109,6 @@ static void buf_add(struct buf *b, const char *s, size_t n)
 static void buf_str(struct buf *b, const char *s)
 {
 	buf_add(b, s, strlen(s));
-}
-
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-	if (len == 0 || len > n || s[0] > 0xf4)
-		return 0;
-	uint32_t c = s[0] & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	*cp = c;
-	return len;
 }
 
 /* Full-width ASCII to ASCII, ASCII to lower case. */

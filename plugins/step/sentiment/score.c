@@ -22,6 +22,7 @@
  * The sum is squashed with tanh into -1..1.
  */
 #include "score.h"
+#include "utf8.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -37,28 +38,6 @@ struct sentiment_lexicon {
 };
 
 /* ------------------------------------------------------------- UTF-8 */
-
-/* Decode one character at s (n bytes left): its length, or 0 when the bytes are not UTF-8. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-	if (len == 0 || len > n || s[0] > 0xf4)
-		return 0;
-	uint32_t c = s[0] & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
 
 static size_t utf8_encode(uint32_t c, char *out)
 {
