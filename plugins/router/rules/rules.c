@@ -11,7 +11,8 @@
  * Korean and other scripts match as written.  Business hours are computed in
  * the named timezone from the system's zoneinfo (with its daylight-saving
  * transitions), not the process's TZ.  The decision goes into the envelope's
- * `route`, which the store applies to the conversation.
+ * `route`, which the store applies to the conversation; a rule's labels add to
+ * those an earlier step (sentiment) put there.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <parley/parley.h>
@@ -244,6 +245,26 @@ static int contact_match(struct rules *r, const cJSON *want, const parley_envelo
 	return 1;
 }
 
+/* Add each of labels to obj's "labels" array (made when absent), each once. */
+static void add_labels(cJSON *obj, const cJSON *labels)
+{
+	cJSON *have = cJSON_GetObjectItemCaseSensitive(obj, "labels");
+	if (!cJSON_IsArray(have)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, "labels");
+		have = cJSON_AddArrayToObject(obj, "labels");
+	}
+	const cJSON *l;
+	cJSON_ArrayForEach(l, labels)
+	{
+		int dup = !cJSON_IsString(l);
+		const cJSON *x;
+		cJSON_ArrayForEach(x, have) dup |=
+		        cJSON_IsString(x) && cJSON_IsString(l) && strcmp(x->valuestring, l->valuestring) == 0;
+		if (!dup)
+			cJSON_AddItemToArray(have, cJSON_CreateString(l->valuestring));
+	}
+}
+
 static int rules_process(void *data, parley_envelope *env)
 {
 	struct rules *r = data;
@@ -281,9 +302,15 @@ static int rules_process(void *data, parley_envelope *env)
 		const cJSON *f;
 		cJSON_ArrayForEach(f, ru->set)
 		{
+			if (strcmp(f->string, "labels") == 0)
+				continue;
 			cJSON_DeleteItemFromObjectCaseSensitive(route, f->string);
 			cJSON_AddItemToObject(route, f->string, cJSON_Duplicate(f, 1));
 		}
+		/* Labels add to those an earlier step set (sentiment's `negative`), as on the conversation. */
+		const cJSON *labels = cJSON_GetObjectItemCaseSensitive(ru->set, "labels");
+		if (cJSON_IsArray(labels))
+			add_labels(route, labels);
 		char idx[24];
 		snprintf(idx, sizeof(idx), "%zu", i + 1);
 		cJSON_DeleteItemFromObjectCaseSensitive(route, "rule");
@@ -291,11 +318,20 @@ static int rules_process(void *data, parley_envelope *env)
 		char *js = cJSON_PrintUnformatted(route);
 		h->envelope_set_json(env, "route", js);
 		/* The labels also go on the envelope, for later steps and subscribers. */
-		const cJSON *labels = cJSON_GetObjectItemCaseSensitive(ru->set, "labels");
 		if (cJSON_IsArray(labels)) {
-			char *lj = cJSON_PrintUnformatted(labels);
+			char *have = h->envelope_get_json(env, "labels");
+			cJSON *env_labels = cJSON_CreateObject();
+			cJSON *hv = have ? cJSON_Parse(have) : NULL;
+			free(have);
+			if (cJSON_IsArray(hv))
+				cJSON_AddItemToObject(env_labels, "labels", hv);
+			else
+				cJSON_Delete(hv);
+			add_labels(env_labels, labels);
+			char *lj = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(env_labels, "labels"));
 			h->envelope_set_json(env, "labels", lj);
 			free(lj);
+			cJSON_Delete(env_labels);
 		}
 		const char *prio = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ru->set, "priority"));
 		if (prio)
