@@ -306,6 +306,8 @@ void loader_check_config(const struct plugin_entry *e, const struct cfg_node *co
 		case PARLEY_CFG_MAP:
 			ok = v->type == CFG_MAP;
 			break;
+		case PARLEY_CFG_ANY:
+			break;
 		default:
 			if (v->type != CFG_SCALAR) {
 				ok = 0;

@@ -104,6 +104,7 @@ enum parley_config_type {
 	PARLEY_CFG_DURATION = 5, /* 250ms, 5s, 10m, 2h, 7d; a bare number is seconds */
 	PARLEY_CFG_LIST = 6,     /* a YAML list of strings */
 	PARLEY_CFG_MAP = 7,      /* any YAML mapping, read with config_json() */
+	PARLEY_CFG_ANY = 8,      /* ABI 1.3: a scalar, list or mapping (text or {ko, en}), read with config_json() */
 };
 
 #define PARLEY_CFG_REQUIRED 0x1u /* the key must be present */
