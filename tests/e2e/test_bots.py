@@ -4,6 +4,7 @@ its team's queue with the bot's note, the customer is told their place in line, 
 replies are refused until an agent hands it back; an agent's reply takes a conversation from its
 bot the same way.  A bot-owned conversation is never given to an agent by the queue."""
 import json
+import signal
 import os
 import re
 import time
@@ -76,6 +77,9 @@ try:
     rc, q = gw.api("queue.get", {"team": "sales"})
     check([w["conversation_id"] for w in q["queues"][0]["waiting"]] == [cid], f"queue.get: {q}")
 
+    # kill -9: the handoff is in the store; the restarted bot still may not answer.
+    gw.stop(sig=signal.SIGKILL)
+    gw.start()
     refused = metric("bot_refused_total")
     say("kim", "hello? anyone?")
     time.sleep(0.5)

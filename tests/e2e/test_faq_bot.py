@@ -1,5 +1,6 @@
-"""The built-in faq bot over WhatsApp (a local server playing the Graph API): it answers an order
-status looked up, signed, at the integrator's endpoint; a customer asking for a person is handed to
+"""The built-in faq bot over WhatsApp and Telegram (local servers playing the Graph and Bot APIs):
+it answers an order status looked up, signed, at the integrator's endpoint, and the fallback when
+the endpoint is slower than its timeout, while other channels' webhooks go on being acknowledged; a customer asking for a person is handed to
 the team's queue with the bot's note and told their place in line in Korean; a negative message
 goes ahead of the line with priority high; when an agent resolves a conversation the waiting ones
 are assigned in order, nobody writing, and queue.get shows the new places."""
@@ -14,12 +15,22 @@ from harness import Gateway, check, done
 APP_SECRET = "wa-app-secret"
 PNID = "106540352242922"
 LOOKUP_SECRET = "lookup-secret-0123456789"
-graph, orders = FakeProvider(), FakeProvider()
-sent = []
+BOT = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
+graph, orders, tgapi = FakeProvider(), FakeProvider(), FakeProvider()
+sent, tg_sent = [], []
+
+
+def tg_send(req):
+    tg_sent.append(req.json())
+    return {"ok": True, "result": {"message_id": 900 + len(tg_sent), "date": int(time.time()),
+                                   "chat": {"id": req.json().get("chat_id"), "type": "private"}}}
+
+
+tgapi.script[("POST", f"/bot{BOT}/sendMessage")] = [(200, tg_send)]
 
 
 def graph_send(req):
-    sent.append(req.json())
+    sent.append(dict(req.json(), _at=time.time()))
     return {"messages": [{"id": f"wamid.OUT{len(sent)}"}]}
 
 
@@ -30,7 +41,10 @@ def order_status(req):
     want = hmac.new(LOOKUP_SECRET.encode(), req.body, hashlib.sha256).hexdigest()
     if req.headers.get("X-Parley-Signature") != "sha256=" + want:
         return {"error": "bad signature"}
-    return {"status": "배송 중" if req.json()["slots"].get("order_id") == "12345" else "unknown"}
+    order = req.json()["slots"].get("order_id")
+    if order == "99999":
+        time.sleep(3)  # slower than lookup_timeout
+    return {"status": "배송 중" if order in ("12345", "23456") else "unknown"}
 
 
 orders.script[("POST", "/orders")] = [(200, order_status)]
@@ -53,7 +67,7 @@ gw = Gateway(config_body=f"""pipelines:
             team: support
             lookup_url: {orders.url}/orders
             lookup_secret: {LOOKUP_SECRET}
-            lookup_timeout: 2s
+            lookup_timeout: 1s
             fallback: {{ ko: "죄송해요, 잘 이해하지 못했어요.", en: "Sorry, I did not get that." }}
             intents:
               - name: order_status
@@ -71,6 +85,12 @@ gw = Gateway(config_body=f"""pipelines:
       verify_token: verify-me
       api_base_url: {graph.url}
       api_version: v19.0
+  - name: tg
+    type: telegram
+    config:
+      token: "{BOT}"
+      secret_token: tg-secret
+      api_base_url: {tgapi.url}
 """)
 
 
@@ -127,6 +147,33 @@ try:
     check(len(lk) == 1 and lk[0].json()["slots"] == {"order_id": "12345"} and lk[0].json()["intent"] == "order_status",
           f"the lookup: {[r.json() for r in lk]}")
 
+    # Telegram: the same intent, answered there.
+    upd = {"update_id": 700001, "message": {"message_id": 77, "date": int(time.time()), "text": "주문 상태 23456 알려줘요",
+           "from": {"id": 55501, "is_bot": False, "first_name": "Ji"}, "chat": {"id": 55501, "type": "private"}}}
+    st, _ = gw.request("POST", "/webhooks/tg", json.dumps(upd).encode(),
+                       {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "tg-secret"})
+    check(st == 200, f"telegram update: {st}")
+    end = time.time() + 5
+    while time.time() < end and not tg_sent:
+        time.sleep(0.05)
+    check([m.get("text") for m in tg_sent] == ["주문 23456번은 배송 중입니다."] and tg_sent[0].get("chat_id") in (55501, "55501"),
+          f"answered on Telegram: {tg_sent}")
+
+    # The endpoint slower than lookup_timeout: the fallback, and meanwhile webhooks on other channels
+    # are acknowledged at once (the lookup runs on the bot's threads, not the pipeline's).
+    t0 = time.time()
+    slow = say("15551110009", "주문 상태 알려주세요 99999")
+    acked = []
+    for i in range(20):
+        st, _ = gw.post_message({"id": f"during-slow-{i}", "from": f"other{i}", "text": "hello"})
+        acked.append((st, time.time()))
+    check(all(st == 200 for st, _ in acked), f"other webhooks acknowledged during the slow lookup: {acked}")
+    got = texts_to("15551110009", 1, timeout=5)
+    check(got[:1] == ["죄송해요, 잘 이해하지 못했어요."], f"the fallback after the timeout: {got}")
+    fallback_at = next((m["_at"] for m in sent if m.get("to") == "15551110009"), 0)
+    check(fallback_at and acked[-1][1] < fallback_at,
+          f"all 20 acknowledged before the lookup gave up ({acked[-1][1] - t0:.2f} s vs {fallback_at - t0:.2f} s)")
+
     # Three customers ask for a person; ana (capacity 1) takes the first, two wait.
     b = say("15551110002", "상담원 연결해 주세요")
     check(texts_to("15551110002", 1)[0].endswith("현재 대기 순번은 1번째입니다."), f"b told its place: {sent[-1:]}")
@@ -171,4 +218,5 @@ finally:
     gw.cleanup()
     graph.close()
     orders.close()
+    tgapi.close()
 done()

@@ -1,7 +1,8 @@
 """The team queue: a conversation routed to a team whose agents are all at capacity waits, in
 order (priority, then waiting time), and is assigned as soon as an agent has room, without the
 customer writing again: when a conversation is resolved or an agent becomes available.  An
-unavailable agent gets none.  queue.get shows the places in line, and a restart keeps them."""
+unavailable agent gets none.  queue.get shows the places in line, and kill -9 keeps them."""
+import signal
 import time
 
 from harness import Gateway, check, done
@@ -89,10 +90,10 @@ try:
     check(any(e["type"] == "assigned" and e["data"].get("assignee") == "ana" for e in c5now["events"]),
           f"the assignment is in the conversation's history: {c5now['events']}")
 
-    # A restart keeps the queue and its order.
-    gw.stop()
+    # kill -9 and a restart keep the queue and its order.
+    gw.stop(sig=signal.SIGKILL)
     gw.start()
-    check(queue()[0] == [c3["id"], c4["id"]], f"after a restart, the same queue: {queue()[0]}")
+    check(queue()[0] == [c3["id"], c4["id"]], f"after kill -9 and a restart, the same queue: {queue()[0]}")
 
     # bob becomes available (capacity 1): he takes the next in line, and only one.
     rc, r = gw.api("state.set", {"instance": "assign", "key": "available:bob", "value": "true"})
