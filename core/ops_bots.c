@@ -158,9 +158,10 @@ char *op_conversation_claim(struct op_call *call, const cJSON *req)
 	return str_printf("{\"ok\":true,\"conversation_id\":\"%s\",\"owner\":\"%s\"}", id, call->who->name);
 }
 
-/* The conversation's place in its team's queue (1 first), 0 when it does not wait. */
-static int position_of(struct gateway *gw, const char *id, const char *team)
+/* The conversation's place in its team's queue (1 first; 0 when it does not wait) and the estimated wait. */
+static int position_of(struct gateway *gw, const char *id, const char *team, int64_t *wait_s)
 {
+	*wait_s = 0;
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "team", team);
 	char *reply = queue_describe(gw, req);
@@ -173,28 +174,40 @@ static int position_of(struct gateway *gw, const char *id, const char *team)
 	                              cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "queues"), 0), "waiting"))
 	{
 		const char *cid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "conversation_id"));
-		if (cid && strcmp(cid, id) == 0)
+		if (cid && strcmp(cid, id) == 0) {
 			pos = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "position"));
+			const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "estimated_wait_s");
+			*wait_s = cJSON_IsNumber(w) ? (int64_t)w->valuedouble : 0;
+		}
 	}
 	cJSON_Delete(r);
 	return pos;
 }
 
-/* Replace each {{position}} in tpl; malloc'd. */
-static char *with_position(const char *tpl, int position)
+/* Fill {{position}} and {{wait_minutes}} (the estimate, "?" when there is none) in tpl; malloc'd. */
+static char *with_position(const char *tpl, int position, int64_t wait_s)
 {
 	struct strbuf sb;
 	sb_init(&sb);
 	sb_adds(&sb, "");
 	for (const char *p = tpl; *p;) {
-		const char *at = strstr(p, "{{position}}");
+		const char *a = strstr(p, "{{position}}"), *w = strstr(p, "{{wait_minutes}}");
+		const char *at = a && (!w || a < w) ? a : w;
 		if (!at) {
 			sb_adds(&sb, p);
 			break;
 		}
 		sb_add(&sb, p, (size_t)(at - p));
-		sb_printf(&sb, "%d", position);
-		p = at + 12;
+		if (at == a) {
+			sb_printf(&sb, "%d", position);
+			p = at + 12;
+		} else {
+			if (wait_s > 0)
+				sb_printf(&sb, "%lld", (long long)((wait_s + 59) / 60));
+			else
+				sb_adds(&sb, "?");
+			p = at + 16;
+		}
 	}
 	return sb_detach(&sb);
 }
@@ -254,10 +267,11 @@ char *op_conversation_handoff(struct op_call *call, const cJSON *req)
 		return r;
 	}
 	free(r);
-	int position = position_of(gw, id, team_copy);
+	int64_t wait_s;
+	int position = position_of(gw, id, team_copy, &wait_s);
 	const char *message = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "message"));
 	if (message) {
-		char *text = with_position(message, position);
+		char *text = with_position(message, position, wait_s);
 		cJSON *m = cJSON_CreateObject();
 		cJSON_AddStringToObject(m, "conversation_id", id);
 		cJSON_AddStringToObject(m, "text", text ? text : message);
@@ -271,6 +285,8 @@ char *op_conversation_handoff(struct op_call *call, const cJSON *req)
 	cJSON_AddStringToObject(out, "conversation_id", id);
 	cJSON_AddStringToObject(out, "team", team_copy);
 	cJSON_AddNumberToObject(out, "position", position);
+	if (wait_s > 0)
+		cJSON_AddNumberToObject(out, "estimated_wait_s", (double)wait_s);
 	free(team_copy);
 	char *s = cJSON_PrintUnformatted(out);
 	cJSON_Delete(out);

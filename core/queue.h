@@ -25,8 +25,12 @@ void queue_kick(struct queue *q);
 
 /*
  * queue.get {team?}: every team's waiting conversations (or one team's)
- * with their place in line, as {"ok":true,"queues":[{team, waiting:
- * [{conversation_id, position, priority, queued_at, waited_s}]}]}; malloc'd.
+ * with their place in line, as {"ok":true,"queues":[{team,
+ * median_handling_s?, agents?, waiting: [{conversation_id, position,
+ * priority, queued_at, waited_s, estimated_wait_s?}]}]}; malloc'd.  The
+ * estimate comes from the team's last 50 resolutions (the median time from
+ * assignment to resolution, and how many agents resolved them); with fewer
+ * than 3 there is none rather than a made-up one.
  */
 char *queue_describe(struct gateway *gw, const cJSON *req);
 

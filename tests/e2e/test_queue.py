@@ -102,6 +102,19 @@ try:
     check(r["conversation"].get("assignee") == "bob", f"c3 is bob's: {r}")
     time.sleep(2.5)  # a sweep passes: nobody has room, c4 still waits
     check(queue()[0] == [c4["id"]], f"c4 waits for room: {queue()[0]}")
+    check("estimated_wait_s" not in queue()[1][0], f"with one resolution, no made-up estimate: {queue()[1]}")
+
+    # With three resolutions behind it, the queue estimates each place's wait from them.
+    late = [conv_of(say(f"w{i}", "hello, later")) for i in range(5)]
+    for c in (c2, c3, c5):
+        rc, r = gw.api("conversation.resolve", {"conversation_id": c["id"]})
+        check(r.get("ok"), f"resolved: {r}")
+    check(wait_for(lambda: len(queue()[0]) == 3), f"three taken, three wait: {queue()[0]}")
+    rc, r = gw.api("queue.get", {"team": "sales"})
+    q0 = r["queues"][0]
+    check(q0.get("median_handling_s", -1) >= 0 and q0.get("agents") == 2, f"the team's handling figures: {q0}")
+    est = [w.get("estimated_wait_s") for w in q0["waiting"]]
+    check(all(e is not None and e >= 0 for e in est) and est == sorted(est), f"estimates, growing with place: {est}")
 finally:
     gw.cleanup()
 done()

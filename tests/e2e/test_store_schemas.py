@@ -285,6 +285,8 @@ try:
     check(r["route"]["to"] == "whatsapp:15551234567", f"route: the channel named: {r}")
     r = read("agents.load", {})
     check(r["load"] == {"ana": 1}, f"ana has one conversation: {r}")
+    r = read("queue.handling", {"team": "sales"})
+    check(isinstance(r["resolved"], list), f"queue.handling: {r}")
     r = read("queue.waiting", {})
     check(all(c.get("queued_at") for c in r["waiting"]), f"every waiting conversation has queued_at: {r}")
     r = read("events.position", {})
@@ -328,6 +330,7 @@ try:
         ("contact.get", "no contact with that contact_id"): {"contact_id": "nope"},
         ("contact.decide", "contact.decide needs from: an address of at most 512 bytes"): {"from": "x" * 700},
         ("conversation.decide", "conversation.decide needs contact_id"): {},
+        ("queue.handling", "queue.handling needs team"): {},
     }
     # Documented but not reachable through real data: a conversation has a channel once a message joined it.
     unreachable = {("conversation.route", "the conversation has no channel yet: name one")}

@@ -448,6 +448,34 @@ static int op_queue_waiting(struct pgstore *s, const cJSON *req, char **reply)
 	return a ? reply_obj(reply, "waiting", a) : rv;
 }
 
+/*
+ * queue.handling {team, limit?}: the team's latest resolutions (newest
+ * first), each with when its last assignment before the resolution was
+ * and who held it: what an expected wait is estimated from.
+ */
+static int op_queue_handling(struct pgstore *s, const cJSON *req, char **reply)
+{
+	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%d",
+	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 50);
+	const char *p[] = {get(req, "team"), limit};
+	if (!p[0])
+		return fail(reply, PARLEY_EINVAL, "queue.handling needs team");
+	int rv;
+	struct pg_conn *c;
+	if ((rv = pg_acquire(s, &c)) != 0)
+		return rv;
+	cJSON *a = rows(s, c,
+	                "SELECT c.id, c.assignee, c.resolved_at, (SELECT max(e.at) FROM conversation_events AS e"
+	                "  WHERE e.conversation_id = c.id AND e.type = 'assigned' AND e.at <= c.resolved_at)"
+	                "  AS assigned_at FROM conversations AS c WHERE c.team = $1 AND c.resolved_at IS NOT NULL"
+	                " AND c.status = 'resolved' ORDER BY c.resolved_at DESC LIMIT $2::int",
+	                2, p, &rv);
+	pg_release(s, c);
+	return a ? reply_obj(reply, "resolved", a) : rv;
+}
+
 /* events.position: the last message seq and the last conversation event seq (0 when none). */
 static int op_events_position(struct pgstore *s, char **reply)
 {
@@ -478,7 +506,8 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	                                    "conversation.route",
 	                                    "conversation_events.since",
 	                                    "events.position",
-	                                    "queue.waiting"};
+	                                    "queue.waiting",
+	                                    "queue.handling"};
 	size_t k = 0;
 	while (k < sizeof(known) / sizeof(known[0]) && strcmp(op, known[k]) != 0)
 		k++;
@@ -527,8 +556,11 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	case 11:
 		rv = op_events_position(s, reply);
 		break;
-	default:
+	case 12:
 		rv = op_queue_waiting(s, req, reply);
+		break;
+	default:
+		rv = op_queue_handling(s, req, reply);
 	}
 	cJSON_Delete(req);
 	return rv;

@@ -415,8 +415,34 @@ static int op_queue_waiting(struct store *s, const cJSON *req, char **reply)
 	return reply_obj(reply, "waiting", rows);
 }
 
+/*
+ * queue.handling {team, limit?}: the team's latest resolutions (newest
+ * first), each with when its last assignment before the resolution was
+ * and who held it: what an expected wait is estimated from.
+ */
+static int op_queue_handling(struct store *s, const cJSON *req, char **reply)
+{
+	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%d",
+	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 50);
+	const char *p[] = {get(req, "team"), limit};
+	if (!p[0])
+		return fail(reply, PARLEY_EINVAL, "queue.handling needs team");
+	cJSON *rows =
+	        read_all(s,
+	                 "SELECT c.id, c.assignee, c.resolved_at, (SELECT max(e.at) FROM conversation_events AS e"
+	                 "  WHERE e.conversation_id = c.id AND e.type = 'assigned' AND e.at <= c.resolved_at)"
+	                 "  AS assigned_at FROM conversations AS c WHERE c.team = ?1 AND c.resolved_at IS NOT NULL"
+	                 " AND c.status = 'resolved' ORDER BY c.resolved_at DESC LIMIT CAST(?2 AS INTEGER)",
+	                 p, 2);
+	return reply_obj(reply, "resolved", rows);
+}
+
 int conv_query(struct store *s, const char *op, const cJSON *req, char **reply)
 {
+	if (strcmp(op, "queue.handling") == 0)
+		return op_queue_handling(s, req, reply);
 	if (strcmp(op, "queue.waiting") == 0)
 		return op_queue_waiting(s, req, reply);
 	if (strcmp(op, "conversation_events.since") == 0)
