@@ -104,6 +104,10 @@ static const struct op_field f_handoff[] = {
         {"note", OP_STRING, 0, "A private note for the agent: what the bot gathered."},
         {"message", OP_STRING, 0, "Sent to the customer, {{position}} filled with their place in line."},
         F_END};
+static const struct op_field f_position[] = {
+        {"conversation_id", OP_STRING, 1, "The conversation."},
+        {"message", OP_STRING, 1, "The text, {{position}} and {{wait_minutes}} filled."},
+        F_END};
 static const struct op_field f_to_bot[] = {
         {"conversation_id", OP_STRING, 1, "The conversation."},
         {"bot", OP_STRING, 1, "The bot (its router instance name) that owns it from now on."},
@@ -293,6 +297,11 @@ static const struct op_def table[] = {
          .topic = "conversation.handed_off",
          .http_method = "POST",
          .http_path = "/conversations/{conversation_id}/handoff"},
+        {.name = "conversation.position",
+         .summary = "Tell a waiting customer their place in line again (at most once a minute).",
+         .role = OP_ADMIN,
+         .fields = f_position,
+         .handler = op_conversation_position},
         {.name = "conversation.bot",
          .summary = "Hand a conversation back to a bot.",
          .role = OP_AGENT,

@@ -28,11 +28,12 @@
 #define BOT_PREFIX    "bot:"
 #define BOT_PREFIX_SZ 4
 
-/* The ops a bot may call; those after the first OWNED need a conversation the bot owns. */
-static char *const bot_scopes[] = {"conversation.get",   "messages.list",        "contact.get",  "queue.get",
-                                   "conversation.claim", "conversation.handoff", "message.send", "conversation.note",
-                                   "conversation.set",   "contact.update"};
-#define OWNED_FROM 6
+/* The ops a bot may call; those from OWNED_FROM on need a conversation the bot owns. */
+static char *const bot_scopes[] = {
+        "conversation.get",   "messages.list",        "contact.get",           "queue.get",
+        "conversation.claim", "conversation.handoff", "conversation.position", "message.send",
+        "conversation.note",  "conversation.set",     "contact.update",        "conversation.resolve"};
+#define OWNED_FROM 7
 
 int bots_is_bot(const struct auth_principal *who)
 {
@@ -291,6 +292,59 @@ char *op_conversation_handoff(struct op_call *call, const cJSON *req)
 	char *s = cJSON_PrintUnformatted(out);
 	cJSON_Delete(out);
 	return s;
+}
+
+/*
+ * conversation.position {conversation_id, message}: a bot tells a customer it
+ * handed off their place in line again, when they ask: {{position}} and
+ * {{wait_minutes}} filled, at most once a minute per conversation (each
+ * message may cost money, or fall outside a channel's window).  Replies
+ * position and whether it was told.
+ */
+char *op_conversation_position(struct op_call *call, const cJSON *req)
+{
+	struct gateway *gw = call->gw;
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+	const char *message = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "message"));
+	char mark[160];
+	if (owner_of(gw, id, mark, sizeof(mark)) != 0)
+		return ops_error("unavailable", "the store cannot say who owns the conversation");
+	if (bots_is_bot(call->who) && strcmp(mark, HANDED_OFF) != 0)
+		return ops_error("conflict", "a bot tells the place in line of a conversation it handed off");
+	cJSON *c = conversation(gw, id);
+	const char *team = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "team"));
+	int64_t wait_s = 0;
+	int position =
+	        team && cJSON_GetObjectItemCaseSensitive(c, "queued_at") ? position_of(gw, id, team, &wait_s) : 0;
+	cJSON_Delete(c);
+	if (position == 0)
+		return str_printf("{\"ok\":true,\"conversation_id\":\"%s\",\"position\":0,\"told\":false}", id);
+	/* At most once a minute: the last time is kept with the owner mark's namespace. */
+	char key[96], *last = NULL;
+	size_t len;
+	snprintf(key, sizeof(key), "told:%s", id);
+	int64_t now = time_now_ms(), then = 0;
+	if (store_kv_get(gw->st, NS, key, &last, &len) == 0)
+		then = strtoll(last, NULL, 10);
+	free(last);
+	int told = 0;
+	if (now - then >= 60000) {
+		char stamp[24];
+		snprintf(stamp, sizeof(stamp), "%lld", (long long)now);
+		store_kv_set(gw->st, NS, key, stamp, strlen(stamp));
+		char *text = with_position(message, position, wait_s);
+		cJSON *m = cJSON_CreateObject();
+		cJSON_AddStringToObject(m, "conversation_id", id);
+		cJSON_AddStringToObject(m, "text", text ? text : message);
+		cJSON_AddStringToObject(m, "by", "queue");
+		char *r = ops_call(gw, NULL, "message.send", m);
+		told = r && strncmp(r, "{\"ok\":true", 10) == 0;
+		free(r);
+		cJSON_Delete(m);
+		free(text);
+	}
+	return str_printf("{\"ok\":true,\"conversation_id\":\"%s\",\"position\":%d,\"told\":%s}", id, position,
+	                  told ? "true" : "false");
 }
 
 /* conversation.bot {conversation_id, bot}: an agent hands the conversation back to a bot. */

@@ -17,6 +17,7 @@ char *op_queue_get(struct op_call *call, const cJSON *req);
 char *op_conversation_claim(struct op_call *call, const cJSON *req);
 char *op_conversation_handoff(struct op_call *call, const cJSON *req);
 char *op_conversation_bot(struct op_call *call, const cJSON *req);
+char *op_conversation_position(struct op_call *call, const cJSON *req);
 char *op_message_send(struct op_call *call, const cJSON *req);
 /* An op of the conversation core or a read the store answers (inbox_op), by the def's name. */
 char *op_inbox(struct op_call *call, const cJSON *req);

@@ -4,6 +4,7 @@
 #include "bus.h"
 #include "gateway.h"
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "ops_handlers.h"
 #include "store.h"
@@ -97,9 +98,15 @@ static int round_once(struct gateway *gw)
 				agent[0] = '\0';
 		}
 		free(json);
-		if (agent[0] && assign(gw, c, agent) == 0)
+		if (agent[0] && assign(gw, c, agent) == 0) {
 			assigned++;
-		else
+			/* Time in queue, per team: parley_queue_wait_ms_total / parley_queue_assignments_total. */
+			const char *since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "queued_at"));
+			int64_t from = since ? time_parse_ms(since) : 0, now = time_now_ms();
+			metrics_add(gw->metrics, "queue_assignments_total", "team", team, 1);
+			metrics_add(gw->metrics, "queue_wait_ms_total", "team", team,
+			            from > 0 && now > from ? now - from : 0);
+		} else
 			snprintf(full_team, sizeof(full_team), "%s", team);
 	}
 	cJSON_Delete(w);

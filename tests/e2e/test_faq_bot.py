@@ -147,6 +147,26 @@ try:
     check(len(lk) == 1 and lk[0].json()["slots"] == {"order_id": "12345"} and lk[0].json()["intent"] == "order_status",
           f"the lookup: {[r.json() for r in lk]}")
 
+    # Answered and thanked: the bot resolves it (contained, no human).
+    say("15551110001", "감사합니다!")
+    end = time.time() + 5
+    while time.time() < end and conv(a).get("status") != "resolved":
+        time.sleep(0.05)
+    ca = conv(a)
+    check(ca.get("status") == "resolved" and any(e["type"] == "resolved" and e["data"].get("by") == "bot:faq"
+                                                 for e in ca["events"]), f"the bot resolved it: {ca}")
+
+    # Two answers rejected: handed off.
+    g = say("15551110007", "주문 상태 알려주세요 12345")
+    texts_to("15551110007", 1)
+    say("15551110007", "아니요, 그게 아니에요")
+    texts_to("15551110007", 2)
+    say("15551110007", "아니요, 다른 거요")
+    got = texts_to("15551110007", 3)
+    check(conv(g).get("team") == "support" and any("two answers rejected" in n["text"] for n in conv(g)["notes"]),
+          f"handed off after two rejections: {got} {conv(g)['notes']}")
+    rc, r = gw.api("conversation.resolve", {"conversation_id": g})  # out of the way of the queue below
+
     # Telegram: the same intent, answered there.
     upd = {"update_id": 700001, "message": {"message_id": 77, "date": int(time.time()), "text": "주문 상태 23456 알려줘요",
            "from": {"id": 55501, "is_bot": False, "first_name": "Ji"}, "chat": {"id": 55501, "type": "private"}}}
@@ -208,6 +228,15 @@ try:
     check(conv(f).get("assignee") == "ana" and waiting() == [c, d, e], f"f assigned, the rest move up: {waiting()}")
     rc, r = gw.api("queue.get", {"team": "support"})
     check([w["position"] for w in r["queues"][0]["waiting"]] == [1, 2, 3], f"queue.get positions: {r}")
+
+    # A waiting customer who asks is told their place again, but not twice a minute.
+    n_e = len(texts_to("15551110005", 1))
+    say("15551110005", "지금 몇 번째예요?")
+    got = texts_to("15551110005", n_e + 1)
+    check(got[-1] == "현재 대기 순번은 3번째입니다. 조금만 기다려 주세요.", f"told again: {got}")
+    say("15551110005", "몇 번째인지 다시 알려주세요")
+    time.sleep(0.8)
+    check(len(texts_to("15551110005", 1)) == n_e + 1, "not twice within a minute")
 
     # The bot no longer answers a conversation it handed off.
     n_before = len(texts_to("15551110004", 1))

@@ -14,14 +14,18 @@
  * threads (never the pipeline's): the bot claims the conversation (a
  * conversation an agent holds, or that was handed off, it leaves alone);
  * a request for a person, a message the sentiment step labelled negative,
- * or a second message in a row the bot did not understand hands it off:
+ * a second message in a row the bot did not understand, or a second
+ * answer the customer rejected ("아니요", "that's not it") hands it off:
  * the team's queue, a private note with what the bot gathered (intent,
  * slots, sentiment, the customer's words) and the customer's place in line
  * in their language.  Otherwise it answers the intent (after its lookup;
  * the fallback when the lookup fails or is slow) through the outbox, with
- * buttons where the channel has them.  All of it through parley_host.op,
- * so the server enforces who owns the conversation.
+ * buttons where the channel has them; a thank-you after an answer resolves
+ * it (the bot contained it).  A customer waiting after a handoff who asks
+ * where they are in line is told again (at most once a minute).  All of it
+ * through parley_host.op, so the server enforces who owns the conversation.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include "faq.h"
 #include "provider.h"
 
@@ -48,7 +52,8 @@ struct bot {
 	parley_instance *inst;
 	struct faq *faq;
 	char *team;
-	cJSON *handoff_message; /* {ko, en} */
+	cJSON *handoff_message;  /* {ko, en} */
+	cJSON *position_message; /* {ko, en} */
 	int64_t misunderstood_max;
 	pthread_t threads[WORKERS];
 	size_t n_threads;
@@ -71,7 +76,30 @@ static const struct parley_config_key keys[] = {
          "words asking for a person (default 상담원, 사람, agent, human, ...)"},
         {"handoff_message", PARLEY_CFG_ANY, NULL, 0, "told at a handoff, {{position}} filled: text or {ko, en}"},
         {"misunderstood_max", PARLEY_CFG_INT, "2", 0, "messages in a row not understood before a handoff"},
+        {"position_message", PARLEY_CFG_ANY, NULL, 0,
+         "told a waiting customer who asks, {{position}} and {{wait_minutes}} filled: text or {ko, en}"},
         {NULL, 0, NULL, 0, NULL},
+};
+
+/* Words, Korean anywhere, English any case: a rejected answer, thanks, a question about the wait. */
+static const char *const rejection_words[] = {"아니요",      "아니에요",     "아닌데",     "그게 아니",
+                                              "틀렸",        "not what",     "that's not", "wrong",
+                                              "didn't help", "doesn't help", NULL};
+static const char *const thanks_words[] = {"감사", "고마워", "고맙습니다", "해결됐", "thank", "that helped", NULL};
+static const char *const position_words[] = {"몇 번째",  "몇번째",  "순번",        "얼마나 기다",   "언제쯤",
+                                             "how long", "in line", "my position", "still waiting", NULL};
+
+static int says(const char *text, const char *const *words)
+{
+	for (size_t i = 0; words[i]; i++)
+		if (strcasestr(text, words[i]))
+			return 1;
+	return 0;
+}
+
+static const char *const default_position[][2] = {
+        {"ko", "현재 대기 순번은 {{position}}번째입니다. 조금만 기다려 주세요."},
+        {"en", "You are number {{position}} in line. Thank you for waiting."},
 };
 
 static const char *const default_handoff[][2] = {
@@ -92,23 +120,31 @@ static cJSON *call(struct bot *b, const char *op, cJSON *req)
 	return r;
 }
 
-/* The per-conversation count of messages in a row not understood (the instance's state). */
-static int64_t misses(struct bot *b, const char *conv, int64_t add)
+/*
+ * A per-conversation count in the instance's state (kind "miss": messages
+ * in a row not understood; "rej": answers rejected; "ans": 1 after an
+ * answer): add to it and give the new value; with add 0 reset it; with a
+ * negative add only read it.
+ */
+static int64_t counter(struct bot *b, const char *kind, const char *conv, int64_t add)
 {
 	char key[96], *val = NULL, num[24];
 	size_t len;
-	snprintf(key, sizeof(key), "miss:%s", conv);
+	snprintf(key, sizeof(key), "%s:%s", kind, conv);
 	int64_t n = 0;
 	if (b->host->kv_get(b->inst, key, &val, &len) == 0)
 		n = strtoll(val, NULL, 10);
 	free(val);
+	if (add < 0)
+		return n;
 	n = add ? n + add : 0;
 	snprintf(num, sizeof(num), "%lld", (long long)n);
 	b->host->kv_set(b->inst, key, num, strlen(num));
 	return n;
 }
 
-static void handoff(struct bot *b, const struct job *j, const struct faq_result *r, const char *reason)
+static void handoff(struct bot *b, const struct job *j, const struct faq_result *r, const char *reason,
+                    const char *metric)
 {
 	char note[3072];
 	int len = snprintf(note, sizeof(note), "bot: handed off (%s).", reason);
@@ -135,6 +171,7 @@ static void handoff(struct bot *b, const struct job *j, const struct faq_result 
 	cJSON_Delete(call(b, "conversation.handoff", req));
 	cJSON_Delete(req);
 	b->host->metric_add(b->inst, "bot_handoffs_total", 1);
+	b->host->metric_add(b->inst, metric, 1);
 }
 
 static void answer(struct bot *b, const struct job *j, const struct faq_result *r)
@@ -160,26 +197,60 @@ static void answer(struct bot *b, const struct job *j, const struct faq_result *
 	free(lookup);
 }
 
-static void act(struct bot *b, const struct job *j)
+/* The conversation is not the bot's: a customer it handed off who asks about the wait is told again. */
+static void not_mine(struct bot *b, const struct job *j, const char *refusal)
 {
+	if (!refusal || !strstr(refusal, "handed off") || !says(j->text, position_words))
+		return;
+	struct faq_result r;
+	faq_match(b->faq, j->text, NULL, &r);
+	const char *lang = r.lang[0] ? r.lang : "en";
+	const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->position_message, lang));
+	if (!msg)
+		msg = strcmp(lang, "ko") == 0 ? default_position[0][1] : default_position[1][1];
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "conversation_id", j->conversation_id);
-	cJSON *claimed = call(b, "conversation.claim", req);
+	cJSON_AddStringToObject(req, "message", msg);
+	cJSON_Delete(call(b, "conversation.position", req));
 	cJSON_Delete(req);
-	if (!claimed)
-		return; /* an agent's, handed off, or resolved: not the bot's to answer */
-	cJSON_Delete(claimed);
+}
+
+static void act(struct bot *b, const struct job *j)
+{
+	char req[160], *reply = NULL;
+	snprintf(req, sizeof(req), "{\"conversation_id\":\"%s\"}", j->conversation_id);
+	if (b->host->op(b->inst, "conversation.claim", req, &reply) != 0) {
+		not_mine(b, j, reply); /* an agent's, handed off, or resolved: not the bot's to answer */
+		free(reply);
+		return;
+	}
+	free(reply);
+	int answered_before = counter(b, "ans", j->conversation_id, -1) > 0;
 	struct faq_result r;
 	int matched = faq_match(b->faq, j->text, NULL, &r) == 0;
 	if (r.wants_human) {
-		handoff(b, j, &r, "the customer asked for a person");
+		handoff(b, j, &r, "the customer asked for a person", "bot_handoffs_asked_total");
 	} else if (j->negative) {
-		handoff(b, j, &r, "negative sentiment");
-	} else if (!matched && misses(b, j->conversation_id, 1) >= b->misunderstood_max) {
-		handoff(b, j, &r, "not understood twice");
+		handoff(b, j, &r, "negative sentiment", "bot_handoffs_negative_total");
+	} else if (answered_before && !matched && says(j->text, thanks_words)) {
+		/* Answered and thanked: the bot contained it. */
+		cJSON *rq = cJSON_CreateObject();
+		cJSON_AddStringToObject(rq, "conversation_id", j->conversation_id);
+		cJSON *done = call(b, "conversation.resolve", rq);
+		cJSON_Delete(rq);
+		if (done)
+			b->host->metric_add(b->inst, "bot_contained_total", 1);
+		cJSON_Delete(done);
+	} else if (answered_before && !matched && says(j->text, rejection_words) &&
+	           counter(b, "rej", j->conversation_id, 1) >= 2) {
+		handoff(b, j, &r, "two answers rejected", "bot_handoffs_rejected_total");
+	} else if (!matched && counter(b, "miss", j->conversation_id, 1) >= b->misunderstood_max) {
+		handoff(b, j, &r, "not understood twice", "bot_handoffs_not_understood_total");
 	} else {
-		if (matched)
-			misses(b, j->conversation_id, 0);
+		if (matched) {
+			counter(b, "miss", j->conversation_id, 0);
+			counter(b, "ans", j->conversation_id, 1);
+		}
 		answer(b, j, &r);
 	}
 }
@@ -288,7 +359,17 @@ static int create(const struct parley_host *h, parley_instance *inst, void *pd, 
 		cJSON_AddStringToObject(b->handoff_message, "en", hm->valuestring);
 	} else if (cJSON_IsObject(hm)) {
 		cJSON_Delete(b->handoff_message);
+		cJSON_Delete(b->position_message);
 		b->handoff_message = cJSON_Duplicate(hm, 1);
+	}
+	const cJSON *pm = cJSON_GetObjectItemCaseSensitive(cfg, "position_message");
+	b->position_message = cJSON_CreateObject();
+	if (cJSON_IsString(pm)) {
+		cJSON_AddStringToObject(b->position_message, "ko", pm->valuestring);
+		cJSON_AddStringToObject(b->position_message, "en", pm->valuestring);
+	} else if (cJSON_IsObject(pm)) {
+		cJSON_Delete(b->position_message);
+		b->position_message = cJSON_Duplicate(pm, 1);
 	}
 	cJSON_Delete(cfg);
 	b->misunderstood_max = 2;
