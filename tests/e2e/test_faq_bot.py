@@ -4,10 +4,12 @@ the endpoint is slower than its timeout, while other channels' webhooks go on be
 the team's queue with the bot's note and told their place in line in Korean; a negative message
 goes ahead of the line with priority high; when an agent resolves a conversation the waiting ones
 are assigned in order, nobody writing, and queue.get shows the new places."""
+import datetime
 import hashlib
 import hmac
 import json
 import time
+import zoneinfo
 
 from fakeprovider import FakeProvider
 from harness import Gateway, check, done
@@ -248,4 +250,41 @@ finally:
     graph.close()
     orders.close()
     tgapi.close()
+
+# Outside business hours (only tomorrow 09:00-10:00 in Seoul), a handoff says when agents are back.
+seoul = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Seoul"))
+tomorrow = (seoul + datetime.timedelta(days=1)).strftime("%a").lower()
+day_ko = "월화수목금토일"[(seoul + datetime.timedelta(days=1)).weekday()] + "요일"
+gw2 = Gateway(config_body=f"""pipelines:
+  - name: inbound
+    steps:
+      - dedupe: {{}}
+      - identify: {{}}
+      - thread: {{}}
+      - route:
+          type: faq
+          config:
+            team: support
+            business_hours: {{ timezone: Asia/Seoul, days: [{tomorrow}], from: "09:00", to: "10:00" }}
+            intents:
+              - name: hello
+                patterns: ["^hello$"]
+                answer: "Hello!"
+""")
+try:
+    gw2.start()
+    st, body = gw2.post_message({"id": "closed-1", "from": "night", "text": "상담원 연결해 주세요"})
+    cid = json.loads(body)["ids"][0]
+    rc, r = gw2.api("message.get", {"id": cid})
+    conv_id = r["message"]["conversation_id"]
+    end = time.time() + 5
+    out = []
+    while time.time() < end and not out:
+        rc, r = gw2.api("conversation.get", {"conversation_id": conv_id})
+        out = [m.get("text") for m in r["conversation"]["timeline"] if m.get("direction") == "outbound"]
+        time.sleep(0.05)
+    check(out == [f"지금은 상담 시간이 아니에요. 상담원은 {day_ko} 09:00부터 답변드려요. 대기 순번은 1번째입니다."],
+          f"told when agents are back: {out}")
+finally:
+    gw2.cleanup()
 done()

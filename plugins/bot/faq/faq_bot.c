@@ -26,6 +26,7 @@
  * through parley_host.op, so the server enforces who owns the conversation.
  */
 #define _GNU_SOURCE /* strcasestr */
+#include "business_hours.h"
 #include "faq.h"
 #include "provider.h"
 
@@ -35,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define JOBS    1024
 #define WORKERS 2
@@ -54,6 +56,9 @@ struct bot {
 	char *team;
 	cJSON *handoff_message;  /* {ko, en} */
 	cJSON *position_message; /* {ko, en} */
+	cJSON *closed_message;   /* {ko, en} */
+	struct business_hours hours;
+	int have_hours;
 	int64_t misunderstood_max;
 	pthread_t threads[WORKERS];
 	size_t n_threads;
@@ -76,6 +81,10 @@ static const struct parley_config_key keys[] = {
          "words asking for a person (default 상담원, 사람, agent, human, ...)"},
         {"handoff_message", PARLEY_CFG_ANY, NULL, 0, "told at a handoff, {{position}} filled: text or {ko, en}"},
         {"misunderstood_max", PARLEY_CFG_INT, "2", 0, "messages in a row not understood before a handoff"},
+        {"business_hours", PARLEY_CFG_MAP, NULL, 0,
+         "{timezone, days, from, to}: when agents answer; a handoff outside them says when they are back"},
+        {"closed_message", PARLEY_CFG_ANY, NULL, 0,
+         "told at a handoff outside business_hours, {{opens}} and {{position}} filled: text or {ko, en}"},
         {"position_message", PARLEY_CFG_ANY, NULL, 0,
          "told a waiting customer who asks, {{position}} and {{wait_minutes}} filled: text or {ko, en}"},
         {NULL, 0, NULL, 0, NULL},
@@ -101,6 +110,54 @@ static const char *const default_position[][2] = {
         {"ko", "현재 대기 순번은 {{position}}번째입니다. 조금만 기다려 주세요."},
         {"en", "You are number {{position}} in line. Thank you for waiting."},
 };
+
+static const char *const default_closed[][2] = {
+        {"ko", "지금은 상담 시간이 아니에요. 상담원은 {{opens}}부터 답변드려요. 대기 순번은 {{position}}번째입니다."},
+        {"en", "Our agents are away now and back {{opens}}. You are number {{position}} in line."},
+};
+
+/* Text of {ko, en} (a config member) in lang, else the default of that language. */
+static const char *in_lang(const cJSON *texts, const char *lang, const char *const dflt[][2])
+{
+	const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(texts, lang));
+	return t ? t : strcmp(lang, "ko") == 0 ? dflt[0][1] : dflt[1][1];
+}
+
+/* When agents are back, in the zone's local time and the customer's language ("월요일 09:00", "Monday 09:00"). */
+static void opens_text(const struct business_hours *bh, const char *lang, char *out, size_t cap)
+{
+	static const char *const ko[] = {"일요일", "월요일", "화요일", "수요일", "목요일", "금요일", "토요일"};
+	static const char *const en[] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+	struct tm tm;
+	bh_local(bh, bh_next_open(bh, time(NULL)), &tm);
+	snprintf(out, cap, "%s %02d:%02d", strcmp(lang, "ko") == 0 ? ko[tm.tm_wday] : en[tm.tm_wday], tm.tm_hour,
+	         tm.tm_min);
+}
+
+/* A copy of tpl with each {{opens}} replaced by opens; malloc'd. */
+static char *fill_opens(const char *tpl, const char *opens)
+{
+	size_t cap = strlen(tpl) * 2 + strlen(opens) * 4 + 1;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (const char *p = tpl; *p;) {
+		const char *at = strstr(p, "{{opens}}");
+		size_t n = at ? (size_t)(at - p) : strlen(p);
+		if (o + n + strlen(opens) + 1 > cap)
+			break;
+		memcpy(out + o, p, n);
+		o += n;
+		if (!at)
+			break;
+		memcpy(out + o, opens, strlen(opens));
+		o += strlen(opens);
+		p = at + 9;
+	}
+	out[o] = '\0';
+	return out;
+}
 
 static const char *const default_handoff[][2] = {
         {"ko", "상담원에게 연결해 드릴게요. 현재 대기 순번은 {{position}}번째입니다."},
@@ -158,9 +215,15 @@ static void handoff(struct bot *b, const struct job *j, const struct faq_result 
 	if (len < (int)sizeof(note))
 		snprintf(note + len, sizeof(note) - (size_t)len, " The customer wrote: \"%s\"", j->text);
 	const char *lang = r && r->lang[0] ? r->lang : "en";
-	const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->handoff_message, lang));
-	if (!msg)
-		msg = strcmp(lang, "ko") == 0 ? default_handoff[0][1] : default_handoff[1][1];
+	char *closed = NULL;
+	const char *msg = in_lang(b->handoff_message, lang, default_handoff);
+	if (b->have_hours && !bh_open(&b->hours, time(NULL))) {
+		char opens[64];
+		opens_text(&b->hours, lang, opens, sizeof(opens));
+		closed = fill_opens(in_lang(b->closed_message, lang, default_closed), opens);
+		if (closed)
+			msg = closed;
+	}
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "conversation_id", j->conversation_id);
 	cJSON_AddStringToObject(req, "team", b->team);
@@ -170,6 +233,7 @@ static void handoff(struct bot *b, const struct job *j, const struct faq_result 
 	cJSON_AddStringToObject(req, "message", msg);
 	cJSON_Delete(call(b, "conversation.handoff", req));
 	cJSON_Delete(req);
+	free(closed);
 	b->host->metric_add(b->inst, "bot_handoffs_total", 1);
 	b->host->metric_add(b->inst, metric, 1);
 }
@@ -205,9 +269,7 @@ static void not_mine(struct bot *b, const struct job *j, const char *refusal)
 	struct faq_result r;
 	faq_match(b->faq, j->text, NULL, &r);
 	const char *lang = r.lang[0] ? r.lang : "en";
-	const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->position_message, lang));
-	if (!msg)
-		msg = strcmp(lang, "ko") == 0 ? default_position[0][1] : default_position[1][1];
+	const char *msg = in_lang(b->position_message, lang, default_position);
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "conversation_id", j->conversation_id);
 	cJSON_AddStringToObject(req, "message", msg);
@@ -360,7 +422,27 @@ static int create(const struct parley_host *h, parley_instance *inst, void *pd, 
 	} else if (cJSON_IsObject(hm)) {
 		cJSON_Delete(b->handoff_message);
 		cJSON_Delete(b->position_message);
+		cJSON_Delete(b->closed_message);
+		bh_free(&b->hours);
 		b->handoff_message = cJSON_Duplicate(hm, 1);
+	}
+	const cJSON *bh = cJSON_GetObjectItemCaseSensitive(cfg, "business_hours");
+	if (bh) {
+		if (bh_parse(bh, &b->hours, errmsg) != 0) {
+			cJSON_Delete(cfg);
+			faq_free(b->faq);
+			free(b->team);
+			cJSON_Delete(b->handoff_message);
+			free(b);
+			return PARLEY_EINVAL;
+		}
+		b->have_hours = 1;
+	}
+	const cJSON *cm = cJSON_GetObjectItemCaseSensitive(cfg, "closed_message");
+	b->closed_message = cJSON_IsObject(cm) ? cJSON_Duplicate(cm, 1) : cJSON_CreateObject();
+	if (cJSON_IsString(cm)) {
+		cJSON_AddStringToObject(b->closed_message, "ko", cm->valuestring);
+		cJSON_AddStringToObject(b->closed_message, "en", cm->valuestring);
 	}
 	const cJSON *pm = cJSON_GetObjectItemCaseSensitive(cfg, "position_message");
 	b->position_message = cJSON_CreateObject();

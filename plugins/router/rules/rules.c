@@ -17,6 +17,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <parley/parley.h>
 
+#include "business_hours.h"
+
 #include <cjson/cJSON.h>
 #include <pcre2.h>
 #include <stdint.h>
@@ -32,22 +34,13 @@ struct rule {
 	cJSON *set;
 };
 
-struct zone {
-	int64_t *times;   /* transition times, ascending */
-	int32_t *offsets; /* UTC offset in effect from times[i] */
-	size_t n;
-	int32_t initial;
-};
-
 struct rules {
 	const struct parley_host *host;
 	parley_instance *inst;
 	cJSON *config;
 	struct rule *rules;
 	size_t n;
-	struct zone zone;
-	int days;         /* bit 0 = Sunday */
-	int from_m, to_m; /* minutes after local midnight */
+	struct business_hours hours;
 	int have_hours;
 };
 
@@ -57,106 +50,6 @@ static const struct parley_config_key config_map[] = {
         {"business_hours", PARLEY_CFG_MAP, NULL, 0, "{timezone, days, from, to} for business_hours matches"},
         {NULL, 0, NULL, 0, NULL},
 };
-
-/* ---------------------------------------------------------- timezones */
-
-static int64_t be(const unsigned char *p, int bytes)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | p[i];
-	if (bytes == 4)
-		return (int32_t)(uint32_t)v;
-	return (int64_t)v;
-}
-
-/* Read a TZif file's transitions (the 64-bit block of version 2+ files). */
-static int zone_load(struct zone *z, const char *name, char **err)
-{
-	if (strstr(name, "..") || name[0] == '/') {
-		*err = strdup("timezone must be an IANA name such as Asia/Seoul");
-		return -1;
-	}
-	char path[512];
-	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		size_t n = strlen(name) + 120;
-		*err = malloc(n);
-		snprintf(*err, n, "unknown timezone '%s' (no %s; is the tzdata package installed?)", name, path);
-		return -1;
-	}
-	unsigned char *buf = malloc(1 << 20);
-	size_t len = fread(buf, 1, 1 << 20, f);
-	fclose(f);
-	int rv = -1;
-	size_t off = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		if (len < off + 44 || memcmp(buf + off, "TZif", 4) != 0)
-			break;
-		int version = buf[off + 4];
-		int64_t isut = be(buf + off + 20, 4), isstd = be(buf + off + 24, 4), leap = be(buf + off + 28, 4);
-		int64_t timecnt = be(buf + off + 32, 4), typecnt = be(buf + off + 36, 4),
-		        charcnt = be(buf + off + 40, 4);
-		int tsize = pass == 0 ? 4 : 8;
-		size_t body =
-		        (size_t)(timecnt * tsize + timecnt + typecnt * 6 + charcnt + leap * (tsize + 4) + isstd + isut);
-		if (len < off + 44 + body || typecnt < 1)
-			break;
-		if (pass == 0 && version >= '2') {
-			off += 44 + body; /* use the 64-bit block that follows */
-			continue;
-		}
-		const unsigned char *p = buf + off + 44;
-		const unsigned char *idx = p + timecnt * tsize;
-		const unsigned char *types = idx + timecnt;
-		z->times = calloc((size_t)timecnt + 1, sizeof(int64_t));
-		z->offsets = calloc((size_t)timecnt + 1, sizeof(int32_t));
-		z->n = (size_t)timecnt;
-		for (int64_t i = 0; i < timecnt; i++) {
-			z->times[i] = be(p + i * tsize, tsize);
-			int t = idx[i] < typecnt ? idx[i] : 0;
-			z->offsets[i] = (int32_t)be(types + t * 6, 4);
-		}
-		z->initial = (int32_t)be(types, 4);
-		rv = 0;
-		break;
-	}
-	free(buf);
-	if (rv != 0) {
-		size_t n = strlen(path) + 60;
-		*err = malloc(n);
-		snprintf(*err, n, "%s is not a TZif zoneinfo file", path);
-	}
-	return rv;
-}
-
-static int32_t zone_offset(const struct zone *z, int64_t t)
-{
-	if (z->n == 0 || t < z->times[0])
-		return z->initial;
-	size_t lo = 0, hi = z->n;
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-		if (z->times[mid] <= t)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return z->offsets[lo];
-}
-
-static int in_business_hours(const struct rules *r, time_t now)
-{
-	time_t local = now + zone_offset(&r->zone, (int64_t)now);
-	struct tm tm;
-	gmtime_r(&local, &tm);
-	int m = tm.tm_hour * 60 + tm.tm_min;
-	if (!(r->days >> tm.tm_wday & 1))
-		return 0;
-	/* 22:00-06:00 spans midnight. */
-	return r->from_m <= r->to_m ? m >= r->from_m && m < r->to_m : m >= r->from_m || m < r->to_m;
-}
 
 /* -------------------------------------------------------------- match */
 
@@ -287,7 +180,7 @@ static int rules_process(void *data, parley_envelope *env)
 		    (!text || pcre2_match(ru->text, (PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED, 0, 0, ru->md, NULL) < 0))
 			continue;
 		const cJSON *bh = cJSON_GetObjectItemCaseSensitive(m, "business_hours");
-		if (bh && truthy(bh) != in_business_hours(r, time(NULL)))
+		if (bh && truthy(bh) != bh_open(&r->hours, time(NULL)))
 			continue;
 		if (!contact_match(r, cJSON_GetObjectItemCaseSensitive(m, "contact"), env, &attrs))
 			continue;
@@ -345,15 +238,6 @@ static int rules_process(void *data, parley_envelope *env)
 }
 
 /* ------------------------------------------------------------- set up */
-
-static int parse_hhmm(const char *s, int *out)
-{
-	int h, m;
-	if (!s || sscanf(s, "%d:%d", &h, &m) != 2 || h < 0 || h > 24 || m < 0 || m > 59)
-		return -1;
-	*out = h * 60 + m;
-	return 0;
-}
 
 static char *errorf(const char *fmt, size_t i, const char *detail)
 {
@@ -428,30 +312,8 @@ static int setup(struct rules *r, char **errmsg)
 		return PARLEY_EINVAL;
 	}
 	if (bh) {
-		const char *tz = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "timezone"));
-		if (zone_load(&r->zone, tz ? tz : "UTC", errmsg) != 0)
+		if (bh_parse(bh, &r->hours, errmsg) != 0)
 			return PARLEY_EINVAL;
-		if (parse_hhmm(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "from")), &r->from_m) != 0 ||
-		    parse_hhmm(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "to")), &r->to_m) != 0) {
-			*errmsg = strdup("business_hours needs from and to as HH:MM");
-			return PARLEY_EINVAL;
-		}
-		static const char *const names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
-		const cJSON *d;
-		const cJSON *days = cJSON_GetObjectItemCaseSensitive(bh, "days");
-		if (!days)
-			r->days = 0x3e; /* Monday to Friday */
-		cJSON_ArrayForEach(d, days)
-		{
-			int found = 0;
-			for (int j = 0; j < 7; j++)
-				if (cJSON_IsString(d) && strncmp(d->valuestring, names[j], 3) == 0)
-					r->days |= 1 << j, found = 1;
-			if (!found) {
-				*errmsg = strdup("business_hours days are mon, tue, wed, thu, fri, sat, sun");
-				return PARLEY_EINVAL;
-			}
-		}
 		r->have_hours = 1;
 	}
 	return 0;
@@ -487,8 +349,7 @@ static void rules_destroy(void *data)
 		cJSON_Delete(r->rules[i].set);
 	}
 	free(r->rules);
-	free(r->zone.times);
-	free(r->zone.offsets);
+	bh_free(&r->hours);
 	cJSON_Delete(r->config);
 	free(r);
 }

@@ -1,0 +1,173 @@
+/* business_hours.c: weekly hours in an IANA timezone (see business_hours.h). */
+#include "business_hours.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t be(const unsigned char *p, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v = v << 8 | p[i];
+	if (bytes == 4)
+		return (int32_t)(uint32_t)v;
+	return (int64_t)v;
+}
+
+/* Read a TZif file's transitions (the 64-bit block of version 2+ files). */
+static int zone_load(struct business_hours *z, const char *name, char **err)
+{
+	if (strstr(name, "..") || name[0] == '/') {
+		*err = strdup("timezone must be an IANA name such as Asia/Seoul");
+		return -1;
+	}
+	char path[512];
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		size_t n = strlen(name) + 120;
+		*err = malloc(n);
+		snprintf(*err, n, "unknown timezone '%s' (no %s; is the tzdata package installed?)", name, path);
+		return -1;
+	}
+	unsigned char *buf = malloc(1 << 20);
+	size_t len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	int rv = -1;
+	size_t off = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		if (len < off + 44 || memcmp(buf + off, "TZif", 4) != 0)
+			break;
+		int version = buf[off + 4];
+		int64_t isut = be(buf + off + 20, 4), isstd = be(buf + off + 24, 4), leap = be(buf + off + 28, 4);
+		int64_t timecnt = be(buf + off + 32, 4), typecnt = be(buf + off + 36, 4),
+		        charcnt = be(buf + off + 40, 4);
+		int tsize = pass == 0 ? 4 : 8;
+		size_t body =
+		        (size_t)(timecnt * tsize + timecnt + typecnt * 6 + charcnt + leap * (tsize + 4) + isstd + isut);
+		if (len < off + 44 + body || typecnt < 1)
+			break;
+		if (pass == 0 && version >= '2') {
+			off += 44 + body; /* use the 64-bit block that follows */
+			continue;
+		}
+		const unsigned char *p = buf + off + 44;
+		const unsigned char *idx = p + timecnt * tsize;
+		const unsigned char *types = idx + timecnt;
+		z->times = calloc((size_t)timecnt + 1, sizeof(int64_t));
+		z->offsets = calloc((size_t)timecnt + 1, sizeof(int32_t));
+		z->n = (size_t)timecnt;
+		for (int64_t i = 0; i < timecnt; i++) {
+			z->times[i] = be(p + i * tsize, tsize);
+			int t = idx[i] < typecnt ? idx[i] : 0;
+			z->offsets[i] = (int32_t)be(types + t * 6, 4);
+		}
+		z->initial = (int32_t)be(types, 4);
+		rv = 0;
+		break;
+	}
+	free(buf);
+	if (rv != 0) {
+		size_t n = strlen(path) + 60;
+		*err = malloc(n);
+		snprintf(*err, n, "%s is not a TZif zoneinfo file", path);
+	}
+	return rv;
+}
+
+static int32_t zone_offset(const struct business_hours *z, int64_t t)
+{
+	if (z->n == 0 || t < z->times[0])
+		return z->initial;
+	size_t lo = 0, hi = z->n;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (z->times[mid] <= t)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return z->offsets[lo];
+}
+
+static int parse_hhmm(const char *s, int *out)
+{
+	int h, m;
+	if (!s || sscanf(s, "%d:%d", &h, &m) != 2 || h < 0 || h > 24 || m < 0 || m > 59)
+		return -1;
+	*out = h * 60 + m;
+	return 0;
+}
+
+int bh_parse(const cJSON *bh, struct business_hours *out, char **err)
+{
+	memset(out, 0, sizeof(*out));
+	const char *tz = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "timezone"));
+	if (zone_load(out, tz ? tz : "UTC", err) != 0)
+		return -1;
+	if (parse_hhmm(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "from")), &out->from_m) != 0 ||
+	    parse_hhmm(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "to")), &out->to_m) != 0) {
+		*err = strdup("business_hours needs from and to as HH:MM");
+		bh_free(out);
+		return -1;
+	}
+	static const char *const names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+	const cJSON *d;
+	const cJSON *days = cJSON_GetObjectItemCaseSensitive(bh, "days");
+	if (!days)
+		out->days = 0x3e; /* Monday to Friday */
+	cJSON_ArrayForEach(d, days)
+	{
+		int found = 0;
+		for (int j = 0; j < 7; j++)
+			if (cJSON_IsString(d) && strncmp(d->valuestring, names[j], 3) == 0)
+				out->days |= 1 << j, found = 1;
+		if (!found) {
+			*err = strdup("business_hours days are mon, tue, wed, thu, fri, sat, sun");
+			bh_free(out);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void bh_free(struct business_hours *bh)
+{
+	free(bh->times);
+	free(bh->offsets);
+	bh->times = NULL;
+	bh->offsets = NULL;
+	bh->n = 0;
+}
+
+void bh_local(const struct business_hours *bh, time_t t, struct tm *out)
+{
+	time_t local = t + zone_offset(bh, (int64_t)t);
+	gmtime_r(&local, out);
+}
+
+int bh_open(const struct business_hours *bh, time_t now)
+{
+	struct tm tm;
+	bh_local(bh, now, &tm);
+	int m = tm.tm_hour * 60 + tm.tm_min;
+	if (bh->from_m <= bh->to_m)
+		return (bh->days >> tm.tm_wday & 1) && m >= bh->from_m && m < bh->to_m;
+	/* 22:00-06:00 spans midnight: the early part belongs to the day before. */
+	if (m >= bh->from_m)
+		return bh->days >> tm.tm_wday & 1;
+	return m < bh->to_m && (bh->days >> ((tm.tm_wday + 6) % 7) & 1);
+}
+
+time_t bh_next_open(const struct business_hours *bh, time_t now)
+{
+	/* Minute by minute from the next whole minute, at most eight days: simple and exact across transitions. */
+	if (bh_open(bh, now))
+		return now;
+	time_t t = now - now % 60 + 60;
+	for (int i = 0; i < 8 * 24 * 60; i++, t += 60)
+		if (bh_open(bh, t))
+			return t;
+	return now;
+}

@@ -1,0 +1,38 @@
+/*
+ * business_hours.h: weekly business hours in an IANA timezone, read from
+ * the system's zoneinfo (TZif, with its daylight-saving transitions), not
+ * the process's TZ: for routers and bots that decide by the hour.
+ *
+ *   business_hours: { timezone: Asia/Seoul, days: [mon, tue, wed, thu, fri], from: "09:00", to: "18:00" }
+ *
+ * days defaults to Monday to Friday; from later than to spans midnight
+ * (22:00-06:00).  Threads: a parsed struct is read-only, safe from any thread.
+ */
+#ifndef PARLEY_BUSINESS_HOURS_H
+#define PARLEY_BUSINESS_HOURS_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct business_hours {
+	int64_t *times;   /* the zone's transition times, ascending */
+	int32_t *offsets; /* UTC offset in effect from times[i] */
+	size_t n;
+	int32_t initial;
+	int days;         /* bit 0 = Sunday */
+	int from_m, to_m; /* minutes after local midnight */
+};
+
+/* Parse {timezone, days, from, to}: 0, or -1 with *err (malloc'd) saying what is wrong. */
+int bh_parse(const cJSON *config, struct business_hours *out, char **err);
+void bh_free(struct business_hours *bh);
+/* 1 when now is within the hours. */
+int bh_open(const struct business_hours *bh, time_t now);
+/* The first minute at or after now within the hours (now itself when open); now when there are none. */
+time_t bh_next_open(const struct business_hours *bh, time_t now);
+/* t as the zone's local time. */
+void bh_local(const struct business_hours *bh, time_t t, struct tm *out);
+
+#endif
