@@ -117,4 +117,30 @@ try:
     check(all(e is not None and e >= 0 for e in est) and est == sorted(est), f"estimates, growing with place: {est}")
 finally:
     gw.cleanup()
+
+# least_busy: a new conversation goes to the agent with the fewest open ones.
+gw = Gateway(config_body="""pipelines:
+  - name: inbound
+    steps:
+      - dedupe: {}
+      - identify: {}
+      - thread: {}
+      - route:
+          type: assign
+          config:
+            strategy: least_busy
+            default_team: sales
+            teams: { sales: [xena, yuri] }
+""")
+try:
+    gw.start()
+    first = [conv_of(say(f"lb{i}", "hello")) for i in range(2)]
+    # Both to xena by hand: yuri is now the least busy, for two in a row.
+    for c in first:
+        rc, r = gw.api("conversation.assign", {"conversation_id": c["id"], "assignee": "xena", "team": "sales"})
+        check(r.get("ok"), f"assigned by hand: {r}")
+    nxt = [conv_of(say(f"lb-next{i}", "hello"))["assignee"] for i in range(3)]
+    check(nxt[:2] == ["yuri", "yuri"] and nxt[2] in ("xena", "yuri"), f"the least busy first: {nxt}")
+finally:
+    gw.cleanup()
 done()
