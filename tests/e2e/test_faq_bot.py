@@ -167,6 +167,10 @@ try:
     got = texts_to("15551110007", 3)
     check(conv(g).get("team") == "support" and any("two answers rejected" in n["text"] for n in conv(g)["notes"]),
           f"handed off after two rejections: {got} {conv(g)['notes']}")
+    note = next((n["text"] for n in conv(g)["notes"] if "rejected" in n["text"]), "")
+    check("Transcript:" in note and "customer: 주문 상태 알려주세요 12345" in note and
+          "bot: 주문 12345번은 배송 중입니다." in note and "customer: 아니요, 다른 거요" in note,
+          f"the note carries the transcript: {note}")
     rc, r = gw.api("conversation.resolve", {"conversation_id": g})  # out of the way of the queue below
 
     # Telegram: the same intent, answered there.

@@ -213,7 +213,25 @@ static void handoff(struct bot *b, const struct job *j, const struct faq_result 
 	if (j->has_sentiment && len < (int)sizeof(note))
 		len += snprintf(note + len, sizeof(note) - (size_t)len, " Sentiment: %.2f.", j->sentiment);
 	if (len < (int)sizeof(note))
-		snprintf(note + len, sizeof(note) - (size_t)len, " The customer wrote: \"%s\"", j->text);
+		len += snprintf(note + len, sizeof(note) - (size_t)len, " The customer wrote: \"%s\"", j->text);
+	/* The transcript: the conversation's last messages, both ways. */
+	cJSON *lq = cJSON_CreateObject();
+	cJSON_AddStringToObject(lq, "conversation_id", j->conversation_id);
+	cJSON_AddNumberToObject(lq, "limit", 1000);
+	cJSON *list = call(b, "messages.list", lq);
+	cJSON_Delete(lq);
+	const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(list, "messages");
+	int total = cJSON_GetArraySize(msgs);
+	for (int i = total > 8 ? total - 8 : 0; i < total && len < (int)sizeof(note); i++) {
+		const cJSON *m = cJSON_GetArrayItem(msgs, i);
+		const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "text"));
+		const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "direction"));
+		if (t)
+			len += snprintf(note + len, sizeof(note) - (size_t)len, "%s %s: %.200s",
+			                i == (total > 8 ? total - 8 : 0) ? "\nTranscript:\n" : "\n",
+			                d && strcmp(d, "outbound") == 0 ? "bot" : "customer", t);
+	}
+	cJSON_Delete(list);
 	const char *lang = r && r->lang[0] ? r->lang : "en";
 	char *closed = NULL;
 	const char *msg = in_lang(b->handoff_message, lang, default_handoff);
