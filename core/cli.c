@@ -29,6 +29,7 @@ static const char *const usage_main =
         "  tail [-c FILE] [PREFIX]  print envelopes published on the bus (TOPIC JSON)\n"
         "  api [-c FILE] OP [JSON]  send one control request and print the reply\n"
         "  send [-c FILE] --channel NAME --to URN --text TEXT   queue an outbound message\n"
+        "  dlq [-c FILE] list | retry ID | drop ID              the dead letters\n"
         "  agent add|list|remove|passwd   manage the accounts agents and admins log in with\n"
         "  token create|list|revoke       manage the service tokens other systems send\n"
         "\n"
@@ -633,6 +634,43 @@ static int cmd_token(struct common *c)
 	return ok ? 0 : 1;
 }
 
+/* parley dlq list [--channel C] | retry ID | drop ID: the dead letters, with the provider's answer. */
+static int cmd_dlq(struct common *c)
+{
+	const char *verb = c->nrest > 0 ? c->rest[0] : NULL;
+	if (verb && (strcmp(verb, "retry") == 0 || strcmp(verb, "drop") == 0) && c->nrest == 2) {
+		cJSON *req = cJSON_CreateObject();
+		cJSON_AddStringToObject(req, "op", verb[0] == 'r' ? "message.retry" : "message.drop");
+		cJSON_AddStringToObject(req, "id", c->rest[1]);
+		return send_and_say(c, req, verb[0] == 'r' ? "%s queued again\n" : "%s dropped\n", c->rest[1]);
+	}
+	if (!verb || strcmp(verb, "list") != 0 || c->nrest != 1)
+		return USAGE;
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", "outbox.list");
+	cJSON_AddStringToObject(req, "status", "failed");
+	cJSON_AddNumberToObject(req, "limit", 1000);
+	if (c->channel)
+		cJSON_AddStringToObject(req, "channel", c->channel);
+	cJSON *reply = control_ok(c->config, req);
+	if (!reply)
+		return 1;
+	printf("%-28s %-14s %-28s %-8s %s\n", "ID", "CHANNEL", "TO", "ATTEMPTS", "THE PROVIDER SAID");
+	const cJSON *m;
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(reply, "messages"))
+	{
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
+		const char *ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "channel"));
+		const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "to"));
+		const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "error"));
+		double attempts = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "attempts"));
+		printf("%-28s %-14s %-28s %-8.0f %s\n", id ? id : "?", ch ? ch : "?", to ? to : "?",
+		       attempts == attempts ? attempts : 0, err ? err : "");
+	}
+	cJSON_Delete(reply);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct common *c);
@@ -679,6 +717,12 @@ static const struct command {
          "--scope limits it to the control ops named (repeat it); without, it may run\n"
          "every op but the admin ones (agent.*, token.*).  A revoked token is refused\n"
          "everywhere within 2 s.\n"},
+        {"dlq", cmd_dlq, 1,
+         "usage: parley dlq [-c FILE] list [--channel NAME]\n"
+         "       parley dlq [-c FILE] retry ID | drop ID\n\n"
+         "The dead letters: outbound messages the provider refused for good, each with\n"
+         "the provider's answer.  retry queues one again (the outbox sends it, with its\n"
+         "retries); drop gives it up (status dropped).\n"},
         {"send", cmd_send, 1,
          "usage: parley send [-c FILE] --channel NAME --to URN --text TEXT\n\n"
          "Queues an outbound message in the durable outbox; the gateway sends it through\n"
@@ -717,7 +761,7 @@ int cli_main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = {"run", "check", "plugins", "tail", "api", "send", "agent", "token"};
+	const char *names[] = {"run", "check", "plugins", "tail", "api", "send", "agent", "token", "dlq"};
 	const char *s = cfg_suggest(argv[1], names, 8);
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);

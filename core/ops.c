@@ -49,7 +49,10 @@ static const struct op_field f_messages_list[] = {
         {"direction", OP_STRING, 0, "inbound or outbound."},
         {"after_id", OP_STRING, 0, "The previous page's next_after_id."},
         {"limit", OP_INTEGER, 0, "The most messages to return, 1 to 1000 (100)."},
+        {"status", OP_STRING, 0, "queued, sending, retry, sent, delivered, read, failed (dead letters), dropped."},
+        {"address", OP_STRING, 0, "Only messages from or to this URN."},
         F_END};
+static const struct op_field f_message_id[] = {{"id", OP_STRING, 1, "The outbound message's gateway id."}, F_END};
 static const struct op_field f_message_get[] = {{"id", OP_STRING, 1, "The message's gateway id."}, F_END};
 static const struct op_field f_conversations_list[] = {
         {"status", OP_STRING, 0, "open, pending, snoozed or resolved."},
@@ -133,6 +136,7 @@ static const struct op_field f_token_create[] = {
 static const struct op_field f_token_id[] = {{"id", OP_STRING, 1, "The token's id (token.list)."}, F_END};
 
 static const char *const fixed_snooze[] = {"status", "snoozed", NULL};
+static const char *const fixed_outbound[] = {"direction", "outbound", NULL};
 
 /* ------------------------------------------------------------- table */
 
@@ -165,7 +169,36 @@ static const struct op_def table[] = {
          .fields = f_messages_list,
          .handler = op_inbox,
          .http_method = "GET",
-         .http_path = "/messages"},
+         .http_path = "/messages",
+         .strict = 1},
+        {.name = "outbox.list",
+         .summary = "Outbound messages, by delivery status (failed: the dead letters).",
+         .role = OP_ADMIN,
+         .fields = f_messages_list,
+         .handler = op_inbox,
+         .via = "messages.list",
+         .http_method = "GET",
+         .http_path = "/outbox",
+         .http_fixed = fixed_outbound,
+         .strict = 1},
+        {.name = "message.retry",
+         .summary = "Send a dead-lettered message again (it is queued at once).",
+         .role = OP_AGENT,
+         .view = OP_VIEW_MESSAGE,
+         .fields = f_message_id,
+         .handler = op_message_retry,
+         .topic = "message.retried",
+         .http_method = "POST",
+         .http_path = "/messages/{id}/retry"},
+        {.name = "message.drop",
+         .summary = "Give up a dead-lettered message for good.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_MESSAGE,
+         .fields = f_message_id,
+         .handler = op_message_drop,
+         .topic = "message.dropped",
+         .http_method = "POST",
+         .http_path = "/messages/{id}/drop"},
         {.name = "message.get",
          .summary = "One stored message (its envelope, with its delivery status).",
          .role = OP_AGENT,
@@ -636,9 +669,23 @@ static char *permitted(const struct op_def *d, const struct auth_principal *who)
 	return ops_error("forbidden", "this op needs an admin");
 }
 
-/* NULL when every field present has its declared type, else the refusal naming the field. */
+/* NULL when every field present has its declared type (and, for a strict op, is declared), else the refusal. */
 static char *typed(const struct op_def *d, const cJSON *req)
 {
+	const cJSON *member;
+	cJSON_ArrayForEach(member, req)
+	{
+		const struct op_field *f = d->fields;
+		while (d->strict && f->name && strcmp(f->name, member->string) != 0)
+			f++;
+		if (d->strict && !f->name) {
+			char *msg = str_printf("%s has no member '%.60s' (an unknown filter is refused, not ignored)",
+			                       d->name, member->string);
+			char *r = ops_error("invalid_request", msg ? msg : "unknown member");
+			free(msg);
+			return r;
+		}
+	}
 	for (const struct op_field *f = d->fields; f->name; f++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, f->name);
 		if (!v || cJSON_IsNull(v)) {

@@ -66,6 +66,7 @@ struct op_def {
 	const char *id_alias; /* a field the request may also give as "id" (conversation.get's conversation_id) */
 	const char *via;      /* the conversation core's or store's op behind it, when not `name` */
 	int internal;         /* a step's or the core's own op, kept callable for tools and tests */
+	int strict;           /* a member the fields do not declare is refused, not ignored */
 };
 
 /* A call in progress: what the handler may read. */

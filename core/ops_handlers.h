@@ -19,6 +19,9 @@ char *op_conversation_handoff(struct op_call *call, const cJSON *req);
 char *op_conversation_bot(struct op_call *call, const cJSON *req);
 char *op_conversation_position(struct op_call *call, const cJSON *req);
 char *op_message_send(struct op_call *call, const cJSON *req);
+/* message.retry / message.drop {id}: a dead letter sent again, or given up (ops_messages.c). */
+char *op_message_retry(struct op_call *call, const cJSON *req);
+char *op_message_drop(struct op_call *call, const cJSON *req);
 /* An op of the conversation core or a read the store answers (inbox_op), by the def's name. */
 char *op_inbox(struct op_call *call, const cJSON *req);
 

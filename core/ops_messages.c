@@ -8,6 +8,7 @@
 #include "gateway.h"
 #include "ops.h"
 #include "ops_handlers.h"
+#include "outbox.h"
 #include "store.h"
 #include "util.h"
 
@@ -249,4 +250,69 @@ char *op_message_send(struct op_call *call, const cJSON *req)
 		return r;
 	}
 	return message_send(call->gw, req);
+}
+
+/* The outbound message id, when it is dead-lettered (status failed); else the refusal. */
+static char *dead_letter(struct gateway *gw, const char *id, cJSON **out)
+{
+	*out = NULL;
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "id", id);
+	char *text = cJSON_PrintUnformatted(q), *reply = NULL;
+	cJSON_Delete(q);
+	int rv = text ? store_query(gw->st, "message.get", text, &reply) : PARLEY_ENOMEM;
+	free(text);
+	cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
+	free(reply);
+	cJSON *m = cJSON_DetachItemFromObjectCaseSensitive(r, "message");
+	cJSON_Delete(r);
+	const char *dir = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "direction"));
+	const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "status"));
+	char *refusal = NULL;
+	if (!m) {
+		refusal = ops_error("not_found", "no message with that id");
+	} else if (!dir || strcmp(dir, "outbound") != 0) {
+		refusal = ops_error("invalid_request", "only an outbound message is sent again or dropped");
+	} else if (!status || strcmp(status, "failed") != 0) {
+		char *msg = str_printf("the message is %s, not dead-lettered (failed)",
+		                       status ? status : "without a status");
+		refusal = ops_error("conflict", msg ? msg : "not dead-lettered");
+		free(msg);
+	}
+	if (refusal)
+		cJSON_Delete(m);
+	else
+		*out = m;
+	return refusal;
+}
+
+char *op_message_retry(struct op_call *call, const cJSON *req)
+{
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "id"));
+	cJSON *m;
+	char *refusal = dead_letter(call->gw, id, &m);
+	if (refusal)
+		return refusal;
+	cJSON_Delete(m);
+	/* Queued again, due now: the outbox sends it as any new reply, with its retries. */
+	int rv = store_outbox_update(call->gw->st, id, "queued", NULL, NULL, time_now_ms());
+	if (rv != 0)
+		return ops_error("store_error", parley_strerror(rv));
+	outbox_wake(call->gw->outbox);
+	return str_printf("{\"ok\":true,\"id\":\"%s\",\"status\":\"queued\"}", id);
+}
+
+char *op_message_drop(struct op_call *call, const cJSON *req)
+{
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "id"));
+	cJSON *m;
+	char *refusal = dead_letter(call->gw, id, &m);
+	if (refusal)
+		return refusal;
+	const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "error"));
+	int rv = store_outbox_update(call->gw->st, id, "dropped", NULL, err, 0);
+	cJSON_Delete(m);
+	if (rv != 0)
+		return ops_error("store_error", parley_strerror(rv));
+	return str_printf("{\"ok\":true,\"id\":\"%s\",\"status\":\"dropped\"}", id);
 }

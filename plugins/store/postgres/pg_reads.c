@@ -67,15 +67,16 @@ static int query_list(struct pgstore *s, const cJSON *req, char **reply)
 	snprintf(ltext, sizeof(ltext), "%d", limit);
 	const char *p[] = {
 	        get(req, "channel"), get(req, "conversation_id"), get(req, "direction"), get(req, "after_id"), ltext,
-	        get(req, "address")};
+	        get(req, "address"), get(req, "status")};
 	int rv;
-	PGresult *r = pg_run(s,
-	                     "SELECT id, " PG_ENVELOPE " FROM messages WHERE ($1::text IS NULL OR channel = $1)"
-	                     " AND ($2::text IS NULL OR conversation_id = $2) AND ($3::text IS NULL OR direction = $3)"
-	                     " AND ($4::text IS NULL OR seq > coalesce((SELECT seq FROM messages WHERE id = $4), -1))"
-	                     " AND ($6::text IS NULL OR from_urn = $6 OR to_urn = $6)"
-	                     " ORDER BY seq LIMIT $5::int",
-	                     6, p, &rv);
+	PGresult *r =
+	        pg_run(s,
+	               "SELECT id, " PG_ENVELOPE " FROM messages WHERE ($1::text IS NULL OR channel = $1)"
+	               " AND ($2::text IS NULL OR conversation_id = $2) AND ($3::text IS NULL OR direction = $3)"
+	               " AND ($4::text IS NULL OR seq > coalesce((SELECT seq FROM messages WHERE id = $4), -1))"
+	               " AND ($6::text IS NULL OR from_urn = $6 OR to_urn = $6) AND ($7::text IS NULL OR status = $7)"
+	               " ORDER BY seq LIMIT $5::int",
+	               7, p, &rv);
 	if (!r)
 		return rv;
 	/* Stored envelopes are already JSON: concatenate instead of re-parsing. */

@@ -438,6 +438,7 @@ static int query_list(struct store *s, cJSON *req, char **reply)
 	const char *after = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "after_id"));
 	const char *dir = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "direction"));
 	const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "address"));
+	const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "status"));
 	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
 	int limit = 100;
 	if (lim) {
@@ -452,7 +453,7 @@ static int query_list(struct store *s, cJSON *req, char **reply)
 	         "SELECT id, " ENVELOPE_SQL " FROM messages WHERE (?1 IS NULL OR channel = ?1)"
 	         " AND (?2 IS NULL OR conversation_id = ?2) AND (?3 IS NULL OR direction = ?3)"
 	         " AND (?4 IS NULL OR seq > coalesce((SELECT seq FROM messages WHERE id = ?4), -1))"
-	         " AND (?6 IS NULL OR from_urn = ?6 OR to_urn = ?6)"
+	         " AND (?6 IS NULL OR from_urn = ?6 OR to_urn = ?6) AND (?7 IS NULL OR status = ?7)"
 	         " ORDER BY seq LIMIT ?5");
 	pthread_mutex_lock(&s->rlock);
 	sqlite3_stmt *st;
@@ -467,6 +468,7 @@ static int query_list(struct store *s, cJSON *req, char **reply)
 	sq_bind(st, 4, after);
 	sqlite3_bind_int(st, 5, limit);
 	sq_bind(st, 6, address);
+	sq_bind(st, 7, status);
 	/* Stored envelopes are already JSON: concatenate instead of re-parsing. */
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap);
