@@ -260,6 +260,12 @@ void prov_set_time_at(struct prov_batch *b, parley_envelope *env, const cJSON *o
  * the same content is stored once.
  */
 void prov_content_id(const struct parley_host *h, const char *prefix, const cJSON *v, char *out, size_t outlen);
+/*
+ * 1 when s is a WhatsApp business-scoped user id (BSUID) as Meta documents
+ * it: a two-letter country code, '.', optionally "ENT." (a parent BSUID),
+ * then 1-128 letters and digits (US.13491208655302741918).
+ */
+int prov_whatsapp_bsuid(const char *s);
 /* 1 when s is an RFC 3339 time: 2026-11-22T10:11:12Z, with optional fraction and a Z or +hh:mm offset. */
 int prov_rfc3339_valid(const char *s);
 

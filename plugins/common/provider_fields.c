@@ -172,3 +172,16 @@ int prov_json_int(const cJSON *obj, const char *name, long long min, long long m
 	*out = (long long)d;
 	return 0;
 }
+
+int prov_whatsapp_bsuid(const char *s)
+{
+	if (!isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]) || s[2] != '.')
+		return 0;
+	s += 3;
+	if (strncmp(s, "ENT.", 4) == 0)
+		s += 4;
+	size_t n = 0;
+	while (isalnum((unsigned char)s[n]))
+		n++;
+	return n >= 1 && n <= 128 && s[n] == '\0';
+}

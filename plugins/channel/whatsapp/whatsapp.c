@@ -97,22 +97,9 @@ static int wa_number(const char *s)
 	return n >= 1 && n <= 15 && s[n] == '\0';
 }
 
-/*
- * 1 when s is a business-scoped user id (BSUID) as Meta documents it: a
- * two-letter country code, a period, optionally "ENT." (a parent BSUID),
- * then 1-128 letters and digits (US.13491208655302741918).
- */
 static int wa_bsuid(const char *s)
 {
-	if (!isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]) || s[2] != '.')
-		return 0;
-	s += 3;
-	if (strncmp(s, "ENT.", 4) == 0)
-		s += 4;
-	size_t n = 0;
-	while (isalnum((unsigned char)s[n]))
-		n++;
-	return n >= 1 && n <= 128 && s[n] == '\0';
+	return prov_whatsapp_bsuid(s);
 }
 
 /* 1 when s names a WhatsApp user: a phone number or a BSUID. */
