@@ -147,8 +147,10 @@ try:
     st, _ = post("ig", "instagram", "deleted")
     m = by_ext("ig", "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAw:deleted")
     check(m and m["kind"] == "event" and m["meta"]["deleted"], f"IG deletion: {m}")
+    at = log_size(gw)
     st, _ = post("fb", "instagram", "text")
     check(st == 200 and not by_ext("fb", "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAw"), "an instagram payload on a messenger channel is ignored")
+    check_logged_why(gw, at, "[channel fb]", "not stored", "webhook object 'instagram'")
 
     # Outbound Messenger: the Send API request; 500 then 200; receipts; permanent errors.
     path = f"/v19.0/{PAGE}/messages"

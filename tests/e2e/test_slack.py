@@ -112,6 +112,12 @@ try:
     st, _ = post(form, path="/webhooks/sl/interactive", ctype="application/x-www-form-urlencoded")
     m = by_ext("action:1732270560.001200:yes")
     check(st == 200 and m and m["text"] == "Yes" and m["meta"]["reply_id"] == "yes", f"button answer: {st} {m}")
+    at = log_size(gw)
+    form = urllib.parse.urlencode({"payload": json.dumps({"type": "view_submission", "team": {"id": "T061EG9R6"},
+                                                          "user": {"id": "U2147483697"}, "view": {"id": "V0PKB1ZFV"}})}).encode()
+    st, _ = post(form, path="/webhooks/sl/interactive", ctype="application/x-www-form-urlencoded")
+    check(st == 200, f"a view_submission is acknowledged: {st}")
+    check_logged_why(gw, at, "[channel sl]", "not stored", "view_submission")
 
     # Outbound: chat.postMessage; HTTP 429 with Retry-After; ok:false errors.
     path = "/api/chat.postMessage"
