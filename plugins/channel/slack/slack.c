@@ -125,7 +125,7 @@ static int slack_id(const char *s, const char *prefixes)
 	size_t n = 1;
 	while (isupper((unsigned char)s[n]) || isdigit((unsigned char)s[n]))
 		n++;
-	return n >= 3 && n <= 64 && s[n] == '\0';
+	return n >= 2 && n <= 64 && s[n] == '\0';
 }
 
 static void message_event(struct slack *s, struct prov_batch *b, const char *team, const cJSON *ev,
