@@ -72,6 +72,7 @@ try:
     # Fidelity (issue 12): senders and times as the reference has them, else 400 naming the field.
     for ch, kind, name, ext, field in (("fb", "messenger", "sender_not_numeric", "m_BADSENDER1", "messaging[0].sender.id"),
                                        ("fb", "messenger", "timestamp_not_number", "m_BADTS1", "messaging[0].timestamp"),
+                                       ("fb", "messenger", "sender_missing", "m_NOSENDER1", "messaging[0].sender.id"),
                                        ("ig", "instagram", "sender_not_numeric", "aWdfBADSENDER1", "messaging[0].sender.id")):
         st, body = post(ch, kind, name)
         check(st == 400 and field.encode() in body and by_ext(ch, ext) is None,
@@ -89,6 +90,10 @@ try:
         st, _ = post("fb", "messenger", name)
         check(st == 200 and len(gw.list_all("fb")) == n0, f"{name}: acknowledged: {st}")
         check_logged_why(gw, at, "[channel fb]", "not stored", "entry[0]")
+    # A checkbox opt-in names the person by user_ref only: kept as an event, not refused.
+    st, _ = post("fb", "messenger", "optin_user_ref")
+    ev = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin", {}).get("user_ref") == "UNIQUE_REF_PARAM"]
+    check(st == 200 and len(ev) == 1 and "from" not in ev[0], f"an opt-in by user_ref kept in meta.raw: {st} {ev}")
     # A heart, a like: the emoji is the text.
     st, _ = post("fb", "messenger", "reaction_no_emoji")
     m = by_ext("fb", "reaction:m_OUT2:react:1732269600123")
@@ -121,10 +126,10 @@ try:
             ("unknown", None, None)):
         st, _ = post("fb", "messenger", name)
         if name == "unknown":
-            raw = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin")]
+            raw = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin", {}).get("type") == "notification_messages"]
             check(st == 200 and len(raw) == 1, f"an unknown event is kept in meta.raw: {raw}")
             st, _ = post("fb", "messenger", name)
-            raw = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin")]
+            raw = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin", {}).get("type") == "notification_messages"]
             check(len(raw) == 1, "and stored once when redelivered")
             continue
         m = by_ext("fb", ext)

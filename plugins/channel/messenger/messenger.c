@@ -221,7 +221,14 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 	}
 	const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
 	const char *recipient = str(cJSON_GetObjectItemCaseSensitive(ev, "recipient"), "id");
-	if (!sender || !numeric_id(sender)) {
+	static const char *const handled[] = {"message",  "postback", "reaction", "message_edit",
+	                                      "delivery", "read",     NULL};
+	int known = 0;
+	for (size_t i = 0; handled[i]; i++)
+		if (cJSON_GetObjectItemCaseSensitive(ev, handled[i]))
+			known = 1;
+	/* Some events of other kinds name the person by user_ref only (checkbox opt-ins): kept below. */
+	if ((sender && !numeric_id(sender)) || (!sender && known)) {
 		prov_batch_refuse(b, "%s.sender.id is %s", where, sender ? "not a numeric id" : "missing");
 		return;
 	}
