@@ -151,6 +151,11 @@ try:
     check(st == 200 and m and m.get("from") == "whatsapp:BR.ENT.1502576394655843" and m["text"] == "Olá",
           f"BSUID from contacts[].user_id (parent BSUID): {st} {m}")
 
+    st, _ = post(fixture("whatsapp", "status_bsuid.json"))
+    m = by_ext("wamid.OUT-BSUID:delivered")
+    check(st == 200 and m and m["kind"] == "status" and m.get("to") == "whatsapp:US.13491208655302741918",
+          f"a receipt naming only recipient_user_id: {st} {m}")
+
     # Groups: ignored with a reason where not enabled; stored with the group as the address where they are.
     at = log_size(gw)
     st, _ = post(fixture("whatsapp", "group.json"))

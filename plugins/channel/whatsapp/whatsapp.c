@@ -309,6 +309,9 @@ static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSO
 		return;
 	}
 	const char *rcpt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "recipient_id"));
+	/* A message sent to a BSUID may come back with only the user id. */
+	if (!rcpt)
+		rcpt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "recipient_user_id"));
 	if (rcpt && !wa_user(rcpt)) {
 		prov_batch_refuse(
 		        b, "%s.recipient_id is neither a phone number (1-15 digits) nor a business-scoped user id",
