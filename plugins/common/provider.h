@@ -181,6 +181,8 @@ struct prov_batch {
 	char *ok_body;
 	/* Set by prov_batch_refuse: the payload is invalid, nothing is stored, 400 with this. */
 	char *refused;
+	/* Parts of the payload acknowledged and not stored, each logged by prov_batch_ignore. */
+	size_t n_ignored;
 	/* With no request (a poller's batch): called with the commit's result instead. */
 	void (*done)(void *arg, int result);
 	void *done_arg;
@@ -211,6 +213,16 @@ void prov_batch_fail(struct prov_batch *b, int status, const char *msg);
 void prov_batch_refuse(struct prov_batch *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
+ * Acknowledge part of the payload without storing it (another account's
+ * event, our own echo, a group message on a channel without groups): logs
+ * the printf-style reason at INFO with the channel's name, so no webhook is
+ * answered 2xx with nothing stored and nothing said.  A request answered
+ * with no envelope and no such reason is logged as a warning by
+ * prov_batch_finish.
+ */
+void prov_batch_ignore(struct prov_batch *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
  * Set a structured field (attachments, meta, ...) from a cJSON value, which
  * is consumed.  Returns the setter's result; a failure is also remembered
  * by the envelope, so its submission is refused with the reason.
@@ -239,6 +251,21 @@ int prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen);
  * Absent: nothing.  Present but not a time: the batch is refused, naming it.
  */
 void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale);
+/* The same, naming the field by its path in the payload (where, e.g. "entry[0].messaging[1]") when refused. */
+void prov_set_time_at(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale,
+                      const char *where);
+/*
+ * An external id for a payload part that has none of its own: prefix, ':'
+ * and 32 hex digits of a keyed hash of v's JSON text, so a redelivery of
+ * the same content is stored once.
+ */
+void prov_content_id(const struct parley_host *h, const char *prefix, const cJSON *v, char *out, size_t outlen);
+/*
+ * 1 when s is a WhatsApp business-scoped user id (BSUID) as Meta documents
+ * it: a two-letter country code, '.', optionally "ENT." (a parent BSUID),
+ * then 1-128 letters and digits (US.13491208655302741918).
+ */
+int prov_whatsapp_bsuid(const char *s);
 /* 1 when s is an RFC 3339 time: 2026-11-22T10:11:12Z, with optional fraction and a Z or +hh:mm offset. */
 int prov_rfc3339_valid(const char *s);
 

@@ -101,6 +101,17 @@ void prov_batch_refuse(struct prov_batch *b, const char *fmt, ...)
 	b->refused = strdup(msg);
 }
 
+void prov_batch_ignore(struct prov_batch *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[400];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->n_ignored++;
+	b->host->log(b->inst, PARLEY_LOG_INFO, "acknowledged, not stored: %s", msg);
+}
+
 /* Why the host refused the batch's envelopes: the first setter failure, or a generic reason. */
 static const char *refusal(const struct prov_batch *b)
 {
@@ -161,6 +172,9 @@ void prov_batch_finish(struct prov_batch *b)
 		return;
 	}
 	if (b->n == 0) {
+		/* Every path that stores nothing on purpose says why; this catches the ones that forgot. */
+		if (b->req && b->n_ignored == 0)
+			h->log(b->inst, PARLEY_LOG_WARN, "acknowledged a webhook with nothing in it to store");
 		batch_committed(b, 0, NULL, 0);
 		return;
 	}

@@ -79,17 +79,37 @@ int prov_time_from_unix(const cJSON *v, double scale, char *out, size_t outlen)
 	return 0;
 }
 
-void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale)
+void prov_set_time_at(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale,
+                      const char *where)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
 	char when[40];
 	if (!v)
 		return;
 	if (prov_time_from_unix(v, scale, when, sizeof(when)) != 0) {
-		prov_batch_refuse(b, "'%s' is not a Unix time between 1970 and 9999", name);
+		if (where)
+			prov_batch_refuse(b, "%s.%s is not a Unix time between 1970 and 9999", where, name);
+		else
+			prov_batch_refuse(b, "'%s' is not a Unix time between 1970 and 9999", name);
 		return;
 	}
 	b->host->envelope_set_str(env, "sent_at", when);
+}
+
+void prov_set_time(struct prov_batch *b, parley_envelope *env, const cJSON *obj, const char *name, double scale)
+{
+	prov_set_time_at(b, env, obj, name, scale, NULL);
+}
+
+void prov_content_id(const struct parley_host *h, const char *prefix, const cJSON *v, char *out, size_t outlen)
+{
+	char *raw = cJSON_PrintUnformatted(v);
+	unsigned char digest[32];
+	char hex[65];
+	h->hmac_sha256("parley", 6, raw ? raw : "", raw ? strlen(raw) : 0, digest);
+	h->hex_encode(digest, 16, hex);
+	free(raw);
+	snprintf(out, outlen, "%s:%s", prefix, hex);
 }
 
 /* n digits at s into *v; 0 when they are digits. */
@@ -151,4 +171,17 @@ int prov_json_int(const cJSON *obj, const char *name, long long min, long long m
 		return -1;
 	*out = (long long)d;
 	return 0;
+}
+
+int prov_whatsapp_bsuid(const char *s)
+{
+	if (!isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]) || s[2] != '.')
+		return 0;
+	s += 3;
+	if (strncmp(s, "ENT.", 4) == 0)
+		s += 4;
+	size_t n = 0;
+	while (isalnum((unsigned char)s[n]))
+		n++;
+	return n >= 1 && n <= 128 && s[n] == '\0';
 }

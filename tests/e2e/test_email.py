@@ -13,6 +13,7 @@ from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
+from envelopes import check_all_stored
 from harness import Gateway, check, done
 from mailservers import MailServers
 
@@ -186,6 +187,7 @@ try:
     ms.deliver(dsn)
     m2 = gw.wait_message(r2["id"], "failed")
     check(m2.get("status") == "failed" and "User unknown" in (m2.get("error") or ""), f"a bounce marks the mail failed: {m2}")
+    check_all_stored(gw, "mail")
 finally:
     gw.cleanup()
     ms.close()

@@ -144,8 +144,8 @@ try:
                 "message.text")
         refused(f"telegram name with {name}", "tg", post_tg, tg_text.replace(b'"Min-jun"', bad, 1), "first_name")
     refused("telegram chat id 1e300", "tg", post_tg, tg_text.replace(b'"id": 987654321,\n      "first_name"',
-                                                                      b'"id": 1e300,\n      "first_name"'), "'id'")
-    refused("telegram date 1e300", "tg", post_tg, tg_text.replace(b'"date": 1732269600', b'"date": 1e300'), "'date'")
+                                                                      b'"id": 1e300,\n      "first_name"'), "chat.id")
+    refused("telegram date 1e300", "tg", post_tg, tg_text.replace(b'"date": 1732269600', b'"date": 1e300'), "message.date")
     refused("telegram message id 2^63", "tg", post_tg,
             tg_text.replace(b'"message_id": 501', b'"message_id": 9223372036854775808'), "message_id")
 
@@ -230,7 +230,7 @@ try:
     refused("slack reaction without event_id", "sl", post_sl,
             reaction.replace(b'"event_id": "' + json.loads(reaction)["event_id"].encode() + b'",', b""), "event_id")
     refused("slack ts past 9999", "sl", post_sl, sl_text.replace(b'"ts": "1732269600.000200"', b'"ts": "99999999999999.0001"'),
-            "'ts'")
+            "event.ts")
     refused("twilio From that is not a number", "sms", post_sms, sms.replace(b"From=%2B15551234567", b"From=%2B1555000111a"),
             "From")
     raw = b'{"id":"when-1","from":"alice","text":"hi","sent_at":"last tuesday"}'

@@ -7,6 +7,7 @@ import os
 import time
 
 from fakeprovider import FakeProvider
+from envelopes import check_all_stored, check_logged_why, log_size
 from harness import Gateway, check, done, fixture
 
 SECRET = "meta-app-secret"
@@ -59,10 +60,48 @@ try:
     check(st == 401 and len(gw.list_all("fb")) == n, "bad signature: 401, nothing stored")
     st, _ = gw.request("POST", "/webhooks/fb", b'{"object":"page","entry":', {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), b'{"object":"page","entry":', hashlib.sha256).hexdigest()})
     check(st == 400, f"malformed: {st}")
+    at = log_size(gw)
     st, _ = post("fb", "messenger", "other_page")
     check(st == 200 and by_ext("fb", "m_OTHER1") is None, "another page's event is ignored")
+    check_logged_why(gw, at, "[channel fb]", "not stored", "not 1234567890")
+    at = log_size(gw)
     st, _ = post("fb", "messenger", "echo")
     check(st == 200 and by_ext("fb", "m_ECHO1") is None, "echoes of our own sends are skipped")
+    check_logged_why(gw, at, "[channel fb]", "not stored", "echo")
+
+    # Fidelity (issue 12): senders and times as the reference has them, else 400 naming the field.
+    for ch, kind, name, ext, field in (("fb", "messenger", "sender_not_numeric", "m_BADSENDER1", "messaging[0].sender.id"),
+                                       ("fb", "messenger", "timestamp_not_number", "m_BADTS1", "messaging[0].timestamp"),
+                                       ("fb", "messenger", "sender_missing", "m_NOSENDER1", "messaging[0].sender.id"),
+                                       ("ig", "instagram", "sender_not_numeric", "aWdfBADSENDER1", "messaging[0].sender.id")):
+        st, body = post(ch, kind, name)
+        check(st == 400 and field.encode() in body and by_ext(ch, ext) is None,
+              f"{kind} {name}: 400 naming {field}, nothing stored: {st} {body!r}")
+    # An event for another recipient than the page: acknowledged, ignored, logged.
+    for ch, kind, ext in (("fb", "messenger", "m_OTHERRCPT1"), ("ig", "instagram", "aWdfOTHERRCPT1")):
+        at = log_size(gw)
+        st, _ = post(ch, kind, "other_recipient")
+        check(st == 200 and by_ext(ch, ext) is None, f"{kind}: another recipient's event ignored: {st}")
+        check_logged_why(gw, at, f"[channel {ch}]", "not stored", "recipient")
+    # Nothing acknowledged in silence: a delivery naming no message, standby events.
+    for name in ("delivery_watermark", "standby"):
+        at = log_size(gw)
+        n0 = len(gw.list_all("fb"))
+        st, _ = post("fb", "messenger", name)
+        check(st == 200 and len(gw.list_all("fb")) == n0, f"{name}: acknowledged: {st}")
+        check_logged_why(gw, at, "[channel fb]", "not stored", "entry[0]")
+    # A checkbox opt-in names the person by user_ref only: kept as an event, not refused.
+    st, _ = post("fb", "messenger", "optin_user_ref")
+    ev = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin", {}).get("user_ref") == "UNIQUE_REF_PARAM"]
+    check(st == 200 and len(ev) == 1 and "from" not in ev[0], f"an opt-in by user_ref kept in meta.raw: {st} {ev}")
+    # A heart, a like: the emoji is the text.
+    st, _ = post("fb", "messenger", "reaction_no_emoji")
+    m = by_ext("fb", "reaction:m_OUT2:react:1732269600123")
+    check(st == 200 and m and m.get("text") == "\u2764\ufe0f", f"a 'love' reaction without emoji: {m}")
+    st, _ = post("ig", "instagram", "like_heart")
+    m = by_ext("ig", "aWdfHEART1")
+    check(st == 200 and m and m.get("text") == "\u2764\ufe0f" and m["attachments"][0]["kind"] == "like_heart",
+          f"an Instagram heart: {m}")
 
     blobs = {}
     for name in ("image1.jpg", "audio1.mp4", "video1.mp4", "file1.pdf", "sticker.png", "ig1.jpg", "story.mp4"):
@@ -75,6 +114,8 @@ try:
         atts = wait_sha("fb", ext)
         check(st == 200 and atts and atts[0]["kind"] == kind and atts[0]["sha256"] == hashlib.sha256(blobs[blob]).hexdigest(),
               f"{name}: {atts}")
+    m = by_ext("fb", "m_STICKER1")
+    check(m and m.get("text") == "\U0001f44d", f"the like sticker's text is the thumbs up: {m}")
     for name, ext, test in (
             ("location", "m_LOC1", lambda m: m["meta"]["location"] == {"latitude": 52.52, "longitude": 13.405}),
             ("quick_reply", "m_QR1", lambda m: m["text"] == "Yes" and m["meta"]["reply_id"] == "CONFIRM_YES"),
@@ -85,10 +126,10 @@ try:
             ("unknown", None, None)):
         st, _ = post("fb", "messenger", name)
         if name == "unknown":
-            raw = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin")]
+            raw = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin", {}).get("type") == "notification_messages"]
             check(st == 200 and len(raw) == 1, f"an unknown event is kept in meta.raw: {raw}")
             st, _ = post("fb", "messenger", name)
-            raw = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin")]
+            raw = [m for m in gw.list_all("fb") if m.get("meta", {}).get("raw", {}).get("optin", {}).get("type") == "notification_messages"]
             check(len(raw) == 1, "and stored once when redelivered")
             continue
         m = by_ext("fb", ext)
@@ -111,8 +152,10 @@ try:
     st, _ = post("ig", "instagram", "deleted")
     m = by_ext("ig", "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAw:deleted")
     check(m and m["kind"] == "event" and m["meta"]["deleted"], f"IG deletion: {m}")
+    at = log_size(gw)
     st, _ = post("fb", "instagram", "text")
     check(st == 200 and not by_ext("fb", "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAw"), "an instagram payload on a messenger channel is ignored")
+    check_logged_why(gw, at, "[channel fb]", "not stored", "webhook object 'instagram'")
 
     # Outbound Messenger: the Send API request; 500 then 200; receipts; permanent errors.
     path = f"/v19.0/{PAGE}/messages"
@@ -167,6 +210,8 @@ try:
     st, _ = post("ig", "instagram", "delivery", replace={"MID_PLACEHOLDER": "aWdfSENT"})
     m = gw.wait_message(r["id"], "delivered")
     check(m.get("status") == "delivered", "Instagram delivery receipt")
+
+    check_all_stored(gw, "fb", "ig")
 finally:
     gw.cleanup()
     fake.close()

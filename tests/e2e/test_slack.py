@@ -8,6 +8,7 @@ import time
 import urllib.parse
 
 from fakeprovider import FakeProvider
+from envelopes import check_all_stored, check_logged_why, log_size
 from harness import Gateway, check, done, fixture
 
 SIGNING = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -40,6 +41,7 @@ try:
     st, _ = post(fx("text"))
     m = by_ext("D024BE91L:1732269600.000200")
     check(st == 200 and m and m["from"] == "slack:T061EG9R6/U2147483697" and m["text"] == "Is the API down?", f"text: {m}")
+    check(m and m["meta"].get("event_id") == "Ev08MFMKH6", f"Slack's event_id kept in meta: {m and m.get('meta')}")
     check(m and m["sent_at"] == "2024-11-22T10:00:00.000Z", f"time from ts: {m and m.get('sent_at')}")
     n = len(gw.list_all("sl"))
     st, _ = post(fx("text"))
@@ -81,13 +83,41 @@ try:
         except (KeyError, TypeError):
             ok = False
         check(ok, f"{name}: {st} {m}")
+    at = log_size(gw)
     st, _ = post(fx("bot_echo"))
     check(st == 200 and not by_ext("D024BE91L:1732270100.000700"), "our bot's own messages are skipped")
+    check_logged_why(gw, at, "[channel sl]", "not stored", "bot")
+
+    # Fidelity (issue 12): file events kept, senders and times checked, nothing acknowledged in silence.
+    at = log_size(gw)
+    st, _ = post(fx("file_shared"))
+    m = by_ext("event:Ev08MFMKHF")
+    check(st == 200 and m and m["kind"] == "event" and m.get("from") == "slack:T061EG9R6/U2147483697"
+          and m["meta"]["raw"]["file_id"] == "F2147483862" and m["meta"]["event_id"] == "Ev08MFMKHF",
+          f"file_shared kept with its raw event: {st} {m}")
+    check_logged_why(gw, at, "Ev08MFMKHF", "meta.raw")
+    st, _ = post(fx("file_check_info"))
+    m = by_ext("D024BE91L:1732270600.001200")
+    check(st == 200 and m and m["attachments"][0].get("provider_id") == "F0S43Q0AB", f"a check_file_info file kept: {m}")
+    for name, field in (("user_not_id", b"event.user"), ("ts_not_number", b"event.ts"), ("no_ts", b"event.ts")):
+        n0 = len(gw.list_all("sl"))
+        st, body = post(fx(name))
+        check(st == 400 and field in body and len(gw.list_all("sl")) == n0, f"{name}: 400 naming {field}: {st} {body!r}")
+    at = log_size(gw)
+    st, _ = post(fx("app_rate_limited"))
+    check(st == 200, f"app_rate_limited acknowledged: {st}")
+    check_logged_why(gw, at, "[channel sl]", "not stored", "app_rate_limited")
 
     form = urllib.parse.urlencode({"payload": fixture("slack", "block_actions.json").decode()}).encode()
     st, _ = post(form, path="/webhooks/sl/interactive", ctype="application/x-www-form-urlencoded")
     m = by_ext("action:1732270560.001200:yes")
     check(st == 200 and m and m["text"] == "Yes" and m["meta"]["reply_id"] == "yes", f"button answer: {st} {m}")
+    at = log_size(gw)
+    form = urllib.parse.urlencode({"payload": json.dumps({"type": "view_submission", "team": {"id": "T061EG9R6"},
+                                                          "user": {"id": "U2147483697"}, "view": {"id": "V0PKB1ZFV"}})}).encode()
+    st, _ = post(form, path="/webhooks/sl/interactive", ctype="application/x-www-form-urlencoded")
+    check(st == 200, f"a view_submission is acknowledged: {st}")
+    check_logged_why(gw, at, "[channel sl]", "not stored", "view_submission")
 
     # Outbound: chat.postMessage; HTTP 429 with Retry-After; ok:false errors.
     path = "/api/chat.postMessage"
@@ -119,6 +149,7 @@ try:
     rc, out, err = gw.cli("send", "-c", gw.config, "--channel", "sl", "--to", "slack:T061EG9R6/C000000", "--text", "x")
     m = gw.wait_message(json.loads(out)["id"], "failed")
     check(m.get("status") == "failed" and "channel_not_found" in m.get("error", ""), f"ok:false dead-lettered: {m}")
+    check_all_stored(gw, "sl")
 finally:
     gw.cleanup()
     fake.close()

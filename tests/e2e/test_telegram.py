@@ -6,6 +6,7 @@ import os
 import time
 
 from fakeprovider import FakeProvider
+from envelopes import check_all_stored
 from harness import Gateway, check, done, fixture
 
 BOT = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
@@ -78,7 +79,8 @@ try:
             ("sticker", "987654321:507", lambda m: m["attachments"][0]["kind"] == "sticker"),
             ("location", "987654321:508", lambda m: m["meta"]["location"]["latitude"] == 37.5665),
             ("venue", "987654321:509", lambda m: m["text"] == "Gangnam Store, 123 Teheran-ro, Seoul"),
-            ("contact", "987654321:510", lambda m: m["meta"]["contacts"][0]["phone_number"] == "+821012345678"),
+            ("contact", "987654321:510", lambda m: m["meta"]["contacts"][0]["phone_number"] == "+821012345678"
+             and m["text"] == "Ji-woo Park, +821012345678"),
             ("reply", "987654321:511", lambda m: m["thread_ref"] == "987654321:77"),
             ("edited_message", "987654321:501:edit:1732269660",
              lambda m: m["kind"] == "event" and m["meta"]["edited"] and m["thread_ref"] == "987654321:501"),
@@ -92,6 +94,14 @@ try:
         except (KeyError, IndexError, TypeError):
             ok = False
         check(ok, f"{name}: {st} {m}")
+
+    # Fidelity (issue 12): times and ids as the reference has them, else 400 naming the field.
+    for name, ext, field in (("date_not_number", "987654321:601", b"message.date"),
+                             ("sender_not_integer", "987654321:602", b"message.from.id"),
+                             ("chat_not_integer", "987654321:603", b"message.chat.id")):
+        st, body = post(fixture("telegram", name + ".json"))
+        check(st == 400 and field in body and not [m for m in gw.list_all("tg") if m.get("external_id", "").endswith(ext[-4:])],
+              f"{name}: 400 naming {field.decode()}, nothing stored: {st} {body!r}")
 
     # Outbound: sendMessage; 500 then 200 sent once; 429 retry_after; 403 dead-lettered.
     path = f"/bot{BOT}/sendMessage"
@@ -128,6 +138,8 @@ try:
     photo_req = fake.seen("POST", f"/bot{BOT}/sendPhoto")
     check(photo_req and photo_req[0].json() == {"chat_id": 987654321, "photo": "https://example.com/label.png",
                                                 "caption": "your label"}, "an image goes out with sendPhoto")
+
+    check_all_stored(gw, "tg")
 finally:
     gw.cleanup()
     fake.close()

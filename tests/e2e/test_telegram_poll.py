@@ -3,6 +3,7 @@ channel's key-value state, advanced only after commit (a restart resumes there).
 import json
 
 from fakeprovider import FakeProvider
+from envelopes import check_all_stored
 from harness import Gateway, check, done, fixture
 
 BOT = "42:poll-token"
@@ -31,6 +32,7 @@ try:
     calls = fake.wait_for("GET", path, count=n + 1)
     check(calls[n].query.get("offset") == "502", f"after a restart the stored offset is used: {calls[n].query}")
     check(len(gw.list_all("tgp")) == 2, "nothing is stored twice")
+    check_all_stored(gw, "tgp")
 finally:
     gw.cleanup()
     fake.close()
@@ -64,6 +66,7 @@ try:
     check(any(c.query.get("limit") == "1" for c in calls), "updates were asked for one at a time to find it")
     check(calls[-1].query.get("offset") == "702" and "limit" not in calls[-1].query,
           f"then polling goes on as before: {calls[-1].query}")
+    check_all_stored(gw, "tgp")
 finally:
     gw.cleanup()
     fake.close()

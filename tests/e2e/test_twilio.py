@@ -9,6 +9,7 @@ import time
 import urllib.parse
 
 from fakeprovider import FakeProvider
+from envelopes import check_all_stored, check_logged_why, log_size
 from harness import Gateway, check, done, fixture
 
 AC = "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
@@ -59,8 +60,34 @@ try:
     check(st == 401 and len(gw.list_all("sms")) == n, f"a bad signature: {st}, nothing stored")
     st, _ = gw.request("POST", "/webhooks/sms", b"From=%2B1&Body=x", {"Content-Type": "application/x-www-form-urlencoded"})
     check(st == 401, f"a missing signature: {st}")
+    at = log_size(gw)
     st, _ = post("other_account")
     check(st == 200 and by_ext("SMother00000000000000000000000000001") is None, "another account's message is ignored")
+    check_logged_why(gw, at, "[channel sms]", "not stored", "ACotherother")
+
+    # Fidelity (issue 12): text as the customer wrote it, senders as the docs name them.
+    st, _ = post("base64_concat")
+    m = by_ext("SMb64000000000000000000000000000001")
+    check(st == 200 and m and m.get("text", "").startswith("Hello, I ordered the blue jacket")
+          and m["text"].endswith("고맙습니다 — Kerry") and m["meta"].get("body_base64"),
+          f"a base64 concatenated SMS is decoded: {m}")
+    for name, ext, body in (("base64_single", "SMb64000000000000000000000000000002", "SGVsbG8gd29ybGQh"),
+                            ("base64_not_text", "SMb64000000000000000000000000000003", None)):
+        st, _ = post(name)
+        m = by_ext(ext)
+        check(st == 200 and m and "body_base64" not in m["meta"] and (body is None or m["text"] == body),
+              f"{name}: kept as it came: {m}")
+    st, _ = post("whatsapp_button")
+    m = by_ext("SMwab000000000000000000000000000001")
+    check(st == 200 and m and m.get("text") == "Track my order" and m["meta"]["reply_id"] == "TRACK_ORDER"
+          and m["from"] == "whatsapp:15551234567", f"a WhatsApp button reply carries ButtonText: {m}")
+    st, _ = post("whatsapp_bsuid")
+    m = by_ext("SMwau000000000000000000000000000001")
+    check(st == 200 and m and m.get("from") == "whatsapp:US.13491208655302741918", f"a BSUID sender kept whole: {m}")
+    for name, ext, word in (("whatsapp_bad_from", "SMwax000000000000000000000000000001", b"'From'"),
+                            ("no_from", "SMnofrom0000000000000000000000000001", b"'From'")):
+        st, body = post(name)
+        check(st == 400 and word in body and by_ext(ext) is None, f"{name}: 400 naming From: {st} {body!r}")
 
     # MMS: two media fetched with basic auth.
     img, vid = os.urandom(5000), os.urandom(9000)
@@ -107,6 +134,25 @@ try:
     m = gw.wait_message(mid, "read")
     check(m.get("status") == "read", f"the sent, delivered and read callbacks move the message: {m.get('status')}")
 
+    # A status callback without AccountSid is taken (the signature proves the account); another account's is not.
+    st, _ = post("status_no_account", replace={"SID_PLACEHOLDER": "SMnoacct000000000000000000000000001"})
+    r = by_ext("SMnoacct000000000000000000000000001:delivered")
+    check(st == 200 and r and r["kind"] == "status" and r["status"] == "delivered",
+          f"a callback without AccountSid is stored: {st} {r}")
+    at = log_size(gw)
+    st, _ = post("status_other_account")
+    check(st == 200 and by_ext("SMstatusother0000000000000000000001:delivered") is None, "another account's callback ignored")
+    check_logged_why(gw, at, "[channel sms]", "not stored", "ACotherother")
+    # A state outside the receipts: an event with the raw callback, logged.
+    for name, sid, state in (("status_canceled", "SMcancel000000000000000000000000001", "canceled"),
+                             ("status_misspelled", "SMmisspl000000000000000000000000001", "delivred")):
+        at = log_size(gw)
+        st, _ = post(name)
+        r = by_ext(f"{sid}:{state}")
+        check(st == 200 and r and r["kind"] == "event" and "status" not in r and r["meta"]["raw"]["MessageStatus"] == state,
+              f"{name}: an event with meta.raw: {st} {r}")
+        check_logged_why(gw, at, state, "meta.raw")
+
     fake.script[("POST", path)] = [(429, {"code": 20429, "message": "Too Many Requests", "status": 429}, {"Retry-After": "1"}),
                                    (201, {"sid": "SMout000000000000000000000000000009", "status": "queued"})]
     rc, r = gw.api("message.send", {"channel": "sms", "to": "tel:+15551234567", "text": "paced"})
@@ -128,6 +174,8 @@ try:
     post("status_undelivered", replace={"SID_PLACEHOLDER": "SMout000000000000000000000000000002"})
     m = gw.wait_message(r["id"], "failed")
     check(m.get("status") == "failed" and "30003" in m.get("error", ""), f"undelivered: {m}")
+
+    check_all_stored(gw, "sms")
 finally:
     gw.cleanup()
     fake.close()

@@ -17,6 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+from envelopes import check_all_stored  # noqa: E402
 from harness import Gateway, check, done  # noqa: E402
 from wsclient import WebSocket  # noqa: E402
 
@@ -262,6 +263,9 @@ def run(gw):
     mid = sent.get("id") or sent.get("message", {}).get("id")
     m = gw.wait_message(mid, "sent") if mid else {}
     check(m.get("status") == "sent", f"a reply without a socket is sent: {m}")
+
+    # Every envelope the visitors' messages and the replies became validates against the schema.
+    check_all_stored(gw, "site", "members")
 
     # The gateway stops with a visitor's socket open: close 1001, then a clean exit.
     ws, m = authed_socket(gw, token)

@@ -5,7 +5,8 @@ import os
 import subprocess
 import time
 
-from harness import Gateway, check, done
+from envelopes import check_all_stored
+from harness import Gateway, check, done, fixture
 
 
 def unquote(line):
@@ -90,6 +91,18 @@ try:
 
     st, metrics = gw.request("GET", "/metrics")
     check(st == 200 and b"parley_envelopes_stored_total" in metrics, "metrics are served")
+
+    # Fidelity (issue 12): addresses are URNs or the integrator's own ids; anything else is 400, not stored.
+    st, _ = gw.post_message(None, raw=fixture("webhook", "bare_ids.json"))
+    m = {m["external_id"]: m for m in gw.list_all("hooks")}.get("crm-1001")
+    check(st == 200 and m and m["from"] == "webhook:customer-42" and m["to"] == "webhook:support-desk",
+          f"bare ids become webhook: URNs: {m}")
+    for name, word in (("from_not_urn", b"'from' and 'to'"), ("to_not_urn", b"'from' and 'to'"),
+                       ("sent_at_not_time", b"'sent_at'")):
+        n0 = len(gw.list_all("hooks"))
+        st, body = gw.post_message(None, raw=fixture("webhook", name + ".json"))
+        check(st == 400 and word in body and len(gw.list_all("hooks")) == n0, f"{name}: 400, nothing stored: {st} {body!r}")
+    check_all_stored(gw, "hooks")
 finally:
     gw.cleanup()
 done()

@@ -6,6 +6,7 @@ import json
 import os
 
 from fakeprovider import FakeProvider
+from envelopes import check_all_stored, check_logged_why, log_size
 from harness import Gateway, check, done, fixture
 
 APP_SECRET = "wa-app-secret"
@@ -22,16 +23,25 @@ gw = Gateway(config_body="outbox:\n  backoff_base: 100ms\n  max_attempts: 4\n",
       verify_token: verify-me
       api_base_url: {fake.url}
       api_version: v19.0
+  - name: wa-groups
+    type: whatsapp
+    config:
+      phone_number_id: "{PNID}"
+      access_token: {TOKEN}
+      app_secret: {APP_SECRET}
+      api_base_url: {fake.url}
+      groups: true
 """).start()
 
 
-def post(body, secret=APP_SECRET):
+def post(body, secret=APP_SECRET, channel="wa"):
     sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return gw.request("POST", "/webhooks/wa", body, {"Content-Type": "application/json", "X-Hub-Signature-256": sig})
+    return gw.request("POST", f"/webhooks/{channel}", body,
+                      {"Content-Type": "application/json", "X-Hub-Signature-256": sig})
 
 
-def by_ext(ext):
-    return {m.get("external_id"): m for m in gw.list_all("wa")}.get(ext)
+def by_ext(ext, channel="wa"):
+    return {m.get("external_id"): m for m in gw.list_all(channel)}.get(ext)
 
 
 try:
@@ -65,8 +75,10 @@ try:
     check(st == 400, f"malformed body: {st} {body!r}")
 
     # Another phone number of the app: acknowledged, ignored.
+    at = log_size(gw)
     st, _ = post(fixture("whatsapp", "other_number.json"))
     check(st == 200 and by_ext("wamid.OTHER1") is None, "a payload for another number is acknowledged and ignored")
+    check_logged_why(gw, at, "[channel wa]", "not stored", "phone number id")
 
     # Several messages in one payload: several envelopes.
     st, _ = post(fixture("whatsapp", "two_messages.json"))
@@ -117,6 +129,88 @@ try:
         except (KeyError, IndexError, TypeError):
             ok = False
         check(ok, f"{name}: {st} {m}")
+
+
+    # Fidelity (issue 12): what the documentation shows, handled as it says.
+    # Sender, contact and time that are not what the reference says: 400 naming the field, nothing stored.
+    for name, ext, field in (("from_not_number", "wamid.BADFROM1", "messages[0].from"),
+                             ("wa_id_not_number", "wamid.BADWAID1", "contacts[0].wa_id"),
+                             ("timestamp_not_number", "wamid.BADTS1", "messages[0].timestamp")):
+        st, body = post(fixture("whatsapp", name + ".json"))
+        check(st == 400 and field.encode() in body and by_ext(ext) is None,
+              f"{name}: 400 naming {field}, nothing stored: {st} {body!r}")
+
+    # A user with a username and no number: the BSUID is the address, whole.
+    st, _ = post(fixture("whatsapp", "bsuid.json"))
+    m = by_ext("wamid.BSUID1")
+    check(st == 200 and m and m.get("from") == "whatsapp:US.13491208655302741918" and m["kind"] == "message"
+          and m["meta"].get("username") == "@sheena" and m["meta"].get("contact_name") == "Sheena Nelson",
+          f"BSUID sender stored as whatsapp:<BSUID>: {st} {m}")
+    st, _ = post(fixture("whatsapp", "bsuid_contacts_only.json"))
+    m = by_ext("wamid.BSUID2")
+    check(st == 200 and m and m.get("from") == "whatsapp:BR.ENT.1502576394655843" and m["text"] == "Olá",
+          f"BSUID from contacts[].user_id (parent BSUID): {st} {m}")
+
+    st, _ = post(fixture("whatsapp", "status_bsuid.json"))
+    m = by_ext("wamid.OUT-BSUID:delivered")
+    check(st == 200 and m and m["kind"] == "status" and m.get("to") == "whatsapp:US.13491208655302741918",
+          f"a receipt naming only recipient_user_id: {st} {m}")
+
+    # Groups: ignored with a reason where not enabled; stored with the group as the address where they are.
+    at = log_size(gw)
+    st, _ = post(fixture("whatsapp", "group.json"))
+    check(st == 200 and by_ext("wamid.GROUP1") is None, f"a group message on a channel without groups: {st}")
+    check_logged_why(gw, at, "[channel wa]", "not stored", "groups are not enabled")
+    st, _ = post(fixture("whatsapp", "group.json"), channel="wa-groups")
+    m = by_ext("wamid.GROUP1", "wa-groups")
+    check(st == 200 and m and m.get("from") == "whatsapp-group:Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD"
+          and m["meta"].get("group_sender") == "15551234567" and m["text"].startswith("Hi all"),
+          f"a group message with groups: true has the group as its address: {st} {m}")
+
+    # A Flow's answer: its fields kept, parsed, and the whole message in meta.raw.
+    st, _ = post(fixture("whatsapp", "flow_reply.json"))
+    m = by_ext("wamid.FLOW1")
+    check(st == 200 and m and m["meta"].get("flow_response", {}).get("size") == "M"
+          and m["meta"].get("reply_type") == "nfm_reply" and m["meta"]["raw"]["interactive"]["nfm_reply"]
+          and m["thread_ref"] == "wamid.FLOWSENT1", f"nfm_reply kept: {st} {m}")
+
+    # No sender at all: an event with the raw message, and a log line.
+    at = log_size(gw)
+    st, _ = post(fixture("whatsapp", "no_from.json"))
+    m = by_ext("wamid.NOFROM1")
+    check(st == 200 and m and m["kind"] == "event" and "from" not in m and m["meta"]["raw"]["text"]["body"] == "who am I?",
+          f"a message without from kept as an event: {st} {m}")
+    check_logged_why(gw, at, "wamid.NOFROM1", "meta.raw")
+
+    # Receipts in a state the envelope does not have: events with the raw status, never a status.
+    for name, ext, state in (("status_deleted", "wamid.OUT-DEL:deleted", "deleted"),
+                             ("status_misspelled", "wamid.OUT-MIS:delivred", "delivred")):
+        at = log_size(gw)
+        st, _ = post(fixture("whatsapp", name + ".json"))
+        m = by_ext(ext)
+        check(st == 200 and m and m["kind"] == "event" and "status" not in m
+              and m["meta"]["raw"]["status"] == state and m["meta"]["provider_status"] == state,
+              f"{name}: an event with meta.raw: {st} {m}")
+        check_logged_why(gw, at, state, "meta.raw")
+
+    # The location's text does not say its name twice; the business number is a URN of digits.
+    st, _ = post(fixture("whatsapp", "location_named.json"))
+    m = by_ext("wamid.LOC2")
+    check(st == 200 and m and m["text"] == "Main Street Beach, Santa Cruz, CA", f"location text: {m}")
+    st, _ = post(fixture("whatsapp", "display_formatted.json"))
+    m = by_ext("wamid.DISPLAY1")
+    check(st == 200 and m and m["to"] == "whatsapp:15550783881", f"to from '+1 555-078-3881': {m}")
+
+    # A change with only errors is kept; a change of another field is acknowledged with a reason.
+    st, _ = post(fixture("whatsapp", "errors_only.json"))
+    ev = [m for m in gw.list_all("wa") if m["kind"] == "event" and "errors" in m.get("meta", {}).get("raw", {})]
+    check(st == 200 and len(ev) == 1 and ev[0]["meta"]["raw"]["errors"][0]["code"] == 131014,
+          f"errors-only change kept: {st} {ev}")
+    at = log_size(gw)
+    n0 = len(gw.list_all("wa"))
+    st, _ = post(fixture("whatsapp", "template_status.json"))
+    check(st == 200 and len(gw.list_all("wa")) == n0, f"template status change acknowledged: {st}")
+    check_logged_why(gw, at, "[channel wa]", "not stored", "message_template_status_update")
 
     # Outbound: exactly the documented request; 500 then 200 is sent once.
     path = f"/v19.0/{PNID}/messages"
@@ -178,6 +272,17 @@ try:
     post(body)
     m = gw.wait_message(r["id"], "failed")
     check(m.get("status") == "failed" and "131047" in m.get("error", ""), f"failed receipt: {m}")
+
+    # A reply to a group goes to the group (recipient_type group).
+    fake.script[("POST", path)] = [(200, {"messages": [{"id": "wamid.OUT-G"}]})]
+    rc, r = gw.api("message.send", {"channel": "wa", "to": "whatsapp-group:Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD",
+                                    "text": "We open at 9"})
+    m = gw.wait_message(r.get("id"), "sent")
+    req = fake.seen("POST", path)[-1].json()
+    check(m.get("status") == "sent" and req["recipient_type"] == "group"
+          and req["to"] == "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD", f"group reply: {req}")
+
+    check_all_stored(gw, "wa", "wa-groups")
 finally:
     gw.cleanup()
     fake.close()

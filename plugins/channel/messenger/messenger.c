@@ -71,8 +71,9 @@ static const char *str(const cJSON *o, const char *k)
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
-/* Common fields: from, to, time. */
-static parley_envelope *event_envelope(struct meta *m, struct prov_batch *b, const cJSON *ev, const char *kind)
+/* Common fields: from, to, time (where names the event in the payload when its time is refused). */
+static parley_envelope *event_envelope(struct meta *m, struct prov_batch *b, const cJSON *ev, const char *kind,
+                                       const char *where)
 {
 	const struct parley_host *h = m->host;
 	parley_envelope *env = prov_batch_envelope(b, kind);
@@ -86,18 +87,60 @@ static parley_envelope *event_envelope(struct meta *m, struct prov_batch *b, con
 	if (recipient) {
 		prov_set_fmt(h, env, "to", SCHEME "%s", recipient);
 	}
-	prov_set_time(b, env, ev, "timestamp", 0.001);
+	prov_set_time_at(b, env, ev, "timestamp", 0.001, where);
 	return env;
 }
 
-static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev, const cJSON *msg)
+/* 1 when s is a Page-scoped or Instagram-scoped id, or a Page's: digits, as Meta issues them. */
+static int numeric_id(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	return n >= 1 && n <= 32 && s[n] == '\0';
+}
+
+/*
+ * The emoji a sticker or attachment stands for, so that its text says what
+ * the customer sent: Messenger's "like" button sends one of three thumbs-up
+ * stickers, Instagram's heart a like_heart attachment.
+ */
+static const char *attachment_emoji(const char *type, const cJSON *payload)
+{
+	const cJSON *sticker = cJSON_GetObjectItemCaseSensitive(payload, "sticker_id");
+	if (cJSON_IsNumber(sticker)) {
+		static const double like[] = {369239263222822.0, 369239343222814.0, 369239383222810.0};
+		for (size_t i = 0; i < sizeof(like) / sizeof(like[0]); i++)
+			if (sticker->valuedouble == like[i])
+				return "\xF0\x9F\x91\x8D"; /* U+1F44D thumbs up */
+	}
+	if (type && strcmp(type, "like_heart") == 0)
+		return "\xE2\x9D\xA4\xEF\xB8\x8F"; /* U+2764 U+FE0F red heart */
+	return NULL;
+}
+
+/* The emoji of a reaction Meta names without one (older payloads carry only "reaction"). */
+static const char *reaction_emoji(const char *name)
+{
+	static const char *const map[][2] = {
+	        {"like", "\xF0\x9F\x91\x8D"},  {"love", "\xE2\x9D\xA4\xEF\xB8\x8F"}, {"haha", "\xF0\x9F\x98\x86"},
+	        {"wow", "\xF0\x9F\x98\xAE"},   {"sad", "\xF0\x9F\x98\xA2"},          {"angry", "\xF0\x9F\x98\xA0"},
+	        {"smile", "\xF0\x9F\x98\x8A"},
+	};
+	for (size_t i = 0; name && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(name, map[i][0]) == 0)
+			return map[i][1];
+	return NULL;
+}
+
+static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev, const cJSON *msg, const char *where)
 {
 	const struct parley_host *h = m->host;
 	const char *mid = str(msg, "mid");
-	if (!mid)
+	if (!mid) {
+		prov_batch_refuse(b, "%s.message.mid is missing: a message needs its id", where);
 		return;
+	}
 	int deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "is_deleted"));
-	parley_envelope *env = event_envelope(m, b, ev, deleted ? "event" : "message");
+	parley_envelope *env = event_envelope(m, b, ev, deleted ? "event" : "message", where);
 	if (!env)
 		return;
 	if (deleted)
@@ -110,6 +153,7 @@ static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev,
 		h->envelope_set_str(env, "thread_ref", mid);
 	}
 	prov_set_from(h, env, "text", msg, "text");
+	const char *emoji = NULL;
 	const cJSON *qr = cJSON_GetObjectItemCaseSensitive(msg, "quick_reply");
 	if (str(qr, "payload"))
 		cJSON_AddStringToObject(meta, "reply_id", str(qr, "payload"));
@@ -136,6 +180,8 @@ static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev,
 				        cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "long")));
 				continue;
 			}
+			if (!emoji)
+				emoji = attachment_emoji(type, payload);
 			cJSON *att = cJSON_CreateObject();
 			const char *kind = type ? type : "file";
 			if (cJSON_GetObjectItemCaseSensitive(payload, "sticker_id"))
@@ -158,25 +204,48 @@ static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev,
 		else
 			cJSON_Delete(out);
 	}
+	if (emoji && !str(msg, "text"))
+		h->envelope_set_str(env, "text", emoji);
 	prov_set_json(h, env, "meta", meta);
 }
 
-static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *ev)
+static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *ev, const char *where)
 {
 	const struct parley_host *h = m->host;
 	const cJSON *v;
-	if ((v = cJSON_GetObjectItemCaseSensitive(ev, "message"))) {
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "is_echo"))) {
-			h->metric_add(m->inst, "echoes_skipped_total", 1); /* our own send, already stored */
-			return;
-		}
-		message_event(m, b, ev, v);
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
+	if (msg && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "is_echo"))) {
+		h->metric_add(m->inst, "echoes_skipped_total", 1); /* our own send, already stored */
+		prov_batch_ignore(b, "%s is an echo of our own send %s", where, str(msg, "mid") ? str(msg, "mid") : "");
+		return;
+	}
+	const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
+	const char *recipient = str(cJSON_GetObjectItemCaseSensitive(ev, "recipient"), "id");
+	static const char *const handled[] = {"message",  "postback", "reaction", "message_edit",
+	                                      "delivery", "read",     NULL};
+	int known = 0;
+	for (size_t i = 0; handled[i]; i++)
+		if (cJSON_GetObjectItemCaseSensitive(ev, handled[i]))
+			known = 1;
+	/* Some events of other kinds name the person by user_ref only (checkbox opt-ins): kept below. */
+	if ((sender && !numeric_id(sender)) || (!sender && known)) {
+		prov_batch_refuse(b, "%s.sender.id is %s", where, sender ? "not a numeric id" : "missing");
+		return;
+	}
+	if (!recipient || strcmp(recipient, m->page_id) != 0) {
+		/* Sent to another page or account of the same app: acknowledged, not ours to store. */
+		h->metric_add(m->inst, "webhook_other_account_total", 1);
+		prov_batch_ignore(b, "%s is for recipient %s, not this channel's page %s", where,
+		                  recipient ? recipient : "(none)", m->page_id);
+		return;
+	}
+	if (msg) {
+		message_event(m, b, ev, msg, where);
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "postback"))) {
-		parley_envelope *env = event_envelope(m, b, ev, "message");
+		parley_envelope *env = event_envelope(m, b, ev, "message", where);
 		if (!env)
 			return;
 		const char *mid = str(v, "mid");
-		const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
 		if (mid)
 			prov_set_fmt(h, env, "external_id", "postback:%s", mid);
 		else /* older postbacks have no mid: sender and time make it unique */
@@ -189,19 +258,23 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		cJSON_AddStringToObject(meta, "reply_type", "postback");
 		prov_set_json(h, env, "meta", meta);
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "reaction"))) {
-		parley_envelope *env = event_envelope(m, b, ev, "event");
+		parley_envelope *env = event_envelope(m, b, ev, "event", where);
 		if (!env)
 			return;
 		prov_set_fmt(h, env, "external_id", "reaction:%s:%s:%.0f", str(v, "mid") ? str(v, "mid") : "",
 		             str(v, "action") ? str(v, "action") : "",
 		             cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "timestamp")));
 		prov_set_from(h, env, "thread_ref", v, "mid");
-		prov_set_from(h, env, "text", v, "emoji");
+		if (str(v, "emoji"))
+			prov_set_from(h, env, "text", v, "emoji");
+		else if (reaction_emoji(str(v, "reaction")) &&
+		         !(str(v, "action") && strcmp(str(v, "action"), "unreact") == 0))
+			h->envelope_set_str(env, "text", reaction_emoji(str(v, "reaction")));
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddItemToObject(meta, "reaction", cJSON_Duplicate(v, 1));
 		prov_set_json(h, env, "meta", meta);
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "message_edit"))) {
-		parley_envelope *env = event_envelope(m, b, ev, "event");
+		parley_envelope *env = event_envelope(m, b, ev, "event", where);
 		if (!env)
 			return;
 		prov_set_fmt(h, env, "external_id", "%s:edit:%.0f", str(v, "mid") ? str(v, "mid") : "",
@@ -214,11 +287,16 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "delivery"))) {
 		/* One receipt per message id the delivery names. */
 		const cJSON *mid;
-		cJSON_ArrayForEach(mid, cJSON_GetObjectItemCaseSensitive(v, "mids"))
+		const cJSON *mids = cJSON_GetObjectItemCaseSensitive(v, "mids");
+		if (cJSON_GetArraySize(mids) == 0)
+			prov_batch_ignore(b, "%s is a delivery watermark naming no message", where);
+		cJSON_ArrayForEach(mid, mids)
 		{
-			if (!cJSON_IsString(mid))
-				continue;
-			parley_envelope *env = event_envelope(m, b, ev, "status");
+			if (!cJSON_IsString(mid)) {
+				prov_batch_refuse(b, "%s.delivery.mids holds a value that is not a message id", where);
+				return;
+			}
+			parley_envelope *env = event_envelope(m, b, ev, "status", where);
 			if (!env)
 				return;
 			prov_set_fmt(h, env, "external_id", "%s:delivered", mid->valuestring);
@@ -227,10 +305,9 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		}
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(ev, "read"))) {
 		/* A read watermark covers every earlier message; kept for subscribers. */
-		parley_envelope *env = event_envelope(m, b, ev, "status");
+		parley_envelope *env = event_envelope(m, b, ev, "status", where);
 		if (!env)
 			return;
-		const char *sender = str(cJSON_GetObjectItemCaseSensitive(ev, "sender"), "id");
 		prov_set_fmt(h, env, "external_id", "read:%s:%.0f", sender ? sender : "",
 		             cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "watermark")));
 		h->envelope_set_str(env, "status", "read");
@@ -239,21 +316,17 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		cJSON_AddItemToObject(meta, "read", cJSON_Duplicate(v, 1));
 		prov_set_json(h, env, "meta", meta);
 	} else {
-		parley_envelope *env = event_envelope(m, b, ev, "event");
+		parley_envelope *env = event_envelope(m, b, ev, "event", where);
 		if (!env)
 			return;
-		char *raw = cJSON_PrintUnformatted(ev);
-		unsigned char digest[32];
-		char hex[65];
+		char ext[80];
 		/* No id of its own: the content names it, so a redelivery is stored once. */
-		h->hmac_sha256("parley", 6, raw, strlen(raw), digest);
-		h->hex_encode(digest, 16, hex);
-		free(raw);
-		prov_set_fmt(h, env, "external_id", "event:%s", hex);
+		prov_content_id(h, "event", ev, ext, sizeof(ext));
+		h->envelope_set_str(env, "external_id", ext);
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(ev, 1));
 		prov_set_json(h, env, "meta", meta);
-		h->log(m->inst, PARLEY_LOG_INFO, "a messaging event of a kind not understood kept in meta.raw");
+		h->log(m->inst, PARLEY_LOG_INFO, "%s, of a kind not understood, kept in meta.raw as %s", where, ext);
 	}
 }
 
@@ -283,19 +356,32 @@ static void on_post(void *data, parley_http_request *req)
 	}
 	struct prov_batch *b = prov_batch_new(h, m->inst, req, m->media);
 	const char *object = str(doc, "object");
-	if (object && strcmp(object, OBJECT) != 0)
-		h->log(m->inst, PARLEY_LOG_WARN, "webhook object '%s' where '" OBJECT "' was expected: ignored",
-		       object);
+	if (!object || strcmp(object, OBJECT) != 0)
+		prov_batch_ignore(b, "webhook object '%s' where '" OBJECT "' was expected", object ? object : "(none)");
 	const cJSON *entry, *ev;
 	const cJSON *ours = object && strcmp(object, OBJECT) == 0 ? entries : NULL;
+	int ei = 0;
 	cJSON_ArrayForEach(entry, ours)
 	{
 		const char *id = str(entry, "id");
 		if (!id || strcmp(id, m->page_id) != 0) {
 			h->metric_add(m->inst, "webhook_other_account_total", 1);
+			prov_batch_ignore(b, "entry[%d] is for page %s, not %s", ei, id ? id : "(none)", m->page_id);
+			ei++;
 			continue;
 		}
-		cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(entry, "messaging")) messaging_event(m, b, ev);
+		const cJSON *events = cJSON_GetObjectItemCaseSensitive(entry, "messaging");
+		if (!cJSON_IsArray(events))
+			prov_batch_ignore(b, "entry[%d] has no 'messaging' events (standby or changes are not read)",
+			                  ei);
+		int k = 0;
+		cJSON_ArrayForEach(ev, events)
+		{
+			char where[64];
+			snprintf(where, sizeof(where), "entry[%d].messaging[%d]", ei, k++);
+			messaging_event(m, b, ev, where);
+		}
+		ei++;
 	}
 	cJSON_Delete(doc);
 	prov_batch_finish(b);

@@ -17,6 +17,7 @@
 #include "fetch_policy.h"
 #include "provider.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +117,19 @@ static void add_files(struct slack *s, struct prov_batch *b, parley_envelope *en
 	prov_set_json(s->host, env, "attachments", arr);
 }
 
-static void message_event(struct slack *s, struct prov_batch *b, const char *team, const cJSON *ev)
+/* 1 when s looks like a Slack id of the given prefixes: one of them, then upper-case letters and digits. */
+static int slack_id(const char *s, const char *prefixes)
+{
+	if (!s || !s[0] || !strchr(prefixes, s[0]))
+		return 0;
+	size_t n = 1;
+	while (isupper((unsigned char)s[n]) || isdigit((unsigned char)s[n]))
+		n++;
+	return n >= 2 && n <= 64 && s[n] == '\0';
+}
+
+static void message_event(struct slack *s, struct prov_batch *b, const char *team, const cJSON *ev,
+                          const char *event_id)
 {
 	const struct parley_host *h = s->host;
 	const char *subtype = str(ev, "subtype");
@@ -129,14 +142,22 @@ static void message_event(struct slack *s, struct prov_batch *b, const char *tea
 	/* Our own posts come back as events: storing them again would loop. */
 	if (str(inner, "bot_id") || (subtype && strcmp(subtype, "bot_message") == 0)) {
 		h->metric_add(s->inst, "bot_messages_skipped_total", 1);
+		prov_batch_ignore(b, "event %s is a bot's message (ours, or another app's)", event_id ? event_id : "?");
 		return;
 	}
 	const char *user = str(inner, "user");
 	const char *ts = str(inner, "ts");
 	if (deleted)
 		ts = str(ev, "deleted_ts");
-	if (!channel || !ts)
+	if (!channel || !ts) {
+		prov_batch_refuse(b, "event.%s is missing: a message needs its channel and ts",
+		                  !channel ? "channel" : (deleted ? "deleted_ts" : (edited ? "message.ts" : "ts")));
 		return;
+	}
+	if (user && !slack_id(user, "UW")) {
+		prov_batch_refuse(b, "event.%suser is not a Slack user id (U... or W...)", edited ? "message." : "");
+		return;
+	}
 	parley_envelope *env = prov_batch_envelope(b, edited || deleted ? "event" : "message");
 	if (!env)
 		return;
@@ -152,12 +173,16 @@ static void message_event(struct slack *s, struct prov_batch *b, const char *tea
 	if (edited || deleted || (thread && strcmp(thread, ts) != 0)) {
 		prov_set_fmt(h, env, "thread_ref", "%s:%s", channel, edited || deleted ? ts : thread);
 	}
-	prov_set_time(b, env, cJSON_GetObjectItemCaseSensitive(inner, "ts") ? inner : ev, "ts", 1);
+	prov_set_time_at(b, env, cJSON_GetObjectItemCaseSensitive(inner, "ts") ? inner : ev, "ts", 1,
+	                 inner == ev ? "event" : "event.message");
 	if (!deleted)
 		prov_set_from(h, env, "text", inner, "text");
 	add_files(s, b, env, cJSON_GetObjectItemCaseSensitive(inner, "files"));
 	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddStringToObject(meta, "slack_channel", channel);
+	/* Slack's id for the delivery: its retries carry the same one, so subscribers can correlate them. */
+	if (event_id)
+		cJSON_AddStringToObject(meta, "event_id", event_id);
 	if (str(ev, "channel_type"))
 		cJSON_AddStringToObject(meta, "channel_type", str(ev, "channel_type"));
 	if (thread)
@@ -177,8 +202,16 @@ static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *d
 	const char *team = str(doc, "team_id");
 	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(doc, "event");
 	const char *type = str(ev, "type");
+	if (team && !slack_id(team, "TE")) {
+		prov_batch_refuse(b, "team_id is not a Slack team id (T... or E...)");
+		return;
+	}
+	if (!cJSON_IsObject(ev)) {
+		prov_batch_refuse(b, "an event_callback needs an 'event' object");
+		return;
+	}
 	if (type && (strcmp(type, "message") == 0 || strcmp(type, "app_mention") == 0)) {
-		message_event(s, b, team, ev);
+		message_event(s, b, team, ev, str(doc, "event_id"));
 		return;
 	}
 	/* reaction_added, member_joined_channel, ...: kept whole, named by event_id. */
@@ -191,8 +224,15 @@ static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *d
 		return;
 	}
 	prov_set_fmt(h, env, "external_id", "event:%s", str(doc, "event_id"));
-	if (str(ev, "user")) {
-		prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", str(ev, "user"));
+	/* Most events name the user in "user"; file events (file_shared, file_created, ...) in "user_id". */
+	const char *user = str(ev, "user") ? str(ev, "user") : str(ev, "user_id");
+	if (user && !slack_id(user, "UW")) {
+		prov_batch_refuse(b, "event.%s is not a Slack user id (U... or W...)",
+		                  str(ev, "user") ? "user" : "user_id");
+		return;
+	}
+	if (user) {
+		prov_set_fmt(h, env, "from", "slack:%s/%s", team ? team : "", user);
 	}
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
 	if (str(item, "channel") && str(item, "ts")) {
@@ -202,8 +242,11 @@ static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *d
 		prov_set_from(h, env, "text", ev, "reaction");
 	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddStringToObject(meta, "event_type", type ? type : "?");
+	cJSON_AddStringToObject(meta, "event_id", str(doc, "event_id"));
 	cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(ev, 1));
 	prov_set_json(h, env, "meta", meta);
+	h->log(s->inst, PARLEY_LOG_INFO, "event %s of type '%s' kept in meta.raw", str(doc, "event_id"),
+	       type ? type : "?");
 }
 
 static void on_post(void *data, parley_http_request *req)
@@ -237,7 +280,7 @@ static void on_post(void *data, parley_http_request *req)
 	if (strcmp(type, "event_callback") == 0)
 		event_callback(s, b, doc);
 	else
-		h->log(s->inst, PARLEY_LOG_INFO, "Slack payload of type '%s' acknowledged and not stored", type);
+		prov_batch_ignore(b, "a Slack payload of type '%s' (only event_callback is stored)", type);
 	cJSON_Delete(doc);
 	prov_batch_finish(b);
 }
@@ -280,6 +323,9 @@ static void on_interactive(void *data, parley_http_request *req)
 		const char *channel = str(cJSON_GetObjectItemCaseSensitive(p, "channel"), "id");
 		const char *msg_ts = str(cJSON_GetObjectItemCaseSensitive(p, "message"), "ts");
 		const cJSON *a;
+		if (!slack_id(user, "UW"))
+			prov_batch_refuse(b, "payload user.id is %s",
+			                  user ? "not a Slack user id (U... or W...)" : "missing");
 		cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(p, "actions"))
 		{
 			parley_envelope *env = prov_batch_envelope(b, "message");
@@ -301,7 +347,8 @@ static void on_interactive(void *data, parley_http_request *req)
 				cJSON_AddStringToObject(meta, "slack_channel", channel);
 			prov_set_json(h, env, "meta", meta);
 		}
-	}
+	} else
+		prov_batch_ignore(b, "an interaction of type '%s' (only block_actions is stored)", type ? type : "?");
 	cJSON_Delete(p);
 	prov_batch_finish(b);
 }

@@ -152,10 +152,24 @@ static int add_media(struct telegram *t, struct prov_batch *b, parley_envelope *
 	return 1;
 }
 
-static void message_envelope(struct telegram *t, struct prov_batch *b, const cJSON *msg, int edited)
+static void message_envelope(struct telegram *t, struct prov_batch *b, const cJSON *msg, int edited, const char *where)
 {
 	const struct parley_host *h = t->host;
 	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
+	const cJSON *sender = cJSON_GetObjectItemCaseSensitive(msg, "from");
+	long long v;
+	/* Ids are integers in the Bot API; anything else would name another chat or nobody. */
+	if (cJSON_GetObjectItemCaseSensitive(chat, "id") &&
+	    prov_json_int(chat, "id", -TG_INT_MAX, TG_INT_MAX, &v) != 0) {
+		prov_batch_refuse(b, "%s.chat.id is not an integer within +-2^53", where);
+		return;
+	}
+	if (sender && prov_json_int(sender, "id", -TG_INT_MAX, TG_INT_MAX, &v) != 0) {
+		prov_batch_refuse(b, "%s.from.id is %s", where,
+		                  cJSON_GetObjectItemCaseSensitive(sender, "id") ? "not an integer within +-2^53"
+		                                                                 : "missing");
+		return;
+	}
 	long long chat_id = num_in(b, chat, "id"), mid = num_in(b, msg, "message_id");
 	if (!chat_id || !mid) {
 		prov_batch_refuse(b, "a message needs 'chat.id' and 'message_id' as integers");
@@ -169,7 +183,7 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 		prov_set_fmt(h, env, "external_id", "%lld:%lld:edit:%lld", chat_id, mid, num_in(b, msg, "edit_date"));
 	else
 		prov_set_fmt(h, env, "external_id", "%lld:%lld", chat_id, mid);
-	prov_set_time(b, env, msg, edited ? "edit_date" : "date", 1);
+	prov_set_time_at(b, env, msg, edited ? "edit_date" : "date", 1, where);
 	const cJSON *reply = cJSON_GetObjectItemCaseSensitive(msg, "reply_to_message");
 	if (edited || reply) {
 		prov_set_fmt(h, env, "thread_ref", "%lld:%lld", chat_id, edited ? mid : num_in(b, reply, "message_id"));
@@ -203,7 +217,10 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 		cJSON_AddItemToObject(meta, "contacts", list);
 		const char *first = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(contact, "first_name"));
 		const char *last = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(contact, "last_name"));
-		prov_set_fmt(h, env, "text", "%s%s%s", first ? first : "", last ? " " : "", last ? last : "");
+		const char *phone = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(contact, "phone_number"));
+		/* The number is what was shared: the text says it, as the customer's app shows it. */
+		prov_set_fmt(h, env, "text", "%s%s%s%s%s", first ? first : "", last ? " " : "", last ? last : "",
+		             phone && (first || last) ? ", " : "", phone ? phone : "");
 		known = 1;
 	}
 	if (!known) {
@@ -251,10 +268,10 @@ static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJS
 	const cJSON *v;
 	if ((v = cJSON_GetObjectItemCaseSensitive(u, "message")) ||
 	    (v = cJSON_GetObjectItemCaseSensitive(u, "channel_post"))) {
-		message_envelope(t, b, v, 0);
+		message_envelope(t, b, v, 0, v->string);
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(u, "edited_message")) ||
 	           (v = cJSON_GetObjectItemCaseSensitive(u, "edited_channel_post"))) {
-		message_envelope(t, b, v, 1);
+		message_envelope(t, b, v, 1, v->string);
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(u, "callback_query"))) {
 		callback_envelope(t, b, v);
 	} else {

@@ -126,8 +126,12 @@ static void set_urn(struct prov_batch *b, parley_envelope *env, const char *fiel
 	const struct parley_host *h = b->host;
 	if (strncmp(addr, "whatsapp:", 9) == 0) {
 		const char *num = addr + 9 + (addr[9] == '+');
-		if (!e164_digits(num))
-			prov_batch_refuse(b, "parameter '%s' is not whatsapp:+<E.164 number>", param);
+		/* A user with a username and no shared number is named by the business-scoped user id, kept whole. */
+		if (addr[9] != '+' && prov_whatsapp_bsuid(addr + 9))
+			prov_set_fmt(h, env, field, "whatsapp:%s", addr + 9);
+		else if (!e164_digits(num))
+			prov_batch_refuse(
+			        b, "parameter '%s' is neither whatsapp:+<E.164 number> nor whatsapp:<user id>", param);
 		else
 			prov_set_fmt(h, env, field, "whatsapp:%s", num);
 	} else if (addr[0] == '+') {
@@ -138,6 +142,84 @@ static void set_urn(struct prov_batch *b, parley_envelope *env, const char *fiel
 	} else {
 		prov_set_fmt(h, env, field, "twilio:%s", addr);
 	}
+}
+
+/*
+ * Twilio sometimes hands a concatenated SMS (NumSegments > 1) over as the
+ * base64 of its text.  The decoded text, malloc'd, when s is strict base64
+ * (padded, nothing else) of valid UTF-8 without control characters other
+ * than tab and line breaks; else NULL, and the body is kept as it came.
+ */
+static char *decode_base64_text(const struct parley_host *h, const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 8 || n % 4 != 0)
+		return NULL;
+	unsigned char *out = malloc(n / 4 * 3 + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	unsigned v = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int d;
+		if (c >= 'A' && c <= 'Z')
+			d = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			d = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			d = c - '0' + 52;
+		else if (c == '+')
+			d = 62;
+		else if (c == '/')
+			d = 63;
+		else if (c == '=' && i >= n - 2 && (i == n - 1 || s[n - 1] == '='))
+			break;
+		else {
+			free(out);
+			return NULL;
+		}
+		v = (v << 6) | (unsigned)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(v >> bits);
+			v &= (1u << bits) - 1;
+		}
+	}
+	out[o] = '\0';
+	char why[64];
+	int ok = o > 0 && h->text_check("Body", (const char *)out, o, why, sizeof(why)) == 0;
+	for (size_t i = 0; ok && i < o; i++)
+		if (out[i] < 0x20 && out[i] != '\t' && out[i] != '\n' && out[i] != '\r')
+			ok = 0;
+	if (!ok) {
+		free(out);
+		return NULL;
+	}
+	return (char *)out;
+}
+
+/* The receipt state of a Twilio MessageStatus, or NULL when it is not one the envelope has. */
+static const char *receipt_state(const char *status)
+{
+	static const char *const same[] = {"sent", "delivered", "read", "failed", NULL};
+	for (size_t i = 0; same[i]; i++)
+		if (strcmp(status, same[i]) == 0)
+			return same[i];
+	if (strcmp(status, "undelivered") == 0)
+		return "failed";
+	return NULL;
+}
+
+/* Every parameter of the request as a JSON object, for meta.raw. */
+static cJSON *form_object(const struct prov_form *f)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; i < f->n; i++)
+		cJSON_AddStringToObject(o, f->names[i], f->values[i]);
+	return o;
 }
 
 static void on_post(void *data, parley_http_request *req)
@@ -172,18 +254,19 @@ static void on_post(void *data, parley_http_request *req)
 	}
 	const char *msid = prov_form_get(&f, "MessageSid");
 	const char *acct = prov_form_get(&f, "AccountSid");
-	if (!msid || !msid[0] || !acct) {
+	if (!msid || !msid[0]) {
 		prov_form_free(&f);
-		prov_respond_error(h, req, 400,
-		                   "not a Twilio messaging webhook: MessageSid and AccountSid are required");
+		prov_respond_error(h, req, 400, "not a Twilio messaging webhook: parameter 'MessageSid' is required");
 		return;
 	}
 	struct prov_batch *b = prov_batch_new(h, t->inst, req, t->media);
 	b->ok_type = "text/xml";
 	b->ok_body = strdup(twiml);
-	if (strcmp(acct, t->sid) != 0) {
+	/* The signature, made with this account's auth token, proves the account; a status callback may omit it. */
+	if (acct && strcmp(acct, t->sid) != 0) {
 		/* Another account's traffic: acknowledged, not ours to store. */
 		h->metric_add(t->inst, "webhook_other_account_total", 1);
+		prov_batch_ignore(b, "message %.64s is for account %.64s, not %s", msid, acct, t->sid);
 		prov_form_free(&f);
 		prov_batch_finish(b);
 		return;
@@ -192,15 +275,17 @@ static void on_post(void *data, parley_http_request *req)
 	const char *from = prov_form_get(&f, "From");
 	const char *to = prov_form_get(&f, "To");
 	if (status && strcmp(status, "received") != 0) {
-		parley_envelope *env = prov_batch_envelope(b, "status");
-		static const char *const failed[] = {"failed", "undelivered", NULL};
-		const char *st = status;
-		for (size_t i = 0; failed[i]; i++)
-			if (strcmp(status, failed[i]) == 0)
-				st = "failed";
+		const char *st = receipt_state(status);
+		parley_envelope *env = prov_batch_envelope(b, st ? "status" : "event");
+		if (!env) {
+			prov_form_free(&f);
+			prov_batch_finish(b);
+			return;
+		}
 		prov_set_fmt(h, env, "external_id", "%s:%s", msid, status);
 		h->envelope_set_str(env, "thread_ref", msid);
-		h->envelope_set_str(env, "status", st);
+		if (st)
+			h->envelope_set_str(env, "status", st);
 		if (to)
 			set_urn(b, env, "to", "To", to);
 		const char *code = prov_form_get(&f, "ErrorCode");
@@ -211,21 +296,53 @@ static void on_post(void *data, parley_http_request *req)
 		}
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddStringToObject(meta, "provider_status", status);
+		if (!st) {
+			/* accepted, queued, canceled, a state Twilio adds later: kept, never applied as a receipt. */
+			h->log(t->inst, PARLEY_LOG_WARN,
+			       "status callback for %.64s with state '%.64s' kept as an event in meta.raw", msid,
+			       status);
+			cJSON_AddItemToObject(meta, "raw", form_object(&f));
+		}
 		prov_set_json(h, env, "meta", meta);
 	} else {
+		if (!from || !from[0]) {
+			prov_batch_refuse(b, "parameter 'From' is missing: a message needs its sender");
+			prov_form_free(&f);
+			prov_batch_finish(b);
+			return;
+		}
 		parley_envelope *env = prov_batch_envelope(b, "message");
+		if (!env) {
+			prov_form_free(&f);
+			prov_batch_finish(b);
+			return;
+		}
 		h->envelope_set_str(env, "external_id", msid);
-		if (from)
-			set_urn(b, env, "from", "From", from);
+		set_urn(b, env, "from", "From", from);
 		if (to)
 			set_urn(b, env, "to", "To", to);
-		const char *text = prov_form_get(&f, "Body");
-		if (text && text[0])
-			h->envelope_set_str(env, "text", text);
 		cJSON *meta = cJSON_CreateObject();
+		const char *text = prov_form_get(&f, "Body");
+		const char *button = prov_form_get(&f, "ButtonText");
+		long long segments = 1;
+		const char *ns = prov_form_get(&f, "NumSegments");
+		if (ns && prov_parse_ll(ns, 0, 1000, &segments) != 0)
+			prov_batch_refuse(b, "parameter 'NumSegments' is not a number");
+		char *decoded = segments > 1 && text ? decode_base64_text(h, text) : NULL;
+		if (button && button[0]) {
+			/* A WhatsApp button reply: Body may be a placeholder; the button's own text is what was chosen.
+			 */
+			h->envelope_set_str(env, "text", button);
+		} else if (decoded) {
+			h->envelope_set_str(env, "text", decoded);
+			cJSON_AddStringToObject(meta, "body_base64", text);
+		} else if (text && text[0]) {
+			h->envelope_set_str(env, "text", text);
+		}
+		free(decoded);
 		static const char *const extra[] = {
-		        "ProfileName",         "FromCity",    "FromState",     "FromCountry",
-		        "MessagingServiceSid", "NumSegments", "ButtonPayload", NULL};
+		        "ProfileName", "FromCity",      "FromState",  "FromCountry", "MessagingServiceSid",
+		        "NumSegments", "ButtonPayload", "ButtonText", "WaId",        NULL};
 		for (size_t i = 0; extra[i]; i++)
 			if (prov_form_get(&f, extra[i]))
 				cJSON_AddStringToObject(meta, extra[i], prov_form_get(&f, extra[i]));

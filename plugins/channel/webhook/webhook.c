@@ -70,6 +70,32 @@ static void committed(void *arg, int result, const char *const *stored, size_t n
 	free(p);
 }
 
+/*
+ * 1 when s is a URN as the envelope schema has them: a scheme of a lower-case
+ * letter then letters, digits, '+', '.' or '-', a ':', then at least one character.
+ */
+static int urn_valid(const char *s)
+{
+	size_t n = 0;
+	if (!(s[0] >= 'a' && s[0] <= 'z'))
+		return 0;
+	while ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '+' || s[n] == '.' ||
+	       s[n] == '-')
+		n++;
+	return s[n] == ':' && s[n + 1] != '\0';
+}
+
+/* Set an address field: a URN as given, a bare id of the integrator's under our webhook: scheme. */
+static int set_address(struct webhook *w, parley_envelope *env, const char *field, const char *v)
+{
+	if (strchr(v, ':')) {
+		if (!urn_valid(v))
+			return -1;
+		return w->host->envelope_set_str(env, field, v);
+	}
+	return prov_set_fmt(w->host, env, field, "webhook:%s", v);
+}
+
 /* Build one envelope from one message object; NULL with *why set on a bad field. */
 static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const char **why)
 {
@@ -116,6 +142,13 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 		*why = "'sent_at' must be an RFC 3339 time, e.g. 2026-11-22T10:11:12.345Z";
 		return NULL;
 	}
+	const cJSON *to = cJSON_GetObjectItemCaseSensitive(m, "to");
+	if ((strchr(from->valuestring, ':') && !urn_valid(from->valuestring)) ||
+	    (to && (!to->valuestring[0] || (strchr(to->valuestring, ':') && !urn_valid(to->valuestring))))) {
+		*why = "'from' and 'to' must be URNs (a lower-case scheme, ':', then the address, e.g. "
+		       "tel:+15551234567) or ids of your own without ':'";
+		return NULL;
+	}
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(m, "meta");
 	if (meta && !cJSON_IsObject(meta)) {
 		*why = "'meta' must be an object";
@@ -128,14 +161,12 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 	}
 	h->envelope_set_str(env, "external_id", id->valuestring);
 	/* Addresses are URNs; a bare id from the integrator's system gets our scheme. */
-	if (strchr(from->valuestring, ':')) {
-		h->envelope_set_str(env, "from", from->valuestring);
-	} else {
-		prov_set_fmt(h, env, "from", "webhook:%s", from->valuestring);
-	}
+	set_address(w, env, "from", from->valuestring);
+	if (to)
+		set_address(w, env, "to", to->valuestring);
 	for (size_t i = 0; str_fields[i]; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, str_fields[i]);
-		if (v)
+		if (v && strcmp(str_fields[i], "to") != 0)
 			h->envelope_set_str(env, str_fields[i], v->valuestring);
 	}
 	if (text)

@@ -28,6 +28,7 @@ struct whatsapp {
 	struct prov_media *media;
 	char auth[512];
 	struct prov_policy policy;
+	int groups; /* group messages stored (the group is the conversation) or ignored */
 };
 
 /* The Graph API's media lookup answers a lookaside.fbsbx.com URL, which takes the access token. */
@@ -48,6 +49,9 @@ static const struct parley_config_key config_map[] = {
         {"max_media", PARLEY_CFG_SIZE, "16MiB", 0, "larger media are not fetched"},
         {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
          "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
+        {"groups", PARLEY_CFG_BOOL, "false", 0,
+         "store messages of WhatsApp groups (Groups API), the group as the conversation; else they are logged and "
+         "ignored"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -86,41 +90,144 @@ static void add_media(struct whatsapp *w, struct prov_batch *b, parley_envelope 
 		prov_batch_media(b, env, 0, id);
 }
 
-static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *m, const char *to_number,
-                             const cJSON *contacts)
+/* 1 when s is a wa_id: an E.164 number without its '+', 1-15 digits. */
+static int wa_number(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	return n >= 1 && n <= 15 && s[n] == '\0';
+}
+
+static int wa_bsuid(const char *s)
+{
+	return prov_whatsapp_bsuid(s);
+}
+
+/* 1 when s names a WhatsApp user: a phone number or a BSUID. */
+static int wa_user(const char *s)
+{
+	return wa_number(s) || wa_bsuid(s);
+}
+
+/*
+ * The business number as a URN: display_phone_number may be written for
+ * people ("+1 555-078-3881"); its digits are the number.  0, or -1 when it
+ * is not 1-15 digits once spaces, '+', '-', '.' and parentheses are gone.
+ */
+static int business_urn(const char *display, char *out, size_t outlen)
+{
+	char digits[16];
+	size_t n = 0;
+	for (const char *p = display; *p; p++) {
+		if (isdigit((unsigned char)*p)) {
+			if (n == 15)
+				return -1;
+			digits[n++] = *p;
+		} else if (!strchr(" +-.()", *p)) {
+			return -1;
+		}
+	}
+	if (n == 0)
+		return -1;
+	digits[n] = '\0';
+	snprintf(out, outlen, "whatsapp:%s", digits);
+	return 0;
+}
+
+/* The text of a location: its name, then its address unless the address already starts with the name. */
+static void location_text(const struct parley_host *h, parley_envelope *env, const cJSON *body)
+{
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
+	const char *addr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "address"));
+	if (name && !name[0])
+		name = NULL;
+	if (addr && !addr[0])
+		addr = NULL;
+	if (name && addr && strncmp(addr, name, strlen(name)) == 0)
+		name = NULL;
+	if (name || addr)
+		prov_set_fmt(h, env, "text", "%s%s%s", name ? name : "", name && addr ? ", " : "", addr ? addr : "");
+}
+
+static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *m, const char *to_urn,
+                             const cJSON *contacts, const char *where)
 {
 	const struct parley_host *h = w->host;
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "type"));
 	const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "from"));
+	const char *user_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "from_user_id"));
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
-	if (!type || !from || !id) {
+	const char *group = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "group_id"));
+	if (!type || !id) {
 		/* A message the channel cannot key is refused, not acknowledged and lost. */
-		prov_batch_refuse(b, "a message needs 'type', 'from' and 'id' as strings");
+		prov_batch_refuse(b, "%s needs 'type' and 'id' as strings", where);
+		return;
+	}
+	if (from && !wa_user(from)) {
+		prov_batch_refuse(b, "%s.from is neither a phone number (1-15 digits) nor a business-scoped user id",
+		                  where);
+		return;
+	}
+	if (user_id && !wa_bsuid(user_id)) {
+		prov_batch_refuse(b, "%s.from_user_id is not a business-scoped user id (CC.<letters and digits>)",
+		                  where);
+		return;
+	}
+	/* A user with a username and no shared number is named by the BSUID alone, here or in contacts[]. */
+	const cJSON *c;
+	if (!from && !user_id && cJSON_GetArraySize(contacts) == 1)
+		user_id = cJSON_GetStringValue(
+		        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(contacts, 0), "user_id"));
+	const char *sender = from ? from : user_id;
+	if (group && !w->groups) {
+		prov_batch_ignore(b,
+		                  "message %s to WhatsApp group %s: groups are not enabled for this channel (set "
+		                  "groups: true to store them)",
+		                  id, group);
 		return;
 	}
 	int reaction = strcmp(type, "reaction") == 0;
-	parley_envelope *env = prov_batch_envelope(b, reaction ? "event" : "message");
+	parley_envelope *env = prov_batch_envelope(b, reaction || !sender ? "event" : "message");
 	if (!env)
 		return;
-	prov_set_fmt(h, env, "from", "whatsapp:%s", from);
-	if (to_number) {
-		prov_set_fmt(h, env, "to", "whatsapp:%s", to_number);
+	cJSON *meta = cJSON_CreateObject();
+	if (group) {
+		/* The group is the conversation: replies go to it, not to the member who wrote. */
+		prov_set_fmt(h, env, "from", "whatsapp-group:%s", group);
+		cJSON_AddStringToObject(meta, "group_id", group);
+		if (sender)
+			cJSON_AddStringToObject(meta, "group_sender", sender);
+	} else if (sender) {
+		prov_set_fmt(h, env, "from", "whatsapp:%s", sender);
+	} else {
+		/* No sender to thread it to: kept whole as an event, never lost. */
+		h->log(w->inst, PARLEY_LOG_WARN, "message %s has no 'from' nor user id: kept as an event in meta.raw",
+		       id);
+		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(m, 1));
 	}
+	if (to_urn)
+		h->envelope_set_str(env, "to", to_urn);
 	h->envelope_set_str(env, "external_id", id);
-	prov_set_time(b, env, m, "timestamp", 1);
+	prov_set_time_at(b, env, m, "timestamp", 1, where);
 	const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(m, "context");
 	prov_set_from(h, env, "thread_ref", ctx, "id");
 
-	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddStringToObject(meta, "type", type);
-	const cJSON *c;
+	if (user_id)
+		cJSON_AddStringToObject(meta, "user_id", user_id);
 	cJSON_ArrayForEach(c, contacts)
 	{
 		const char *wa = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "wa_id"));
-		const char *name = cJSON_GetStringValue(
-		        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "profile"), "name"));
-		if (wa && name && strcmp(wa, from) == 0)
+		const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "user_id"));
+		const cJSON *profile = cJSON_GetObjectItemCaseSensitive(c, "profile");
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(profile, "name"));
+		const char *uname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(profile, "username"));
+		int same = sender && ((wa && strcmp(wa, sender) == 0) || (uid && strcmp(uid, sender) == 0));
+		if (same && name && !cJSON_GetObjectItemCaseSensitive(meta, "contact_name"))
 			cJSON_AddStringToObject(meta, "contact_name", name);
+		if (same && uname && !cJSON_GetObjectItemCaseSensitive(meta, "username"))
+			cJSON_AddStringToObject(meta, "username", uname);
+		if (same && uid && !user_id)
+			cJSON_AddStringToObject(meta, "user_id", uid);
 	}
 	const cJSON *body = cJSON_GetObjectItemCaseSensitive(m, type);
 	int known = 1;
@@ -128,12 +235,7 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 		prov_set_from(h, env, "text", body, "body");
 	} else if (strcmp(type, "location") == 0) {
 		cJSON_AddItemToObject(meta, "location", cJSON_Duplicate(body, 1));
-		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
-		const char *addr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "address"));
-		if (name || addr) {
-			prov_set_fmt(h, env, "text", "%s%s%s", name ? name : "", name && addr ? ", " : "",
-			             addr ? addr : "");
-		}
+		location_text(h, env, body);
 	} else if (strcmp(type, "contacts") == 0) {
 		cJSON_AddItemToObject(meta, "contacts", cJSON_Duplicate(body, 1));
 		const cJSON *first = cJSON_GetArrayItem(body, 0);
@@ -146,12 +248,29 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 	} else if (strcmp(type, "interactive") == 0) {
 		const char *itype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "type"));
 		const cJSON *reply = itype ? cJSON_GetObjectItemCaseSensitive(body, itype) : NULL;
-		prov_set_from(h, env, "text", reply, "title");
-		const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "id"));
-		if (rid)
-			cJSON_AddStringToObject(meta, "reply_id", rid);
 		if (itype)
 			cJSON_AddStringToObject(meta, "reply_type", itype);
+		if (itype && strcmp(itype, "nfm_reply") == 0) {
+			/* A Flow's answer: the form's fields are in response_json, a JSON text. */
+			prov_set_from(h, env, "text", reply, "body");
+			const char *rj = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "response_json"));
+			cJSON *resp = rj ? cJSON_Parse(rj) : NULL;
+			if (cJSON_IsObject(resp))
+				cJSON_AddItemToObject(meta, "flow_response", resp);
+			else
+				cJSON_Delete(resp);
+			const char *fname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "name"));
+			if (fname)
+				cJSON_AddStringToObject(meta, "flow_name", fname);
+			cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(m, 1));
+		} else if (itype && (strcmp(itype, "button_reply") == 0 || strcmp(itype, "list_reply") == 0)) {
+			prov_set_from(h, env, "text", reply, "title");
+			const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "id"));
+			if (rid)
+				cJSON_AddStringToObject(meta, "reply_id", rid);
+		} else {
+			known = 0;
+		}
 	} else if (reaction) {
 		prov_set_from(h, env, "text", body, "emoji");
 		prov_set_from(h, env, "thread_ref", body, "message_id");
@@ -167,29 +286,50 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 	if (!known) {
 		/* Kept whole, never dropped: a later version may understand it. */
 		h->log(w->inst, PARLEY_LOG_WARN, "message %s of unknown type '%s' kept in meta.raw", id, type);
-		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(m, 1));
+		if (!cJSON_GetObjectItemCaseSensitive(meta, "raw"))
+			cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(m, 1));
 	}
 	prov_set_json(h, env, "meta", meta);
 }
 
-static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *st)
+/* The receipt states of the envelope; anything else Meta sends is an event. */
+static int receipt_state(const char *s)
+{
+	return strcmp(s, "sent") == 0 || strcmp(s, "delivered") == 0 || strcmp(s, "read") == 0 ||
+	       strcmp(s, "failed") == 0;
+}
+
+static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *st, const char *where)
 {
 	const struct parley_host *h = w->host;
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "id"));
 	const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "status"));
-	if (!id || !status)
+	if (!id || !status) {
+		prov_batch_refuse(b, "%s needs 'id' and 'status' as strings", where);
 		return;
-	parley_envelope *env = prov_batch_envelope(b, "status");
+	}
+	const char *rcpt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "recipient_id"));
+	/* A message sent to a BSUID may come back with only the user id. */
+	if (!rcpt)
+		rcpt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "recipient_user_id"));
+	if (rcpt && !wa_user(rcpt)) {
+		prov_batch_refuse(
+		        b, "%s.recipient_id is neither a phone number (1-15 digits) nor a business-scoped user id",
+		        where);
+		return;
+	}
+	int known = receipt_state(status);
+	parley_envelope *env = prov_batch_envelope(b, known ? "status" : "event");
 	if (!env)
 		return;
 	prov_set_fmt(h, env, "external_id", "%s:%s", id, status);
 	h->envelope_set_str(env, "thread_ref", id);
-	h->envelope_set_str(env, "status", status);
-	const char *rcpt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "recipient_id"));
+	if (known)
+		h->envelope_set_str(env, "status", status);
 	if (rcpt) {
 		prov_set_fmt(h, env, "to", "whatsapp:%s", rcpt);
 	}
-	prov_set_time(b, env, st, "timestamp", 1);
+	prov_set_time_at(b, env, st, "timestamp", 1, where);
 	const cJSON *err = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "errors"), 0);
 	if (err) {
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
@@ -206,7 +346,30 @@ static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSO
 		cJSON_AddItemToObject(meta, "pricing", cJSON_Duplicate(pricing, 1));
 	if (conv)
 		cJSON_AddItemToObject(meta, "conversation", cJSON_Duplicate(conv, 1));
+	if (!known) {
+		/* Not a state a message can be in ("deleted", a newer one, a misspelling): kept, not applied. */
+		h->log(w->inst, PARLEY_LOG_WARN, "receipt for %s with state '%s' kept as an event in meta.raw", id,
+		       status);
+		cJSON_AddStringToObject(meta, "provider_status", status);
+		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(st, 1));
+	}
 	prov_set_json(h, env, "meta", meta);
+}
+
+/* A messages change with neither messages nor statuses (errors, say): kept whole as an event. */
+static void other_value(struct whatsapp *w, struct prov_batch *b, const cJSON *value)
+{
+	const struct parley_host *h = w->host;
+	parley_envelope *env = prov_batch_envelope(b, "event");
+	if (!env)
+		return;
+	char ext[80];
+	prov_content_id(h, "event", value, ext, sizeof(ext));
+	h->envelope_set_str(env, "external_id", ext);
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(value, 1));
+	prov_set_json(h, env, "meta", meta);
+	h->log(w->inst, PARLEY_LOG_WARN, "a messages change without messages or statuses kept in meta.raw as %s", ext);
 }
 
 static void on_post(void *data, parley_http_request *req)
@@ -235,14 +398,19 @@ static void on_post(void *data, parley_http_request *req)
 	}
 	struct prov_batch *b = prov_batch_new(h, w->inst, req, w->media);
 	const cJSON *entry, *change;
+	int ei = 0;
 	cJSON_ArrayForEach(entry, entries)
 	{
+		int ci = 0;
 		cJSON_ArrayForEach(change, cJSON_GetObjectItemCaseSensitive(entry, "changes"))
 		{
 			const cJSON *value = cJSON_GetObjectItemCaseSensitive(change, "value");
 			const char *field = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(change, "field"));
+			char where[128];
 			if (!field || strcmp(field, "messages") != 0) {
-				h->log(w->inst, PARLEY_LOG_INFO, "ignored a '%s' change", field ? field : "?");
+				prov_batch_ignore(b, "a '%s' change (only 'messages' changes are stored)",
+				                  field ? field : "?");
+				ci++;
 				continue;
 			}
 			const cJSON *md = cJSON_GetObjectItemCaseSensitive(value, "metadata");
@@ -251,17 +419,61 @@ static void on_post(void *data, parley_http_request *req)
 			if (!pnid || strcmp(pnid, w->phone_number_id) != 0) {
 				/* Another number of the same app: acknowledged, not ours to store. */
 				h->metric_add(w->inst, "webhook_other_account_total", 1);
+				prov_batch_ignore(b, "a change for phone number id %s, not %s", pnid ? pnid : "(none)",
+				                  w->phone_number_id);
+				ci++;
 				continue;
 			}
 			const char *display =
 			        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "display_phone_number"));
+			char to_urn[40];
+			if (!display || business_urn(display, to_urn, sizeof(to_urn)) != 0) {
+				if (display)
+					h->log(w->inst, PARLEY_LOG_WARN,
+					       "display_phone_number '%.40s' is not a phone number: 'to' left out",
+					       display);
+				to_urn[0] = '\0';
+			}
 			const cJSON *contacts = cJSON_GetObjectItemCaseSensitive(value, "contacts");
+			const cJSON *c;
+			int k = 0;
+			cJSON_ArrayForEach(c, contacts)
+			{
+				const char *wa = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "wa_id"));
+				const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "user_id"));
+				if (wa && !wa_user(wa))
+					prov_batch_refuse(
+					        b,
+					        "entry[%d].changes[%d].value.contacts[%d].wa_id is not a phone "
+					        "number (1-15 digits)",
+					        ei, ci, k);
+				if (uid && !wa_bsuid(uid))
+					prov_batch_refuse(b,
+					                  "entry[%d].changes[%d].value.contacts[%d].user_id is not a "
+					                  "business-scoped user id",
+					                  ei, ci, k);
+				k++;
+			}
+			const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(value, "messages");
+			const cJSON *sts = cJSON_GetObjectItemCaseSensitive(value, "statuses");
 			const cJSON *m;
-			cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(value, "messages"))
-			        message_envelope(w, b, m, display, contacts);
-			cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(value, "statuses"))
-			        status_envelope(w, b, m);
+			k = 0;
+			cJSON_ArrayForEach(m, msgs)
+			{
+				snprintf(where, sizeof(where), "entry[%d].changes[%d].value.messages[%d]", ei, ci, k++);
+				message_envelope(w, b, m, to_urn[0] ? to_urn : NULL, contacts, where);
+			}
+			k = 0;
+			cJSON_ArrayForEach(m, sts)
+			{
+				snprintf(where, sizeof(where), "entry[%d].changes[%d].value.statuses[%d]", ei, ci, k++);
+				status_envelope(w, b, m, where);
+			}
+			if (cJSON_GetArraySize(msgs) == 0 && cJSON_GetArraySize(sts) == 0)
+				other_value(w, b, value);
+			ci++;
 		}
+		ei++;
 	}
 	cJSON_Delete(doc);
 	prov_batch_finish(b);
@@ -295,14 +507,27 @@ static int fetch_media(void *arg, struct prov_client *client, const char *media_
 	return rv;
 }
 
-/* The WhatsApp id (digits) of a whatsapp: or tel: URN. */
 /*
  * The wa_id to send to: whatsapp:<digits> or tel:+<digits>, 1-15 digits
- * (E.164).  Anything else is refused, never cleaned into another number.
+ * (E.164); or a group, whatsapp-group:<group id> (*group set).  Anything
+ * else is refused, never cleaned into another number.
  */
-static int recipient(const char *to, char *out, size_t outlen)
+static int recipient(const char *to, char *out, size_t outlen, int *group)
 {
 	const char *num = NULL;
+	*group = 0;
+	if (to && strncmp(to, "whatsapp-group:", 15) == 0) {
+		const char *g = to + 15;
+		size_t n = strlen(g);
+		for (size_t i = 0; i < n; i++)
+			if (!isalnum((unsigned char)g[i]) && g[i] != '_' && g[i] != '-' && g[i] != '=')
+				return -1;
+		if (n < 1 || n >= outlen)
+			return -1;
+		memcpy(out, g, n + 1);
+		*group = 1;
+		return 0;
+	}
 	if (to && strncmp(to, "whatsapp:", 9) == 0)
 		num = to + 9 + (to[9] == '+');
 	else if (to && strncmp(to, "tel:+", 5) == 0)
@@ -314,11 +539,11 @@ static int recipient(const char *to, char *out, size_t outlen)
 	return 0;
 }
 
-static cJSON *build_message(const struct parley_host *h, const parley_envelope *env, const char *to)
+static cJSON *build_message(const struct parley_host *h, const parley_envelope *env, const char *to, int group)
 {
 	cJSON *msg = cJSON_CreateObject();
 	cJSON_AddStringToObject(msg, "messaging_product", "whatsapp");
-	cJSON_AddStringToObject(msg, "recipient_type", "individual");
+	cJSON_AddStringToObject(msg, "recipient_type", group ? "group" : "individual");
 	cJSON_AddStringToObject(msg, "to", to);
 	const char *text = h->envelope_get_str(env, "text");
 	char *atts = h->envelope_get_json(env, "attachments");
@@ -396,14 +621,16 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 {
 	struct whatsapp *w = data;
 	const struct parley_host *h = w->host;
-	char to[64];
-	if (recipient(h->envelope_get_str(env, "to"), to, sizeof(to)) != 0) {
+	char to[160];
+	int group;
+	if (recipient(h->envelope_get_str(env, "to"), to, sizeof(to), &group) != 0) {
 		res->outcome = PARLEY_SEND_PERMANENT;
 		snprintf(res->error_text, sizeof(res->error_text),
-		         "'to' must be whatsapp:<number> or tel:+<number>, 1-15 digits (E.164)");
+		         "'to' must be whatsapp:<number> or tel:+<number>, 1-15 digits (E.164), or "
+		         "whatsapp-group:<group id>");
 		return 0;
 	}
-	cJSON *msg = build_message(h, env, to);
+	cJSON *msg = build_message(h, env, to, group);
 	char *body = cJSON_PrintUnformatted(msg);
 	cJSON_Delete(msg);
 	char url[1024];
@@ -460,6 +687,7 @@ static int wa_create(const struct parley_host *h, parley_instance *inst, void *p
 	w->version = h->config_str(inst, "api_version");
 	h->config_duration_ms(inst, "timeout", &w->timeout_ms);
 	h->config_size(inst, "max_media", &w->max_media);
+	h->config_bool(inst, "groups", &w->groups);
 	snprintf(w->auth, sizeof(w->auth), "Authorization: Bearer %s", w->access_token);
 	prov_client_init(&w->client, w->timeout_ms, 1 << 20);
 	*data = w;
