@@ -119,7 +119,9 @@ static void on_metrics(void *arg, parley_http_request *req)
 	struct strbuf sb;
 	sb_init(&sb);
 	metrics_render(gw->metrics, &sb);
-	sb_printf(&sb, "# TYPE parley_inflight_submissions gauge\nparley_inflight_submissions %zu\n",
+	sb_printf(&sb,
+	          "# HELP parley_inflight_submissions Webhooks submitted and not yet committed.\n"
+	          "# TYPE parley_inflight_submissions gauge\nparley_inflight_submissions %zu\n",
 	          bus_inflight(gw->bus));
 	relay_metrics(gw->relay, &sb);
 	http_server_respond(req, 200, "text/plain; version=0.0.4", sb.buf, sb.len);

@@ -88,6 +88,44 @@ int64_t metrics_get(struct metrics *m, const char *name, const char *label, cons
 	return v;
 }
 
+/* What each of the core's counters counts; a plugin's own are described by their name. */
+static const struct {
+	const char *name, *help;
+} helps[] = {
+        {"webhooks_received_total", "Webhook requests routed to a channel."},
+        {"envelopes_stored_total", "Envelopes committed to the store."},
+        {"envelopes_duplicate_total", "Envelopes already stored (a provider's redelivery), acknowledged once more."},
+        {"commit_batches_total", "Group commits."},
+        {"commit_failures_total", "Group commits that failed (their webhooks were answered 503)."},
+        {"http_responses_total", "HTTP answers by status."},
+        {"http_refused_total", "Requests refused before a handler, by reason."},
+        {"outbound_sent_total", "Outbound messages the provider accepted."},
+        {"outbound_failed_total", "Outbound messages dead-lettered."},
+        {"outbound_retries_total", "Outbound sends retried after a transient failure."},
+        {"outbound_rate_limited_total", "Outbound sends deferred by a channel's rate_limit."},
+        {"bus_published_total", "Envelopes and events the durable bus took."},
+        {"bus_failures_total", "Publishes the durable bus refused (retried)."},
+        {"bus_skipped_total", "Stored rows the durable bus relay could not publish (not envelopes)."},
+        {"bus_events_dropped_total", "Events dropped while the durable bus was down and its queue full."},
+        {"queue_assignments_total", "Waiting conversations the queue assigned, by team."},
+        {"queue_wait_ms_total", "Milliseconds the conversations the queue assigned had waited, by team."},
+        {"websockets_opened_total", "WebSockets opened."},
+        {"websockets_closed_total", "WebSockets closed."},
+};
+
+/* A label value as the text format wants it: backslash, double quote and newline escaped. */
+static void escaped(struct strbuf *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			sb_printf(out, "\\%c", *v);
+		else if (*v == '\n')
+			sb_adds(out, "\\n");
+		else
+			sb_add(out, v, 1);
+	}
+}
+
 void metrics_render(struct metrics *m, struct strbuf *out)
 {
 	pthread_mutex_lock(&m->lock);
@@ -99,15 +137,24 @@ void metrics_render(struct metrics *m, struct strbuf *out)
 				first = 0;
 		if (!first)
 			continue;
+		const char *help = NULL;
+		for (size_t h = 0; h < sizeof(helps) / sizeof(helps[0]) && !help; h++)
+			if (strcmp(helps[h].name, m->s[i].name) == 0)
+				help = helps[h].help;
+		if (help)
+			sb_printf(out, "# HELP parley_%s %s\n", m->s[i].name, help);
+		else
+			sb_printf(out, "# HELP parley_%s A plugin's counter: %s.\n", m->s[i].name, m->s[i].name);
 		sb_printf(out, "# TYPE parley_%s counter\n", m->s[i].name);
 		for (size_t j = i; j < m->n; j++) {
 			struct series *s = &m->s[j];
 			if (strcmp(s->name, m->s[i].name) != 0)
 				continue;
-			if (s->label)
-				sb_printf(out, "parley_%s{%s=\"%s\"} %lld\n", s->name, s->label, s->value,
-				          (long long)s->count);
-			else
+			if (s->label) {
+				sb_printf(out, "parley_%s{%s=\"", s->name, s->label);
+				escaped(out, s->value);
+				sb_printf(out, "\"} %lld\n", (long long)s->count);
+			} else
 				sb_printf(out, "parley_%s %lld\n", s->name, (long long)s->count);
 		}
 	}

@@ -588,10 +588,13 @@ void relay_metrics(struct relay *r, struct strbuf *out)
 {
 	if (!r)
 		return;
+	sb_printf(out, "# HELP parley_bus_lag Committed envelopes the durable bus has not taken yet.\n");
 	sb_printf(out, "# TYPE parley_bus_lag gauge\nparley_bus_lag{bus=\"%s\"} %lld\n", r->inst->name,
 	          (long long)relay_lag(r));
+	sb_printf(out, "# HELP parley_bus_events_queued Events waiting in memory for the durable bus.\n");
 	sb_printf(out, "# TYPE parley_bus_events_queued gauge\nparley_bus_events_queued{bus=\"%s\"} %zu\n",
 	          r->inst->name, queued(r));
+	sb_printf(out, "# HELP parley_bus_up 1 when the durable bus answers.\n");
 	sb_printf(out, "# TYPE parley_bus_up gauge\nparley_bus_up{bus=\"%s\"} %d\n", r->inst->name,
 	          atomic_load(&r->state) == STATE_UP);
 }
