@@ -46,6 +46,10 @@ struct parley_instance {
 	double rate, tokens;
 	int64_t tokens_at_ms;
 	int64_t slot_ms; /* wall clock: the next free send slot for a deferred message */
+	/* What the plugin said of itself (parley_host.health), under health_lock: down 1 and why. */
+	pthread_mutex_t health_lock;
+	int down;
+	char why[256];
 };
 
 struct gw_pipeline {

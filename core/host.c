@@ -399,6 +399,19 @@ static int h_op(parley_instance *inst, const char *op, const char *request_json,
 	return strncmp(*reply_json, "{\"ok\":true", 10) == 0 ? 0 : PARLEY_EINVAL;
 }
 
+/* parley_host.health: what the channel says of itself, for /healthz. */
+static void h_health(parley_instance *inst, int up, const char *why)
+{
+	pthread_mutex_lock(&inst->health_lock);
+	int was = inst->down;
+	inst->down = !up;
+	snprintf(inst->why, sizeof(inst->why), "%s", up || !why ? "" : why);
+	pthread_mutex_unlock(&inst->health_lock);
+	if (was != !up)
+		log_msg(up ? PARLEY_LOG_INFO : PARLEY_LOG_WARN, inst->what, "%s%s%s", up ? "up again" : "down",
+		        up || !why ? "" : ": ", up || !why ? "" : why);
+}
+
 static const struct parley_host table = {
         .struct_size = sizeof(struct parley_host),
         .abi = (uint32_t)PARLEY_ABI_MAJOR << 16 | PARLEY_ABI_MINOR,
@@ -454,6 +467,7 @@ static const struct parley_host table = {
         .ws_send = http_ws_send,
         .ws_close = http_ws_close,
         .op = h_op,
+        .health = h_health,
 };
 
 const struct parley_host *host_table(void)

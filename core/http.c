@@ -18,6 +18,7 @@
 #include "tls.h"
 #include "util.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,17 +101,53 @@ static void on_webhook(void *arg, parley_http_request *req)
 	rt->cb(rt->inst->data, req);
 }
 
-static void on_healthz(void *arg, parley_http_request *req)
+/*
+ * /healthz: is everything working?  The store, the draining state, and
+ * each channel as it says of itself (parley_host.health): 503 with the
+ * channels that are down named.  /ready: can the gateway take webhooks
+ * (the store up, not draining), whatever a poller says.
+ */
+static void health(struct gateway *gw, parley_http_request *req, int ready_only)
 {
-	struct gateway *gw = ((struct http *)arg)->gw;
 	int store_ok = store_ping(gw->st) == 0;
 	int draining = atomic_load(&gw->draining);
-	char *body = str_printf(
-	        "{\"status\":\"%s\",\"store\":\"%s\",\"bus\":\"%s\",\"inflight\":%zu,\"durable_bus\":\"%s\"}\n",
-	        store_ok && !draining ? "ok" : "unavailable", store_ok ? "up" : "down", draining ? "draining" : "up",
-	        bus_inflight(gw->bus), relay_state(gw->relay));
-	http_server_respond(req, store_ok && !draining ? 200 : 503, "application/json", body, body ? strlen(body) : 0);
+	cJSON *r = cJSON_CreateObject();
+	cJSON *down = cJSON_CreateArray();
+	for (size_t i = 0; !ready_only && i < gw->n_channels; i++) {
+		parley_instance *c = gw->channels[i];
+		pthread_mutex_lock(&c->health_lock);
+		if (c->down) {
+			cJSON *d = cJSON_CreateObject();
+			cJSON_AddStringToObject(d, "channel", c->name);
+			cJSON_AddStringToObject(d, "why", c->why);
+			cJSON_AddItemToArray(down, d);
+		}
+		pthread_mutex_unlock(&c->health_lock);
+	}
+	int ok = store_ok && !draining && cJSON_GetArraySize(down) == 0;
+	cJSON_AddStringToObject(r, "status", ok ? "ok" : store_ok && !draining ? "degraded" : "unavailable");
+	cJSON_AddStringToObject(r, "store", store_ok ? "up" : "down");
+	cJSON_AddStringToObject(r, "bus", draining ? "draining" : "up");
+	cJSON_AddNumberToObject(r, "inflight", (double)bus_inflight(gw->bus));
+	cJSON_AddStringToObject(r, "durable_bus", relay_state(gw->relay));
+	if (cJSON_GetArraySize(down))
+		cJSON_AddItemToObject(r, "channels_down", down);
+	else
+		cJSON_Delete(down);
+	char *body = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	http_server_respond(req, ok ? 200 : 503, "application/json", body, body ? strlen(body) : 0);
 	free(body);
+}
+
+static void on_healthz(void *arg, parley_http_request *req)
+{
+	health(((struct http *)arg)->gw, req, 0);
+}
+
+static void on_ready(void *arg, parley_http_request *req)
+{
+	health(((struct http *)arg)->gw, req, 1);
 }
 
 static void on_metrics(void *arg, parley_http_request *req)
@@ -217,6 +254,7 @@ static void route(void *arg, parley_http_request *req)
 	const char *path = http_server_path(req);
 	const char *method = http_server_method(req);
 	http_handler builtin = strcmp(path, "/healthz") == 0   ? on_healthz
+	                       : strcmp(path, "/ready") == 0   ? on_ready
 	                       : strcmp(path, "/metrics") == 0 ? on_metrics
 	                                                       : NULL;
 	if (builtin) {

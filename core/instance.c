@@ -44,6 +44,7 @@ parley_instance *instance_new(struct gateway *gw, const struct plugin_entry *e, 
 	else
 		inst->what = str_printf("%s %s", loader_kind_name(e->desc->kind), name);
 	pthread_mutex_init(&inst->send_lock, NULL);
+	pthread_mutex_init(&inst->health_lock, NULL);
 	return inst;
 }
 
@@ -89,6 +90,7 @@ void instance_free(parley_instance *inst)
 	if (inst->created && inst->plugin->desc->instance_destroy)
 		inst->plugin->desc->instance_destroy(inst->data);
 	pthread_mutex_destroy(&inst->send_lock);
+	pthread_mutex_destroy(&inst->health_lock);
 	free(inst->name);
 	free((char *)inst->what);
 	free(inst);

@@ -92,7 +92,7 @@ http:
             if self.proc.poll() is not None:
                 raise RuntimeError("gateway exited early:\n" + self.read_log())
             try:
-                st, _ = self.request("GET", "/healthz")
+                st, _ = self.request("GET", "/ready")
                 if st == 200:
                     return
             except OSError:

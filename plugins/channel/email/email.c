@@ -52,6 +52,7 @@ struct email {
 	int poller_running;
 	volatile int stopping;
 	int no_idle; /* the server does not offer IDLE: poll */
+	int down;    /* the poll thread told the host the mailbox cannot be read */
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	int committed, commit_result;
@@ -271,9 +272,19 @@ static int intake(struct email *e, struct prov_client *c)
 	char cmd[4096];
 	snprintf(cmd, sizeof(cmd), "EXAMINE \"%s\"", e->folder);
 	if (prov_request(c, cmd, e->imap_url, NULL, NULL, 0, e->userpwd, &r) != 0 || !r.body) {
-		h->log(e->inst, PARLEY_LOG_WARN, "IMAP %s: %s", e->imap_url, r.error[0] ? r.error : "no answer");
+		char why[400];
+		snprintf(why, sizeof(why), "IMAP %s: %s", e->imap_url, r.error[0] ? r.error : "no answer");
+		h->log(e->inst, PARLEY_LOG_WARN, "%s", why);
+		if (PARLEY_HOST_HAS(h, health) && !e->down) {
+			h->health(e->inst, 0, why);
+			e->down = 1;
+		}
 		prov_http_free(&r);
 		return -1;
+	}
+	if (e->down && PARLEY_HOST_HAS(h, health)) {
+		h->health(e->inst, 1, NULL);
+		e->down = 0;
 	}
 	const char *uv = strstr(r.body, "UIDVALIDITY ");
 	long long validity = uv ? strtoll(uv + 12, NULL, 10) : 0;

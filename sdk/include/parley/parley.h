@@ -724,6 +724,15 @@ struct parley_host {
 	 * never from process(), after_commit() or a completion.
 	 */
 	int (*op)(parley_instance *inst, const char *op, const char *request_json, char **reply_json);
+
+	/*
+	 * Say whether the channel works (up 1) or not (up 0, why: what fails,
+	 * "IMAP login refused"), from any thread; the last word holds until the
+	 * next.  A channel that is down is named in /healthz, which then
+	 * answers 503; /ready (can the gateway take webhooks) does not look at
+	 * it.  Say it when it changes, not at every try.
+	 */
+	void (*health)(parley_instance *inst, int up, const char *why);
 };
 
 #define PARLEY_HOST_HAS(host, field)                                                                                   \
