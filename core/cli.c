@@ -30,6 +30,7 @@ static const char *const usage_main =
         "  api [-c FILE] OP [JSON]  send one control request and print the reply\n"
         "  send [-c FILE] --channel NAME --to URN --text TEXT   queue an outbound message\n"
         "  dlq [-c FILE] list | retry ID | drop ID              the dead letters\n"
+        "  backup [-c FILE] BACKUP-FILE                          copy the database while running\n"
         "  agent add|list|remove|passwd   manage the accounts agents and admins log in with\n"
         "  token create|list|revoke       manage the service tokens other systems send\n"
         "\n"
@@ -634,6 +635,32 @@ static int cmd_token(struct common *c)
 	return ok ? 0 : 1;
 }
 
+/* parley backup FILE: the running gateway copies its database into FILE (store.backup). */
+static int cmd_backup(struct common *c)
+{
+	if (c->nrest != 1)
+		return USAGE;
+	char *abs = c->rest[0][0] == '/' ? strdup(c->rest[0]) : NULL;
+	if (!abs) {
+		char cwd[4096];
+		if (!getcwd(cwd, sizeof(cwd)))
+			return 1;
+		abs = str_printf("%s/%s", cwd, c->rest[0]);
+	}
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", "store.backup");
+	cJSON_AddStringToObject(req, "path", abs);
+	free(abs);
+	cJSON *reply = control_ok(c->config, req);
+	if (!reply)
+		return 1;
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(reply, "backup");
+	printf("backed up to %s (%.0f bytes)\n", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "path")),
+	       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(b, "bytes")));
+	cJSON_Delete(reply);
+	return 0;
+}
+
 /* parley dlq list [--channel C] | retry ID | drop ID: the dead letters, with the provider's answer. */
 static int cmd_dlq(struct common *c)
 {
@@ -717,6 +744,13 @@ static const struct command {
          "--scope limits it to the control ops named (repeat it); without, it may run\n"
          "every op but the admin ones (agent.*, token.*).  A revoked token is refused\n"
          "everywhere within 2 s.\n"},
+        {"backup", cmd_backup, 0,
+         "usage: parley backup [-c FILE] BACKUP-FILE\n\n"
+         "The running gateway copies its SQLite database, as committed now, into\n"
+         "BACKUP-FILE (a new file, 0600) with SQLite's online backup API, while it goes\n"
+         "on taking webhooks.  To restore: stop the gateway, copy the file over the\n"
+         "database (store path under data_dir), remove its -wal and -shm, start.\n"
+         "Attachments are files under data_dir/attachments: copy them too.\n"},
         {"dlq", cmd_dlq, 1,
          "usage: parley dlq [-c FILE] list [--channel NAME]\n"
          "       parley dlq [-c FILE] retry ID | drop ID\n\n"
@@ -761,7 +795,7 @@ int cli_main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = {"run", "check", "plugins", "tail", "api", "send", "agent", "token", "dlq"};
+	const char *names[] = {"run", "check", "plugins", "tail", "api", "send", "agent", "token", "dlq", "backup"};
 	const char *s = cfg_suggest(argv[1], names, 8);
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);

@@ -99,6 +99,8 @@ static const struct op_field f_route[] = {{"conversation_id", OP_STRING, 1, "The
                                           {"channel_types", OP_OBJECT, 0, "Channel names mapped to their types."},
                                           F_END};
 static const struct op_field f_any[] = {F_END};
+static const struct op_field f_backup[] = {
+        {"path", OP_STRING, 1, "An absolute file name that does not exist yet (created 0600)."}, F_END};
 static const struct op_field f_claim[] = {{"conversation_id", OP_STRING, 1, "The conversation."}, F_END};
 static const struct op_field f_handoff[] = {
         {"conversation_id", OP_STRING, 1, "The conversation."},
@@ -416,6 +418,11 @@ static const struct op_def table[] = {
          .handler = op_token_revoke,
          .http_method = "DELETE",
          .http_path = "/tokens/{id}"},
+        {.name = "store.backup",
+         .summary = "Copy the database as committed now into a new file (SQLite's online backup).",
+         .role = OP_ADMIN,
+         .fields = f_backup,
+         .handler = op_inbox},
         /* The store's and the steps' own reads, callable for tools and the schema tests. */
         {.name = "contact.lookup",
          .summary = "The contact owning the first owned address.",

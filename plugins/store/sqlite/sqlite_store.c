@@ -7,6 +7,8 @@
 #include <parley/parley.h>
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 
@@ -534,6 +537,62 @@ static int query_get(struct store *s, cJSON *req, char **reply)
 	return rv;
 }
 
+/*
+ * store.backup {path}: a copy of the database as committed now, through
+ * SQLite's online backup API on a connection of its own (readers and the
+ * writer go on meanwhile; the WAL's committed pages are in the copy).  The
+ * file must not exist yet; it is created 0600.  Restore by stopping the
+ * gateway and copying the file over the database (removing -wal and -shm).
+ */
+static int query_backup(struct store *s, const cJSON *req, char **reply)
+{
+	const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "path"));
+	if (!path || path[0] != '/') {
+		set_reply_error(reply, "store.backup needs path: an absolute file name");
+		return PARLEY_EINVAL;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		char *m = sq_printf("cannot create %s: %s (a backup never overwrites a file)", path, strerror(errno));
+		*reply = m;
+		return PARLEY_EINVAL;
+	}
+	close(fd);
+	sqlite3 *src = NULL, *dst = NULL;
+	int rv = PARLEY_EIO;
+	if (sqlite3_open_v2(s->path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+	    sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK) {
+		sqlite3_busy_timeout(src, 5000);
+		sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+		if (b) {
+			int rc = sqlite3_backup_step(b, -1);
+			sqlite3_backup_finish(b);
+			/* The copy stands alone: one file, no WAL of its own. */
+			if (rc == SQLITE_DONE && sq_exec(s, dst, "PRAGMA journal_mode=DELETE") == 0)
+				rv = 0;
+		}
+	}
+	if (rv != 0)
+		s->host->log(s->inst, PARLEY_LOG_ERROR, "backup to %s failed: %s", path,
+		             dst ? sqlite3_errmsg(dst) : "cannot open the database");
+	sqlite3_close(src);
+	sqlite3_close(dst);
+	if (rv != 0) {
+		unlink(path);
+		set_reply_error(reply, "the backup failed: see the gateway's log");
+		return rv;
+	}
+	struct stat st;
+	long long size = stat(path, &st) == 0 ? (long long)st.st_size : 0;
+	/* The path as JSON text (it may hold any byte a file name may). */
+	cJSON *o = cJSON_CreateObject(), *b = cJSON_AddObjectToObject(o, "backup");
+	cJSON_AddStringToObject(b, "path", path);
+	cJSON_AddNumberToObject(b, "bytes", (double)size);
+	*reply = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return *reply ? 0 : PARLEY_ENOMEM;
+}
+
 static int st_query(void *data, const char *op, const char *request_json, char **reply)
 {
 	struct store *s = data;
@@ -545,6 +604,8 @@ static int st_query(void *data, const char *op, const char *request_json, char *
 		rv = query_list(s, req, reply);
 	else if (strcmp(op, "message.get") == 0)
 		rv = query_get(s, req, reply);
+	else if (strcmp(op, "store.backup") == 0)
+		rv = query_backup(s, req, reply);
 	else
 		rv = conv_query(s, op, req, reply);
 	cJSON_Delete(req);
