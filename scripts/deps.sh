@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config
       libpcre2-dev libargon2-dev tzdata libgmime-3.0-dev libxml2-dev libpq-dev libnats-dev python3 curl openssl ca-certificates)
 for flag in "$@"; do
   case "$flag" in
-    --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd python3-jsonschema python3-prometheus-client postgresql nats-server clang-format git clang libfuzzer-14-dev
+    --test) pkgs+=(nng-utils dovecot-imapd python3-aiosmtpd python3-jsonschema python3-prometheus-client man-db postgresql nats-server clang-format git clang libfuzzer-14-dev
                    chromium fonts-nanum) ;; # chromium: tests/browser, with playwright-core from npm (below); a Korean font for its screenshots
     --bench) pkgs+=(nginx-light) ;; # bench/ingest's floor: nginx answering the same POSTs
     *) echo "usage: scripts/deps.sh [--test] [--bench]" >&2; exit 2 ;;
