@@ -161,6 +161,21 @@ static void on_metrics(void *arg, parley_http_request *req)
 	          "# TYPE parley_inflight_submissions gauge\nparley_inflight_submissions %zu\n",
 	          bus_inflight(gw->bus));
 	relay_metrics(gw->relay, &sb);
+	/* The outbox as the store has it: waiting and dead-lettered (read at each scrape: cheap, indexed). */
+	char *reply = NULL;
+	if (store_query(gw->st, "outbox.counts", "{}", &reply) == 0) {
+		cJSON *r = cJSON_Parse(reply);
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "counts");
+		sb_adds(&sb,
+		        "# HELP parley_outbox_messages Outbound messages by state: queued, retry and sending wait; "
+		        "failed are the dead letters.\n# TYPE parley_outbox_messages gauge\n");
+		static const char *const states[] = {"queued", "retry", "sending", "failed"};
+		for (size_t i = 0; i < 4; i++)
+			sb_printf(&sb, "parley_outbox_messages{state=\"%s\"} %.0f\n", states[i],
+			          cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, states[i])));
+		cJSON_Delete(r);
+	}
+	free(reply);
 	http_server_respond(req, 200, "text/plain; version=0.0.4", sb.buf, sb.len);
 	sb_free(&sb);
 }

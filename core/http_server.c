@@ -89,7 +89,9 @@ struct parley_http_request {
 	struct MHD_Response *answer;
 	unsigned answer_status;
 	int answered, suspended;
-	char client_ip[64]; /* the peer's address, numeric */
+	char client_ip[64];      /* the peer's address, numeric */
+	struct timespec started; /* the request line came in (CLOCK_MONOTONIC) */
+	int webhook;             /* served tracked: its answer's time goes to parley_webhook_seconds */
 };
 
 struct http_server {
@@ -233,6 +235,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 		*q++ = '\0';
 	r->path = r->uri;
 	r->query = q ? q : "";
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
 	const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ad ? ad->client_addr : NULL;
 	if (sa && sa->sa_family == AF_INET)
@@ -286,6 +289,7 @@ void http_server_serve(parley_http_request *r, http_handler handler, void *arg, 
 	r->max_body = max_body;
 	if (!tracked)
 		return;
+	r->webhook = 1;
 	struct http_server *s = r->srv;
 	if (atomic_fetch_add(&s->inflight, 1) >= s->cfg.max_inflight) {
 		atomic_fetch_sub(&s->inflight, 1);
@@ -580,8 +584,19 @@ void http_server_respond_with(parley_http_request *r, int status, const char *co
 		MHD_add_response_header(resp, headers[i], headers[i + 1]);
 	if (resp && status == MHD_HTTP_SERVICE_UNAVAILABLE)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	if (answer(r, (unsigned)status, resp) == 0)
+	if (answer(r, (unsigned)status, resp) == 0) {
 		count_response(r->srv, (unsigned)status);
+		if (r->webhook && r->label) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			double s = (double)(now.tv_sec - r->started.tv_sec) +
+			           (double)(now.tv_nsec - r->started.tv_nsec) / 1e9;
+			metrics_observe(
+			        r->srv->metrics, "webhook_seconds",
+			        "Time from a webhook's request line to its answer (a 2xx only after the commit).",
+			        "channel", r->label, s);
+		}
+	}
 	request_unref(r);
 }
 

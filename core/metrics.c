@@ -14,10 +14,22 @@ struct series {
 	int64_t count;
 };
 
+static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define N_BOUNDS (sizeof(bounds) / sizeof(bounds[0]))
+
+struct hist {
+	char *name, *help, *label, *value;
+	int64_t buckets[N_BOUNDS + 1]; /* the last: above every bound */
+	int64_t count;
+	double sum;
+};
+
 struct metrics {
 	pthread_mutex_t lock;
 	struct series *s;
 	size_t n, cap;
+	struct hist *h;
+	size_t nh, caph;
 };
 
 struct metrics *metrics_new(void)
@@ -38,6 +50,13 @@ void metrics_free(struct metrics *m)
 		free(m->s[i].value);
 	}
 	free(m->s);
+	for (size_t i = 0; i < m->nh; i++) {
+		free(m->h[i].name);
+		free(m->h[i].help);
+		free(m->h[i].label);
+		free(m->h[i].value);
+	}
+	free(m->h);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -126,9 +145,50 @@ static void escaped(struct strbuf *out, const char *v)
 	}
 }
 
+void metrics_observe(struct metrics *m, const char *name, const char *help, const char *label, const char *value,
+                     double seconds)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	struct hist *h = NULL;
+	for (size_t i = 0; i < m->nh && !h; i++)
+		if (strcmp(m->h[i].name, name) == 0 && same(m->h[i].label, label) && same(m->h[i].value, value))
+			h = &m->h[i];
+	if (!h && m->nh == m->caph) {
+		size_t cap = m->caph ? m->caph * 2 : 8;
+		struct hist *nh = realloc(m->h, cap * sizeof(*nh));
+		if (nh) {
+			m->h = nh;
+			m->caph = cap;
+		}
+	}
+	if (!h && m->nh < m->caph) {
+		h = &m->h[m->nh++];
+		memset(h, 0, sizeof(*h));
+		h->name = strdup(name);
+		h->help = strdup(help ? help : name);
+		h->label = label ? strdup(label) : NULL;
+		h->value = value ? strdup(value) : NULL;
+	}
+	if (h) {
+		size_t b = 0;
+		while (b < N_BOUNDS && seconds > bounds[b])
+			b++;
+		h->buckets[b]++;
+		h->count++;
+		h->sum += seconds;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* One histogram family's lines: cumulative buckets per series, then _sum and _count. */
+static void render_hists(struct metrics *m, struct strbuf *out);
+
 void metrics_render(struct metrics *m, struct strbuf *out)
 {
 	pthread_mutex_lock(&m->lock);
+	render_hists(m, out);
 	/* A metric family's lines must be together: group by name. */
 	for (size_t i = 0; i < m->n; i++) {
 		int first = 1;
@@ -159,4 +219,49 @@ void metrics_render(struct metrics *m, struct strbuf *out)
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
+}
+
+static void render_hists(struct metrics *m, struct strbuf *out)
+{
+	for (size_t i = 0; i < m->nh; i++) {
+		int first = 1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m->h[j].name, m->h[i].name) == 0)
+				first = 0;
+		if (!first)
+			continue;
+		sb_printf(out, "# HELP parley_%s %s\n# TYPE parley_%s histogram\n", m->h[i].name, m->h[i].help,
+		          m->h[i].name);
+		for (size_t j = i; j < m->nh; j++) {
+			struct hist *h = &m->h[j];
+			if (strcmp(h->name, m->h[i].name) != 0)
+				continue;
+			int64_t cum = 0;
+			for (size_t b = 0; b <= N_BOUNDS; b++) {
+				cum += h->buckets[b];
+				sb_printf(out, "parley_%s_bucket{", h->name);
+				if (h->label) {
+					sb_printf(out, "%s=\"", h->label);
+					escaped(out, h->value);
+					sb_adds(out, "\",");
+				}
+				if (b < N_BOUNDS)
+					sb_printf(out, "le=\"%g\"} %lld\n", bounds[b], (long long)cum);
+				else
+					sb_printf(out, "le=\"+Inf\"} %lld\n", (long long)cum);
+			}
+			for (int k = 0; k < 2; k++) {
+				sb_printf(out, "parley_%s_%s", h->name, k ? "count" : "sum");
+				if (h->label) {
+					sb_printf(out, "{%s=\"", h->label);
+					escaped(out, h->value);
+					sb_adds(out, "\"}");
+				}
+				if (k)
+					sb_printf(out, " %lld\n", (long long)h->count);
+				else
+					sb_printf(out, " %.6f\n", h->sum);
+			}
+		}
+	}
 }

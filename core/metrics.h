@@ -12,6 +12,12 @@ void metrics_free(struct metrics *m);
 /* Add delta to parley_<name>{<label>="<value>"}; label may be NULL. */
 void metrics_add(struct metrics *m, const char *name, const char *label, const char *value, int64_t delta);
 int64_t metrics_get(struct metrics *m, const char *name, const char *label, const char *value);
+/*
+ * Count one observation of seconds in the histogram parley_<name>{<label>="<value>"}
+ * (buckets from 1 ms to 10 s, with _sum and _count); help says what it measures.
+ */
+void metrics_observe(struct metrics *m, const char *name, const char *help, const char *label, const char *value,
+                     double seconds);
 void metrics_render(struct metrics *m, struct strbuf *out);
 
 #endif

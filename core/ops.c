@@ -424,6 +424,12 @@ static const struct op_def table[] = {
          .fields = f_backup,
          .handler = op_inbox},
         /* The store's and the steps' own reads, callable for tools and the schema tests. */
+        {.name = "outbox.counts",
+         .summary = "Outbound messages waiting and dead-lettered.",
+         .role = OP_ADMIN,
+         .fields = f_any,
+         .handler = op_inbox,
+         .internal = 1},
         {.name = "contact.lookup",
          .summary = "The contact owning the first owned address.",
          .role = OP_ADMIN,

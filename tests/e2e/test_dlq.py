@@ -44,6 +44,8 @@ try:
     check(m.get("status") == "failed" and "Message undeliverable" in (m.get("error") or ""), f"dead-lettered: {m}")
     check(len(fake.seen("POST", path)) == 1, "a 4xx is not retried by itself")
 
+    st, metrics = gw.request("GET", "/metrics")
+    check(b'parley_outbox_messages{state="failed"} 1' in metrics, "the dead letter is in the outbox gauge")
     rc, out, err = gw.cli("dlq", "-c", gw.config, "list")
     check(rc == 0 and mid in out and "Message undeliverable" in out and "wa" in out,
           f"parley dlq list names it with the provider's answer: {out} {err}")

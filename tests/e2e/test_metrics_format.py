@@ -69,6 +69,11 @@ try:
         check(f.documentation and f.documentation != f.name, f"{f.name} has # HELP: {f.documentation!r}")
     teams = [s.labels.get("team") for f in families for s in f.samples if f.name == "parley_queue_assignments"]
     check(teams == [TEAM], f"the team label reads back as written: {teams}")
+    hist = {s.labels.get("channel"): s.value for f in families for s in f.samples
+            if f.name == "parley_webhook_seconds" and s.name == "parley_webhook_seconds_count"}
+    check(hist.get("hooks") == 3, f"every webhook's time is in the histogram: {hist}")
+    outbox = {s.labels.get("state"): s.value for f in families for s in f.samples if f.name == "parley_outbox_messages"}
+    check(set(outbox) == {"queued", "retry", "sending", "failed"}, f"the outbox gauge: {outbox}")
     helps = [line for line in text.splitlines() if line.startswith("# HELP ")]
     types = [line for line in text.splitlines() if line.startswith("# TYPE ")]
     check(len(helps) == len(types), f"a HELP for every TYPE: {len(helps)} {len(types)}")

@@ -285,6 +285,8 @@ try:
     check(r["route"]["to"] == "whatsapp:15551234567", f"route: the channel named: {r}")
     r = read("agents.load", {})
     check(r["load"] == {"ana": 1}, f"ana has one conversation: {r}")
+    r = read("outbox.counts", {})
+    check(r["counts"]["failed"] >= 1, f"the dead letter is counted: {r}")
     r = read("queue.handling", {"team": "sales"})
     check(isinstance(r["resolved"], list), f"queue.handling: {r}")
     r = read("queue.waiting", {})

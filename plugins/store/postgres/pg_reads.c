@@ -477,6 +477,24 @@ static int op_queue_handling(struct pgstore *s, const cJSON *req, char **reply)
 	return a ? reply_obj(reply, "resolved", a) : rv;
 }
 
+/* outbox.counts: outbound messages waiting (queued, retry, sending) and dead-lettered (failed). */
+static int op_outbox_counts(struct pgstore *s, char **reply)
+{
+	int rv;
+	struct pg_conn *c;
+	if ((rv = pg_acquire(s, &c)) != 0)
+		return rv;
+	cJSON *r = row(
+	        s, c,
+	        "SELECT (SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'queued') AS queued,"
+	        " (SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'retry') AS retry,"
+	        " (SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'sending') AS sending,"
+	        " (SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'failed') AS failed",
+	        0, NULL, &rv);
+	pg_release(s, c);
+	return r ? reply_obj(reply, "counts", r) : rv;
+}
+
 /* events.position: the last message seq and the last conversation event seq (0 when none). */
 static int op_events_position(struct pgstore *s, char **reply)
 {
@@ -508,7 +526,8 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	                                    "conversation_events.since",
 	                                    "events.position",
 	                                    "queue.waiting",
-	                                    "queue.handling"};
+	                                    "queue.handling",
+	                                    "outbox.counts"};
 	size_t k = 0;
 	while (k < sizeof(known) / sizeof(known[0]) && strcmp(op, known[k]) != 0)
 		k++;
@@ -560,8 +579,11 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	case 12:
 		rv = op_queue_waiting(s, req, reply);
 		break;
-	default:
+	case 13:
 		rv = op_queue_handling(s, req, reply);
+		break;
+	default:
+		rv = op_outbox_counts(s, reply);
 	}
 	cJSON_Delete(req);
 	return rv;

@@ -97,6 +97,8 @@ static const char *const migrations[] = {
         "UPDATE conversations SET queued_at = updated_at WHERE coalesce(team, '') <> '' AND coalesce(assignee, '') = ''"
         " AND status IN ('open', 'pending');"
         "CREATE INDEX conversations_queue ON conversations(team, queued_at) WHERE queued_at IS NOT NULL;",
+        /* 6: the dead letters, counted and listed without reading every message. */
+        "CREATE INDEX messages_dead ON messages(channel, seq) WHERE direction = 'outbound' AND status = 'failed';",
         NULL,
 };
 

@@ -439,8 +439,23 @@ static int op_queue_handling(struct store *s, const cJSON *req, char **reply)
 	return reply_obj(reply, "resolved", rows);
 }
 
+/* outbox.counts: outbound messages waiting (queued, retry, sending) and dead-lettered (failed). */
+static int op_outbox_counts(struct store *s, char **reply)
+{
+	cJSON *r = read_one(
+	        s,
+	        "SELECT (SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'queued') AS queued,"
+	        " (SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'retry') AS retry,"
+	        " (SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'sending') AS sending,"
+	        " (SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'failed') AS failed",
+	        NULL, 0);
+	return r ? reply_obj(reply, "counts", r) : fail(reply, PARLEY_EIO, "cannot count the outbox");
+}
+
 int conv_query(struct store *s, const char *op, const cJSON *req, char **reply)
 {
+	if (strcmp(op, "outbox.counts") == 0)
+		return op_outbox_counts(s, reply);
 	if (strcmp(op, "queue.handling") == 0)
 		return op_queue_handling(s, req, reply);
 	if (strcmp(op, "queue.waiting") == 0)
