@@ -538,9 +538,14 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 
 	const struct cfg_node *log = want_map(&r, cfg_map_get(root, "log"), "log");
 	if (log) {
-		static const char *const k[] = {"level", NULL};
+		static const char *const k[] = {"level", "format", NULL};
 		cfg_check_keys(cfg->path, log, k, "log", errs);
 		read_str(&r, log, "level", &cfg->log_level);
+		const struct cfg_node *f = cfg_map_get(log, "format");
+		if (f && (f->type != CFG_SCALAR || (strcmp(f->value, "text") != 0 && strcmp(f->value, "json") != 0)))
+			cfg_errors_add(errs, cfg->path, f, "log.format must be text or json");
+		else if (f)
+			cfg->log_json = strcmp(f->value, "json") == 0;
 	}
 
 	const struct cfg_node *plugins = want_map(&r, cfg_map_get(root, "plugins"), "plugins");

@@ -73,6 +73,7 @@ struct gw_config {
 	char *dir;  /* directory of path: relative paths resolve against it */
 	char *data_dir;
 	char *log_level;
+	int log_json; /* log.format: json, one JSON object per line */
 	char **plugin_paths;
 	size_t n_plugin_paths;
 	char *http_listen;

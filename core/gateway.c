@@ -86,6 +86,7 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 		               "log.level '%s' is not one of error, warn, info, debug", gw->cfg.log_level);
 	else
 		log_set_level(lvl);
+	log_set_json(gw->cfg.log_json);
 
 	char **dirs;
 	size_t nd = loader_default_dirs(&dirs);

@@ -214,15 +214,32 @@ static int submit_check(parley_instance *inst, parley_envelope **envs, size_t n)
 	return atomic_load(&inst->gw->draining) ? PARLEY_ECLOSED : 0;
 }
 
+/* Envelopes submitted while a webhook is read carry its id in meta.request_id (log.h). */
+static void stamp_request(parley_envelope **envs, size_t n)
+{
+	const char *rid = log_request();
+	for (size_t i = 0; rid && i < n; i++) {
+		cJSON *meta = cJSON_GetObjectItemCaseSensitive(envs[i]->obj, "meta");
+		if (!meta)
+			meta = cJSON_AddObjectToObject(envs[i]->obj, "meta");
+		if (cJSON_IsObject(meta) && !cJSON_GetObjectItemCaseSensitive(meta, "request_id"))
+			cJSON_AddStringToObject(meta, "request_id", rid);
+	}
+}
+
 static int h_submit(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_cb done, void *arg)
 {
 	int rv = done ? submit_check(inst, envs, n) : PARLEY_EINVAL;
+	if (rv == 0)
+		stamp_request(envs, n);
 	return rv != 0 ? rv : bus_submit(inst->gw->bus, envs, n, done, NULL, arg);
 }
 
 static int h_submit_ids(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_ids_cb done, void *arg)
 {
 	int rv = done ? submit_check(inst, envs, n) : PARLEY_EINVAL;
+	if (rv == 0)
+		stamp_request(envs, n);
 	return rv != 0 ? rv : bus_submit(inst->gw->bus, envs, n, NULL, done, arg);
 }
 

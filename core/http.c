@@ -98,7 +98,13 @@ static void on_webhook(void *arg, parley_http_request *req)
 		return;
 	}
 	metrics_add(gw->metrics, "webhooks_received_total", "channel", rt->inst->name, 1);
+	/* What the plugin logs and submits while it reads the webhook carries the request's id. */
+	char rid[32];
+	snprintf(rid, sizeof(rid), "%s", http_server_request_id(req));
+	log_set_request(rid);
+	log_msg(PARLEY_LOG_DEBUG, rt->inst->what, "webhook %s %s", http_server_method(req), http_server_path(req));
 	rt->cb(rt->inst->data, req);
+	log_set_request(NULL);
 }
 
 /*
@@ -327,8 +333,11 @@ void http_req_respond_with(parley_http_request *r, int status, const char *conte
                            const char *body, size_t len)
 {
 	if (status >= 400 && status != 503)
-		log_msg(PARLEY_LOG_INFO, http_server_label(r), "webhook answered %d: %.*s", status,
-		        (int)(len > 300 ? 300 : len), body ? body : "");
+		log_msg(PARLEY_LOG_INFO, http_server_label(r), "webhook %s answered %d: %.*s",
+		        http_server_request_id(r), status, (int)(len > 300 ? 300 : len), body ? body : "");
+	else
+		log_msg(PARLEY_LOG_DEBUG, http_server_label(r), "webhook %s answered %d: %.*s",
+		        http_server_request_id(r), status, (int)(len > 300 ? 300 : len), body ? body : "");
 	http_server_respond_with(r, status, content_type, headers, body, len);
 }
 

@@ -18,6 +18,7 @@
  * - JSON error bodies, {"ok":false,"error":"..."}, through cJSON.
  */
 #include "http_server.h"
+#include "envelope.h"
 #include "http_conns.h"
 #include "log.h"
 #include "metrics.h"
@@ -91,6 +92,7 @@ struct parley_http_request {
 	int answered, suspended;
 	char client_ip[64];      /* the peer's address, numeric */
 	struct timespec started; /* the request line came in (CLOCK_MONOTONIC) */
+	char request_id[32];     /* a ULID: in X-Request-Id, the log lines and the envelopes' meta */
 	int webhook;             /* served tracked: its answer's time goes to parley_webhook_seconds */
 };
 
@@ -236,6 +238,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	r->path = r->uri;
 	r->query = q ? q : "";
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	ulid_new(r->request_id);
 	const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ad ? ad->client_addr : NULL;
 	if (sa && sa->sa_family == AF_INET)
@@ -582,6 +585,8 @@ void http_server_respond_with(parley_http_request *r, int status, const char *co
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	for (size_t i = 0; resp && headers && headers[i] && headers[i + 1]; i += 2)
 		MHD_add_response_header(resp, headers[i], headers[i + 1]);
+	if (resp)
+		MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	if (resp && status == MHD_HTTP_SERVICE_UNAVAILABLE)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (answer(r, (unsigned)status, resp) == 0) {
@@ -952,6 +957,11 @@ const char *http_server_path(parley_http_request *r)
 const char *http_server_query(parley_http_request *r)
 {
 	return r->query;
+}
+
+const char *http_server_request_id(parley_http_request *r)
+{
+	return r->request_id;
 }
 
 const char *http_server_client_ip(parley_http_request *r)

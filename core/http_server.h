@@ -80,6 +80,8 @@ void http_server_free(struct http_server *s);
 const char *http_server_method(parley_http_request *req);
 const char *http_server_path(parley_http_request *req);  /* raw path, without the query */
 const char *http_server_query(parley_http_request *req); /* raw query, or "" */
+/* The request's id (a ULID, also sent as X-Request-Id): its log lines and envelopes carry it. */
+const char *http_server_request_id(parley_http_request *req);
 /* The client's address (numeric, the TCP peer: a proxy's own when behind one), or "unknown". */
 const char *http_server_client_ip(parley_http_request *req);
 /* 1 when req came over TLS (http.tls). */

@@ -5,6 +5,14 @@
 #include <stdarg.h>
 
 void log_set_level(int level);
+/* 1: one JSON object per line ({ts, level, who, msg, request_id?}); 0: text (the default). */
+void log_set_json(int on);
+/*
+ * The request this thread works for now (a webhook's id, NULL for none):
+ * its log lines carry it.  The id is borrowed until it is set again.
+ */
+void log_set_request(const char *request_id);
+const char *log_request(void);
 /* Parse "error", "warn", "info", "debug"; -1 when unknown. */
 int log_level_parse(const char *s);
 void log_msg(int level, const char *who, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

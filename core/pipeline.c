@@ -176,7 +176,10 @@ static void prepare_batch(struct gateway *gw, struct batch *b)
 			 */
 			const char *why = rv == 0 ? envelope_error(env) : NULL;
 			if (why) {
-				log_msg(PARLEY_LOG_ERROR, st->what, "%s: the envelope is not stored", why);
+				const cJSON *rq = cJSON_GetObjectItemCaseSensitive(
+				        cJSON_GetObjectItemCaseSensitive(env->obj, "meta"), "request_id");
+				log_msg(PARLEY_LOG_ERROR, st->what, "%s: the envelope is not stored (request %s)", why,
+				        cJSON_IsString(rq) ? rq->valuestring : "-");
 				rv = PARLEY_EINVAL;
 			}
 			if (rv != 0) {
