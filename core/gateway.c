@@ -291,6 +291,37 @@ static int inbox_rules_of(struct gateway *gw, struct inbox_rules *r)
 	return 0;
 }
 
+/*
+ * SIGHUP: check the config file again, as `parley check` does.  A broken
+ * file is refused with each error at its FILE:LINE:COL, and the gateway
+ * goes on serving; a valid one is said to need a restart, since the running
+ * gateway does not rebuild its channels and pipelines (yet): it never dies
+ * of a SIGHUP.
+ */
+static void check_reload(struct gateway *gw)
+{
+	struct gateway probe;
+	struct cfg_errors errs = {0};
+	log_info("received SIGHUP: checking %s", gw->cfg.path ? gw->cfg.path : "the config");
+	int rv = gateway_open(&probe, gw->cfg.path, &errs);
+	/* Checking set the log as the new file says: the running gateway keeps its own. */
+	int lvl = log_level_parse(gw->cfg.log_level);
+	if (lvl >= 0)
+		log_set_level(lvl);
+	log_set_json(gw->cfg.log_json);
+	if (rv != 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("reload refused: %s", errs.msgs[i]);
+		log_error("reload refused: %zu error(s); still serving on the config the gateway started with", errs.n);
+	} else {
+		log_warn("%s is valid (%zu channel(s), %zu pipeline(s)); the gateway keeps serving on the config it "
+		         "started with: restart it (SIGTERM drains) to apply the new one",
+		         gw->cfg.path, probe.n_channels, probe.n_pipes);
+		gateway_close(&probe);
+	}
+	cfg_errors_free(&errs);
+}
+
 int gateway_run(struct gateway *gw)
 {
 	char *err = NULL;
@@ -299,6 +330,7 @@ int gateway_run(struct gateway *gw)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -368,7 +400,12 @@ int gateway_run(struct gateway *gw)
 	         gw->cfg.control_listen, gw->n_channels, gw->store->name);
 
 	int sig = 0;
-	sigwait(&sigs, &sig);
+	for (;;) {
+		sigwait(&sigs, &sig);
+		if (sig != SIGHUP)
+			break;
+		check_reload(gw);
+	}
 	log_info("received %s: draining (new webhooks get 503, committed work is acknowledged)",
 	         sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	rc = 0;
