@@ -358,6 +358,12 @@ int gateway_run(struct gateway *gw)
 	                                       "commit_batches_total", "commit_failures_total"};
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
 		metrics_add(gw->metrics, counters[i], NULL, NULL, 0);
+	/* Per channel from the start, so a dashboard's rate() has a series before the first send. */
+	static const char *const per_channel[] = {"webhooks_received_total", "outbound_sent_total",
+	                                          "outbound_retries_total", "outbound_failed_total"};
+	for (size_t c = 0; c < gw->n_channels; c++)
+		for (size_t i = 0; i < sizeof(per_channel) / sizeof(per_channel[0]); i++)
+			metrics_add(gw->metrics, per_channel[i], "channel", gw->channels[c]->name, 0);
 	if (instance_up(&gw->reg, gw->store) != 0)
 		goto out;
 	gw->st = store_open(gw->store->data, gw->store->plugin->desc->store);

@@ -3,6 +3,7 @@ come from data (a team named with quotes and a backslash) are escaped, so a scra
 sample (checked with the prometheus_client parser, Debian's python3-prometheus-client)."""
 import json
 import os
+import re
 import sys
 import time
 
@@ -17,7 +18,7 @@ except ImportError:
     print("FAIL: python3-prometheus-client is missing: scripts/deps.sh --test installs it", file=sys.stderr)
     sys.exit(1)
 
-from harness import Gateway, check, done  # noqa: E402
+from harness import SOURCE_DIR, Gateway, check, done  # noqa: E402
 
 TEAM = 'sales "east" \\ 1'
 gw = Gateway(config_body=f"""pipelines:
@@ -74,6 +75,16 @@ try:
     check(hist.get("hooks") == 3, f"every webhook's time is in the histogram: {hist}")
     outbox = {s.labels.get("state"): s.value for f in families for s in f.samples if f.name == "parley_outbox_messages"}
     check(set(outbox) == {"queued", "retry", "sending", "failed"}, f"the outbox gauge: {outbox}")
+    # The Grafana dashboard in examples/ asks only for metrics the gateway has.
+    dash = json.load(open(os.path.join(SOURCE_DIR, "examples", "grafana", "parley-dashboard.json")))
+    asked = set()
+    for panel in dash["panels"]:
+        for t in panel["targets"]:
+            asked |= set(re.findall(r"parley_[a-z_]+", t["expr"]))
+    have = set()
+    for f in families:
+        have |= {s.name for s in f.samples}
+    check(asked and asked <= have, f"the dashboard's metrics exist: {sorted(asked - have)}")
     helps = [line for line in text.splitlines() if line.startswith("# HELP ")]
     types = [line for line in text.splitlines() if line.startswith("# TYPE ")]
     check(len(helps) == len(types), f"a HELP for every TYPE: {len(helps)} {len(types)}")
