@@ -56,8 +56,14 @@ static const struct op_field f_conversations_list[] = {
         {"label", OP_STRING, 0, "Only conversations with this label."},
         {"channel", OP_STRING, 0, "Only conversations with a message on this channel."},
         {"contact_id", OP_STRING, 0, "Only conversations of this contact."},
-        {"page", OP_INTEGER, 0, "The page, from 1 (the first when absent)."},
+        {"page", OP_INTEGER, 0, "The page, from 1 (the first when absent). Each conversation has contact_name and last_message."},
         {"limit", OP_INTEGER, 0, "Conversations a page, 1 to 1000 (25 when absent)."},
+        F_END};
+static const struct op_field f_conversations_counts[] = {
+        {"team", OP_STRING, 0, "Only conversations of this team."},
+        {"assignee", OP_STRING, 0, "Only conversations assigned to this agent."},
+        {"label", OP_STRING, 0, "Only conversations with this label."},
+        {"channel", OP_STRING, 0, "Only conversations with a message on this channel."},
         F_END};
 static const struct op_field f_conversation[] = {{"conversation_id", OP_STRING, 1, "The conversation."}, F_END};
 static const struct op_field f_resolve[] = {{"conversation_id", OP_STRING, 1, "The conversation."},
@@ -163,6 +169,15 @@ static const struct op_def table[] = {
          .handler = op_inbox,
          .http_method = "GET",
          .http_path = "/conversations"},
+        /* Before conversation.get: /conversations/counts is not a conversation's id. */
+        {.name = "conversations.counts",
+         .summary = "How many conversations of each status match the filters (the inbox's tabs).",
+         .role = OP_AGENT,
+         .view = OP_VIEW_LIST,
+         .fields = f_conversations_counts,
+         .handler = op_inbox,
+         .http_method = "GET",
+         .http_path = "/conversations/counts"},
         {.name = "conversation.get",
          .summary = "One conversation with its contact, messages, notes and events.",
          .role = OP_AGENT,
