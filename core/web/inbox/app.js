@@ -206,11 +206,11 @@ async function loadMore() {
     state.items.push(...got.filter((c) => !known.has(c.id)));
     state.page++;
     state.more = got.length === PAGE;
-    renderList();
   } catch (e) {
     failed(e);
   } finally {
     state.loading = false;
+    renderList();
     $("list-more").textContent = state.more ? "" : state.items.length ? "No more conversations." : "";
   }
   // A tall window may show the end of the list at once: keep loading until it is off screen.
@@ -326,7 +326,7 @@ async function openConversation(id, quiet) {
   if (c.last_inbound_at) localStorage.setItem(seenKey(id), c.last_inbound_at);
   renderConversation(c, switching);
   renderList();
-  if (switching) loadContact(c.contact_id);
+  loadContact(c.contact_id); // a new message may have brought a new identity
 }
 
 function timelineEntries(c) {
@@ -366,6 +366,7 @@ function eventText(e) {
   case "opened": return "Conversation opened";
   case "updated": return "Updated: " + Object.keys(d).filter((k) => k !== "conversation_id").join(", ");
   case "merged": return "Contacts merged";
+  case "first_response": return "First response";
   default: return e.type;
   }
 }
@@ -616,7 +617,7 @@ async function loadContact(contactId) {
     h("h3", {}, "Conversations"),
     h("ul", { class: "past" }, (ct.conversations || []).map((c) => h("li", {},
       h("a", { href: "#/c/" + c.id }, when(c.created_at) || c.id), " ", h("span", { class: `badge st-${c.status}` }, c.status)))),
-    state.me.role === "admin" ? mergeForm(ct) : null);
+    state.me.role === "admin" ? mergeForm(ct) : "");
 }
 
 function mergeForm(ct) {

@@ -1,0 +1,326 @@
+// inbox.test.js: the agent inbox (/inbox/) in a real browser (Debian's chromium through playwright-core).
+//
+// The gateway runs with a WhatsApp channel and a Twilio SMS channel whose APIs are a small local server
+// (it records what it is sent).  An agent of team a signs in on the page.  A WhatsApp message and an SMS
+// from the same phone number arrive through signed webhooks: both must show in ONE conversation within
+// 1 s, without a reload.  A reply typed in Korean through a simulated IME composition must not be sent by
+// the Enter that confirms the composition; the Enter after it sends on SMS (the channel used last) and
+// the SMS server receives it.  A private note reaches no provider.  Resolve moves the conversation out of
+// "open".  Team b's conversation is not listed and its URL says "not found".  A half-written reply
+// survives the session ending.  Screenshots go to build/screenshots/.
+"use strict";
+const crypto = require("crypto");
+const fs = require("fs");
+const http = require("http");
+const path = require("path");
+const { loadPlaywright, freePort, request, startGateway, check, finish, until, screenshotsDir } = require("./lib.js");
+
+const playwright = loadPlaywright();
+const APP_SECRET = "wa-app-secret";
+const PNID = "106540352242922";
+const AC = "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
+const TW_TOKEN = "twilio-auth-token";
+const PUBLIC = "https://parley.example.com";
+const HOOKS_SECRET = "hooks-secret";
+const FIXTURES = path.resolve(__dirname, "../fixtures");
+const KOREAN = "네, 오늘 발송됩니다. 감사합니다!";
+const NOTE = "VIP customer: refund approved by billing";
+
+// The providers' APIs: WhatsApp's Graph /messages and Twilio's Messages.json; every request is kept.
+function fakeProviders(port) {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      seen.push({ method: req.method, url: req.url, body });
+      if (req.url.endsWith("/messages")) {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ messaging_product: "whatsapp", messages: [{ id: "wamid.out" + seen.length }] }));
+      } else if (req.url.endsWith("/Messages.json")) {
+        res.writeHead(201, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ sid: "SMout" + seen.length, status: "queued" }));
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+  }).listen(port, "127.0.0.1");
+  return { seen, server, posts: () => seen.filter((r) => r.method === "POST") };
+}
+
+function postWhatsApp(gw, body) {
+  const sig = "sha256=" + crypto.createHmac("sha256", APP_SECRET).update(body).digest("hex");
+  return request(gw.port, "POST", "/webhooks/wa", body, { "X-Hub-Signature-256": sig });
+}
+
+function postSms(gw, form) {
+  const params = new URLSearchParams(form);
+  const data = PUBLIC + "/webhooks/sms" + [...params.keys()].sort().map((k) => k + params.get(k)).join("");
+  const sig = crypto.createHmac("sha1", TW_TOKEN).update(data).digest("base64");
+  return request(gw.port, "POST", "/webhooks/sms", form,
+                 { "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig });
+}
+
+function postHook(gw, obj) {
+  const body = JSON.stringify(obj);
+  const sig = "sha256=" + crypto.createHmac("sha256", HOOKS_SECRET).update(body).digest("hex");
+  return request(gw.port, "POST", "/webhooks/hooks", body, { "X-Parley-Signature": sig });
+}
+
+async function main() {
+  const fakePort = await freePort();
+  const fake = fakeProviders(fakePort);
+  const fakeUrl = `http://127.0.0.1:${fakePort}`;
+  const gw = await startGateway((port) => `data_dir: var
+http:
+  listen: 127.0.0.1:${port}
+  public_url: ${PUBLIC}
+outbox:
+  backoff_base: 100ms
+  max_attempts: 3
+channels:
+  - name: wa
+    type: whatsapp
+    config:
+      phone_number_id: "${PNID}"
+      access_token: EAAG-test-token
+      app_secret: ${APP_SECRET}
+      verify_token: verify-me
+      api_base_url: ${fakeUrl}
+      api_version: v19.0
+  - name: sms
+    type: twilio
+    config:
+      account_sid: ${AC}
+      auth_token: ${TW_TOKEN}
+      from: "+14155550100"
+      api_base_url: ${fakeUrl}
+  - name: hooks
+    type: webhook
+    config:
+      secret: "${HOOKS_SECRET}"
+canned_responses:
+  thanks: "Thanks {{contact.name|there}}, we are on it."
+pipelines:
+  - name: inbound
+    from: [wa, sms, hooks]
+    steps:
+      - dedupe: {}
+      - identify: {}
+      - thread: {}
+`);
+  const shots = screenshotsDir();
+  let browser;
+  try {
+    check(gw.api("agent.add", { name: "ana", email: "ana@example.com", role: "agent", teams: ["a"],
+                                password: "ana-correct-horse" }).ok, "agent ana (team a) added");
+    // Team b's conversation: another customer, routed to team b.
+    check((await postHook(gw, { id: "b-1", from: "tel:+15550009999", text: "Team B secret matter" })).status === 200,
+          "team b's message is accepted");
+    const bMsg = gw.api("messages.list", { channel: "hooks" }).messages[0];
+    const bConv = bMsg.conversation_id;
+    check(gw.api("conversation.assign", { conversation_id: bConv, team: "b" }).ok, "team b's conversation assigned to b");
+
+    browser = await playwright.chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+                                                 args: ["--no-sandbox"] });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-US" });
+    const page = await context.newPage();
+    page.on("console", (m) => { if (m.type() === "error") console.error("page:", m.text()); });
+    page.on("pageerror", (e) => check(false, "page error: " + e.message));
+    const base = `http://127.0.0.1:${gw.port}/inbox/`;
+
+    // Sign in.
+    await page.goto(base);
+    await page.locator("#login-form").waitFor({ timeout: 5000 });
+    await page.fill("input[name=email]", "ana@example.com");
+    await page.fill("input[name=password]", "wrong password!");
+    await page.click("#login-form button[type=submit]");
+    await page.locator("#login-error", { hasText: "Wrong e-mail or password" }).waitFor({ timeout: 5000 });
+    await page.fill("input[name=password]", "ana-correct-horse");
+    await page.click("#login-form button[type=submit]");
+    await page.locator("#app:not([hidden])").waitFor({ timeout: 5000 });
+    await page.locator("#me", { hasText: "ana" }).waitFor({ timeout: 5000 });
+    await page.locator("#live.up").waitFor({ timeout: 5000 });
+
+    // Acceptance 3: team b's conversation is not listed, and its URL shows "not found".
+    await page.locator("#list .none, #list .item").first().waitFor({ timeout: 5000 });
+    check(await page.locator(`#conv-${bConv}`).count() === 0, "team b's conversation is not in the list");
+    check(!(await page.locator("#list").textContent()).includes("Team B secret"), "nor its text");
+    await page.goto(base + "#/c/" + bConv);
+    await page.locator(".notfound", { hasText: "Conversation not found" }).waitFor({ timeout: 5000 });
+    check(!(await page.locator("#view").textContent()).includes("Team B secret"), "its timeline is not shown");
+    await page.goto(base + "#/");
+
+    // Acceptance 1: a WhatsApp message, then an SMS from the same number: one conversation, live.
+    const waBody = fs.readFileSync(path.join(FIXTURES, "whatsapp/text.json"));
+    let t0 = Date.now();
+    check((await postWhatsApp(gw, waBody)).status === 200, "the WhatsApp webhook is accepted");
+    const item = page.locator("#list .item", { hasText: "Kerry Fisher" });
+    await item.waitFor({ timeout: 3000 });
+    const waMs = Date.now() - t0;
+    check(waMs < 1000, `the WhatsApp conversation appeared after ${waMs} ms (want < 1000)`);
+    check((await item.textContent()).includes("Hello, is my order shipped?"), "the list shows the last message");
+    check(await item.locator(".chan-whatsapp").count() === 1, "with the WhatsApp icon");
+    check(await item.locator(".dot").count() === 1, "unread");
+    await item.click();
+    await page.locator("#timeline .msg.inbound", { hasText: "Hello, is my order shipped?" }).waitFor({ timeout: 3000 });
+    const convId = await item.getAttribute("data-id");
+    check(await page.locator(`#conv-${convId} .dot`).count() === 0, "read once opened");
+
+    const smsForm = fs.readFileSync(path.join(FIXTURES, "twilio/text.form"), "utf8").trim();
+    t0 = Date.now();
+    check((await postSms(gw, smsForm)).status === 200, "the SMS webhook is accepted");
+    await page.locator("#timeline .msg.inbound", { hasText: "Where is my refund?" }).waitFor({ timeout: 3000 });
+    const smsMs = Date.now() - t0;
+    check(smsMs < 1000, `the SMS appeared in the open conversation after ${smsMs} ms (want < 1000)`);
+    const msgs = page.locator("#timeline .msg.inbound");
+    check(await msgs.count() === 2, `both messages in one timeline: ${await msgs.count()}`);
+    check((await msgs.nth(0).textContent()).includes("Hello") && (await msgs.nth(1).textContent()).includes("refund"),
+          "in order");
+    check(await page.locator("#timeline .chan-whatsapp").count() === 1 && await page.locator("#timeline .chan-twilio").count() === 1,
+          "each with its channel");
+    check(await page.locator("#list .item", { hasText: "Kerry Fisher" }).count() === 1, "one conversation in the list");
+    await page.locator(`#conv-${convId} .chan-twilio`).waitFor({ timeout: 2000 });
+    check((await page.locator(`#conv-${convId}`).textContent()).includes("Where is my refund?"), "the list's last message is the SMS");
+    const counts = await page.locator("#count-open").textContent();
+    check(counts === "1", `open count: ${counts}`);
+
+    // Acceptance 2: Korean through an IME composition: Enter while composing does not send.
+    const box = page.locator("#reply-text");
+    await box.focus();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Input.imeSetComposition", { text: "네, 오늘", selectionStart: 5, selectionEnd: 5 });
+    await page.evaluate(() => {
+      const t = document.getElementById("reply-text");
+      t.dispatchEvent(new CompositionEvent("compositionstart", { bubbles: true, data: "" }));
+      t.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", code: "Enter", bubbles: true, cancelable: true,
+                                                      isComposing: true }));
+      const legacy = new KeyboardEvent("keydown", { key: "Enter", code: "Enter", bubbles: true, cancelable: true });
+      Object.defineProperty(legacy, "keyCode", { get: () => 229 });
+      t.dispatchEvent(legacy);
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    check(fake.posts().length === 0, `Enter during the composition sent nothing: ${JSON.stringify(fake.posts())}`);
+    check(await page.locator("#timeline .msg.outbound").count() === 0, "and nothing was added to the timeline");
+    await cdp.send("Input.insertText", { text: KOREAN });
+    await page.evaluate(() => document.getElementById("reply-text")
+      .dispatchEvent(new CompositionEvent("compositionend", { bubbles: true, data: "" })));
+    const typed = await box.inputValue();
+    if (!check(typed === KOREAN, `the composed text is in the box: ${JSON.stringify(typed)}`)) await box.fill(KOREAN);
+    await box.press("Enter");
+    const sms = await until(() => fake.posts().find((r) => r.url.endsWith("/Messages.json")), 5000);
+    check(sms && new URLSearchParams(sms.body).get("Body") === KOREAN && new URLSearchParams(sms.body).get("To") === "+15551234567",
+          `the SMS provider received the reply: ${sms && sms.body}`);
+    check(!fake.posts().some((r) => r.url.endsWith("/messages")), "nothing went to WhatsApp");
+    await page.locator("#timeline .msg.outbound", { hasText: KOREAN }).waitFor({ timeout: 3000 });
+    check(await box.inputValue() === "", "the box is empty after sending");
+    // Its delivery status, once the provider accepted it (shown on the next refresh of the conversation).
+    await until(async () => {
+      await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange")));
+      return (await page.locator("#timeline .msg.outbound .status").first().textContent()) === "sent";
+    }, 3000);
+    check((await page.locator("#timeline .msg.outbound .status").first().textContent()) === "sent", "the reply shows sent");
+
+    // A private note: shown apart, sent to no provider.
+    const before = fake.posts().length;
+    await page.check("#reply-note");
+    await box.fill(NOTE);
+    await box.press("Enter");
+    await page.locator("#timeline .note", { hasText: NOTE }).waitFor({ timeout: 3000 });
+    await new Promise((r) => setTimeout(r, 700));
+    check(fake.posts().length === before, `the note reached no provider: ${fake.posts().length - before} request(s)`);
+    await page.uncheck("#reply-note");
+
+    // Canned responses on "/": the server fills the placeholders.
+    await box.fill("/tha");
+    await page.locator("#canned-menu li", { hasText: "/thanks" }).waitFor({ timeout: 2000 });
+    await box.press("Enter");
+    await page.locator("#canned-picked", { hasText: "thanks" }).waitFor({ timeout: 2000 });
+    await box.press("Enter");
+    await page.locator("#timeline .msg.outbound", { hasText: "Thanks Kerry Fisher, we are on it." }).waitFor({ timeout: 3000 });
+
+    // Shift+Enter breaks the line; nothing is sent.
+    const sent = fake.posts().length;
+    await box.fill("first line");
+    await box.press("Shift+Enter");
+    await box.type("second line");
+    check(await box.inputValue() === "first line\nsecond line", `Shift+Enter breaks the line: ${JSON.stringify(await box.inputValue())}`);
+    check(fake.posts().length === sent, "and sends nothing");
+    await box.fill("");
+
+    // Assign to me.
+    await page.click("text=Assign to me");
+    await page.locator(".conv-head", { hasText: "Assigned to ana" }).waitFor({ timeout: 3000 });
+    await page.locator("#timeline .event", { hasText: "Assigned to ana" }).waitFor({ timeout: 3000 });
+
+    // Two more customers, so the list looks like a working day.
+    await postHook(gw, { id: "c-1", from: "tel:+15550001111", text: "배송이 아직 안 왔어요. 확인 부탁드립니다",
+                         meta: { contact_name: "김민지" } });
+    await postHook(gw, { id: "d-1", from: "tel:+15550002222", text: "Can I change the delivery address?",
+                         meta: { contact_name: "Jonas Berg" } });
+    await page.locator("#list .item", { hasText: "Can I change the delivery address?" }).waitFor({ timeout: 3000 });
+    check(await page.locator("#list .item .dot").count() === 2, "the two new ones are unread");
+
+    // Acceptance 4: screenshots of the list, the conversation and the contact panel.
+    await page.locator("#contact .identities li", { hasText: "whatsapp:15551234567" }).waitFor({ timeout: 3000 });
+    check(await page.locator("#contact .identities li", { hasText: "tel:+15551234567" }).count() === 1,
+          "the contact panel lists both identities");
+    check(!/\b(null|undefined)\b/.test(await page.locator("#app").textContent()), "no null or undefined shown");
+    await page.screenshot({ path: path.join(shots, "inbox-conversation.png") });
+    await page.locator(".side").screenshot({ path: path.join(shots, "inbox-list.png") });
+    await page.locator("#contact").screenshot({ path: path.join(shots, "inbox-contact.png") });
+
+    // The session ends: the login comes back, and the half-written reply is still there after it.
+    const DRAFT = "반쯤 쓴 답장: 환불은";
+    await box.fill(DRAFT);
+    await context.clearCookies();
+    await page.click("#tab-pending");
+    await page.locator("#login:not([hidden])").waitFor({ timeout: 3000 });
+    await page.fill("input[name=email]", "ana@example.com");
+    await page.fill("input[name=password]", "ana-correct-horse");
+    await page.click("#login-form button[type=submit]");
+    await page.locator("#login[hidden]").waitFor({ state: "attached", timeout: 5000 });
+    await page.locator("#reply-text").waitFor({ timeout: 5000 });
+    check(await page.locator("#reply-text").inputValue() === DRAFT, `the draft survived: ${await page.locator("#reply-text").inputValue()}`);
+    await page.reload();
+    await page.locator("#reply-text").waitFor({ timeout: 5000 });
+    check(await page.locator("#reply-text").inputValue() === DRAFT, "and a reload (sessionStorage)");
+    await page.locator("#reply-text").fill("");
+
+    // Resolve (the e key) moves it out of "open".
+    await page.click("#tab-open");
+    await page.locator(`#conv-${convId}`).waitFor({ timeout: 3000 });
+    await page.locator("#timeline").click();
+    await page.keyboard.press("e");
+    await page.locator("#conv-status", { hasText: "resolved" }).waitFor({ timeout: 3000 });
+    await page.locator(`#conv-${convId}`).waitFor({ state: "detached", timeout: 3000 });
+    await page.locator("#count-resolved", { hasText: "1" }).waitFor({ timeout: 3000 });
+    check(await page.locator("#count-open").textContent() === "2", "the two others are still open");
+    await page.click("#tab-resolved");
+    await page.locator(`#conv-${convId}`).waitFor({ timeout: 3000 });
+    await page.locator("#timeline .event", { hasText: "Resolved by ana" }).waitFor({ timeout: 3000 });
+
+    // The shortcuts' list.
+    await page.locator("#timeline").click();
+    await page.keyboard.press("?");
+    check(await page.locator("#help[open]").count() === 1, "? lists the shortcuts");
+    await page.keyboard.press("Escape");
+
+    // The reports page says what is coming; it draws no empty chart.
+    await page.goto(base + "#/reports");
+    await page.locator("#reports:not([hidden])", { hasText: "coming" }).waitFor({ timeout: 3000 });
+    check(await page.locator("#reports canvas, #reports svg").count() === 0, "no empty charts");
+    console.log(`WhatsApp shown after ${waMs} ms, SMS after ${smsMs} ms; screenshots in ${shots}`);
+  } catch (e) {
+    check(false, String((e && e.stack) || e));
+    console.error(gw.logTail());
+  } finally {
+    if (browser) await browser.close();
+    fake.server.close();
+    await gw.stop();
+  }
+  finish();
+}
+
+main();
