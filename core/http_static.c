@@ -22,7 +22,7 @@
 #define PARLEY_WEB_RELDIR "../share/parley"
 #endif
 
-#define PREFIX "/inbox"
+#define PREFIX   "/inbox"
 #define MAX_FILE (4u << 20)
 
 struct http_static {
@@ -99,8 +99,8 @@ static int plain_path(const char *rel)
 		if (seg_start && c == '.')
 			return 0; /* "..", ".git", hidden files */
 		seg_start = 0;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		      c == '.'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		      c == '_' || c == '.'))
 			return 0; /* '%' too: nothing encoded is ever served */
 	}
 	return !seg_start;
@@ -151,8 +151,9 @@ static void serve_file(void *arg, parley_http_request *req)
 	if (!f || fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > MAX_FILE) {
 		if (f)
 			fclose(f);
-		refuse(req, 404, st->dir ? "no such file under /inbox/"
-		                         : "the inbox's files are not installed (share/parley/inbox beside the binary)");
+		refuse(req, 404,
+		       st->dir ? "no such file under /inbox/"
+		               : "the inbox's files are not installed (share/parley/inbox beside the binary)");
 		return;
 	}
 	size_t len = (size_t)sb.st_size;

@@ -56,7 +56,8 @@ static const struct op_field f_conversations_list[] = {
         {"label", OP_STRING, 0, "Only conversations with this label."},
         {"channel", OP_STRING, 0, "Only conversations with a message on this channel."},
         {"contact_id", OP_STRING, 0, "Only conversations of this contact."},
-        {"page", OP_INTEGER, 0, "The page, from 1 (the first when absent). Each conversation has contact_name and last_message."},
+        {"page", OP_INTEGER, 0,
+         "The page, from 1 (the first when absent). Each conversation has contact_name and last_message."},
         {"limit", OP_INTEGER, 0, "Conversations a page, 1 to 1000 (25 when absent)."},
         F_END};
 static const struct op_field f_conversations_counts[] = {

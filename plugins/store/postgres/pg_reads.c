@@ -139,9 +139,9 @@ static int query_get(struct pgstore *s, const cJSON *req, char **reply)
 /* The contact's name and the latest message, as the SQLite store's list has them. */
 #define PG_LIST_EXTRA_COLS                                                                                             \
 	"(SELECT name FROM contacts AS ct WHERE ct.id = c.contact_id) AS contact_name,"                                \
-	" (SELECT jsonb_build_object('id', m.id, 'direction', m.direction, 'channel', m.channel, 'channel_type',"     \
+	" (SELECT jsonb_build_object('id', m.id, 'direction', m.direction, 'channel', m.channel, 'channel_type',"      \
 	" m.channel_type, 'text', left(coalesce(m.envelope->>'text', ''), 200), 'at', m.received_at)"                  \
-	" FROM messages AS m WHERE m.conversation_id = c.id AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1)"      \
+	" FROM messages AS m WHERE m.conversation_id = c.id AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1)"       \
 	" AS last_message"
 
 /* conversations.counts: conversations of each status matching the list's filters (but status). */

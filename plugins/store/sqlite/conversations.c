@@ -219,9 +219,9 @@ static int op_conversation_current(struct store *s, const cJSON *req, char **rep
  */
 #define LIST_EXTRA_COLUMNS                                                                                             \
 	"(SELECT name FROM contacts AS ct WHERE ct.id = c.contact_id) AS contact_name,"                                \
-	" (SELECT json_object('id', m.id, 'direction', m.direction, 'channel', m.channel, 'channel_type',"            \
-	" m.channel_type, 'text', substr(coalesce(json_extract(m.envelope, '$.text'), ''), 1, 200), 'at',"            \
-	" m.received_at) FROM messages AS m WHERE m.conversation_id = c.id AND m.conversation_id IS NOT NULL"         \
+	" (SELECT json_object('id', m.id, 'direction', m.direction, 'channel', m.channel, 'channel_type',"             \
+	" m.channel_type, 'text', substr(coalesce(json_extract(m.envelope, '$.text'), ''), 1, 200), 'at',"             \
+	" m.received_at) FROM messages AS m WHERE m.conversation_id = c.id AND m.conversation_id IS NOT NULL"          \
 	" AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1) AS last_message"
 
 /* A JSON array of strings (the request's member) as text, or NULL when absent. */
