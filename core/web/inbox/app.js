@@ -169,9 +169,9 @@ function setupFilters() {
   $("f-mine").addEventListener("change", (e) => setFilter("mine", e.target.checked));
   $("f-team").addEventListener("change", (e) => setFilter("team", e.target.value));
   for (const k of ["label", "channel"]) $("f-" + k).addEventListener("change", (e) => setFilter(k, e.target.value.trim()));
-  new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) loadMore();
-  }, { root: null }).observe($("list-more"));
+  $("list").addEventListener("scroll", () => {
+    if (nearEnd()) loadMore();
+  }, { passive: true });
 }
 
 function setFilter(k, v) {
@@ -213,9 +213,15 @@ async function loadMore() {
     renderList();
     $("list-more").textContent = state.more ? "" : state.items.length ? "No more conversations." : "";
   }
-  // A tall window may show the end of the list at once: keep loading until it is off screen.
-  const rect = $("list-more").getBoundingClientRect();
-  if (state.more && rect.top < window.innerHeight) loadMore();
+  // A tall window may show the end of the list at once: load until the list can scroll.
+  const list = $("list");
+  if (state.more && list.scrollHeight <= list.clientHeight) loadMore();
+}
+
+// Scrolled to within a few items of the list's end.
+function nearEnd() {
+  const list = $("list");
+  return list.scrollTop + list.clientHeight >= list.scrollHeight - 200;
 }
 
 // A live change: the first page again, merged at the top; what was loaded past it stays.
