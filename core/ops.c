@@ -36,6 +36,8 @@ static const struct op_field f_send[] = {
         {"text", OP_STRING, 0, "The text; or `canned`, or `attachments`."},
         {"canned", OP_STRING, 0, "The name of a canned response, its placeholders filled from the conversation."},
         {"private", OP_BOOLEAN, 0, "true: a private note in the conversation, never sent to the customer."},
+        {"confirm", OP_BOOLEAN, 0,
+         "true: reply although the conversation is assigned to someone else (without it: conflict, 409)."},
         {"attachments", OP_ARRAY, 0, "Attachments, as in the envelope (url or ref, content_type)."},
         {"subject", OP_STRING, 0, "The subject (e-mail)."},
         {"thread_ref", OP_STRING, 0, "The provider's thread to reply in."},

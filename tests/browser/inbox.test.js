@@ -111,7 +111,7 @@ pipelines:
       - thread: {}
 `);
   const shots = screenshotsDir();
-  let browser;
+  let browser, page;
   try {
     check(gw.api("agent.add", { name: "ana", email: "ana@example.com", role: "agent", teams: ["a"],
                                 password: "ana-correct-horse" }).ok, "agent ana (team a) added");
@@ -125,8 +125,8 @@ pipelines:
     browser = await playwright.chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
                                                  args: ["--no-sandbox"] });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-US" });
-    const page = await context.newPage();
-    page.on("console", (m) => { if (m.type() === "error") console.error("page:", m.text()); });
+    page = await context.newPage();
+    page.on("console", (m) => { if (m.type() === "error" && !/status of (401|404|409)/.test(m.text())) console.error("page:", m.text()); });
     page.on("pageerror", (e) => check(false, "page error: " + e.message));
     const base = `http://127.0.0.1:${gw.port}/inbox/`;
 
@@ -254,6 +254,29 @@ pipelines:
     await page.locator(".conv-head", { hasText: "Assigned to ana" }).waitFor({ timeout: 3000 });
     await page.locator("#timeline .event", { hasText: "Assigned to ana" }).waitFor({ timeout: 3000 });
 
+    // The soft lock: held by bo, ana's reply asks first (the server refused it with conflict).
+    check(gw.api("conversation.assign", { conversation_id: convId, assignee: "bo", team: "a" }).ok, "assigned to bo");
+    await page.locator(".conv-head", { hasText: "Assigned to bo" }).waitFor({ timeout: 3000 });
+    const asked = [];
+    const onDialog = (d) => {
+      asked.push(d.message());
+      return asked.length === 1 ? d.dismiss() : d.accept();
+    };
+    page.on("dialog", onDialog);
+    const beforeLock = fake.posts().length;
+    await box.fill("bo is away, I will take it");
+    await box.press("Enter");
+    await until(() => asked.length === 1, 3000);
+    await new Promise((r) => setTimeout(r, 500));
+    check(asked.length === 1 && asked[0].includes("assigned to bo"), `the reply asked first: ${JSON.stringify(asked)}`);
+    check(fake.posts().length === beforeLock, "dismissed: nothing sent");
+    await box.press("Enter");
+    await page.locator("#timeline .msg.outbound", { hasText: "bo is away" }).waitFor({ timeout: 3000 });
+    check(asked.length === 2, "confirmed: sent");
+    page.off("dialog", onDialog);
+    await page.click("text=Assign to me");
+    await page.locator(".conv-head", { hasText: "Assigned to ana" }).waitFor({ timeout: 3000 });
+
     // Two more customers, so the list looks like a working day.
     await postHook(gw, { id: "c-1", from: "tel:+15550001111", text: "배송이 아직 안 왔어요. 확인 부탁드립니다",
                          meta: { contact_name: "김민지" } });
@@ -314,6 +337,7 @@ pipelines:
     console.log(`WhatsApp shown after ${waMs} ms, SMS after ${smsMs} ms; screenshots in ${shots}`);
   } catch (e) {
     check(false, String((e && e.stack) || e));
+    if (page) await page.screenshot({ path: path.join(shots, "inbox-failure.png") }).catch(() => {});
     console.error(gw.logTail());
   } finally {
     if (browser) await browser.close();

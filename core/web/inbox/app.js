@@ -108,6 +108,8 @@ async function start() {
 }
 
 function showLogin(why) {
+  // Several requests may fail at once: the first shows the form, the others leave its focus alone.
+  if (!$("login").hidden) return;
   if (state.stopEvents) state.stopEvents();
   state.stopEvents = null;
   $("login-why").textContent = why || "";
