@@ -239,7 +239,8 @@ static char *held_by_another(struct op_call *call, const cJSON *req)
 {
 	const struct auth_principal *who = call->who;
 	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
-	if (!who || who->role == AUTH_SERVICE || !conv || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "confirm")))
+	if (!who || who->role == AUTH_SERVICE || !conv ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "confirm")))
 		return NULL;
 	cJSON *q = cJSON_CreateObject();
 	cJSON_AddStringToObject(q, "conversation_id", conv);
@@ -253,8 +254,8 @@ static char *held_by_another(struct op_call *call, const cJSON *req)
 	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "conversation"), "assignee"));
 	char *out = NULL;
 	if (assignee && assignee[0] && strcmp(assignee, who->name) != 0) {
-		char *m = str_printf("this conversation is assigned to %s: send again with confirm: true to reply anyway",
-		                     assignee);
+		char *m = str_printf(
+		        "this conversation is assigned to %s: send again with confirm: true to reply anyway", assignee);
 		out = ops_error("conflict", m ? m : "this conversation is assigned to another agent");
 		free(m);
 	}
