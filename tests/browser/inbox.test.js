@@ -34,7 +34,11 @@ function fakeProviders(port) {
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       seen.push({ method: req.method, url: req.url, body });
-      if (req.url.endsWith("/messages")) {
+      if (req.url.endsWith("/messages") && body.includes("FAILME")) {
+        res.writeHead(400, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ error: { message: "Message undeliverable", type: "OAuthException", code: 131026,
+                                          error_data: { details: "Recipient is not a valid WhatsApp user" } } }));
+      } else if (req.url.endsWith("/messages")) {
         res.writeHead(200, { "Content-Type": "application/json" });
         res.end(JSON.stringify({ messaging_product: "whatsapp", messages: [{ id: "wamid.out" + seen.length }] }));
       } else if (req.url.endsWith("/Messages.json")) {
@@ -239,6 +243,29 @@ pipelines:
     await page.locator("#canned-picked", { hasText: "thanks" }).waitFor({ timeout: 2000 });
     await box.press("Enter");
     await page.locator("#timeline .msg.outbound", { hasText: "Thanks Kerry Fisher, we are on it." }).waitFor({ timeout: 3000 });
+
+    // A send the provider refuses shows failed with its reason; WhatsApp chosen in the chooser.
+    await page.selectOption("#reply-channel", "wa");
+    await box.fill("FAILME on WhatsApp");
+    await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange"))); // a live refresh
+    await new Promise((r) => setTimeout(r, 300));
+    check(await page.locator("#reply-channel").inputValue() === "wa" && await box.inputValue() === "FAILME on WhatsApp",
+          "a refresh keeps the chosen channel and the text");
+    await box.press("Enter");
+    const failedMsg = page.locator("#timeline .msg.outbound", { hasText: "FAILME" });
+    await failedMsg.waitFor({ timeout: 3000 });
+    check(await until(() => fake.posts().some((r) => r.url.endsWith("/messages") && r.body.includes("FAILME")), 3000),
+          "the chooser's channel was used: WhatsApp got it");
+    await until(async () => {
+      await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange")));
+      return (await failedMsg.locator(".status.bad").count()) === 1;
+    }, 5000);
+    const reason = await failedMsg.locator(".status").textContent();
+    check(/^failed: .*undeliverable/i.test(reason), `failed with the provider's reason: ${reason}`);
+    check(await failedMsg.locator(".retry-note").count() === 1 && await failedMsg.locator("button").count() === 0,
+          "no fake retry button, a note instead");
+    check((await failedMsg.textContent()).indexOf("sent") < 0 || /failed/.test(reason), "not shown as sent");
+    await page.selectOption("#reply-channel", "");
 
     // Shift+Enter breaks the line; nothing is sent.
     const sent = fake.posts().length;

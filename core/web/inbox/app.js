@@ -414,7 +414,10 @@ function renderConversation(c, switching) {
                                                          : null,
                  h("span", { class: "muted" }, c.assignee ? "Assigned to " + c.assignee : "Unassigned",
                    c.team ? " · team " + c.team : ""));
-  const box = replyBox(c, switching ? null : oldBox);
+  // A refresh keeps what the agent was doing in the reply box: the text, the channel, note or not.
+  const keep = switching || !oldBox ? null
+                                    : { text: oldBox.value, channel: $("reply-channel").value, note: $("reply-note").checked };
+  const box = replyBox(c, keep);
   view.replaceChildren(head, actions(c), timeline, box);
   timeline.scrollTop = timeline.scrollHeight;
   if (focused) box.querySelector("textarea").focus();
@@ -467,16 +470,17 @@ function replyBox(c, old) {
   const id = c.id;
   const text = h("textarea", { id: "reply-text", rows: 3, "aria-label": "Reply",
                                placeholder: "Reply… (Enter sends, Shift+Enter new line, / canned responses)" });
-  text.value = old ? old.value : sessionStorage.getItem(draftKey(id)) || "";
+  text.value = old ? old.text : sessionStorage.getItem(draftKey(id)) || "";
   const chooser = h("select", { id: "reply-channel", "aria-label": "Send on" },
                     h("option", { value: "" }, `the channel used last${c.last_channel ? " (" + c.last_channel + ")" : ""}`),
                     [...channelsOf(c)].map(([name, type]) => h("option", { value: name }, `${name} (${type})`)));
-  const note = h("input", { id: "reply-note", type: "checkbox" });
+  if (old && [...chooser.options].some((o) => o.value === old.channel)) chooser.value = old.channel;
+  const note = h("input", { id: "reply-note", type: "checkbox", checked: old && old.note });
   const picked = h("div", { id: "canned-picked", class: "canned-picked", hidden: true });
   const menu = h("ul", { id: "canned-menu", class: "canned-menu", role: "listbox", "aria-label": "Canned responses",
                          hidden: true });
   const window24 = whatsappWindow(c);
-  const send = h("button", { type: "submit", class: "primary", id: "reply-send" }, "Send");
+  const send = h("button", { type: "submit", class: "primary", id: "reply-send" }, note.checked ? "Add note" : "Send");
   const form = h("form", { class: "reply" + (note.checked ? " as-note" : ""), "aria-label": "Reply" },
                  window24, picked, menu, text,
                  h("div", { class: "reply-bar" },
