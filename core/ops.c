@@ -88,6 +88,9 @@ static const struct op_field f_note[] = {{"conversation_id", OP_STRING, 1, "The 
                                          {"text", OP_STRING, 1, "The note."},
                                          {"author", OP_STRING, 0, "Its author (the caller when absent)."},
                                          F_END};
+static const struct op_field f_presence[] = {{"conversation_id", OP_STRING, 1, "The conversation the caller has open."},
+                                             {"typing", OP_BOOLEAN, 0, "true while the caller is typing a reply."},
+                                             F_END};
 static const struct op_field f_contact[] = {{"contact_id", OP_STRING, 1, "The contact."}, F_END};
 static const struct op_field f_contact_update[] = {
         {"contact_id", OP_STRING, 1, "The contact."},
@@ -247,6 +250,14 @@ static const struct op_def table[] = {
          .topic = "conversation.noted",
          .http_method = "POST",
          .http_path = "/conversations/{conversation_id}/notes"},
+        {.name = "conversation.presence",
+         .summary = "A heartbeat of the caller viewing a conversation; the others viewing or typing there (this node).",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_presence,
+         .handler = op_presence,
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/presence"},
         {.name = "contact.get",
          .summary = "One contact with its identities.",
          .role = OP_AGENT,

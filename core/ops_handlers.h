@@ -12,6 +12,7 @@ char *op_stats(struct op_call *call, const cJSON *req);
 char *op_state_get(struct op_call *call, const cJSON *req);
 char *op_state_set(struct op_call *call, const cJSON *req);
 char *op_canned_list(struct op_call *call, const cJSON *req);
+char *op_presence(struct op_call *call, const cJSON *req);
 char *op_message_send(struct op_call *call, const cJSON *req);
 /* An op of the conversation core or a read the store answers (inbox_op), by the def's name. */
 char *op_inbox(struct op_call *call, const cJSON *req);

@@ -304,6 +304,22 @@ pipelines:
     await page.click("text=Assign to me");
     await page.locator(".conv-head", { hasText: "Assigned to ana" }).waitFor({ timeout: 3000 });
 
+    // Collisions: bo (team a) opens the same conversation; ana sees him viewing, then typing.
+    check(gw.api("agent.add", { name: "bo", email: "bo@example.com", role: "agent", teams: ["a"],
+                                password: "bo-correct-horse" }).ok, "agent bo added");
+    const boCtx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+    const bo = await boCtx.newPage();
+    await bo.goto(base + "#/c/" + convId);
+    await bo.fill("input[name=email]", "bo@example.com");
+    await bo.fill("input[name=password]", "bo-correct-horse");
+    await bo.click("#login-form button[type=submit]");
+    await bo.locator("#reply-text").waitFor({ timeout: 5000 });
+    await page.locator("#presence", { hasText: "bo is viewing" }).waitFor({ timeout: 6000 });
+    await bo.locator("#reply-text").type("checking the refund");
+    await page.locator("#presence", { hasText: "bo is typing" }).waitFor({ timeout: 6000 });
+    await bo.locator("#presence", { hasText: "ana is viewing" }).waitFor({ timeout: 6000 });
+    await boCtx.close();
+
     // Two more customers, so the list looks like a working day.
     await postHook(gw, { id: "c-1", from: "tel:+15550001111", text: "배송이 아직 안 왔어요. 확인 부탁드립니다",
                          meta: { contact_name: "김민지" } });

@@ -23,6 +23,8 @@ const state = {
   canned: [],
   cannedPick: null, // the canned response chosen in the reply box
   stopEvents: null,
+  presence: [], // the others viewing the open conversation (conversation.presence)
+  typingUntil: 0,
 };
 
 // ------------------------------------------------------------------ helpers
@@ -311,6 +313,9 @@ async function openConversation(id, quiet) {
   state.currentId = id;
   if (switching) {
     state.cannedPick = null;
+    state.presence = [];
+    state.typingUntil = 0;
+    setTimeout(beat, 0);
     $("contact").replaceChildren();
     if (!quiet) $("view").replaceChildren(h("p", { class: "muted empty" }, "Loading…"));
   }
@@ -413,7 +418,8 @@ function renderConversation(c, switching) {
                  c.status === "snoozed" && c.snoozed_until ? h("span", { class: "muted" }, "until " + when(c.snoozed_until))
                                                          : null,
                  h("span", { class: "muted" }, c.assignee ? "Assigned to " + c.assignee : "Unassigned",
-                   c.team ? " · team " + c.team : ""));
+                   c.team ? " · team " + c.team : ""),
+                 h("span", { id: "presence", class: "presence", role: "status", "aria-live": "polite" }, presenceText()));
   // A refresh keeps what the agent was doing in the reply box: the text, the channel, note or not.
   const keep = switching || !oldBox ? null
                                     : { text: oldBox.value, channel: $("reply-channel").value, note: $("reply-note").checked };
@@ -493,6 +499,9 @@ function replyBox(c, old) {
   });
   text.addEventListener("input", () => {
     sessionStorage.setItem(draftKey(id), text.value);
+    const wasTyping = state.typingUntil > Date.now();
+    state.typingUntil = Date.now() + 4000;
+    if (!wasTyping) beat();
     updateCannedMenu(text, menu);
   });
   text.addEventListener("keydown", (e) => {
@@ -603,6 +612,34 @@ function pickCanned(name, text, menu, picked) {
                          } }, "Cancel"));
   text.focus();
 }
+
+// ------------------------------------------------------------------ presence
+
+// Every few seconds while a conversation is open: I am here (typing or not); who else is.
+async function beat() {
+  const id = state.currentId;
+  if (!id || !state.me || $("app").hidden) return;
+  try {
+    const r = await post(`/conversations/${id}/presence`, { typing: state.typingUntil > Date.now() });
+    if (id !== state.currentId) return;
+    state.presence = r.viewers || [];
+  } catch (e) {
+    state.presence = [];
+  }
+  const el = $("presence");
+  if (el) el.textContent = presenceText();
+}
+
+function presenceText() {
+  const typing = state.presence.filter((p) => p.typing).map((p) => p.agent);
+  const viewing = state.presence.filter((p) => !p.typing).map((p) => p.agent);
+  const parts = [];
+  if (typing.length) parts.push(`${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…`);
+  if (viewing.length) parts.push(`${viewing.join(", ")} ${viewing.length > 1 ? "are" : "is"} viewing`);
+  return parts.join(" · ");
+}
+
+setInterval(beat, 4000);
 
 // ------------------------------------------------------------------ the contact panel
 

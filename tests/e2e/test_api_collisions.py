@@ -1,6 +1,8 @@
-"""The soft lock on replies: an agent replying in a conversation assigned to someone else is
-refused with conflict (409) unless the request says confirm: true; the assignee, a conversation
-of nobody, a private note and a service token are not asked."""
+"""Collisions.  The soft lock on replies: an agent replying in a conversation assigned to someone
+else is refused with conflict (409) unless the request says confirm: true; the assignee, a
+conversation of nobody, a private note and the operator's token are not asked.  Presence: each
+agent's heartbeat (conversation.presence) lists the others viewing or typing there, never the
+caller, and an agent of another team gets not_found."""
 import http.client
 import json
 
@@ -73,6 +75,26 @@ try:
     check(st == 200, f"the control token is not asked: {st} {r}")
     texts = [m.get("text") for m in jcall("GET", f"/api/v1/conversations/{conv}", None, CTL)[2]["conversation"]["timeline"]]
     check("bo butts in" not in texts and "bo, knowingly" in texts, f"the refused reply was not queued: {texts}")
+
+    # Presence: ana views, bo types; each sees the other, not themselves.
+    pres = f"/api/v1/conversations/{conv}/presence"
+    st, _, r = jcall("POST", pres, {}, ana)
+    check(st == 200 and r.get("viewers") == [], f"ana alone: {st} {r}")
+    st, _, r = jcall("POST", pres, {"typing": True}, bo)
+    check(st == 200 and [(v["agent"], v["typing"]) for v in r["viewers"]] == [("ana", False)], f"bo sees ana: {r}")
+    st, _, r = jcall("POST", pres, {}, ana)
+    check([(v["agent"], v["typing"]) for v in r["viewers"]] == [("bo", True)] and r["viewers"][0].get("seen_at"),
+          f"ana sees bo typing: {r}")
+    st, _, r = jcall("POST", "/api/v1/conversations/01NOSUCHCONVERSATION00000/presence", {}, ana)
+    check(st == 404, f"an unknown conversation: {st} {r}")
+    st, _, r = jcall("POST", f"/api/v1/conversations/{conv}/assign", {"assignee": "ana", "team": "x"}, CTL)
+    st, _, r = jcall("POST", "/api/v1/agents", {"name": "cy", "email": "cy@example.com", "role": "agent",
+                                                "teams": ["y"], "password": "cy-correct-horse"}, CTL)
+    cy = login("cy@example.com", "cy-correct-horse")
+    st, _, r = jcall("POST", pres, {}, cy)
+    check(st == 404, f"another team's agent: not_found: {st} {r}")
+    st, _, r = jcall("POST", pres, {}, ana)
+    check([v["agent"] for v in r["viewers"]] == ["bo"], f"cy was not recorded: {r}")
 finally:
     gw.stop()
 done()
