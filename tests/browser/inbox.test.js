@@ -367,6 +367,14 @@ pipelines:
     await page.locator(`#conv-${convId}`).waitFor({ timeout: 3000 });
     await page.locator("#timeline .event", { hasText: "Resolved by ana" }).waitFor({ timeout: 3000 });
 
+    // The keyboard reaches the list: Tab to an item, Enter opens it.
+    await page.goto(base + "#/");
+    await page.locator(`#conv-${convId}`).focus();
+    await page.keyboard.press("Enter");
+    await page.waitForFunction((id) => location.hash === "#/c/" + id, convId, { timeout: 3000 });
+    check(await page.locator("[role=listbox] [role=option]").count() >= 1 && await page.locator("[role=log]").count() === 1,
+          "ARIA roles on the list and the timeline");
+
     // The shortcuts' list.
     await page.locator("#timeline").click();
     await page.keyboard.press("?");

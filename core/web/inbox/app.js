@@ -258,10 +258,18 @@ function renderList() {
   const list = $("list");
   list.replaceChildren(...state.items.map((c) => {
     const last = c.last_message || {};
-    const li = h("li", { role: "option", id: "conv-" + c.id, "data-id": c.id, tabindex: "-1",
+    const open = () => (location.hash = "#/c/" + c.id);
+    const li = h("li", { role: "option", id: "conv-" + c.id, "data-id": c.id, tabindex: "0",
                          "aria-selected": String(c.id === state.currentId),
+                         "aria-label": `${contactName(c)}${unread(c) ? ", unread" : ""}: ${last.text || ""}`,
                          class: "item" + (unread(c) ? " unread" : "") + (c.id === state.currentId ? " current" : ""),
-                         onclick: () => (location.hash = "#/c/" + c.id) },
+                         onclick: open,
+                         onkeydown: (e) => {
+                           if (e.key === "Enter" || e.key === " ") {
+                             e.preventDefault();
+                             open();
+                           }
+                         } },
                  channelIcon(last.channel_type, last.channel || c.last_channel),
                  h("div", { class: "item-main" },
                    h("div", { class: "item-top" },
