@@ -13,6 +13,7 @@ const crypto = require("crypto");
 const fs = require("fs");
 const http = require("http");
 const path = require("path");
+const zlib = require("zlib");
 const { loadPlaywright, freePort, request, startGateway, check, finish, until, screenshotsDir } = require("./lib.js");
 
 const playwright = loadPlaywright();
@@ -26,6 +27,40 @@ const FIXTURES = path.resolve(__dirname, "../fixtures");
 const KOREAN = "네, 오늘 발송됩니다. 감사합니다!";
 const NOTE = "VIP customer: refund approved by billing";
 
+// A small real PNG (a gradient), so the browser has an image to decode.
+function png(w, h) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const rows = [];
+  for (let y = 0; y < h; y++) {
+    rows.push(0);
+    for (let x = 0; x < w; x++) rows.push(40 + x, 100 + y, 200 - (x >> 1));
+  }
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr),
+                        chunk("IDAT", zlib.deflateSync(Buffer.from(rows))), chunk("IEND", Buffer.alloc(0))]);
+}
+const IMAGE = png(160, 100);
+
 // The providers' APIs: WhatsApp's Graph /messages and Twilio's Messages.json; every request is kept.
 function fakeProviders(port) {
   const seen = [];
@@ -34,7 +69,14 @@ function fakeProviders(port) {
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       seen.push({ method: req.method, url: req.url, body });
-      if (req.url.endsWith("/messages") && body.includes("FAILME")) {
+      if (req.method === "GET" && req.url === "/v19.0/1003383421387256") {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ url: `http://127.0.0.1:${port}/media/lookaside/1003383421387256`, mime_type: "image/png",
+                                 file_size: IMAGE.length, id: "1003383421387256", messaging_product: "whatsapp" }));
+      } else if (req.method === "GET" && req.url === "/media/lookaside/1003383421387256") {
+        res.writeHead(200, { "Content-Type": "image/png" });
+        res.end(IMAGE);
+      } else if (req.url.endsWith("/messages") && body.includes("FAILME")) {
         res.writeHead(400, { "Content-Type": "application/json" });
         res.end(JSON.stringify({ error: { message: "Message undeliverable", type: "OAuthException", code: 131026,
                                           error_data: { details: "Recipient is not a valid WhatsApp user" } } }));
@@ -167,8 +209,21 @@ pipelines:
     check((await item.textContent()).includes("Hello, is my order shipped?"), "the list shows the last message");
     check(await item.locator(".chan-whatsapp").count() === 1, "with the WhatsApp icon");
     check(await item.locator(".dot").count() === 1, "unread");
+    // A photo on WhatsApp: shown inline from the authenticated attachment endpoint.
+    check((await postWhatsApp(gw, fs.readFileSync(path.join(FIXTURES, "whatsapp/image.json")))).status === 200,
+          "the WhatsApp image is accepted");
     await item.click();
     await page.locator("#timeline .msg.inbound", { hasText: "Hello, is my order shipped?" }).waitFor({ timeout: 3000 });
+    const img = page.locator("#timeline .msg.inbound img.inline-img");
+    await until(async () => {
+      await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange")));
+      await new Promise((r) => setTimeout(r, 200));
+      return (await img.count()) === 1 && (await img.evaluate((el) => el.complete && el.naturalWidth));
+    }, 5000);
+    check((await img.count()) === 1 && (await img.evaluate((el) => el.naturalWidth)) === 160,
+          "the image is shown inline, decoded");
+    check(/\/api\/v1\/attachments\/[0-9a-f]{64}\?message_id=/.test((await img.getAttribute("src")) || ""),
+          `from the attachment endpoint with its message: ${await img.getAttribute("src")}`);
     const convId = await item.getAttribute("data-id");
     check(await page.locator(`#conv-${convId} .dot`).count() === 0, "read once opened");
 
@@ -179,10 +234,10 @@ pipelines:
     const smsMs = Date.now() - t0;
     check(smsMs < 1000, `the SMS appeared in the open conversation after ${smsMs} ms (want < 1000)`);
     const msgs = page.locator("#timeline .msg.inbound");
-    check(await msgs.count() === 2, `both messages in one timeline: ${await msgs.count()}`);
-    check((await msgs.nth(0).textContent()).includes("Hello") && (await msgs.nth(1).textContent()).includes("refund"),
-          "in order");
-    check(await page.locator("#timeline .chan-whatsapp").count() === 1 && await page.locator("#timeline .chan-twilio").count() === 1,
+    check(await msgs.count() === 3, `the three messages in one timeline: ${await msgs.count()}`);
+    check((await msgs.nth(0).textContent()).includes("Hello") && (await msgs.nth(1).textContent()).includes("broken part") &&
+          (await msgs.nth(2).textContent()).includes("refund"), "in order");
+    check(await page.locator("#timeline .chan-whatsapp").count() === 2 && await page.locator("#timeline .chan-twilio").count() === 1,
           "each with its channel");
     check(await page.locator("#list .item", { hasText: "Kerry Fisher" }).count() === 1, "one conversation in the list");
     await page.locator(`#conv-${convId} .chan-twilio`).waitFor({ timeout: 2000 });
