@@ -388,7 +388,10 @@ pipelines:
     check(await page.locator("#contact .identities li", { hasText: "tel:+15551234567" }).count() === 1,
           "the contact panel lists both identities");
     check(!/\b(null|undefined)\b/.test(await page.locator("#app").textContent()), "no null or undefined shown");
+    await page.setViewportSize({ width: 1280, height: 1100 });
+    await page.locator("#timeline").evaluate((el) => (el.scrollTop = el.scrollHeight));
     await page.screenshot({ path: path.join(shots, "inbox-conversation.png") });
+    await page.setViewportSize({ width: 1280, height: 800 });
     await page.locator(".side").screenshot({ path: path.join(shots, "inbox-list.png") });
     await page.locator("#contact").screenshot({ path: path.join(shots, "inbox-contact.png") });
 
