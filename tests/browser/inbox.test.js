@@ -433,6 +433,35 @@ pipelines:
     check(await page.locator("[role=listbox] [role=option]").count() >= 1 && await page.locator("[role=log]").count() === 1,
           "ARIA roles on the list and the timeline");
 
+    // j and k move through the list, r goes to the reply box.
+    await page.click("#tab-open");
+    await page.locator("#list .item").nth(1).waitFor({ timeout: 3000 });
+    const order = await page.locator("#list .item").evaluateAll((els) => els.map((e) => e.dataset.id));
+    await page.locator("#list .item").first().click();
+    await page.locator("#timeline").click();
+    await page.keyboard.press("j");
+    await page.waitForFunction((id) => location.hash === "#/c/" + id, order[1], { timeout: 3000 });
+    await page.locator("#timeline").click();
+    await page.keyboard.press("k");
+    await page.waitForFunction((id) => location.hash === "#/c/" + id, order[0], { timeout: 3000 });
+    await page.locator("#reply-text").waitFor({ timeout: 3000 });
+    await page.locator("#timeline").click();
+    await page.keyboard.press("r");
+    check(await page.evaluate(() => document.activeElement && document.activeElement.id) === "reply-text", "r: the reply box");
+
+    // Labels, then the label filter keeps only those.
+    await page.fill("#a-labels", "billing, 환불");
+    await page.click("text=Save labels");
+    await page.locator(`#conv-${order[0]} .tag.label`, { hasText: "환불" }).waitFor({ timeout: 3000 });
+    await page.fill("#f-label", "환불");
+    await page.press("#f-label", "Enter");
+    await until(async () => (await page.locator("#list .item").count()) === 1, 3000);
+    check(await page.locator("#list .item").count() === 1 && await page.locator(`#conv-${order[0]}`).count() === 1,
+          "the label filter");
+    check(await page.locator("#count-open").textContent() === "1", "the counts follow the filters");
+    await page.fill("#f-label", "");
+    await page.press("#f-label", "Enter");
+
     // The shortcuts' list.
     await page.locator("#timeline").click();
     await page.keyboard.press("?");
