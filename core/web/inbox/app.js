@@ -551,6 +551,8 @@ function replyBox(c, old) {
       state.cannedPick = null;
       picked.hidden = true;
       await openConversation(id, true);
+      // A delivery status is no live event of its own: look again while the provider answers.
+      if (!body.private) for (const ms of [1000, 3000, 8000]) setTimeout(() => state.currentId === id && openConversation(id, true), ms);
     } catch (err) {
       failed(err);
     } finally {
