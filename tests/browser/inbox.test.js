@@ -455,6 +455,18 @@ pipelines:
     await page.fill("#f-label", "");
     await page.press("#f-label", "Enter");
 
+    // Priority, then snooze until tomorrow: it leaves "open" for "snoozed".
+    await page.locator(`#conv-${order[0]}`).click();
+    await page.selectOption("#a-priority", "high");
+    await page.locator(`#conv-${order[0]} .tag.prio`, { hasText: "high" }).waitFor({ timeout: 3000 });
+    const tomorrow = new Date(Date.now() + 24 * 3600 * 1000);
+    const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    await page.fill("#a-snooze", local);
+    await page.click("#snooze");
+    await page.locator("#conv-status", { hasText: "snoozed" }).waitFor({ timeout: 3000 });
+    await page.locator(`#conv-${order[0]}`).waitFor({ state: "detached", timeout: 3000 });
+    await page.locator("#count-snoozed", { hasText: "1" }).waitFor({ timeout: 3000 });
+
     // The shortcuts' list.
     await page.locator("#timeline").click();
     await page.keyboard.press("?");

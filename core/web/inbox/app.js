@@ -465,7 +465,7 @@ function actions(c) {
              act("Snooze", () => {
                if (!snooze.value) return Promise.reject(new Error("choose when the conversation wakes"));
                return post(`/conversations/${id}/snooze`, { snoozed_until: new Date(snooze.value).toISOString() }).then(done);
-             })),
+             }, { id: "snooze" })),
            h("span", { class: "group" }, labels,
              act("Save labels", () => patch("/conversations/" + id, {
                labels: labels.value.split(",").map((s) => s.trim()).filter(Boolean) }).then(done))),
