@@ -473,6 +473,30 @@ pipelines:
     check(await page.locator("#help[open]").count() === 1, "? lists the shortcuts");
     await page.keyboard.press("Escape");
 
+    // An admin merges Jonas Berg into 김민지 from the contact panel, then undoes it.
+    check(gw.api("agent.add", { name: "root", email: "root@example.com", role: "admin", teams: [],
+                                password: "root-correct-horse" }).ok, "admin added");
+    const convOf = (urn) => gw.api("conversations.list", {}).conversations.find((c) =>
+      gw.api("contact.get", { contact_id: c.contact_id }).contact.identities.some((i) => i.urn === urn));
+    const kim = convOf("tel:+15550001111");
+    const jonas = convOf("tel:+15550002222");
+    const adminCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const admin = await adminCtx.newPage();
+    await admin.goto(base + "#/c/" + kim.id);
+    await admin.fill("input[name=email]", "root@example.com");
+    await admin.fill("input[name=password]", "root-correct-horse");
+    await admin.click("#login-form button[type=submit]");
+    await admin.locator("#merge-from").waitFor({ timeout: 5000 });
+    check(await page.locator("#merge-from").count() === 0, "an agent has no merge form");
+    await admin.fill("#merge-from", jonas.contact_id);
+    await admin.click("#merge");
+    await admin.locator("#contact .identities li", { hasText: "tel:+15550002222" }).waitFor({ timeout: 3000 });
+    check(await admin.locator("#contact .identities li").count() === 2, "merged: both identities on one contact");
+    await admin.click("#merge-undo-last");
+    await admin.locator("#contact .identities li", { hasText: "tel:+15550002222" }).waitFor({ state: "detached", timeout: 3000 });
+    check(await admin.locator("#contact .identities li").count() === 1, "unmerged");
+    await adminCtx.close();
+
     // The reports page says what is coming; it draws no empty chart.
     await page.goto(base + "#/reports");
     await page.locator("#reports:not([hidden])", { hasText: "coming" }).waitFor({ timeout: 3000 });

@@ -22,6 +22,7 @@ const state = {
   currentId: null,
   canned: [],
   cannedPick: null, // the canned response chosen in the reply box
+  lastMerge: null, // {id, into}: the merge this page made last, to undo
   stopEvents: null,
   presence: [], // the others viewing the open conversation (conversation.presence)
   typingUntil: 0,
@@ -501,6 +502,7 @@ function replyBox(c, old) {
                    h("label", {}, "Send on ", chooser),
                    h("label", {}, note, " Private note"),
                    send));
+  if (state.cannedPick) showPicked(text, picked);
   note.addEventListener("change", () => {
     form.classList.toggle("as-note", note.checked);
     send.textContent = note.checked ? "Add note" : "Send";
@@ -546,10 +548,11 @@ function replyBox(c, old) {
     send.disabled = true;
     try {
       await sendReply(id, body);
-      text.value = "";
+      // A live refresh may have rebuilt the box meanwhile: empty the one on the page, not only this one.
+      for (const t of [text, $("reply-text")]) if (t) t.value = "";
       sessionStorage.removeItem(draftKey(id));
       state.cannedPick = null;
-      picked.hidden = true;
+      for (const p of [picked, $("canned-picked")]) if (p) p.hidden = true;
       await openConversation(id, true);
       // A delivery status is no live event of its own: look again while the provider answers.
       if (!body.private) for (const ms of [1000, 3000, 8000]) setTimeout(() => state.currentId === id && openConversation(id, true), ms);
@@ -607,11 +610,19 @@ function moveCanned(menu, by) {
 }
 
 function pickCanned(name, text, menu, picked) {
-  const c = state.canned.find((x) => x.name === name);
-  if (!c) return;
+  if (!state.canned.some((x) => x.name === name)) return;
   state.cannedPick = name;
   menu.hidden = true;
   text.value = "";
+  showPicked(text, picked);
+  text.focus();
+}
+
+// The chosen canned response above the box (again after a refresh rebuilt the box).
+function showPicked(text, picked) {
+  const name = state.cannedPick;
+  const c = state.canned.find((x) => x.name === name);
+  if (!c) return;
   picked.hidden = false;
   picked.replaceChildren(h("strong", {}, "Canned response /" + name + ": "), c.template,
                          h("span", { class: "muted" }, " (placeholders are filled when it is sent) "),
@@ -620,7 +631,6 @@ function pickCanned(name, text, menu, picked) {
                            picked.hidden = true;
                            text.focus();
                          } }, "Cancel"));
-  text.focus();
 }
 
 // ------------------------------------------------------------------ presence
@@ -680,17 +690,27 @@ async function loadContact(contactId) {
 }
 
 function mergeForm(ct) {
-  const from = h("input", { size: 14, placeholder: "contact id", "aria-label": "Contact to merge into this one" });
-  const undo = h("input", { size: 14, placeholder: "merge id", "aria-label": "Merge to undo" });
+  const from = h("input", { id: "merge-from", size: 14, placeholder: "contact id", "aria-label": "Contact to merge into this one" });
+  const undo = h("input", { id: "merge-undo", size: 14, placeholder: "merge id", "aria-label": "Merge to undo" });
   const reload = () => loadContact(ct.id).then(() => state.currentId && openConversation(state.currentId, true));
+  const last = state.lastMerge && state.lastMerge.into === ct.id ? state.lastMerge : null;
+  const unmerge = (id) => post("/contacts/unmerge", { merge_id: id }).then(() => {
+    state.lastMerge = null;
+    return reload();
+  }).catch(failed);
   return h("div", { class: "merge" },
            h("h3", {}, "Merge (admin)"),
-           h("div", {}, from, h("button", { type: "button", onclick: () =>
+           h("div", {}, from, h("button", { type: "button", id: "merge", onclick: () =>
              post("/contacts/merge", { from: from.value.trim(), into: ct.id })
-               .then((r) => { toast(`Merged; undo with merge id ${(r.merge || {}).id}`); return reload(); }).catch(failed) },
+               .then((r) => {
+                 state.lastMerge = { id: (r.merge || {}).id, into: ct.id };
+                 return reload();
+               }).catch(failed) },
            "Merge into this")),
-           h("div", {}, undo, h("button", { type: "button", onclick: () =>
-             post("/contacts/unmerge", { merge_id: undo.value.trim() }).then(reload).catch(failed) }, "Unmerge")));
+           last ? h("p", { class: "small" }, `Merged (merge ${last.id}). `,
+                    h("button", { type: "button", id: "merge-undo-last", onclick: () => unmerge(last.id) }, "Undo merge"))
+                : "",
+           h("div", {}, undo, h("button", { type: "button", onclick: () => unmerge(undo.value.trim()) }, "Unmerge")));
 }
 
 // ------------------------------------------------------------------ shortcuts
