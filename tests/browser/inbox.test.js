@@ -388,6 +388,35 @@ pipelines:
     await page.locator(".side").screenshot({ path: path.join(shots, "inbox-list.png") });
     await page.locator("#contact").screenshot({ path: path.join(shots, "inbox-contact.png") });
 
+    // WCAG AA: every text on the page has 4.5:1 against its background (3:1 for large or bold 14pt text).
+    const lowContrast = await page.evaluate(() => {
+      const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+      const lum = ([r, g, b]) => {
+        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const background = (el) => {
+        for (; el; el = el.parentElement) {
+          const c = rgb(getComputedStyle(el).backgroundColor);
+          if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+        }
+        return [255, 255, 255];
+      };
+      const bad = [];
+      const walker = document.createTreeWalker(document.getElementById("app"), NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const el = n.parentElement;
+        if (!n.textContent.trim() || !el.offsetParent || el.closest("input, select, textarea")) continue;
+        const st = getComputedStyle(el);
+        const a = lum(rgb(st.color)), b = lum(background(el));
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        const large = parseFloat(st.fontSize) >= 24 || (parseFloat(st.fontSize) >= 18.66 && Number(st.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5)) bad.push(`${n.textContent.trim().slice(0, 30)} (${ratio.toFixed(2)})`);
+      }
+      return bad;
+    });
+    check(lowContrast.length === 0, `text under WCAG AA contrast: ${JSON.stringify(lowContrast.slice(0, 10))}`);
+
     // The session ends: the login comes back, and the half-written reply is still there after it.
     const DRAFT = "반쯤 쓴 답장: 환불은";
     await box.fill(DRAFT);

@@ -417,8 +417,6 @@ function renderEntry(x) {
 
 function renderConversation(c, switching) {
   const view = $("view");
-  const oldBox = view.querySelector("textarea");
-  const focused = oldBox && document.activeElement === oldBox;
   const timeline = h("div", { id: "timeline", class: "timeline", role: "log", "aria-label": "Timeline",
                               "aria-live": "polite" }, timelineEntries(c).map(renderEntry));
   const head = h("div", { class: "conv-head" },
@@ -429,13 +427,23 @@ function renderConversation(c, switching) {
                  h("span", { class: "muted" }, c.assignee ? "Assigned to " + c.assignee : "Unassigned",
                    c.team ? " · team " + c.team : ""),
                  h("span", { id: "presence", class: "presence", role: "status", "aria-live": "polite" }, presenceText()));
-  // A refresh keeps what the agent was doing in the reply box: the text, the channel, note or not.
-  const keep = switching || !oldBox ? null
-                                    : { text: oldBox.value, channel: $("reply-channel").value, note: $("reply-note").checked };
-  const box = replyBox(c, keep);
-  view.replaceChildren(head, actions(c), timeline, box);
+  const acts = actions(c);
+  // A refresh of the same conversation leaves the reply box alone: its text, channel, canned
+  // response, focus and an IME composition in progress all survive.
+  const form = view.querySelector("form.reply");
+  const old = [".conv-head", ".actions", ".timeline"].map((sel) => view.querySelector(":scope > " + sel));
+  if (!switching && form && form.dataset.id === c.id && old.every(Boolean)) {
+    const was = old[2];
+    const atEnd = was.scrollTop + was.clientHeight >= was.scrollHeight - 40;
+    old[0].replaceWith(head);
+    old[1].replaceWith(acts);
+    was.replaceWith(timeline);
+    timeline.scrollTop = atEnd ? timeline.scrollHeight : was.scrollTop;
+    updateReplyBox(form, c);
+    return;
+  }
+  view.replaceChildren(head, acts, timeline, replyBox(c));
   timeline.scrollTop = timeline.scrollHeight;
-  if (focused) box.querySelector("textarea").focus();
 }
 
 function actions(c) {
@@ -481,28 +489,24 @@ function channelsOf(c) {
   return seen;
 }
 
-function replyBox(c, old) {
+function replyBox(c) {
   const id = c.id;
   const text = h("textarea", { id: "reply-text", rows: 3, "aria-label": "Reply",
                                placeholder: "Reply… (Enter sends, Shift+Enter new line, / canned responses)" });
-  text.value = old ? old.text : sessionStorage.getItem(draftKey(id)) || "";
-  const chooser = h("select", { id: "reply-channel", "aria-label": "Send on" },
-                    h("option", { value: "" }, `the channel used last${c.last_channel ? " (" + c.last_channel + ")" : ""}`),
-                    [...channelsOf(c)].map(([name, type]) => h("option", { value: name }, `${name} (${type})`)));
-  if (old && [...chooser.options].some((o) => o.value === old.channel)) chooser.value = old.channel;
-  const note = h("input", { id: "reply-note", type: "checkbox", checked: old && old.note });
+  text.value = sessionStorage.getItem(draftKey(id)) || "";
+  const chooser = h("select", { id: "reply-channel", "aria-label": "Send on" }, channelOptions(c));
+  const note = h("input", { id: "reply-note", type: "checkbox" });
   const picked = h("div", { id: "canned-picked", class: "canned-picked", hidden: true });
   const menu = h("ul", { id: "canned-menu", class: "canned-menu", role: "listbox", "aria-label": "Canned responses",
                          hidden: true });
   const window24 = whatsappWindow(c);
-  const send = h("button", { type: "submit", class: "primary", id: "reply-send" }, note.checked ? "Add note" : "Send");
-  const form = h("form", { class: "reply" + (note.checked ? " as-note" : ""), "aria-label": "Reply" },
-                 window24, picked, menu, text,
+  const send = h("button", { type: "submit", class: "primary", id: "reply-send" }, "Send");
+  const form = h("form", { class: "reply", "aria-label": "Reply", "data-id": id },
+                 window24 || h("p", { class: "warn", hidden: true }), picked, menu, text,
                  h("div", { class: "reply-bar" },
                    h("label", {}, "Send on ", chooser),
                    h("label", {}, note, " Private note"),
                    send));
-  if (state.cannedPick) showPicked(text, picked);
   note.addEventListener("change", () => {
     form.classList.toggle("as-note", note.checked);
     send.textContent = note.checked ? "Add note" : "Send";
@@ -538,6 +542,7 @@ function replyBox(c, old) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const body = {};
+    const sentText = text.value;
     if (state.cannedPick) body.canned = state.cannedPick;
     else if (text.value.trim()) body.text = text.value;
     else return;
@@ -548,11 +553,11 @@ function replyBox(c, old) {
     send.disabled = true;
     try {
       await sendReply(id, body);
-      // A live refresh may have rebuilt the box meanwhile: empty the one on the page, not only this one.
-      for (const t of [text, $("reply-text")]) if (t) t.value = "";
-      sessionStorage.removeItem(draftKey(id));
+      // Unless the agent has already typed something else meanwhile.
+      if (text.value === sentText) text.value = "";
+      if ((sessionStorage.getItem(draftKey(id)) || "") === sentText) sessionStorage.removeItem(draftKey(id));
       state.cannedPick = null;
-      for (const p of [picked, $("canned-picked")]) if (p) p.hidden = true;
+      picked.hidden = true;
       await openConversation(id, true);
       // A delivery status is no live event of its own: look again while the provider answers.
       if (!body.private) for (const ms of [1000, 3000, 8000]) setTimeout(() => state.currentId === id && openConversation(id, true), ms);
@@ -563,6 +568,25 @@ function replyBox(c, old) {
     }
   });
   return form;
+}
+
+function channelOptions(c) {
+  return [h("option", { value: "" }, `the channel used last${c.last_channel ? " (" + c.last_channel + ")" : ""}`),
+          ...[...channelsOf(c)].map(([name, type]) => h("option", { value: name }, `${name} (${type})`))];
+}
+
+// A refresh: the channels and the WhatsApp window may have changed; the rest is the agent's.
+function updateReplyBox(form, c) {
+  const chooser = form.querySelector("#reply-channel");
+  const options = channelOptions(c);
+  const labels = (list) => [...list].map((o) => o.value + o.textContent).join("|");
+  if (labels(chooser.options) !== labels(options)) {
+    const was = chooser.value;
+    chooser.replaceChildren(...options);
+    if ([...chooser.options].some((o) => o.value === was)) chooser.value = was;
+  }
+  const note = whatsappWindow(c) || h("p", { class: "warn", hidden: true });
+  form.querySelector(".warn").replaceWith(note);
 }
 
 // Replying in a conversation another agent holds asks first; the server insists too (conflict).
