@@ -257,6 +257,9 @@ async function loadCounts() {
 
 function renderList() {
   const list = $("list");
+  // A live update must not take the keyboard focus away from the item it was on.
+  const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#list .item");
+  const focusId = focused ? focused.dataset.id : null;
   list.replaceChildren(...state.items.map((c) => {
     const last = c.last_message || {};
     const open = () => (location.hash = "#/c/" + c.id);
@@ -289,6 +292,7 @@ function renderList() {
     return li;
   }));
   if (!state.items.length && !state.loading) list.append(h("li", { class: "muted none" }, "No conversations."));
+  if (focusId && $("conv-" + focusId)) $("conv-" + focusId).focus({ preventScroll: true });
 }
 
 // ------------------------------------------------------------------ live
