@@ -447,11 +447,28 @@ pipelines:
     await page.locator(`#conv-${convId}`).waitFor({ timeout: 3000 });
     await page.locator("#timeline .event", { hasText: "Resolved by ana" }).waitFor({ timeout: 3000 });
 
+    // The gateway restarts: the page's live stream reconnects with Last-Event-ID, so a message that
+    // arrives before the page is back (it retries each second) is not missed.
+    await page.locator("#live.up").waitFor({ timeout: 3000 });
+    await gw.restart();
+    t0 = Date.now();
+    check((await postSms(gw, smsForm.replace(/SMa1b2c3d4e5f60718293a4b5c6d7e8f90/g, "SMafterrestart000000000000000001")
+                                     .replace("Where+is+my+refund", "Back+again"))).status === 200,
+          "an SMS right after the restart");
+    check(!(await page.locator("#live.up").count()), "posted before the page had reconnected");
+    await page.locator("#count-open", { hasText: "3" }).waitFor({ timeout: 5000 });
+    console.log(`the missed SMS reached the page ${Date.now() - t0} ms after the restart`);
+
     // The keyboard reaches the list: Tab to an item, Enter opens it.
     await page.goto(base + "#/");
-    await page.locator(`#conv-${convId}`).focus();
+    await page.click("#tab-open");
+    const firstItem = page.locator("#list .item").first();
+    await firstItem.waitFor({ timeout: 3000 });
+    const firstId = await firstItem.getAttribute("data-id");
+    await page.locator("#list .item").nth(1).click();
+    await firstItem.focus();
     await page.keyboard.press("Enter");
-    await page.waitForFunction((id) => location.hash === "#/c/" + id, convId, { timeout: 3000 });
+    await page.waitForFunction((id) => location.hash === "#/c/" + id, firstId, { timeout: 3000 });
     check(await page.locator("[role=listbox] [role=option]").count() >= 1 && await page.locator("[role=log]").count() === 1,
           "ARIA roles on the list and the timeline");
 

@@ -63,17 +63,28 @@ async function startGateway(configFor) {
   const cfg = path.join(dir, "parley.yaml");
   fs.writeFileSync(cfg, configFor(port));
   const log = fs.openSync(path.join(dir, "gateway.log"), "a");
-  const proc = spawn(PARLEY, ["run", "-c", cfg], { cwd: dir, stdio: ["ignore", log, log] });
-  for (let i = 0; ; i++) {
-    if (proc.exitCode !== null) throw new Error("the gateway exited early:\n" + fs.readFileSync(path.join(dir, "gateway.log"), "utf8"));
-    try {
-      if ((await request(port, "GET", "/healthz")).status === 200) break;
-    } catch (e) { /* not listening yet */ }
-    if (i > 300) throw new Error("the gateway did not become healthy");
-    await new Promise((r) => setTimeout(r, 50));
+  async function run() {
+    const proc = spawn(PARLEY, ["run", "-c", cfg], { cwd: dir, stdio: ["ignore", log, log] });
+    for (let i = 0; ; i++) {
+      if (proc.exitCode !== null) throw new Error("the gateway exited early:\n" + fs.readFileSync(path.join(dir, "gateway.log"), "utf8"));
+      try {
+        if ((await request(port, "GET", "/healthz")).status === 200) break;
+      } catch (e) { /* not listening yet */ }
+      if (i > 300) throw new Error("the gateway did not become healthy");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return proc;
   }
+  let proc = await run();
+  const stopped = () => new Promise((r) => (proc.exitCode !== null ? r() : proc.on("exit", r)));
   return {
-    dir, port, cfg, proc,
+    dir, port, cfg,
+    // Stop and start again on the same store and port (a deploy, a crash and its restart).
+    async restart() {
+      proc.kill("SIGTERM");
+      await stopped();
+      proc = await run();
+    },
     api(op, obj) {
       return JSON.parse(execFileSync(PARLEY, ["api", "-c", cfg, op, JSON.stringify(obj || {})], { cwd: dir, encoding: "utf8" }));
     },
@@ -82,7 +93,7 @@ async function startGateway(configFor) {
     },
     async stop() {
       proc.kill("SIGTERM");
-      await new Promise((r) => (proc.exitCode !== null ? r() : proc.on("exit", r)));
+      await stopped();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
