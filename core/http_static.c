@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #ifndef PARLEY_WEB_DIR
 #define PARLEY_WEB_DIR "/usr/local/share/parley"
@@ -165,9 +166,15 @@ static void serve_file(void *arg, parley_http_request *req)
 		return;
 	}
 	fclose(f);
-	/* no-cache: the browser revalidates, so an upgrade is seen at the next load. */
-	static const char *const headers[] = {SECURITY_HEADERS, "Cache-Control", "no-cache", NULL};
-	http_server_respond_with(req, 200, type, headers, body, len);
+	/* no-cache: the browser revalidates (If-Modified-Since), so an upgrade is seen at the next load. */
+	char modified[64];
+	struct tm tm;
+	time_t mtime = sb.st_mtime;
+	strftime(modified, sizeof(modified), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&mtime, &tm));
+	const char *since = http_server_header(req, "If-Modified-Since");
+	int fresh = since && strcmp(since, modified) == 0;
+	const char *const headers[] = {SECURITY_HEADERS, "Cache-Control", "no-cache", "Last-Modified", modified, NULL};
+	http_server_respond_with(req, fresh ? 304 : 200, type, headers, fresh ? "" : body, fresh ? 0 : len);
 	free(body);
 }
 

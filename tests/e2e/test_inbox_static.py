@@ -39,6 +39,14 @@ try:
     st, h, body = fetch("GET", "/inbox/")
     check(b"<script>" not in body and b'<script type="module" src="app.js">' in body, "no inline script")
 
+    # Revalidation: the same Last-Modified back is answered 304 without a body.
+    st, h, _ = fetch("GET", "/inbox/app.js")
+    c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    c.request("GET", "/inbox/app.js", headers={"If-Modified-Since": h.get("last-modified", "")})
+    r = c.getresponse()
+    check(h.get("last-modified") and r.status == 304 and r.read() == b"", f"revalidated: {r.status} {h.get('last-modified')}")
+    c.close()
+
     st, h, body = fetch("HEAD", "/inbox/app.js")
     check(st == 200 and body == b"" and h.get("content-type", "").startswith("text/javascript"), f"HEAD: {st} {h}")
     st, h, _ = fetch("GET", "/inbox")
