@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "presence.h"
 #include "queue.h"
 #include "relay.h"
 #include "store.h"
@@ -382,7 +383,7 @@ int gateway_run(struct gateway *gw)
 		goto out;
 	}
 	if (bus_open(&gw->bus, gw, &err) != 0 || http_open(&gw->http, gw) != 0 || events_start(&gw->events, gw) != 0 ||
-	    api_open(&gw->api, gw) != 0) {
+	    presence_open(&gw->presence) != 0 || api_open(&gw->api, gw) != 0) {
 		log_error("%s", err ? err : "cannot open the bus");
 		goto out;
 	}
@@ -467,6 +468,7 @@ void gateway_close(struct gateway *gw)
 	instance_free(gw->bus_instance);
 	instance_free(gw->store);
 	http_free(gw->http);
+	presence_free(gw->presence);
 	bus_free(gw->bus);
 	metrics_free(gw->metrics);
 	loader_free(&gw->reg);

@@ -78,9 +78,10 @@ struct gateway {
 	struct pipeline *pipeline;
 	struct http *http;
 	struct control *control;
-	struct api *api;       /* the HTTP API under /api/v1 (api.h) */
-	struct events *events; /* the live events of the API's subscribers (events.h) */
-	struct queue *queue;   /* the team queues, offered to the routers (queue.h) */
+	struct api *api;           /* the HTTP API under /api/v1 (api.h) */
+	struct events *events;     /* the live events of the API's subscribers (events.h) */
+	struct queue *queue;       /* the team queues, offered to the routers (queue.h) */
+	struct presence *presence; /* who views and types where, on this node (presence.h) */
 	struct outbox *outbox;
 	struct housekeeping *housekeeping;
 	struct parley_instance *bus_instance; /* bus: (or NULL), relayed by relay */

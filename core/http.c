@@ -2,7 +2,7 @@
  * http.c: what the gateway serves over HTTP: channel webhooks under
  * /webhooks/<channel>[/subpath], channels' public routes under
  * /<channel type>/<channel>[/subpath] (the web chat widget), /healthz and
- * /metrics.  WebSockets are core/http_ws.c's.  Connections,
+ * /metrics, and the inbox's pages under /inbox/ (core/http_static.c).  WebSockets are core/http_ws.c's.  Connections,
  * limits and answering from other threads are core/http_server.c's.
  */
 #include "http.h"
@@ -10,6 +10,7 @@
 #include "bus.h"
 #include "gateway.h"
 #include "http_server.h"
+#include "http_static.h"
 #include "http_ws.h"
 #include "log.h"
 #include "metrics.h"
@@ -37,6 +38,7 @@ struct http {
 	struct route *routes;
 	size_t n_routes;
 	struct http_ws_hub *ws;
+	struct http_static *web; /* the inbox's files */
 	int started;
 };
 
@@ -46,6 +48,10 @@ int http_open(struct http **out, struct gateway *gw)
 	if (!h)
 		return PARLEY_ENOMEM;
 	h->gw = gw;
+	if (http_static_open(&h->web) != 0) {
+		free(h);
+		return PARLEY_ENOMEM;
+	}
 	*out = h;
 	return 0;
 }
@@ -294,7 +300,7 @@ static void route(void *arg, parley_http_request *req)
 		route_webhook(h, req, path[9] ? path + 10 : "");
 		return;
 	}
-	if (route_public(h, req, path))
+	if (http_static_route(h->web, req, path) || route_public(h, req, path))
 		return;
 	http_server_refuse(req, 404, "no such path: webhooks are under /webhooks/<channel>");
 }
@@ -394,5 +400,6 @@ void http_free(struct http *h)
 		free(h->routes[i].subpath);
 	}
 	free(h->routes);
+	http_static_free(h->web);
 	free(h);
 }

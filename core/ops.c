@@ -38,6 +38,8 @@ static const struct op_field f_send[] = {
         {"text", OP_STRING, 0, "The text; or `canned`, or `attachments`."},
         {"canned", OP_STRING, 0, "The name of a canned response, its placeholders filled from the conversation."},
         {"private", OP_BOOLEAN, 0, "true: a private note in the conversation, never sent to the customer."},
+        {"confirm", OP_BOOLEAN, 0,
+         "true: reply although the conversation is assigned to someone else (without it: conflict, 409)."},
         {"attachments", OP_ARRAY, 0, "Attachments, as in the envelope (url or ref, content_type)."},
         {"subject", OP_STRING, 0, "The subject (e-mail)."},
         {"thread_ref", OP_STRING, 0, "The provider's thread to reply in."},
@@ -61,8 +63,15 @@ static const struct op_field f_conversations_list[] = {
         {"label", OP_STRING, 0, "Only conversations with this label."},
         {"channel", OP_STRING, 0, "Only conversations with a message on this channel."},
         {"contact_id", OP_STRING, 0, "Only conversations of this contact."},
-        {"page", OP_INTEGER, 0, "The page, from 1 (the first when absent)."},
+        {"page", OP_INTEGER, 0,
+         "The page, from 1 (the first when absent). Each conversation has contact_name and last_message."},
         {"limit", OP_INTEGER, 0, "Conversations a page, 1 to 1000 (25 when absent)."},
+        F_END};
+static const struct op_field f_conversations_counts[] = {
+        {"team", OP_STRING, 0, "Only conversations of this team."},
+        {"assignee", OP_STRING, 0, "Only conversations assigned to this agent."},
+        {"label", OP_STRING, 0, "Only conversations with this label."},
+        {"channel", OP_STRING, 0, "Only conversations with a message on this channel."},
         F_END};
 static const struct op_field f_conversation[] = {{"conversation_id", OP_STRING, 1, "The conversation."}, F_END};
 static const struct op_field f_resolve[] = {{"conversation_id", OP_STRING, 1, "The conversation."},
@@ -84,6 +93,9 @@ static const struct op_field f_note[] = {{"conversation_id", OP_STRING, 1, "The 
                                          {"text", OP_STRING, 1, "The note."},
                                          {"author", OP_STRING, 0, "Its author (the caller when absent)."},
                                          F_END};
+static const struct op_field f_presence[] = {{"conversation_id", OP_STRING, 1, "The conversation the caller has open."},
+                                             {"typing", OP_BOOLEAN, 0, "true while the caller is typing a reply."},
+                                             F_END};
 static const struct op_field f_contact[] = {{"contact_id", OP_STRING, 1, "The contact."}, F_END};
 static const struct op_field f_contact_update[] = {
         {"contact_id", OP_STRING, 1, "The contact."},
@@ -217,6 +229,15 @@ static const struct op_def table[] = {
          .handler = op_inbox,
          .http_method = "GET",
          .http_path = "/conversations"},
+        /* Before conversation.get: /conversations/counts is not a conversation's id. */
+        {.name = "conversations.counts",
+         .summary = "How many conversations of each status match the filters (the inbox's tabs).",
+         .role = OP_AGENT,
+         .view = OP_VIEW_LIST,
+         .fields = f_conversations_counts,
+         .handler = op_inbox,
+         .http_method = "GET",
+         .http_path = "/conversations/counts"},
         {.name = "conversation.get",
          .summary = "One conversation with its contact, messages, notes and events.",
          .role = OP_AGENT,
@@ -283,6 +304,14 @@ static const struct op_def table[] = {
          .topic = "conversation.noted",
          .http_method = "POST",
          .http_path = "/conversations/{conversation_id}/notes"},
+        {.name = "conversation.presence",
+         .summary = "A heartbeat of the caller viewing a conversation; the others viewing or typing there (this node).",
+         .role = OP_AGENT,
+         .view = OP_VIEW_CONVERSATION,
+         .fields = f_presence,
+         .handler = op_presence,
+         .http_method = "POST",
+         .http_path = "/conversations/{conversation_id}/presence"},
         {.name = "contact.get",
          .summary = "One contact with its identities.",
          .role = OP_AGENT,

@@ -5,6 +5,7 @@
 #include "metrics.h"
 #include "ops.h"
 #include "ops_handlers.h"
+#include "presence.h"
 #include "queue.h"
 #include "relay.h"
 #include "store.h"
@@ -135,4 +136,20 @@ char *op_queue_get(struct op_call *call, const cJSON *req)
 	char *out = cJSON_PrintUnformatted(r);
 	cJSON_Delete(r);
 	return out;
+}
+
+/* conversation.presence: the caller views (typing or not) the conversation; the others there. */
+char *op_presence(struct op_call *call, const cJSON *req)
+{
+	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+	int typing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "typing"));
+	cJSON *others = presence_beat(call->gw->presence, conv, ops_caller_name(call), typing, time_now_ms());
+	if (!others)
+		return NULL;
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r, "ok", 1);
+	cJSON_AddItemToObject(r, "viewers", others);
+	char *s = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	return s;
 }

@@ -18,6 +18,7 @@ char *op_conversation_claim(struct op_call *call, const cJSON *req);
 char *op_conversation_handoff(struct op_call *call, const cJSON *req);
 char *op_conversation_bot(struct op_call *call, const cJSON *req);
 char *op_conversation_position(struct op_call *call, const cJSON *req);
+char *op_presence(struct op_call *call, const cJSON *req);
 char *op_message_send(struct op_call *call, const cJSON *req);
 /* message.retry / message.drop {id}: a dead letter sent again, or given up (ops_messages.c). */
 char *op_message_retry(struct op_call *call, const cJSON *req);

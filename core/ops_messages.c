@@ -3,6 +3,7 @@
  * customer's channel (a canned response filled in, or the text given), and
  * the private note a reply with "private": true becomes.
  */
+#include "auth.h"
 #include "bus.h"
 #include "envelope.h"
 #include "gateway.h"
@@ -229,6 +230,40 @@ static char *message_send(struct gateway *gw, const cJSON *req)
 	return r;
 }
 
+/*
+ * The soft lock: a signed-in agent or admin replying in a conversation
+ * assigned to someone else must say so (confirm: true), so two people do not
+ * answer one customer at once without knowing.  Services and the control
+ * socket are not asked; notes are not replies.  NULL when the send may go on.
+ */
+static char *held_by_another(struct op_call *call, const cJSON *req)
+{
+	const struct auth_principal *who = call->who;
+	const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
+	if (!who || who->role == AUTH_SERVICE || !conv ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "confirm")))
+		return NULL;
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "conversation_id", conv);
+	char *text = cJSON_PrintUnformatted(q), *reply = NULL;
+	cJSON_Delete(q);
+	int rv = text ? store_query(call->gw->st, "conversation.get", text, &reply) : PARLEY_ENOMEM;
+	free(text);
+	cJSON *r = rv == 0 ? cJSON_Parse(reply) : NULL;
+	free(reply);
+	const char *assignee = cJSON_GetStringValue(
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "conversation"), "assignee"));
+	char *out = NULL;
+	if (assignee && assignee[0] && strcmp(assignee, who->name) != 0) {
+		char *m = str_printf(
+		        "this conversation is assigned to %s: send again with confirm: true to reply anyway", assignee);
+		out = ops_error("conflict", m ? m : "this conversation is assigned to another agent");
+		free(m);
+	}
+	cJSON_Delete(r);
+	return out;
+}
+
 char *op_message_send(struct op_call *call, const cJSON *req)
 {
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "private"))) {
@@ -249,7 +284,8 @@ char *op_message_send(struct op_call *call, const cJSON *req)
 		cJSON_Delete(note);
 		return r;
 	}
-	return message_send(call->gw, req);
+	char *held = held_by_another(call, req);
+	return held ? held : message_send(call->gw, req);
 }
 
 /* The outbound message id, when it is dead-lettered (status failed); else the refusal. */

@@ -256,6 +256,24 @@ try:
     check([c["id"] for c in r["conversations"]] == [conv_b], "the resolved one")
     read("conversations.list", {"label": "shipping", "assignee": "ana", "team": "support", "channel": "wa",
                                 "contact_id": contact_a})
+    # Each listed conversation carries its contact's name and latest message; the counts match the list.
+    every = read("conversations.list", {"limit": 1000})["conversations"]
+    la = {c["id"]: c for c in every}[conv_a]
+    msgs = [m for m in read("messages.list", {"conversation_id": conv_a, "limit": 1000})["messages"] if m["kind"] == "message"]
+    lm = la.get("last_message") or {}
+    check(lm.get("id") == msgs[-1]["id"] and lm.get("text") == (msgs[-1].get("text") or "")[:200]
+          and lm.get("channel") == msgs[-1]["channel"] and lm.get("direction") == msgs[-1]["direction"],
+          f"A's last message: {lm} vs {msgs[-1]}")
+    name_a = read("contact.get", {"contact_id": contact_a})["contact"].get("name")
+    check(la.get("contact_name") == name_a, f"A's contact name: {la.get('contact_name')} vs {name_a}")
+    for vis in (None, {"agent": "nobody", "teams": []}, {"agent": "ana", "teams": ["support"]}):
+        q = {"visible_to": vis} if vis else {}
+        shown = read("conversations.list", dict(q, limit=1000))["conversations"]
+        want = {s: sum(1 for c in shown if c["status"] == s) for s in ("open", "pending", "snoozed", "resolved")}
+        got = read("conversations.counts", q)["counts"]
+        check(got == want, f"counts {vis}: {got} vs {want}")
+    got = read("conversations.counts", {"assignee": "ana"})["counts"]
+    check(sum(got.values()) == sum(1 for c in every if c.get("assignee") == "ana") >= 1, f"counts of ana's: {got}")
 
     c = read("conversation.get", {"conversation_id": conv_a})["conversation"]
     check(len(c["timeline"]) == 4 and c["notes"][0].get("author") == "ana" and c.get("first_response_at")

@@ -383,6 +383,7 @@ void check_reads(struct suite *su)
 	CHECK_RC(rc, PARLEY_EINVAL);
 	cJSON_Delete(bad);
 
+	const cJSON *it;
 	/* conversations.list: each filter keeps exactly the matching conversations, newest update first. */
 	char k[64], ca[64], cb[64], cc[64], chc[64], m[64];
 	suite_id(su, "contact", k);
@@ -468,10 +469,45 @@ void check_reads(struct suite *su)
 	ids_of(items, got, sizeof(got));
 	CHECK_STR(got, cb);
 	cJSON_Delete(items);
+	/* Each listed conversation has its latest message (what the inbox's list shows); one without none. */
+	snprintf(req, sizeof(req), "{\"contact_id\":\"%s\"}", k);
+	items = list(su, "conversations.list", "conversations", req);
+	cJSON_ArrayForEach(it, items)
+	{
+		const cJSON *last = cJSON_GetObjectItemCaseSensitive(it, "last_message");
+		if (strcmp(suite_jstr(it, "id"), cb) == 0) {
+			CHECK_STR(suite_jstr(last, "id"), m);
+			CHECK_STR(suite_jstr(last, "channel"), chc);
+			CHECK_STR(suite_jstr(last, "direction"), "inbound");
+			CHECK(suite_jstr(last, "at") != NULL);
+		} else {
+			CHECK(last == NULL);
+		}
+	}
+	cJSON_Delete(items);
+	/* conversations.counts: per status, with the list's filters and an agent's view. */
+	static const struct {
+		const char *filter, *want;
+	} counts[] = {
+	        {"", "{\"open\":0,\"pending\":0,\"snoozed\":0,\"resolved\":1}"},
+	        {",\"visible_to\":{\"agent\":\"bo\",\"teams\":[]}",
+	         "{\"open\":0,\"pending\":0,\"snoozed\":0,\"resolved\":0}"},
+	        {",\"visible_to\":{\"agent\":\"bo\",\"teams\":[\"t2\"]}",
+	         "{\"open\":0,\"pending\":0,\"snoozed\":0,\"resolved\":1}"},
+	        {",\"team\":\"t1\"", "{\"open\":0,\"pending\":0,\"snoozed\":0,\"resolved\":0}"},
+	};
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		snprintf(req, sizeof(req), "{\"channel\":\"%s\"%s}", chc, counts[i].filter);
+		cJSON *r = suite_query(su, "conversations.counts", req, &rc);
+		CHECK_RC(rc, 0);
+		char *text = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "counts"));
+		CHECK_STR(text ? text : "", counts[i].want);
+		free(text);
+		cJSON_Delete(r);
+	}
 	/* A status filter alone: ours is there, and nothing of another status is. */
 	items = list(su, "conversations.list", "conversations", "{\"status\":\"resolved\",\"limit\":1000}");
 	int ours = 0, other = 0;
-	const cJSON *it;
 	cJSON_ArrayForEach(it, items)
 	{
 		ours |= strcmp(suite_jstr(it, "id"), cb) == 0;

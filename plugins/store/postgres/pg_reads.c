@@ -2,7 +2,7 @@
  * pg_reads.c: the read ops of the query table (messages.list, message.get,
  * conversations.list, conversation.get, contact.get, agents.load,
  * contact.lookup, conversation.current, conversation.of_ref,
- * conversation.route: sdk/schemas/store/), each one statement or a few.  Their
+ * conversation.route, conversations.counts: sdk/schemas/store/), each one statement or a few.  Their
  * replies have the keys and nesting of the SQLite store's, so the control
  * API answers the same whatever the store.  Other op names are
  * PARLEY_ENOTSUP: with the typed contract the gateway's conversation core
@@ -137,6 +137,53 @@ static int query_get(struct pgstore *s, const cJSON *req, char **reply)
 	return *reply ? 0 : PARLEY_ENOMEM;
 }
 
+/* The contact's name and the latest message, as the SQLite store's list has them. */
+#define PG_LIST_EXTRA_COLS                                                                                             \
+	"(SELECT name FROM contacts AS ct WHERE ct.id = c.contact_id) AS contact_name,"                                \
+	" (SELECT jsonb_build_object('id', m.id, 'direction', m.direction, 'channel', m.channel, 'channel_type',"      \
+	" m.channel_type, 'text', left(coalesce(m.envelope->>'text', ''), 200), 'at', m.received_at)"                  \
+	" FROM messages AS m WHERE m.conversation_id = c.id AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1)"       \
+	" AS last_message"
+
+/* conversations.counts: conversations of each status matching the list's filters (but status). */
+static int op_conversations_counts(struct pgstore *s, const cJSON *req, char **reply)
+{
+	const cJSON *vis = cJSON_GetObjectItemCaseSensitive(req, "visible_to");
+	const cJSON *tv = cJSON_GetObjectItemCaseSensitive(vis, "teams");
+	char *teams = cJSON_IsArray(tv) ? cJSON_PrintUnformatted(tv) : NULL;
+	const char *p[] = {get(req, "team"),
+	                   get(req, "assignee"),
+	                   get(req, "label"),
+	                   get(req, "channel"),
+	                   cJSON_IsObject(vis) ? "1" : NULL,
+	                   cJSON_IsObject(vis) ? get(vis, "agent") : NULL,
+	                   teams ? teams : "[]"};
+	int rv;
+	struct pg_conn *c;
+	if ((rv = pg_acquire(s, &c)) != 0) {
+		free(teams);
+		return rv;
+	}
+	cJSON *a = rows(s, c,
+	                "SELECT jsonb_build_object('open', count(*) FILTER (WHERE c.status = 'open'),"
+	                " 'pending', count(*) FILTER (WHERE c.status = 'pending'),"
+	                " 'snoozed', count(*) FILTER (WHERE c.status = 'snoozed'),"
+	                " 'resolved', count(*) FILTER (WHERE c.status = 'resolved')) AS counts FROM conversations AS c"
+	                " WHERE ($1::text IS NULL OR c.team = $1) AND ($2::text IS NULL OR c.assignee = $2)"
+	                " AND ($3::text IS NULL OR c.labels ? $3)"
+	                " AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
+	                "  AND m.channel = $4))"
+	                " AND ($5::text IS NULL OR c.assignee = $6 OR coalesce(c.team, '') = '' OR $7::jsonb ? c.team)",
+	                7, p, &rv);
+	pg_release(s, c);
+	free(teams);
+	if (!a)
+		return rv;
+	cJSON *counts = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetArrayItem(a, 0), "counts");
+	cJSON_Delete(a);
+	return counts ? reply_obj(reply, "counts", counts) : fail(reply, PARLEY_EIO, "no counts");
+}
+
 static int op_conversations_list(struct pgstore *s, const cJSON *req, char **reply)
 {
 	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
@@ -169,7 +216,7 @@ static int op_conversations_list(struct pgstore *s, const cJSON *req, char **rep
 	}
 	cJSON *a =
 	        rows(s, c,
-	             "SELECT " PG_CONV_COLS " FROM conversations AS c"
+	             "SELECT " PG_CONV_COLS ", " PG_LIST_EXTRA_COLS " FROM conversations AS c"
 	             " WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.team = $2)"
 	             " AND ($3::text IS NULL OR c.assignee = $3) AND ($4::text IS NULL OR c.labels ? $4)"
 	             " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
@@ -527,7 +574,8 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	                                    "events.position",
 	                                    "queue.waiting",
 	                                    "queue.handling",
-	                                    "outbox.counts"};
+	                                    "outbox.counts",
+	                                    "conversations.counts"};
 	size_t k = 0;
 	while (k < sizeof(known) / sizeof(known[0]) && strcmp(op, known[k]) != 0)
 		k++;
@@ -582,8 +630,11 @@ int pg_query(void *store, const char *op, const char *request_json, char **reply
 	case 13:
 		rv = op_queue_handling(s, req, reply);
 		break;
-	default:
+	case 14:
 		rv = op_outbox_counts(s, reply);
+		break;
+	default:
+		rv = op_conversations_counts(s, req, reply);
 	}
 	cJSON_Delete(req);
 	return rv;

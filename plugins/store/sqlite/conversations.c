@@ -1,7 +1,7 @@
 /*
  * conversations.c: the SQLite store's reads of contacts and conversations
  * (contact.lookup, conversation.of_ref, conversation.current,
- * conversations.list, conversation.get, conversation.route, contact.get,
+ * conversations.list, conversations.counts, conversation.get, conversation.route, contact.get,
  * agents.load).  What changes them is decided by the gateway's
  * conversation core and written through the typed operations (typed.c).
  */
@@ -15,7 +15,7 @@
 static int json_column(const char *name)
 {
 	return strcmp(name, "labels") == 0 || strcmp(name, "attributes") == 0 || strcmp(name, "data") == 0 ||
-	       strcmp(name, "moved") == 0 || strcmp(name, "envelope") == 0;
+	       strcmp(name, "moved") == 0 || strcmp(name, "envelope") == 0 || strcmp(name, "last_message") == 0;
 }
 
 static cJSON *row_object(sqlite3_stmt *st)
@@ -212,6 +212,18 @@ static int op_conversation_current(struct store *s, const cJSON *req, char **rep
 	return c ? reply_obj(reply, "conversation", c) : fail(reply, PARLEY_ENOENT, "the contact has no conversation");
 }
 
+/*
+ * What a list shows of each conversation beside its row: the contact's name
+ * and the latest message (its text cut to 200 characters).  One index step
+ * each (messages_conversation backwards), so a page costs 25 of them.
+ */
+#define LIST_EXTRA_COLUMNS                                                                                             \
+	"(SELECT name FROM contacts AS ct WHERE ct.id = c.contact_id) AS contact_name,"                                \
+	" (SELECT json_object('id', m.id, 'direction', m.direction, 'channel', m.channel, 'channel_type',"             \
+	" m.channel_type, 'text', substr(coalesce(json_extract(m.envelope, '$.text'), ''), 1, 200), 'at',"             \
+	" m.received_at) FROM messages AS m WHERE m.conversation_id = c.id AND m.conversation_id IS NOT NULL"          \
+	" AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1) AS last_message"
+
 /* A JSON array of strings (the request's member) as text, or NULL when absent. */
 static char *json_member(const cJSON *obj, const char *name)
 {
@@ -244,7 +256,7 @@ static int op_conversations_list(struct store *s, const cJSON *req, char **reply
 	                   teams ? teams : "[]"};
 	cJSON *rows =
 	        read_all(s,
-	                 "SELECT " CONVERSATION_COLUMNS " FROM conversations AS c"
+	                 "SELECT " CONVERSATION_COLUMNS ", " LIST_EXTRA_COLUMNS " FROM conversations AS c"
 	                 " WHERE (?1 IS NULL OR c.status = ?1) AND (?2 IS NULL OR c.team = ?2)"
 	                 " AND (?3 IS NULL OR c.assignee = ?3)"
 	                 " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.labels) WHERE value = ?4))"
@@ -257,6 +269,48 @@ static int op_conversations_list(struct store *s, const cJSON *req, char **reply
 	                 p, 11);
 	free(teams);
 	return reply_obj(reply, "conversations", rows);
+}
+
+/*
+ * conversations.counts: how many conversations of each status match the
+ * filters of conversations.list (but status and paging), narrowed alike.
+ */
+static int op_conversations_counts(struct store *s, const cJSON *req, char **reply)
+{
+	const cJSON *vis = cJSON_GetObjectItemCaseSensitive(req, "visible_to");
+	char *teams = cJSON_IsObject(vis) ? json_member(vis, "teams") : NULL;
+	const char *p[] = {get(req, "team"),
+	                   get(req, "assignee"),
+	                   get(req, "label"),
+	                   get(req, "channel"),
+	                   cJSON_IsObject(vis) ? "1" : NULL,
+	                   cJSON_IsObject(vis) ? get(vis, "agent") : NULL,
+	                   teams ? teams : "[]"};
+	cJSON *rows = read_all(s,
+	                       "SELECT c.status AS status, count(*) AS n FROM conversations AS c"
+	                       " WHERE (?1 IS NULL OR c.team = ?1) AND (?2 IS NULL OR c.assignee = ?2)"
+	                       " AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.labels) WHERE value = ?3))"
+	                       " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
+	                       "  AND m.conversation_id IS NOT NULL AND m.channel = ?4))"
+	                       " AND (?5 IS NULL OR c.assignee = ?6 OR coalesce(c.team, '') = ''"
+	                       "  OR c.team IN (SELECT value FROM json_each(?7)))"
+	                       " GROUP BY c.status",
+	                       p, 7);
+	free(teams);
+	cJSON *counts = cJSON_CreateObject();
+	static const char *const statuses[] = {"open", "pending", "snoozed", "resolved"};
+	for (size_t i = 0; i < 4; i++)
+		cJSON_AddNumberToObject(counts, statuses[i], 0);
+	const cJSON *row;
+	cJSON_ArrayForEach(row, rows)
+	{
+		const char *st = get(row, "status");
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(row, "n");
+		if (st && cJSON_IsNumber(n))
+			cJSON_ReplaceItemInObjectCaseSensitive(counts, st, cJSON_CreateNumber(n->valuedouble));
+	}
+	cJSON_Delete(rows);
+	return reply_obj(reply, "counts", counts);
 }
 
 static int op_conversation_get(struct store *s, const cJSON *req, char **reply)
@@ -472,6 +526,8 @@ int conv_query(struct store *s, const char *op, const cJSON *req, char **reply)
 		return op_conversation_current(s, req, reply);
 	if (strcmp(op, "conversations.list") == 0)
 		return op_conversations_list(s, req, reply);
+	if (strcmp(op, "conversations.counts") == 0)
+		return op_conversations_counts(s, req, reply);
 	if (strcmp(op, "conversation.get") == 0)
 		return op_conversation_get(s, req, reply);
 	if (strcmp(op, "conversation.route") == 0)
