@@ -310,8 +310,12 @@ pipelines:
     await failedMsg.locator(".status.bad").waitFor({ timeout: 5000 });
     const reason = await failedMsg.locator(".status").textContent();
     check(/^failed: .*undeliverable/i.test(reason), `failed with the provider's reason: ${reason}`);
-    check(await failedMsg.locator(".retry-note").count() === 1 && await failedMsg.locator("button").count() === 0,
-          "no fake retry button, a note instead");
+    // Retry: the dead letter is queued again (message.retry) and the provider is asked once more.
+    const failedPosts = fake.posts().filter((r) => r.url.endsWith("/messages") && r.body.includes("FAILME")).length;
+    await failedMsg.locator("button.retry").click();
+    check(await until(() => fake.posts().filter((r) => r.url.endsWith("/messages") && r.body.includes("FAILME")).length ===
+                            failedPosts + 1, 5000), "Retry sends the dead letter once more");
+    await page.locator("#timeline .msg.outbound.failed", { hasText: "FAILME" }).locator(".status.bad").waitFor({ timeout: 5000 });
     check((await failedMsg.textContent()).indexOf("sent") < 0 || /failed/.test(reason), "not shown as sent");
     await page.selectOption("#reply-channel", "");
 

@@ -407,8 +407,11 @@ function renderEntry(x) {
                h("time", { datetime: x.at }, when(x.at)), deliveryStatus(m)),
              m.text ? h("div", { class: "text" }, m.text) : null,
              (m.attachments || []).map((a) => h("div", { class: "att" }, attachmentView(m, a))),
-             failedSend ? h("div", { class: "retry-note" },
-                            "Not delivered. Retrying from here is not available yet (no message.retry op): send it again.")
+             failedSend ? h("div", { class: "retry-note" }, "Not delivered. ",
+                            h("button", { type: "button", class: "retry",
+                                          onclick: () => post(`/messages/${m.id}/retry`)
+                                                           .then(() => openConversation(m.conversation_id, true))
+                                                           .catch(failed) }, "Retry"))
                         : null);
   }
   if (x.kind === "note")
