@@ -291,5 +291,11 @@ int main(int argc, char **argv)
 	       "max_ms=%.2f\n",
 	       rate, nconns, secs, ok, bad, get_path ? "requests_per_s" : "webhooks_per_s", (double)ok / secs, p50, p99,
 	       pmax);
+	for (int i = 0; i < nconns; i++)
+		close(cs[i].fd);
+	close(ep);
+	free(cs);
+	free(lat);
+	free(backlog);
 	return bad ? 1 : 0;
 }
