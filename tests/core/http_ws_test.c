@@ -226,7 +226,7 @@ int main(void)
 	 * hub's silence limit, answering only its pings: still open.
 	 */
 	int pings = 0;
-	for (int i = 0; i < 40; i++) {
+	for (int i = 0; i < 60; i++) {
 		int op = next_frame(&c, got, sizeof(got), 100);
 		if (op == 0x9) {
 			pings++;
@@ -268,7 +268,7 @@ int main(void)
 	/* A client that never answers a ping is closed after 2.5 s of silence. */
 	CHECK(handshake(&c, port, GOOD) == 101);
 	CHECK(closes_reach(4, 1500) == 3);
-	CHECK(closes_reach(4, 3000) == 4);
+	CHECK(closes_reach(4, 8000) == 4); /* generous: a loaded machine's timers run late, never early */
 	close(c.fd);
 
 	/* The hub stops with a socket open: 1001, and on_close. */

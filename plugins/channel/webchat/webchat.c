@@ -457,25 +457,28 @@ static void committed(void *arg, int result, const char *const *ids, size_t n)
 }
 
 /* 1 when session sid may send one more message this minute (and counts it). */
+/*
+ * A token bucket per visitor session: rate_per_min messages at once, then
+ * one more each 60/rate_per_min seconds.  (A window per calendar minute
+ * would let a visitor send twice the limit across a minute's boundary.)
+ */
 static int rate_ok(struct webchat *w, const char *sid)
 {
-	long long minute = (long long)(now_s() / 60), win = -1, count = 0;
-	char val[48];
+	double now = now_s(), tokens = (double)w->rate_per_min, at = now;
+	char val[64];
 	pthread_mutex_lock(&w->lock);
-	if (w->rates.n > 20000) { /* forget old minutes rather than grow without bound */
+	if (w->rates.n > 20000) { /* forget old sessions rather than grow without bound */
 		strmap_free(&w->rates);
 		memset(&w->rates, 0, sizeof(w->rates));
 	}
 	const char *v = strmap_get(&w->rates, sid);
-	if (v)
-		sscanf(v, "%lld %lld", &win, &count);
-	if (win != minute)
-		count = 0;
-	int ok = count < w->rate_per_min;
-	if (ok) {
-		snprintf(val, sizeof(val), "%lld %lld", minute, count + 1);
-		strmap_put(&w->rates, sid, val);
-	}
+	if (v && sscanf(v, "%lf %lf", &tokens, &at) == 2 && now > at)
+		tokens += (now - at) * (double)w->rate_per_min / 60.0;
+	if (tokens > (double)w->rate_per_min)
+		tokens = (double)w->rate_per_min;
+	int ok = tokens >= 1.0;
+	snprintf(val, sizeof(val), "%.6f %.3f", ok ? tokens - 1.0 : tokens, now);
+	strmap_put(&w->rates, sid, val);
 	pthread_mutex_unlock(&w->lock);
 	return ok;
 }
