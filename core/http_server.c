@@ -20,6 +20,7 @@
 #include "http_server.h"
 #include "envelope.h"
 #include "http_conns.h"
+#include "http_server_internal.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -50,71 +51,6 @@
 /* GnuTLS's default suites, TLS 1.3 and 1.2 only: older versions have known attacks and providers use 1.2+. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
-enum phase { PH_HEAD, PH_BODY, PH_HANDLER };
-
-struct header {
-	const char *name, *value;
-};
-
-struct parley_http_request {
-	struct http_server *srv;
-	struct MHD_Connection *mc;
-	struct parley_http_request *prev, *next;
-	atomic_int refs; /* MHD's until completed, the handler's until it answers */
-	atomic_int completed;
-	enum phase phase;
-	char *uri; /* path NUL query, copied from the request line */
-	const char *path, *query;
-	char *method;
-	char *label;
-	/* Header snapshot (one block), so accessors never reach into MHD from other threads. */
-	struct header *headers;
-	size_t n_headers;
-	http_handler handler;
-	void *handler_arg;
-	uint64_t max_body;
-	atomic_int tracked; /* counted in srv->inflight */
-	int routed;
-	int refuse_status;
-	char *refuse_msg;
-	const char *refuse_reason;
-	uint64_t dropped;
-	int queued; /* an answer is queued: drop whatever MHD still hands us */
-	char *body;
-	size_t len, cap;
-	/* A protocol switch (http_server_upgrade()): called once, with the socket or with -1. */
-	http_upgrade_cb upgrade_cb;
-	void *upgrade_arg;
-	atomic_int upgrade_called;
-	pthread_mutex_t lock; /* answer, answered, suspended */
-	struct MHD_Response *answer;
-	unsigned answer_status;
-	int answered, suspended;
-	char client_ip[64];      /* the peer's address, numeric */
-	struct timespec started; /* the request line came in (CLOCK_MONOTONIC) */
-	char request_id[32];     /* a ULID: in X-Request-Id, the log lines and the envelopes' meta */
-	int webhook;             /* served tracked: its answer's time goes to parley_webhook_seconds */
-};
-
-struct http_server {
-	struct http_server_config cfg;
-	int tls; /* serving HTTPS */
-	struct metrics *metrics;
-	http_router route;
-	void *route_arg;
-	struct MHD_Daemon *d;
-	struct http_conns *conns;
-	pthread_mutex_t lock; /* reqs */
-	struct parley_http_request *reqs;
-	atomic_long inflight;
-	pthread_mutex_t resume_lock; /* MHD_resume_connection() against stopping */
-	int stopping;
-	struct http_stream *streams; /* open streams, under lock */
-	int starting;
-	char *start_error;
-	char *tls_cert, *tls_key; /* MHD reads them while it starts; kept until free */
-};
-
 static const char *const refusal_reasons[] = {"header_timeout", "body_timeout",      "too_many_connections",
                                               "uri_too_long",   "headers_too_large", "body_too_large",
                                               "bad_request",    "overloaded"};
@@ -124,7 +60,7 @@ static void count_refusal(struct http_server *s, const char *reason)
 	metrics_add(s->metrics, "http_refused_total", "reason", reason, 1);
 }
 
-static void count_response(struct http_server *s, unsigned status)
+void srv_count_response(struct http_server *s, unsigned status)
 {
 	char code[16];
 	snprintf(code, sizeof(code), "%u", status);
@@ -188,7 +124,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
 
 /* --------------------------------------------------------------- requests */
 
-static void request_unref(parley_http_request *r)
+void srv_request_unref(parley_http_request *r)
 {
 	if (atomic_fetch_sub(&r->refs, 1) != 1)
 		return;
@@ -279,9 +215,9 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
 	/* MHD hands an upgraded socket over before it completes the request: this one never switched. */
 	if (r->upgrade_cb && !atomic_exchange(&r->upgrade_called, 1)) {
 		r->upgrade_cb(r->upgrade_arg, -1, NULL, 0, NULL);
-		request_unref(r); /* the upgrade's */
+		srv_request_unref(r); /* the upgrade's */
 	}
-	request_unref(r);
+	srv_request_unref(r);
 }
 
 void http_server_serve(parley_http_request *r, http_handler handler, void *arg, uint64_t max_body, int tracked)
@@ -345,7 +281,7 @@ static enum MHD_Result queue_refusal(parley_http_request *r, int close)
 	struct http_server *s = r->srv;
 	if (r->refuse_reason)
 		count_refusal(s, r->refuse_reason);
-	count_response(s, (unsigned)r->refuse_status);
+	srv_count_response(s, (unsigned)r->refuse_status);
 	return queue(r, (unsigned)r->refuse_status, error_response(r->refuse_status, r->refuse_msg, close));
 }
 
@@ -547,7 +483,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 }
 
 /* Store resp as req's answer; resume the connection if the handler already returned. */
-static int answer(parley_http_request *r, unsigned status, struct MHD_Response *resp)
+int srv_answer(parley_http_request *r, unsigned status, struct MHD_Response *resp)
 {
 	struct http_server *s = r->srv;
 	pthread_mutex_lock(&r->lock);
@@ -589,8 +525,8 @@ void http_server_respond_with(parley_http_request *r, int status, const char *co
 		MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	if (resp && status == MHD_HTTP_SERVICE_UNAVAILABLE)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	if (answer(r, (unsigned)status, resp) == 0) {
-		count_response(r->srv, (unsigned)status);
+	if (srv_answer(r, (unsigned)status, resp) == 0) {
+		srv_count_response(r->srv, (unsigned)status);
 		if (r->webhook && r->label) {
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
@@ -602,7 +538,7 @@ void http_server_respond_with(parley_http_request *r, int status, const char *co
 			        "channel", r->label, s);
 		}
 	}
-	request_unref(r);
+	srv_request_unref(r);
 }
 
 void http_server_respond_error(parley_http_request *r, int status, const char *message)
@@ -610,288 +546,6 @@ void http_server_respond_error(parley_http_request *r, int status, const char *m
 	char *body = http_error_json(message);
 	http_server_respond(r, status, "application/json", body, body ? strlen(body) : 0);
 	free(body);
-}
-
-/* ---------------------------------------------------------------- streams */
-
-/*
- * A stream is one response body that stays open.  Writers append to buf
- * under lock; MHD's content reader (on the connection's thread) takes from
- * it and, when it is empty, suspends the connection until the next write or
- * the end resumes it.  A suspended connection has no MHD idle timeout, so a
- * quiet stream stays open for as long as it is wanted.
- *
- * References: the caller's (dropped by http_stream_close()) and MHD's
- * (dropped by the response's free callback, when MHD is done with the
- * body: the client went away, the body ended, or the daemon stopped).
- * on_close fires once, when the body can no longer reach the client.
- */
-struct http_stream {
-	struct http_server *srv;
-	struct MHD_Connection *mc;
-	struct http_stream *prev, *next; /* srv->streams, under srv->lock */
-	pthread_mutex_t lock;            /* everything below */
-	char *buf;
-	size_t off, len, cap; /* bytes waiting are buf[off, len) */
-	int refs;
-	int suspended; /* by the reader, waiting for bytes */
-	int ending;    /* http_stream_close(): end the body once buf is sent */
-	int gone;      /* MHD is done with the body: writes are refused */
-	int answering; /* http_server_stream() has not returned: on_close waits for it */
-	int close_deferred;
-	atomic_int closed_fired;
-	void (*on_close)(void *arg);
-	void *arg;
-};
-
-static void stream_unref(struct http_stream *st)
-{
-	pthread_mutex_lock(&st->lock);
-	int last = --st->refs == 0;
-	pthread_mutex_unlock(&st->lock);
-	if (!last)
-		return;
-	pthread_mutex_destroy(&st->lock);
-	free(st->buf);
-	free(st);
-}
-
-/* Resume st's connection if the reader suspended it (st->lock held). */
-static void stream_wake(struct http_stream *st)
-{
-	if (!st->suspended)
-		return;
-	st->suspended = 0;
-	struct http_server *s = st->srv;
-	pthread_mutex_lock(&s->resume_lock);
-	if (!s->stopping)
-		MHD_resume_connection(st->mc);
-	pthread_mutex_unlock(&s->resume_lock);
-}
-
-/* Tell the owner the stream is over: once, whoever notices first. */
-static void stream_fire_close(struct http_stream *st)
-{
-	pthread_mutex_lock(&st->lock);
-	int later = st->answering;
-	st->close_deferred |= later;
-	pthread_mutex_unlock(&st->lock);
-	if (later)
-		return; /* http_server_stream() fires it, if the stream was made at all */
-	if (atomic_exchange(&st->closed_fired, 1))
-		return;
-	if (st->on_close)
-		st->on_close(st->arg);
-}
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-	struct http_stream *st = cls;
-	(void)pos;
-	pthread_mutex_lock(&st->lock);
-	size_t n = st->len - st->off;
-	if (n > max)
-		n = max;
-	if (n) {
-		memcpy(out, st->buf + st->off, n);
-		st->off += n;
-		if (st->off == st->len)
-			st->off = st->len = 0;
-	} else if (st->ending) {
-		pthread_mutex_unlock(&st->lock);
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	} else {
-		/* Nothing to send: wait off MHD's loop (returning 0 alone would spin). */
-		MHD_suspend_connection(st->mc);
-		st->suspended = 1;
-	}
-	pthread_mutex_unlock(&st->lock);
-	return (ssize_t)n;
-}
-
-/* MHD is done with the body: no reader call follows. */
-static void stream_done(void *cls)
-{
-	struct http_stream *st = cls;
-	struct http_server *s = st->srv;
-	pthread_mutex_lock(&s->lock);
-	if (st->prev)
-		st->prev->next = st->next;
-	else if (s->streams == st)
-		s->streams = st->next;
-	if (st->next)
-		st->next->prev = st->prev;
-	st->prev = st->next = NULL;
-	pthread_mutex_unlock(&s->lock);
-	pthread_mutex_lock(&st->lock);
-	st->gone = 1;
-	st->suspended = 0;
-	free(st->buf);
-	st->buf = NULL;
-	st->off = st->len = st->cap = 0;
-	pthread_mutex_unlock(&st->lock);
-	stream_fire_close(st);
-	stream_unref(st);
-}
-
-struct http_stream *http_server_stream(parley_http_request *r, int status, const char *content_type,
-                                       const char *const *headers, void (*on_close)(void *arg), void *arg)
-{
-	struct http_server *s = r->srv;
-	struct http_stream *st = calloc(1, sizeof(*st));
-	struct MHD_Response *resp = NULL;
-	if (st) {
-		st->srv = s;
-		st->mc = r->mc;
-		st->refs = 2; /* the caller's and MHD's */
-		st->answering = 1;
-		st->on_close = on_close;
-		st->arg = arg;
-		pthread_mutex_init(&st->lock, NULL);
-		/* The block size bounds one read; MHD's connection pool bounds it further. */
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st, stream_done);
-	}
-	if (!resp) {
-		if (st)
-			pthread_mutex_destroy(&st->lock);
-		free(st);
-		http_server_respond_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory for the stream");
-		return NULL;
-	}
-	if (content_type)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
-		MHD_add_response_header(resp, headers[i], headers[i + 1]);
-	/* A stream may stay open for hours: it must not hold a max_inflight slot. */
-	if (atomic_exchange(&r->tracked, 0))
-		atomic_fetch_sub(&s->inflight, 1);
-	pthread_mutex_lock(&s->lock);
-	st->next = s->streams;
-	if (s->streams)
-		s->streams->prev = st;
-	s->streams = st;
-	pthread_mutex_unlock(&s->lock);
-	/*
-	 * From here MHD's reference is dropped by stream_done(), which MHD calls
-	 * when it destroys resp, even when resp never goes out (answered
-	 * already, or the server stopped first).
-	 */
-	int rv = answer(r, (unsigned)status, resp);
-	pthread_mutex_lock(&st->lock);
-	st->answering = 0;
-	int deferred = st->close_deferred;
-	pthread_mutex_unlock(&st->lock);
-	if (rv != 0) {
-		/* Answered already (the server is stopping): no stream, and no on_close. */
-		atomic_store(&st->closed_fired, 1);
-		request_unref(r);
-		http_stream_close(st);
-		return NULL;
-	}
-	count_response(s, (unsigned)status);
-	request_unref(r);
-	if (deferred)
-		stream_fire_close(st); /* the client left before this returned */
-	return st;
-}
-
-int http_stream_write(struct http_stream *st, const void *data, size_t len)
-{
-	pthread_mutex_lock(&st->lock);
-	if (st->gone || st->ending) {
-		pthread_mutex_unlock(&st->lock);
-		return PARLEY_ECLOSED;
-	}
-	if (st->len - st->off + len > HTTP_STREAM_BACKLOG) {
-		pthread_mutex_unlock(&st->lock);
-		return PARLEY_EBUSY;
-	}
-	if (st->len + len > st->cap && st->off) {
-		memmove(st->buf, st->buf + st->off, st->len - st->off);
-		st->len -= st->off;
-		st->off = 0;
-	}
-	if (st->len + len > st->cap) {
-		size_t cap = st->cap ? st->cap : 4096;
-		while (cap < st->len + len)
-			cap *= 2;
-		char *nb = realloc(st->buf, cap);
-		if (!nb) {
-			pthread_mutex_unlock(&st->lock);
-			return PARLEY_ENOMEM;
-		}
-		st->buf = nb;
-		st->cap = cap;
-	}
-	if (len)
-		memcpy(st->buf + st->len, data, len);
-	st->len += len;
-	if (len)
-		stream_wake(st);
-	pthread_mutex_unlock(&st->lock);
-	return 0;
-}
-
-void http_stream_close(struct http_stream *st)
-{
-	if (!st)
-		return;
-	pthread_mutex_lock(&st->lock);
-	st->ending = 1;
-	stream_wake(st);
-	pthread_mutex_unlock(&st->lock);
-	stream_unref(st);
-}
-
-/*
- * End every open stream and wait a moment for the ends to leave, so that
- * clients see a complete body rather than a cut connection.
- */
-static void streams_end(struct http_server *s)
-{
-	pthread_mutex_lock(&s->lock);
-	for (struct http_stream *st = s->streams; st; st = st->next) {
-		pthread_mutex_lock(&st->lock);
-		st->ending = 1;
-		stream_wake(st);
-		pthread_mutex_unlock(&st->lock);
-	}
-	pthread_mutex_unlock(&s->lock);
-	for (int tries = 0; tries < 100; tries++) {
-		pthread_mutex_lock(&s->lock);
-		int left = s->streams != NULL;
-		pthread_mutex_unlock(&s->lock);
-		if (!left)
-			break;
-		usleep(10000);
-	}
-}
-
-/*
- * After MHD stopped: a stream MHD still held (a client that read nothing
- * of its end) has had its response destroyed by now, or will have when its
- * request is freed; tell the owners at once either way.
- */
-static void streams_gone(struct http_server *s)
-{
-	for (;;) {
-		pthread_mutex_lock(&s->lock);
-		struct http_stream *st = s->streams;
-		if (st) {
-			s->streams = st->next;
-			if (st->next)
-				st->next->prev = NULL;
-			st->prev = st->next = NULL;
-			pthread_mutex_lock(&st->lock);
-			st->gone = 1;
-			st->suspended = 0;
-			pthread_mutex_unlock(&st->lock);
-		}
-		pthread_mutex_unlock(&s->lock);
-		if (!st)
-			return;
-		stream_fire_close(st);
-	}
 }
 
 /* ---------------------------------------------------------------- upgrades */
@@ -907,7 +561,7 @@ static void on_upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, con
 		return;
 	}
 	r->upgrade_cb(r->upgrade_arg, sock, extra, extra_len, (struct http_upgraded *)urh);
-	request_unref(r); /* the upgrade's reference */
+	srv_request_unref(r); /* the upgrade's reference */
 }
 
 int http_server_upgrade(parley_http_request *r, const char *const *headers, http_upgrade_cb cb, void *arg)
@@ -927,14 +581,14 @@ int http_server_upgrade(parley_http_request *r, const char *const *headers, http
 	r->upgrade_arg = arg;
 	/* Kept until on_upgraded() ran, or until the request is freed without it (then cb gets -1). */
 	atomic_fetch_add(&r->refs, 1);
-	if (answer(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp) != 0) {
+	if (srv_answer(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp) != 0) {
 		r->upgrade_cb = NULL;
-		request_unref(r);
-		request_unref(r);
+		srv_request_unref(r);
+		srv_request_unref(r);
 		return PARLEY_EINVAL;
 	}
-	count_response(s, MHD_HTTP_SWITCHING_PROTOCOLS);
-	request_unref(r);
+	srv_count_response(s, MHD_HTTP_SWITCHING_PROTOCOLS);
+	srv_request_unref(r);
 	return 0;
 }
 
@@ -1018,7 +672,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 		va_copy(aq, ap);
 		unsigned code = va_arg(aq, unsigned);
 		va_end(aq);
-		count_response(s, code);
+		srv_count_response(s, code);
 		count_refusal(s, code == MHD_HTTP_URI_TOO_LONG                      ? "uri_too_long"
 		                 : code == MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE ? "headers_too_large"
 		                 : code == MHD_HTTP_CONTENT_TOO_LARGE               ? "body_too_large"
@@ -1174,10 +828,10 @@ void http_server_stop(struct http_server *s)
 	}
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; i < n; i++)
-		if (answer(waiting[i], MHD_HTTP_SERVICE_UNAVAILABLE,
-		           error_response(MHD_HTTP_SERVICE_UNAVAILABLE, "the gateway is shutting down: retry later",
-		                          1)) == 0)
-			count_response(s, MHD_HTTP_SERVICE_UNAVAILABLE);
+		if (srv_answer(waiting[i], MHD_HTTP_SERVICE_UNAVAILABLE,
+		               error_response(MHD_HTTP_SERVICE_UNAVAILABLE, "the gateway is shutting down: retry later",
+		                              1)) == 0)
+			srv_count_response(s, MHD_HTTP_SERVICE_UNAVAILABLE);
 	/* Give those answers a moment to leave before the connections close. */
 	for (int tries = 0; tries < 100; tries++) {
 		size_t left = 0;
@@ -1188,17 +842,17 @@ void http_server_stop(struct http_server *s)
 		usleep(10000);
 	}
 	for (size_t i = 0; i < n; i++)
-		request_unref(waiting[i]);
+		srv_request_unref(waiting[i]);
 	free(waiting);
 
-	streams_end(s);
+	http_streams_end(s);
 
 	pthread_mutex_lock(&s->resume_lock);
 	s->stopping = 1;
 	pthread_mutex_unlock(&s->resume_lock);
 	MHD_stop_daemon(s->d);
 	s->d = NULL;
-	streams_gone(s);
+	http_streams_gone(s);
 }
 
 void http_server_free(struct http_server *s)
@@ -1209,7 +863,7 @@ void http_server_free(struct http_server *s)
 	while (s->reqs) {
 		parley_http_request *r = s->reqs;
 		atomic_store(&r->refs, 1);
-		request_unref(r);
+		srv_request_unref(r);
 	}
 	http_conns_close(s->conns);
 	pthread_mutex_destroy(&s->resume_lock);
