@@ -447,6 +447,29 @@ static int op_agents_load(struct pgstore *s, char **reply)
 	return reply_obj(reply, "load", load);
 }
 
+/* A read on a pooled connection answered as {"key": [rows]} (reply_rows) or {"key": row} (reply_row). */
+static int reply_read(struct pgstore *s, char **reply, const char *key, const char *sql, int n, const char *const *p,
+                      int one)
+{
+	int rv;
+	struct pg_conn *c;
+	if ((rv = pg_acquire(s, &c)) != 0)
+		return rv;
+	cJSON *v = one ? row(s, c, sql, n, p, &rv) : rows(s, c, sql, n, p, &rv);
+	pg_release(s, c);
+	return v ? reply_obj(reply, key, v) : rv;
+}
+
+static int reply_rows(struct pgstore *s, char **reply, const char *key, const char *sql, int n, const char *const *p)
+{
+	return reply_read(s, reply, key, sql, n, p, 0);
+}
+
+static int reply_row(struct pgstore *s, char **reply, const char *key, const char *sql, int n, const char *const *p)
+{
+	return reply_read(s, reply, key, sql, n, p, 1);
+}
+
 /* conversation_events.since {after, limit}: the log of conversation changes after seq `after`, in order. */
 static int op_events_since(struct pgstore *s, const cJSON *req, char **reply)
 {
@@ -458,16 +481,10 @@ static int op_events_since(struct pgstore *s, const cJSON *req, char **reply)
 	snprintf(limit, sizeof(limit), "%d",
 	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 500);
 	const char *p[] = {a, limit};
-	int rv;
-	struct pg_conn *c;
-	if ((rv = pg_acquire(s, &c)) != 0)
-		return rv;
-	cJSON *a_rows = rows(s, c,
-	                     "SELECT seq, conversation_id, type, data, at FROM conversation_events"
-	                     " WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int",
-	                     2, p, &rv);
-	pg_release(s, c);
-	return a_rows ? reply_obj(reply, "events", a_rows) : rv;
+	return reply_rows(s, reply, "events",
+	                  "SELECT seq, conversation_id, type, data, at FROM conversation_events"
+	                  " WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int",
+	                  2, p);
 }
 
 /*
@@ -482,18 +499,12 @@ static int op_queue_waiting(struct pgstore *s, const cJSON *req, char **reply)
 	snprintf(limit, sizeof(limit), "%d",
 	         cJSON_IsNumber(lim) && lim->valueint > 0 && lim->valueint <= 1000 ? lim->valueint : 100);
 	const char *p[] = {get(req, "team"), limit};
-	int rv;
-	struct pg_conn *c;
-	if ((rv = pg_acquire(s, &c)) != 0)
-		return rv;
-	cJSON *a = rows(s, c,
-	                "SELECT " PG_CONV_COLS " FROM conversations AS c"
-	                " WHERE c.queued_at IS NOT NULL AND ($1::text IS NULL OR c.team = $1)"
-	                " ORDER BY c.team, CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'low' THEN 3"
-	                "  ELSE 2 END, c.queued_at, c.id LIMIT $2::int",
-	                2, p, &rv);
-	pg_release(s, c);
-	return a ? reply_obj(reply, "waiting", a) : rv;
+	return reply_rows(s, reply, "waiting",
+	                  "SELECT " PG_CONV_COLS " FROM conversations AS c"
+	                  " WHERE c.queued_at IS NOT NULL AND ($1::text IS NULL OR c.team = $1)"
+	                  " ORDER BY c.team, CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'low' THEN 3"
+	                  "  ELSE 2 END, c.queued_at, c.id LIMIT $2::int",
+	                  2, p);
 }
 
 /*
@@ -510,18 +521,12 @@ static int op_queue_handling(struct pgstore *s, const cJSON *req, char **reply)
 	const char *p[] = {get(req, "team"), limit};
 	if (!p[0])
 		return fail(reply, PARLEY_EINVAL, "queue.handling needs team");
-	int rv;
-	struct pg_conn *c;
-	if ((rv = pg_acquire(s, &c)) != 0)
-		return rv;
-	cJSON *a = rows(s, c,
-	                "SELECT c.id, c.assignee, c.resolved_at, (SELECT max(e.at) FROM conversation_events AS e"
-	                "  WHERE e.conversation_id = c.id AND e.type = 'assigned' AND e.at <= c.resolved_at)"
-	                "  AS assigned_at FROM conversations AS c WHERE c.team = $1 AND c.resolved_at IS NOT NULL"
-	                " AND c.status = 'resolved' ORDER BY c.resolved_at DESC LIMIT $2::int",
-	                2, p, &rv);
-	pg_release(s, c);
-	return a ? reply_obj(reply, "resolved", a) : rv;
+	return reply_rows(s, reply, "resolved",
+	                  "SELECT c.id, c.assignee, c.resolved_at, (SELECT max(e.at) FROM conversation_events AS e"
+	                  "  WHERE e.conversation_id = c.id AND e.type = 'assigned' AND e.at <= c.resolved_at)"
+	                  "  AS assigned_at FROM conversations AS c WHERE c.team = $1 AND c.resolved_at IS NOT NULL"
+	                  " AND c.status = 'resolved' ORDER BY c.resolved_at DESC LIMIT $2::int",
+	                  2, p);
 }
 
 /* outbox.counts: outbound messages waiting (queued, retry, sending) and dead-lettered (failed). */
@@ -545,16 +550,10 @@ static int op_outbox_counts(struct pgstore *s, char **reply)
 /* events.position: the last message seq and the last conversation event seq (0 when none). */
 static int op_events_position(struct pgstore *s, char **reply)
 {
-	int rv;
-	struct pg_conn *c;
-	if ((rv = pg_acquire(s, &c)) != 0)
-		return rv;
-	cJSON *r = row(s, c,
-	               "SELECT (SELECT coalesce(max(seq), 0) FROM messages) AS message_seq,"
-	               " (SELECT coalesce(max(seq), 0) FROM conversation_events) AS event_seq",
-	               0, NULL, &rv);
-	pg_release(s, c);
-	return r ? reply_obj(reply, "position", r) : rv;
+	return reply_row(s, reply, "position",
+	                 "SELECT (SELECT coalesce(max(seq), 0) FROM messages) AS message_seq,"
+	                 " (SELECT coalesce(max(seq), 0) FROM conversation_events) AS event_seq",
+	                 0, NULL);
 }
 
 int pg_query(void *store, const char *op, const char *request_json, char **reply)
