@@ -48,7 +48,7 @@ struct parley_store_tx {
 	struct pgstore *s;
 	struct pg_conn *c;
 	struct pg_arena arena;
-	int seq_locked; /* holds the advisory lock that orders message seqs by commit (pg_typed.c) */
+	int seq_locked; /* holds the advisory lock that orders message seqs by commit (pg_typed_messages.c) */
 };
 
 /*
@@ -137,7 +137,7 @@ const char *pg_val(const PGresult *r, int row, int col);
  */
 cJSON *pg_rows_json(const PGresult *r);
 
-/* The typed operations (pg_typed.c). */
+/* The typed operations (pg_typed.c; the rest in pg_typed.h). */
 extern const struct parley_store_typed_ops pg_typed_ops;
 int pg_tx_begin(void *store, parley_store_tx **tx);
 int pg_tx_commit(parley_store_tx *tx);

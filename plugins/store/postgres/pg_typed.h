@@ -1,0 +1,53 @@
+/*
+ * pg_typed.h: what the typed contract's files (pg_typed.c and the
+ * pg_typed_*.c beside it) share: the statement helpers of a transaction and
+ * the ops each file defines for pg_typed_ops.  Internal to this plugin; the
+ * ops' contracts are those of store.h.
+ */
+#ifndef PARLEY_STORE_PG_TYPED_H
+#define PARLEY_STORE_PG_TYPED_H
+
+#include "pg_store.h"
+
+/* pg_exec on the transaction's connection. */
+PGresult *pg_tx_exec(parley_store_tx *tx, const char *sql, int n, const char *const *params, int *rv);
+/* pg_tx_exec that keeps only the status; *rows (may be NULL) receives the rows changed. */
+int pg_tx_cmd(parley_store_tx *tx, const char *sql, int n, const char *const *params, long *rows);
+/* Frees the array literals params[0..n) after running sql with them (PARLEY_ENOMEM when one is NULL). */
+PGresult *pg_tx_exec_arrays(parley_store_tx *tx, const char *sql, int n, char **params, int *rv);
+/* A column of a result row, copied into the transaction's arena (NULL stays NULL). */
+const char *pg_tx_dup(parley_store_tx *tx, const PGresult *r, int row, int col);
+
+/* Messages (pg_typed_messages.c); pg_messages_insert, pg_receipts_apply and pg_messages_since are in pg_store.h. */
+int pg_message_status_advance(parley_store_tx *tx, const char *channel, const char *provider_id, const char *status,
+                              const char *error);
+int pg_messages_set_owner(parley_store_tx *tx, const char *const *ids, size_t n, const char *contact_id,
+                          const char *conversation_id);
+int pg_messages_of_contact(parley_store_tx *tx, const char *contact_id, parley_store_row_cb cb, void *arg);
+
+/* Contacts, identities and merges (pg_typed_contacts.c). */
+int pg_contacts_insert(parley_store_tx *tx, const struct parley_contact_rec *c, size_t n);
+int pg_contacts_lock(parley_store_tx *tx, const char *const *ids, size_t n, struct parley_contact_rec *out, int *found);
+int pg_contact_update(parley_store_tx *tx, const struct parley_contact_rec *c);
+int pg_identities_claim(parley_store_tx *tx, const struct parley_identity_rec *in, size_t n, const char **owners);
+int pg_identities_owner(parley_store_tx *tx, const char *const *urns, size_t n, const char **owners);
+int pg_identities_of_contact(parley_store_tx *tx, const char *contact_id, parley_store_row_cb cb, void *arg);
+int pg_identities_move(parley_store_tx *tx, const char *const *urns, size_t n, const char *contact_id);
+int pg_merge_insert(parley_store_tx *tx, const struct parley_merge_rec *m);
+int pg_merge_lock(parley_store_tx *tx, const char *id, struct parley_merge_rec *out);
+int pg_merge_set_undone(parley_store_tx *tx, const char *id, const char *undone_at);
+
+/* Conversations, their events and notes (pg_typed_conversations.c). */
+int pg_conversations_current(parley_store_tx *tx, const char *const *contact_ids, size_t n,
+                             struct parley_conversation_rec *out, int *found);
+int pg_conversation_lock(parley_store_tx *tx, const char *id, struct parley_conversation_rec *out);
+int pg_conversation_of_ref(parley_store_tx *tx, const char *channel, const char *ref,
+                           struct parley_conversation_rec *out);
+int pg_conversations_put(parley_store_tx *tx, const struct parley_conversation_rec *c, size_t n);
+int pg_conversations_of_contact(parley_store_tx *tx, const char *contact_id, parley_store_row_cb cb, void *arg);
+int pg_conversations_due(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+int pg_conversation_events_append(parley_store_tx *tx, const struct parley_conversation_event_rec *e, size_t n);
+int pg_note_insert(parley_store_tx *tx, const char *id, const char *conversation_id, const char *author,
+                   const char *text, const char *created_at);
+
+#endif
