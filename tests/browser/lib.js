@@ -27,12 +27,14 @@ function loadPlaywright() {
   return playwright;
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
+// A free port below the ephemeral range (see tests/e2e/ports.py: a bind(0) port may be taken by
+// any test's outgoing connection before the gateway binds it).
+function freePort(tries = 200) {
+  return new Promise((resolve, reject) => {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const s = net.createServer();
+    s.once("error", () => (tries > 1 ? freePort(tries - 1).then(resolve, reject) : reject(new Error("no free port"))));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(port)));
   });
 }
 

@@ -9,7 +9,7 @@
 const { spawn, execFileSync } = require("child_process");
 const fs = require("fs");
 const http = require("http");
-const net = require("net");
+const { freePort } = require("./lib.js");
 const os = require("os");
 const path = require("path");
 
@@ -31,14 +31,6 @@ if (!fs.existsSync(CHROMIUM)) {
   process.exit(77);
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function get(url) {
   return new Promise((resolve, reject) => {

@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 
+from ports import free_port  # noqa: F401 (tests import it from here)
+
 PARLEY = os.environ.get("PARLEY_BIN", "build/parley")
 BAD_PLUGINS = os.environ.get("PARLEY_BAD_PLUGINS", "")
 SOURCE_DIR = os.environ.get("PARLEY_SOURCE_DIR", ".")
@@ -36,14 +38,6 @@ def done():
         sys.exit(1)
     print("all checks passed")
     sys.exit(0)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def fixture(*parts):

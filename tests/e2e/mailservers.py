@@ -10,13 +10,7 @@ import subprocess
 import tempfile
 import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from ports import free_port  # noqa: F401 (tests import it from here)
 
 
 def wait_port(port, timeout=15):

@@ -8,15 +8,9 @@ import subprocess
 import tempfile
 import time
 
+from ports import free_port  # noqa: F401 (tests import it from here)
+
 DUMP = os.environ.get("PARLEY_NATS_DUMP", "build/tests/nats_stream_dump")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class NatsServer:

@@ -52,7 +52,7 @@ fi
 run() { "${as_owner[@]}" "$@"; }
 
 free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from ports import free_port; print(free_port())' "$(dirname "$0")/../e2e"
 }
 
 case "$cmd" in
