@@ -101,8 +101,11 @@ static int token_get(struct wechat *w, struct prov_client *c, int drop, char *ou
 		rv = token_fetch_locked(w, c, why, why_len);
 	if (rv == 0)
 		snprintf(out, outlen, "%s", w->access_token);
+	/* The channel is down while WeChat refuses the token (a wrong AppSecret, an IP not allowed): said on change. */
+	int change = w->said_up != (rv == 0);
+	w->said_up = rv == 0;
 	pthread_mutex_unlock(&w->token_lock);
-	if (PARLEY_HOST_HAS(w->host, health))
+	if (change && PARLEY_HOST_HAS(w->host, health))
 		w->host->health(w->inst, rv == 0, rv == 0 ? NULL : why);
 	return rv;
 }

@@ -64,6 +64,7 @@ static int wx_create(const struct parley_host *h, parley_instance *inst, void *p
 	h->config_size(inst, "max_media", &w->max_media);
 	prov_client_init(&w->client, w->timeout_ms, 1 << 20);
 	pthread_mutex_init(&w->token_lock, NULL);
+	w->said_up = -1;
 	xmlInitParser();
 	*data = w;
 	return 0;

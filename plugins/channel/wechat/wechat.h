@@ -40,6 +40,7 @@ struct wechat {
 	pthread_mutex_t token_lock;
 	char access_token[600];
 	int64_t token_expires_ms; /* monotonic; 0: none */
+	int said_up;              /* what health() was last told: 1 up, 0 down, -1 nothing yet */
 };
 
 /* crypt.c */
