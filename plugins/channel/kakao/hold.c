@@ -38,27 +38,31 @@ static void respond_json(struct kakao *k, parley_http_request *req, const char *
 }
 
 /*
- * Answer h, unlinked, with the holding text: useCallback when Kakao gave a
- * callback URL, which is then kept for the next reply to this user.
+ * Keep h's callback URL for the next reply to its user (h is being
+ * unlinked to be answered with the holding text, k->lock held): 1 when
+ * there is one, and the answer is then useCallback.  Under the same lock as
+ * the unlinking, so a reply never finds neither the hold nor the callback.
  */
-static void answer_holding(struct kakao *k, struct kakao_hold *h)
+static int keep_callback_locked(struct kakao *k, struct kakao_hold *h)
 {
-	int cb = h->callback_url != NULL && !k->stopping;
-	char *body = kakao_render_holding(k->holding_text, cb);
-	if (cb) {
-		struct kakao_callback *c = calloc(1, sizeof(*c));
-		if (c) {
-			snprintf(c->user, sizeof(c->user), "%s", h->user);
-			c->url = h->callback_url;
-			h->callback_url = NULL;
-			c->expires_ms = h->arrived_ms + KAKAO_CALLBACK_TTL_MS;
-			pthread_mutex_lock(&k->lock);
-			c->next = k->callbacks;
-			k->callbacks = c;
-			pthread_mutex_unlock(&k->lock);
-		}
-	}
-	k->host->metric_add(k->inst, cb ? "kakao_answered_callback_total" : "kakao_answered_holding_total", 1);
+	struct kakao_callback *c = h->callback_url && !k->stopping ? calloc(1, sizeof(*c)) : NULL;
+	if (!c)
+		return 0;
+	snprintf(c->user, sizeof(c->user), "%s", h->user);
+	c->url = h->callback_url;
+	h->callback_url = NULL;
+	c->expires_ms = h->arrived_ms + KAKAO_CALLBACK_TTL_MS;
+	c->next = k->callbacks;
+	k->callbacks = c;
+	return 1;
+}
+
+/* Answer h, unlinked, with the holding text: useCallback when its callback URL was kept. */
+static void answer_holding(struct kakao *k, struct kakao_hold *h, int use_callback)
+{
+	char *body = kakao_render_holding(k->holding_text, use_callback);
+	k->host->metric_add(k->inst, use_callback ? "kakao_answered_callback_total" : "kakao_answered_holding_total",
+	                    1);
 	if (body)
 		respond_json(k, h->req, body);
 	else
@@ -91,11 +95,13 @@ void kakao_hold_committed(void *arg, int result)
 	struct kakao_hold *h = arg;
 	struct kakao *k = h->k;
 	pthread_mutex_lock(&k->lock);
-	int answer = result != 0 || h->reply || h->late || k->stopping;
+	int answer = result != 0 || h->reply || h->late || k->stopping, cb = 0;
 	if (answer)
 		unlink_hold_locked(k, h);
 	else
 		h->committed = 1;
+	if (answer && result == 0 && !h->reply)
+		cb = keep_callback_locked(k, h);
 	pthread_mutex_unlock(&k->lock);
 	if (!answer)
 		return;
@@ -109,7 +115,7 @@ void kakao_hold_committed(void *arg, int result)
 	} else if (h->reply) {
 		answer_reply(k, h);
 	} else {
-		answer_holding(k, h);
+		answer_holding(k, h, cb);
 	}
 }
 
@@ -199,8 +205,9 @@ static void *deadline_main(void *arg)
 		}
 		if (due) {
 			unlink_hold_locked(k, due);
+			int cb = keep_callback_locked(k, due);
 			pthread_mutex_unlock(&k->lock);
-			answer_holding(k, due);
+			answer_holding(k, due, cb);
 			pthread_mutex_lock(&k->lock);
 			continue;
 		}
@@ -242,7 +249,7 @@ void kakao_holds_stop(struct kakao *k)
 		if (h->reply)
 			answer_reply(k, h);
 		else
-			answer_holding(k, h);
+			answer_holding(k, h, 0);
 	}
 	while (k->callbacks) {
 		struct kakao_callback *c = k->callbacks;
