@@ -143,6 +143,18 @@ try:
     check(st == 400, f"not JSON: {st}")
     st, ans, _ = skill("kk2", {"intent": {}})
     check(st == 400 and "userRequest" in ans.get("error", ""), f"no userRequest: {st} {ans}")
+    raw = fixture("kakao", "text.json")
+    st, ans, _ = skill("kk", raw.replace("영업시간 알려주세요".encode(), b"\xff\xfe broken"))
+    check(st == 400 and "userRequest.utterance" in ans.get("error", ""), f"utterance not UTF-8: {st} {ans}")
+    st, ans, _ = skill("kk", raw.replace("영업시간 알려주세요".encode(), b"cut\\u0000here"))
+    check(st == 400 and "userRequest.utterance" in ans.get("error", ""), f"utterance with a NUL: {st} {ans}")
+    long_id = payload("text.json")
+    long_id["userRequest"]["user"]["id"] = "a" * 129
+    st, ans, _ = skill("kk", long_id)
+    check(st == 400 and "userRequest.user.id" in ans.get("error", ""), f"user id over 128: {st} {ans}")
+    notobj = payload("text.json", params=["surface"])
+    st, ans, _ = skill("kk", notobj)
+    check(st == 400 and "userRequest.params" in ans.get("error", ""), f"params not an object: {st} {ans}")
     check(len(gw.list_all("kk")) == n, "nothing of the invalid requests is stored")
 
     # An agent's reply sent while the request waits is its answer.

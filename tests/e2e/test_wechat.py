@@ -192,6 +192,12 @@ try:
         check(st == 400 and want in body, f"{name}: 400 naming it: {st} {body!r}")
     st, body = post("wx", b"<xml><MsgType>text</MsgType")
     check(st == 400, f"not XML: {st}")
+    text = fixture("wechat", "text.xml")
+    for what, bad in (("not UTF-8", text.replace("你好".encode(), b"\xff\xfe")),
+                      ("a NUL", text.replace("<![CDATA[你好".encode(), b"&#0;<![CDATA[")),
+                      ("an OpenID over 64 bytes", text.replace(OPENID.encode(), b"o" * 65))):
+        st, body = post("wx", bad)
+        check(st == 400, f"{what}: 400: {st} {body!r}")
     check(len(gw.list_all("wx")) == n, "nothing of the refused messages is stored")
 
     # Replies: the customer-service API with the access token, fetched once and kept.

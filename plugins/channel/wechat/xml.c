@@ -79,7 +79,10 @@ int wechat_xml_fields(const struct parley_host *h, const char *xml, size_t len, 
 	}
 	const xmlNode *root = xmlDocGetRootElement(doc);
 	int rv = -1;
-	if (doc->intSubset || doc->extSubset) {
+	if (!(doc->properties & XML_DOC_WELLFORMED)) {
+		/* libxml2 goes on after some errors (a character reference &#0;, say): they are errors all the same. */
+		snprintf(why, why_len, "the body is not well-formed XML");
+	} else if (doc->intSubset || doc->extSubset) {
 		snprintf(why, why_len, "a DOCTYPE is not allowed in a WeChat message");
 	} else if (!root || strcmp((const char *)root->name, "xml") != 0) {
 		snprintf(why, why_len, "the root element is not <xml>: not a WeChat message");
