@@ -68,6 +68,14 @@ gw = Gateway(config_body="outbox:\n  backoff_base: 100ms\n  max_attempts: 3\n", 
       token: {TOKEN}
       original_id: gh_7f083739789a
       api_base_url: {api.url}
+  - name: wxd
+    type: wechat
+    config:
+      app_id: wx2c2769f8efd9abc2
+      app_secret: {APPSECRET}
+      token: spamtest
+      encoding_aes_key: {S_KEY}
+      api_base_url: {api.url}
   - name: wxs
     type: wechat
     config:
@@ -250,6 +258,20 @@ try:
     check(st == 200 and sample and sample[0]["meta"]["raw"]["Video"]["MediaId"] ==
           "eYJ1MbwPRJtOvIEabaxHs7TX2D-HV71s79GUxqdUkjm6Gs2Ed1KF3ulAOA9H1xG0",
           f"WeChat's sample ciphertext decrypts (kept whole: a reply's shape): {st} {sample}")
+    # WeChat's sample inbound message, with its own msg_signature, as it comes in compatible mode.
+    st, body = post("wxd", fixture("wechat", "sample_compatible.xml"), token="spamtest", ts="1409735669",
+                    nonce="1320562132", extra={"encrypt_type": "aes",
+                                               "msg_signature": "5d197aaffba7e9b25a30732f161a50dee96bd5fa"})
+    m = by_ext("wxd", "6054768590064713728")
+    check(st == 200 and m and m["text"] == "abcdteT" and m["from"] == "wechat:oyORnuP8q7ou2gfYjqLzSIWZf0rs",
+          f"WeChat's sample message, its signature and ciphertext, is taken: {st} {body!r} {m}")
+    forged = fixture("wechat", "sample_compatible.xml").replace(b"abcdteT", b"forged!").replace(
+        b"<MsgId>6054768590064713728", b"<MsgId>1")
+    st, body = post("wxd", forged,
+                    token="spamtest", ts="1409735669", nonce="1320562132",
+                    extra={"encrypt_type": "aes", "msg_signature": "5d197aaffba7e9b25a30732f161a50dee96bd5fa"})
+    check(st == 200 and not any(x.get("text") == "forged!" for x in gw.list_all("wxd")),
+          "in compatible mode the encrypted copy is the one believed, not the plain fields")
     n = len(gw.list_all("wxs"))
     st, body = post_safe(fixture("wechat", "voice.xml"), msig="0" * 40)
     check(st == 401 and len(gw.list_all("wxs")) == n, f"a bad msg_signature is 401, nothing stored: {st} {body!r}")
@@ -269,7 +291,7 @@ try:
     check(m.get("status") == "sent" and plain and plain[0].query.get("appid") == S_APPID and
           plain[0].query.get("grant_type") == "client_credential", f"token from /cgi-bin/token: {m}")
 
-    check_all_stored(gw, "wx", "wxs")
+    check_all_stored(gw, "wx", "wxs", "wxd")
 finally:
     gw.cleanup()
     api.close()
