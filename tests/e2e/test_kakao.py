@@ -116,6 +116,26 @@ try:
     check(len(outbound) == 1 and gw.wait_message(outbound[0]["id"], "sent").get("status") == "sent",
           f"the bot's reply is sent (it was the answer): {outbound}")
 
+    # Several users at once: each request is answered with the reply to its own user.
+    answers = {}
+
+    def ask(uid, text):
+        d = payload("text.json", utterance=text)
+        d["userRequest"]["user"]["id"] = uid
+        st, ans, _ = skill("kk", d)
+        outs = ans.get("template", {}).get("outputs", []) if isinstance(ans, dict) else []
+        answers[uid] = (st, outs[0]["simpleText"]["text"] if outs else ans)
+
+    asks = [(f"user{i:02d}", "영업 시간이요" if i % 2 else "날씨 어때요") for i in range(6)]
+    threads = [threading.Thread(target=ask, args=a) for a in asks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    for uid, text in asks:
+        want = "평일 오전 9시부터 오후 6시까지 상담해 드려요." if "영업" in text else "잘 이해하지 못했어요."
+        check(answers.get(uid) == (200, want), f"{uid} gets the answer to its own question: {answers.get(uid)}")
+
     # A quick reply comes back as the title said, its id in meta.reply_id.
     st, ans, _ = skill("kk", payload("quick_reply.json"))
     check(st == 200, f"quick reply answered: {st} {ans}")
