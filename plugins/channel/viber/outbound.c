@@ -76,9 +76,10 @@ static void outcome(const struct prov_http *r, struct parley_send_result *res)
 		res->outcome = listed && status != VIBER_TOO_MANY_REQUESTS ? PARLEY_SEND_PERMANENT : PARLEY_SEND_RETRY;
 		snprintf(res->error_code, sizeof(res->error_code), "%lld", status);
 		const char *said = str_in(j, "status_message");
-		snprintf(res->error_text, sizeof(res->error_text), "%s%s%s", listed ? statuses[status] : "generalError",
-		         said && (!listed || strncmp(statuses[status], said, strlen(said)) != 0) ? " - " : "",
-		         said && (!listed || strncmp(statuses[status], said, strlen(said)) != 0) ? said : "");
+		const char *name = listed ? statuses[status] : "generalError: a status the API does not document";
+		int echo = said && strncmp(name, said, strlen(said)) == 0;
+		snprintf(res->error_text, sizeof(res->error_text), "%s%s%s", name, said && !echo ? " - " : "",
+		         said && !echo ? said : "");
 	}
 	cJSON_Delete(j);
 }
