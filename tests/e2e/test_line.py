@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import time
 
@@ -225,6 +226,15 @@ try:
     check(m.get("status") == "sent" and len(fake.seen("POST", "/v2/bot/message/reply")) == before,
           f"a stale token is not used: {m}")
 
+    # In standby mode another channel answers the chat: the token is kept, not used.
+    standby = json.loads(event_now("text.json", "01FZ74A0TDDPYRVKNK77XKC503", "standby-reply-token"))
+    standby["events"][0]["mode"] = "standby"
+    st, _ = post(json.dumps(standby).encode())
+    before = len(fake.seen("POST", "/v2/bot/message/reply"))
+    m = gw.wait_message(send("대기 중"), "sent")
+    check(st == 200 and m.get("status") == "sent" and len(fake.seen("POST", "/v2/bot/message/reply")) == before
+          and by_ext("01FZ74A0TDDPYRVKNK77XKC503")["meta"]["mode"] == "standby", f"a standby token is not used: {m}")
+
     # LINE refuses the token (used or expired): the same attempt pushes instead.
     fake.script[("POST", "/v2/bot/message/reply")] = [(400, {"message": "Invalid reply token"})]
     st, _ = post(event_now("text.json", "01FZ74A0TDDPYRVKNK77XKC502", "refused-reply-token"))
@@ -280,6 +290,21 @@ try:
     rc, r = gw.api("message.send", {"channel": "ln", "to": "line:someone", "text": "x"})
     m = gw.wait_message(r.get("id"), "failed")
     check(m.get("status") == "failed" and "line:<user" in m.get("error", ""), f"a 'to' that is no LINE id: {m}")
+
+    # The content API gets the token: parley check refuses one on another host, naming the line.
+    bad = os.path.join(gw.dir, "bad-data-url.yaml")
+    with open(bad, "w") as f:
+        f.write(f"""channels:
+  - name: ln2
+    type: line
+    config:
+      channel_secret: s
+      channel_access_token: t
+      bot_user_id: {BOT}
+      data_api_base_url: https://media.example.com
+""")
+    rc, out, err = gw.cli("check", "-c", bad)
+    check(rc != 0 and "bad-data-url.yaml:5:" in err and "data_api_base_url" in err, f"check names the key: {err}")
 
     check_all_stored(gw, "ln")
 finally:

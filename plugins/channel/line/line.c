@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Content comes from the content API host, which takes the channel access token. */
@@ -211,15 +212,39 @@ static void line_destroy(void *data)
 	free(l);
 }
 
+/* The length of url's origin ("https://host:port"), or 0 when it has none. */
+static size_t origin_len(const char *url)
+{
+	const char *p = strstr(url, "://");
+	return p ? (size_t)(p + 3 - url) + strcspn(p + 3, "/?#") : 0;
+}
+
+/* 1 when the content API URL gets the token safely: LINE's own host, or api_base_url's origin. */
+static int data_base_ok(const char *data, const char *api)
+{
+	static const char line_data[] = "https://api-data.line.me";
+	size_t n = origin_len(data);
+	return n && ((n == origin_len(api) && strncasecmp(data, api, n) == 0) ||
+	             (n == sizeof(line_data) - 1 && strncasecmp(data, line_data, n) == 0));
+}
+
 static int line_check(const struct parley_host *h, const char *config_json, char **errmsg)
 {
 	cJSON *c = cJSON_Parse(config_json);
 	const char *bot = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "bot_user_id"));
-	int bad = bot && (bot[0] != 'U' || !line_chat_id(bot));
+	const char *api = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "api_base_url"));
+	const char *data = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "data_api_base_url"));
+	int bad_bot = bot && (bot[0] != 'U' || !line_chat_id(bot));
+	int bad_data = data && !data_base_ok(data, api ? api : "https://api.line.me");
 	cJSON_Delete(c);
-	if (bad) {
+	if (bad_bot) {
 		*errmsg = strdup("bot_user_id must be the bot's user id: U and 32 lower-case hex digits (the "
 		                 "webhook's 'destination'; GET /v2/bot/info gives it as userId)");
+		return PARLEY_EINVAL;
+	}
+	if (bad_data) {
+		*errmsg = strdup("data_api_base_url gets the channel access token: it must be https://api-data.line.me "
+		                 "or a URL on api_base_url's origin");
 		return PARLEY_EINVAL;
 	}
 	return prov_policy_check_config(h, config_json, errmsg);

@@ -136,11 +136,14 @@ static int message_body(struct cb *c, parley_envelope *env, const cJSON *msg, cJ
 	}
 	for (size_t i = 0; media_types[i].type; i++)
 		if (strcmp(type, media_types[i].type) == 0) {
-			if (str_in(msg, "sticker_id") ||
-			    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(msg, "sticker_id")))
-				cJSON_AddItemToObject(
-				        meta, "sticker_id",
-				        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(msg, "sticker_id"), 1));
+			long long sticker;
+			if (cJSON_GetObjectItemCaseSensitive(msg, "sticker_id")) {
+				if (prov_json_int(msg, "sticker_id", 0, 1LL << 53, &sticker) != 0) {
+					prov_batch_refuse(c->b, "message.sticker_id is not a sticker id (an integer)");
+					return 0;
+				}
+				cJSON_AddNumberToObject(meta, "sticker_id", (double)sticker);
+			}
 			add_media(c, env, &media_types[i], msg);
 			return 0;
 		}
