@@ -9,6 +9,7 @@ import os
 import re
 import time
 
+from channeltest import PIPELINE, check_cases, fetched, finder, sender
 from envelopes import check_all_stored, check_logged_why, log_size
 from fakeprovider import FakeProvider
 from harness import Gateway, check, done, fixture
@@ -22,16 +23,7 @@ GROUP = "Cdb0f6f37ebeb6ea09489124345af2a45"
 ROOM = "Rfef2576d54dbde017a3a8e4df699ef6d"
 fake = FakeProvider()
 internal = InternalService()
-gw = Gateway(config_body="""outbox:
-  backoff_base: 100ms
-  max_attempts: 4
-pipelines:
-  - name: inbound
-    steps:
-      - dedupe: {}
-      - identify: {}
-      - thread: {}
-""", extra_channels=f"""  - name: ln
+gw = Gateway(config_body=PIPELINE, extra_channels=f"""  - name: ln
     type: line
     config:
       channel_secret: {SECRET}
@@ -54,9 +46,6 @@ def post(body, sig=None):
     return gw.request("POST", "/webhooks/ln", body, headers)
 
 
-def by_ext(ext):
-    return {m.get("external_id"): m for m in gw.list_all("ln")}.get(ext)
-
 
 def event_now(name, eid, reply_token, age_ms=0):
     """A fixture's first event as a fresh one: a new webhookEventId, now as its time, its own reply token."""
@@ -68,11 +57,9 @@ def event_now(name, eid, reply_token, age_ms=0):
     return json.dumps(doc).encode()
 
 
-def send(text, **extra):
-    rc, r = gw.api("message.send", {"channel": "ln", "to": f"line:{USER}", "text": text, **extra})
-    check(rc == 0, f"message.send queued: {r}")
-    return r.get("id")
 
+by_ext = finder(gw, "ln")
+send = sender(gw, "ln", f"line:{USER}")
 
 try:
     st, _ = post(fixture("line", "text.json"))
@@ -107,7 +94,7 @@ try:
     st, _ = post(b'{"events": []}')
     check(st == 400, f"no destination: {st}")
 
-    for name, ext, test in (
+    cases = (
             ("video", "01FZ74A0TDDPYRVKNK77XKC3ZV", lambda m: m["attachments"][0]["content_type"] == "video/mp4"
              and m["attachments"][0]["duration_ms"] == 60000),
             ("audio", "01FZ74A0TDDPYRVKNK77XKC3ZW", lambda m: m["attachments"][0]["kind"] == "audio"),
@@ -129,14 +116,8 @@ try:
             ("beacon", "01FZ74A0TDDPYRVKNK77XKC406", lambda m: m["kind"] == "event"
              and m["meta"]["raw"]["beacon"]["hwid"] == "d41d8cd98f"),
             ("unknown_message", "01FZ74A0TDDPYRVKNK77XKC407", lambda m: m["kind"] == "message"
-             and m["meta"]["raw"]["message"]["type"] == "hologram")):
-        st, _ = post(fixture("line", name + ".json"))
-        m = by_ext(ext)
-        try:
-            ok = st == 200 and m is not None and test(m)
-        except (KeyError, IndexError, TypeError):
-            ok = False
-        check(ok, f"{name}: {st} {m}")
+             and m["meta"]["raw"]["message"]["type"] == "hologram"))
+    check_cases(post, lambda name: fixture("line", name + ".json"), by_ext, cases)
     st, _ = post(two)
     a, b = by_ext("01FZ74A0TDDPYRVKNK77XKC408"), by_ext("01FZ74A0TDDPYRVKNK77XKC409")
     check(st == 200 and a and b and a["text"] == "first" and b["from"] == f"line:{ROOM}", f"two events, two envelopes: {a} {b}")
@@ -161,12 +142,7 @@ try:
     photo = bytes(range(256)) * 100
     fake.script[("GET", "/v2/bot/message/354718705033693859/content")] = [(200, photo, {"Content-Type": "image/jpeg"})]
     st, _ = post(fixture("line", "image.json"))
-    att = {}
-    for _ in range(100):
-        att = (by_ext("01FZ74A0TDDPYRVKNK77XKC3ZS") or {}).get("attachments", [{}])[0]
-        if att.get("sha256"):
-            break
-        time.sleep(0.1)
+    att = fetched(by_ext, "01FZ74A0TDDPYRVKNK77XKC3ZS")
     check(st == 200 and att.get("sha256") == hashlib.sha256(photo).hexdigest() and att.get("size") == len(photo),
           f"image content kept: {att}")
     gets = fake.seen("GET", "/v2/bot/message/354718705033693859/content")

@@ -5,8 +5,8 @@ playing the API."""
 import hashlib
 import hmac
 import json
-import time
 
+from channeltest import PIPELINE, check_cases, fetched, finder, sender
 from envelopes import check_all_stored, check_logged_why, log_size
 from fakeprovider import FakeProvider
 from harness import Gateway, check, done, fixture
@@ -16,16 +16,7 @@ TOKEN = "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9"
 USER = "01234567890A="
 fake = FakeProvider()
 internal = InternalService()
-gw = Gateway(config_body="""outbox:
-  backoff_base: 100ms
-  max_attempts: 4
-pipelines:
-  - name: inbound
-    steps:
-      - dedupe: {}
-      - identify: {}
-      - thread: {}
-""", extra_channels=f"""  - name: vb
+gw = Gateway(config_body=PIPELINE, extra_channels=f"""  - name: vb
     type: viber
     config:
       auth_token: {TOKEN}
@@ -51,9 +42,6 @@ def local(name):
     return fixture("viber", name).replace(b"https://dl-media.viber.com", fake.url.encode())
 
 
-def by_ext(ext):
-    return {m.get("external_id"): m for m in gw.list_all("vb")}.get(ext)
-
 
 def ok(token):
     """send_message's documented answer; the token is written as the 64-bit integer Viber sends."""
@@ -61,14 +49,9 @@ def ok(token):
                   '"billing_status":1}' % token).encode(), {"Content-Type": "application/json"})
 
 
-def send(text=None, **extra):
-    req = {"channel": "vb", "to": f"viber:{USER}", **extra}
-    if text is not None:
-        req["text"] = text
-    rc, r = gw.api("message.send", req)
-    check(rc == 0, f"message.send queued: {r}")
-    return r.get("id")
 
+by_ext = finder(gw, "vb")
+send = sender(gw, "vb", f"viber:{USER}")
 
 try:
     st, _ = post(fixture("viber", "text.json"))
@@ -96,7 +79,7 @@ try:
     st, _ = post(b'{"timestamp": 1457764197627}')
     check(st == 400, f"no event: {st}")
 
-    for name, ext, test in (
+    cases = (
             ("picture", "4912661846655238146", lambda m: m["attachments"][0]["kind"] == "image"
              and m["text"] == "영수증 사진" and m["attachments"][0]["name"] == "receipt.jpg"),
             ("video", "4912661846655238147", lambda m: m["attachments"][0]["content_type"] == "video/mp4"
@@ -119,14 +102,8 @@ try:
              and m["meta"]["type"] == "open" and m["meta"]["context"] == "context information"
              and m["meta"]["subscribed"] is False),
             ("client_status", "client_status:4912661846655238157", lambda m: m["kind"] == "event"
-             and m["meta"]["raw"]["status"] == "online")):
-        st, _ = post(local(name + ".json"))
-        m = by_ext(ext)
-        try:
-            good = st == 200 and m is not None and test(m)
-        except (KeyError, IndexError, TypeError):
-            good = False
-        check(good, f"{name}: {st} {m}")
+             and m["meta"]["raw"]["status"] == "online"))
+    check_cases(post, lambda name: local(name + ".json"), by_ext, cases)
 
     n = len(gw.list_all("vb"))
     off = log_size(gw)
@@ -148,12 +125,7 @@ try:
     pic["message"]["media"] = f"{fake.url}/media/receipt.jpg"
     body = json.dumps(pic).replace('"message_token": 4912661846655238146', '"message_token": 4912661846655238200')
     st, _ = post(body.encode())
-    att = {}
-    for _ in range(100):
-        att = (by_ext("4912661846655238200") or {}).get("attachments", [{}])[0]
-        if att.get("sha256"):
-            break
-        time.sleep(0.1)
+    att = fetched(by_ext, "4912661846655238200")
     check(st == 200 and att.get("sha256") == hashlib.sha256(photo).hexdigest(), f"a picture is kept: {att}")
     check(not fake.seen("GET", "/media/receipt.jpg")[0].headers.get("X-Viber-Auth-Token"),
           "media links get no auth token")
