@@ -263,6 +263,12 @@ try:
     check(last["messages"] == [{"type": "image", "originalContentUrl": "https://example.com/label.png",
                                 "previewImageUrl": "https://example.com/label.png"},
                                {"type": "text", "text": "your label"}], f"an image, then the text: {last}")
+    six = [{"content_type": "image/png", "url": f"https://example.com/{i}.png", "name": f"{i}.png"} for i in range(6)]
+    m = gw.wait_message(send("여섯 장", attachments=six), "sent")
+    last = fake.seen("POST", "/v2/bot/message/push")[-1].json()["messages"]
+    check(len(last) == 5 and [x["type"] for x in last] == ["image"] * 4 + ["text"]
+          and last[4]["text"] == "여섯 장\n4.png: https://example.com/4.png\n5.png: https://example.com/5.png",
+          f"what does not fit in five messages goes as links in the text: {last}")
     rc, r = gw.api("message.send", {"channel": "ln", "to": "line:someone", "text": "x"})
     m = gw.wait_message(r.get("id"), "failed")
     check(m.get("status") == "failed" and "line:<user" in m.get("error", ""), f"a 'to' that is no LINE id: {m}")

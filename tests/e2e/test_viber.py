@@ -185,7 +185,11 @@ try:
                                        "size": 2138, "name": "a.pdf"}]), "sent")
     gw.wait_message(send("계약서", attachments=[{"content_type": "application/pdf", "url": "https://example.com/a.pdf",
                                               "size": 2138, "name": "a.pdf"}]), "sent")
-    pic, doc, both = [r.json() for r in fake.seen("POST", SEND)[k:k + 3]]
+    gw.wait_message(send("두 장", attachments=[{"content_type": "image/jpeg", "url": "https://example.com/1.jpg"},
+                                              {"content_type": "image/jpeg", "url": "https://example.com/2.jpg"}]), "sent")
+    pic, doc, both, two = [r.json() for r in fake.seen("POST", SEND)[k:k + 4]]
+    check(two["type"] == "text" and two["text"] == "두 장\nhttps://example.com/1.jpg\nhttps://example.com/2.jpg",
+          f"several attachments: the text and their links: {two}")
     check(pic["type"] == "picture" and pic["text"] == "영수증" and pic["media"] == "https://example.com/r.jpg",
           f"a picture with its caption: {pic}")
     check(pic.get("keyboard", {}).get("Buttons") == [{"ActionType": "reply", "ActionBody": "yes", "Text": "네"},

@@ -6,6 +6,7 @@
  * attachment gives what LINE requires, a preview image or a duration;
  * anything else as a link, since bots cannot send files), then the text,
  * with quick-reply postback buttons from meta.buttons on the last one.
+ * Attachments that do not fit go as links in the text.
  * They go with the chat's reply token while it is good (free of charge),
  * else, or when LINE refuses the token, by push with a retry key.
  */
@@ -37,11 +38,24 @@ static char *first_chars(const char *s, size_t max)
 	return strndup(s, i);
 }
 
+/* before (may be NULL; freed), a new line when it is not empty, then "<name>: <url>" of att (malloc'd). */
+static char *link_text(char *before, const cJSON *att)
+{
+	const char *url = str_in(att, "url"), *name = str_in(att, "name");
+	size_t n = (before ? strlen(before) : 0) + (url ? strlen(url) : 0) + (name ? strlen(name) : 0) + 4;
+	char *text = malloc(n);
+	if (text)
+		snprintf(text, n, "%s%s%s%s%s", before ? before : "", before && before[0] ? "\n" : "", name ? name : "",
+		         name && url ? ": " : "", url ? url : "");
+	free(before);
+	return text;
+}
+
 /* One attachment as a message object. */
 static cJSON *attachment_message(const cJSON *att)
 {
 	const char *ct = str_in(att, "content_type"), *url = str_in(att, "url");
-	const char *preview = str_in(att, "preview_url"), *name = str_in(att, "name");
+	const char *preview = str_in(att, "preview_url");
 	const cJSON *dur = cJSON_GetObjectItemCaseSensitive(att, "duration_ms");
 	cJSON *m = cJSON_CreateObject();
 	if (!url)
@@ -59,10 +73,7 @@ static cJSON *attachment_message(const cJSON *att)
 		cJSON_AddStringToObject(m, "originalContentUrl", url);
 		cJSON_AddNumberToObject(m, "duration", dur->valuedouble);
 	} else {
-		size_t n = strlen(url) + (name ? strlen(name) : 0) + 4;
-		char *text = malloc(n);
-		if (text)
-			snprintf(text, n, "%s%s%s", name ? name : "", name ? ": " : "", url);
+		char *text = link_text(NULL, att);
 		cJSON_AddStringToObject(m, "type", "text");
 		cJSON_AddStringToObject(m, "text", text ? text : url);
 		free(text);
@@ -101,20 +112,25 @@ static cJSON *build_messages(const struct parley_host *h, const parley_envelope 
 	char *atts = h->envelope_get_json(env, "attachments");
 	cJSON *a = atts ? cJSON_Parse(atts) : NULL;
 	free(atts);
-	const char *text = h->envelope_get_str(env, "text");
-	int room = LINE_MAX_MESSAGES - (text ? 1 : 0);
+	const char *given = h->envelope_get_str(env, "text");
+	int n = cJSON_GetArraySize(a);
+	/* More than fit in one request: the last message is the text with the links of the rest. */
+	int room = n + (given ? 1 : 0) <= LINE_MAX_MESSAGES ? n : LINE_MAX_MESSAGES - 1;
+	char *text = given ? strdup(given) : NULL;
 	const cJSON *att;
 	cJSON_ArrayForEach(att, a)
 	{
-		if (cJSON_GetArraySize(list) == room)
-			break;
-		cJSON_AddItemToArray(list, attachment_message(att));
+		if (cJSON_GetArraySize(list) < room)
+			cJSON_AddItemToArray(list, attachment_message(att));
+		else
+			text = link_text(text ? text : strdup(""), att);
 	}
 	cJSON_Delete(a);
 	if (text || cJSON_GetArraySize(list) == 0) {
 		cJSON *m = cJSON_CreateObject();
 		cJSON_AddStringToObject(m, "type", "text");
 		cJSON_AddStringToObject(m, "text", text ? text : "");
+		free(text);
 		const char *quote = str_in(meta, "quote_token");
 		if (quote)
 			cJSON_AddStringToObject(m, "quoteToken", quote);

@@ -5,7 +5,8 @@
  * caption; a video or file (Viber needs their size, and the file's name)
  * alone, or, with text, the text followed by the attachment's link (Viber's
  * video and file messages carry no text, and two messages could not be
- * retried as one); reply buttons from meta.buttons as a keyboard, whose
+ * retried as one); several attachments, the text and all their links; reply
+ * buttons from meta.buttons as a keyboard, whose
  * tap comes back as a text message with the button's id.
  */
 #include "viber.h"
@@ -147,16 +148,25 @@ static cJSON *build_message(struct viber *v, const parley_envelope *env, const c
 	free(atts);
 	free(metas);
 	const cJSON *att = cJSON_GetArrayItem(a, 0);
-	const char *url = str_in(att, "url");
-	if (att && attachment_fields(msg, att, text) != 0) {
-		/* Only a link can carry it: the text, then the link. */
+	if (att && (cJSON_GetArraySize(a) > 1 || attachment_fields(msg, att, text) != 0)) {
+		/* Only a text can carry it (or all of them): the text, then each link on a line. */
+		size_t n = (text ? strlen(text) : 0) + 1, len = 0;
+		cJSON_ArrayForEach(att, a)
+		{
+			n += (str_in(att, "url") ? strlen(str_in(att, "url")) : 0) + 1;
+		}
+		char *all = malloc(n);
+		if (all)
+			len = (size_t)snprintf(all, n, "%s", text ? text : "");
+		cJSON_ArrayForEach(att, a)
+		{
+			if (all && str_in(att, "url"))
+				len += (size_t)snprintf(all + len, n - len, "%s%s", len ? "\n" : "",
+				                        str_in(att, "url"));
+		}
 		cJSON_AddStringToObject(msg, "type", "text");
-		size_t n = (text ? strlen(text) : 0) + (url ? strlen(url) : 0) + 2;
-		char *both = malloc(n);
-		if (both)
-			snprintf(both, n, "%s%s%s", text ? text : "", text && url ? "\n" : "", url ? url : "");
-		cJSON_AddStringToObject(msg, "text", both ? both : "");
-		free(both);
+		cJSON_AddStringToObject(msg, "text", all ? all : "");
+		free(all);
 	} else if (!att) {
 		cJSON_AddStringToObject(msg, "type", "text");
 		cJSON_AddStringToObject(msg, "text", text ? text : "");
