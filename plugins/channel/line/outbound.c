@@ -90,7 +90,11 @@ static void add_buttons(cJSON *msg, const cJSON *buttons)
 	cJSON_ArrayForEach(bt, buttons)
 	{
 		const char *title = str_in(bt, "title"), *id = str_in(bt, "id");
-		if (n++ == LINE_MAX_BUTTONS || !title)
+		if (!title)
+			title = id; /* a button named by its id alone shows the id */
+		if (!title)
+			continue;
+		if (n++ == LINE_MAX_BUTTONS)
 			break;
 		cJSON *item = cJSON_CreateObject();
 		cJSON_AddStringToObject(item, "type", "action");
@@ -207,6 +211,10 @@ int line_send(void *data, const parley_envelope *env, struct parley_send_result 
 	free(metas);
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddItemToObject(req, "messages", build_messages(h, env, meta));
+	int buttons = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "buttons"));
+	if (buttons > LINE_MAX_BUTTONS)
+		h->log(l->inst, PARLEY_LOG_WARN, "%d buttons: LINE shows %d quick replies, the rest are left out",
+		       buttons, LINE_MAX_BUTTONS);
 	char token[520];
 	const char *given = str_in(meta, "reply_token");
 	int have = line_reply_take(l, chat, token, sizeof(token)) == 0;

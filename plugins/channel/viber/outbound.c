@@ -122,7 +122,11 @@ static void add_keyboard(cJSON *msg, const cJSON *buttons)
 	cJSON_ArrayForEach(bt, buttons)
 	{
 		const char *title = str_in(bt, "title"), *id = str_in(bt, "id");
-		if (n++ == VIBER_MAX_BUTTONS || !title)
+		if (!title)
+			title = id; /* a button named by its id alone shows the id */
+		if (!title)
+			continue;
+		if (n++ == VIBER_MAX_BUTTONS)
 			break;
 		cJSON *one = cJSON_CreateObject();
 		cJSON_AddStringToObject(one, "ActionType", "reply");
@@ -174,6 +178,9 @@ static cJSON *build_message(struct viber *v, const parley_envelope *env, const c
 	const cJSON *buttons = cJSON_GetObjectItemCaseSensitive(m, "buttons");
 	if (cJSON_IsArray(buttons) && cJSON_GetArraySize(buttons) > 0)
 		add_keyboard(msg, buttons);
+	if (cJSON_GetArraySize(buttons) > VIBER_MAX_BUTTONS)
+		h->log(v->inst, PARLEY_LOG_WARN, "%d buttons: the keyboard takes %d, the rest are left out",
+		       cJSON_GetArraySize(buttons), VIBER_MAX_BUTTONS);
 	cJSON_Delete(a);
 	cJSON_Delete(m);
 	return msg;
