@@ -86,16 +86,12 @@ static void add_buttons(cJSON *msg, const cJSON *buttons)
 {
 	cJSON *items = cJSON_AddArrayToObject(cJSON_AddObjectToObject(msg, "quickReply"), "items");
 	const cJSON *bt;
-	int n = 0;
 	cJSON_ArrayForEach(bt, buttons)
 	{
-		const char *title = str_in(bt, "title"), *id = str_in(bt, "id");
-		if (!title)
-			title = id; /* a button named by its id alone shows the id */
-		if (!title)
+		/* A button with only an id shows the id. */
+		const char *id = str_in(bt, "id"), *title = str_in(bt, "title") ? str_in(bt, "title") : id;
+		if (!title || cJSON_GetArraySize(items) == LINE_MAX_BUTTONS)
 			continue;
-		if (n++ == LINE_MAX_BUTTONS)
-			break;
 		cJSON *item = cJSON_CreateObject();
 		cJSON_AddStringToObject(item, "type", "action");
 		cJSON *act = cJSON_AddObjectToObject(item, "action");

@@ -118,16 +118,14 @@ static void add_keyboard(cJSON *msg, const cJSON *buttons)
 	cJSON_AddBoolToObject(kb, "DefaultHeight", 1);
 	cJSON *list = cJSON_AddArrayToObject(kb, "Buttons");
 	const cJSON *bt;
-	int n = 0;
 	cJSON_ArrayForEach(bt, buttons)
 	{
-		const char *title = str_in(bt, "title"), *id = str_in(bt, "id");
-		if (!title)
-			title = id; /* a button named by its id alone shows the id */
-		if (!title)
-			continue;
-		if (n++ == VIBER_MAX_BUTTONS)
+		const char *id = str_in(bt, "id");
+		const char *title = str_in(bt, "title");
+		if (cJSON_GetArraySize(list) == VIBER_MAX_BUTTONS)
 			break;
+		if (!title && !(title = id))
+			continue; /* a button with only an id shows the id; one with neither is nothing to show */
 		cJSON *one = cJSON_CreateObject();
 		cJSON_AddStringToObject(one, "ActionType", "reply");
 		cJSON_AddStringToObject(one, "ActionBody", id ? id : title);
