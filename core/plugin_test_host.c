@@ -163,6 +163,7 @@ void ptest_host_begin(struct ptest_host *h, parley_instance *inst, int submit_re
 void ptest_host_end(struct ptest_host *h)
 {
 	ptest_host_settle(h);
+	ptest_answer_free(&h->answer);
 	for (size_t i = 0; i < h->n_routes; i++) {
 		free(h->routes[i].method);
 		free(h->routes[i].path);
@@ -426,6 +427,7 @@ int ptest_host_request(struct ptest_host *h, const char *method, const char *pat
 	                           .len = len};
 	pthread_mutex_lock(&h->lock);
 	h->answered = 0;
+	ptest_answer_free(&h->answer); /* an answer that came after the last request's wait */
 	pthread_mutex_unlock(&h->lock);
 	route->cb(h->inst->data, (parley_http_request *)(void *)&req);
 	struct timespec until;
