@@ -180,6 +180,11 @@ static int check_string(const struct field_rule *r, const char *s, char *why, si
 	const char *f = r->name;
 	if (!utf8_valid(s, len))
 		return say(why, n, "field '%s' is not valid UTF-8", f);
+	/* Addresses and ids are keys (dedupe, contacts, threads): refused when too long, never cut. */
+	if (len > ENVELOPE_MAX_KEY && (r->rule == R_KEY || r->rule == R_URN || r->rule == R_CHANNEL)) {
+		say(why, n, "field '%s' is %zu bytes long: at most %d are taken", f, len, ENVELOPE_MAX_KEY);
+		return PARLEY_ETOOBIG;
+	}
 	switch (r->rule) {
 	case R_ULID:
 		if (len != 26 || !all_of(s, len, "0123456789ABCDEFGHJKMNPQRSTVWXYZ"))
@@ -228,12 +233,7 @@ static int check_string(const struct field_rule *r, const char *s, char *why, si
 			return say(why, n, "field '%s' is empty", f);
 		break;
 	default:
-		return 0;
-	}
-	/* Addresses and ids are keys (dedupe, contacts, threads): refused when too long, never cut. */
-	if (len > ENVELOPE_MAX_KEY && r->rule != R_NONEMPTY) {
-		say(why, n, "field '%s' is %zu bytes long: at most %d are taken", f, len, ENVELOPE_MAX_KEY);
-		return PARLEY_ETOOBIG;
+		break;
 	}
 	return 0;
 }
