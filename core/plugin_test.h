@@ -60,6 +60,23 @@ cJSON *ptest_host_envelopes(struct ptest_host *h);
 /* A new outbound envelope for a send fixture, with the fixture's deterministic id (the caller's). */
 parley_envelope *ptest_host_outbound(struct ptest_host *h);
 
+/* ------------------------------------------------------ signatures */
+
+/* A request as it is signed: its path and raw query, its body, the time ${NOW} stands for. */
+struct ptest_signed {
+	const char *path, *query;
+	const char *body;
+	size_t len;
+	int64_t now;
+};
+
+/*
+ * Fill ${NOW} in headers' values, then, when sign (a fixture's "sign") is
+ * given, set its header to the signature of the request: 0, or -1 with why.
+ * See docs/plugin-testing.md.
+ */
+int ptest_sign(const cJSON *sign, cJSON *headers, const struct ptest_signed *r, char *why, size_t why_len);
+
 /* ------------------------------------------------ the fake provider */
 
 struct ptest_provider;
