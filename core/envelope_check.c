@@ -65,7 +65,8 @@ static const struct field_rule rules[] = {
 
 static const char *const kinds[] = {"message", "status", "event", NULL};
 static const char *const directions[] = {"inbound", "outbound", NULL};
-static const char *const statuses[] = {"queued", "sending", "retry", "sent", "delivered", "read", "failed", NULL};
+static const char *const statuses[] = {"queued", "sending", "retry",   "sent", "delivered",
+                                       "read",   "failed",  "dropped", NULL};
 
 static const struct field_rule *rule_of(const char *field)
 {
@@ -207,7 +208,7 @@ static int check_string(const struct field_rule *r, const char *s, char *why, si
 		return in_set(s, statuses) ? 0
 		                           : say(why, n,
 		                                 "field 'status' is '%.40s', not one of queued, sending, retry, sent, "
-		                                 "delivered, read, failed",
+		                                 "delivered, read, failed, dropped",
 		                                 shown(s));
 	case R_CHANNEL:
 		if (!all_of(s, len, WORD_CHARS))

@@ -171,10 +171,31 @@ http:
                             check(False, f"stored envelope {mid} in {f} breaks sdk/envelope-v1.schema.json: {err}")
         return n
 
+    def check_served_envelopes(self):
+        """check() that every message messages.list serves (the stored envelope with its outbox state) validates."""
+        v = envelope_validator()
+        after, n = None, 0
+        while v is not None and self.proc and self.proc.poll() is None:
+            req = {"limit": 1000, **({"after_id": after} if after else {})}
+            rc, r = self.api("messages.list", req)
+            if rc != 0:
+                return  # a test that locked its control socket down, or a store without messages.list
+            for env in r.get("messages", []):
+                for e in v.iter_errors(env):
+                    n += 1
+                    if n <= 10:
+                        check(False, f"served envelope {env.get('id')} breaks sdk/envelope-v1.schema.json: "
+                                     f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}")
+            after = r.get("next_after_id")
+            if not after:
+                return
+
     def cleanup(self):
         died = self.proc is not None and self.proc.poll() is not None and self.proc.returncode != 0
+        # Issue 17: whatever a test did, nothing the gateway stored or serves may break the envelope schema.
+        if not died:
+            self.check_served_envelopes()
         rc = self.stop()
-        # Issue 17: whatever a test did, nothing the gateway stored may break the envelope schema.
         self.check_stored_envelopes()
         if failures or died or (rc not in (0, None)):
             print(f"--- gateway log (exit {self.proc.returncode if self.proc else None}), last lines ---",
