@@ -87,6 +87,7 @@ try:
         if api("conversation.get", {"conversation_id": conv})["conversation"]["status"] == "open":
             break
         time.sleep(0.1)
+    api("conversation.handoff", {"conversation_id": conv, "team": "support", "note": "Wants a call"})
     check(gw.post_message({"id": "e3", "from": "bob", "text": "Alice's other address"})[0] == 200, "second contact")
     bob = [x for x in gw.list_all("hooks") if x["external_id"] == "e3"][0]["contact_id"]
     merge = api("contacts.merge", {"from": bob, "into": alice})["merge"]
@@ -103,7 +104,7 @@ try:
     seen = {t for t, _ in events}
     want = {"contact.created", "contact.updated", "contact.merged", "contact.unmerged", "conversation.opened",
             "conversation.assigned", "conversation.updated", "conversation.noted", "conversation.resolved",
-            "conversation.reopened"}
+            "conversation.reopened", "conversation.handed_off"}
     check(want <= seen, f"every event was published: missing {sorted(want - seen)}")
     reopened_by = {("message_id" in p) and "message" or p.get("by") or "op"
                    for t, p in events if t == "conversation.reopened"}
