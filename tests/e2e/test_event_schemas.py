@@ -1,11 +1,12 @@
 """The conversation.* and contact.* events on the bus follow sdk/schemas/events/ (issue 17).
 
-A real gateway with the identify and thread steps takes messages and control ops that
-publish each event (a new contact and conversation, a contact update, an assignment, a
-label change, a note, a resolution, a reopen by a message, by the op and by a snooze
-ending, a merge and its undoing); every conversation.* and contact.* event `parley tail`
-prints must validate against the schema file named by its topic, and each schema must
-refuse a mutated payload, so the schemas are not vacuous."""
+A real gateway with the identify and thread steps and the assign router takes messages and
+control ops that publish each event: a new contact and conversation, an assignment by the
+router and one by the op, a contact update, a label change, a note, a resolution, a reopen
+by a message, by the op and by a snooze ending, a handoff to a team's queue, a merge and its
+undoing.  Every conversation.* and contact.* event `parley tail` prints must validate
+against the schema file named by its topic, and each schema must refuse a mutated payload,
+so the schemas are not vacuous."""
 import copy
 import glob
 import json
@@ -58,6 +59,7 @@ gw = Gateway(config_body="""pipelines:
       - dedupe: {}
       - identify: {}
       - thread: { reopen_within: 1h }
+      - route: { type: assign, config: { teams: { support: [ana] }, default_team: support } }
 """, secret="s3cret").start()
 
 
@@ -109,6 +111,8 @@ try:
     reopened_by = {("message_id" in p) and "message" or p.get("by") or "op"
                    for t, p in events if t == "conversation.reopened"}
     check(reopened_by == {"message", "snooze", "op"}, f"reopened by a message, a snooze and the op: {reopened_by}")
+    assigned_by = {p.get("by") or "op" for t, p in events if t == "conversation.assigned"}
+    check(assigned_by == {"router", "op"}, f"assigned by the router and by the op: {assigned_by}")
     for topic, payload in events:
         if check(topic in docs, f"sdk/schemas/events/{topic}.json exists for a published {topic}"):
             errs = errors(topic, payload)
