@@ -3,8 +3,9 @@
  * fake host from fixture files (docs/plugin-testing.md).  plugin_test.c
  * reads the fixtures, runs them and compares; plugin_test_host.c is the
  * fake host (the real host table with the gateway's parts replaced by
- * recorders) and the fake provider (an HTTP server on 127.0.0.1 that
- * answers what the fixture scripts and records what the plugin asked).
+ * recorders); plugin_test_provider.c the fake provider (an HTTP server on
+ * 127.0.0.1 that answers what the fixture scripts and records what the
+ * plugin asked); plugin_test_sign.c the signatures put on requests.
  */
 #ifndef PARLEY_CORE_PLUGIN_TEST_H
 #define PARLEY_CORE_PLUGIN_TEST_H
