@@ -251,16 +251,23 @@ static cJSON *request_view(const cJSON *got, const cJSON *want)
 	const cJSON *have = cJSON_GetObjectItemCaseSensitive(got, "headers");
 	const cJSON *named = cJSON_GetObjectItemCaseSensitive(want, "headers");
 	cJSON *hv = cJSON_AddObjectToObject(v, "headers");
-	const cJSON *item, *h;
-	if (cJSON_IsObject(named)) {
-		cJSON_ArrayForEach(item, named)
-		{
-			cJSON_ArrayForEach(h, have) if (strcasecmp(h->string, item->string) == 0)
-			        cJSON_AddStringToObject(hv, item->string, h->valuestring);
+	const cJSON *h;
+	cJSON_ArrayForEach(h, have)
+	{
+		/* The headers the fixture names (any case), or Content-Type when it names none. */
+		const cJSON *name = NULL;
+		if (cJSON_IsObject(named)) {
+			const cJSON *n;
+			cJSON_ArrayForEach(n, named)
+			{
+				if (strcasecmp(n->string, h->string) == 0)
+					name = n;
+			}
 		}
-	} else {
-		cJSON_ArrayForEach(h, have) if (strcasecmp(h->string, "Content-Type") == 0)
-		        cJSON_AddStringToObject(hv, "Content-Type", h->valuestring);
+		if (name)
+			cJSON_AddStringToObject(hv, name->string, h->valuestring);
+		else if (!cJSON_IsObject(named) && strcasecmp(h->string, "Content-Type") == 0)
+			cJSON_AddStringToObject(hv, "Content-Type", h->valuestring);
 	}
 	const char *body = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(got, "body"));
 	cJSON_AddItemToObject(v, "body", body_value(body, body ? strlen(body) : 0));
@@ -316,7 +323,10 @@ static void run_send(struct run *r, struct fixture *f, parley_instance *inst, co
 	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(f->doc, "expect"), "requests");
 	cJSON *views = cJSON_CreateArray();
 	int i = 0;
-	cJSON_ArrayForEach(item, got) cJSON_AddItemToArray(views, request_view(item, cJSON_GetArrayItem(ex, i++)));
+	cJSON_ArrayForEach(item, got)
+	{
+		cJSON_AddItemToArray(views, request_view(item, cJSON_GetArrayItem(ex, i++)));
+	}
 	cJSON_Delete(got);
 	expect(r, f, "requests", views);
 
