@@ -7,11 +7,13 @@ and why, and a refused submit: nothing is stored, nothing reaches a subscriber. 
 value of the same fields is stored, and the stored envelopes validate."""
 import json
 import os
+import sqlite3
 import subprocess
+import tempfile
 import time
 
 from envelopes import check_all_stored, check_logged_why, log_size
-from harness import Gateway, check, done
+from harness import Gateway, check, done, stored_envelope_errors
 
 plugins = os.environ["PARLEY_TEST_PLUGINS"]
 gw = Gateway(config_body=f"plugins:\n  path: [{plugins}]\n",
@@ -92,4 +94,24 @@ try:
     check(ids == sorted(stored), f"subscribers got the valid envelopes only: {ids}")
 finally:
     gw.cleanup()
+
+# The harness checks every e2e gateway's store at cleanup (harness.py): it must see a bad envelope that a
+# channel managed to store past the host, and name the field.
+with tempfile.TemporaryDirectory() as d:
+    db = os.path.join(d, "parley.db")
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE messages (id TEXT, envelope TEXT)")
+    good = {"v": 1, "id": "01JX0000000000000000000000", "kind": "message", "direction": "inbound",
+            "channel": "hooks", "channel_type": "webhook", "received_at": "2026-11-22T10:11:12.345Z"}
+    con.execute("INSERT INTO messages VALUES (?, ?)", (good["id"], json.dumps(good)))
+    con.commit()
+    check(not stored_envelope_errors(db), "a valid stored envelope passes")
+    for bad, what in ((dict(good, sent_at="last tuesday"), "sent_at"), (dict(good, colour="blue"), "colour"),
+                      (dict(good, **{"from": "not a urn"}), "from")):
+        con.execute("DELETE FROM messages")
+        con.execute("INSERT INTO messages VALUES (?, ?)", (bad["id"], json.dumps(bad)))
+        con.commit()
+        errs = stored_envelope_errors(db)
+        check(any(what in e for _, e in errs), f"the harness names {what} in a stored envelope: {errs}")
+    con.close()
 done()
