@@ -6,7 +6,8 @@
  * a query is the value the form parser decoded for its first occurrence.
  */
 #include "fake_host.h"
-#include "provider.h"
+
+#include <parley/provider.h>
 
 #include <stdlib.h>
 #include <string.h>

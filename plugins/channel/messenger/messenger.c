@@ -13,8 +13,8 @@
  * Outbound: POST /{version}/{page_id}/messages: text, quick replies from
  * meta.buttons, one attachment by URL.
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
 
 #include <stdio.h>
 #include <stdlib.h>

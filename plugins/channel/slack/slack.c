@@ -14,8 +14,8 @@
  * in the thread named by thread_ref ("<channel>:<ts>"), with buttons from
  * meta.buttons and images from attachments.
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
 
 #include <ctype.h>
 #include <stdio.h>

@@ -17,8 +17,8 @@
  * Outbound: sendMessage (with inline keyboard buttons from meta.buttons),
  * sendPhoto / sendVideo / sendAudio / sendDocument for attachments by URL.
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
 
 #include <pthread.h>
 #include <stdio.h>

@@ -11,8 +11,8 @@
  * Outbound: POST /2010-04-01/Accounts/{AccountSid}/Messages.json with basic
  * auth: To, From (or MessagingServiceSid), Body, MediaUrl, StatusCallback.
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
 
 #include <ctype.h>
 #include <stdio.h>

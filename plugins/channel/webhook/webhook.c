@@ -9,7 +9,7 @@
  *
  * Outbound: POSTs the envelope JSON to `outbound_url`, signed the same way.
  */
-#include "provider.h"
+#include <parley/provider.h>
 
 #include <stdio.h>
 #include <stdlib.h>

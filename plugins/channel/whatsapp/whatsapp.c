@@ -10,8 +10,8 @@
  * Outbound: POST /{version}/{phone_number_id}/messages: text, media by link,
  * and reply buttons (meta.buttons = [{id, title}]).
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
 
 #include <ctype.h>
 #include <stdio.h>

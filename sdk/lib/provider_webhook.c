@@ -1,7 +1,5 @@
 /* provider_webhook.c: webhooks in: signatures, handshakes, checked JSON and form bodies, error answers. */
-#include "provider.h"
-
-#include "fetch_policy.h"
+#include <parley/provider.h>
 
 #include <ctype.h>
 #include <errno.h>

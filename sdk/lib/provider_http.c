@@ -1,7 +1,7 @@
 /* provider_http.c: outbound HTTP to providers (libcurl), and what an answer means for a send. */
-#include "provider.h"
+#include <parley/provider.h>
 
-#include "fetch_policy.h"
+#include "fetch_internal.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,7 +1,5 @@
 /* provider_batch.c: answering a webhook after its envelopes are committed. */
-#include "provider.h"
-
-#include "fetch_policy.h"
+#include <parley/provider.h>
 
 #include <ctype.h>
 #include <errno.h>
