@@ -216,23 +216,25 @@ struct parley_store_ops {
 	 * Commit n envelopes in one transaction (group commit).  results[i]
 	 * receives 0 when envelope i was stored, PARLEY_EDUPLICATE when
 	 * (channel, external_id) was already stored.  Returns 0 when the
-	 * transaction is durable, or a negative error when nothing was stored.	 * Outbound envelopes with status
-	 * "queued" enter the outbox.  In the same transaction, a stored inbound message with contact_id and
+	 * transaction is durable, or a negative error when nothing was stored.
+	 * Outbound envelopes with status "queued" enter the outbox.  In the
+	 * same transaction, a stored inbound message with contact_id and
 	 * conversation_id creates the contact (named from meta.contact_name),
 	 * links its `from` URN as an identity, and creates or reopens the
 	 * conversation; an outbound one records the conversation's first
 	 * response.
 	 */
-	int (*commit)(void *store, parley_envelope *const *envs, size_t n,
-	              int *results); /*
-	                              * Carry out a store op named like a control op ("messages.list",
-	                              * "conversation.get", "contacts.merge", ...) or one the pipeline's
-	                              * steps use ("contact.lookup", "conversation.current").  request_json
-	                              * is the request object; *reply_json receives the JSON object to merge
-	                              * into the reply (or, on PARLEY_ENOENT / PARLEY_EINVAL, a message).
-	                              * PARLEY_ENOTSUP when the store does not know the op.  Ops that write
-	                              * commit their own transaction.
-	                              */
+	int (*commit)(void *store, parley_envelope *const *envs, size_t n, int *results);
+
+	/*
+	 * Carry out a store op named like a control op ("messages.list",
+	 * "conversation.get", "contacts.merge", ...) or one the pipeline's
+	 * steps use ("contact.lookup", "conversation.current").  request_json
+	 * is the request object; *reply_json receives the JSON object to merge
+	 * into the reply (or, on PARLEY_ENOENT / PARLEY_EINVAL, a message).
+	 * PARLEY_ENOTSUP when the store does not know the op.  Ops that write
+	 * commit their own transaction.
+	 */
 	int (*query)(void *store, const char *op, const char *request_json, char **reply_json);
 
 	/* Per-namespace key-value state.  *val is malloc'd; NUL-terminated. */
@@ -488,9 +490,9 @@ struct parley_host {
 	 * bytes: nothing is ever cut short.  The envelope remembers its first
 	 * refusal (envelope_error()) and submit() refuses an envelope that has
 	 * one, so a field that failed to be set can never be acknowledged as
-	 * stored.  get_str()
-	 * returns a pointer valid until the field changes or the envelope is
-	 * freed, or NULL.  to_json() returns malloc'd text freed by the caller.
+	 * stored.  get_str() returns a pointer valid until the field changes
+	 * or the envelope is freed, or NULL.  to_json() returns malloc'd text
+	 * freed by the caller.
 	 */
 	parley_envelope *(*envelope_new)(parley_instance *inst, const char *kind, const char *direction);
 	void (*envelope_free)(parley_envelope *env);
@@ -586,10 +588,11 @@ struct parley_host {
 	void (*new_id)(char out[32]);
 
 	/*
-	 * A number that changes whenever contacts, conversations or plugin state
-	 * are changed other than by the pipeline (merges, resolutions,
-	 * assignments, wake-ups of snoozed conversations, state.set).  A step that caches what the store said
-	 * drops its cache when this number moves.
+	 * A number that changes whenever contacts, conversations or plugin
+	 * state are changed other than by the pipeline (merges, resolutions,
+	 * assignments, wake-ups of snoozed conversations, state.set).  A step
+	 * that caches what the store said drops its cache when this number
+	 * moves.
 	 */
 	uint64_t (*epoch)(parley_instance *inst);
 
