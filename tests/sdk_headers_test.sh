@@ -2,7 +2,7 @@
 # The SDK's headers as an integrator reads them, and the library as a plugin links it:
 #  - no comment in sdk/include/parley/*.h starts after code and runs on (clang-format once broke the store
 #    ops' comments that way), and none has a tab inside its text;
-#  - libparley-plugin.so.1 exports exactly the functions parley/provider.h and parley/fetch_policy.h declare,
+#  - libparley-plugin.so.1 exports exactly the functions parley/provider.h, fetch_policy.h and provider_channel.h declare,
 #    each under a PARLEY_PLUGIN_1.* symbol version.
 set -euo pipefail
 src=$1
@@ -18,7 +18,7 @@ for h in sorted(glob.glob(os.path.join(src, "sdk/include/parley/*.h"))):
         if re.match(r"\s*\*.*\S\t", line):
             bad.append(f"{h}:{no}: a tab inside a comment's text: {line.strip()}")
 declared = set()
-for h in ("provider.h", "fetch_policy.h"):
+for h in ("provider.h", "fetch_policy.h", "provider_channel.h"):
     text = open(os.path.join(src, "sdk/include/parley", h)).read()
     declared |= set(re.findall(r"^[a-z][^;{#]*?\b(prov_[a-z0-9_]+)\s*\(", text, re.M))
 out = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True, check=True).stdout

@@ -26,6 +26,23 @@ int prov_check_hmac_sha256_hex(const struct parley_host *h, const char *secret, 
 	return h->ct_equal(want, given, 64);
 }
 
+void prov_refuse_signature(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                           const char *msg)
+{
+	h->metric_add(inst, "webhook_bad_signature_total", 1);
+	prov_respond_error(h, req, 401, msg);
+}
+
+int prov_meta_signed(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                     const char *app_secret, const void *body, size_t len)
+{
+	if (prov_check_hmac_sha256_hex(h, app_secret, h->http_header(req, "X-Hub-Signature-256"), "sha256=", body, len))
+		return 1;
+	prov_refuse_signature(h, inst, req,
+	                      "bad or missing X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret)");
+	return 0;
+}
+
 void prov_meta_handshake(const struct parley_host *h, parley_http_request *req, const char *verify_token)
 {
 	const char *q = h->http_query(req);

@@ -194,9 +194,8 @@ static void on_post(void *data, parley_http_request *req)
 	size_t len;
 	const char *body = h->http_body(req, &len);
 	if (w->secret && w->secret[0] && !verify(w, req, body, len)) {
-		h->metric_add(w->inst, "webhook_bad_signature_total", 1);
-		prov_respond_error(
-		        h, req, 401,
+		prov_refuse_signature(
+		        h, w->inst, req,
 		        "bad or missing X-Parley-Signature: expected sha256=<hex HMAC-SHA256 of the raw body with "
 		        "the channel's secret>");
 		return;

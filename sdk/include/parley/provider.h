@@ -228,6 +228,23 @@ int prov_form_body(const struct parley_host *h, parley_http_request *req, const 
 /* 0 when req says its body is a form; else -1 after answering 415 itself. */
 int prov_require_form(const struct parley_host *h, parley_http_request *req);
 
+/*
+ * Refuse a request whose signature does not verify: count it in the
+ * channel's webhook_bad_signature_total and answer req 401 with msg, which
+ * says which header is wrong and how it is made.  Nothing of the request is
+ * stored.
+ */
+void prov_refuse_signature(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                           const char *msg);
+
+/*
+ * Meta's X-Hub-Signature-256 (Messenger, Instagram, WhatsApp): 1 when req
+ * carries "sha256=<hex HMAC-SHA256(app_secret, body)>"; else 0 after
+ * refusing req itself with prov_refuse_signature.
+ */
+int prov_meta_signed(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                     const char *app_secret, const void *body, size_t len);
+
 /* Answer req with status and the JSON {"ok": false, "error": msg} (msg UTF-8, escaped here). */
 void prov_respond_error(const struct parley_host *h, parley_http_request *req, int status, const char *msg);
 
