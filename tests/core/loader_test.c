@@ -49,7 +49,10 @@ int main(int argc, char **argv)
 	const struct plugin_entry *nw = loader_find(&reg, PARLEY_KIND_CHANNEL, "newer");
 	CHECK(nw != NULL);
 	if (nw) {
-		CHECK_CONTAINS(nw->notice, "built for plugin ABI 1.4, newer than this host's 1.3");
+		char want[96];
+		snprintf(want, sizeof(want), "built for plugin ABI %d.%d, newer than this host's %d.%d",
+		         PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR + 1, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR);
+		CHECK_CONTAINS(nw->notice, want);
 		CHECK_CONTAINS(nw->notice, "descriptor's 8 bytes past 'offer' are ignored");
 		CHECK_CONTAINS(nw->notice, "host functions after 'health' are absent");
 	}
