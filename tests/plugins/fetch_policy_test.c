@@ -1,4 +1,4 @@
-/* fetch_policy_test.c: the media fetch policy's URL, address and reference checks (sdk/lib/fetch_policy.c, libparley-plugin). */
+/* fetch_policy_test.c: the media fetch policy's URL, address and reference checks (sdk/lib/fetch_policy.c). */
 #include "test.h"
 
 #include <parley/fetch_policy.h>
