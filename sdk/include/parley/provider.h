@@ -347,6 +347,12 @@ struct prov_batch {
 	 */
 	void (*done)(void *arg, int result);
 	void *done_arg;
+	/*
+	 * Set before prov_batch_finish to answer {"ok":true,"ids":[...]} once
+	 * committed instead of ok_body: the gateway id each envelope is stored
+	 * under, in order (a redelivery's are the first copy's).
+	 */
+	int ok_ids;
 };
 
 /*
@@ -369,7 +375,8 @@ void prov_batch_media(struct prov_batch *b, parley_envelope *env, size_t index, 
  * (a payload for another account, say) the request is answered at once,
  * and logged as a warning unless prov_batch_ignore said why.  A refused
  * batch (prov_batch_refuse, or an envelope whose setter failed) stores
- * nothing and answers 400 with the reason.  The answer may come on another
+ * nothing and answers 400 with the reason (for a setter, the envelope's
+ * first refusal, "message N: " in front when the batch has several).  The answer may come on another
  * thread after this returns.
  */
 void prov_batch_finish(struct prov_batch *b);
