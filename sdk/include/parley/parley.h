@@ -12,6 +12,15 @@
  * never reads past the host table's struct_size: both structs only grow at
  * the end, and a field is optional for the reader when it lies beyond the
  * size the writer declared.  Any incompatible change bumps the ABI major.
+ * A plugin built for a newer ABI minor than the host's therefore loads: the
+ * host ignores its descriptor's slots past the host's own, its host table
+ * lacks the newer functions (PARLEY_HOST_HAS tells the plugin), and `parley
+ * plugins` and the gateway's log say so in a notice naming the last slot of
+ * each the host knows.
+ *
+ * The provider helper library (parley/provider.h, libparley-plugin) is built
+ * on this header and linked by plugins that want it; it is no part of the
+ * ABI between host and plugin.
  *
  * Plugins never call symbols of the executable: everything the host offers
  * is in the struct parley_host table handed to the plugin.  Plugins keep no
