@@ -211,12 +211,12 @@ static int cmd_plugins(struct common *c)
 	log_set_level(0);
 	struct gw_config cfg;
 	struct cfg_errors errs = {0};
-	if (cfg_load(c->config, &cfg, &errs) != 0 && !cfg.root) {
-		print_errors(&errs);
-		cfg_errors_free(&errs);
-		return 1;
-	}
+	int bad = cfg_load(c->config, &cfg, &errs) != 0;
+	/* What is wrong in the file (a plugins.path that is no directory, say) is said; what loads is listed. */
+	print_errors(&errs);
 	cfg_errors_free(&errs);
+	if (bad && !cfg.root)
+		return 1;
 	struct plugin_registry reg = {0};
 	char **dirs;
 	size_t nd = loader_default_dirs(&dirs);

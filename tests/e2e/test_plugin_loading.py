@@ -27,6 +27,9 @@ channels:
     check(f"{bad}:3:7: plugins.path: {missing} does not exist" in err, f"the missing entry at its line: {err!r}")
     check(f"{bad}:4:7: plugins.path: {gw.config} is not a directory" in err, f"a file at its line: {err!r}")
     check(len([l for l in err.splitlines() if l.startswith(bad + ":")]) == 2, f"nothing else is wrong: {err!r}")
+    rc, out, err = gw.cli("plugins", "-c", bad)
+    check(f"{bad}:3:7: plugins.path: {missing} does not exist" in err, f"plugins says it too: {err!r}")
+    check(re.search(r"^thirdparty +channel ", out, re.M) is not None, f"and lists what loads: {out}")
 
     # A plugin's config keys, with types, defaults, flags and help.
     rc, out, err = gw.cli("plugins", "webhook")
