@@ -206,3 +206,11 @@ void prov_classify(const struct prov_http *r, const char *code, const char *text
 		snprintf(res->error_text, sizeof(res->error_text), "%.*s", (int)(r->len > 300 ? 300 : r->len),
 		         r->body ? r->body : "");
 }
+
+void prov_classify_code(const struct prov_http *r, const char *code, const char *text, int transient,
+                        struct parley_send_result *res)
+{
+	prov_classify(r, code, text, res);
+	if (transient && res->outcome == PARLEY_SEND_PERMANENT)
+		res->outcome = PARLEY_SEND_RETRY;
+}

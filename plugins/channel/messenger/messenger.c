@@ -34,7 +34,8 @@
 struct meta {
 	/* First: host, inst, api_base_url, timeout, max_media, the client, the policy, the media thread. */
 	struct prov_channel ch;
-	const char *page_id, *access_token, *app_secret, *verify_token, *version;
+	const char *page_id;
+	struct prov_meta_keys graph; /* access_token, app_secret, verify_token, api_version */
 };
 
 /* Attachment URLs are signed links on Meta's CDNs (Instagram's too); they take no token. */
@@ -55,7 +56,7 @@ static const struct parley_config_key config_map[] = {
 static void on_verify(void *data, parley_http_request *req)
 {
 	struct meta *m = data;
-	prov_meta_handshake(m->ch.host, req, m->verify_token);
+	prov_meta_handshake(m->ch.host, req, m->graph.verify_token);
 }
 
 static const char *str(const cJSON *o, const char *k)
@@ -326,20 +327,10 @@ static void on_post(void *data, parley_http_request *req)
 {
 	struct meta *m = data;
 	const struct parley_host *h = m->ch.host;
-	size_t len;
-	const char *body = h->http_body(req, &len);
-	if (!prov_meta_signed(h, m->ch.inst, req, m->app_secret, body, len))
-		return;
-	cJSON *doc = prov_json_body(h, req, body, len);
+	const cJSON *entries;
+	cJSON *doc = prov_meta_body(h, m->ch.inst, req, m->graph.app_secret, "Messenger Platform", &entries);
 	if (!doc)
 		return;
-	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
-	if (!cJSON_IsObject(doc) || !cJSON_IsArray(entries)) {
-		cJSON_Delete(doc);
-		prov_respond_error(h, req, 400,
-		                   "not a Messenger Platform webhook: expected an object with an entry list");
-		return;
-	}
 	struct prov_batch *b = prov_batch_new(h, m->ch.inst, req, m->ch.media);
 	const char *object = str(doc, "object");
 	if (!object || strcmp(object, OBJECT) != 0)
@@ -442,9 +433,9 @@ static int meta_send(void *data, const parley_envelope *env, struct parley_send_
 	cJSON_Delete(mt);
 	char *body = cJSON_PrintUnformatted(req);
 	cJSON_Delete(req);
-	char *tok = prov_urlencode(m->access_token);
+	char *tok = prov_urlencode(m->graph.access_token);
 	char url[2048];
-	snprintf(url, sizeof(url), "%s/%s/%s/messages?access_token=%s", m->ch.base, m->version, m->page_id, tok);
+	snprintf(url, sizeof(url), "%s/%s/%s/messages?access_token=%s", m->ch.base, m->graph.version, m->page_id, tok);
 	free(tok);
 	const char *hdrs[] = {"Content-Type: application/json", NULL};
 	struct prov_http r;
@@ -463,9 +454,8 @@ static int meta_send(void *data, const parley_envelope *env, struct parley_send_
 		if (cJSON_IsNumber(code))
 			snprintf(cbuf, sizeof(cbuf), cJSON_IsNumber(sub) ? "%d/%d" : "%d", code->valueint,
 			         cJSON_IsNumber(sub) ? sub->valueint : 0);
-		prov_classify(&r, cbuf, str(err, "message"), res);
-		if (res->outcome == PARLEY_SEND_PERMANENT && cJSON_IsNumber(code) && transient_code(code->valueint))
-			res->outcome = PARLEY_SEND_RETRY;
+		prov_classify_code(&r, cbuf, str(err, "message"),
+		                   cJSON_IsNumber(code) && transient_code(code->valueint), res);
 	}
 	cJSON_Delete(j);
 	prov_http_free(&r);
@@ -480,20 +470,17 @@ static int meta_create(const struct parley_host *h, parley_instance *inst, void 
 		return rv;
 	struct meta *m = *data;
 	m->page_id = h->config_str(inst, "page_id");
-	m->access_token = h->config_str(inst, "access_token");
-	m->app_secret = h->config_str(inst, "app_secret");
-	m->verify_token = h->config_str(inst, "verify_token");
-	m->version = h->config_str(inst, "api_version");
+	prov_meta_keys_read(h, inst, &m->graph);
 	return 0;
 }
-
-static const struct prov_route meta_routes[] = {{"POST", "", on_post}, {"GET", "", on_verify}, {NULL, NULL, NULL}};
 
 static int meta_start(void *data, char **errmsg)
 {
 	struct meta *m = data;
 	(void)errmsg;
-	return prov_channel_start(&m->ch, fetch_url, m, meta_routes);
+	/* POST: the webhook; GET: the verification handshake. */
+	static const struct prov_route routes[] = {{"POST", "", on_post}, {"GET", "", on_verify}, {NULL, NULL, NULL}};
+	return prov_channel_start(&m->ch, fetch_url, m, routes);
 }
 
 static const struct parley_plugin plugin = {

@@ -22,7 +22,8 @@
 struct whatsapp {
 	/* First: host, inst, api_base_url, timeout, max_media, the client, the policy, the media thread. */
 	struct prov_channel ch;
-	const char *phone_number_id, *access_token, *app_secret, *verify_token, *version;
+	const char *phone_number_id;
+	struct prov_meta_keys graph; /* access_token, app_secret, verify_token, api_version */
 	char auth[512];
 	int groups; /* group messages stored (the group is the conversation) or ignored */
 };
@@ -52,7 +53,7 @@ static const char *const media_kinds[] = {"image", "audio", "video", "document",
 static void on_verify(void *data, parley_http_request *req)
 {
 	struct whatsapp *w = data;
-	prov_meta_handshake(w->ch.host, req, w->verify_token);
+	prov_meta_handshake(w->ch.host, req, w->graph.verify_token);
 }
 
 /* Attachments and media jobs for image/audio/video/document/sticker. */
@@ -369,20 +370,10 @@ static void on_post(void *data, parley_http_request *req)
 {
 	struct whatsapp *w = data;
 	const struct parley_host *h = w->ch.host;
-	size_t len;
-	const char *body = h->http_body(req, &len);
-	if (!prov_meta_signed(h, w->ch.inst, req, w->app_secret, body, len))
-		return;
-	cJSON *doc = prov_json_body(h, req, body, len);
+	const cJSON *entries;
+	cJSON *doc = prov_meta_body(h, w->ch.inst, req, w->graph.app_secret, "WhatsApp Cloud API", &entries);
 	if (!doc)
 		return;
-	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
-	if (!cJSON_IsObject(doc) || !cJSON_IsArray(entries)) {
-		cJSON_Delete(doc);
-		prov_respond_error(h, req, 400,
-		                   "not a WhatsApp Cloud API webhook: expected an object with an entry list");
-		return;
-	}
 	struct prov_batch *b = prov_batch_new(h, w->ch.inst, req, w->ch.media);
 	const cJSON *entry, *change;
 	int ei = 0;
@@ -475,7 +466,7 @@ static int fetch_media(void *arg, struct prov_client *client, const char *media_
 		return prov_fetch_refuse(out, "media id '%.64s': %s", media_id, bad);
 	char url[1024];
 	const struct prov_credentials cred = {w->auth, NULL};
-	snprintf(url, sizeof(url), "%s/%s/%s", w->ch.base, w->version, media_id);
+	snprintf(url, sizeof(url), "%s/%s/%s", w->ch.base, w->graph.version, media_id);
 	struct prov_http meta;
 	int rv = prov_fetch(client, &w->ch.policy, url, &cred, &meta);
 	if (rv != 0 || meta.status != 200) {
@@ -621,7 +612,7 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 	char *body = cJSON_PrintUnformatted(msg);
 	cJSON_Delete(msg);
 	char url[1024];
-	snprintf(url, sizeof(url), "%s/%s/%s/messages", w->ch.base, w->version, w->phone_number_id);
+	snprintf(url, sizeof(url), "%s/%s/%s/messages", w->ch.base, w->graph.version, w->phone_number_id);
 	const char *hdrs[] = {w->auth, "Content-Type: application/json", NULL};
 	struct prov_http r;
 	prov_request(&w->ch.client, "POST", url, hdrs, body, strlen(body), NULL, &r);
@@ -644,9 +635,7 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 			snprintf(codebuf, sizeof(codebuf), "%d", code->valueint);
 		if (message)
 			snprintf(text, sizeof(text), "%s%s%s", message, details ? ": " : "", details ? details : "");
-		prov_classify(&r, codebuf, text, res);
-		if (res->outcome == PARLEY_SEND_PERMANENT && cJSON_IsNumber(code) && transient_code(code->valueint))
-			res->outcome = PARLEY_SEND_RETRY;
+		prov_classify_code(&r, codebuf, text, cJSON_IsNumber(code) && transient_code(code->valueint), res);
 	}
 	cJSON_Delete(j);
 	prov_http_free(&r);
@@ -661,22 +650,19 @@ static int wa_create(const struct parley_host *h, parley_instance *inst, void *p
 		return rv;
 	struct whatsapp *w = *data;
 	w->phone_number_id = h->config_str(inst, "phone_number_id");
-	w->access_token = h->config_str(inst, "access_token");
-	w->app_secret = h->config_str(inst, "app_secret");
-	w->verify_token = h->config_str(inst, "verify_token");
-	w->version = h->config_str(inst, "api_version");
+	prov_meta_keys_read(h, inst, &w->graph);
 	h->config_bool(inst, "groups", &w->groups);
-	snprintf(w->auth, sizeof(w->auth), "Authorization: Bearer %s", w->access_token);
+	snprintf(w->auth, sizeof(w->auth), "Authorization: Bearer %s", w->graph.access_token);
 	return 0;
 }
-
-static const struct prov_route meta_routes[] = {{"POST", "", on_post}, {"GET", "", on_verify}, {NULL, NULL, NULL}};
 
 static int wa_start(void *data, char **errmsg)
 {
 	struct whatsapp *w = data;
 	(void)errmsg;
-	return prov_channel_start(&w->ch, fetch_media, w, meta_routes);
+	/* POST: the webhook; GET: the verification handshake. */
+	static const struct prov_route routes[] = {{"POST", "", on_post}, {"GET", "", on_verify}, {NULL, NULL, NULL}};
+	return prov_channel_start(&w->ch, fetch_media, w, routes);
 }
 
 static const struct parley_plugin plugin = {

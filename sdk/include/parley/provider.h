@@ -138,6 +138,15 @@ void prov_http_free(struct prov_http *r);
  */
 void prov_classify(const struct prov_http *r, const char *code, const char *text, struct parley_send_result *res);
 
+/*
+ * prov_classify for providers that answer "later" with a 4xx and a code of
+ * their own (a rate limit, a temporary outage): when transient is non-zero
+ * (the caller's reading of the code), a PARLEY_SEND_PERMANENT becomes
+ * PARLEY_SEND_RETRY.
+ */
+void prov_classify_code(const struct prov_http *r, const char *code, const char *text, int transient,
+                        struct parley_send_result *res);
+
 /* Standard base64 (with padding) of n bytes into out, which holds 4 * ((n + 2) / 3) + 1 bytes. */
 void prov_base64(const unsigned char *in, size_t n, char *out);
 
@@ -196,6 +205,17 @@ int prov_check_hmac_sha256_hex(const struct parley_host *h, const char *secret, 
                                const void *body, size_t len);
 
 /*
+ * A Meta Graph webhook's body (Messenger, Instagram, WhatsApp), from its
+ * POST handler: the parsed document (cJSON_Delete it) with *entries its
+ * `entry` list; or NULL after answering req itself: 401 when the signature
+ * is wrong (prov_meta_signed), 415 or 400 when the body is no JSON
+ * (prov_json_body), 400 "not a <what> webhook" when it is not an object
+ * with an entry list.
+ */
+cJSON *prov_meta_body(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                      const char *app_secret, const char *what, const cJSON **entries);
+
+/*
  * Meta's webhook verification (GET ?hub.mode=subscribe&hub.verify_token=..
  * &hub.challenge=..): answers req itself, 200 echoing the challenge when
  * the token matches verify_token (constant time), else 403.
@@ -236,6 +256,16 @@ int prov_require_form(const struct parley_host *h, parley_http_request *req);
  */
 void prov_refuse_signature(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
                            const char *msg);
+
+/* What every Meta Graph channel (Messenger, Instagram, WhatsApp) is configured with; owned by the host. */
+struct prov_meta_keys {
+	const char *access_token; /* access_token: the Graph API token */
+	const char *app_secret;   /* app_secret: the key of X-Hub-Signature-256 */
+	const char *verify_token; /* verify_token: the hub.challenge handshake's */
+	const char *version;      /* api_version: "v19.0" */
+};
+/* From instance_create: read those four keys of inst (declared in the channel's config map) into k. */
+void prov_meta_keys_read(const struct parley_host *h, parley_instance *inst, struct prov_meta_keys *k);
 
 /*
  * Meta's X-Hub-Signature-256 (Messenger, Instagram, WhatsApp): 1 when req
