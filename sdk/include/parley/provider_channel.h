@@ -77,8 +77,9 @@ struct prov_route {
 /*
  * From instance_create, for a state struct of `size` bytes whose first
  * member is its struct prov_channel: allocate it zeroed, prov_channel_init
- * that member, and set *data to it.  0, PARLEY_ENOMEM, or prov_channel_init's
- * error (nothing is then allocated).  Free it with prov_channel_fini and
+ * that member, and set *data to it.  0, PARLEY_ENOMEM, PARLEY_EINVAL (size
+ * cannot hold a struct prov_channel), or prov_channel_init's error (nothing
+ * is then allocated).  Free it with prov_channel_fini and
  * free(), or prov_channel_instance_destroy.
  */
 int prov_channel_new(void **data, size_t size, const struct parley_host *h, parley_instance *inst,
