@@ -26,7 +26,7 @@ static const char *const usage_main =
         "commands:\n"
         "  run -c FILE            run the gateway until SIGTERM/SIGINT, then drain and exit 0\n"
         "  check -c FILE          validate a config; one FILE:LINE:COL: message per error\n"
-        "  plugins [-c FILE]      list the plugins found, and why any .so was refused\n"
+        "  plugins [-c FILE] [NAME]  list the plugins found (and why any .so was refused), or NAME's config keys\n"
         "  tail [-c FILE] [PREFIX]  print envelopes published on the bus (TOPIC JSON)\n"
         "  api [-c FILE] OP [JSON]  send one control request and print the reply\n"
         "  send [-c FILE] --channel NAME --to URN --text TEXT   queue an outbound message\n"
@@ -182,28 +182,63 @@ static int cmd_check(struct common *c)
 	return 0;
 }
 
+/* `parley plugins NAME...`: each plugin of that name (of any kind), or an error naming the ones found. */
+static int describe_plugins(const struct plugin_registry *reg, char **names, size_t n)
+{
+	int rc = 0;
+	for (size_t k = 0; k < n; k++) {
+		int found = 0;
+		for (size_t i = 0; i < reg->n; i++) {
+			if (strcmp(reg->items[i].desc->name, names[k]) != 0)
+				continue;
+			printf("%s", found || k ? "\n" : "");
+			loader_describe(&reg->items[i], stdout);
+			found = 1;
+		}
+		if (found)
+			continue;
+		const char **known = calloc(reg->n + 1, sizeof(char *));
+		for (size_t i = 0; known && i < reg->n; i++)
+			known[i] = reg->items[i].desc->name;
+		const char *s = known ? cfg_suggest(names[k], known, reg->n) : NULL;
+		fprintf(stderr, "parley plugins: no plugin named '%s'%s%s%s; `parley plugins` lists them all\n",
+		        names[k], s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+		free(known);
+		rc = 1;
+	}
+	return rc;
+}
+
 static int cmd_plugins(struct common *c)
 {
 	log_set_level(0);
 	struct gw_config cfg;
 	struct cfg_errors errs = {0};
-	if (cfg_load(c->config, &cfg, &errs) != 0 && !cfg.root) {
-		print_errors(&errs);
-		cfg_errors_free(&errs);
-		return 1;
-	}
+	int bad = cfg_load(c->config, &cfg, &errs) != 0;
+	/* What is wrong in the file (a plugins.path that is no directory, say) is said; what loads is listed. */
+	print_errors(&errs);
 	cfg_errors_free(&errs);
+	if (bad && !cfg.root)
+		return 1;
 	struct plugin_registry reg = {0};
 	char **dirs;
 	size_t nd = loader_default_dirs(&dirs);
 	loader_scan(&reg, dirs, nd);
 	loader_scan(&reg, cfg.plugin_paths, cfg.n_plugin_paths);
+	int rc = 0;
+	if (c->nrest > 0) {
+		rc = describe_plugins(&reg, c->rest, (size_t)c->nrest);
+		goto out;
+	}
 	printf("%-12s %-8s %-9s %-5s %s\n", "NAME", "KIND", "VERSION", "ABI", "PATH");
 	for (size_t i = 0; i < reg.n; i++) {
 		const struct parley_plugin *d = reg.items[i].desc;
 		printf("%-12s %-8s %-9s %u.%-3u %s\n", d->name, loader_kind_name(d->kind),
 		       d->version ? d->version : "-", d->abi_major, d->abi_minor, reg.items[i].path);
 	}
+	for (size_t i = 0; i < reg.n; i++)
+		if (reg.items[i].notice)
+			printf("notice: %s: %s\n", reg.items[i].path, reg.items[i].notice);
 	for (size_t i = 0; i < reg.n_refused; i++)
 		printf("refused: %s: %s\n", reg.refused[i].path, reg.refused[i].reason);
 	if (reg.n == 0)
@@ -212,12 +247,13 @@ static int cmd_plugins(struct common *c)
 		printf(" %s", dirs[i]);
 	if (reg.n == 0)
 		printf(")\n");
+out:
 	for (size_t i = 0; i < nd; i++)
 		free(dirs[i]);
 	free(dirs);
 	loader_free(&reg);
 	cfg_free(&cfg);
-	return 0;
+	return rc;
 }
 
 /* Socket addresses come from the config (or the defaults). */
@@ -764,10 +800,12 @@ static const struct command {
          "Validates FILE against the core and every plugin it names without starting\n"
          "anything.  Exit 0 when valid; otherwise one FILE:LINE:COL: message per error.\n"},
         {"plugins", cmd_plugins, 0,
-         "usage: parley plugins [-c FILE]\n\n"
+         "usage: parley plugins [-c FILE] [NAME...]\n\n"
          "Lists the plugins found next to the binary, under the install prefix and in\n"
          "the config's plugins.path: name, kind, version, ABI and path, with the\n"
-         "reason any .so was refused.\n"},
+         "reason any .so was refused and a notice for one built for a newer ABI.\n"
+         "With NAME, describes that plugin: its config keys with their types,\n"
+         "defaults, flags and help.\n"},
         {"tail", cmd_tail, 0,
          "usage: parley tail [-c FILE] [TOPIC-PREFIX]\n\n"
          "Subscribes to the publish socket (publish.listen) and prints each envelope as\n"

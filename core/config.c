@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NODE_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
@@ -251,6 +252,20 @@ static int read_str_list(struct reader *r, const struct cfg_node *n, const char 
 			(*out)[(*nout)++] = strdup(it->value);
 	}
 	return 0;
+}
+
+/* A plugins.path entry that is no directory would otherwise be skipped in silence, its plugins "unknown". */
+static void check_plugin_dir(struct reader *r, const struct cfg_node *at, const char *abs)
+{
+	struct stat st;
+	if (stat(abs, &st) != 0)
+		cfg_errors_add(r->errs, r->file, at,
+		               "plugins.path: %s does not exist (%s): name a directory that holds plugin .so files",
+		               abs, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		cfg_errors_add(
+		        r->errs, r->file, at,
+		        "plugins.path: %s is not a directory: name the directory that holds the plugin .so files", abs);
 }
 
 static void read_instance(struct reader *r, const struct cfg_node *n, const char *what, int need_name,
@@ -552,12 +567,16 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 	if (plugins) {
 		static const char *const k[] = {"path", NULL};
 		cfg_check_keys(cfg->path, plugins, k, "plugins", errs);
-		read_str_list(&r, cfg_map_get(plugins, "path"), "plugins.path", &cfg->plugin_paths,
-		              &cfg->n_plugin_paths);
-		for (size_t i = 0; i < cfg->n_plugin_paths; i++) {
+		const struct cfg_node *pp = cfg_map_get(plugins, "path");
+		read_str_list(&r, pp, "plugins.path", &cfg->plugin_paths, &cfg->n_plugin_paths);
+		for (size_t i = 0, item = 0; i < cfg->n_plugin_paths; i++, item++) {
 			char *abs = path_resolve(cfg->dir, cfg->plugin_paths[i]);
 			free(cfg->plugin_paths[i]);
 			cfg->plugin_paths[i] = abs;
+			/* The i-th path came from the i-th scalar item (read_str_list skips the others). */
+			while (pp->type == CFG_SEQ && item < pp->n && pp->items[item]->type != CFG_SCALAR)
+				item++;
+			check_plugin_dir(&r, pp->type == CFG_SEQ ? pp->items[item] : pp, abs);
 		}
 	}
 

@@ -56,6 +56,9 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 	loader_scan(&gw->reg, gw->cfg.plugin_paths, gw->cfg.n_plugin_paths);
 	for (size_t i = 0; i < gw->reg.n_refused; i++)
 		log_warn("plugin %s refused: %s", gw->reg.refused[i].path, gw->reg.refused[i].reason);
+	for (size_t i = 0; i < gw->reg.n; i++)
+		if (gw->reg.items[i].notice)
+			log_warn("plugin %s %s", gw->reg.items[i].path, gw->reg.items[i].notice);
 
 	struct gw_config *c = &gw->cfg;
 	const char *file = c->path;

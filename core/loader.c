@@ -71,6 +71,39 @@ static void refuse(struct plugin_registry *reg, const char *path, char *reason)
 	reg->n_refused++;
 }
 
+/*
+ * The last slot this host knows of its descriptor and of its host table:
+ * a plugin built for a newer ABI minor is told apart by what lies past
+ * them.  The assertions make appending a slot without naming it here a
+ * build error.
+ */
+#define LAST_PLUGIN_SLOT "offer"
+#define LAST_HOST_SLOT   "health"
+_Static_assert(offsetof(struct parley_plugin, offer) + sizeof(void (*)(void)) == sizeof(struct parley_plugin),
+               "name the descriptor's new last slot in LAST_PLUGIN_SLOT");
+_Static_assert(offsetof(struct parley_host, health) + sizeof(void (*)(void)) == sizeof(struct parley_host),
+               "name the host table's new last slot in LAST_HOST_SLOT");
+
+/*
+ * A plugin built for a newer minor than this host loads (minors only add
+ * optional slots), but it should know, and its operator too, what it will
+ * not get: the descriptor slots past ours are never read, and the host
+ * functions past ours are absent (PARLEY_HOST_HAS says so to the plugin).
+ */
+static char *newer_minor_notice(const struct parley_plugin *d)
+{
+	char ignored[96] = "";
+	if (d->struct_size > sizeof(struct parley_plugin))
+		snprintf(ignored, sizeof(ignored),
+		         "its descriptor's %zu bytes past '" LAST_PLUGIN_SLOT "' are ignored, ",
+		         (size_t)d->struct_size - sizeof(struct parley_plugin));
+	return str_printf("was built for plugin ABI %u.%u, newer than this host's %d.%d: loaded without the optional "
+	                  "slots ABI %d.%d and later added: %sand the host functions after '" LAST_HOST_SLOT
+	                  "' are absent (the plugin sees it with PARLEY_HOST_HAS); upgrade parley to give it them",
+	                  d->abi_major, d->abi_minor, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR, PARLEY_ABI_MAJOR,
+	                  PARLEY_ABI_MINOR + 1, ignored);
+}
+
 static int valid_name(const char *s)
 {
 	if (!s || !*s)
@@ -157,6 +190,8 @@ int loader_open(struct plugin_registry *reg, const char *path)
 	reg->items[reg->n].path = strdup(path);
 	reg->items[reg->n].handle = h;
 	reg->items[reg->n].desc = d;
+	if (d->abi_minor > PARLEY_ABI_MINOR)
+		reg->items[reg->n].notice = newer_minor_notice(d);
 	reg->n++;
 	return 0;
 }
@@ -239,6 +274,7 @@ void loader_free(struct plugin_registry *reg)
 		dlclose(e->handle);
 #endif
 		free(e->path);
+		free(e->notice);
 	}
 	free(reg->items);
 	for (size_t i = 0; i < reg->n_refused; i++) {
@@ -268,6 +304,57 @@ static const char *type_name(int t)
 		return "a mapping";
 	default:
 		return "a value";
+	}
+}
+
+/* The type as `parley plugins NAME` prints it: the word a config author writes the value as. */
+static const char *type_word(int t)
+{
+	static const char *const words[] = {"?", "string", "int", "bool", "size", "duration", "list", "map", "any"};
+	return t >= PARLEY_CFG_STRING && t <= PARLEY_CFG_ANY ? words[t] : words[0];
+}
+
+static void default_text(const struct parley_config_key *k, char *out, size_t cap)
+{
+	if (!k->default_value)
+		snprintf(out, cap, "-");
+	else if (k->type == PARLEY_CFG_STRING)
+		snprintf(out, cap, "\"%s\"", k->default_value);
+	else
+		snprintf(out, cap, "%s", k->default_value);
+}
+
+void loader_describe(const struct plugin_entry *e, FILE *out)
+{
+	const struct parley_plugin *d = e->desc;
+	fprintf(out, "%s: %s plugin %s, ABI %u.%u, %s\n", d->name, loader_kind_name(d->kind),
+	        d->version ? d->version : "-", d->abi_major, d->abi_minor, e->path);
+	if (d->description)
+		fprintf(out, "%s\n", d->description);
+	if (e->notice)
+		fprintf(out, "notice: %s\n", e->notice);
+	const struct parley_config_key *map = d->config;
+	if (!map || !map[0].name) {
+		fprintf(out, "\nno config keys\n");
+		return;
+	}
+	int wk = 3, wd = 7;
+	char def[256];
+	for (size_t i = 0; map[i].name; i++) {
+		default_text(&map[i], def, sizeof(def));
+		wk = strlen(map[i].name) > (size_t)wk ? (int)strlen(map[i].name) : wk;
+		wd = strlen(def) > (size_t)wd ? (int)strlen(def) : wd;
+	}
+	fprintf(out, "\n  %-*s  %-8s  %-*s  %-15s  %s\n", wk, "KEY", "TYPE", wd, "DEFAULT", "FLAGS", "HELP");
+	for (size_t i = 0; map[i].name; i++) {
+		unsigned f = map[i].flags;
+		default_text(&map[i], def, sizeof(def));
+		const char *flags = (f & PARLEY_CFG_REQUIRED) && (f & PARLEY_CFG_SECRET) ? "required,secret"
+		                    : (f & PARLEY_CFG_REQUIRED)                          ? "required"
+		                    : (f & PARLEY_CFG_SECRET)                            ? "secret"
+		                                                                         : "-";
+		fprintf(out, "  %-*s  %-8s  %-*s  %-15s  %s\n", wk, map[i].name, type_word(map[i].type), wd, def, flags,
+		        map[i].help ? map[i].help : "");
 	}
 }
 

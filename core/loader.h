@@ -8,6 +8,7 @@
 
 #include <parley/parley.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct cfg_node;
 struct cfg_errors;
@@ -18,6 +19,8 @@ struct plugin_entry {
 	const struct parley_plugin *desc;
 	void *plugin_data; /* from desc->init */
 	int initialized;
+	/* Loaded with a caveat (built for a newer ABI minor: what it will not get), or NULL; malloc'd. */
+	char *notice;
 };
 
 struct plugin_refusal {
@@ -44,6 +47,13 @@ int loader_init_plugin(const struct plugin_registry *reg, const struct plugin_en
                        char **errmsg);
 /* Call fini for initialized plugins and close every object. */
 void loader_free(struct plugin_registry *reg);
+
+/*
+ * Print what `parley plugins NAME` shows: the plugin's kind, version, ABI,
+ * path and description, then each config key with its type, default, flags
+ * and help.
+ */
+void loader_describe(const struct plugin_entry *e, FILE *out);
 
 const char *loader_kind_name(int kind);
 int loader_kind_from_name(const char *name);

@@ -1,14 +1,22 @@
 /*
  * echo_channel.c: a minimal channel plugin to copy from.
  *
- *   cc -shared -fPIC -fvisibility=hidden -I/usr/local/include echo_channel.c -o echo.so
+ *   cc $(pkg-config --cflags parley-plugin) -shared -fPIC echo_channel.c $(pkg-config --libs parley-plugin) -o echo.so
  *
- * Put echo.so in a directory named by `plugins.path` in the config and add
+ * (or CMakeLists.txt beside it: find_package(Parley)).  Put echo.so in a
+ * directory named by `plugins.path` in the config (echo.yaml) and add
  *   channels: [{ name: my-echo, type: echo, config: { prefix: "you said: " } }]
  * POST /webhooks/my-echo with a text body: it becomes one inbound envelope,
- * answered 200 once committed.  Outbound sends are logged and accepted.
+ * answered 200 once committed (503 when not: the sender retries), 400 when
+ * it is not UTF-8.  Outbound sends are logged and accepted.
+ *
+ * The webhook is answered through the helper library's prov_batch
+ * (parley/provider.h): build envelopes, finish, and the library answers
+ * after the commit.  A provider channel adds the signature check before and
+ * the parsing in between.
  */
 #include <parley/parley.h>
+#include <parley/provider.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,49 +34,34 @@ static const struct parley_config_key config_map[] = {
         {NULL, 0, NULL, 0, NULL},
 };
 
-struct pending {
-	const struct parley_host *host;
-	parley_http_request *req;
-};
-
-static void done(void *arg, int result)
-{
-	struct pending *p = arg;
-	if (result == 0)
-		p->host->http_respond(p->req, 200, "text/plain", "stored\n", 7);
-	else
-		p->host->http_respond(p->req, 503, "text/plain", "retry later\n", 12);
-	free(p);
-}
-
 static void on_post(void *data, parley_http_request *req)
 {
 	struct echo *e = data;
 	const struct parley_host *h = e->host;
 	size_t len;
 	const char *body = h->http_body(req, &len);
-	char *text = malloc(strlen(e->prefix) + len + 1);
-	memcpy(text, e->prefix, strlen(e->prefix));
-	memcpy(text + strlen(e->prefix), body, len);
-	text[strlen(e->prefix) + len] = '\0';
-
-	parley_envelope *env = h->envelope_new(e->inst, "message", "inbound");
-	h->envelope_set_str(env, "from", "webhook:echo-user");
-	if (h->envelope_set_str(env, "text", text) != 0) {
-		free(text);
-		h->envelope_free(env);
-		h->http_respond(req, 400, "text/plain", "body must be UTF-8\n", 19);
+	struct prov_batch *b = prov_batch_new(h, e->inst, req, NULL);
+	if (!b) {
+		prov_respond_error(h, req, 503, "out of memory: retry later");
 		return;
 	}
-	free(text);
-	struct pending *p = malloc(sizeof(*p));
-	p->host = h;
-	p->req = req;
-	if (h->submit(e->inst, &env, 1, done, p) != 0) {
-		h->envelope_free(env);
-		free(p);
-		h->http_respond(req, 503, "text/plain", "retry later\n", 12);
+	parley_envelope *env = prov_batch_envelope(b, "message");
+	size_t plen = strlen(e->prefix);
+	char *text = malloc(plen + len + 1);
+	if (!text) {
+		prov_batch_fail(b, 503, "out of memory: retry later");
+		return;
 	}
+	memcpy(text, e->prefix, plen);
+	memcpy(text + plen, body, len);
+	text[plen + len] = '\0';
+	if (memchr(body, '\0', len))
+		prov_batch_refuse(b, "the body holds a NUL byte");
+	else if (env && h->envelope_set_str(env, "from", "webhook:echo-user") == 0)
+		/* A refusal (text that is not UTF-8) is remembered: prov_batch_finish answers 400 with the reason. */
+		h->envelope_set_str(env, "text", text);
+	free(text);
+	prov_batch_finish(b);
 }
 
 static int create(const struct parley_host *host, parley_instance *inst, void *pd, void **data, char **errmsg)

@@ -45,6 +45,19 @@ int main(int argc, char **argv)
 	CHECK_CONTAINS(reason_for(&reg, "bad_dup.so"), "channel_webhook.so");
 	CHECK(reg.n_refused == 5);
 
+	/* One built for a newer ABI minor loads, with a notice naming what it will not get. */
+	const struct plugin_entry *nw = loader_find(&reg, PARLEY_KIND_CHANNEL, "newer");
+	CHECK(nw != NULL);
+	if (nw) {
+		char want[96];
+		snprintf(want, sizeof(want), "built for plugin ABI %d.%d, newer than this host's %d.%d",
+		         PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR + 1, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR);
+		CHECK_CONTAINS(nw->notice, want);
+		CHECK_CONTAINS(nw->notice, "descriptor's 8 bytes past 'offer' are ignored");
+		CHECK_CONTAINS(nw->notice, "host functions after 'health' are absent");
+	}
+	CHECK(tp == NULL || tp->notice == NULL);
+
 	/* A config key check uses the plugin's declared map. */
 	struct cfg_errors errs = {0};
 	struct cfg_node *root = cfg_parse("t.yaml", "greting: hello\n", 15, &errs);

@@ -1,12 +1,13 @@
 /*
- * fuzz_form.c: form and query decoding of plugins/common/provider.c
+ * fuzz_form.c: form and query decoding of sdk/lib/provider_form.c (libparley-plugin)
  * (prov_form_parse, prov_form_get, prov_query_get), which every
  * form-encoded webhook (Twilio, Slack interactivity) and every handshake
  * query goes through.  The two decoders must agree: a parameter read from
  * a query is the value the form parser decoded for its first occurrence.
  */
 #include "fake_host.h"
-#include "provider.h"
+
+#include <parley/provider.h>
 
 #include <stdlib.h>
 #include <string.h>

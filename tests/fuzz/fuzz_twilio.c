@@ -7,7 +7,8 @@
  */
 #include "crypto.h"
 #include "fake_host.h"
-#include "provider.h"
+
+#include <parley/provider.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -92,4 +92,23 @@ static const struct parley_plugin desc = {
         .instance_create = create,
 };
 PARLEY_PLUGIN_DEFINE(desc)
+#elif BAD_KIND == 7 /* not bad: built for the next ABI minor, with a descriptor slot this host does not know */
+struct newer_plugin {
+	struct parley_plugin base;
+	int (*future_slot)(void *data);
+};
+static const struct newer_plugin desc = {
+        .base =
+                {
+                        .magic = PARLEY_PLUGIN_MAGIC,
+                        .abi_major = PARLEY_ABI_MAJOR,
+                        .abi_minor = PARLEY_ABI_MINOR + 1,
+                        .struct_size = sizeof(struct newer_plugin),
+                        .kind = PARLEY_KIND_CHANNEL,
+                        .name = "newer",
+                        .version = "3.0.0",
+                        .instance_create = create,
+                },
+};
+PARLEY_PLUGIN_DEFINE(desc.base)
 #endif

@@ -1,7 +1,7 @@
-/* fetch_policy_test.c: the media fetch policy's URL, address and reference checks (plugins/common/fetch_policy.c). */
+/* fetch_policy_test.c: the media fetch policy's URL, address and reference checks (sdk/lib/fetch_policy.c). */
 #include "test.h"
 
-#include "fetch_policy.h"
+#include <parley/fetch_policy.h>
 
 #include <arpa/inet.h>
 

@@ -28,7 +28,8 @@
 #define _GNU_SOURCE /* strcasestr */
 #include "business_hours.h"
 #include "faq.h"
-#include "provider.h"
+
+#include <parley/provider.h>
 
 #include <cjson/cJSON.h>
 #include <parley/parley.h>

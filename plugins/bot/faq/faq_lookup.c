@@ -7,7 +7,7 @@
 
 #include <parley/parley.h>
 
-#include "provider.h"
+#include <parley/provider.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

@@ -27,7 +27,8 @@
  * and References from the customer's last mail in the conversation.
  */
 #include "mime.h"
-#include "provider.h"
+
+#include <parley/provider.h>
 
 #include <glib.h>
 #include <poll.h>

@@ -21,7 +21,7 @@
 #ifndef PARLEY_KAKAO_H
 #define PARLEY_KAKAO_H
 
-#include "provider.h"
+#include <parley/provider.h>
 
 #include <pthread.h>
 #include <stdint.h>

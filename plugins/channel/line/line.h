@@ -7,9 +7,9 @@
 #ifndef PARLEY_CHANNEL_LINE_H
 #define PARLEY_CHANNEL_LINE_H
 
-#include "fetch_policy.h"
-#include "provider.h"
-#include "strmap.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
+#include <parley/strmap.h>
 
 #include <pthread.h>
 

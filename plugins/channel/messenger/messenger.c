@@ -13,8 +13,9 @@
  * Outbound: POST /{version}/{page_id}/messages: text, quick replies from
  * meta.buttons, one attachment by URL.
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
+#include <parley/provider_channel.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +32,10 @@
 #endif
 
 struct meta {
-	const struct parley_host *host;
-	parley_instance *inst;
-	const char *page_id, *access_token, *app_secret, *verify_token, *base, *version;
-	int64_t timeout_ms;
-	uint64_t max_media;
-	struct prov_client client;
-	struct prov_media *media;
-	struct prov_policy policy;
+	/* First: host, inst, api_base_url, timeout, max_media, the client, the policy, the media thread. */
+	struct prov_channel ch;
+	const char *page_id;
+	struct prov_meta_keys graph; /* access_token, app_secret, verify_token, api_version */
 };
 
 /* Attachment URLs are signed links on Meta's CDNs (Instagram's too); they take no token. */
@@ -51,19 +48,15 @@ static const struct parley_config_key config_map[] = {
         {"app_secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
          "the Meta app secret: webhooks must carry X-Hub-Signature-256 made with it"},
         {"verify_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET, "the token of the hub.challenge handshake"},
-        {"api_base_url", PARLEY_CFG_STRING, "https://graph.facebook.com", 0, "Graph API base URL"},
+        PROV_CHANNEL_CONFIG("https://graph.facebook.com", "Graph API base URL", "25MiB"),
         {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
-        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
-        {"max_media", PARLEY_CFG_SIZE, "25MiB", 0, "larger attachments are not fetched"},
-        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
-         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
 static void on_verify(void *data, parley_http_request *req)
 {
 	struct meta *m = data;
-	prov_meta_handshake(m->host, req, m->verify_token);
+	prov_meta_handshake(m->ch.host, req, m->graph.verify_token);
 }
 
 static const char *str(const cJSON *o, const char *k)
@@ -75,7 +68,7 @@ static const char *str(const cJSON *o, const char *k)
 static parley_envelope *event_envelope(struct meta *m, struct prov_batch *b, const cJSON *ev, const char *kind,
                                        const char *where)
 {
-	const struct parley_host *h = m->host;
+	const struct parley_host *h = m->ch.host;
 	parley_envelope *env = prov_batch_envelope(b, kind);
 	if (!env)
 		return NULL;
@@ -133,7 +126,7 @@ static const char *reaction_emoji(const char *name)
 
 static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev, const cJSON *msg, const char *where)
 {
-	const struct parley_host *h = m->host;
+	const struct parley_host *h = m->ch.host;
 	const char *mid = str(msg, "mid");
 	if (!mid) {
 		prov_batch_refuse(b, "%s.message.mid is missing: a message needs its id", where);
@@ -211,11 +204,11 @@ static void message_event(struct meta *m, struct prov_batch *b, const cJSON *ev,
 
 static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *ev, const char *where)
 {
-	const struct parley_host *h = m->host;
+	const struct parley_host *h = m->ch.host;
 	const cJSON *v;
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
 	if (msg && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "is_echo"))) {
-		h->metric_add(m->inst, "echoes_skipped_total", 1); /* our own send, already stored */
+		h->metric_add(m->ch.inst, "echoes_skipped_total", 1); /* our own send, already stored */
 		prov_batch_ignore(b, "%s is an echo of our own send %s", where, str(msg, "mid") ? str(msg, "mid") : "");
 		return;
 	}
@@ -234,7 +227,7 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 	}
 	if (!recipient || strcmp(recipient, m->page_id) != 0) {
 		/* Sent to another page or account of the same app: acknowledged, not ours to store. */
-		h->metric_add(m->inst, "webhook_other_account_total", 1);
+		h->metric_add(m->ch.inst, "webhook_other_account_total", 1);
 		prov_batch_ignore(b, "%s is for recipient %s, not this channel's page %s", where,
 		                  recipient ? recipient : "(none)", m->page_id);
 		return;
@@ -326,35 +319,19 @@ static void messaging_event(struct meta *m, struct prov_batch *b, const cJSON *e
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(ev, 1));
 		prov_set_json(h, env, "meta", meta);
-		h->log(m->inst, PARLEY_LOG_INFO, "%s, of a kind not understood, kept in meta.raw as %s", where, ext);
+		h->log(m->ch.inst, PARLEY_LOG_INFO, "%s, of a kind not understood, kept in meta.raw as %s", where, ext);
 	}
 }
 
 static void on_post(void *data, parley_http_request *req)
 {
 	struct meta *m = data;
-	const struct parley_host *h = m->host;
-	size_t len;
-	const char *body = h->http_body(req, &len);
-	if (!prov_check_hmac_sha256_hex(h, m->app_secret, h->http_header(req, "X-Hub-Signature-256"), "sha256=", body,
-	                                len)) {
-		h->metric_add(m->inst, "webhook_bad_signature_total", 1);
-		prov_respond_error(
-		        h, req, 401,
-		        "bad or missing X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret)");
-		return;
-	}
-	cJSON *doc = prov_json_body(h, req, body, len);
+	const struct parley_host *h = m->ch.host;
+	const cJSON *entries;
+	cJSON *doc = prov_meta_body(h, m->ch.inst, req, m->graph.app_secret, "Messenger Platform", &entries);
 	if (!doc)
 		return;
-	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
-	if (!cJSON_IsObject(doc) || !cJSON_IsArray(entries)) {
-		cJSON_Delete(doc);
-		prov_respond_error(h, req, 400,
-		                   "not a Messenger Platform webhook: expected an object with an entry list");
-		return;
-	}
-	struct prov_batch *b = prov_batch_new(h, m->inst, req, m->media);
+	struct prov_batch *b = prov_batch_new(h, m->ch.inst, req, m->ch.media);
 	const char *object = str(doc, "object");
 	if (!object || strcmp(object, OBJECT) != 0)
 		prov_batch_ignore(b, "webhook object '%s' where '" OBJECT "' was expected", object ? object : "(none)");
@@ -365,7 +342,7 @@ static void on_post(void *data, parley_http_request *req)
 	{
 		const char *id = str(entry, "id");
 		if (!id || strcmp(id, m->page_id) != 0) {
-			h->metric_add(m->inst, "webhook_other_account_total", 1);
+			h->metric_add(m->ch.inst, "webhook_other_account_total", 1);
 			prov_batch_ignore(b, "entry[%d] is for page %s, not %s", ei, id ? id : "(none)", m->page_id);
 			ei++;
 			continue;
@@ -390,7 +367,7 @@ static void on_post(void *data, parley_http_request *req)
 static int fetch_url(void *arg, struct prov_client *client, const char *url, struct prov_http *out)
 {
 	struct meta *m = arg;
-	return prov_fetch(client, &m->policy, url, NULL, out);
+	return prov_fetch(client, &m->ch.policy, url, NULL, out);
 }
 
 static int transient_code(int code)
@@ -401,7 +378,7 @@ static int transient_code(int code)
 static int meta_send(void *data, const parley_envelope *env, struct parley_send_result *res)
 {
 	struct meta *m = data;
-	const struct parley_host *h = m->host;
+	const struct parley_host *h = m->ch.host;
 	const char *to = h->envelope_get_str(env, "to");
 	size_t sl = strlen(SCHEME);
 	if (!to || strncmp(to, SCHEME, sl) != 0 || !to[sl]) {
@@ -456,13 +433,13 @@ static int meta_send(void *data, const parley_envelope *env, struct parley_send_
 	cJSON_Delete(mt);
 	char *body = cJSON_PrintUnformatted(req);
 	cJSON_Delete(req);
-	char *tok = prov_urlencode(m->access_token);
+	char *tok = prov_urlencode(m->graph.access_token);
 	char url[2048];
-	snprintf(url, sizeof(url), "%s/%s/%s/messages?access_token=%s", m->base, m->version, m->page_id, tok);
+	snprintf(url, sizeof(url), "%s/%s/%s/messages?access_token=%s", m->ch.base, m->graph.version, m->page_id, tok);
 	free(tok);
 	const char *hdrs[] = {"Content-Type: application/json", NULL};
 	struct prov_http r;
-	prov_request(&m->client, "POST", url, hdrs, body, strlen(body), NULL, &r);
+	prov_request(&m->ch.client, "POST", url, hdrs, body, strlen(body), NULL, &r);
 	free(body);
 	cJSON *j = cJSON_Parse(r.body ? r.body : "");
 	if (r.status >= 200 && r.status < 300) {
@@ -477,9 +454,8 @@ static int meta_send(void *data, const parley_envelope *env, struct parley_send_
 		if (cJSON_IsNumber(code))
 			snprintf(cbuf, sizeof(cbuf), cJSON_IsNumber(sub) ? "%d/%d" : "%d", code->valueint,
 			         cJSON_IsNumber(sub) ? sub->valueint : 0);
-		prov_classify(&r, cbuf, str(err, "message"), res);
-		if (res->outcome == PARLEY_SEND_PERMANENT && cJSON_IsNumber(code) && transient_code(code->valueint))
-			res->outcome = PARLEY_SEND_RETRY;
+		prov_classify_code(&r, cbuf, str(err, "message"),
+		                   cJSON_IsNumber(code) && transient_code(code->valueint), res);
 	}
 	cJSON_Delete(j);
 	prov_http_free(&r);
@@ -489,26 +465,12 @@ static int meta_send(void *data, const parley_envelope *env, struct parley_send_
 static int meta_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	struct meta *m = calloc(1, sizeof(*m));
-	if (!m)
-		return PARLEY_ENOMEM;
-	int rv = prov_policy_init(&m->policy, h, inst, media_hosts, NULL, errmsg);
-	if (rv != 0) {
-		free(m);
+	int rv = prov_channel_new(data, sizeof(struct meta), h, inst, media_hosts, NULL, errmsg);
+	if (rv != 0)
 		return rv;
-	}
-	m->host = h;
-	m->inst = inst;
+	struct meta *m = *data;
 	m->page_id = h->config_str(inst, "page_id");
-	m->access_token = h->config_str(inst, "access_token");
-	m->app_secret = h->config_str(inst, "app_secret");
-	m->verify_token = h->config_str(inst, "verify_token");
-	m->base = h->config_str(inst, "api_base_url");
-	m->version = h->config_str(inst, "api_version");
-	h->config_duration_ms(inst, "timeout", &m->timeout_ms);
-	h->config_size(inst, "max_media", &m->max_media);
-	prov_client_init(&m->client, m->timeout_ms, 1 << 20);
-	*data = m;
+	prov_meta_keys_read(h, inst, &m->graph);
 	return 0;
 }
 
@@ -516,27 +478,9 @@ static int meta_start(void *data, char **errmsg)
 {
 	struct meta *m = data;
 	(void)errmsg;
-	int rv = prov_media_start(&m->media, m->host, m->inst, fetch_url, m, (size_t)m->max_media, m->timeout_ms);
-	if (rv == 0)
-		rv = m->host->http_route(m->inst, "POST", "", on_post);
-	if (rv == 0)
-		rv = m->host->http_route(m->inst, "GET", "", on_verify);
-	return rv;
-}
-
-static void meta_stop(void *data)
-{
-	struct meta *m = data;
-	prov_media_stop(m->media);
-	m->media = NULL;
-}
-
-static void meta_destroy(void *data)
-{
-	struct meta *m = data;
-	prov_client_fini(&m->client);
-	prov_policy_fini(&m->policy);
-	free(m);
+	/* POST: the webhook; GET: the verification handshake. */
+	static const struct prov_route routes[] = {{"POST", "", on_post}, {"GET", "", on_verify}, {NULL, NULL, NULL}};
+	return prov_channel_start(&m->ch, fetch_url, m, routes);
 }
 
 static const struct parley_plugin plugin = {
@@ -551,8 +495,8 @@ static const struct parley_plugin plugin = {
         .fini = prov_plugin_fini,
         .instance_create = meta_create,
         .instance_start = meta_start,
-        .instance_stop = meta_stop,
-        .instance_destroy = meta_destroy,
+        .instance_stop = prov_channel_instance_stop,
+        .instance_destroy = prov_channel_instance_destroy,
         .channel_send = meta_send,
         .check_config = prov_policy_check_config,
 };

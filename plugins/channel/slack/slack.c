@@ -14,8 +14,9 @@
  * in the thread named by thread_ref ("<channel>:<ts>"), with buttons from
  * meta.buttons and images from attachments.
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
+#include <parley/provider_channel.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -26,15 +27,10 @@
 #define MAX_SKEW_S 300
 
 struct slack {
-	const struct parley_host *host;
-	parley_instance *inst;
-	const char *bot_token, *signing_secret, *base;
-	int64_t timeout_ms;
-	uint64_t max_media;
+	/* First: host, inst, api_base_url, timeout, max_media, the client, the policy, the media thread. */
+	struct prov_channel ch;
+	const char *bot_token, *signing_secret;
 	char auth[512];
-	struct prov_client client;
-	struct prov_media *media;
-	struct prov_policy policy;
 };
 
 /* Slack serves url_private from files.slack.com, which takes the bot token. */
@@ -45,11 +41,7 @@ static const struct parley_config_key config_map[] = {
          "the bot token (xoxb-...) for sending and files"},
         {"signing_secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED | PARLEY_CFG_SECRET,
          "the app's signing secret: requests must carry a valid X-Slack-Signature"},
-        {"api_base_url", PARLEY_CFG_STRING, "https://slack.com", 0, "Web API base URL"},
-        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
-        {"max_media", PARLEY_CFG_SIZE, "25MiB", 0, "larger files are not fetched"},
-        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
-         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
+        PROV_CHANNEL_CONFIG("https://slack.com", "Web API base URL", "25MiB"),
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -61,7 +53,7 @@ static const char *str(const cJSON *o, const char *k)
 /* 0 when the request is Slack's; else the 401 reason. */
 static const char *verify(struct slack *s, parley_http_request *req, const char *body, size_t len)
 {
-	const struct parley_host *h = s->host;
+	const struct parley_host *h = s->ch.host;
 	const char *ts = h->http_header(req, "X-Slack-Request-Timestamp");
 	const char *sig = h->http_header(req, "X-Slack-Signature");
 	if (!ts || !sig)
@@ -110,11 +102,11 @@ static void add_files(struct slack *s, struct prov_batch *b, parley_envelope *en
 			cJSON_AddStringToObject(att, "url", url); /* kept, fetched or not */
 		cJSON_AddItemToArray(arr, att);
 		const cJSON *size = cJSON_GetObjectItemCaseSensitive(f, "size");
-		if (url && (!cJSON_IsNumber(size) || size->valuedouble <= (double)s->max_media))
+		if (url && (!cJSON_IsNumber(size) || size->valuedouble <= (double)s->ch.max_media))
 			prov_batch_media(b, env, i, url);
 		i++;
 	}
-	prov_set_json(s->host, env, "attachments", arr);
+	prov_set_json(s->ch.host, env, "attachments", arr);
 }
 
 /* 1 when s looks like a Slack id of the given prefixes: one of them, then upper-case letters and digits. */
@@ -131,7 +123,7 @@ static int slack_id(const char *s, const char *prefixes)
 static void message_event(struct slack *s, struct prov_batch *b, const char *team, const cJSON *ev,
                           const char *event_id)
 {
-	const struct parley_host *h = s->host;
+	const struct parley_host *h = s->ch.host;
 	const char *subtype = str(ev, "subtype");
 	const char *channel = str(ev, "channel");
 	const cJSON *inner = ev;
@@ -141,7 +133,7 @@ static void message_event(struct slack *s, struct prov_batch *b, const char *tea
 		inner = cJSON_GetObjectItemCaseSensitive(ev, "message");
 	/* Our own posts come back as events: storing them again would loop. */
 	if (str(inner, "bot_id") || (subtype && strcmp(subtype, "bot_message") == 0)) {
-		h->metric_add(s->inst, "bot_messages_skipped_total", 1);
+		h->metric_add(s->ch.inst, "bot_messages_skipped_total", 1);
 		prov_batch_ignore(b, "event %s is a bot's message (ours, or another app's)", event_id ? event_id : "?");
 		return;
 	}
@@ -198,7 +190,7 @@ static void message_event(struct slack *s, struct prov_batch *b, const char *tea
 
 static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *doc)
 {
-	const struct parley_host *h = s->host;
+	const struct parley_host *h = s->ch.host;
 	const char *team = str(doc, "team_id");
 	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(doc, "event");
 	const char *type = str(ev, "type");
@@ -245,20 +237,19 @@ static void event_callback(struct slack *s, struct prov_batch *b, const cJSON *d
 	cJSON_AddStringToObject(meta, "event_id", str(doc, "event_id"));
 	cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(ev, 1));
 	prov_set_json(h, env, "meta", meta);
-	h->log(s->inst, PARLEY_LOG_INFO, "event %s of type '%s' kept in meta.raw", str(doc, "event_id"),
+	h->log(s->ch.inst, PARLEY_LOG_INFO, "event %s of type '%s' kept in meta.raw", str(doc, "event_id"),
 	       type ? type : "?");
 }
 
 static void on_post(void *data, parley_http_request *req)
 {
 	struct slack *s = data;
-	const struct parley_host *h = s->host;
+	const struct parley_host *h = s->ch.host;
 	size_t len;
 	const char *body = h->http_body(req, &len);
 	const char *why = verify(s, req, body, len);
 	if (why) {
-		h->metric_add(s->inst, "webhook_bad_signature_total", 1);
-		prov_respond_error(h, req, 401, why);
+		prov_refuse_signature(h, s->ch.inst, req, why);
 		return;
 	}
 	cJSON *doc = prov_json_body(h, req, body, len);
@@ -276,7 +267,7 @@ static void on_post(void *data, parley_http_request *req)
 		cJSON_Delete(doc);
 		return;
 	}
-	struct prov_batch *b = prov_batch_new(h, s->inst, req, s->media);
+	struct prov_batch *b = prov_batch_new(h, s->ch.inst, req, s->ch.media);
 	if (strcmp(type, "event_callback") == 0)
 		event_callback(s, b, doc);
 	else
@@ -289,7 +280,7 @@ static void on_post(void *data, parley_http_request *req)
 static void on_interactive(void *data, parley_http_request *req)
 {
 	struct slack *s = data;
-	const struct parley_host *h = s->host;
+	const struct parley_host *h = s->ch.host;
 	size_t len;
 	const char *body = h->http_body(req, &len);
 	const char *why = verify(s, req, body, len);
@@ -315,7 +306,7 @@ static void on_interactive(void *data, parley_http_request *req)
 		prov_respond_error(h, req, 400, bad);
 		return;
 	}
-	struct prov_batch *b = prov_batch_new(h, s->inst, req, s->media);
+	struct prov_batch *b = prov_batch_new(h, s->ch.inst, req, s->ch.media);
 	const char *type = str(p, "type");
 	if (type && strcmp(type, "block_actions") == 0) {
 		const char *team = str(cJSON_GetObjectItemCaseSensitive(p, "team"), "id");
@@ -357,7 +348,7 @@ static int fetch_file(void *arg, struct prov_client *client, const char *url, st
 {
 	struct slack *s = arg;
 	const struct prov_credentials cred = {s->auth, NULL};
-	return prov_fetch(client, &s->policy, url, &cred, out);
+	return prov_fetch(client, &s->ch.policy, url, &cred, out);
 }
 
 static int transient_error(const char *e)
@@ -373,7 +364,7 @@ static int transient_error(const char *e)
 static int sl_send(void *data, const parley_envelope *env, struct parley_send_result *res)
 {
 	struct slack *s = data;
-	const struct parley_host *h = s->host;
+	const struct parley_host *h = s->ch.host;
 	const char *to = h->envelope_get_str(env, "to");
 	const char *slash = to && strncmp(to, "slack:", 6) == 0 ? strchr(to, '/') : NULL;
 	if (!slash || !slash[1]) {
@@ -441,10 +432,10 @@ static int sl_send(void *data, const parley_envelope *env, struct parley_send_re
 	char *body = cJSON_PrintUnformatted(msg);
 	cJSON_Delete(msg);
 	char url[1024];
-	snprintf(url, sizeof(url), "%s/api/chat.postMessage", s->base);
+	snprintf(url, sizeof(url), "%s/api/chat.postMessage", s->ch.base);
 	const char *hdrs[] = {s->auth, "Content-Type: application/json; charset=utf-8", NULL};
 	struct prov_http r;
-	prov_request(&s->client, "POST", url, hdrs, body, strlen(body), NULL, &r);
+	prov_request(&s->ch.client, "POST", url, hdrs, body, strlen(body), NULL, &r);
 	free(body);
 	cJSON *j = cJSON_Parse(r.body ? r.body : "");
 	int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"));
@@ -468,24 +459,13 @@ static int sl_send(void *data, const parley_envelope *env, struct parley_send_re
 static int sl_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	struct slack *s = calloc(1, sizeof(*s));
-	if (!s)
-		return PARLEY_ENOMEM;
-	int rv = prov_policy_init(&s->policy, h, inst, media_hosts, media_hosts, errmsg);
-	if (rv != 0) {
-		free(s);
+	int rv = prov_channel_new(data, sizeof(struct slack), h, inst, media_hosts, media_hosts, errmsg);
+	if (rv != 0)
 		return rv;
-	}
-	s->host = h;
-	s->inst = inst;
+	struct slack *s = *data;
 	s->bot_token = h->config_str(inst, "bot_token");
 	s->signing_secret = h->config_str(inst, "signing_secret");
-	s->base = h->config_str(inst, "api_base_url");
-	h->config_duration_ms(inst, "timeout", &s->timeout_ms);
-	h->config_size(inst, "max_media", &s->max_media);
 	snprintf(s->auth, sizeof(s->auth), "Authorization: Bearer %s", s->bot_token);
-	prov_client_init(&s->client, s->timeout_ms, 1 << 20);
-	*data = s;
 	return 0;
 }
 
@@ -493,27 +473,9 @@ static int sl_start(void *data, char **errmsg)
 {
 	struct slack *s = data;
 	(void)errmsg;
-	int rv = prov_media_start(&s->media, s->host, s->inst, fetch_file, s, (size_t)s->max_media, s->timeout_ms);
-	if (rv == 0)
-		rv = s->host->http_route(s->inst, "POST", "", on_post);
-	if (rv == 0)
-		rv = s->host->http_route(s->inst, "POST", "/interactive", on_interactive);
-	return rv;
-}
-
-static void sl_stop(void *data)
-{
-	struct slack *s = data;
-	prov_media_stop(s->media);
-	s->media = NULL;
-}
-
-static void sl_destroy(void *data)
-{
-	struct slack *s = data;
-	prov_client_fini(&s->client);
-	prov_policy_fini(&s->policy);
-	free(s);
+	static const struct prov_route routes[] = {
+	        {"POST", "", on_post}, {"POST", "/interactive", on_interactive}, {NULL, NULL, NULL}};
+	return prov_channel_start(&s->ch, fetch_file, s, routes);
 }
 
 static const struct parley_plugin plugin = {
@@ -527,8 +489,8 @@ static const struct parley_plugin plugin = {
         .fini = prov_plugin_fini,
         .instance_create = sl_create,
         .instance_start = sl_start,
-        .instance_stop = sl_stop,
-        .instance_destroy = sl_destroy,
+        .instance_stop = prov_channel_instance_stop,
+        .instance_destroy = prov_channel_instance_destroy,
         .channel_send = sl_send,
         .check_config = prov_policy_check_config,
 };

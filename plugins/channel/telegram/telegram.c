@@ -17,8 +17,9 @@
  * Outbound: sendMessage (with inline keyboard buttons from meta.buttons),
  * sendPhoto / sendVideo / sendAudio / sendDocument for attachments by URL.
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
+#include <parley/provider_channel.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -27,14 +28,9 @@
 #include <time.h>
 
 struct telegram {
-	const struct parley_host *host;
-	parley_instance *inst;
-	const char *token, *secret_token, *base;
-	int64_t timeout_ms;
-	uint64_t max_media;
-	struct prov_client client;
-	struct prov_media *media;
-	struct prov_policy policy;
+	/* First: host, inst, api_base_url, timeout, max_media, the client, the policy, the media thread. */
+	struct prov_channel ch;
+	const char *token, *secret_token;
 	/* mode: poll */
 	int poll;
 	int64_t poll_timeout_ms;
@@ -55,14 +51,10 @@ static const struct parley_config_key config_map[] = {
          "the secret_token given to setWebhook; updates must carry it in X-Telegram-Bot-Api-Secret-Token"},
         {"insecure", PARLEY_CFG_BOOL, "false", 0,
          "accept webhook updates without secret_token (anyone who knows the URL can post)"},
-        {"api_base_url", PARLEY_CFG_STRING, "https://api.telegram.org", 0, "Bot API base URL"},
-        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
-        {"max_media", PARLEY_CFG_SIZE, "20MiB", 0, "larger files are not fetched"},
+        PROV_CHANNEL_CONFIG("https://api.telegram.org", "Bot API base URL", "20MiB"),
         {"mode", PARLEY_CFG_STRING, "webhook", 0,
          "webhook (Telegram posts to /webhooks/<name>) or poll (long-poll getUpdates; no public URL needed)"},
         {"poll_timeout", PARLEY_CFG_DURATION, "25s", 0, "how long one getUpdates call waits for updates"},
-        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
-         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -112,7 +104,7 @@ static const struct media_kind media_kinds[] = {
 /* Attachments of a message: photo (the largest size) or one of media_kinds. */
 static int add_media(struct telegram *t, struct prov_batch *b, parley_envelope *env, const cJSON *msg)
 {
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	const cJSON *file = NULL;
 	const char *kind = NULL, *ctype = NULL;
 	const cJSON *photo = cJSON_GetObjectItemCaseSensitive(msg, "photo");
@@ -147,14 +139,14 @@ static int add_media(struct telegram *t, struct prov_batch *b, parley_envelope *
 	cJSON *arr = cJSON_CreateArray();
 	cJSON_AddItemToArray(arr, att);
 	prov_set_json(h, env, "attachments", arr);
-	if (fid && (!num_in(b, file, "file_size") || (uint64_t)num_in(b, file, "file_size") <= t->max_media))
+	if (fid && (!num_in(b, file, "file_size") || (uint64_t)num_in(b, file, "file_size") <= t->ch.max_media))
 		prov_batch_media(b, env, 0, fid);
 	return 1;
 }
 
 static void message_envelope(struct telegram *t, struct prov_batch *b, const cJSON *msg, int edited, const char *where)
 {
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
 	const cJSON *sender = cJSON_GetObjectItemCaseSensitive(msg, "from");
 	long long v;
@@ -224,8 +216,8 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 		known = 1;
 	}
 	if (!known) {
-		h->log(t->inst, PARLEY_LOG_WARN, "message %lld:%lld of a kind not understood kept in meta.raw", chat_id,
-		       mid);
+		h->log(t->ch.inst, PARLEY_LOG_WARN, "message %lld:%lld of a kind not understood kept in meta.raw",
+		       chat_id, mid);
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(msg, 1));
 	}
 	prov_set_json(h, env, "meta", meta);
@@ -233,7 +225,7 @@ static void message_envelope(struct telegram *t, struct prov_batch *b, const cJS
 
 static void callback_envelope(struct telegram *t, struct prov_batch *b, const cJSON *cb)
 {
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cb, "id"));
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cb, "message");
 	const cJSON *from = cJSON_GetObjectItemCaseSensitive(cb, "from");
@@ -264,7 +256,7 @@ static void callback_envelope(struct telegram *t, struct prov_batch *b, const cJ
 
 static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJSON *u)
 {
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	const cJSON *v;
 	if ((v = cJSON_GetObjectItemCaseSensitive(u, "message")) ||
 	    (v = cJSON_GetObjectItemCaseSensitive(u, "channel_post"))) {
@@ -295,21 +287,20 @@ static void update_envelopes(struct telegram *t, struct prov_batch *b, const cJS
 			cJSON_AddStringToObject(meta, "update_type", first->string);
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(u, 1));
 		prov_set_json(h, env, "meta", meta);
-		h->log(t->inst, PARLEY_LOG_INFO, "update %lld of type '%s' kept in meta.raw", num_in(b, u, "update_id"),
-		       first ? first->string : "?");
+		h->log(t->ch.inst, PARLEY_LOG_INFO, "update %lld of type '%s' kept in meta.raw",
+		       num_in(b, u, "update_id"), first ? first->string : "?");
 	}
 }
 
 static void on_post(void *data, parley_http_request *req)
 {
 	struct telegram *t = data;
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	if (t->secret_token && t->secret_token[0]) {
 		const char *got = h->http_header(req, "X-Telegram-Bot-Api-Secret-Token");
 		size_t n = strlen(t->secret_token);
 		if (!got || strlen(got) != n || !h->ct_equal(got, t->secret_token, n)) {
-			h->metric_add(t->inst, "webhook_bad_signature_total", 1);
-			prov_respond_error(h, req, 401, "bad or missing X-Telegram-Bot-Api-Secret-Token");
+			prov_refuse_signature(h, t->ch.inst, req, "bad or missing X-Telegram-Bot-Api-Secret-Token");
 			return;
 		}
 	}
@@ -323,7 +314,7 @@ static void on_post(void *data, parley_http_request *req)
 		prov_respond_error(h, req, 400, "not a Telegram Update: expected a JSON object with update_id");
 		return;
 	}
-	struct prov_batch *b = prov_batch_new(h, t->inst, req, t->media);
+	struct prov_batch *b = prov_batch_new(h, t->ch.inst, req, t->ch.media);
 	update_envelopes(t, b, u);
 	cJSON_Delete(u);
 	prov_batch_finish(b);
@@ -364,7 +355,7 @@ static int commit_batch(struct telegram *t, struct prov_batch *b)
 
 static struct prov_batch *poll_batch(struct telegram *t)
 {
-	struct prov_batch *b = prov_batch_new(t->host, t->inst, NULL, t->media);
+	struct prov_batch *b = prov_batch_new(t->ch.host, t->ch.inst, NULL, t->ch.media);
 	if (b) {
 		b->done = poll_committed;
 		b->done_arg = t;
@@ -396,7 +387,7 @@ static int store_updates(struct telegram *t, const cJSON *updates, long long *la
  */
 static int store_problem(struct telegram *t, long long update_id, const char *why)
 {
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	struct prov_batch *b = poll_batch(t);
 	parley_envelope *env = b ? prov_batch_envelope(b, "event") : NULL;
 	if (!env) {
@@ -409,8 +400,8 @@ static int store_problem(struct telegram *t, long long update_id, const char *wh
 	cJSON_AddStringToObject(meta, "problem", why);
 	cJSON_AddNumberToObject(meta, "update_id", (double)update_id);
 	prov_set_json(h, env, "meta", meta);
-	h->log(t->inst, PARLEY_LOG_ERROR, "update %lld cannot be stored (%s): recorded as an event without its content",
-	       update_id, why);
+	h->log(t->ch.inst, PARLEY_LOG_ERROR,
+	       "update %lld cannot be stored (%s): recorded as an event without its content", update_id, why);
 	return commit_batch(t, b);
 }
 
@@ -419,15 +410,15 @@ static int advance(struct telegram *t, long long next_offset)
 {
 	char next[32];
 	snprintf(next, sizeof(next), "%lld", next_offset);
-	return t->host->kv_set(t->inst, "offset", next, strlen(next));
+	return t->ch.host->kv_set(t->ch.inst, "offset", next, strlen(next));
 }
 
 static void *poll_main(void *arg)
 {
 	struct telegram *t = arg;
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	struct prov_client client;
-	prov_client_init(&client, t->poll_timeout_ms + t->timeout_ms, 64u << 20);
+	prov_client_init(&client, t->poll_timeout_ms + t->ch.timeout_ms, 64u << 20);
 	client.abort = &t->stopping;
 	long long offset = 0;
 	/* After a refused answer, updates are asked for one at a time to find the one at fault. */
@@ -438,8 +429,8 @@ static void *poll_main(void *arg)
 		 * for its lease to lapse.  A node taking its turn reads the offset
 		 * the previous one stored.
 		 */
-		int64_t ttl = 3 * (t->poll_timeout_ms + t->timeout_ms);
-		if (PARLEY_HOST_HAS(h, lease) && h->lease(t->inst, "poll", ttl) != 0) {
+		int64_t ttl = 3 * (t->poll_timeout_ms + t->ch.timeout_ms);
+		if (PARLEY_HOST_HAS(h, lease) && h->lease(t->ch.inst, "poll", ttl) != 0) {
 			held = 0;
 			pause_ms(t, ttl / 3 < 2000 ? ttl / 3 : 2000); /* ask often: a lease given up is taken at once */
 			continue;
@@ -447,15 +438,15 @@ static void *poll_main(void *arg)
 		if (!held) {
 			char *val = NULL;
 			size_t len;
-			if (h->kv_get(t->inst, "offset", &val, &len) == 0) {
+			if (h->kv_get(t->ch.inst, "offset", &val, &len) == 0) {
 				offset = strtoll(val, NULL, 10);
 				free(val);
 			}
 			held = 1;
 		}
 		char url[1024];
-		snprintf(url, sizeof(url), "%s/bot%s/getUpdates?offset=%lld&timeout=%lld%s", t->base, t->token, offset,
-		         (long long)(t->poll_timeout_ms / 1000), one_by_one ? "&limit=1" : "");
+		snprintf(url, sizeof(url), "%s/bot%s/getUpdates?offset=%lld&timeout=%lld%s", t->ch.base, t->token,
+		         offset, (long long)(t->poll_timeout_ms / 1000), one_by_one ? "&limit=1" : "");
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		struct prov_http r;
@@ -467,7 +458,7 @@ static void *poll_main(void *arg)
 		if (t->stopping) {
 			/* aborted by tg_stop */
 		} else if (r.status == 200 && !j && !one_by_one) {
-			h->log(t->inst, PARLEY_LOG_WARN,
+			h->log(t->ch.inst, PARLEY_LOG_WARN,
 			       "getUpdates answer refused (%s): asking for updates one by one", bad);
 			one_by_one = 1;
 		} else if (r.status == 200 && !j) {
@@ -480,14 +471,14 @@ static void *poll_main(void *arg)
 				offset = id + 1;
 				one_by_one = 0;
 			} else {
-				h->log(t->inst, PARLEY_LOG_ERROR,
+				h->log(t->ch.inst, PARLEY_LOG_ERROR,
 				       "getUpdates answer refused and its update_id unreadable: %s", bad);
 				pause_ms(t, 2000);
 			}
 			cJSON_Delete(loose);
 		} else if (r.status != 200 || !cJSON_IsArray(updates)) {
 			const char *desc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "description"));
-			h->log(t->inst, PARLEY_LOG_WARN, "getUpdates failed (%ld): %s%s", r.status,
+			h->log(t->ch.inst, PARLEY_LOG_WARN, "getUpdates failed (%ld): %s%s", r.status,
 			       desc ? desc : (r.error[0] ? r.error : "no answer"),
 			       r.status == 409 ? " (a webhook is set: remove it with deleteWebhook to use mode: poll)"
 			                       : "");
@@ -500,7 +491,7 @@ static void *poll_main(void *arg)
 					offset = last + 1;
 				one_by_one = 0;
 			} else if (result == PARLEY_EINVAL && !one_by_one) {
-				h->log(t->inst, PARLEY_LOG_WARN, "updates refused: asking for them one by one");
+				h->log(t->ch.inst, PARLEY_LOG_WARN, "updates refused: asking for them one by one");
 				one_by_one = 1;
 			} else if (result == PARLEY_EINVAL && last >= offset) {
 				if (store_problem(t, last, "the update was refused: see the log line before") == 0 &&
@@ -509,7 +500,7 @@ static void *poll_main(void *arg)
 					one_by_one = 0;
 				}
 			} else {
-				h->log(t->inst, PARLEY_LOG_WARN, "updates not stored (%s): asking for them again",
+				h->log(t->ch.inst, PARLEY_LOG_WARN, "updates not stored (%s): asking for them again",
 				       h->strerror(result));
 				pause_ms(t, 1000);
 			}
@@ -524,7 +515,7 @@ static void *poll_main(void *arg)
 	}
 	/* Stopping: another node polls from now on, not when the lease lapses. */
 	if (held && PARLEY_HOST_HAS(h, lease_release))
-		h->lease_release(t->inst, "poll");
+		h->lease_release(t->ch.inst, "poll");
 	prov_client_fini(&client);
 	return NULL;
 }
@@ -537,10 +528,10 @@ static int fetch_file(void *arg, struct prov_client *client, const char *file_id
 		return prov_fetch_refuse(out, "file_id '%.64s': %s", file_id, bad);
 	char *enc = prov_urlencode(file_id);
 	char url[1024];
-	snprintf(url, sizeof(url), "%s/bot%s/getFile?file_id=%s", t->base, t->token, enc);
+	snprintf(url, sizeof(url), "%s/bot%s/getFile?file_id=%s", t->ch.base, t->token, enc);
 	free(enc);
 	struct prov_http meta;
-	int rv = prov_fetch(client, &t->policy, url, NULL, &meta);
+	int rv = prov_fetch(client, &t->ch.policy, url, NULL, &meta);
 	if (rv != 0 || meta.status != 200) {
 		*out = meta;
 		return rv ? rv : -1;
@@ -555,8 +546,8 @@ static int fetch_file(void *arg, struct prov_client *client, const char *file_id
 		rv = prov_fetch_refuse(out, "getFile's file_path '%.64s': %s", path, bad);
 		prov_http_free(&meta);
 	} else if (path) {
-		snprintf(url, sizeof(url), "%s/file/bot%s/%s", t->base, t->token, path);
-		rv = prov_fetch(client, &t->policy, url, NULL, out);
+		snprintf(url, sizeof(url), "%s/file/bot%s/%s", t->ch.base, t->token, path);
+		rv = prov_fetch(client, &t->ch.policy, url, NULL, out);
 		prov_http_free(&meta);
 	} else {
 		*out = meta;
@@ -568,7 +559,7 @@ static int fetch_file(void *arg, struct prov_client *client, const char *file_id
 static int tg_send(void *data, const parley_envelope *env, struct parley_send_result *res)
 {
 	struct telegram *t = data;
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	const char *to = h->envelope_get_str(env, "to");
 	if (!to || strncmp(to, "telegram:", 9) != 0 || !to[9]) {
 		res->outcome = PARLEY_SEND_PERMANENT;
@@ -630,10 +621,10 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 	cJSON_Delete(a);
 	cJSON_Delete(m);
 	char url[1024];
-	snprintf(url, sizeof(url), "%s/bot%s/%s", t->base, t->token, method);
+	snprintf(url, sizeof(url), "%s/bot%s/%s", t->ch.base, t->token, method);
 	const char *hdrs[] = {"Content-Type: application/json", NULL};
 	struct prov_http r;
-	prov_request(&t->client, "POST", url, hdrs, body, strlen(body), NULL, &r);
+	prov_request(&t->ch.client, "POST", url, hdrs, body, strlen(body), NULL, &r);
 	free(body);
 	cJSON *j = cJSON_Parse(r.body ? r.body : "");
 	const cJSON *result = cJSON_GetObjectItemCaseSensitive(j, "result");
@@ -664,28 +655,17 @@ static int tg_send(void *data, const parley_envelope *env, struct parley_send_re
 static int tg_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	struct telegram *t = calloc(1, sizeof(*t));
-	if (!t)
-		return PARLEY_ENOMEM;
-	int rv = prov_policy_init(&t->policy, h, inst, media_hosts, NULL, errmsg);
-	if (rv != 0) {
-		free(t);
+	int rv = prov_channel_new(data, sizeof(struct telegram), h, inst, media_hosts, NULL, errmsg);
+	if (rv != 0)
 		return rv;
-	}
-	t->host = h;
-	t->inst = inst;
+	struct telegram *t = *data;
 	t->token = h->config_str(inst, "token");
 	t->secret_token = h->config_str(inst, "secret_token");
-	t->base = h->config_str(inst, "api_base_url");
-	h->config_duration_ms(inst, "timeout", &t->timeout_ms);
-	h->config_size(inst, "max_media", &t->max_media);
 	h->config_duration_ms(inst, "poll_timeout", &t->poll_timeout_ms);
 	/* tg_check has vetted mode before the host creates an instance. */
 	t->poll = strcmp(h->config_str(inst, "mode"), "poll") == 0;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cv, NULL);
-	prov_client_init(&t->client, t->timeout_ms, 1 << 20);
-	*data = t;
 	return 0;
 }
 
@@ -693,20 +673,21 @@ static int tg_start(void *data, char **errmsg)
 {
 	struct telegram *t = data;
 	(void)errmsg;
-	int rv = prov_media_start(&t->media, t->host, t->inst, fetch_file, t, (size_t)t->max_media, t->timeout_ms);
-	if (rv != 0)
+	static const struct prov_route routes[] = {{"POST", "", on_post}, {NULL, NULL, NULL}};
+	if (!t->poll && (!t->secret_token || !t->secret_token[0]))
+		t->ch.host->log(t->ch.inst, PARLEY_LOG_WARN,
+		                "INSECURE: no secret_token (insecure: true): anyone who knows the webhook URL can post "
+		                "updates");
+	/* A poller takes updates itself: only a webhook needs the route. */
+	int rv = prov_channel_start(&t->ch, fetch_file, t, t->poll ? NULL : routes);
+	if (rv != 0 || !t->poll)
 		return rv;
-	if (t->poll) {
-		if (pthread_create(&t->poller, NULL, poll_main, t) != 0)
-			return PARLEY_EIO;
-		t->poller_running = 1;
-		return 0;
+	if (pthread_create(&t->poller, NULL, poll_main, t) != 0) {
+		prov_channel_stop(&t->ch);
+		return PARLEY_EIO;
 	}
-	if (!t->secret_token || !t->secret_token[0])
-		t->host->log(t->inst, PARLEY_LOG_WARN,
-		             "INSECURE: no secret_token (insecure: true): anyone who knows the webhook URL can post "
-		             "updates");
-	return t->host->http_route(t->inst, "POST", "", on_post);
+	t->poller_running = 1;
+	return 0;
 }
 
 static void tg_stop(void *data)
@@ -717,15 +698,13 @@ static void tg_stop(void *data)
 		pthread_join(t->poller, NULL);
 		t->poller_running = 0;
 	}
-	prov_media_stop(t->media);
-	t->media = NULL;
+	prov_channel_stop(&t->ch);
 }
 
 static void tg_destroy(void *data)
 {
 	struct telegram *t = data;
-	prov_client_fini(&t->client);
-	prov_policy_fini(&t->policy);
+	prov_channel_fini(&t->ch);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cv);
 	free(t);

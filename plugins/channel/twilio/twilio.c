@@ -11,8 +11,9 @@
  * Outbound: POST /2010-04-01/Accounts/{AccountSid}/Messages.json with basic
  * auth: To, From (or MessagingServiceSid), Body, MediaUrl, StatusCallback.
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
+#include <parley/provider_channel.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -20,15 +21,10 @@
 #include <string.h>
 
 struct twilio {
-	const struct parley_host *host;
-	parley_instance *inst;
-	const char *sid, *token, *from, *base, *public_url;
-	int64_t timeout_ms;
-	uint64_t max_media;
+	/* First: host, inst, api_base_url, timeout, max_media, the client, the policy, the media thread. */
+	struct prov_channel ch;
+	const char *sid, *token, *from, *public_url;
 	char userpwd[256];
-	struct prov_client client;
-	struct prov_media *media;
-	struct prov_policy policy;
 };
 
 /*
@@ -44,11 +40,7 @@ static const struct parley_config_key config_map[] = {
          "the auth token: signs webhooks and authenticates sends"},
         {"from", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED,
          "the sending number (+E.164) or a Messaging Service SID (MG...)"},
-        {"api_base_url", PARLEY_CFG_STRING, "https://api.twilio.com", 0, "REST API base URL"},
-        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
-        {"max_media", PARLEY_CFG_SIZE, "16MiB", 0, "larger media are not fetched"},
-        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
-         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
+        PROV_CHANNEL_CONFIG("https://api.twilio.com", "REST API base URL", "16MiB"),
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -71,7 +63,7 @@ static int cmp_names(const void *a, const void *b)
  */
 static int signature_ok(struct twilio *t, parley_http_request *req, const struct prov_form *f)
 {
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	const char *given = h->http_header(req, "X-Twilio-Signature");
 	if (!given)
 		return 0;
@@ -225,7 +217,7 @@ static cJSON *form_object(const struct prov_form *f)
 static void on_post(void *data, parley_http_request *req)
 {
 	struct twilio *t = data;
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	size_t len;
 	const char *body = h->http_body(req, &len);
 	struct prov_form f;
@@ -236,9 +228,8 @@ static void on_post(void *data, parley_http_request *req)
 	}
 	if (!signature_ok(t, req, &f)) {
 		prov_form_free(&f);
-		h->metric_add(t->inst, "webhook_bad_signature_total", 1);
-		prov_respond_error(
-		        h, req, 401,
+		prov_refuse_signature(
+		        h, t->ch.inst, req,
 		        "bad or missing X-Twilio-Signature (checked against http.public_url + the request path)");
 		return;
 	}
@@ -259,13 +250,13 @@ static void on_post(void *data, parley_http_request *req)
 		prov_respond_error(h, req, 400, "not a Twilio messaging webhook: parameter 'MessageSid' is required");
 		return;
 	}
-	struct prov_batch *b = prov_batch_new(h, t->inst, req, t->media);
+	struct prov_batch *b = prov_batch_new(h, t->ch.inst, req, t->ch.media);
 	b->ok_type = "text/xml";
 	b->ok_body = strdup(twiml);
 	/* The signature, made with this account's auth token, proves the account; a status callback may omit it. */
 	if (acct && strcmp(acct, t->sid) != 0) {
 		/* Another account's traffic: acknowledged, not ours to store. */
-		h->metric_add(t->inst, "webhook_other_account_total", 1);
+		h->metric_add(t->ch.inst, "webhook_other_account_total", 1);
 		prov_batch_ignore(b, "message %.64s is for account %.64s, not %s", msid, acct, t->sid);
 		prov_form_free(&f);
 		prov_batch_finish(b);
@@ -298,7 +289,7 @@ static void on_post(void *data, parley_http_request *req)
 		cJSON_AddStringToObject(meta, "provider_status", status);
 		if (!st) {
 			/* accepted, queued, canceled, a state Twilio adds later: kept, never applied as a receipt. */
-			h->log(t->inst, PARLEY_LOG_WARN,
+			h->log(t->ch.inst, PARLEY_LOG_WARN,
 			       "status callback for %.64s with state '%.64s' kept as an event in meta.raw", msid,
 			       status);
 			cJSON_AddItemToObject(meta, "raw", form_object(&f));
@@ -406,7 +397,7 @@ static int fetch_media(void *arg, struct prov_client *client, const char *url, s
 	struct twilio *t = arg;
 	/* Media URLs may need HTTP basic auth (when the account enforces it). */
 	const struct prov_credentials cred = {NULL, t->userpwd};
-	return prov_fetch(client, &t->policy, url, &cred, out);
+	return prov_fetch(client, &t->ch.policy, url, &cred, out);
 }
 
 /* Append name=value (URL-encoded) to a form body. */
@@ -422,7 +413,7 @@ static void form_add(char **body, size_t *len, const char *name, const char *val
 static int tw_send(void *data, const parley_envelope *env, struct parley_send_result *res)
 {
 	struct twilio *t = data;
-	const struct parley_host *h = t->host;
+	const struct parley_host *h = t->ch.host;
 	const char *to = h->envelope_get_str(env, "to");
 	char number[32];
 	if (to && strncmp(to, "tel:+", 5) == 0 && e164_digits(to + 5)) {
@@ -456,14 +447,14 @@ static int tw_send(void *data, const parley_envelope *env, struct parley_send_re
 	cJSON_Delete(a);
 	if (t->public_url) {
 		char cb[1024];
-		snprintf(cb, sizeof(cb), "%s/webhooks/%s", t->public_url, h->instance_name(t->inst));
+		snprintf(cb, sizeof(cb), "%s/webhooks/%s", t->public_url, h->instance_name(t->ch.inst));
 		form_add(&body, &len, "StatusCallback", cb);
 	}
 	char url[1024];
-	snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/Messages.json", t->base, t->sid);
+	snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/Messages.json", t->ch.base, t->sid);
 	const char *hdrs[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
 	struct prov_http r;
-	prov_request(&t->client, "POST", url, hdrs, body, len, t->userpwd, &r);
+	prov_request(&t->ch.client, "POST", url, hdrs, body, len, t->userpwd, &r);
 	free(body);
 	cJSON *j = cJSON_Parse(r.body ? r.body : "");
 	if (r.status >= 200 && r.status < 300) {
@@ -489,26 +480,15 @@ static int tw_send(void *data, const parley_envelope *env, struct parley_send_re
 static int tw_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	struct twilio *t = calloc(1, sizeof(*t));
-	if (!t)
-		return PARLEY_ENOMEM;
-	int rv = prov_policy_init(&t->policy, h, inst, media_hosts, credential_hosts, errmsg);
-	if (rv != 0) {
-		free(t);
+	int rv = prov_channel_new(data, sizeof(struct twilio), h, inst, media_hosts, credential_hosts, errmsg);
+	if (rv != 0)
 		return rv;
-	}
-	t->host = h;
-	t->inst = inst;
+	struct twilio *t = *data;
 	t->sid = h->config_str(inst, "account_sid");
 	t->token = h->config_str(inst, "auth_token");
 	t->from = h->config_str(inst, "from");
-	t->base = h->config_str(inst, "api_base_url");
 	t->public_url = h->setting(inst, "http.public_url");
-	h->config_duration_ms(inst, "timeout", &t->timeout_ms);
-	h->config_size(inst, "max_media", &t->max_media);
 	snprintf(t->userpwd, sizeof(t->userpwd), "%s:%s", t->sid, t->token);
-	prov_client_init(&t->client, t->timeout_ms, 1 << 20);
-	*data = t;
 	return 0;
 }
 
@@ -520,23 +500,8 @@ static int tw_start(void *data, char **errmsg)
 		                 "https://parley.example.com) in the config");
 		return PARLEY_EINVAL;
 	}
-	int rv = prov_media_start(&t->media, t->host, t->inst, fetch_media, t, (size_t)t->max_media, t->timeout_ms);
-	return rv ? rv : t->host->http_route(t->inst, "POST", "", on_post);
-}
-
-static void tw_stop(void *data)
-{
-	struct twilio *t = data;
-	prov_media_stop(t->media);
-	t->media = NULL;
-}
-
-static void tw_destroy(void *data)
-{
-	struct twilio *t = data;
-	prov_client_fini(&t->client);
-	prov_policy_fini(&t->policy);
-	free(t);
+	static const struct prov_route routes[] = {{"POST", "", on_post}, {NULL, NULL, NULL}};
+	return prov_channel_start(&t->ch, fetch_media, t, routes);
 }
 
 static const struct parley_plugin plugin = {
@@ -550,8 +515,8 @@ static const struct parley_plugin plugin = {
         .fini = prov_plugin_fini,
         .instance_create = tw_create,
         .instance_start = tw_start,
-        .instance_stop = tw_stop,
-        .instance_destroy = tw_destroy,
+        .instance_stop = prov_channel_instance_stop,
+        .instance_destroy = prov_channel_instance_destroy,
         .channel_send = tw_send,
         .check_config = prov_policy_check_config,
 };

@@ -7,8 +7,8 @@
 #ifndef PARLEY_CHANNEL_VIBER_H
 #define PARLEY_CHANNEL_VIBER_H
 
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
 
 struct viber {
 	const struct parley_host *host;

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "strmap.h"
+#include <parley/strmap.h>
 
 extern const unsigned char webchat_widget_js[];
 extern const unsigned long webchat_widget_js_len;

@@ -9,7 +9,7 @@
  *
  * Outbound: POSTs the envelope JSON to `outbound_url`, signed the same way.
  */
-#include "provider.h"
+#include <parley/provider.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +26,6 @@ struct webhook {
 	struct prov_client client; /* reused: keeps the connection to outbound_url alive */
 };
 
-struct pending {
-	const struct parley_host *host;
-	parley_http_request *req;
-};
-
 static const struct parley_config_key config_map[] = {
         {"secret", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
          "HMAC-SHA256 key; when set, inbound requests must carry a valid X-Parley-Signature"},
@@ -45,29 +40,6 @@ static int verify(struct webhook *w, parley_http_request *req, const void *body,
 {
 	return prov_check_hmac_sha256_hex(w->host, w->secret, w->host->http_header(req, "X-Parley-Signature"),
 	                                  "sha256=", body, len);
-}
-
-/* The answer names the ids the messages are stored under: a re-post gets the first post's ids. */
-static void committed(void *arg, int result, const char *const *stored, size_t n)
-{
-	struct pending *p = arg;
-	const struct parley_host *h = p->host;
-	if (result != 0) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "not stored (%s): retry later", h->strerror(result));
-		prov_respond_error(h, p->req, 503, msg);
-	} else {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddBoolToObject(o, "ok", 1);
-		cJSON *ids = cJSON_AddArrayToObject(o, "ids");
-		for (size_t i = 0; i < n; i++)
-			cJSON_AddItemToArray(ids, cJSON_CreateString(stored[i]));
-		char *s = cJSON_PrintUnformatted(o);
-		h->http_respond(p->req, 200, "application/json", s, strlen(s));
-		free(s);
-		cJSON_Delete(o);
-	}
-	free(p);
 }
 
 /*
@@ -96,69 +68,44 @@ static int set_address(struct webhook *w, parley_envelope *env, const char *fiel
 	return prov_set_fmt(w->host, env, field, "webhook:%s", v);
 }
 
-/* Build one envelope from one message object; NULL with *why set on a bad field. */
-static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const char **why)
+/* Fill env from one message object: NULL, or why it is refused (the whole request is then). */
+static const char *fill(struct webhook *w, parley_envelope *env, const cJSON *m)
 {
 	const struct parley_host *h = w->host;
-	if (!cJSON_IsObject(m)) {
-		*why = "each message must be a JSON object";
-		return NULL;
-	}
+	if (!cJSON_IsObject(m))
+		return "each message must be a JSON object";
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "id");
 	const cJSON *from = cJSON_GetObjectItemCaseSensitive(m, "from");
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(m, "text");
 	const cJSON *atts = cJSON_GetObjectItemCaseSensitive(m, "attachments");
-	if (!cJSON_IsString(id) || !id->valuestring[0] || strlen(id->valuestring) > 256) {
-		*why = "'id' is required: a string of 1-256 characters, your system's id for the message (re-posts "
+	if (!cJSON_IsString(id) || !id->valuestring[0] || strlen(id->valuestring) > 256)
+		return "'id' is required: a string of 1-256 characters, your system's id for the message (re-posts "
 		       "with the same id are stored once)";
-		return NULL;
-	}
-	if (!cJSON_IsString(from) || !from->valuestring[0]) {
-		*why = "'from' is required: the sender, as a URN (e.g. tel:+15551234567) or your own user id";
-		return NULL;
-	}
-	if (text && !cJSON_IsString(text)) {
-		*why = "'text' must be a string";
-		return NULL;
-	}
-	if (atts && !cJSON_IsArray(atts)) {
-		*why = "'attachments' must be a list of objects";
-		return NULL;
-	}
-	if (!text && !atts) {
-		*why = "a message needs 'text' or 'attachments'";
-		return NULL;
-	}
+	if (!cJSON_IsString(from) || !from->valuestring[0])
+		return "'from' is required: the sender, as a URN (e.g. tel:+15551234567) or your own user id";
+	if (text && !cJSON_IsString(text))
+		return "'text' must be a string";
+	if (atts && !cJSON_IsArray(atts))
+		return "'attachments' must be a list of objects";
+	if (!text && !atts)
+		return "a message needs 'text' or 'attachments'";
 	static const char *const str_fields[] = {"to", "subject", "sent_at", "thread_ref", NULL};
 	for (size_t i = 0; str_fields[i]; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, str_fields[i]);
-		if (v && !cJSON_IsString(v)) {
-			*why = "'to', 'subject', 'sent_at' and 'thread_ref' must be strings";
-			return NULL;
-		}
+		if (v && !cJSON_IsString(v))
+			return "'to', 'subject', 'sent_at' and 'thread_ref' must be strings";
 	}
 	const cJSON *sent = cJSON_GetObjectItemCaseSensitive(m, "sent_at");
-	if (sent && !prov_rfc3339_valid(sent->valuestring)) {
-		*why = "'sent_at' must be an RFC 3339 time, e.g. 2026-11-22T10:11:12.345Z";
-		return NULL;
-	}
+	if (sent && !prov_rfc3339_valid(sent->valuestring))
+		return "'sent_at' must be an RFC 3339 time, e.g. 2026-11-22T10:11:12.345Z";
 	const cJSON *to = cJSON_GetObjectItemCaseSensitive(m, "to");
 	if ((strchr(from->valuestring, ':') && !urn_valid(from->valuestring)) ||
-	    (to && (!to->valuestring[0] || (strchr(to->valuestring, ':') && !urn_valid(to->valuestring))))) {
-		*why = "'from' and 'to' must be URNs (a lower-case scheme, ':', then the address, e.g. "
+	    (to && (!to->valuestring[0] || (strchr(to->valuestring, ':') && !urn_valid(to->valuestring)))))
+		return "'from' and 'to' must be URNs (a lower-case scheme, ':', then the address, e.g. "
 		       "tel:+15551234567) or ids of your own without ':'";
-		return NULL;
-	}
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(m, "meta");
-	if (meta && !cJSON_IsObject(meta)) {
-		*why = "'meta' must be an object";
-		return NULL;
-	}
-	parley_envelope *env = h->envelope_new(w->inst, "message", "inbound");
-	if (!env) {
-		*why = "out of memory";
-		return NULL;
-	}
+	if (meta && !cJSON_IsObject(meta))
+		return "'meta' must be an object";
 	h->envelope_set_str(env, "external_id", id->valuestring);
 	/* Addresses are URNs; a bare id from the integrator's system gets our scheme. */
 	set_address(w, env, "from", from->valuestring);
@@ -184,7 +131,7 @@ static parley_envelope *to_envelope(struct webhook *w, const cJSON *m, const cha
 			free(j);
 		}
 	}
-	return env;
+	return NULL;
 }
 
 static void on_post(void *data, parley_http_request *req)
@@ -194,9 +141,8 @@ static void on_post(void *data, parley_http_request *req)
 	size_t len;
 	const char *body = h->http_body(req, &len);
 	if (w->secret && w->secret[0] && !verify(w, req, body, len)) {
-		h->metric_add(w->inst, "webhook_bad_signature_total", 1);
-		prov_respond_error(
-		        h, req, 401,
+		prov_refuse_signature(
+		        h, w->inst, req,
 		        "bad or missing X-Parley-Signature: expected sha256=<hex HMAC-SHA256 of the raw body with "
 		        "the channel's secret>");
 		return;
@@ -217,46 +163,28 @@ static void on_post(void *data, parley_http_request *req)
 		cJSON_Delete(doc);
 		return;
 	}
-	parley_envelope *envs[MAX_BATCH];
-	struct pending *p = calloc(1, sizeof(*p));
-	p->host = h;
-	p->req = req;
-	const char *why = NULL;
-	int i = 0;
+	/* Answered after the commit with the ids the messages are stored under: a re-post gets the first's. */
+	struct prov_batch *b = prov_batch_new(h, w->inst, req, NULL);
+	if (!b) {
+		cJSON_Delete(one);
+		cJSON_Delete(doc);
+		prov_respond_error(h, req, 503, "out of memory: retry later");
+		return;
+	}
+	b->ok_ids = 1;
 	const cJSON *m;
 	cJSON_ArrayForEach(m, list)
 	{
-		envs[i] = to_envelope(w, m, &why);
-		if (!envs[i])
+		parley_envelope *env = prov_batch_envelope(b, "message");
+		const char *why = env ? fill(w, env, m) : NULL;
+		if (why)
+			prov_batch_refuse(b, "%s", why);
+		if (!env || why)
 			break;
-		i++;
 	}
 	cJSON_Delete(one);
 	cJSON_Delete(doc);
-	if (why) {
-		for (int k = 0; k < i; k++)
-			h->envelope_free(envs[k]);
-		free(p);
-		prov_respond_error(h, req, 400, why);
-		return;
-	}
-	int rv = h->submit_ids(w->inst, envs, (size_t)n, committed, p);
-	if (rv != 0) {
-		/* The host names the field it refused (an id too long, say). */
-		int bad = rv == PARLEY_EINVAL || rv == PARLEY_ETOOBIG;
-		char msg[400];
-		snprintf(msg, sizeof(msg), "%s",
-		         bad ? "the message could not be turned into an envelope"
-		             : "the gateway cannot take messages right now: retry later");
-		for (int k = n - 1; k >= 0; k--) {
-			const char *e = bad ? h->envelope_error(envs[k]) : NULL;
-			if (e)
-				snprintf(msg, sizeof(msg), "message %d: %s", k, e);
-			h->envelope_free(envs[k]);
-		}
-		free(p);
-		prov_respond_error(h, req, bad ? 400 : 503, msg);
-	}
+	prov_batch_finish(b);
 }
 
 static int wh_create(const struct parley_host *host, parley_instance *inst, void *pd, void **data, char **errmsg)

@@ -17,8 +17,8 @@
 #ifndef PARLEY_WECHAT_H
 #define PARLEY_WECHAT_H
 
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
 
 #include <pthread.h>
 #include <stdint.h>

@@ -10,8 +10,9 @@
  * Outbound: POST /{version}/{phone_number_id}/messages: text, media by link,
  * and reply buttons (meta.buttons = [{id, title}]).
  */
-#include "fetch_policy.h"
-#include "provider.h"
+#include <parley/fetch_policy.h>
+#include <parley/provider.h>
+#include <parley/provider_channel.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -19,15 +20,11 @@
 #include <string.h>
 
 struct whatsapp {
-	const struct parley_host *host;
-	parley_instance *inst;
-	const char *phone_number_id, *access_token, *app_secret, *verify_token, *base, *version;
-	int64_t timeout_ms;
-	uint64_t max_media;
-	struct prov_client client; /* the outbox thread's */
-	struct prov_media *media;
+	/* First: host, inst, api_base_url, timeout, max_media, the client, the policy, the media thread. */
+	struct prov_channel ch;
+	const char *phone_number_id;
+	struct prov_meta_keys graph; /* access_token, app_secret, verify_token, api_version */
 	char auth[512];
-	struct prov_policy policy;
 	int groups; /* group messages stored (the group is the conversation) or ignored */
 };
 
@@ -43,12 +40,8 @@ static const struct parley_config_key config_map[] = {
          "the Meta app secret: webhooks must carry X-Hub-Signature-256 made with it"},
         {"verify_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET,
          "the token Meta sends in the hub.challenge handshake"},
-        {"api_base_url", PARLEY_CFG_STRING, "https://graph.facebook.com", 0, "Graph API base URL"},
+        PROV_CHANNEL_CONFIG("https://graph.facebook.com", "Graph API base URL", "16MiB"),
         {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
-        {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
-        {"max_media", PARLEY_CFG_SIZE, "16MiB", 0, "larger media are not fetched"},
-        {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
-         "more hosts media may be fetched from over https (a media proxy, say); they never get the credentials"},
         {"groups", PARLEY_CFG_BOOL, "false", 0,
          "store messages of WhatsApp groups (Groups API), the group as the conversation; else they are logged and "
          "ignored"},
@@ -60,13 +53,13 @@ static const char *const media_kinds[] = {"image", "audio", "video", "document",
 static void on_verify(void *data, parley_http_request *req)
 {
 	struct whatsapp *w = data;
-	prov_meta_handshake(w->host, req, w->verify_token);
+	prov_meta_handshake(w->ch.host, req, w->graph.verify_token);
 }
 
 /* Attachments and media jobs for image/audio/video/document/sticker. */
 static void add_media(struct whatsapp *w, struct prov_batch *b, parley_envelope *env, const char *type, const cJSON *m)
 {
-	const struct parley_host *h = w->host;
+	const struct parley_host *h = w->ch.host;
 	cJSON *att = cJSON_CreateObject();
 	const char *mime = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "mime_type"));
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
@@ -151,7 +144,7 @@ static void location_text(const struct parley_host *h, parley_envelope *env, con
 static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *m, const char *to_urn,
                              const cJSON *contacts, const char *where)
 {
-	const struct parley_host *h = w->host;
+	const struct parley_host *h = w->ch.host;
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "type"));
 	const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "from"));
 	const char *user_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "from_user_id"));
@@ -200,8 +193,8 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 		prov_set_fmt(h, env, "from", "whatsapp:%s", sender);
 	} else {
 		/* No sender to thread it to: kept whole as an event, never lost. */
-		h->log(w->inst, PARLEY_LOG_WARN, "message %s has no 'from' nor user id: kept as an event in meta.raw",
-		       id);
+		h->log(w->ch.inst, PARLEY_LOG_WARN,
+		       "message %s has no 'from' nor user id: kept as an event in meta.raw", id);
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(m, 1));
 	}
 	if (to_urn)
@@ -285,7 +278,7 @@ static void message_envelope(struct whatsapp *w, struct prov_batch *b, const cJS
 	}
 	if (!known) {
 		/* Kept whole, never dropped: a later version may understand it. */
-		h->log(w->inst, PARLEY_LOG_WARN, "message %s of unknown type '%s' kept in meta.raw", id, type);
+		h->log(w->ch.inst, PARLEY_LOG_WARN, "message %s of unknown type '%s' kept in meta.raw", id, type);
 		if (!cJSON_GetObjectItemCaseSensitive(meta, "raw"))
 			cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(m, 1));
 	}
@@ -301,7 +294,7 @@ static int receipt_state(const char *s)
 
 static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSON *st, const char *where)
 {
-	const struct parley_host *h = w->host;
+	const struct parley_host *h = w->ch.host;
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "id"));
 	const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "status"));
 	if (!id || !status) {
@@ -348,7 +341,7 @@ static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSO
 		cJSON_AddItemToObject(meta, "conversation", cJSON_Duplicate(conv, 1));
 	if (!known) {
 		/* Not a state a message can be in ("deleted", a newer one, a misspelling): kept, not applied. */
-		h->log(w->inst, PARLEY_LOG_WARN, "receipt for %s with state '%s' kept as an event in meta.raw", id,
+		h->log(w->ch.inst, PARLEY_LOG_WARN, "receipt for %s with state '%s' kept as an event in meta.raw", id,
 		       status);
 		cJSON_AddStringToObject(meta, "provider_status", status);
 		cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(st, 1));
@@ -359,7 +352,7 @@ static void status_envelope(struct whatsapp *w, struct prov_batch *b, const cJSO
 /* A messages change with neither messages nor statuses (errors, say): kept whole as an event. */
 static void other_value(struct whatsapp *w, struct prov_batch *b, const cJSON *value)
 {
-	const struct parley_host *h = w->host;
+	const struct parley_host *h = w->ch.host;
 	parley_envelope *env = prov_batch_envelope(b, "event");
 	if (!env)
 		return;
@@ -369,34 +362,19 @@ static void other_value(struct whatsapp *w, struct prov_batch *b, const cJSON *v
 	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddItemToObject(meta, "raw", cJSON_Duplicate(value, 1));
 	prov_set_json(h, env, "meta", meta);
-	h->log(w->inst, PARLEY_LOG_WARN, "a messages change without messages or statuses kept in meta.raw as %s", ext);
+	h->log(w->ch.inst, PARLEY_LOG_WARN, "a messages change without messages or statuses kept in meta.raw as %s",
+	       ext);
 }
 
 static void on_post(void *data, parley_http_request *req)
 {
 	struct whatsapp *w = data;
-	const struct parley_host *h = w->host;
-	size_t len;
-	const char *body = h->http_body(req, &len);
-	if (!prov_check_hmac_sha256_hex(h, w->app_secret, h->http_header(req, "X-Hub-Signature-256"), "sha256=", body,
-	                                len)) {
-		h->metric_add(w->inst, "webhook_bad_signature_total", 1);
-		prov_respond_error(
-		        h, req, 401,
-		        "bad or missing X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret)");
-		return;
-	}
-	cJSON *doc = prov_json_body(h, req, body, len);
+	const struct parley_host *h = w->ch.host;
+	const cJSON *entries;
+	cJSON *doc = prov_meta_body(h, w->ch.inst, req, w->graph.app_secret, "WhatsApp Cloud API", &entries);
 	if (!doc)
 		return;
-	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
-	if (!cJSON_IsObject(doc) || !cJSON_IsArray(entries)) {
-		cJSON_Delete(doc);
-		prov_respond_error(h, req, 400,
-		                   "not a WhatsApp Cloud API webhook: expected an object with an entry list");
-		return;
-	}
-	struct prov_batch *b = prov_batch_new(h, w->inst, req, w->media);
+	struct prov_batch *b = prov_batch_new(h, w->ch.inst, req, w->ch.media);
 	const cJSON *entry, *change;
 	int ei = 0;
 	cJSON_ArrayForEach(entry, entries)
@@ -418,7 +396,7 @@ static void on_post(void *data, parley_http_request *req)
 			        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "phone_number_id"));
 			if (!pnid || strcmp(pnid, w->phone_number_id) != 0) {
 				/* Another number of the same app: acknowledged, not ours to store. */
-				h->metric_add(w->inst, "webhook_other_account_total", 1);
+				h->metric_add(w->ch.inst, "webhook_other_account_total", 1);
 				prov_batch_ignore(b, "a change for phone number id %s, not %s", pnid ? pnid : "(none)",
 				                  w->phone_number_id);
 				ci++;
@@ -429,7 +407,7 @@ static void on_post(void *data, parley_http_request *req)
 			char to_urn[40];
 			if (!display || business_urn(display, to_urn, sizeof(to_urn)) != 0) {
 				if (display)
-					h->log(w->inst, PARLEY_LOG_WARN,
+					h->log(w->ch.inst, PARLEY_LOG_WARN,
 					       "display_phone_number '%.40s' is not a phone number: 'to' left out",
 					       display);
 				to_urn[0] = '\0';
@@ -488,9 +466,9 @@ static int fetch_media(void *arg, struct prov_client *client, const char *media_
 		return prov_fetch_refuse(out, "media id '%.64s': %s", media_id, bad);
 	char url[1024];
 	const struct prov_credentials cred = {w->auth, NULL};
-	snprintf(url, sizeof(url), "%s/%s/%s", w->base, w->version, media_id);
+	snprintf(url, sizeof(url), "%s/%s/%s", w->ch.base, w->graph.version, media_id);
 	struct prov_http meta;
-	int rv = prov_fetch(client, &w->policy, url, &cred, &meta);
+	int rv = prov_fetch(client, &w->ch.policy, url, &cred, &meta);
 	if (rv != 0 || meta.status != 200) {
 		*out = meta;
 		return rv ? rv : -1;
@@ -499,7 +477,7 @@ static int fetch_media(void *arg, struct prov_client *client, const char *media_
 	const char *durl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "url"));
 	rv = -1;
 	if (durl)
-		rv = prov_fetch(client, &w->policy, durl, &cred, out);
+		rv = prov_fetch(client, &w->ch.policy, durl, &cred, out);
 	else
 		*out = meta, meta.body = NULL;
 	cJSON_Delete(j);
@@ -620,7 +598,7 @@ static int transient_code(int code)
 static int wa_send(void *data, const parley_envelope *env, struct parley_send_result *res)
 {
 	struct whatsapp *w = data;
-	const struct parley_host *h = w->host;
+	const struct parley_host *h = w->ch.host;
 	char to[160];
 	int group;
 	if (recipient(h->envelope_get_str(env, "to"), to, sizeof(to), &group) != 0) {
@@ -634,10 +612,10 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 	char *body = cJSON_PrintUnformatted(msg);
 	cJSON_Delete(msg);
 	char url[1024];
-	snprintf(url, sizeof(url), "%s/%s/%s/messages", w->base, w->version, w->phone_number_id);
+	snprintf(url, sizeof(url), "%s/%s/%s/messages", w->ch.base, w->graph.version, w->phone_number_id);
 	const char *hdrs[] = {w->auth, "Content-Type: application/json", NULL};
 	struct prov_http r;
-	prov_request(&w->client, "POST", url, hdrs, body, strlen(body), NULL, &r);
+	prov_request(&w->ch.client, "POST", url, hdrs, body, strlen(body), NULL, &r);
 	free(body);
 	cJSON *j = cJSON_Parse(r.body ? r.body : "");
 	if (r.status >= 200 && r.status < 300) {
@@ -657,9 +635,7 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 			snprintf(codebuf, sizeof(codebuf), "%d", code->valueint);
 		if (message)
 			snprintf(text, sizeof(text), "%s%s%s", message, details ? ": " : "", details ? details : "");
-		prov_classify(&r, codebuf, text, res);
-		if (res->outcome == PARLEY_SEND_PERMANENT && cJSON_IsNumber(code) && transient_code(code->valueint))
-			res->outcome = PARLEY_SEND_RETRY;
+		prov_classify_code(&r, codebuf, text, cJSON_IsNumber(code) && transient_code(code->valueint), res);
 	}
 	cJSON_Delete(j);
 	prov_http_free(&r);
@@ -669,28 +645,14 @@ static int wa_send(void *data, const parley_envelope *env, struct parley_send_re
 static int wa_create(const struct parley_host *h, parley_instance *inst, void *pd, void **data, char **errmsg)
 {
 	(void)pd;
-	struct whatsapp *w = calloc(1, sizeof(*w));
-	if (!w)
-		return PARLEY_ENOMEM;
-	int rv = prov_policy_init(&w->policy, h, inst, media_hosts, media_hosts, errmsg);
-	if (rv != 0) {
-		free(w);
+	int rv = prov_channel_new(data, sizeof(struct whatsapp), h, inst, media_hosts, media_hosts, errmsg);
+	if (rv != 0)
 		return rv;
-	}
-	w->host = h;
-	w->inst = inst;
+	struct whatsapp *w = *data;
 	w->phone_number_id = h->config_str(inst, "phone_number_id");
-	w->access_token = h->config_str(inst, "access_token");
-	w->app_secret = h->config_str(inst, "app_secret");
-	w->verify_token = h->config_str(inst, "verify_token");
-	w->base = h->config_str(inst, "api_base_url");
-	w->version = h->config_str(inst, "api_version");
-	h->config_duration_ms(inst, "timeout", &w->timeout_ms);
-	h->config_size(inst, "max_media", &w->max_media);
+	prov_meta_keys_read(h, inst, &w->graph);
 	h->config_bool(inst, "groups", &w->groups);
-	snprintf(w->auth, sizeof(w->auth), "Authorization: Bearer %s", w->access_token);
-	prov_client_init(&w->client, w->timeout_ms, 1 << 20);
-	*data = w;
+	snprintf(w->auth, sizeof(w->auth), "Authorization: Bearer %s", w->graph.access_token);
 	return 0;
 }
 
@@ -698,27 +660,9 @@ static int wa_start(void *data, char **errmsg)
 {
 	struct whatsapp *w = data;
 	(void)errmsg;
-	int rv = prov_media_start(&w->media, w->host, w->inst, fetch_media, w, (size_t)w->max_media, w->timeout_ms);
-	if (rv == 0)
-		rv = w->host->http_route(w->inst, "POST", "", on_post);
-	if (rv == 0)
-		rv = w->host->http_route(w->inst, "GET", "", on_verify);
-	return rv;
-}
-
-static void wa_stop(void *data)
-{
-	struct whatsapp *w = data;
-	prov_media_stop(w->media);
-	w->media = NULL;
-}
-
-static void wa_destroy(void *data)
-{
-	struct whatsapp *w = data;
-	prov_client_fini(&w->client);
-	prov_policy_fini(&w->policy);
-	free(w);
+	/* POST: the webhook; GET: the verification handshake. */
+	static const struct prov_route routes[] = {{"POST", "", on_post}, {"GET", "", on_verify}, {NULL, NULL, NULL}};
+	return prov_channel_start(&w->ch, fetch_media, w, routes);
 }
 
 static const struct parley_plugin plugin = {
@@ -732,8 +676,8 @@ static const struct parley_plugin plugin = {
         .fini = prov_plugin_fini,
         .instance_create = wa_create,
         .instance_start = wa_start,
-        .instance_stop = wa_stop,
-        .instance_destroy = wa_destroy,
+        .instance_stop = prov_channel_instance_stop,
+        .instance_destroy = prov_channel_instance_destroy,
         .channel_send = wa_send,
         .check_config = prov_policy_check_config,
 };

@@ -17,7 +17,7 @@
  */
 #include <parley/parley.h>
 
-#include "strmap.h"
+#include <parley/strmap.h>
 
 #include <cjson/cJSON.h>
 #include <pthread.h>

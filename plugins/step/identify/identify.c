@@ -13,7 +13,7 @@
  */
 #include <parley/parley.h>
 
-#include "strmap.h"
+#include <parley/strmap.h>
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

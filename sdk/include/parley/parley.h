@@ -12,6 +12,15 @@
  * never reads past the host table's struct_size: both structs only grow at
  * the end, and a field is optional for the reader when it lies beyond the
  * size the writer declared.  Any incompatible change bumps the ABI major.
+ * A plugin built for a newer ABI minor than the host's therefore loads: the
+ * host ignores its descriptor's slots past the host's own, its host table
+ * lacks the newer functions (PARLEY_HOST_HAS tells the plugin), and `parley
+ * plugins` and the gateway's log say so in a notice naming the last slot of
+ * each the host knows.
+ *
+ * The provider helper library (parley/provider.h, libparley-plugin) is built
+ * on this header and linked by plugins that want it; it is no part of the
+ * ABI between host and plugin.
  *
  * Plugins never call symbols of the executable: everything the host offers
  * is in the struct parley_host table handed to the plugin.  Plugins keep no
@@ -216,23 +225,25 @@ struct parley_store_ops {
 	 * Commit n envelopes in one transaction (group commit).  results[i]
 	 * receives 0 when envelope i was stored, PARLEY_EDUPLICATE when
 	 * (channel, external_id) was already stored.  Returns 0 when the
-	 * transaction is durable, or a negative error when nothing was stored.	 * Outbound envelopes with status
-	 * "queued" enter the outbox.  In the same transaction, a stored inbound message with contact_id and
+	 * transaction is durable, or a negative error when nothing was stored.
+	 * Outbound envelopes with status "queued" enter the outbox.  In the
+	 * same transaction, a stored inbound message with contact_id and
 	 * conversation_id creates the contact (named from meta.contact_name),
 	 * links its `from` URN as an identity, and creates or reopens the
 	 * conversation; an outbound one records the conversation's first
 	 * response.
 	 */
-	int (*commit)(void *store, parley_envelope *const *envs, size_t n,
-	              int *results); /*
-	                              * Carry out a store op named like a control op ("messages.list",
-	                              * "conversation.get", "contacts.merge", ...) or one the pipeline's
-	                              * steps use ("contact.lookup", "conversation.current").  request_json
-	                              * is the request object; *reply_json receives the JSON object to merge
-	                              * into the reply (or, on PARLEY_ENOENT / PARLEY_EINVAL, a message).
-	                              * PARLEY_ENOTSUP when the store does not know the op.  Ops that write
-	                              * commit their own transaction.
-	                              */
+	int (*commit)(void *store, parley_envelope *const *envs, size_t n, int *results);
+
+	/*
+	 * Carry out a store op named like a control op ("messages.list",
+	 * "conversation.get", "contacts.merge", ...) or one the pipeline's
+	 * steps use ("contact.lookup", "conversation.current").  request_json
+	 * is the request object; *reply_json receives the JSON object to merge
+	 * into the reply (or, on PARLEY_ENOENT / PARLEY_EINVAL, a message).
+	 * PARLEY_ENOTSUP when the store does not know the op.  Ops that write
+	 * commit their own transaction.
+	 */
 	int (*query)(void *store, const char *op, const char *request_json, char **reply_json);
 
 	/* Per-namespace key-value state.  *val is malloc'd; NUL-terminated. */
@@ -482,15 +493,19 @@ struct parley_host {
 	 * is handed to submit().  Setters copy their arguments.  Field names
 	 * are those of envelope v1.  set_json() takes a JSON text for
 	 * structured fields (attachments, meta, labels, route).  A setter
-	 * refuses (PARLEY_EINVAL) an unknown field, text that is not UTF-8 or
-	 * JSON whose strings are not, and (PARLEY_ETOOBIG) an id or address
+	 * checks what sdk/envelope-v1.schema.json says and refuses
+	 * (PARLEY_EINVAL, with a log line naming the instance, the field and
+	 * why) an unknown field, a from or to that is not a URN, a time that
+	 * is not RFC 3339, a kind, direction or status outside its list, text
+	 * that is not UTF-8 or JSON whose strings are not, and
+	 * (PARLEY_ETOOBIG) an id or address
 	 * (id, external_id, from, to, contact_id, conversation_id) over 512
 	 * bytes: nothing is ever cut short.  The envelope remembers its first
 	 * refusal (envelope_error()) and submit() refuses an envelope that has
 	 * one, so a field that failed to be set can never be acknowledged as
-	 * stored.  get_str()
-	 * returns a pointer valid until the field changes or the envelope is
-	 * freed, or NULL.  to_json() returns malloc'd text freed by the caller.
+	 * stored.  get_str() returns a pointer valid until the field changes
+	 * or the envelope is freed, or NULL.  to_json() returns malloc'd text
+	 * freed by the caller.
 	 */
 	parley_envelope *(*envelope_new)(parley_instance *inst, const char *kind, const char *direction);
 	void (*envelope_free)(parley_envelope *env);
@@ -586,10 +601,11 @@ struct parley_host {
 	void (*new_id)(char out[32]);
 
 	/*
-	 * A number that changes whenever contacts, conversations or plugin state
-	 * are changed other than by the pipeline (merges, resolutions,
-	 * assignments, wake-ups of snoozed conversations, state.set).  A step that caches what the store said
-	 * drops its cache when this number moves.
+	 * A number that changes whenever contacts, conversations or plugin
+	 * state are changed other than by the pipeline (merges, resolutions,
+	 * assignments, wake-ups of snoozed conversations, state.set).  A step
+	 * that caches what the store said drops its cache when this number
+	 * moves.
 	 */
 	uint64_t (*epoch)(parley_instance *inst);
 

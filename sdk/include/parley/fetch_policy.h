@@ -1,6 +1,7 @@
 /*
- * fetch_policy.h: where a provider channel may fetch media from, and with
- * which credentials.
+ * parley/fetch_policy.h: where a provider channel may fetch media from, and
+ * with which credentials (part of libparley-plugin, see parley/provider.h
+ * for linking, versions, threads and errors).
  *
  * Media references (Slack url_private, Twilio MediaUrlN, Meta attachment
  * URLs, the URL a WhatsApp media lookup returns, Telegram file paths) come
@@ -21,13 +22,21 @@
  *    channel names as its credential hosts, never to a CDN it is sent to.
  *
  * Outbound sends do not use this: they go to the configured API only.
+ *
+ * Config keys: a channel type using a policy declares `api_base_url` (a
+ * string) and `media_hosts` (a list) in its config map, and checks the list
+ * with prov_policy_check_config.
  */
-#ifndef PARLEY_PLUGINS_FETCH_POLICY_H
-#define PARLEY_PLUGINS_FETCH_POLICY_H
+#ifndef PARLEY_FETCH_POLICY_H
+#define PARLEY_FETCH_POLICY_H
 
-#include "provider.h"
+#include <parley/provider.h>
 
 #include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define PROV_FETCH_MAX_REDIRECTS 3
 
@@ -45,11 +54,14 @@ struct prov_policy {
  * config keys.  media_hosts and credential_hosts are the channel type's
  * documented hosts (NULL-terminated, copied; credential_hosts may be NULL).
  * A pattern is a host name, optionally "*." in front (any subdomain) and
- * ":port" behind (443 otherwise).  Returns 0, or PARLEY_EINVAL with
- * *errmsg (malloc'd) saying which key to fix.
+ * ":port" behind (443 otherwise).  Call it from instance_create (it reads
+ * the instance's config).  Returns 0, PARLEY_ENOMEM, or PARLEY_EINVAL with
+ * *errmsg (malloc'd; instance_create hands it to the host, which frees it)
+ * saying which key to fix; p then needs no prov_policy_fini.
  */
 int prov_policy_init(struct prov_policy *p, const struct parley_host *h, parley_instance *inst,
                      const char *const *media_hosts, const char *const *credential_hosts, char **errmsg);
+/* Free what prov_policy_init allocated (from instance_destroy, once no fetch runs). */
 void prov_policy_fini(struct prov_policy *p);
 
 /*
@@ -73,7 +85,11 @@ struct prov_hop {
  */
 int prov_policy_check(const struct prov_policy *p, const char *url, struct prov_hop *hop, char *why, size_t whylen);
 
-/* 1 when a connection to sa may be made for a media URL off the API's origin. */
+/*
+ * 1 when a connection to sa (IPv4 or IPv6, v4-mapped included) may be made
+ * for a media URL off the API's origin: not loopback, private, link-local,
+ * CGNAT, multicast or unspecified; else 0.
+ */
 int prov_addr_is_public(const struct sockaddr *sa);
 
 /* Credentials of a fetch: an "Authorization: ..." header and/or basic auth "user:password"; either may be NULL. */
@@ -91,10 +107,12 @@ struct prov_credentials {
 #define PROV_FETCH_REFUSED (-2)
 
 /*
- * GET url under policy p on client c (the media worker's), with cred sent
- * only where the policy allows.  Returns 0 when an answer came back (any
- * status; out as for prov_request), -1 on a transfer error, or
- * PROV_FETCH_REFUSED.  out is always filled in: free it with prov_http_free.
+ * GET url under policy p on client c (the media worker's, as a
+ * prov_fetch_fn gets it), with cred (may be NULL) sent only where the
+ * policy allows.  Blocks for the answer and the redirects.  Returns 0 when
+ * an answer came back (any status; out as for prov_request), -1 on a
+ * transfer error, or PROV_FETCH_REFUSED.  out is always filled in: free it
+ * with prov_http_free.  cred's strings are borrowed for the call.
  */
 int prov_fetch(struct prov_client *c, const struct prov_policy *p, const char *url, const struct prov_credentials *cred,
                struct prov_http *out);
@@ -108,28 +126,16 @@ int prov_fetch_refuse(struct prov_http *out, const char *fmt, ...)
 
 /*
  * Media ids and paths before they go into a URL: NULL when s is acceptable,
- * else the reason.  digits: [0-9]+ (Meta media ids).  token: [A-Za-z0-9_-]+
- * (Telegram file_id).  path: a relative path of [A-Za-z0-9._/-] with no
+ * else the reason (static text, for a log line or prov_fetch_refuse).  digits: [0-9]+ (Meta media ids).  token:
+ * [A-Za-z0-9_-]+ (Telegram file_id).  path: a relative path of [A-Za-z0-9._/-] with no
  * "..", no leading '/' and so no '?', '#' or '%' (Telegram file_path).
  */
 const char *prov_ref_digits(const char *s);
 const char *prov_ref_token(const char *s);
 const char *prov_ref_path(const char *s);
 
-/*
- * Used by prov_request while prov_fetch drives it (c->fetch set): the
- * policy's libcurl options for one hop, and what the hop left behind.
- */
-struct prov_fetch_state {
-	const struct prov_policy *policy;
-	const char *url; /* this hop's */
-	struct prov_hop hop;
-	int refused;
-	char why[256];
-	char *location;   /* the redirect's target, resolved against url (malloc'd), or NULL */
-	int bad_location; /* a Location header that could not be resolved */
-};
-void prov_fetch_prepare(struct prov_fetch_state *s, CURL *h);
-void prov_fetch_finish(struct prov_fetch_state *s, CURL *h);
-
+#ifdef __cplusplus
+}
 #endif
+
+#endif /* PARLEY_FETCH_POLICY_H */

@@ -1,7 +1,5 @@
 /* provider_form.c: form and query decoding, URL encoding and base64, for provider plugins. */
-#include "provider.h"
-
-#include "fetch_policy.h"
+#include <parley/provider.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -122,6 +120,8 @@ char *prov_urlencode(const char *s)
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = strlen(s);
 	char *out = malloc(3 * n + 1), *o = out;
+	if (!out)
+		return NULL;
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {

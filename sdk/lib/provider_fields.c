@@ -1,7 +1,5 @@
 /* provider_fields.c: envelope fields from provider payloads: strings, times and numbers, range-checked. */
-#include "provider.h"
-
-#include "fetch_policy.h"
+#include <parley/provider.h>
 
 #include <ctype.h>
 #include <errno.h>

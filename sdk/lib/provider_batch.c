@@ -1,7 +1,5 @@
 /* provider_batch.c: answering a webhook after its envelopes are committed. */
-#include "provider.h"
-
-#include "fetch_policy.h"
+#include <parley/provider.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -112,17 +110,39 @@ void prov_batch_ignore(struct prov_batch *b, const char *fmt, ...)
 	b->host->log(b->inst, PARLEY_LOG_INFO, "acknowledged, not stored: %s", msg);
 }
 
-/* Why the host refused the batch's envelopes: the first setter failure, or a generic reason. */
-static const char *refusal(const struct prov_batch *b)
+/* Why the host refused the batch's envelopes: the first setter failure (which one, when several), or a generic reason.
+ */
+static void refusal(const struct prov_batch *b, char *out, size_t cap)
 {
-	if (b->refused)
-		return b->refused;
+	if (b->refused) {
+		snprintf(out, cap, "%s", b->refused);
+		return;
+	}
 	for (size_t i = 0; i < b->n && PARLEY_HOST_HAS(b->host, envelope_error); i++) {
 		const char *e = b->host->envelope_error(b->envs[i]);
-		if (e)
-			return e;
+		if (e && b->n > 1) {
+			snprintf(out, cap, "message %zu: %s", i, e);
+			return;
+		}
+		if (e) {
+			snprintf(out, cap, "%s", e);
+			return;
+		}
 	}
-	return "the payload could not be turned into envelopes";
+	snprintf(out, cap, "the payload could not be turned into envelopes");
+}
+
+/* {"ok":true,"ids":[...]}, malloc'd, or NULL when out of memory. */
+static char *ids_answer(const char *const *ids, size_t n)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 1);
+	cJSON *list = cJSON_AddArrayToObject(o, "ids");
+	for (size_t i = 0; list && ids && i < n; i++)
+		cJSON_AddItemToArray(list, cJSON_CreateString(ids[i]));
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
 }
 
 static void batch_committed(void *arg, int result, const char *const *ids, size_t n)
@@ -147,6 +167,10 @@ static void batch_committed(void *arg, int result, const char *const *ids, size_
 	for (size_t i = 0; i < b->n_jobs; i++)
 		if (ids && b->jobs[i].env < n && ids[b->jobs[i].env][0])
 			prov_media_add(b->media, ids[b->jobs[i].env], b->jobs[i].index, b->jobs[i].spec);
+	if (b->ok_ids && b->req) {
+		free(b->ok_body);
+		b->ok_body = ids_answer(ids, n);
+	}
 	const char *body = b->ok_body ? b->ok_body : "{\"ok\":true}";
 	if (b->req)
 		h->http_respond(b->req, b->ok_status, b->ok_type, body, strlen(body));
@@ -181,10 +205,10 @@ void prov_batch_finish(struct prov_batch *b)
 	int rv = h->submit_ids(b->inst, b->envs, b->n, batch_committed, b);
 	if (rv != 0) {
 		char msg[400];
-		snprintf(msg, sizeof(msg), "%s",
-		         rv == PARLEY_EINVAL || rv == PARLEY_ETOOBIG
-		                 ? refusal(b)
-		                 : "the gateway cannot take messages right now: retry later");
+		if (rv == PARLEY_EINVAL || rv == PARLEY_ETOOBIG)
+			refusal(b, msg, sizeof(msg));
+		else
+			snprintf(msg, sizeof(msg), "the gateway cannot take messages right now: retry later");
 		for (size_t i = 0; i < b->n; i++)
 			h->envelope_free(b->envs[i]);
 		b->n = 0;

@@ -1,7 +1,7 @@
 /* provider_media.c: the per-channel thread that fetches media after commit. */
-#include "provider.h"
+#include <parley/provider.h>
 
-#include "fetch_policy.h"
+#include <parley/fetch_policy.h>
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,7 +1,5 @@
 /* provider_webhook.c: webhooks in: signatures, handshakes, checked JSON and form bodies, error answers. */
-#include "provider.h"
-
-#include "fetch_policy.h"
+#include <parley/provider.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -26,6 +24,52 @@ int prov_check_hmac_sha256_hex(const struct parley_host *h, const char *secret, 
 		given[i] = (char)tolower((unsigned char)header[pl + i]);
 	given[64] = '\0';
 	return h->ct_equal(want, given, 64);
+}
+
+void prov_refuse_signature(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                           const char *msg)
+{
+	h->metric_add(inst, "webhook_bad_signature_total", 1);
+	prov_respond_error(h, req, 401, msg);
+}
+
+void prov_meta_keys_read(const struct parley_host *h, parley_instance *inst, struct prov_meta_keys *k)
+{
+	k->access_token = h->config_str(inst, "access_token");
+	k->app_secret = h->config_str(inst, "app_secret");
+	k->verify_token = h->config_str(inst, "verify_token");
+	k->version = h->config_str(inst, "api_version");
+}
+
+int prov_meta_signed(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                     const char *app_secret, const void *body, size_t len)
+{
+	if (prov_check_hmac_sha256_hex(h, app_secret, h->http_header(req, "X-Hub-Signature-256"), "sha256=", body, len))
+		return 1;
+	prov_refuse_signature(h, inst, req,
+	                      "bad or missing X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret)");
+	return 0;
+}
+
+cJSON *prov_meta_body(const struct parley_host *h, parley_instance *inst, parley_http_request *req,
+                      const char *app_secret, const char *what, const cJSON **entries)
+{
+	size_t len;
+	const char *body = h->http_body(req, &len);
+	if (!prov_meta_signed(h, inst, req, app_secret, body, len))
+		return NULL;
+	cJSON *doc = prov_json_body(h, req, body, len);
+	if (!doc)
+		return NULL;
+	*entries = cJSON_GetObjectItemCaseSensitive(doc, "entry");
+	if (!cJSON_IsObject(doc) || !cJSON_IsArray(*entries)) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "not a %s webhook: expected an object with an entry list", what);
+		cJSON_Delete(doc);
+		prov_respond_error(h, req, 400, msg);
+		return NULL;
+	}
+	return doc;
 }
 
 void prov_meta_handshake(const struct parley_host *h, parley_http_request *req, const char *verify_token)

@@ -3,8 +3,8 @@
  * for plugins that remember decisions between the pipeline's stages.  Not
  * thread-safe: the caller locks.  Header-only so any plugin can use it.
  */
-#ifndef PARLEY_PLUGINS_STRMAP_H
-#define PARLEY_PLUGINS_STRMAP_H
+#ifndef PARLEY_STRMAP_H
+#define PARLEY_STRMAP_H
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * socket (CURLOPT_OPENSOCKETFUNCTION), and once more before each request
  * (CURLOPT_PREREQFUNCTION) because a kept-alive connection opens no socket.
  */
-#include "fetch_policy.h"
+#include "fetch_internal.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -1,7 +1,7 @@
 /* provider_http.c: outbound HTTP to providers (libcurl), and what an answer means for a send. */
-#include "provider.h"
+#include <parley/provider.h>
 
-#include "fetch_policy.h"
+#include "fetch_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -205,4 +205,12 @@ void prov_classify(const struct prov_http *r, const char *code, const char *text
 	else
 		snprintf(res->error_text, sizeof(res->error_text), "%.*s", (int)(r->len > 300 ? 300 : r->len),
 		         r->body ? r->body : "");
+}
+
+void prov_classify_code(const struct prov_http *r, const char *code, const char *text, int transient,
+                        struct parley_send_result *res)
+{
+	prov_classify(r, code, text, res);
+	if (transient && res->outcome == PARLEY_SEND_PERMANENT)
+		res->outcome = PARLEY_SEND_RETRY;
 }
