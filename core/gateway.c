@@ -18,6 +18,7 @@
 #include "presence.h"
 #include "queue.h"
 #include "relay.h"
+#include "sla.h"
 #include "store.h"
 #include "util.h"
 
@@ -370,6 +371,10 @@ int gateway_run(struct gateway *gw)
 	gw->st = store_open(gw->store->data, gw->store->plugin->desc->store);
 	if (!gw->st || inbox_rules_of(gw, &rules) != 0 || !(gw->inbox = inbox_open(gw->st, &rules, epoch_advance, gw)))
 		goto out;
+	inbox_set_promises(gw->inbox, gw->cfg.sla, gw->cfg.surveys);
+	if ((gw->cfg.sla || gw->cfg.surveys) && !sla_store_ready(store_typed(gw->st)))
+		log_warn("store %s keeps no SLA targets or surveys (store.h 1.4): sla: and surveys: do nothing",
+		         gw->store->name);
 	if (auth_open(&gw->auth, gw->st, &gw->cfg.auth) != 0) {
 		log_error("cannot start the accounts module (auth:): out of memory or bad auth.kdf_* values");
 		goto out;

@@ -129,6 +129,17 @@ static const struct op_field f_to_bot[] = {
         {"conversation_id", OP_STRING, 1, "The conversation."},
         {"bot", OP_STRING, 1, "The bot (its router instance name) that owns it from now on."},
         F_END};
+static const struct op_field f_sla_list[] = {
+        {"state", OP_STRING, 0,
+         "breached (a due time passed, not met) or at_risk (warned, not breached); breached when absent."},
+        {"team", OP_STRING, 0, "Only conversations of this team."},
+        {"limit", OP_INTEGER, 0, "The most targets to return, 1 to 1000 (100)."},
+        F_END};
+static const struct op_field f_ratings_list[] = {
+        {"conversation_id", OP_STRING, 0, "Only this conversation's rating."},
+        {"agent", OP_STRING, 0, "Only ratings of conversations this agent held when the survey was sent."},
+        {"limit", OP_INTEGER, 0, "The most ratings to return, 1 to 1000 (100)."},
+        F_END};
 static const struct op_field f_queue_get[] = {{"team", OP_STRING, 0, "Only this team's queue."}, F_END};
 static const struct op_field f_agent_add[] = {
         {"name", OP_STRING, 1, "The agent's name (letters, digits, . _ -): what assignee says."},
@@ -381,6 +392,23 @@ static const struct op_def table[] = {
          .handler = op_queue_get,
          .http_method = "GET",
          .http_path = "/queue"},
+        {.name = "sla.list",
+         .summary = "SLA targets breached or at risk on conversations not resolved, the earliest due first.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_LIST,
+         .fields = f_sla_list,
+         .handler = op_sla_list,
+         .http_method = "GET",
+         .http_path = "/sla",
+         .strict = 1},
+        {.name = "ratings.list",
+         .summary = "Survey answers (CSAT 1-5, NPS 0-10), newest first, with the agent and team rated.",
+         .role = OP_ADMIN,
+         .fields = f_ratings_list,
+         .handler = op_ratings_list,
+         .http_method = "GET",
+         .http_path = "/ratings",
+         .strict = 1},
         {.name = "canned.list",
          .summary = "The canned responses (canned_responses: in the config).",
          .role = OP_AGENT,
