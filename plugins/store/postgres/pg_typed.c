@@ -212,4 +212,13 @@ const struct parley_store_typed_ops pg_typed_ops = {
         .login_failure_get = pg_login_failure_get,
         .login_failure_clear = pg_login_failure_clear,
         .login_failures_forget = pg_login_failures_forget,
+        .sla_put = pg_sla_put,
+        .sla_of_conversation = pg_sla_of_conversation,
+        .sla_due = pg_sla_due,
+        .sla_list = pg_sla_list,
+        .survey_insert = pg_survey_insert,
+        .survey_update = pg_survey_update,
+        .survey_lock = pg_survey_lock,
+        .surveys_due = pg_surveys_due,
+        .ratings_list = pg_ratings_list,
 };

@@ -50,4 +50,16 @@ int pg_conversation_events_append(parley_store_tx *tx, const struct parley_conve
 int pg_note_insert(parley_store_tx *tx, const char *id, const char *conversation_id, const char *author,
                    const char *text, const char *created_at);
 
+/* SLA targets and surveys (pg_typed_sla.c, store.h 1.4). */
+int pg_sla_put(parley_store_tx *tx, const struct parley_sla_rec *s, size_t n);
+int pg_sla_of_conversation(parley_store_tx *tx, const char *conversation_id, parley_store_row_cb cb, void *arg);
+int pg_sla_due(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+int pg_sla_list(void *store, const char *state, const char *team, size_t max, parley_store_row_cb cb, void *arg);
+int pg_survey_insert(parley_store_tx *tx, const struct parley_survey_rec *s);
+int pg_survey_update(parley_store_tx *tx, const struct parley_survey_rec *s);
+int pg_survey_lock(parley_store_tx *tx, const char *conversation_id, struct parley_survey_rec *out);
+int pg_surveys_due(void *store, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+int pg_ratings_list(void *store, const char *conversation_id, const char *agent, size_t max, parley_store_row_cb cb,
+                    void *arg);
+
 #endif
