@@ -63,6 +63,7 @@ static const struct op_field f_conversations_list[] = {
         {"label", OP_STRING, 0, "Only conversations with this label."},
         {"channel", OP_STRING, 0, "Only conversations with a message on this channel."},
         {"contact_id", OP_STRING, 0, "Only conversations of this contact."},
+        {"sla", OP_STRING, 0, "breached or at_risk: only conversations with an SLA target in that state (sla.list)."},
         {"page", OP_INTEGER, 0,
          "The page, from 1 (the first when absent). Each conversation has contact_name and last_message."},
         {"limit", OP_INTEGER, 0, "Conversations a page, 1 to 1000 (25 when absent)."},
@@ -237,7 +238,7 @@ static const struct op_def table[] = {
          .role = OP_AGENT,
          .view = OP_VIEW_LIST,
          .fields = f_conversations_list,
-         .handler = op_inbox,
+         .handler = op_conversations_list,
          .http_method = "GET",
          .http_path = "/conversations"},
         /* Before conversation.get: /conversations/counts is not a conversation's id. */

@@ -1,4 +1,7 @@
-/* ops_promises.c: sla.list and ratings.list, the reads of the SLA clock and the surveys (sla.c, survey.c). */
+/*
+ * ops_promises.c: sla.list and ratings.list, the reads of the SLA clock and
+ * the surveys (sla.c, survey.c), and conversations.list's sla filter.
+ */
 #include "gateway.h"
 #include "ops_handlers.h"
 #include "sla.h"
@@ -38,4 +41,13 @@ char *op_sla_list(struct op_call *call, const cJSON *req)
 char *op_ratings_list(struct op_call *call, const cJSON *req)
 {
 	return ratings_list_reply(call->gw, req);
+}
+
+/* conversations.list, its sla filter checked first (the store reads it). */
+char *op_conversations_list(struct op_call *call, const cJSON *req)
+{
+	const char *sla = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "sla"));
+	if (sla && strcmp(sla, "breached") != 0 && strcmp(sla, "at_risk") != 0)
+		return ops_error("invalid_request", "sla must be breached or at_risk");
+	return op_inbox(call, req);
 }

@@ -122,6 +122,14 @@ try:
               f"once each, also after a restart: {[e['type'] for e in log(c)]}")
     check(listed("breached") == {(a, "first_response"), (b, "first_response")}, f"sla.list breached: {listed('breached')}")
 
+    rc, r = gw.api("conversations.list", {"sla": "breached"})
+    check(rc == 0 and {c["id"] for c in r.get("conversations", [])} == {a, b}, f"the inbox filter sla=breached: {r}")
+    rc, r = gw.api("conversations.list", {"sla": "late"})
+    check(rc != 0 and r.get("error", {}).get("code") == "invalid_request" and "sla" in r["error"]["message"],
+          f"an unknown sla filter is refused, naming it: {r}")
+    st, body = gw.request("GET", "/api/v1/sla?state=breached")
+    check(st in (401, 403), f"GET /api/v1/sla is an API route that needs a login: {st}")
+
     # Resolving takes them off the list.
     gw.api("conversation.resolve", {"conversation_id": a})
     check((a, "first_response") not in listed("breached"), "a resolved conversation is not listed")
