@@ -101,7 +101,7 @@ static void read_policy(struct gw_config *cfg, const struct cfg_node *calendars,
 	for (int t = 0; t < SLA_TARGETS; t++) {
 		int64_t ms = duration(file, n, sla_target_name((enum sla_target)t), 0, errs);
 		p->due_s[t] = ms / 1000;
-		any |= ms > 0;
+		any |= ms > 0 || cfg_map_get(n, sla_target_name((enum sla_target)t)) != NULL;
 	}
 	if (!any)
 		cfg_errors_add(errs, file, n,
@@ -138,6 +138,12 @@ static void read_sla(struct gw_config *cfg, const struct cfg_node *sla, struct c
 	if (cal && cal->type != CFG_MAP) {
 		cfg_errors_add(errs, file, cal, "calendars must map names to business hours");
 		cal = NULL;
+	}
+	/* Every calendar is checked, also one no policy uses yet. */
+	for (size_t i = 0; cal && i + 1 < cal->n; i += 2) {
+		struct business_hours bh;
+		if (read_hours(file, cal->items[i + 1], &bh, errs) == 0)
+			bh_free(&bh);
 	}
 	const struct cfg_node *pol = cfg_map_get(sla, "policies");
 	if (!pol || pol->type != CFG_SEQ) {
