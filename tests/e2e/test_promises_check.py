@@ -1,5 +1,5 @@
 """`parley check` on the sla: and surveys: sections: every mistake named at FILE:LINE:COL with what
-to write instead, and a good file passes."""
+to write instead; a good file and examples/promises.yaml pass."""
 import os
 
 from harness import Gateway, check, done
@@ -79,6 +79,9 @@ try:
         f.write(GOOD)
     rc, out, err = gw.cli("check", "-c", path)
     check(rc == 0, f"a good file passes: {rc} {err}")
+    example = os.path.join(os.environ.get("PARLEY_SOURCE_DIR", "."), "examples", "promises.yaml")
+    rc, out, err = gw.cli("check", "-c", example)
+    check(rc == 0, f"examples/promises.yaml checks ok: {err}")
 finally:
     gw.cleanup()
 done()
