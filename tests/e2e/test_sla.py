@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 
+from fakeprovider import FakeProvider
 from harness import PARLEY, Gateway, check, done
 
 CLOCK = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"parley-sla-clock-{os.getpid()}")
@@ -25,7 +26,12 @@ def set_clock(iso):
 
 
 set_clock("2026-12-04T08:30:00Z")  # Friday 17:30 in Seoul
-gw = Gateway(config_body="""pipelines:
+fake = FakeProvider()
+fake.script[("POST", "/out")] = [(200, {"id": "out-1"})]
+gw = Gateway(extra_channels=f"""  - name: desk
+    type: webhook
+    config: {{ secret: desk-secret, outbound_url: "{fake.url}/out" }}
+""", config_body="""pipelines:
   - name: inbound
     steps:
       - dedupe: {}
@@ -35,6 +41,12 @@ sla:
   calendars:
     seoul: { timezone: Asia/Seoul, days: [mon, tue, wed, thu, fri], from: "09:00", to: "18:00" }
   policies:
+    - name: desk
+      match: { channel: desk }
+      business_hours: seoul
+      first_response: 1h
+      next_response: 30m
+      resolution: 2h
     - name: standard
       business_hours: seoul
       first_response: 1h
@@ -134,6 +146,34 @@ try:
     gw.api("conversation.resolve", {"conversation_id": a})
     check((a, "first_response") not in listed("breached"), "a resolved conversation is not listed")
 
+    # Replies keep the response promises, the customer's next message starts next_response, a resolve
+    # keeps the resolution promise (Monday 11:00 in Seoul).
+    set_clock("2026-12-07T02:00:00Z")
+    st, body = gw.post_message({"id": "desk-1", "from": "cho", "text": "Can I change my address?"},
+                               channel="desk", secret="desk-secret")
+    rc, r = gw.api("message.get", {"id": json.loads(body)["ids"][0]})
+    d = r["message"]["conversation_id"]
+
+    def reply(text):
+        rc, r = gw.api("message.send", {"conversation_id": d, "text": text})
+        check(rc == 0, f"reply queued: {r}")
+        gw.wait_message(r.get("id"), "sent")
+
+    reply("Yes: which one?")
+    check(wait_for(lambda: count(d, "sla.met") == 1), f"the reply met first_response: {log(d)}")
+    set_clock("2026-12-07T02:10:00Z")
+    gw.post_message({"id": "desk-2", "from": "cho", "text": "Gangnam-daero 1"}, channel="desk", secret="desk-secret")
+    reply("Done.")
+    check(wait_for(lambda: count(d, "sla.met") == 2), f"the next reply met next_response: {log(d)}")
+    gw.api("conversation.resolve", {"conversation_id": d})
+    seq = [(e["type"], e["data"].get("target"), e["data"].get("due", e["data"].get("at"))) for e in log(d)]
+    check(seq[:2] == [("sla.due", "first_response", "2026-12-07T03:00:00.000Z"),
+                      ("sla.due", "resolution", "2026-12-07T04:00:00.000Z")], f"desk's promises: {seq}")
+    check([(t, g) for t, g, _ in seq[2:]] == [("sla.met", "first_response"), ("sla.due", "next_response"),
+                                              ("sla.met", "next_response"), ("sla.met", "resolution")],
+          f"met, next_response due and met, resolution met: {seq}")
+    check(seq[3][2] == "2026-12-07T02:40:00.000Z" if len(seq) > 3 else False, f"next_response due 30 min after 11:10: {seq}")
+
     time.sleep(0.5)
     tail.terminate()
     out, _ = tail.communicate(timeout=5)
@@ -148,6 +188,7 @@ finally:
     if tail.poll() is None:
         tail.terminate()
     gw.cleanup()
+    fake.close()
     for p in (CLOCK, CLOCK + ".tmp"):
         if os.path.exists(p):
             os.remove(p)
