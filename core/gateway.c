@@ -372,7 +372,7 @@ int gateway_run(struct gateway *gw)
 	if (!gw->st || inbox_rules_of(gw, &rules) != 0 || !(gw->inbox = inbox_open(gw->st, &rules, epoch_advance, gw)))
 		goto out;
 	inbox_set_promises(gw->inbox, gw->cfg.sla, gw->cfg.surveys);
-	if ((gw->cfg.sla || gw->cfg.surveys) && !sla_store_ready(store_typed(gw->st)))
+	if ((gw->cfg.sla || gw->cfg.surveys) && !store_typed_keeps_promises(store_typed(gw->st)))
 		log_warn("store %s keeps no SLA targets or surveys (store.h 1.4): sla: and surveys: do nothing",
 		         gw->store->name);
 	if (auth_open(&gw->auth, gw->st, &gw->cfg.auth) != 0) {

@@ -17,12 +17,6 @@
 #define SWEEP_MAX    200
 #define NEVER        "9999-12-31T23:59:59.000Z"
 
-int sla_store_ready(const struct parley_store_typed_ops *t)
-{
-	return t && t->struct_size >= offsetof(struct parley_store_typed_ops, ratings_list) + sizeof(t->ratings_list) &&
-	       t->sla_put && t->sla_of_conversation && t->sla_due && t->sla_list;
-}
-
 static int same(const char *a, const char *b)
 {
 	return a && b && strcmp(a, b) == 0;
@@ -181,7 +175,7 @@ static void meet(struct track *k, enum sla_target t)
 int sla_track(const struct sla_config *cfg, const struct parley_store_typed_ops *t, parley_store_tx *tx,
               const struct parley_conversation_rec *c, enum sla_cause cause, const char *now)
 {
-	if (!cfg || cfg->n == 0 || !sla_store_ready(t) || !c || !c->id)
+	if (!cfg || cfg->n == 0 || !store_typed_keeps_promises(t) || !c || !c->id)
 		return 0;
 	struct track k = {.cfg = cfg, .c = c, .now = now};
 	int rv = t->sla_of_conversation(tx, c->id, load_row, &k);
@@ -293,7 +287,7 @@ static cJSON *event_of(const struct parley_sla_rec *r, const char *now)
 void sla_sweep(struct gateway *gw)
 {
 	const struct parley_store_typed_ops *t = store_typed(gw->st);
-	if (!gw->cfg.sla || gw->cfg.sla->n == 0 || !sla_store_ready(t))
+	if (!gw->cfg.sla || gw->cfg.sla->n == 0 || !store_typed_keeps_promises(t))
 		return;
 	if (store_lease(gw->st, "sla", gw->cfg.node_name ? gw->cfg.node_name : "parley", LEASE_TTL_MS) != 0)
 		return; /* another node sweeps */
@@ -399,11 +393,12 @@ char *sla_list_reply(struct gateway *gw, const cJSON *req)
 	int64_t limit = cJSON_IsNumber(lim) ? (int64_t)lim->valuedouble : 100;
 	if (limit < 1 || limit > 1000)
 		return ops_error("invalid_request", "limit must be 1 to 1000");
-	const struct parley_store_typed_ops *t = store_typed(gw->st);
-	if (!sla_store_ready(t))
-		return ops_error("not_supported", "this store keeps no SLA targets (it predates store.h 1.4)");
 	cJSON *list = cJSON_CreateArray();
-	int rv = t->sla_list(store_data(gw->st), state, team, (size_t)limit, list_row, list);
+	int rv = store_sla_list(gw->st, state, team, (size_t)limit, list_row, list);
+	if (rv == PARLEY_ENOTSUP) {
+		cJSON_Delete(list);
+		return ops_error("not_supported", "this store keeps no SLA targets (it predates store.h 1.4)");
+	}
 	if (rv != 0) {
 		cJSON_Delete(list);
 		return ops_error("unavailable", parley_strerror(rv));

@@ -39,9 +39,6 @@ enum sla_cause {
 	SLA_RESOLVED,       /* resolution is met; the response clocks stop */
 };
 
-/* 1 when the store keeps SLA targets and surveys (the 1.4 slots of store.h). */
-int sla_store_ready(const struct parley_store_typed_ops *t);
-
 /*
  * Apply cause, which happened at now to conversation c (as it is after the
  * change), to its targets in tx.  0, or the store's error (the caller

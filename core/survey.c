@@ -82,7 +82,7 @@ int survey_schedule(const struct survey_config *cfg, const struct parley_store_t
                     const struct parley_conversation_rec *c, const char *now)
 {
 	const struct survey_rule *r = rule_for(cfg, c->last_channel);
-	if (!r || !sla_store_ready(t) || !c->contact_id)
+	if (!r || !store_typed_keeps_promises(t) || !c->contact_id)
 		return 0;
 	struct parley_survey_rec have;
 	int rv = t->survey_lock(tx, c->id, &have);
@@ -156,7 +156,7 @@ int survey_answer(const struct survey_config *cfg, const struct parley_store_typ
 {
 	*type = NULL;
 	*data = NULL;
-	if (!cfg || !sla_store_ready(t) || !same(c->status, "resolved"))
+	if (!cfg || !store_typed_keeps_promises(t) || !same(c->status, "resolved"))
 		return 0;
 	struct parley_survey_rec s;
 	int rv = t->survey_lock(tx, c->id, &s);
@@ -342,14 +342,14 @@ static int keep_id(void *arg, const void *row)
 void survey_sweep(struct gateway *gw)
 {
 	const struct parley_store_typed_ops *t = store_typed(gw->st);
-	if (!gw->cfg.surveys || gw->cfg.surveys->n == 0 || !sla_store_ready(t))
+	if (!gw->cfg.surveys || gw->cfg.surveys->n == 0 || !store_typed_keeps_promises(t))
 		return;
 	if (store_lease(gw->st, "surveys", gw->cfg.node_name ? gw->cfg.node_name : "parley", LEASE_TTL_MS) != 0)
 		return;
 	char now[64];
 	time_format_ms(time_now_ms(), now);
 	struct due_ids d = {0};
-	int rv = t->surveys_due(store_data(gw->st), now, SWEEP_MAX, keep_id, &d);
+	int rv = store_surveys_due(gw->st, now, SWEEP_MAX, keep_id, &d);
 	for (size_t i = 0; i < d.n; i++) {
 		if (rv == 0 && (rv = ask(gw, t, d.id[i], now)) != 0)
 			log_warn("survey: cannot ask in conversation %s now: %s", d.id[i], parley_strerror(rv));
@@ -384,13 +384,14 @@ char *ratings_list_reply(struct gateway *gw, const cJSON *req)
 	int64_t limit = cJSON_IsNumber(lim) ? (int64_t)lim->valuedouble : 100;
 	if (limit < 1 || limit > 1000)
 		return ops_error("invalid_request", "limit must be 1 to 1000");
-	const struct parley_store_typed_ops *t = store_typed(gw->st);
-	if (!sla_store_ready(t))
-		return ops_error("not_supported", "this store keeps no ratings (it predates store.h 1.4)");
 	cJSON *list = cJSON_CreateArray();
-	int rv = t->ratings_list(
-	        store_data(gw->st), cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id")),
+	int rv = store_ratings_list(
+	        gw->st, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id")),
 	        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "agent")), (size_t)limit, rating_row, list);
+	if (rv == PARLEY_ENOTSUP) {
+		cJSON_Delete(list);
+		return ops_error("not_supported", "this store keeps no ratings (it predates store.h 1.4)");
+	}
 	if (rv != 0) {
 		cJSON_Delete(list);
 		return ops_error("unavailable", parley_strerror(rv));
