@@ -78,6 +78,11 @@ static int contact_of(const struct parley_store_typed_ops *t, parley_store_tx *t
 	return id ? t->contacts_lock(tx, &id, 1, out, found) : 0;
 }
 
+/*
+ * Locks are taken in the order the group commit takes them (contact, then
+ * conversation, then survey): the resolve holds the conversation and so
+ * reads no contact here; the sweep checks the opt-out and the language.
+ */
 int survey_schedule(const struct survey_config *cfg, const struct parley_store_typed_ops *t, parley_store_tx *tx,
                     const struct parley_conversation_rec *c, const char *now)
 {
@@ -91,27 +96,18 @@ int survey_schedule(const struct survey_config *cfg, const struct parley_store_t
 	if (rv != 0 && rv != PARLEY_ENOENT)
 		return rv;
 	int exists = rv == 0;
-	struct parley_contact_rec ct;
-	int found;
-	if ((rv = contact_of(t, tx, c->contact_id, &ct, &found)) != 0)
-		return rv;
 	char due[64];
 	time_format_ms(time_parse_ms(now) + r->delay_ms, due);
-	char *lang = found ? attribute_text(ct.attributes, "language") : NULL;
-	int opted_out = found && attribute_true(ct.attributes, "opt_out");
 	struct parley_survey_rec s = {.conversation_id = c->id,
 	                              .contact_id = c->contact_id,
 	                              .survey = r->survey,
 	                              .channel = c->last_channel,
-	                              .language = lang,
-	                              .status = opted_out ? "skipped" : "scheduled",
+	                              .status = "scheduled",
 	                              .due_at = due,
 	                              .agent = c->assignee,
 	                              .team = c->team,
-	                              .score = -1,
-	                              .reason = opted_out ? "the contact opted out" : NULL};
+	                              .score = -1};
 	rv = exists ? t->survey_update(tx, &s) : t->survey_insert(tx, &s);
-	free(lang);
 	return rv == PARLEY_EEXIST ? 0 : rv;
 }
 
@@ -267,7 +263,8 @@ static parley_envelope *question(struct gateway *gw, const struct survey_rule *r
 }
 
 /* Ask one due survey, in one transaction: the outbound message and the survey's new state together. */
-static int ask(struct gateway *gw, const struct parley_store_typed_ops *t, const char *conversation_id, const char *now)
+static int ask(struct gateway *gw, const struct parley_store_typed_ops *t, const char *conversation_id,
+               const char *contact_id, const char *now)
 {
 	cJSON *route = route_of(gw, conversation_id);
 	parley_store_tx *tx = NULL;
@@ -281,13 +278,17 @@ static int ask(struct gateway *gw, const struct parley_store_typed_ops *t, const
 	struct parley_contact_rec ct;
 	int found = 0, asked = 0;
 	parley_envelope *env = NULL;
-	rv = t->survey_lock(tx, conversation_id, &s);
-	if (rv == 0 && !same(s.status, "scheduled"))
-		rv = PARLEY_ENOENT; /* another node asked it meanwhile */
+	/* In the group commit's order: the contact, the conversation, the survey. */
+	rv = contact_of(t, tx, contact_id, &ct, &found);
 	if (rv == 0)
 		rv = t->conversation_lock(tx, conversation_id, &c);
 	if (rv == 0)
-		rv = contact_of(t, tx, s.contact_id, &ct, &found);
+		rv = t->survey_lock(tx, conversation_id, &s);
+	if (rv == 0 && !same(s.status, "scheduled"))
+		rv = PARLEY_ENOENT; /* another node asked it meanwhile */
+	char *lang = rv == 0 && found ? attribute_text(ct.attributes, "language") : NULL;
+	if (lang)
+		s.language = lang;
 	const struct survey_rule *r = rv == 0 ? rule_for(gw->cfg.surveys, s.channel) : NULL;
 	if (rv == 0 && !same(c.status, "resolved")) {
 		s.status = "cancelled"; /* reopened before it was asked: the next resolve asks */
@@ -316,26 +317,38 @@ static int ask(struct gateway *gw, const struct parley_store_typed_ops *t, const
 		t->tx_rollback(tx);
 	envelope_destroy(env);
 	cJSON_Delete(route);
+	free(lang);
 	if (rv == 0 && asked)
 		outbox_wake(gw->outbox);
 	return rv == PARLEY_ENOENT ? 0 : rv;
 }
 
+/* The due surveys' conversation and contact ids, copied (the visitor's row is borrowed). */
 struct due_ids {
-	char **id;
+	char **id, **contact;
 	size_t n;
 };
 
 static int keep_id(void *arg, const void *row)
 {
 	struct due_ids *d = arg;
+	const struct parley_survey_rec *s = row;
 	char **ids = realloc(d->id, (d->n + 1) * sizeof(*ids));
-	if (!ids)
+	if (ids)
+		d->id = ids;
+	char **contacts = ids ? realloc(d->contact, (d->n + 1) * sizeof(*contacts)) : NULL;
+	if (contacts)
+		d->contact = contacts;
+	if (!ids || !contacts)
 		return PARLEY_ENOMEM;
-	d->id = ids;
-	d->id[d->n] = strdup(((const struct parley_survey_rec *)row)->conversation_id);
-	if (d->id[d->n])
-		d->n++;
+	d->id[d->n] = strdup(s->conversation_id);
+	d->contact[d->n] = strdup(s->contact_id);
+	if (!d->id[d->n] || !d->contact[d->n]) {
+		free(d->id[d->n]);
+		free(d->contact[d->n]);
+		return PARLEY_ENOMEM;
+	}
+	d->n++;
 	return 0;
 }
 
@@ -351,11 +364,13 @@ void survey_sweep(struct gateway *gw)
 	struct due_ids d = {0};
 	int rv = store_surveys_due(gw->st, now, SWEEP_MAX, keep_id, &d);
 	for (size_t i = 0; i < d.n; i++) {
-		if (rv == 0 && (rv = ask(gw, t, d.id[i], now)) != 0)
+		if (rv == 0 && (rv = ask(gw, t, d.id[i], d.contact[i], now)) != 0)
 			log_warn("survey: cannot ask in conversation %s now: %s", d.id[i], parley_strerror(rv));
 		free(d.id[i]);
+		free(d.contact[i]);
 	}
 	free(d.id);
+	free(d.contact);
 }
 
 /* ------------------------------------------------------------- read */
