@@ -29,6 +29,16 @@ PGresult *pg_tx_exec(parley_store_tx *tx, const char *sql, int n, const char *co
 	return pg_exec(tx->s, tx->c, sql, n, params, rv);
 }
 
+int pg_tx_lock_seq(parley_store_tx *tx)
+{
+	int rv = 0;
+	if (tx->seq_locked)
+		return 0;
+	PQclear(pg_tx_exec(tx, "SELECT pg_advisory_xact_lock(hashtext('parley.messages.seq'))", 0, NULL, &rv));
+	tx->seq_locked = rv == 0;
+	return rv;
+}
+
 int pg_tx_cmd(parley_store_tx *tx, const char *sql, int n, const char *const *params, long *rows)
 {
 	int rv;

@@ -15,6 +15,11 @@ PGresult *pg_tx_exec(parley_store_tx *tx, const char *sql, int n, const char *co
 int pg_tx_cmd(parley_store_tx *tx, const char *sql, int n, const char *const *params, long *rows);
 /* Frees the array literals params[0..n) after running sql with them (PARLEY_ENOMEM when one is NULL). */
 PGresult *pg_tx_exec_arrays(parley_store_tx *tx, const char *sql, int n, char **params, int *rv);
+/*
+ * Take the transaction-level lock that orders message and event seqs by
+ * commit (pg_typed.c), once per transaction: 0 or the error.
+ */
+int pg_tx_lock_seq(parley_store_tx *tx);
 /* A column of a result row, copied into the transaction's arena (NULL stays NULL). */
 const char *pg_tx_dup(parley_store_tx *tx, const PGresult *r, int row, int col);
 

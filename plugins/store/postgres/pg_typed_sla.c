@@ -100,7 +100,14 @@ int pg_sla_due(parley_store_tx *tx, const char *now, size_t max, parley_store_ro
 	char lim[24];
 	pg_limit(lim, max);
 	const char *p[] = {now, lim};
-	int rv;
+	/*
+	 * The sweep appends log rows for what it locks here: the log's lock first,
+	 * as a commit takes it before the rows it writes, or the two would wait
+	 * for each other.
+	 */
+	int rv = pg_tx_lock_seq(tx);
+	if (rv != 0)
+		return rv;
 	PGresult *r = pg_tx_exec(tx,
 	                         "SELECT " SLA_COLS ", NULL FROM conversation_sla AS s WHERE s.met_at IS NULL AND"
 	                         " s.paused_at IS NULL AND ((s.warned_at IS NULL AND s.warn_at <= $1) OR"
