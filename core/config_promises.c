@@ -83,9 +83,13 @@ static void read_policy(struct gw_config *cfg, const struct cfg_node *calendars,
 		p->priority = scalar(file, m, "priority", errs);
 		p->channel = scalar(file, m, "channel", errs);
 		p->label = scalar(file, m, "label", errs);
+		int known = 0;
 		for (size_t i = 0; p->channel && i < cfg->n_channels; i++)
-			if (strcmp(cfg->channels[i].name, p->channel) == 0)
-				p->channel = cfg->channels[i].name;
+			known |= cfg->channels[i].name && strcmp(cfg->channels[i].name, p->channel) == 0;
+		if (p->channel && !known)
+			cfg_errors_add(errs, file, cfg_map_get(m, "channel"),
+			               "sla policy '%s' matches channel '%s', which is not under channels:", p->name,
+			               p->channel);
 	}
 	const struct cfg_node *bh = cfg_map_get(n, "business_hours");
 	if (bh && bh->type == CFG_SCALAR) {
@@ -208,7 +212,7 @@ static void read_survey(struct gw_config *cfg, const struct cfg_node *n, struct 
 			const struct cfg_node *c = ch->items[i];
 			int known = 0;
 			for (size_t j = 0; c->type == CFG_SCALAR && j < cfg->n_channels; j++)
-				known |= strcmp(cfg->channels[j].name, c->value) == 0;
+				known |= cfg->channels[j].name && strcmp(cfg->channels[j].name, c->value) == 0;
 			if (!known)
 				cfg_errors_add(errs, file, c,
 				               "a survey names channel '%s', which is not under channels:",

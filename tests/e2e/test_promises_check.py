@@ -18,7 +18,7 @@ sla:
       business_hours: busan
       first_response: 1x
     - name: none
-      match: { tem: support }
+      match: { tem: support, channel: wa }
 surveys:
   - survey: cast
     channels: [hook]
@@ -64,6 +64,7 @@ try:
         ":12:23: no calendar 'busan' under sla.calendars",
         ":13:23: first_response: '1x' has an unknown duration unit",
         ":15:16: unknown key 'tem' in an sla policy's match: did you mean 'team'?",
+        ":15:39: sla policy 'none' matches channel 'wa', which is not under channels:",
         ":14:7: sla policy 'none' promises nothing",
         ":17:13: survey must be csat (1-5) or nps (0-10)",
         ":18:16: a survey names channel 'hook', which is not under channels:",
