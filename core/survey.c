@@ -196,7 +196,7 @@ static cJSON *buttons(const char *survey)
 	cJSON *b = cJSON_CreateArray();
 	int top = top_score(survey), low = same(survey, "nps") ? 0 : 1;
 	for (int v = top; v >= low; v--) {
-		char id[32], title[8];
+		char id[32], title[16];
 		snprintf(id, sizeof(id), "%s:%d", survey, v);
 		snprintf(title, sizeof(title), "%d", v);
 		cJSON *one = cJSON_CreateObject();
