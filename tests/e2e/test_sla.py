@@ -31,7 +31,9 @@ fake.script[("POST", "/out")] = [(200, {"id": "out-1"})]
 gw = Gateway(extra_channels=f"""  - name: desk
     type: webhook
     config: {{ secret: desk-secret, outbound_url: "{fake.url}/out" }}
-""", config_body="""pipelines:
+""", config_body="""control:
+  token: "sla-test-control-token-0123456789"
+pipelines:
   - name: inbound
     steps:
       - dedupe: {}
@@ -143,7 +145,14 @@ try:
     check(rc != 0 and r.get("error", {}).get("code") == "invalid_request" and "sla" in r["error"]["message"],
           f"an unknown sla filter is refused, naming it: {r}")
     st, body = gw.request("GET", "/api/v1/sla?state=breached")
-    check(st in (401, 403), f"GET /api/v1/sla is an API route that needs a login: {st}")
+    check(st == 401, f"GET /api/v1/sla needs a login or a token: {st}")
+    bearer = {"Authorization": "Bearer sla-test-control-token-0123456789"}
+    st, body = gw.request("GET", "/api/v1/sla?state=breached", headers=bearer)
+    rest = json.loads(body) if st == 200 else {}
+    check({(x["conversation_id"], x["due"]) for x in rest.get("sla", [])} ==
+          {(a, "2026-12-07T00:30:00.000Z"), (b, "2026-12-07T01:30:00.000Z")}, f"GET /api/v1/sla: {st} {body[:300]}")
+    st, body = gw.request("GET", "/api/v1/sla?state=soon", headers=bearer)
+    check(st == 400 and b"state" in body, f"a bad state is a 400 naming it: {st} {body}")
 
     # Resolving takes them off the list.
     gw.api("conversation.resolve", {"conversation_id": a})

@@ -39,7 +39,9 @@ fake.script[("POST", WA_PATH)] = [(200, {"messages": [{"id": "wamid.SURVEY1"}]})
 fake.script[("POST", TG_PATH)] = [(200, {"ok": True, "result": {"message_id": 90, "chat": {"id": 987654321}}})]
 fake.script[("POST", SMS_PATH)] = [(201, {"sid": "SMsurvey1"})]
 set_clock("2026-12-04T03:00:00Z")
-gw = Gateway(http_extra=f"  public_url: {PUBLIC}\n", config_body="""pipelines:
+gw = Gateway(http_extra=f"  public_url: {PUBLIC}\n", config_body="""control:
+  token: "survey-test-control-token-0123456789"
+pipelines:
   - name: inbound
     steps:
       - dedupe: {}
@@ -215,6 +217,10 @@ try:
     check(conversation_of("sms", "SMa0000000000000000000000000000001")["status"] == "resolved", "SMS stays resolved")
     check(csat() == 67, f"CSAT 2 of 3: {csat()}")
     check([x["conversation_id"] for x in ratings(agent="cy")] == [sms_conv], "ratings by agent")
+    st, body = gw.request("GET", "/api/v1/ratings?agent=ana",
+                          headers={"Authorization": "Bearer survey-test-control-token-0123456789"})
+    rest = json.loads(body).get("ratings", []) if st == 200 else []
+    check([(x["conversation_id"], x["score"]) for x in rest] == [(wa_conv, 5)], f"GET /api/v1/ratings: {st} {body[:300]}")
 
     # Writing again later is a new question: it reopens, and the next resolve asks nothing again.
     set_clock("2026-12-04T04:00:00Z")
