@@ -186,6 +186,18 @@ try:
           f"met, next_response due and met, resolution met: {seq}")
     check(seq[3][2] == "2026-12-07T02:40:00.000Z" if len(seq) > 3 else False, f"next_response due 30 min after 11:10: {seq}")
 
+    # Snoozed counts as paused too: written 11:20, snoozed 11:30 until 11:50, woken then: 50 minutes left.
+    set_clock("2026-12-07T02:20:00Z")
+    e = say("eun", "Is the store open on Sunday?")
+    set_clock("2026-12-07T02:30:00Z")
+    rc, r = gw.api("conversation.snooze", {"conversation_id": e, "snoozed_until": "2026-12-07T02:50:00.000Z"})
+    check(rc == 0, f"snoozed: {r}")
+    set_clock("2026-12-07T02:50:00Z")
+    check(wait_for(lambda: len([x for x in log(e) if x["type"] == "sla.due"]) == 2), f"woken, due moved: {log(e)}")
+    dues = [x["data"]["due"] for x in log(e) if x["type"] == "sla.due"]
+    check(dues[0] == "2026-12-07T03:20:00.000Z" and "2026-12-07T03:40:00" <= dues[-1] <= "2026-12-07T03:40:09",
+          f"the snoozed 20 minutes do not count: {dues}")
+
     time.sleep(0.5)
     tail.terminate()
     out, _ = tail.communicate(timeout=5)
