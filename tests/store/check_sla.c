@@ -131,6 +131,20 @@ void check_sla(struct suite *su)
 	CHECK_RC(t->sla_list(su->store, "breached", "billing", 1000, see_sla, &other), 0);
 	CHECK(other.n == 0);
 
+	/* conversations.list's sla filter reads the same state. */
+	char q[256];
+	snprintf(q, sizeof(q), "{\"contact_id\":\"%s\",\"sla\":\"breached\"}", contact);
+	int rc;
+	cJSON *l = suite_query(su, "conversations.list", q, &rc);
+	const cJSON *listed = cJSON_GetObjectItemCaseSensitive(l, "conversations");
+	CHECK(rc == 0 && cJSON_GetArraySize(listed) == 1);
+	CHECK_STR(suite_jstr(cJSON_GetArrayItem(listed, 0), "id"), v1);
+	cJSON_Delete(l);
+	snprintf(q, sizeof(q), "{\"contact_id\":\"%s\",\"sla\":\"at_risk\"}", contact);
+	l = suite_query(su, "conversations.list", q, &rc);
+	CHECK(rc == 0 && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "conversations")) == 0);
+	cJSON_Delete(l);
+
 	struct seen_survey d = {.prefix = prefix};
 	CHECK_RC(t->surveys_due(su->store, nowt, 1000, see_survey, &d), 0);
 	CHECK(d.n == 1);
