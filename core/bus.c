@@ -32,6 +32,7 @@ struct bus_ticket {
 	int64_t deadline;
 	int linked;
 	struct bus_ticket *prev, *next;
+	parley_instance *owner; /* the channel that submitted, or NULL: its inflight counts the ticket */
 };
 
 struct bus {
@@ -99,8 +100,11 @@ static void unlink_locked(struct bus *b, struct bus_ticket *t)
 static void ticket_fire(struct bus *b, struct bus_ticket *t, int result)
 {
 	int expected = 0;
-	if (atomic_compare_exchange_strong(&t->fired, &expected, 1))
+	if (atomic_compare_exchange_strong(&t->fired, &expected, 1)) {
 		ticket_call(t, result);
+		if (t->owner)
+			atomic_fetch_sub(&t->owner->inflight, 1);
+	}
 	pthread_mutex_lock(&b->lock);
 	int was_linked = t->linked;
 	unlink_locked(b, t);
@@ -173,6 +177,12 @@ static void send_done(void *arg)
 int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb done, parley_submit_ids_cb ids_done,
                void *arg)
 {
+	return bus_submit_from(b, NULL, envs, n, done, ids_done, arg);
+}
+
+int bus_submit_from(struct bus *b, parley_instance *owner, parley_envelope **envs, size_t n, parley_submit_cb done,
+                    parley_submit_ids_cb ids_done, void *arg)
+{
 	/*
 	 * The caller's array may be freed by its own completion, which can run
 	 * on the pipeline before this function returns: keep the pointers.
@@ -213,6 +223,9 @@ int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb
 		goto out;
 	}
 	t->linked = 1;
+	t->owner = owner;
+	if (owner)
+		atomic_fetch_add(&owner->inflight, 1);
 	t->prev = b->inflight.prev;
 	t->next = &b->inflight;
 	b->inflight.prev->next = t;

@@ -42,6 +42,9 @@ void bus_free(struct bus *b);
  */
 int bus_submit(struct bus *b, parley_envelope **envs, size_t n, parley_submit_cb done, parley_submit_ids_cb ids_done,
                void *arg);
+/* bus_submit() on behalf of a channel, counted in owner->inflight until done is called. */
+int bus_submit_from(struct bus *b, parley_instance *owner, parley_envelope **envs, size_t n, parley_submit_cb done,
+                    parley_submit_ids_cb ids_done, void *arg);
 /*
  * Envelope `index` of ticket t is done with result (0, PARLEY_EDUPLICATE, or
  * negative); id is the gateway id it is stored under (NULL when not stored).

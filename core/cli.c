@@ -31,6 +31,7 @@ static const char *const usage_main =
         "  send [-c FILE] --channel NAME --to URN --text TEXT   queue an outbound message\n"
         "  dlq [-c FILE] list | retry ID | drop ID              the dead letters\n"
         "  backup [-c FILE] BACKUP-FILE                          copy the database while running\n"
+        "  reload [-c FILE]       apply the config file again (as SIGHUP); say what changed\n"
         "  agent add|list|remove|passwd   manage the accounts agents and admins log in with\n"
         "  token create|list|revoke       manage the service tokens other systems send\n"
         "\n"
@@ -173,8 +174,8 @@ static int cmd_check(struct common *c)
 		cfg_errors_free(&errs);
 		return 1;
 	}
-	printf("%s: ok (%zu channel(s), store %s, %zu pipeline(s))\n", c->config, gw.n_channels, gw.store->name,
-	       gw.n_pipes);
+	printf("%s: ok (%zu channel(s), store %s, %zu pipeline(s))\n", c->config, gw.topo->n_channels, gw.store->name,
+	       gw.topo->n_pipes);
 	gateway_close(&gw);
 	return 0;
 }
@@ -661,6 +662,54 @@ static int cmd_backup(struct common *c)
 	return 0;
 }
 
+static void print_names(const char *what, const cJSON *list)
+{
+	const cJSON *e;
+	printf("  %-20s", what);
+	if (cJSON_GetArraySize(list) == 0)
+		printf(" none");
+	cJSON_ArrayForEach(e, list) printf(" %s", e->valuestring);
+	printf("\n");
+}
+
+/* parley reload: the running gateway applies its config file again (config.reload), and says what changed. */
+static int cmd_reload(struct common *c)
+{
+	if (c->nrest != 0)
+		return USAGE;
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", "config.reload");
+	cJSON *reply = control_exchange(c->config, req);
+	if (!reply)
+		return 1;
+	int ok = reply_ok(reply);
+	const cJSON *e;
+	if (!ok) {
+		const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+		fprintf(stderr, "parley: reload refused: %s\n",
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "message")));
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(reply, "errors"))
+		        fprintf(stderr, "%s\n", e->valuestring);
+		fprintf(stderr, "the gateway goes on with the config it had\n");
+	} else {
+		const cJSON *ch = cJSON_GetObjectItemCaseSensitive(reply, "channels");
+		const cJSON *pl = cJSON_GetObjectItemCaseSensitive(reply, "pipelines");
+		printf("reloaded (drained in %.0f ms)\n",
+		       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(reply, "drained_ms")));
+		static const char *const kinds[] = {"added", "changed", "removed", "unchanged"};
+		for (size_t i = 0; i < 4; i++) {
+			char what[32];
+			snprintf(what, sizeof(what), "channels %s:", kinds[i]);
+			print_names(what, cJSON_GetObjectItemCaseSensitive(ch, kinds[i]));
+		}
+		print_names("pipelines rebuilt:", cJSON_GetObjectItemCaseSensitive(pl, "rebuilt"));
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(reply, "restart_needed"))
+		        printf("note: %s changed; that takes a restart to apply\n", e->valuestring);
+	}
+	cJSON_Delete(reply);
+	return ok ? 0 : 1;
+}
+
 /* parley dlq list [--channel C] | retry ID | drop ID: the dead letters, with the provider's answer. */
 static int cmd_dlq(struct common *c)
 {
@@ -751,6 +800,15 @@ static const struct command {
          "on taking webhooks.  To restore: stop the gateway, copy the file over the\n"
          "database (store path under data_dir), remove its -wal and -shm, start.\n"
          "Attachments are files under data_dir/attachments: copy them too.\n"},
+        {"reload", cmd_reload, 0,
+         "usage: parley reload [-c FILE]\n\n"
+         "The running gateway reads its config file again (as SIGHUP makes it do) and\n"
+         "says what it changed.  A file with errors is refused, each error at its\n"
+         "FILE:LINE:COL, and the gateway goes on as it was.  Otherwise channels and\n"
+         "pipelines whose entries changed are built anew and swapped in, the old ones\n"
+         "finish what they hold (every accepted webhook is answered) and stop; the\n"
+         "others are not touched.  storage, http, control and the other sections take\n"
+         "a restart: they are named when they changed.  Exit 1 when refused.\n"},
         {"dlq", cmd_dlq, 1,
          "usage: parley dlq [-c FILE] list [--channel NAME]\n"
          "       parley dlq [-c FILE] retry ID | drop ID\n\n"
@@ -795,8 +853,9 @@ int cli_main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = {"run", "check", "plugins", "tail", "api", "send", "agent", "token", "dlq", "backup"};
-	const char *s = cfg_suggest(argv[1], names, 8);
+	const char *names[] = {"run",   "check", "plugins", "tail",   "api",   "send",
+	                       "agent", "token", "dlq",     "backup", "reload"};
+	const char *s = cfg_suggest(argv[1], names, sizeof(names) / sizeof(names[0]));
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);
 	return 2;

@@ -829,3 +829,17 @@ void cfg_free(struct gw_config *cfg)
 	cfg_node_free(cfg->root);
 	memset(cfg, 0, sizeof(*cfg));
 }
+
+int cfg_node_equal(const struct cfg_node *a, const struct cfg_node *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->type != b->type || a->n != b->n)
+		return 0;
+	if (a->type == CFG_SCALAR)
+		return strcmp(a->value ? a->value : "", b->value ? b->value : "") == 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (!cfg_node_equal(a->items[i], b->items[i]))
+			return 0;
+	return 1;
+}

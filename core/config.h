@@ -135,6 +135,8 @@ void cfg_node_free(struct cfg_node *n);
 /* The defaults of the auth: section (for tests and embedders that build an auth_config themselves). */
 void cfg_auth_defaults(struct auth_config *a);
 
+/* Do two trees say the same, positions aside (a reload tells a changed channel by it)? */
+int cfg_node_equal(const struct cfg_node *a, const struct cfg_node *b);
 /* The value node for key in a map, or NULL. */
 const struct cfg_node *cfg_map_get(const struct cfg_node *map, const char *key);
 

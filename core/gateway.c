@@ -18,6 +18,7 @@
 #include "presence.h"
 #include "queue.h"
 #include "relay.h"
+#include "reload.h"
 #include "sla.h"
 #include "store.h"
 #include "util.h"
@@ -30,54 +31,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Steps used when the config has no pipelines: section. */
-static const char *const default_steps[] = {"dedupe", NULL};
-
-static void list_names(const struct plugin_registry *reg, int kind1, int kind2, const char ***names, size_t *n)
-{
-	*names = calloc(reg->n + 1, sizeof(char *));
-	*n = 0;
-	for (size_t i = 0; i < reg->n; i++)
-		if (reg->items[i].desc->kind == kind1 || reg->items[i].desc->kind == kind2)
-			(*names)[(*n)++] = reg->items[i].desc->name;
-}
-
-static const struct plugin_entry *need_plugin(struct gateway *gw, int kind1, int kind2, const char *name,
-                                              const struct cfg_node *at, const char *what, struct cfg_errors *errs)
-{
-	const struct plugin_entry *e = loader_find(&gw->reg, kind1, name);
-	if (!e && kind2)
-		e = loader_find(&gw->reg, kind2, name);
-	if (e)
-		return e;
-	const char **names;
-	size_t n;
-	list_names(&gw->reg, kind1, kind2, &names, &n);
-	const char *s = cfg_suggest(name, names, n);
-	struct strbuf known;
-	sb_init(&known);
-	for (size_t i = 0; i < n; i++)
-		sb_printf(&known, "%s%s", i ? ", " : "", names[i]);
-	const char *why = "";
-	for (size_t i = 0; i < gw->reg.n_refused; i++) {
-		const char *base = strrchr(gw->reg.refused[i].path, '/');
-		if (base && strstr(base, name))
-			why = " (a plugin file of that name was refused: see `parley plugins`)";
-	}
-	if (s)
-		cfg_errors_add(errs, gw->cfg.path, at, "unknown %s '%s': did you mean '%s'?%s", what, name, s, why);
-	else
-		cfg_errors_add(errs, gw->cfg.path, at, "unknown %s '%s' (known: %s)%s", what, name,
-		               known.len ? known.buf : "none", why);
-	sb_free(&known);
-	free(names);
-	return NULL;
-}
-
 int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors *errs)
 {
 	memset(gw, 0, sizeof(*gw));
 	pthread_mutex_init(&gw->changed_lock, NULL);
+	pthread_mutex_init(&gw->topo_lock, NULL);
 	if (cfg_load(config_path, &gw->cfg, errs) != 0 && !gw->cfg.root) {
 		cfg_free(&gw->cfg);
 		return -1;
@@ -106,15 +64,16 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 	if (c->storage.type) {
 		const struct cfg_node *at = c->storage.type_at ? c->storage.type_at : cfg_map_get(c->root, "storage");
 		const struct plugin_entry *e =
-		        need_plugin(gw, PARLEY_KIND_STORE, 0, c->storage.type, at, "storage type", errs);
+		        plugin_needed(&gw->reg, file, PARLEY_KIND_STORE, 0, c->storage.type, at, "storage type", errs);
 		if (e) {
 			loader_check_config(e, c->storage.config, c->storage.at, file, "storage", errs);
 			gw->store = instance_new(gw, e, c->storage.type, c->storage.config, c->storage.at);
 		}
 	}
 	/* The durable bus, fed from the store by core/relay.c. */
-	const struct plugin_entry *be =
-	        c->bus.type ? need_plugin(gw, PARLEY_KIND_BUS, 0, c->bus.type, c->bus.type_at, "bus type", errs) : NULL;
+	const struct plugin_entry *be = c->bus.type ? plugin_needed(&gw->reg, file, PARLEY_KIND_BUS, 0, c->bus.type,
+	                                                            c->bus.type_at, "bus type", errs)
+	                                            : NULL;
 	if (be) {
 		size_t before = errs->n;
 		loader_check_config(be, c->bus.config, c->bus.at, file, "bus", errs);
@@ -127,88 +86,13 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 			               gw->store->name);
 		gw->bus_instance = instance_new(gw, be, c->bus.type, c->bus.config, c->bus.at);
 	}
-	/* Channels. */
-	gw->channels = calloc(c->n_channels + 1, sizeof(*gw->channels));
-	for (size_t i = 0; i < c->n_channels; i++) {
-		struct cfg_instance *ci = &c->channels[i];
-		if (!ci->type || !ci->name)
-			continue;
-		const struct plugin_entry *e =
-		        need_plugin(gw, PARLEY_KIND_CHANNEL, 0, ci->type, ci->type_at, "channel type", errs);
-		if (!e)
-			continue;
-		char *what = str_printf("channel '%s'", ci->name);
-		size_t before = errs->n;
-		loader_check_config(e, ci->config, ci->at, file, what, errs);
-		if (errs->n == before)
-			instance_check_config(gw->cfg.path, e, ci->config, ci->at, what, errs);
-		free(what);
-		parley_instance *inst = instance_new(gw, e, ci->name, ci->config, ci->at);
-		inst->rate = ci->rate_limit;
-		inst->tokens = ci->rate_limit > 1 ? ci->rate_limit : 1;
-		gw->channels[gw->n_channels++] = inst;
-	}
-	/* Pipelines, or the default one. */
-	size_t np = c->n_pipelines ? c->n_pipelines : 1;
-	gw->pipes = calloc(np, sizeof(*gw->pipes));
-	gw->n_pipes = np;
-	size_t total_steps = 0;
-	for (size_t i = 0; i < c->n_pipelines; i++)
-		total_steps += c->pipelines[i].has_steps ? c->pipelines[i].n_steps : 1;
-	gw->steps = calloc(total_steps + 2, sizeof(*gw->steps));
-	for (size_t i = 0; i < np; i++) {
-		struct gw_pipeline *p = &gw->pipes[i];
-		struct cfg_pipeline *cp = c->n_pipelines ? &c->pipelines[i] : NULL;
-		p->name = strdup(cp ? cp->name : "default");
-		p->from = cp ? cp->from : NULL;
-		p->n_from = cp ? cp->n_from : 0;
-		size_t ns = cp && cp->has_steps ? cp->n_steps : 1;
-		p->steps = calloc(ns + 1, sizeof(*p->steps));
-		for (size_t s = 0; s < ns; s++) {
-			const char *type = cp && cp->has_steps ? cp->steps[s].type : default_steps[s];
-			const struct cfg_node *at = cp && cp->has_steps ? cp->steps[s].at : (cp ? cp->at : c->root);
-			const struct cfg_node *scfg = cp && cp->has_steps ? cp->steps[s].config : NULL;
-			const struct plugin_entry *e =
-			        need_plugin(gw, PARLEY_KIND_STEP, PARLEY_KIND_ROUTER, type, at, "step", errs);
-			if (!e)
-				continue;
-			char *what = str_printf("step '%s' of pipeline '%s'", type, p->name);
-			size_t before = errs->n;
-			loader_check_config(e, scfg, at, file, what, errs);
-			if (errs->n == before)
-				instance_check_config(gw->cfg.path, e, scfg, at, what, errs);
-			free(what);
-			parley_instance *inst = instance_new(gw, e, type, scfg, at);
-			p->steps[p->n_steps++] = inst;
-			gw->steps[gw->n_steps++] = inst;
-		}
-	}
+	/* Channels and pipelines. */
+	gw->topo = topology_build(gw, c, NULL, errs);
 	if (errs->n > 0) {
 		gateway_close(gw);
 		return -1;
 	}
 	return 0;
-}
-
-struct parley_instance *gateway_channel(struct gateway *gw, const char *name)
-{
-	for (size_t i = 0; i < gw->n_channels; i++)
-		if (strcmp(gw->channels[i]->name, name) == 0)
-			return gw->channels[i];
-	return NULL;
-}
-
-const struct gw_pipeline *gateway_pipeline_for(struct gateway *gw, const char *channel)
-{
-	for (size_t i = 0; i < gw->n_pipes; i++) {
-		const struct gw_pipeline *p = &gw->pipes[i];
-		if (p->n_from == 0)
-			return p;
-		for (size_t j = 0; channel && j < p->n_from; j++)
-			if (strcmp(p->from[j], channel) == 0)
-				return p;
-	}
-	return NULL;
 }
 
 /* The pipeline committed outbound envelopes: the outbox has work (it starts after the pipeline). */
@@ -258,22 +142,21 @@ void gateway_changed_elsewhere(struct gateway *gw)
  * steps.  A conversation spans channels, and so pipelines: one reopen
  * window and one phone-linking rule apply to all of them.
  */
-static int inbox_rules_of(struct gateway *gw, struct inbox_rules *r)
+int gateway_inbox_rules(const struct topology *t, struct inbox_rules *r, const char **why)
 {
 	const struct parley_host *h = host_table();
 	int have_reopen = 0, have_link = 0;
 	r->reopen_ms = 7LL * 24 * 3600 * 1000;
 	r->link_phone = 1;
-	for (size_t i = 0; i < gw->n_steps; i++) {
-		parley_instance *s = gw->steps[i];
+	for (size_t i = 0; i < t->n_steps; i++) {
+		parley_instance *s = t->steps[i];
 		int64_t ms;
 		int b;
 		if (strcmp(s->plugin->desc->name, "thread") == 0 &&
 		    h->config_duration_ms(s, "reopen_within", &ms) == 0) {
 			if (have_reopen && ms != r->reopen_ms) {
-				log_error(
-				        "the thread steps of two pipelines give different reopen_within: conversations "
-				        "span pipelines, so give them one value");
+				*why = "the thread steps of two pipelines give different reopen_within: conversations "
+				       "span pipelines, so give them one value";
 				return -1;
 			}
 			r->reopen_ms = ms;
@@ -281,9 +164,8 @@ static int inbox_rules_of(struct gateway *gw, struct inbox_rules *r)
 		}
 		if (strcmp(s->plugin->desc->name, "identify") == 0 && h->config_bool(s, "link_phone", &b) == 0) {
 			if (have_link && b != r->link_phone) {
-				log_error(
-				        "the identify steps of two pipelines give different link_phone: contacts span "
-				        "pipelines, so give them one value");
+				*why = "the identify steps of two pipelines give different link_phone: contacts span "
+				       "pipelines, so give them one value";
 				return -1;
 			}
 			r->link_phone = b;
@@ -293,35 +175,14 @@ static int inbox_rules_of(struct gateway *gw, struct inbox_rules *r)
 	return 0;
 }
 
-/*
- * SIGHUP: check the config file again, as `parley check` does.  A broken
- * file is refused with each error at its FILE:LINE:COL, and the gateway
- * goes on serving; a valid one is said to need a restart, since the running
- * gateway does not rebuild its channels and pipelines (yet): it never dies
- * of a SIGHUP.
- */
-static void check_reload(struct gateway *gw)
+void gateway_count_channels(struct gateway *gw, const struct topology *t)
 {
-	struct gateway probe;
-	struct cfg_errors errs = {0};
-	log_info("received SIGHUP: checking %s", gw->cfg.path ? gw->cfg.path : "the config");
-	int rv = gateway_open(&probe, gw->cfg.path, &errs);
-	/* Checking set the log as the new file says: the running gateway keeps its own. */
-	int lvl = log_level_parse(gw->cfg.log_level);
-	if (lvl >= 0)
-		log_set_level(lvl);
-	log_set_json(gw->cfg.log_json);
-	if (rv != 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			log_error("reload refused: %s", errs.msgs[i]);
-		log_error("reload refused: %zu error(s); still serving on the config the gateway started with", errs.n);
-	} else {
-		log_warn("%s is valid (%zu channel(s), %zu pipeline(s)); the gateway keeps serving on the config it "
-		         "started with: restart it (SIGTERM drains) to apply the new one",
-		         gw->cfg.path, probe.n_channels, probe.n_pipes);
-		gateway_close(&probe);
-	}
-	cfg_errors_free(&errs);
+	/* Per channel from the start, so a dashboard's rate() has a series before the first send. */
+	static const char *const per_channel[] = {"webhooks_received_total", "outbound_sent_total",
+	                                          "outbound_retries_total", "outbound_failed_total"};
+	for (size_t c = 0; c < t->n_channels; c++)
+		for (size_t i = 0; i < sizeof(per_channel) / sizeof(per_channel[0]); i++)
+			metrics_add(gw->metrics, per_channel[i], "channel", t->channels[c]->name, 0);
 }
 
 int gateway_run(struct gateway *gw)
@@ -360,16 +221,16 @@ int gateway_run(struct gateway *gw)
 	                                       "commit_batches_total", "commit_failures_total"};
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
 		metrics_add(gw->metrics, counters[i], NULL, NULL, 0);
-	/* Per channel from the start, so a dashboard's rate() has a series before the first send. */
-	static const char *const per_channel[] = {"webhooks_received_total", "outbound_sent_total",
-	                                          "outbound_retries_total", "outbound_failed_total"};
-	for (size_t c = 0; c < gw->n_channels; c++)
-		for (size_t i = 0; i < sizeof(per_channel) / sizeof(per_channel[0]); i++)
-			metrics_add(gw->metrics, per_channel[i], "channel", gw->channels[c]->name, 0);
+	gateway_count_channels(gw, gw->topo);
 	if (instance_up(&gw->reg, gw->store) != 0)
 		goto out;
 	gw->st = store_open(gw->store->data, gw->store->plugin->desc->store);
-	if (!gw->st || inbox_rules_of(gw, &rules) != 0 || !(gw->inbox = inbox_open(gw->st, &rules, epoch_advance, gw)))
+	const char *why = NULL;
+	if (gw->st && gateway_inbox_rules(gw->topo, &rules, &why) != 0) {
+		log_error("%s", why);
+		goto out;
+	}
+	if (!gw->st || !(gw->inbox = inbox_open(gw->st, &rules, epoch_advance, gw)))
 		goto out;
 	inbox_set_promises(gw->inbox, gw->cfg.sla, gw->cfg.surveys);
 	if ((gw->cfg.sla || gw->cfg.surveys) && !store_typed_keeps_promises(store_typed(gw->st)))
@@ -392,31 +253,30 @@ int gateway_run(struct gateway *gw)
 		log_error("%s", err ? err : "cannot open the bus");
 		goto out;
 	}
-	for (size_t i = 0; i < gw->n_steps; i++)
-		if (instance_up(&gw->reg, gw->steps[i]) != 0)
-			goto out;
-	for (size_t i = 0; i < gw->n_channels; i++)
-		if (instance_up(&gw->reg, gw->channels[i]) != 0)
-			goto out;
+	if (topology_up(gw, gw->topo, NULL) != 0)
+		goto out;
 	if (pipeline_start(&gw->pipeline, gw, outbox_wake_gateway, gw) != 0 || outbox_start(&gw->outbox, gw) != 0 ||
 	    housekeeping_start(&gw->housekeeping, gw) != 0 || queue_start(&gw->queue, gw) != 0) {
 		log_error("cannot start the pipeline and outbox threads");
 		goto out;
 	}
-	if (control_start(&gw->control, gw, &err) != 0 || http_start(gw->http, &err) != 0) {
+	if (reload_start(&gw->reloader, gw) != 0 || control_start(&gw->control, gw, &err) != 0 ||
+	    http_start(gw->http, &err) != 0) {
 		log_error("%s", err ? err : "cannot start");
 		goto out;
 	}
 	log_info("parley %s serving: %s %s, publish %s, control %s, %zu channel(s), store %s", PARLEY_VERSION,
 	         gw->cfg.http_tls_cert ? "https" : "http", gw->cfg.http_listen, gw->cfg.publish_listen,
-	         gw->cfg.control_listen, gw->n_channels, gw->store->name);
+	         gw->cfg.control_listen, gw->topo->n_channels, gw->store->name);
 
 	int sig = 0;
 	for (;;) {
 		sigwait(&sigs, &sig);
 		if (sig != SIGHUP)
 			break;
-		check_reload(gw);
+		/* Applied by the reload thread (core/reload.c), so that SIGTERM is heard while it drains. */
+		log_info("received SIGHUP: reloading %s", gw->cfg.path ? gw->cfg.path : "the config");
+		reload_request(gw->reloader, 0, NULL);
 	}
 	log_info("received %s: draining (new webhooks get 503, committed work is acknowledged)",
 	         sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -434,8 +294,11 @@ out:
 	gw->events = NULL;
 	queue_stop(gw->queue);
 	gw->queue = NULL;
-	for (size_t i = 0; i < gw->n_channels; i++)
-		instance_down(gw->channels[i]);
+	/* No reload starts now; one under way has finished (its new channels are in gw->topo). */
+	reload_stop(gw->reloader);
+	gw->reloader = NULL;
+	for (size_t i = 0; gw->topo && i < gw->topo->n_channels; i++)
+		instance_down(gw->topo->channels[i]);
 	control_stop(gw->control);
 	gw->control = NULL;
 	outbox_stop(gw->outbox);
@@ -455,17 +318,12 @@ out:
 
 void gateway_close(struct gateway *gw)
 {
-	for (size_t i = 0; i < gw->n_channels; i++)
-		instance_free(gw->channels[i]);
-	free(gw->channels);
-	for (size_t i = 0; i < gw->n_steps; i++)
-		instance_free(gw->steps[i]);
-	free(gw->steps);
-	for (size_t i = 0; i < gw->n_pipes; i++) {
-		free(gw->pipes[i].name);
-		free(gw->pipes[i].steps);
+	topology_free(gw->topo, NULL);
+	for (size_t i = 0; i < gw->n_applied; i++) {
+		cfg_free(gw->applied[i]);
+		free(gw->applied[i]);
 	}
-	free(gw->pipes);
+	free(gw->applied);
 	inbox_close(gw->inbox);
 	auth_close(gw->auth);
 	store_close(gw->st);

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "loader.h"
+#include "topology.h"
 
 #include <parley/parley.h>
 #include <pthread.h>
@@ -29,6 +30,7 @@ struct queue;
 struct outbox;
 struct housekeeping;
 struct relay;
+struct reloader;
 struct auth;
 struct gateway;
 
@@ -50,14 +52,7 @@ struct parley_instance {
 	pthread_mutex_t health_lock;
 	int down;
 	char why[256];
-};
-
-struct gw_pipeline {
-	char *name;
-	char **from; /* borrowed from the config; n_from 0 = every channel */
-	size_t n_from;
-	struct parley_instance **steps;
-	size_t n_steps;
+	atomic_int inflight; /* its submissions not yet committed (a reload waits for them to stop it) */
 };
 
 struct gateway {
@@ -68,12 +63,13 @@ struct gateway {
 	struct store *st;    /* the one door to the store (store.h) */
 	struct inbox *inbox; /* the conversation core (inbox/inbox.h) */
 	struct auth *auth;   /* accounts, sessions, tokens (auth.h); opened after the store, closed before it */
-	struct parley_instance **channels;
-	size_t n_channels;
-	struct parley_instance **steps; /* every step instance, for the lifecycle */
-	size_t n_steps;
-	struct gw_pipeline *pipes;
-	size_t n_pipes;
+	/* The channels and pipelines served now (topology.h: take a reference to use them); under topo_lock. */
+	struct topology *topo;
+	pthread_mutex_t topo_lock;
+	/* The configs reloads applied (core/reload.c): kept, since instances borrow their nodes. */
+	struct gw_config **applied;
+	size_t n_applied;
+	struct reloader *reloader;
 	struct bus *bus;
 	struct pipeline *pipeline;
 	struct http *http;
@@ -103,6 +99,17 @@ void gateway_changed(struct gateway *gw);
 /* Advance the epoch when another node marked a change (called periodically). */
 void gateway_changed_elsewhere(struct gateway *gw);
 
+struct inbox_rules;
+/*
+ * The conversation rules' parameters, configured on the identify and
+ * thread steps of t.  A conversation spans channels, and so pipelines: one
+ * reopen window and one phone-linking rule apply to all of them; -1 with
+ * why when two pipelines disagree.
+ */
+int gateway_inbox_rules(const struct topology *t, struct inbox_rules *r, const char **why);
+/* Give t's channels their per-channel counters at 0, so dashboards see a series from the start. */
+void gateway_count_channels(struct gateway *gw, const struct topology *t);
+
 /* Text for a PARLEY_E* code. */
 const char *parley_strerror(int err);
 
@@ -114,9 +121,5 @@ int gateway_open(struct gateway *gw, const char *config_path, struct cfg_errors 
 /* Create instances, start everything, serve until SIGTERM/SIGINT, drain. */
 int gateway_run(struct gateway *gw);
 void gateway_close(struct gateway *gw);
-
-struct parley_instance *gateway_channel(struct gateway *gw, const char *name);
-/* The pipeline for an inbound envelope of channel, or NULL for none. */
-const struct gw_pipeline *gateway_pipeline_for(struct gateway *gw, const char *channel);
 
 #endif

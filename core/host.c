@@ -232,7 +232,7 @@ static int h_submit(parley_instance *inst, parley_envelope **envs, size_t n, par
 	int rv = done ? submit_check(inst, envs, n) : PARLEY_EINVAL;
 	if (rv == 0)
 		stamp_request(envs, n);
-	return rv != 0 ? rv : bus_submit(inst->gw->bus, envs, n, done, NULL, arg);
+	return rv != 0 ? rv : bus_submit_from(inst->gw->bus, inst, envs, n, done, NULL, arg);
 }
 
 static int h_submit_ids(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_ids_cb done, void *arg)
@@ -240,7 +240,7 @@ static int h_submit_ids(parley_instance *inst, parley_envelope **envs, size_t n,
 	int rv = done ? submit_check(inst, envs, n) : PARLEY_EINVAL;
 	if (rv == 0)
 		stamp_request(envs, n);
-	return rv != 0 ? rv : bus_submit(inst->gw->bus, envs, n, NULL, done, arg);
+	return rv != 0 ? rv : bus_submit_from(inst->gw->bus, inst, envs, n, NULL, done, arg);
 }
 
 static int h_json_check(const char *text, size_t len, char *why, size_t why_len)

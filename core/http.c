@@ -17,6 +17,7 @@
 #include "relay.h"
 #include "store.h"
 #include "tls.h"
+#include "topology.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -35,6 +36,8 @@ struct route {
 struct http {
 	struct gateway *gw;
 	struct http_server *srv;
+	/* Every instance's routes; a reload adds and drops some while requests look (under routes_lock). */
+	pthread_mutex_t routes_lock;
 	struct route *routes;
 	size_t n_routes;
 	struct http_ws_hub *ws;
@@ -48,6 +51,7 @@ int http_open(struct http **out, struct gateway *gw)
 	if (!h)
 		return PARLEY_ENOMEM;
 	h->gw = gw;
+	pthread_mutex_init(&h->routes_lock, NULL);
 	if (http_static_open(&h->web) != 0) {
 		free(h);
 		return PARLEY_ENOMEM;
@@ -59,23 +63,66 @@ int http_open(struct http **out, struct gateway *gw)
 static int route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb,
                      int public_route)
 {
-	if (h->started || !method || !cb || !subpath || (subpath[0] && subpath[0] != '/'))
+	if (!method || !cb || !subpath || (subpath[0] && subpath[0] != '/'))
 		return PARLEY_EINVAL;
-	for (size_t i = 0; i < h->n_routes; i++)
+	int rv = 0;
+	pthread_mutex_lock(&h->routes_lock);
+	for (size_t i = 0; rv == 0 && i < h->n_routes; i++)
 		if (h->routes[i].inst == inst && h->routes[i].public_route == public_route &&
 		    strcmp(h->routes[i].method, method) == 0 && strcmp(h->routes[i].subpath, subpath) == 0)
-			return PARLEY_EEXIST;
-	struct route *nr = realloc(h->routes, (h->n_routes + 1) * sizeof(*nr));
-	if (!nr)
-		return PARLEY_ENOMEM;
-	h->routes = nr;
-	h->routes[h->n_routes].inst = inst;
-	h->routes[h->n_routes].method = strdup(method);
-	h->routes[h->n_routes].subpath = strdup(subpath);
-	h->routes[h->n_routes].cb = cb;
-	h->routes[h->n_routes].public_route = public_route;
-	h->n_routes++;
-	return 0;
+			rv = PARLEY_EEXIST;
+	struct route *nr = rv == 0 ? realloc(h->routes, (h->n_routes + 1) * sizeof(*nr)) : NULL;
+	if (rv == 0 && !nr)
+		rv = PARLEY_ENOMEM;
+	if (rv == 0) {
+		h->routes = nr;
+		h->routes[h->n_routes] = (struct route){inst, strdup(method), strdup(subpath), cb, public_route};
+		h->n_routes++;
+	}
+	pthread_mutex_unlock(&h->routes_lock);
+	return rv;
+}
+
+void http_routes_drop(struct http *h, const parley_instance *inst)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->routes_lock);
+	size_t kept = 0;
+	for (size_t i = 0; i < h->n_routes; i++) {
+		if (h->routes[i].inst == inst) {
+			free(h->routes[i].method);
+			free(h->routes[i].subpath);
+		} else {
+			h->routes[kept++] = h->routes[i];
+		}
+	}
+	h->n_routes = kept;
+	pthread_mutex_unlock(&h->routes_lock);
+}
+
+/*
+ * The route of inst for method and sub (public or under /webhooks), copied
+ * out: 0, or the status to refuse with (404: no such path, 405: not this
+ * method).
+ */
+static int route_find(struct http *h, const parley_instance *inst, int public_route, const char *method,
+                      const char *sub, struct route *out)
+{
+	int status = 404;
+	pthread_mutex_lock(&h->routes_lock);
+	for (size_t i = 0; i < h->n_routes && status != 0; i++) {
+		const struct route *r = &h->routes[i];
+		if (r->inst != inst || r->public_route != public_route || (sub && strcmp(r->subpath, sub) != 0))
+			continue;
+		status = 405;
+		if (method && strcmp(r->method, method) == 0) {
+			*out = *r;
+			status = 0;
+		}
+	}
+	pthread_mutex_unlock(&h->routes_lock);
+	return status;
 }
 
 int http_route_add(struct http *h, parley_instance *inst, const char *method, const char *subpath, parley_http_cb cb)
@@ -95,24 +142,6 @@ struct http_ws_hub *http_ws_hub_of(parley_http_request *req)
 	return h->ws;
 }
 
-static void on_webhook(void *arg, parley_http_request *req)
-{
-	const struct route *rt = arg;
-	struct gateway *gw = rt->inst->gw;
-	if (atomic_load(&gw->draining)) {
-		http_server_respond_error(req, 503, "the gateway is shutting down: retry later");
-		return;
-	}
-	metrics_add(gw->metrics, "webhooks_received_total", "channel", rt->inst->name, 1);
-	/* What the plugin logs and submits while it reads the webhook carries the request's id. */
-	char rid[32];
-	snprintf(rid, sizeof(rid), "%s", http_server_request_id(req));
-	log_set_request(rid);
-	log_msg(PARLEY_LOG_DEBUG, rt->inst->what, "webhook %s %s", http_server_method(req), http_server_path(req));
-	rt->cb(rt->inst->data, req);
-	log_set_request(NULL);
-}
-
 /*
  * /healthz: is everything working?  The store, the draining state, and
  * each channel as it says of itself (parley_host.health): 503 with the
@@ -125,8 +154,9 @@ static void health(struct gateway *gw, parley_http_request *req, int ready_only)
 	int draining = atomic_load(&gw->draining);
 	cJSON *r = cJSON_CreateObject();
 	cJSON *down = cJSON_CreateArray();
-	for (size_t i = 0; !ready_only && i < gw->n_channels; i++) {
-		parley_instance *c = gw->channels[i];
+	struct topology *topo = topology_get(gw);
+	for (size_t i = 0; !ready_only && topo && i < topo->n_channels; i++) {
+		parley_instance *c = topo->channels[i];
 		pthread_mutex_lock(&c->health_lock);
 		if (c->down) {
 			cJSON *d = cJSON_CreateObject();
@@ -136,6 +166,7 @@ static void health(struct gateway *gw, parley_http_request *req, int ready_only)
 		}
 		pthread_mutex_unlock(&c->health_lock);
 	}
+	topology_put(topo);
 	int ok = store_ok && !draining && cJSON_GetArraySize(down) == 0;
 	cJSON_AddStringToObject(r, "status", ok ? "ok" : store_ok && !draining ? "degraded" : "unavailable");
 	cJSON_AddStringToObject(r, "store", store_ok ? "up" : "down");
@@ -192,43 +223,122 @@ static void on_metrics(void *arg, parley_http_request *req)
 	sb_free(&sb);
 }
 
-/* /webhooks/<channel>[/sub]: the channel's route for this method, or a refusal. */
-static void route_webhook(struct http *h, parley_http_request *req, const char *rest)
-{
-	const char *method = http_server_method(req);
-	size_t clen = strcspn(rest, "/");
+/*
+ * Where a request goes: the channel named in its path, and the rest of the
+ * path.  A webhook's path is /webhooks/<channel>[/sub]; a public route's
+ * /<channel type>/<channel>[/sub], whose type goes to *type.  0, or -1 when
+ * the path names no channel.
+ */
+struct target {
 	char channel[128];
-	if (clen == 0 || clen >= sizeof(channel)) {
+	const char *sub;
+	const char *type;
+	size_t type_len;
+};
+
+static int target_of(const char *path, int public_route, struct target *t)
+{
+	const char *name = path;
+	memset(t, 0, sizeof(*t));
+	if (public_route) {
+		t->type = path + 1;
+		t->type_len = strcspn(t->type, "/");
+		if (!t->type_len || t->type[t->type_len] != '/')
+			return -1;
+		name = t->type + t->type_len + 1;
+	} else {
+		name = path[9] ? path + 10 : ""; /* after "/webhooks/" */
+	}
+	size_t n = strcspn(name, "/");
+	if (n == 0 || n >= sizeof(t->channel))
+		return -1;
+	memcpy(t->channel, name, n);
+	t->channel[n] = '\0';
+	t->sub = name + n;
+	return 0;
+}
+
+/* The channel of t in topology topo, or NULL (for a public route, of the type the path names). */
+static parley_instance *target_channel(const struct topology *topo, const struct target *t)
+{
+	parley_instance *inst = topology_channel(topo, t->channel);
+	if (inst && t->type &&
+	    (strlen(inst->plugin->desc->name) != t->type_len ||
+	     strncmp(inst->plugin->desc->name, t->type, t->type_len)))
+		return NULL;
+	return inst;
+}
+
+/*
+ * The body is read: hand the request to its channel's route, as the
+ * channels are now.  The channel is looked up again, since a reload may
+ * have replaced it while the body arrived; the topology is held while the
+ * plugin reads the request (what it submits is counted by the bus).
+ */
+static void deliver(struct http *h, parley_http_request *req, int public_route)
+{
+	struct gateway *gw = h->gw;
+	if (atomic_load(&gw->draining)) {
+		http_server_respond_error(req, 503, "the gateway is shutting down: retry later");
+		return;
+	}
+	struct target tg;
+	struct topology *topo = topology_get(gw);
+	parley_instance *inst =
+	        target_of(http_server_path(req), public_route, &tg) == 0 ? target_channel(topo, &tg) : NULL;
+	struct route rt;
+	if (!inst || route_find(h, inst, public_route, http_server_method(req), tg.sub, &rt) != 0) {
+		topology_put(topo);
+		http_server_respond_error(req, 404, "this channel is no longer configured (the config was reloaded)");
+		return;
+	}
+	metrics_add(gw->metrics, "webhooks_received_total", "channel", inst->name, 1);
+	/* What the plugin logs and submits while it reads the webhook carries the request's id. */
+	char rid[32];
+	snprintf(rid, sizeof(rid), "%s", http_server_request_id(req));
+	log_set_request(rid);
+	log_msg(PARLEY_LOG_DEBUG, inst->what, "webhook %s %s", http_server_method(req), http_server_path(req));
+	rt.cb(inst->data, req);
+	log_set_request(NULL);
+	topology_put(topo);
+}
+
+static void on_webhook(void *arg, parley_http_request *req)
+{
+	deliver(arg, req, 0);
+}
+
+static void on_public(void *arg, parley_http_request *req)
+{
+	deliver(arg, req, 1);
+}
+
+/* /webhooks/<channel>[/sub]: the channel's route for this method, or a refusal. */
+static void route_webhook(struct http *h, parley_http_request *req, const char *path)
+{
+	struct target tg;
+	if (target_of(path, 0, &tg) != 0) {
 		http_server_refuse(req, 404, "no channel in the path: POST to /webhooks/<channel>");
 		return;
 	}
-	memcpy(channel, rest, clen);
-	channel[clen] = '\0';
-	parley_instance *inst = gateway_channel(h->gw, channel);
+	struct topology *topo = topology_get(h->gw);
+	parley_instance *inst = topology_channel(topo, tg.channel);
+	struct route rt;
+	int status = inst ? route_find(h, inst, 0, http_server_method(req), tg.sub, &rt) : 0;
+	if (inst)
+		http_server_set_label(req, inst->name);
+	topology_put(topo);
 	if (!inst) {
-		char *m = str_printf("unknown channel '%s': it is not configured under channels:", channel);
+		char *m = str_printf("unknown channel '%s': it is not configured under channels:", tg.channel);
 		http_server_refuse(req, 404, m ? m : "unknown channel");
 		free(m);
-		return;
+	} else if (status != 0) {
+		http_server_refuse(req, status,
+		                   status == 405 ? "method not allowed for this channel's webhook"
+		                                 : "no such webhook path for this channel");
+	} else {
+		http_server_serve(req, on_webhook, h, h->gw->cfg.http_max_body, 1);
 	}
-	const char *sub = rest + clen;
-	const struct route *rt = NULL;
-	int path_known = 0;
-	for (size_t i = 0; i < h->n_routes; i++) {
-		if (h->routes[i].inst != inst || h->routes[i].public_route || strcmp(h->routes[i].subpath, sub) != 0)
-			continue;
-		path_known = 1;
-		if (strcmp(h->routes[i].method, method) == 0)
-			rt = &h->routes[i];
-	}
-	if (!rt) {
-		http_server_refuse(req, path_known ? 405 : 404,
-		                   path_known ? "method not allowed for this channel's webhook"
-		                              : "no such webhook path for this channel");
-		return;
-	}
-	http_server_set_label(req, inst->name);
-	http_server_serve(req, on_webhook, (void *)rt, h->gw->cfg.http_max_body, 1);
 }
 
 /*
@@ -237,40 +347,26 @@ static void route_webhook(struct http *h, parley_http_request *req, const char *
  */
 static int route_public(struct http *h, parley_http_request *req, const char *path)
 {
-	const char *type = path + 1;
-	size_t tlen = strcspn(type, "/");
-	const char *name = type + tlen + (type[tlen] == '/');
-	size_t nlen = strcspn(name, "/");
-	char channel[128];
-	if (!tlen || type[tlen] != '/' || !nlen || nlen >= sizeof(channel))
+	struct target tg;
+	if (target_of(path, 1, &tg) != 0)
 		return 0;
-	memcpy(channel, name, nlen);
-	channel[nlen] = '\0';
-	parley_instance *inst = gateway_channel(h->gw, channel);
-	if (!inst || strlen(inst->plugin->desc->name) != tlen || strncmp(inst->plugin->desc->name, type, tlen) != 0)
+	struct topology *topo = topology_get(h->gw);
+	parley_instance *inst = target_channel(topo, &tg);
+	struct route rt;
+	/* A channel without public routes, or no channel: not ours to answer (method NULL matches none: 405). */
+	int known = inst && route_find(h, inst, 1, NULL, NULL, &rt) == 405;
+	int status = known ? route_find(h, inst, 1, http_server_method(req), tg.sub, &rt) : 404;
+	if (known)
+		http_server_set_label(req, inst->name);
+	topology_put(topo);
+	if (!known)
 		return 0;
-	const char *sub = name + nlen, *method = http_server_method(req);
-	const struct route *rt = NULL;
-	int channel_known = 0, path_known = 0;
-	for (size_t i = 0; i < h->n_routes; i++) {
-		if (h->routes[i].inst != inst || !h->routes[i].public_route)
-			continue;
-		channel_known = 1;
-		if (strcmp(h->routes[i].subpath, sub) != 0)
-			continue;
-		path_known = 1;
-		if (strcmp(h->routes[i].method, method) == 0)
-			rt = &h->routes[i];
-	}
-	if (!channel_known)
-		return 0;
-	if (!rt) {
-		http_server_refuse(req, path_known ? 405 : 404,
-		                   path_known ? "method not allowed for this path" : "no such path for this channel");
-		return 1;
-	}
-	http_server_set_label(req, inst->name);
-	http_server_serve(req, on_webhook, (void *)rt, h->gw->cfg.http_max_body, 1);
+	if (status != 0)
+		http_server_refuse(req, status,
+		                   status == 405 ? "method not allowed for this path"
+		                                 : "no such path for this channel");
+	else
+		http_server_serve(req, on_public, h, h->gw->cfg.http_max_body, 1);
 	return 1;
 }
 
@@ -297,7 +393,7 @@ static void route(void *arg, parley_http_request *req)
 		return;
 	}
 	if (strncmp(path, "/webhooks", 9) == 0 && (path[9] == '/' || path[9] == '\0')) {
-		route_webhook(h, req, path[9] ? path + 10 : "");
+		route_webhook(h, req, path);
 		return;
 	}
 	if (http_static_route(h->web, req, path) || route_public(h, req, path))

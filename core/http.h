@@ -16,6 +16,8 @@ int http_route_add(struct http *h, parley_instance *inst, const char *method, co
 /* A route on /<plugin name>/<instance name><subpath> (parley_host.http_route_public). */
 int http_route_add_public(struct http *h, parley_instance *inst, const char *method, const char *subpath,
                           parley_http_cb cb);
+/* Forget inst's routes (it is being freed). */
+void http_routes_drop(struct http *h, const parley_instance *inst);
 /* The WebSocket hub of the listener that received req. */
 struct http_ws_hub *http_ws_hub_of(parley_http_request *req);
 /* Start serving on http.listen; errmsg malloc'd on failure. */

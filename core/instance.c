@@ -7,6 +7,7 @@
 #include "config.h"
 #include "gateway.h"
 #include "host.h"
+#include "http.h"
 #include "log.h"
 #include "util.h"
 
@@ -87,6 +88,8 @@ void instance_free(parley_instance *inst)
 	if (!inst)
 		return;
 	instance_down(inst);
+	if (inst->gw)
+		http_routes_drop(inst->gw->http, inst);
 	if (inst->created && inst->plugin->desc->instance_destroy)
 		inst->plugin->desc->instance_destroy(inst->data);
 	pthread_mutex_destroy(&inst->send_lock);

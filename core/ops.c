@@ -410,6 +410,13 @@ static const struct op_def table[] = {
          .http_method = "GET",
          .http_path = "/ratings",
          .strict = 1},
+        {.name = "config.reload",
+         .summary = "Apply the config file again, as SIGHUP does; answers what changed, or the file's errors.",
+         .role = OP_ADMIN,
+         .fields = f_none,
+         .handler = op_config_reload,
+         .http_method = "POST",
+         .http_path = "/config/reload"},
         {.name = "canned.list",
          .summary = "The canned responses (canned_responses: in the config).",
          .role = OP_AGENT,
@@ -608,8 +615,8 @@ int ops_error_status(const char *code)
 		int status;
 	} map[] = {{"invalid_request", 400}, {"unknown_channel", 400}, {"unauthorized", 401}, {"forbidden", 403},
 	           {"not_found", 404},       {"unknown_op", 404},      {"conflict", 409},     {"too_large", 413},
-	           {"not_supported", 422},   {"locked", 429},          {"rate_limited", 429}, {"not_implemented", 501},
-	           {"unavailable", 503}};
+	           {"not_supported", 422},   {"invalid_config", 422},  {"locked", 429},       {"rate_limited", 429},
+	           {"not_implemented", 501}, {"unavailable", 503}};
 	for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(code, map[i].code) == 0)
 			return map[i].status;

@@ -8,6 +8,7 @@
 #include "presence.h"
 #include "queue.h"
 #include "relay.h"
+#include "reload.h"
 #include "store.h"
 #include "util.h"
 
@@ -25,13 +26,15 @@ char *op_health(struct op_call *call, const cJSON *req)
 	cJSON_AddStringToObject(r, "store", store_ok ? "up" : "down");
 	cJSON_AddStringToObject(r, "version", PARLEY_VERSION);
 	cJSON *chs = cJSON_AddArrayToObject(r, "channels");
-	for (size_t i = 0; i < gw->n_channels; i++) {
+	struct topology *t = topology_get(gw);
+	for (size_t i = 0; t && i < t->n_channels; i++) {
 		cJSON *c = cJSON_CreateObject();
-		cJSON_AddStringToObject(c, "name", gw->channels[i]->name);
-		cJSON_AddStringToObject(c, "type", gw->channels[i]->plugin->desc->name);
-		cJSON_AddBoolToObject(c, "can_send", gw->channels[i]->plugin->desc->channel_send != NULL);
+		cJSON_AddStringToObject(c, "name", t->channels[i]->name);
+		cJSON_AddStringToObject(c, "type", t->channels[i]->plugin->desc->name);
+		cJSON_AddBoolToObject(c, "can_send", t->channels[i]->plugin->desc->channel_send != NULL);
 		cJSON_AddItemToArray(chs, c);
 	}
+	topology_put(t);
 	cJSON_AddNumberToObject(r, "inflight", (double)bus_inflight(gw->bus));
 	relay_health(gw->relay, r);
 	char *s = cJSON_PrintUnformatted(r);
@@ -97,6 +100,20 @@ char *op_state_set(struct op_call *call, const cJSON *req)
 	return state(call->gw, req, 1);
 }
 
+char *op_config_reload(struct op_call *call, const cJSON *req)
+{
+	(void)req;
+	char *result = NULL;
+	/* Within the CLI's 15 s answer time; a longer drain goes on and says in the log when it is done. */
+	int rv = reload_request(call->gw->reloader, 12000, &result);
+	if (rv == PARLEY_ETIMEDOUT)
+		return ops_error("unavailable",
+		                 "the reload is still draining after 12 s; the log says when it is done");
+	if (rv != 0)
+		return ops_error("unavailable", "the gateway is stopping");
+	return result;
+}
+
 /* canned.list: the canned responses of canned_responses:, name and template. */
 char *op_canned_list(struct op_call *call, const cJSON *req)
 {
@@ -104,7 +121,10 @@ char *op_canned_list(struct op_call *call, const cJSON *req)
 	cJSON *r = cJSON_CreateObject();
 	cJSON_AddBoolToObject(r, "ok", 1);
 	cJSON *list = cJSON_AddArrayToObject(r, "canned_responses");
-	const struct cfg_node *m = call->gw->cfg.canned;
+	/* The node outlives the topology: applied configs are kept while the gateway runs (reload.c). */
+	struct topology *t = topology_get(call->gw);
+	const struct cfg_node *m = t ? t->canned : NULL;
+	topology_put(t);
 	for (size_t i = 0; m && m->type == CFG_MAP && i + 1 < m->n; i += 2) {
 		if (m->items[i + 1]->type != CFG_SCALAR)
 			continue;

@@ -45,16 +45,21 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 		                                    "(a URN), or a 'conversation_id'");
 	if (!text && !cJSON_IsArray(atts))
 		return ops_error("invalid_request", "message.send needs 'text' or 'attachments'");
-	parley_instance *ch = gateway_channel(gw, chname);
+	struct topology *topo = topology_get(gw);
+	parley_instance *ch = topology_channel(topo, chname);
+	int can_send = ch && ch->plugin->desc->channel_send;
+	char channel_type[64];
+	snprintf(channel_type, sizeof(channel_type), "%s", ch ? ch->plugin->desc->name : "");
+	topology_put(topo);
 	if (!ch)
 		return ops_error("unknown_channel", "no channel of that name is configured under channels:");
-	if (!ch->plugin->desc->channel_send)
+	if (!can_send)
 		return ops_error("not_supported", "this channel type receives only; it cannot send");
 	if (!strchr(to, ':'))
 		return ops_error("invalid_request", "'to' must be a URN such as tel:+15551234567 or webhook:alice");
 	parley_envelope *env = envelope_create("message", "outbound");
-	envelope_set(env, "channel", ch->name);
-	envelope_set(env, "channel_type", ch->plugin->desc->name);
+	envelope_set(env, "channel", chname);
+	envelope_set(env, "channel_type", channel_type);
 	envelope_set(env, "to", to);
 	envelope_set(env, "status", "queued");
 	if (conv)
@@ -164,7 +169,9 @@ static char *message_send(struct gateway *gw, const cJSON *req)
 {
 	const char *canned = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "canned"));
 	if (canned) {
-		const struct cfg_node *t = cfg_map_get(gw->cfg.canned, canned);
+		struct topology *topo = topology_get(gw);
+		const struct cfg_node *t = cfg_map_get(topo ? topo->canned : NULL, canned); /* kept: reload.c */
+		topology_put(topo);
 		if (!t || t->type != CFG_SCALAR)
 			return ops_error("not_found", "no canned response of that name under canned_responses:");
 		const char *conv_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "conversation_id"));
@@ -207,8 +214,10 @@ static char *message_send(struct gateway *gw, const cJSON *req)
 	if (chname)
 		cJSON_AddStringToObject(rq, "channel", chname);
 	cJSON *types = cJSON_AddObjectToObject(rq, "channel_types");
-	for (size_t i = 0; i < gw->n_channels; i++)
-		cJSON_AddStringToObject(types, gw->channels[i]->name, gw->channels[i]->plugin->desc->name);
+	struct topology *topo = topology_get(gw);
+	for (size_t i = 0; topo && i < topo->n_channels; i++)
+		cJSON_AddStringToObject(types, topo->channels[i]->name, topo->channels[i]->plugin->desc->name);
+	topology_put(topo);
 	char *rtext = cJSON_PrintUnformatted(rq);
 	cJSON_Delete(rq);
 	char *rreply = NULL;

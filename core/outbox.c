@@ -92,7 +92,7 @@ static int64_t rate_wait_ms(parley_instance *ch)
 	return (int64_t)((1 - ch->tokens) * 1000.0 / ch->rate) + 1;
 }
 
-static void send_one(struct outbox *o, cJSON *msg)
+static void send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
 {
 	struct gateway *gw = o->gw;
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "id"));
@@ -100,7 +100,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 	int attempts = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(msg, "attempts"));
 	if (!id)
 		return;
-	parley_instance *ch = chname ? gateway_channel(gw, chname) : NULL;
+	parley_instance *ch = chname ? topology_channel(topo, chname) : NULL;
 	if (!ch || !ch->plugin->desc->channel_send) {
 		char *err = str_printf("channel '%s' is not configured or cannot send", chname ? chname : "");
 		store_outbox_update(gw->st, id, "failed", NULL, err, 0);
@@ -191,6 +191,14 @@ static void send_one(struct outbox *o, cJSON *msg)
 		publish_status(gw, msg, "failed", NULL, err ? err : "permanent error");
 	}
 	free(err);
+}
+
+/* One send, on the channel as the topology has it now (held, so that a reload stops it only after the send). */
+static void send_one(struct outbox *o, cJSON *msg)
+{
+	struct topology *topo = topology_get(o->gw);
+	send_with(o, msg, topo);
+	topology_put(topo);
 }
 
 static void *outbox_main(void *arg)

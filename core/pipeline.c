@@ -33,6 +33,7 @@ struct batch {
 	parley_envelope **envs;
 	int *results;
 	const struct gw_pipeline **pipes;
+	struct topology *topo; /* held from the steps to the after_commit calls: a reload waits for it */
 	int outbound;
 };
 
@@ -124,6 +125,7 @@ static void batch_free(struct batch *b)
 	free(b->envs);
 	free(b->results);
 	free(b->pipes);
+	topology_put(b->topo);
 	free(b);
 }
 
@@ -164,7 +166,9 @@ static void prepare_batch(struct gateway *gw, struct batch *b)
 			b->outbound = 1;
 			continue;
 		}
-		const struct gw_pipeline *pl = gateway_pipeline_for(gw, envelope_get(env, "channel"));
+		if (!b->topo)
+			b->topo = topology_get(gw);
+		const struct gw_pipeline *pl = topology_pipeline_for(b->topo, envelope_get(env, "channel"));
 		b->pipes[i] = pl;
 		for (size_t s = 0; pl && s < pl->n_steps; s++) {
 			struct parley_instance *st = pl->steps[s];

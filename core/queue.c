@@ -74,11 +74,14 @@ static int assign(struct gateway *gw, const cJSON *c, const char *agent)
 }
 
 /* One round: each waiting conversation, in order, offered until its team has no agent with room. */
-static int round_once(struct gateway *gw)
+static int round_once(struct gateway *gw, const struct topology *topo)
 {
+	int any_router = 0;
+	for (size_t i = 0; i < topo->n_steps; i++)
+		any_router |= offers(topo->steps[i]);
 	const char *node = gw->cfg.node_name ? gw->cfg.node_name : "parley";
-	if (store_lease(gw->st, "queue", node, LEASE_TTL_MS) != 0)
-		return 0; /* another node offers now */
+	if (!any_router || store_lease(gw->st, "queue", node, LEASE_TTL_MS) != 0)
+		return 0; /* nothing to offer to, or another node offers now */
 	cJSON *w = waiting(gw, NULL);
 	int assigned = 0;
 	char full_team[256] = "";
@@ -92,8 +95,8 @@ static int round_once(struct gateway *gw)
 			continue; /* a bot holds it: not the queue's */
 		char *json = cJSON_PrintUnformatted(c);
 		char agent[128] = "";
-		for (size_t i = 0; json && !agent[0] && i < gw->n_steps; i++) {
-			parley_instance *r = gw->steps[i];
+		for (size_t i = 0; json && !agent[0] && i < topo->n_steps; i++) {
+			parley_instance *r = topo->steps[i];
 			if (offers(r) && r->plugin->desc->offer(r->data, json, agent, sizeof(agent)) != 0)
 				agent[0] = '\0';
 		}
@@ -116,9 +119,6 @@ static int round_once(struct gateway *gw)
 static void *queue_main(void *arg)
 {
 	struct queue *q = arg;
-	int any_router = 0;
-	for (size_t i = 0; i < q->gw->n_steps; i++)
-		any_router |= offers(q->gw->steps[i]);
 	pthread_mutex_lock(&q->lock);
 	while (!q->stop) {
 		if (!q->kicked) {
@@ -131,7 +131,11 @@ static void *queue_main(void *arg)
 		if (q->stop)
 			break;
 		pthread_mutex_unlock(&q->lock);
-		if (any_router && round_once(q->gw) > 0) {
+		/* The routers as they are now: a reload may have changed them. */
+		struct topology *topo = topology_get(q->gw);
+		int assigned = topo ? round_once(q->gw, topo) : 0;
+		topology_put(topo);
+		if (assigned > 0) {
 			char *state = queue_describe(q->gw, NULL);
 			/* {"ok":true,"queues":[...]}: subscribers get the queues. */
 			if (state && strncmp(state, "{\"ok\":true,", 11) == 0) {

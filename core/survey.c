@@ -8,6 +8,7 @@
 #include "promises.h"
 #include "sla.h"
 #include "store.h"
+#include "topology.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -213,8 +214,10 @@ static cJSON *route_of(struct gateway *gw, const char *conversation_id)
 	cJSON *rq = cJSON_CreateObject();
 	cJSON_AddStringToObject(rq, "conversation_id", conversation_id);
 	cJSON *types = cJSON_AddObjectToObject(rq, "channel_types");
-	for (size_t i = 0; i < gw->n_channels; i++)
-		cJSON_AddStringToObject(types, gw->channels[i]->name, gw->channels[i]->plugin->desc->name);
+	struct topology *topo = topology_get(gw);
+	for (size_t i = 0; topo && i < topo->n_channels; i++)
+		cJSON_AddStringToObject(types, topo->channels[i]->name, topo->channels[i]->plugin->desc->name);
+	topology_put(topo);
 	char *text = cJSON_PrintUnformatted(rq), *reply = NULL;
 	cJSON_Delete(rq);
 	int rv = text ? store_query(gw->st, "conversation.route", text, &reply) : PARLEY_ENOMEM;
@@ -232,8 +235,12 @@ static parley_envelope *question(struct gateway *gw, const struct survey_rule *r
 {
 	const char *chname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(route, "channel"));
 	const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(route, "to"));
-	parley_instance *ch = chname ? gateway_channel(gw, chname) : NULL;
-	if (!ch || !to || !ch->plugin->desc->channel_send) {
+	struct topology *topo = topology_get(gw);
+	parley_instance *ch = chname ? topology_channel(topo, chname) : NULL;
+	char type[64];
+	snprintf(type, sizeof(type), "%s", ch && ch->plugin->desc->channel_send ? ch->plugin->desc->name : "");
+	topology_put(topo);
+	if (!type[0] || !to) {
 		log_warn("survey: conversation %s has no channel to ask on", s->conversation_id);
 		return NULL;
 	}
@@ -242,8 +249,8 @@ static parley_envelope *question(struct gateway *gw, const struct survey_rule *r
 	parley_envelope *env = envelope_create("message", "outbound");
 	if (!env)
 		return NULL;
-	envelope_set(env, "channel", ch->name);
-	envelope_set(env, "channel_type", ch->plugin->desc->name);
+	envelope_set(env, "channel", chname);
+	envelope_set(env, "channel_type", type);
 	envelope_set(env, "to", to);
 	envelope_set(env, "status", "queued");
 	envelope_set(env, "external_id", ext);

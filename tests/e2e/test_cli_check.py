@@ -92,6 +92,11 @@ htp: {}
                FB_PAGE_ID="1", FB_PAGE_TOKEN="t", META_VERIFY_TOKEN="v", IG_ACCOUNT_ID="2", IG_PAGE_TOKEN="t",
                TG_TOKEN="1:x", TG_SECRET="s", TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t",
                SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", MAIL_USER="u", MAIL_PASSWORD="p")
+    env.update(KAKAO_SKILL_SECRET="s", KAKAO_BOT_ID="5a548e36aea1a43fa851ecd9", WECHAT_APP_ID="wx1",
+               WECHAT_APP_SECRET="s", WECHAT_TOKEN="t", WECHAT_AES_KEY="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+               WECHAT_ORIGINAL_ID="gh_1")
+    env.update(LINE_CHANNEL_SECRET="s", LINE_CHANNEL_ACCESS_TOKEN="t", LINE_BOT_USER_ID="U" + "0" * 32,
+               VIBER_AUTH_TOKEN="t")
     examples = os.path.join(os.environ.get("PARLEY_SOURCE_DIR", "."), "examples")
     for name in sorted(os.listdir(examples)):
         if name.endswith(".yaml"):

@@ -146,8 +146,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	gw.st = store_open(NULL, &store_ops);
 	static const struct inbox_rules rules = {.reopen_ms = 7LL * 24 * 3600 * 1000, .link_phone = 1};
 	gw.inbox = inbox_open(gw.st, &rules, unchanged, NULL);
-	gw.channels = channels;
-	gw.n_channels = 2;
+	static struct topology topo = {.channels = channels, .n_channels = 2};
+	topo.canned = gw.cfg.canned;
+	atomic_init(&topo.refs, 1);
+	pthread_mutex_init(&gw.topo_lock, NULL);
+	gw.topo = &topo;
 	in_ch.gw = out_ch.gw = store.gw = &gw;
 	FUZZ_ASSERT(bus_open(&gw.bus, &gw, &err) == 0, "bus_open: %s", err ? err : "?");
 	/* Closed: message.send gets ECLOSED at once, as during a drain, instead of waiting for a pipeline. */

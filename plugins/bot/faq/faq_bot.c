@@ -508,6 +508,8 @@ static void destroy(void *data)
 	faq_free(b->faq);
 	free(b->team);
 	cJSON_Delete(b->handoff_message);
+	cJSON_Delete(b->closed_message);
+	cJSON_Delete(b->position_message);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->cv);
 	free(b);

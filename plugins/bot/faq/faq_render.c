@@ -110,6 +110,7 @@ static int channel_buttons(const char *type, size_t *max, size_t *title_max)
 	        {"telegram", 100, 0},  /* inline keyboard */
 	        {"messenger", 13, 20}, /* quick replies */
 	        {"instagram", 13, 20}, {"slack", 25, 75},
+	        {"kakao", 10, 0}, /* quick replies: the label is cut to 14 characters, the text said stays whole */
 	};
 	for (size_t i = 0; type && i < sizeof(caps) / sizeof(*caps); i++)
 		if (strcmp(caps[i].type, type) == 0) {
