@@ -4,6 +4,7 @@
 #include "gateway.h"
 #include "loader.h"
 #include "log.h"
+#include "plugin_test.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -34,6 +35,7 @@ static const char *const usage_main =
         "  reload [-c FILE]       apply the config file again (as SIGHUP); say what changed\n"
         "  agent add|list|remove|passwd   manage the accounts agents and admins log in with\n"
         "  token create|list|revoke       manage the service tokens other systems send\n"
+        "  test [--update] PLUGIN.so FIXTURE|DIR...   run a channel plugin alone against fixtures\n"
         "\n"
         "`parley COMMAND --help` tells more.  Without -c, $PARLEY_CONFIG is used if set.\n";
 
@@ -850,11 +852,14 @@ int cli_main(int argc, char **argv)
 		printf("parley %s (plugin ABI %d.%d)\n", PARLEY_VERSION, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR);
 		return 0;
 	}
+	/* `parley test` takes the plugin and its fixtures, not a config (plugin_test.c). */
+	if (strcmp(argv[1], "test") == 0)
+		return plugin_test_main(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = {"run",   "check", "plugins", "tail",   "api",   "send",
-	                       "agent", "token", "dlq",     "backup", "reload"};
+	const char *names[] = {"run",   "check", "plugins", "tail",   "api",    "send",
+	                       "agent", "token", "dlq",     "backup", "reload", "test"};
 	const char *s = cfg_suggest(argv[1], names, sizeof(names) / sizeof(names[0]));
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);

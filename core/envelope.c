@@ -10,21 +10,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-static const char *const fields[] = {
-        "v",     "id",      "kind",        "direction",       "channel",    "channel_type", "external_id",
-        "from",  "to",      "contact_id",  "conversation_id", "thread_ref", "sent_at",      "received_at",
-        "text",  "subject", "attachments", "status",          "error",      "labels",       "priority",
-        "route", "meta",    NULL,
-};
-
-int envelope_field_known(const char *field)
-{
-	for (size_t i = 0; fields[i]; i++)
-		if (strcmp(fields[i], field) == 0)
-			return 1;
-	return 0;
-}
-
 static pthread_mutex_t ulid_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t ulid_last_ms;
 static unsigned char ulid_rand[10];
@@ -143,14 +128,13 @@ void envelope_destroy(parley_envelope *env)
 static int fail(parley_envelope *env, int rv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(parley_envelope *env, int rv, const char *fmt, ...)
 {
-	if (env && !env->error) {
+	if (env) {
 		va_list ap;
 		va_start(ap, fmt);
-		struct strbuf sb;
-		sb_init(&sb);
-		sb_vprintf(&sb, fmt, ap);
+		vsnprintf(env->last_error, sizeof(env->last_error), fmt, ap);
 		va_end(ap);
-		env->error = sb_detach(&sb);
+		if (!env->error)
+			env->error = strdup(env->last_error);
 	}
 	return rv;
 }
@@ -160,53 +144,14 @@ const char *envelope_error(const parley_envelope *env)
 	return env ? env->error : NULL;
 }
 
-/* Fields that are keys (dedupe, contacts, threads): refused when longer than ENVELOPE_MAX_KEY, never cut. */
-static int is_key_field(const char *field)
-{
-	static const char *const keys[] = {"id",      "external_id",  "from", "to", "contact_id", "conversation_id",
-	                                   "channel", "channel_type", NULL};
-	for (size_t i = 0; keys[i]; i++)
-		if (strcmp(keys[i], field) == 0)
-			return 1;
-	return 0;
-}
-
-/* Gateway ids (ULIDs, or an integrator's own) are printed into JSON and paths: a safe alphabet only. */
-static int is_id_field(const char *field)
-{
-	return strcmp(field, "id") == 0 || strcmp(field, "contact_id") == 0 || strcmp(field, "conversation_id") == 0;
-}
-
-static int id_valid(const char *s, size_t len)
-{
-	if (len == 0 || len > 64)
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
-		      c == '_'))
-			return 0;
-	}
-	return 1;
-}
-
 int envelope_set(parley_envelope *env, const char *field, const char *value)
 {
+	char why[320];
 	if (!env || !field)
 		return PARLEY_EINVAL;
-	if (!envelope_field_known(field) || strcmp(field, "v") == 0)
-		return fail(env, PARLEY_EINVAL, "'%.64s' is not an envelope field that can be set", field);
-	size_t len = value ? strlen(value) : 0;
-	if (value && !utf8_valid(value, len))
-		return fail(env, PARLEY_EINVAL, "field '%s' is not valid UTF-8", field);
-	if (value && is_id_field(field) && !id_valid(value, len))
-		return fail(env, PARLEY_EINVAL, "field '%s' is not a gateway id (1-64 letters, digits, '-' or '_')",
-		            field);
-	if (value && len == 0 && (is_key_field(field) || strcmp(field, "thread_ref") == 0))
-		return fail(env, PARLEY_EINVAL, "field '%s' is empty", field);
-	if (value && len > ENVELOPE_MAX_KEY && is_key_field(field))
-		return fail(env, PARLEY_ETOOBIG, "field '%s' is %zu bytes long: at most %d are taken", field, len,
-		            ENVELOPE_MAX_KEY);
+	int rv = envelope_check_str(field, value, why, sizeof(why));
+	if (rv)
+		return fail(env, rv, "%s", why);
 	changed(env);
 	cJSON_DeleteItemFromObjectCaseSensitive(env->obj, field);
 	if (!value)
@@ -216,18 +161,19 @@ int envelope_set(parley_envelope *env, const char *field, const char *value)
 
 int envelope_set_json_text(parley_envelope *env, const char *field, const char *json)
 {
+	char why[320];
 	if (!env || !field)
 		return PARLEY_EINVAL;
-	if (!envelope_field_known(field) || strcmp(field, "v") == 0)
-		return fail(env, PARLEY_EINVAL, "'%.64s' is not an envelope field that can be set", field);
-	if (json) {
-		char why[320];
-		if (payload_json_check(json, strlen(json), why, sizeof(why)) != 0)
-			return fail(env, PARLEY_EINVAL, "field '%s': %s", field, why);
-	}
+	if (json && payload_json_check(json, strlen(json), why, sizeof(why)) != 0)
+		return fail(env, PARLEY_EINVAL, "field '%.64s': %s", field, why);
 	cJSON *v = json ? cJSON_Parse(json) : NULL;
 	if (json && !v)
-		return fail(env, PARLEY_EINVAL, "field '%s' is not valid JSON", field);
+		return fail(env, PARLEY_EINVAL, "field '%.64s' is not valid JSON", field);
+	int rv = envelope_check_json(field, v, why, sizeof(why));
+	if (rv) {
+		cJSON_Delete(v);
+		return fail(env, rv, "%s", why);
+	}
 	changed(env);
 	cJSON_DeleteItemFromObjectCaseSensitive(env->obj, field);
 	if (v)
@@ -256,24 +202,7 @@ char *envelope_json(const parley_envelope *env)
 
 int envelope_validate(const parley_envelope *env, char *why)
 {
-	static const char *const need[] = {"id", "kind", "direction", "channel", "channel_type", NULL};
-	for (size_t i = 0; need[i]; i++) {
-		if (!envelope_get(env, need[i])) {
-			snprintf(why, 160, "envelope has no '%s'", need[i]);
-			return -1;
-		}
-	}
-	const char *k = envelope_get(env, "kind");
-	if (strcmp(k, "message") && strcmp(k, "status") && strcmp(k, "event")) {
-		snprintf(why, 160, "envelope kind '%.40s' is not message, status or event", k);
-		return -1;
-	}
-	const char *d = envelope_get(env, "direction");
-	if (strcmp(d, "inbound") && strcmp(d, "outbound")) {
-		snprintf(why, 160, "envelope direction '%.40s' is not inbound or outbound", d);
-		return -1;
-	}
-	return 0;
+	return envelope_check_all(env->obj, why, 160) == 0 ? 0 : -1;
 }
 
 int envelope_topic(const parley_envelope *env, char *out, size_t outlen)

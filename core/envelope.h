@@ -25,6 +25,15 @@ struct parley_envelope {
 	 * submitted: submit refuses it with this reason.  NULL when none.
 	 */
 	char *error;
+	/* The latest setter failure (the first is error), for the host's log line. */
+	char last_error[320];
+	/*
+	 * Who built the envelope through the host: its instance ("channel
+	 * hooks") and plugin ("webhook"), borrowed from the instance, for the
+	 * log line of a refused field; NULL for envelopes the core parsed or
+	 * built (a step's refusal is logged by the pipeline, naming the step).
+	 */
+	const char *owner, *owner_plugin;
 };
 
 /* A new envelope with v, id, kind, direction and received_at set. */
@@ -46,11 +55,24 @@ char *envelope_json(const parley_envelope *env);
 const char *envelope_error(const parley_envelope *env);
 /* The longest address or id (from, to, external_id, ...) an envelope takes, in bytes. */
 #define ENVELOPE_MAX_KEY 512
-/* 1 when field is an envelope v1 field name. */
+/*
+ * What sdk/envelope-v1.schema.json says of each field (envelope_check.c).
+ * 1 when field is an envelope v1 field name.
+ */
 int envelope_field_known(const char *field);
 /*
- * Check the fields every envelope must have; returns 0, or -1 with a
- * reason in why (>= 160 bytes).
+ * Check value for field as envelope_set() would store it (NULL: the field
+ * removed): 0, or PARLEY_EINVAL / PARLEY_ETOOBIG with a reason naming the
+ * field and why in why (n bytes).
+ */
+int envelope_check_str(const char *field, const char *value, char *why, size_t n);
+/* The same for a JSON value (envelope_set_json_text), NULL: the field removed. */
+int envelope_check_json(const char *field, const cJSON *value, char *why, size_t n);
+/* Check a whole envelope object: every field known and valid, every required field present. */
+int envelope_check_all(const cJSON *obj, char *why, size_t n);
+/*
+ * envelope_check_all() of env; returns 0, or -1 with a reason in why
+ * (>= 160 bytes).
  */
 int envelope_validate(const parley_envelope *env, char *why);
 /* The bus topic: message.inbound.<type>.<channel>, status.<type>.<channel>, ... */

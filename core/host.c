@@ -190,13 +190,36 @@ static parley_envelope *h_envelope_new(parley_instance *inst, const char *kind, 
 		envelope_set(env, "channel", inst->name);
 		envelope_set(env, "channel_type", inst->plugin->desc->name);
 	}
+	if (env && inst) {
+		env->owner = inst->what;
+		env->owner_plugin = inst->plugin->desc->name;
+	}
 	return env;
+}
+
+/* A refused field is logged at once, naming the instance, its plugin, the field and why (envelope_check.c). */
+static int refused(const parley_envelope *env, const char *setter, int rv)
+{
+	if (rv != 0 && env && env->owner)
+		log_msg(PARLEY_LOG_WARN, env->owner, "plugin %s: %s refused: %s", env->owner_plugin, setter,
+		        env->last_error[0] ? env->last_error : parley_strerror(rv));
+	return rv;
+}
+
+static int h_envelope_set_str(parley_envelope *env, const char *field, const char *value)
+{
+	return refused(env, "envelope_set_str", envelope_set(env, field, value));
+}
+
+static int h_envelope_set_json(parley_envelope *env, const char *field, const char *json)
+{
+	return refused(env, "envelope_set_json", envelope_set_json_text(env, field, json));
 }
 
 /* What submit and submit_ids check before an envelope may enter the pipeline. */
 static int submit_check(parley_instance *inst, parley_envelope **envs, size_t n)
 {
-	char why[160];
+	char why[320];
 	if (!envs || n == 0)
 		return PARLEY_EINVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -206,7 +229,8 @@ static int submit_check(parley_instance *inst, parley_envelope **envs, size_t n)
 			log_msg(PARLEY_LOG_WARN, inst->what, "submit refused: %s", err);
 			return PARLEY_EINVAL;
 		}
-		if (envelope_validate(envs[i], why) != 0) {
+		/* Whatever setters the plugin skipped, what enters the pipeline is what the schema says. */
+		if (envelope_check_all(envs[i]->obj, why, sizeof(why)) != 0) {
 			log_msg(PARLEY_LOG_WARN, inst->what, "submit refused: %s", why);
 			return PARLEY_EINVAL;
 		}
@@ -444,8 +468,8 @@ static const struct parley_host table = {
         .setting = h_setting,
         .envelope_new = h_envelope_new,
         .envelope_free = envelope_destroy,
-        .envelope_set_str = envelope_set,
-        .envelope_set_json = envelope_set_json_text,
+        .envelope_set_str = h_envelope_set_str,
+        .envelope_set_json = h_envelope_set_json,
         .envelope_get_str = envelope_get,
         .envelope_get_json = envelope_get_json_text,
         .envelope_to_json = envelope_json,

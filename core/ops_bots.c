@@ -11,6 +11,7 @@
  */
 #include "auth.h"
 #include "bots.h"
+#include "bus.h"
 #include "gateway.h"
 #include "log.h"
 #include "ops.h"
@@ -289,6 +290,16 @@ char *op_conversation_handoff(struct op_call *call, const cJSON *req)
 	if (wait_s > 0)
 		cJSON_AddNumberToObject(out, "estimated_wait_s", (double)wait_s);
 	free(team_copy);
+	/* The op table names conversation.handed_off as this op's event: its reply, less ok, and who handed it off. */
+	cJSON *ev = cJSON_Duplicate(out, 1);
+	cJSON_DeleteItemFromObjectCaseSensitive(ev, "ok");
+	if (ev && call->who && call->who->name[0])
+		cJSON_AddStringToObject(ev, "by", call->who->name);
+	char *evs = ev ? cJSON_PrintUnformatted(ev) : NULL;
+	if (evs)
+		bus_publish(gw->bus, "conversation.handed_off", evs, strlen(evs));
+	free(evs);
+	cJSON_Delete(ev);
 	char *s = cJSON_PrintUnformatted(out);
 	cJSON_Delete(out);
 	return s;

@@ -80,6 +80,13 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 		envelope_destroy(env);
 		return r;
 	}
+	/* What the caller gave is checked as a plugin's setter would check it: 400 naming the field. */
+	char why[320];
+	if ((atts && envelope_check_json("attachments", atts, why, sizeof(why)) != 0) ||
+	    (meta && envelope_check_json("meta", meta, why, sizeof(why)) != 0)) {
+		envelope_destroy(env);
+		return ops_error("invalid_request", why);
+	}
 	if (cJSON_IsArray(atts))
 		cJSON_AddItemToObject(env->obj, "attachments", cJSON_Duplicate(atts, 1));
 	if (cJSON_IsObject(meta))

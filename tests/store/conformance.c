@@ -21,6 +21,7 @@
 #include "store.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,7 +49,16 @@ void suite_time(int64_t ms, char out[64])
 void suite_id(struct suite *su, const char *tag, char out[64])
 {
 	static int n;
-	snprintf(out, 64, "%s-%s-%d", su->run, tag, ++n);
+	const char *colon = strchr(tag, ':');
+	if (strcmp(tag, "msg") == 0 || strcmp(tag, "out") == 0 || strcmp(tag, "rcpt") == 0 ||
+	    strcmp(tag, "reopen") == 0)
+		/* An envelope's id is a ULID (sdk/envelope-v1.schema.json; the host refuses anything else). */
+		su->h->new_id(out);
+	else if (colon && colon[1])
+		/* An address stays a URN: its scheme first ("tel:rb" is tel:<run>-rb-<n>). */
+		snprintf(out, 64, "%.*s:%s-%s-%d", (int)(colon - tag), tag, su->run, colon + 1, ++n);
+	else
+		snprintf(out, 64, "%s-%s-%d", su->run, tag, ++n);
 }
 
 int suite_open(struct suite *su)
