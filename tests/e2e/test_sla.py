@@ -1,6 +1,6 @@
 """SLA policies: "first response within 1 business hour, Asia/Seoul, Mon-Fri 09-18".  A message
 at Friday 17:30 is due Monday 09:30; sla.warning (at 80%: Monday 09:18) and sla.breached come once
-each at the right times, on the bus and in the conversation's log, also across a restart; a
+each at the right times, on the bus (as sdk/schemas/events/ says) and in the conversation's log, also across a restart; a
 pending period does not count (the due time moves by it); sla.list shows what is at risk or
 breached.  The gateway's clock is moved with the test-only PARLEY_TEST_CLOCK_FILE."""
 import calendar
@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 
+from eventschemas import errors
 from fakeprovider import FakeProvider
 from harness import PARLEY, Gateway, check, done
 
@@ -205,6 +206,10 @@ try:
     for c in (a, b):
         mine = [t for t, e in events if e.get("conversation_id") == c]
         check(sorted(mine) == ["sla.breached", "sla.warning"], f"the bus carried each once for {c}: {mine}")
+    for t, e in events:
+        check(not errors(t, e), f"{t} {e} follows sdk/schemas/events/{t}.json: {errors(t, e)}")
+        check(errors(t, dict(e, colour="blue")) and errors(t, {k: v for k, v in e.items() if k != "due"}),
+              f"{t}'s schema refuses a changed payload")
     first = [e for t, e in events if t == "sla.breached" and e.get("conversation_id") == a]
     check(first and first[0]["due"] == "2026-12-07T00:30:00.000Z" and first[0]["target"] == "first_response",
           f"sla.breached says what was due when: {first}")
