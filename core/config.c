@@ -3,6 +3,7 @@
  * with defaults for everything so that an empty file runs.
  */
 #include "config.h"
+#include "promises.h"
 #include "tls.h"
 #include "util.h"
 
@@ -542,7 +543,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 	}
 	static const char *const top[] = {"data_dir", "log",      "plugins",   "http",   "publish", "control",
 	                                  "storage",  "channels", "pipelines", "outbox", "commit",  "canned_responses",
-	                                  "node",     "bus",      "auth",      NULL};
+	                                  "node",     "bus",      "auth",      "sla",    "surveys", NULL};
 	cfg_check_keys(cfg->path, root, top, "the top level", errs);
 
 	const struct cfg_node *dd = want_scalar(&r, cfg_map_get(root, "data_dir"), "data_dir");
@@ -800,6 +801,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 			}
 		}
 	}
+	cfg_read_promises(cfg, root, errs);
 	return errs->n ? -1 : 0;
 }
 
@@ -811,6 +813,7 @@ static void free_instance(struct cfg_instance *i)
 
 void cfg_free(struct gw_config *cfg)
 {
+	cfg_free_promises(cfg);
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg->data_dir);

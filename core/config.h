@@ -109,6 +109,9 @@ struct gw_config {
 	size_t n_channels;
 	struct cfg_pipeline *pipelines;
 	size_t n_pipelines;
+	/* sla: and surveys: (promises.h), NULL when absent. */
+	struct sla_config *sla;
+	struct survey_config *surveys;
 	/* canned_responses: name -> template (borrowed from the tree). */
 	const struct cfg_node *canned;
 	struct cfg_node *root;

@@ -258,7 +258,9 @@ static int read_batch(struct events *ev, const struct events_cursor *from, struc
 			break;
 		it->eseq = (int64_t)seq->valuedouble;
 		it->conversation_id = strdup(cid);
-		it->topic = str_printf("conversation.%s", type);
+		/* The SLA clock's rows are the bus's sla.warning / sla.breached / sla.due / sla.met, not
+		 * conversation.*. */
+		it->topic = strncmp(type, "sla.", 4) == 0 ? strdup(type) : str_printf("conversation.%s", type);
 		const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "at"));
 		it->at_ms = at ? time_parse_ms(at) : 0;
 		cJSON *o = cJSON_CreateObject();

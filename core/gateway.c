@@ -19,6 +19,7 @@
 #include "queue.h"
 #include "relay.h"
 #include "reload.h"
+#include "sla.h"
 #include "store.h"
 #include "util.h"
 
@@ -234,6 +235,10 @@ int gateway_run(struct gateway *gw)
 	}
 	if (!gw->st || !(gw->inbox = inbox_open(gw->st, &rules, epoch_advance, gw)))
 		goto out;
+	inbox_set_promises(gw->inbox, gw->cfg.sla, gw->cfg.surveys);
+	if ((gw->cfg.sla || gw->cfg.surveys) && !store_typed_keeps_promises(store_typed(gw->st)))
+		log_warn("store %s keeps no SLA targets or surveys (store.h 1.4): sla: and surveys: do nothing",
+		         gw->store->name);
 	if (auth_open(&gw->auth, gw->st, &gw->cfg.auth) != 0) {
 		log_error("cannot start the accounts module (auth:): out of memory or bad auth.kdf_* values");
 		goto out;

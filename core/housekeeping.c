@@ -1,6 +1,7 @@
 /*
  * housekeeping.c: every few seconds, notice changes other nodes sharing
- * the store made (their caches' epoch) and wake snoozed conversations;
+ * the store made (their caches' epoch), wake snoozed conversations,
+ * publish SLA warnings and breaches (sla.c) and ask due surveys (survey.c);
  * every 10 minutes, delete expired sessions (auth_tick).
  */
 #include "housekeeping.h"
@@ -9,6 +10,8 @@
 #include "gateway.h"
 #include "inbox/inbox.h"
 #include "log.h"
+#include "sla.h"
+#include "survey.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -58,6 +61,8 @@ static void *main_loop(void *arg)
 		pthread_mutex_unlock(&hk->lock);
 		gateway_changed_elsewhere(hk->gw);
 		wake_snoozed(hk->gw);
+		sla_sweep(hk->gw);
+		survey_sweep(hk->gw);
 		if (hk->gw->auth)
 			auth_tick(hk->gw->auth);
 		pthread_mutex_lock(&hk->lock);

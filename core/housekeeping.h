@@ -1,6 +1,7 @@
 /*
  * housekeeping.h: periodic work that belongs to no message: snoozed
- * conversations whose time has come are opened again (and announced).
+ * conversations whose time has come are opened again (and announced), SLA
+ * warnings and breaches are published, due surveys are asked.
  */
 #ifndef PARLEY_CORE_HOUSEKEEPING_H
 #define PARLEY_CORE_HOUSEKEEPING_H

@@ -63,6 +63,7 @@ static const struct op_field f_conversations_list[] = {
         {"label", OP_STRING, 0, "Only conversations with this label."},
         {"channel", OP_STRING, 0, "Only conversations with a message on this channel."},
         {"contact_id", OP_STRING, 0, "Only conversations of this contact."},
+        {"sla", OP_STRING, 0, "breached or at_risk: only conversations with an SLA target in that state (sla.list)."},
         {"page", OP_INTEGER, 0,
          "The page, from 1 (the first when absent). Each conversation has contact_name and last_message."},
         {"limit", OP_INTEGER, 0, "Conversations a page, 1 to 1000 (25 when absent)."},
@@ -128,6 +129,17 @@ static const struct op_field f_position[] = {
 static const struct op_field f_to_bot[] = {
         {"conversation_id", OP_STRING, 1, "The conversation."},
         {"bot", OP_STRING, 1, "The bot (its router instance name) that owns it from now on."},
+        F_END};
+static const struct op_field f_sla_list[] = {
+        {"state", OP_STRING, 0,
+         "breached (a due time passed, not met) or at_risk (warned, not breached); breached when absent."},
+        {"team", OP_STRING, 0, "Only conversations of this team."},
+        {"limit", OP_INTEGER, 0, "The most targets to return, 1 to 1000 (100)."},
+        F_END};
+static const struct op_field f_ratings_list[] = {
+        {"conversation_id", OP_STRING, 0, "Only this conversation's rating."},
+        {"agent", OP_STRING, 0, "Only ratings of conversations this agent held when the survey was sent."},
+        {"limit", OP_INTEGER, 0, "The most ratings to return, 1 to 1000 (100)."},
         F_END};
 static const struct op_field f_queue_get[] = {{"team", OP_STRING, 0, "Only this team's queue."}, F_END};
 static const struct op_field f_agent_add[] = {
@@ -226,7 +238,7 @@ static const struct op_def table[] = {
          .role = OP_AGENT,
          .view = OP_VIEW_LIST,
          .fields = f_conversations_list,
-         .handler = op_inbox,
+         .handler = op_conversations_list,
          .http_method = "GET",
          .http_path = "/conversations"},
         /* Before conversation.get: /conversations/counts is not a conversation's id. */
@@ -381,6 +393,23 @@ static const struct op_def table[] = {
          .handler = op_queue_get,
          .http_method = "GET",
          .http_path = "/queue"},
+        {.name = "sla.list",
+         .summary = "SLA targets breached or at risk on conversations not resolved, the earliest due first.",
+         .role = OP_AGENT,
+         .view = OP_VIEW_LIST,
+         .fields = f_sla_list,
+         .handler = op_sla_list,
+         .http_method = "GET",
+         .http_path = "/sla",
+         .strict = 1},
+        {.name = "ratings.list",
+         .summary = "Survey answers (CSAT 1-5, NPS 0-10), newest first, with the agent and team rated.",
+         .role = OP_ADMIN,
+         .fields = f_ratings_list,
+         .handler = op_ratings_list,
+         .http_method = "GET",
+         .http_path = "/ratings",
+         .strict = 1},
         {.name = "config.reload",
          .summary = "Apply the config file again, as SIGHUP does; answers what changed, or the file's errors.",
          .role = OP_ADMIN,

@@ -37,6 +37,11 @@ char *op_token_create(struct op_call *call, const cJSON *req);
 char *op_token_list(struct op_call *call, const cJSON *req);
 char *op_token_revoke(struct op_call *call, const cJSON *req);
 
+/* sla.list and ratings.list (ops_promises.c over sla.c and survey.c). */
+char *op_sla_list(struct op_call *call, const cJSON *req);
+char *op_ratings_list(struct op_call *call, const cJSON *req);
+char *op_conversations_list(struct op_call *call, const cJSON *req);
+
 /* The caller's name for records ("by", "author"): the agent or token name, NULL for the control socket. */
 const char *ops_caller_name(const struct op_call *call);
 

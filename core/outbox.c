@@ -161,8 +161,11 @@ static void send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
 	if (res.outcome == PARLEY_SEND_OK) {
 		store_outbox_update(gw->st, id, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL, 0);
 		metrics_add(gw->metrics, "outbound_sent_total", "channel", ch->name, 1);
-		/* Accepted by the provider: a response (a dead-lettered send never is one). */
+		/* Accepted by the provider: a response (a dead-lettered send never is one, nor a survey asking). */
 		const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "conversation_id"));
+		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(msg, "meta");
+		if (cJSON_GetObjectItemCaseSensitive(meta, "survey"))
+			conv = NULL;
 		if (conv && inbox_sent(gw->inbox, conv, time_now_ms()) != 0)
 			log_msg(PARLEY_LOG_WARN, ch->what, "could not record the first response of conversation %s",
 			        conv);

@@ -228,3 +228,34 @@ int store_login_failures_forget(struct store *st, int64_t before_ms)
 {
 	return ACCOUNTS_CALL(st, login_failures_forget, before_ms);
 }
+
+/* ------------------------------------------------- 1.4: SLA targets and surveys */
+
+int store_typed_keeps_promises(const struct parley_store_typed_ops *t)
+{
+	return t && t->struct_size >= offsetof(struct parley_store_typed_ops, ratings_list) + sizeof(t->ratings_list) &&
+	       t->sla_put && t->sla_of_conversation && t->sla_due && t->sla_list && t->survey_insert &&
+	       t->survey_update && t->survey_lock && t->surveys_due && t->ratings_list;
+}
+
+int store_sla_list(struct store *st, const char *state, const char *team, size_t max, parley_store_row_cb cb, void *arg)
+{
+	if (!store_typed_keeps_promises(st->typed))
+		return PARLEY_ENOTSUP;
+	return st->typed->sla_list(st->data, state, team, max, cb, arg);
+}
+
+int store_surveys_due(struct store *st, const char *now, size_t max, parley_store_row_cb cb, void *arg)
+{
+	if (!store_typed_keeps_promises(st->typed))
+		return PARLEY_ENOTSUP;
+	return st->typed->surveys_due(st->data, now, max, cb, arg);
+}
+
+int store_ratings_list(struct store *st, const char *conversation_id, const char *agent, size_t max,
+                       parley_store_row_cb cb, void *arg)
+{
+	if (!store_typed_keeps_promises(st->typed))
+		return PARLEY_ENOTSUP;
+	return st->typed->ratings_list(st->data, conversation_id, agent, max, cb, arg);
+}

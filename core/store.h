@@ -82,4 +82,18 @@ int store_login_failure_get(struct store *st, const char *key, int64_t *count, i
 int store_login_failure_clear(struct store *st, const char *key);
 int store_login_failures_forget(struct store *st, int64_t before_ms);
 
+/*
+ * SLA targets and surveys (the 1.4 block of store.h of the SDK; sla.c and
+ * survey.c are their users).  store_typed_keeps_promises(t) is 1 when the
+ * typed table declares and sets the block; the reads below return
+ * PARLEY_ENOTSUP otherwise.  The transaction's operations are called on the
+ * typed table by the conversation core.
+ */
+int store_typed_keeps_promises(const struct parley_store_typed_ops *t);
+int store_sla_list(struct store *st, const char *state, const char *team, size_t max, parley_store_row_cb cb,
+                   void *arg);
+int store_surveys_due(struct store *st, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+int store_ratings_list(struct store *st, const char *conversation_id, const char *agent, size_t max,
+                       parley_store_row_cb cb, void *arg);
+
 #endif

@@ -14,11 +14,16 @@
  *                  resolved, or was resolved within the reopen window
  *                  (another node opened it meanwhile); else it opens.
  * Then the router's decision (team, agent, priority, labels) is recorded,
- * and every change gets its history entry in the same transaction.
+ * and every change gets its history entry in the same transaction, as do
+ * the SLA clocks the changes start, run again or stop (sla.h).  A message
+ * to a resolved conversation that answers its survey (survey.h) is the
+ * rating and reopens nothing.
  */
 #include "envelope.h"
 #include "internal.h"
+#include "sla.h"
 #include "store.h"
+#include "survey.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +48,12 @@ struct decision {
 	size_t n_older;
 	struct parley_conversation_event_rec *events;
 	size_t n_events, cap_events;
+	/* What the batch did to conversations' SLA clocks, applied once the conversations are written. */
+	struct clock_cause {
+		const char *conversation_id;
+		enum sla_cause cause;
+	} * causes;
+	size_t n_causes, cap_causes;
 	char now[64];
 };
 
@@ -56,6 +67,14 @@ static int add_event(struct decision *d, const char *conv, const char *type, con
 	if (array_room(&d->events, d->n_events, &d->cap_events, sizeof(*d->events)) != 0)
 		return PARLEY_ENOMEM;
 	d->events[d->n_events++] = (struct parley_conversation_event_rec){conv, type, data ? data : "{}", d->now};
+	return 0;
+}
+
+static int add_cause(struct decision *d, const char *conv, enum sla_cause cause)
+{
+	if (array_room(&d->causes, d->n_causes, &d->cap_causes, sizeof(*d->causes)) != 0)
+		return PARLEY_ENOMEM;
+	d->causes[d->n_causes++] = (struct clock_cause){conv, cause};
 	return 0;
 }
 
@@ -313,10 +332,34 @@ static int decide_one(struct decision *d, parley_envelope *e, int *moved)
 		c = &tc->conv;
 	}
 	if (!opened && same(c->status, "resolved")) {
+		/* The answer to the survey asked after the resolve is a rating, not a reason to reopen. */
+		const char *type = NULL;
+		cJSON *data = NULL;
+		rv = survey_answer(d->ib->surveys, d->ib->t, d->tx, c, e, d->now, &type, &data);
+		if (rv == 1) {
+			rv = add_event(d, c->id, type, arena_json(&d->a, data));
+			if (rv == 0 && !same(c->id, proposed)) {
+				*moved = 1;
+				rv = envelope_set(e, "conversation_id", c->id);
+			}
+			return rv;
+		}
+		cJSON_Delete(data);
+		if (rv != 0)
+			return rv;
 		rv = add_event(d, c->id, "reopened", event_data(&d->a, "by", "contact", "channel", channel, NULL));
 		if (rv != 0)
 			return rv;
 	}
+	rv = add_cause(d, c->id,
+	               opened                        ? SLA_OPENED
+	               : same(c->status, "resolved") ? SLA_REOPENED
+	               : !same(c->status, "open")    ? SLA_RESUMED
+	                                             : SLA_CUSTOMER_WROTE);
+	if (rv == 0 && !opened && !same(c->status, "open"))
+		rv = add_cause(d, c->id, SLA_CUSTOMER_WROTE);
+	if (rv != 0)
+		return rv;
 	if (!same(c->status, "open")) {
 		/* Resolved, pending (waiting on the customer) and snoozed conversations are open again. */
 		c->status = "open";
@@ -376,6 +419,9 @@ static int decide_conversations(struct decision *d, parley_envelope *const *envs
 	free(w);
 	if (rv == 0 && d->n_events > 0)
 		rv = t->conversation_events_append(d->tx, d->events, d->n_events);
+	for (size_t i = 0; i < d->n_causes && rv == 0; i++)
+		rv = sla_track(d->ib->sla, t, d->tx, conv_by_id(d, d->causes[i].conversation_id), d->causes[i].cause,
+		               d->now);
 	return rv;
 }
 
@@ -446,6 +492,7 @@ int inbox_commit(struct inbox *ib, parley_envelope *const *envs, size_t n, int *
 	free(d.t);
 	free(d.older);
 	free(d.events);
+	free(d.causes);
 	free(proposed);
 	free(moved);
 	return rv;

@@ -24,6 +24,12 @@ void inbox_close(struct inbox *ib)
 	free(ib);
 }
 
+void inbox_set_promises(struct inbox *ib, const struct sla_config *sla, const struct survey_config *surveys)
+{
+	ib->sla = sla;
+	ib->surveys = surveys;
+}
+
 int inbox_op(struct inbox *ib, const char *op, const char *request_json, char **reply)
 {
 	*reply = NULL;

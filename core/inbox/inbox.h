@@ -39,6 +39,16 @@ struct inbox *inbox_open(struct store *st, const struct inbox_rules *rules, void
 void inbox_close(struct inbox *ib);
 
 /*
+ * The promises the core keeps and the surveys it schedules (promises.h;
+ * both may be NULL, both borrowed and outliving the inbox): SLA clocks
+ * start, pause and stop, and surveys are scheduled and answered, in the
+ * transactions of the changes that cause them (sla.h, survey.h).
+ */
+struct sla_config;
+struct survey_config;
+void inbox_set_promises(struct inbox *ib, const struct sla_config *sla, const struct survey_config *surveys);
+
+/*
  * The group commit: store envs[0..n) in one transaction, results[i] 0 or
  * PARLEY_EDUPLICATE (see parley_store_ops.commit), and decide their
  * contacts and conversations in that same transaction.  A proposal of the

@@ -14,6 +14,8 @@ struct inbox {
 	struct inbox_rules rules;
 	void (*changed)(void *);
 	void *changed_arg;
+	const struct sla_config *sla;        /* NULL: no SLA policies */
+	const struct survey_config *surveys; /* NULL: no surveys */
 };
 
 /* The string member k of a JSON object, or NULL. */

@@ -2,10 +2,13 @@
  * ops.c: what changing a conversation means: resolve, reopen, assign, set
  * (status, snooze, priority, labels, team), a note, the wake-up of snoozed
  * conversations, and the first response.  Each change and its history
- * entry are written in one store transaction, on the conversation locked.
+ * entry are written in one store transaction, on the conversation locked,
+ * with what it does to the SLA clock (sla.h) and the survey (survey.h).
  */
 #include "envelope.h"
 #include "internal.h"
+#include "sla.h"
+#include "survey.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -96,12 +99,18 @@ static int conversation_change(struct inbox *ib, const char *op, const cJSON *re
 	rv = ib->t->conversation_lock(tx, id, &c);
 	if (rv == PARLEY_ENOENT)
 		why = "no conversation with that conversation_id";
+	const char *before = rv == 0 ? c.status : NULL;
 	if (rv == 0)
 		rv = change(op, req, &c, &ev, &a, now, &why);
 	if (rv == 0 && ev.type)
 		rv = ib->t->conversations_put(tx, &c, 1);
 	if (rv == 0 && ev.type)
 		rv = ib->t->conversation_events_append(tx, &ev, 1);
+	/* The SLA clock and the survey follow the status in the same transaction. */
+	if (rv == 0 && ev.type)
+		rv = sla_status_changed(ib->sla, ib->t, tx, &c, before, now);
+	if (rv == 0 && ev.type && same(c.status, "resolved"))
+		rv = survey_schedule(ib->surveys, ib->t, tx, &c, now);
 	cJSON *after = rv == 0 ? inbox_conversation_json(&c) : NULL;
 	if (rv == 0)
 		rv = ib->t->tx_commit(tx);
@@ -184,6 +193,8 @@ static int conversations_wake(struct inbox *ib, char **reply)
 		rv = ib->t->conversations_put(tx, w.c, w.n);
 	if (rv == 0 && w.n > 0)
 		rv = ib->t->conversation_events_append(tx, ev, w.n);
+	for (size_t i = 0; i < w.n && rv == 0; i++)
+		rv = sla_track(ib->sla, ib->t, tx, &w.c[i], SLA_RESUMED, now);
 	cJSON *ids = cJSON_CreateArray();
 	for (size_t i = 0; i < w.n && rv == 0; i++)
 		cJSON_AddItemToArray(ids, cJSON_CreateString(w.c[i].id));
@@ -235,6 +246,9 @@ int inbox_sent(struct inbox *ib, const char *conversation_id, int64_t at_ms)
 		if (rv == 0)
 			rv = ib->t->conversation_events_append(tx, &ev, 1);
 	}
+	/* A reply keeps the response promises; what is sent on a resolved conversation (its survey) is no reply. */
+	if (rv == 0 && !same(c.status, "resolved"))
+		rv = sla_track(ib->sla, ib->t, tx, &c, SLA_REPLIED, at);
 	if (rv == 0)
 		rv = ib->t->tx_commit(tx);
 	else if (tx)

@@ -100,6 +100,55 @@ static int parse_hhmm(const char *s, int *out)
 	return 0;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* holidays: ["2026-12-25", ...], kept as sorted yyyymmdd numbers. */
+static int parse_holidays(const cJSON *list, struct business_hours *out, char **err)
+{
+	if (!list)
+		return 0;
+	if (!cJSON_IsArray(list)) {
+		*err = strdup("business_hours holidays must be a list of dates such as \"2026-12-25\"");
+		return -1;
+	}
+	int n = cJSON_GetArraySize(list);
+	out->holidays = calloc(n > 0 ? (size_t)n : 1, sizeof(int));
+	if (!out->holidays) {
+		*err = strdup("out of memory");
+		return -1;
+	}
+	const cJSON *d;
+	cJSON_ArrayForEach(d, list)
+	{
+		int y, m, dd;
+		char tail;
+		const char *s = cJSON_GetStringValue(d);
+		if (!s || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &dd, &tail) != 3 || y < 1970 || y > 9999 || m < 1 ||
+		    m > 12 || dd < 1 || dd > 31) {
+			size_t len = 120 + (s ? strlen(s) : 0);
+			*err = malloc(len);
+			if (*err)
+				snprintf(*err, len, "business_hours holiday '%s' is not a date such as \"2026-12-25\"",
+				         s ? s : "(not a string)");
+			return -1;
+		}
+		out->holidays[out->n_holidays++] = y * 10000 + m * 100 + dd;
+	}
+	qsort(out->holidays, out->n_holidays, sizeof(int), cmp_int);
+	return 0;
+}
+
+/* 1 when the local day of tm is a holiday. */
+static int holiday(const struct business_hours *bh, const struct tm *tm)
+{
+	int key = (tm->tm_year + 1900) * 10000 + (tm->tm_mon + 1) * 100 + tm->tm_mday;
+	return bh->n_holidays && bsearch(&key, bh->holidays, bh->n_holidays, sizeof(int), cmp_int) != NULL;
+}
+
 int bh_parse(const cJSON *bh, struct business_hours *out, char **err)
 {
 	memset(out, 0, sizeof(*out));
@@ -129,6 +178,10 @@ int bh_parse(const cJSON *bh, struct business_hours *out, char **err)
 			return -1;
 		}
 	}
+	if (parse_holidays(cJSON_GetObjectItemCaseSensitive(bh, "holidays"), out, err) != 0) {
+		bh_free(out);
+		return -1;
+	}
 	return 0;
 }
 
@@ -136,9 +189,12 @@ void bh_free(struct business_hours *bh)
 {
 	free(bh->times);
 	free(bh->offsets);
+	free(bh->holidays);
 	bh->times = NULL;
 	bh->offsets = NULL;
+	bh->holidays = NULL;
 	bh->n = 0;
+	bh->n_holidays = 0;
 }
 
 void bh_local(const struct business_hours *bh, time_t t, struct tm *out)
@@ -153,11 +209,25 @@ int bh_open(const struct business_hours *bh, time_t now)
 	bh_local(bh, now, &tm);
 	int m = tm.tm_hour * 60 + tm.tm_min;
 	if (bh->from_m <= bh->to_m)
-		return (bh->days >> tm.tm_wday & 1) && m >= bh->from_m && m < bh->to_m;
+		return (bh->days >> tm.tm_wday & 1) && m >= bh->from_m && m < bh->to_m && !holiday(bh, &tm);
 	/* 22:00-06:00 spans midnight: the early part belongs to the day before. */
 	if (m >= bh->from_m)
-		return bh->days >> tm.tm_wday & 1;
-	return m < bh->to_m && (bh->days >> ((tm.tm_wday + 6) % 7) & 1);
+		return (bh->days >> tm.tm_wday & 1) && !holiday(bh, &tm);
+	if (m >= bh->to_m || !(bh->days >> ((tm.tm_wday + 6) % 7) & 1))
+		return 0;
+	struct tm before;
+	bh_local(bh, now - 86400, &before);
+	return !holiday(bh, &before);
+}
+
+/* The first minute boundary after t at which the hours are open (want 1) or closed (want 0); 0 after limit minutes. */
+static time_t next_state(const struct business_hours *bh, time_t t, int want, int limit)
+{
+	time_t m = t - t % 60 + 60;
+	for (int i = 0; i < limit; i++, m += 60)
+		if (bh_open(bh, m) == want)
+			return m;
+	return 0;
 }
 
 time_t bh_next_open(const struct business_hours *bh, time_t now)
@@ -165,9 +235,53 @@ time_t bh_next_open(const struct business_hours *bh, time_t now)
 	/* Minute by minute from the next whole minute, at most eight days: simple and exact across transitions. */
 	if (bh_open(bh, now))
 		return now;
-	time_t t = now - now % 60 + 60;
-	for (int i = 0; i < 8 * 24 * 60; i++, t += 60)
-		if (bh_open(bh, t))
-			return t;
-	return now;
+	time_t t = next_state(bh, now, 1, 8 * 24 * 60);
+	return t ? t : now;
+}
+
+#define YEAR_MINUTES (366 * 24 * 60)
+
+time_t bh_add_seconds(const struct business_hours *bh, time_t t, int64_t seconds)
+{
+	while (seconds > 0) {
+		if (!bh_open(bh, t) && !(t = next_state(bh, t, 1, YEAR_MINUTES)))
+			return 0;
+		/* An open run lasts until the next closed minute (a calendar open around the clock: a year). */
+		time_t end = next_state(bh, t, 0, YEAR_MINUTES);
+		if (!end)
+			end = t + (time_t)YEAR_MINUTES * 60;
+		int64_t run = (int64_t)(end - t);
+		if (run >= seconds)
+			return t + (time_t)seconds;
+		seconds -= run;
+		t = end;
+	}
+	return t;
+}
+
+int64_t bh_seconds_between(const struct business_hours *bh, time_t t1, time_t t2)
+{
+	int64_t sum = 0;
+	while (t1 < t2) {
+		if (!bh_open(bh, t1) && !(t1 = next_state(bh, t1, 1, YEAR_MINUTES)))
+			break;
+		if (t1 >= t2)
+			break;
+		time_t end = next_state(bh, t1, 0, YEAR_MINUTES);
+		if (!end || end > t2)
+			end = t2;
+		sum += (int64_t)(end - t1);
+		t1 = end;
+	}
+	return sum;
+}
+
+time_t bh_add_minutes(const struct business_hours *bh, time_t t, int64_t minutes)
+{
+	return bh_add_seconds(bh, t, minutes * 60);
+}
+
+int64_t bh_minutes_between(const struct business_hours *bh, time_t t1, time_t t2)
+{
+	return bh_seconds_between(bh, t1, t2) / 60;
 }

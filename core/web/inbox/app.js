@@ -393,6 +393,12 @@ function eventText(e) {
   case "updated": return "Updated: " + Object.keys(d).filter((k) => k !== "conversation_id").join(", ");
   case "merged": return "Contacts merged";
   case "first_response": return "First response";
+  case "sla.due": return `SLA ${(d.target || "").replace("_", " ")} due ${when(d.due)} (${d.policy || "policy"})`;
+  case "sla.warning": return `SLA ${(d.target || "").replace("_", " ")} at risk: due ${when(d.due)}`;
+  case "sla.breached": return `SLA ${(d.target || "").replace("_", " ")} breached: was due ${when(d.due)}`;
+  case "sla.met": return `SLA ${(d.target || "").replace("_", " ")} met`;
+  case "rated": return `Rated ${d.score}${d.survey === "nps" ? "/10 (NPS)" : "/5"}${d.agent ? " for " + d.agent : ""}`;
+  case "rating_comment": return `Rating comment: ${d.comment || ""}`;
   default: return e.type;
   }
 }

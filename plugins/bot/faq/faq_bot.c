@@ -83,7 +83,7 @@ static const struct parley_config_key keys[] = {
         {"handoff_message", PARLEY_CFG_ANY, NULL, 0, "told at a handoff, {{position}} filled: text or {ko, en}"},
         {"misunderstood_max", PARLEY_CFG_INT, "2", 0, "messages in a row not understood before a handoff"},
         {"business_hours", PARLEY_CFG_MAP, NULL, 0,
-         "{timezone, days, from, to}: when agents answer; a handoff outside them says when they are back"},
+         "{timezone, days, from, to, holidays}: when agents answer; a handoff outside them says when they are back"},
         {"closed_message", PARLEY_CFG_ANY, NULL, 0,
          "told at a handoff outside business_hours, {{opens}} and {{position}} filled: text or {ko, en}"},
         {"position_message", PARLEY_CFG_ANY, NULL, 0,

@@ -8,7 +8,9 @@
  * both with the access token.
  *
  * Outbound: POST /{version}/{phone_number_id}/messages: text, media by link,
- * and reply buttons (meta.buttons = [{id, title}]).
+ * and reply buttons (meta.buttons = [{id, title}]): up to three as reply
+ * buttons, four to ten as a list message (its button labelled
+ * meta.list_button, "Choose" when absent), more as the text alone.
  */
 #include <parley/fetch_policy.h>
 #include <parley/provider.h>
@@ -556,23 +558,34 @@ static cJSON *build_message(const struct parley_host *h, const parley_envelope *
 			cJSON_AddStringToObject(media, "caption", text);
 		if (name && strcmp(type, "document") == 0)
 			cJSON_AddStringToObject(media, "filename", name);
-	} else if (cJSON_IsArray(buttons) && cJSON_GetArraySize(buttons) > 0) {
+	} else if (cJSON_IsArray(buttons) && cJSON_GetArraySize(buttons) > 0 && cJSON_GetArraySize(buttons) <= 10) {
+		/* WhatsApp allows three reply buttons; a list message holds up to ten rows. */
+		int as_list = cJSON_GetArraySize(buttons) > 3;
 		cJSON_AddStringToObject(msg, "type", "interactive");
 		cJSON *inter = cJSON_AddObjectToObject(msg, "interactive");
-		cJSON_AddStringToObject(inter, "type", "button");
+		cJSON_AddStringToObject(inter, "type", as_list ? "list" : "button");
 		cJSON_AddStringToObject(cJSON_AddObjectToObject(inter, "body"), "text", text ? text : "");
-		cJSON *list = cJSON_AddArrayToObject(cJSON_AddObjectToObject(inter, "action"), "buttons");
+		cJSON *action = cJSON_AddObjectToObject(inter, "action");
+		cJSON *list;
+		if (as_list) {
+			const char *label = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "list_button"));
+			cJSON_AddStringToObject(action, "button", label ? label : "Choose");
+			cJSON *section = cJSON_CreateObject();
+			cJSON_AddItemToArray(cJSON_AddArrayToObject(action, "sections"), section);
+			list = cJSON_AddArrayToObject(section, "rows");
+		} else {
+			list = cJSON_AddArrayToObject(action, "buttons");
+		}
 		const cJSON *bt;
-		int n = 0;
 		cJSON_ArrayForEach(bt, buttons)
 		{
-			if (n++ == 3)
-				break; /* WhatsApp allows three reply buttons */
-			cJSON *one = cJSON_CreateObject();
-			cJSON_AddStringToObject(one, "type", "reply");
-			cJSON *r = cJSON_AddObjectToObject(one, "reply");
 			const char *bid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bt, "id"));
 			const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bt, "title"));
+			cJSON *one = cJSON_CreateObject(), *r = one;
+			if (!as_list) {
+				cJSON_AddStringToObject(one, "type", "reply");
+				r = cJSON_AddObjectToObject(one, "reply");
+			}
 			cJSON_AddStringToObject(r, "id", bid ? bid : (title ? title : ""));
 			cJSON_AddStringToObject(r, "title", title ? title : "");
 			cJSON_AddItemToArray(list, one);

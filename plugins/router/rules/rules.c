@@ -5,7 +5,8 @@
  *     - match: { text: "환불|refund", channel: [wa-main], channel_type: whatsapp,
  *                labels: [vip], contact: { tier: gold }, business_hours: true }
  *       set: { team: billing, priority: high, labels: [refund], agent: alice }
- *   business_hours: { timezone: Asia/Seoul, days: [mon, tue, wed, thu, fri], from: "09:00", to: "18:00" }
+ *   business_hours: { timezone: Asia/Seoul, days: [mon, tue, wed, thu, fri], from: "09:00", to: "18:00",
+ *                     holidays: ["2026-12-25"] }
  *
  * Text patterns are PCRE2 with UTF-8, caseless and Unicode properties, so
  * Korean and other scripts match as written.  Business hours are computed in
@@ -47,7 +48,7 @@ struct rules {
 static const struct parley_config_key config_map[] = {
         {"rules", PARLEY_CFG_LIST, NULL, PARLEY_CFG_REQUIRED,
          "ordered {match, set} rules; the first that matches wins"},
-        {"business_hours", PARLEY_CFG_MAP, NULL, 0, "{timezone, days, from, to} for business_hours matches"},
+        {"business_hours", PARLEY_CFG_MAP, NULL, 0, "{timezone, days, from, to, holidays} for business_hours matches"},
         {NULL, 0, NULL, 0, NULL},
 };
 

@@ -207,23 +207,27 @@ static int op_conversations_list(struct pgstore *s, const cJSON *req, char **rep
 	                   offset,
 	                   cJSON_IsObject(vis) ? "1" : NULL,
 	                   cJSON_IsObject(vis) ? get(vis, "agent") : NULL,
-	                   teams ? teams : "[]"};
+	                   teams ? teams : "[]",
+	                   get(req, "sla")};
 	int rv;
 	struct pg_conn *c;
 	if ((rv = pg_acquire(s, &c)) != 0) {
 		free(teams);
 		return rv;
 	}
-	cJSON *a =
-	        rows(s, c,
-	             "SELECT " PG_CONV_COLS ", " PG_LIST_EXTRA_COLS " FROM conversations AS c"
-	             " WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.team = $2)"
-	             " AND ($3::text IS NULL OR c.assignee = $3) AND ($4::text IS NULL OR c.labels ? $4)"
-	             " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
-	             "  AND m.channel = $5)) AND ($6::text IS NULL OR c.contact_id = $6)"
-	             " AND ($9::text IS NULL OR c.assignee = $10 OR coalesce(c.team, '') = '' OR $11::jsonb ? c.team)"
-	             " ORDER BY c.updated_at DESC, c.id DESC LIMIT $7::int OFFSET $8::int",
-	             11, p, &rv);
+	cJSON *a = rows(
+	        s, c,
+	        "SELECT " PG_CONV_COLS ", " PG_LIST_EXTRA_COLS " FROM conversations AS c"
+	        " WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.team = $2)"
+	        " AND ($3::text IS NULL OR c.assignee = $3) AND ($4::text IS NULL OR c.labels ? $4)"
+	        " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
+	        "  AND m.channel = $5)) AND ($6::text IS NULL OR c.contact_id = $6)"
+	        " AND ($9::text IS NULL OR c.assignee = $10 OR coalesce(c.team, '') = '' OR $11::jsonb ? c.team)"
+	        " AND ($12::text IS NULL OR EXISTS (SELECT 1 FROM conversation_sla AS s WHERE s.conversation_id = c.id"
+	        "  AND s.met_at IS NULL AND CASE $12::text WHEN 'breached' THEN s.breached_at IS NOT NULL"
+	        "  ELSE s.warned_at IS NOT NULL AND s.breached_at IS NULL END))"
+	        " ORDER BY c.updated_at DESC, c.id DESC LIMIT $7::int OFFSET $8::int",
+	        12, p, &rv);
 	pg_release(s, c);
 	free(teams);
 	return a ? reply_obj(reply, "conversations", a) : rv;

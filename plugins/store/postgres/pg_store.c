@@ -99,6 +99,19 @@ static const char *const migrations[] = {
         "CREATE INDEX conversations_queue ON conversations(team, queued_at) WHERE queued_at IS NOT NULL;",
         /* 6: the dead letters, counted and listed without reading every message. */
         "CREATE INDEX messages_dead ON messages(channel, seq) WHERE direction = 'outbound' AND status = 'failed';",
+        /* 7: reserved: kpis (the lead fills it in at merge); a statement that does nothing. */
+        "DO $$ BEGIN NULL; END $$;",
+        /* 8: SLA targets per conversation, and the surveys asked after a resolve with their ratings (pg_typed_sla.c).
+         */
+        "CREATE TABLE conversation_sla (conversation_id text NOT NULL, target text NOT NULL, policy text NOT NULL,"
+        "  started_at text NOT NULL, due_at text NOT NULL, warn_at text NOT NULL, paused_at text, warned_at text,"
+        "  breached_at text, met_at text, PRIMARY KEY (conversation_id, target));"
+        "CREATE INDEX conversation_sla_running ON conversation_sla(due_at) WHERE met_at IS NULL AND paused_at IS NULL;"
+        "CREATE TABLE surveys (conversation_id text PRIMARY KEY, contact_id text NOT NULL, survey text NOT NULL,"
+        "  channel text, language text, status text NOT NULL, due_at text NOT NULL, sent_at text, message_id text,"
+        "  agent text, team text, score bigint, comment text, answered_at text, reason text);"
+        "CREATE INDEX surveys_due ON surveys(due_at) WHERE status = 'scheduled';"
+        "CREATE INDEX surveys_answered ON surveys(agent, answered_at) WHERE status = 'answered';",
         NULL,
 };
 

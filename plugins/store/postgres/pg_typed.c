@@ -29,6 +29,16 @@ PGresult *pg_tx_exec(parley_store_tx *tx, const char *sql, int n, const char *co
 	return pg_exec(tx->s, tx->c, sql, n, params, rv);
 }
 
+int pg_tx_lock_seq(parley_store_tx *tx)
+{
+	int rv = 0;
+	if (tx->seq_locked)
+		return 0;
+	PQclear(pg_tx_exec(tx, "SELECT pg_advisory_xact_lock(hashtext('parley.messages.seq'))", 0, NULL, &rv));
+	tx->seq_locked = rv == 0;
+	return rv;
+}
+
 int pg_tx_cmd(parley_store_tx *tx, const char *sql, int n, const char *const *params, long *rows)
 {
 	int rv;
@@ -212,4 +222,13 @@ const struct parley_store_typed_ops pg_typed_ops = {
         .login_failure_get = pg_login_failure_get,
         .login_failure_clear = pg_login_failure_clear,
         .login_failures_forget = pg_login_failures_forget,
+        .sla_put = pg_sla_put,
+        .sla_of_conversation = pg_sla_of_conversation,
+        .sla_due = pg_sla_due,
+        .sla_list = pg_sla_list,
+        .survey_insert = pg_survey_insert,
+        .survey_update = pg_survey_update,
+        .survey_lock = pg_survey_lock,
+        .surveys_due = pg_surveys_due,
+        .ratings_list = pg_ratings_list,
 };

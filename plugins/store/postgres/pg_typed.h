@@ -15,6 +15,11 @@ PGresult *pg_tx_exec(parley_store_tx *tx, const char *sql, int n, const char *co
 int pg_tx_cmd(parley_store_tx *tx, const char *sql, int n, const char *const *params, long *rows);
 /* Frees the array literals params[0..n) after running sql with them (PARLEY_ENOMEM when one is NULL). */
 PGresult *pg_tx_exec_arrays(parley_store_tx *tx, const char *sql, int n, char **params, int *rv);
+/*
+ * Take the transaction-level lock that orders message and event seqs by
+ * commit (pg_typed.c), once per transaction: 0 or the error.
+ */
+int pg_tx_lock_seq(parley_store_tx *tx);
 /* A column of a result row, copied into the transaction's arena (NULL stays NULL). */
 const char *pg_tx_dup(parley_store_tx *tx, const PGresult *r, int row, int col);
 
@@ -49,5 +54,17 @@ int pg_conversations_due(parley_store_tx *tx, const char *now, size_t max, parle
 int pg_conversation_events_append(parley_store_tx *tx, const struct parley_conversation_event_rec *e, size_t n);
 int pg_note_insert(parley_store_tx *tx, const char *id, const char *conversation_id, const char *author,
                    const char *text, const char *created_at);
+
+/* SLA targets and surveys (pg_typed_sla.c, store.h 1.4). */
+int pg_sla_put(parley_store_tx *tx, const struct parley_sla_rec *s, size_t n);
+int pg_sla_of_conversation(parley_store_tx *tx, const char *conversation_id, parley_store_row_cb cb, void *arg);
+int pg_sla_due(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+int pg_sla_list(void *store, const char *state, const char *team, size_t max, parley_store_row_cb cb, void *arg);
+int pg_survey_insert(parley_store_tx *tx, const struct parley_survey_rec *s);
+int pg_survey_update(parley_store_tx *tx, const struct parley_survey_rec *s);
+int pg_survey_lock(parley_store_tx *tx, const char *conversation_id, struct parley_survey_rec *out);
+int pg_surveys_due(void *store, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+int pg_ratings_list(void *store, const char *conversation_id, const char *agent, size_t max, parley_store_row_cb cb,
+                    void *arg);
 
 #endif

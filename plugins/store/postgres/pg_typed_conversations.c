@@ -206,17 +206,13 @@ int pg_conversation_events_append(parley_store_tx *tx, const struct parley_conve
 		pga_add(&a[2], e[i].data);
 		pga_add(&a[3], e[i].at);
 	}
-	int rv = 0;
 	/* The same lock as the messages' seqs: event seqs too become visible in order (the events stream tails them).
 	 */
-	if (!tx->seq_locked) {
-		PQclear(pg_tx_exec(tx, "SELECT pg_advisory_xact_lock(hashtext('parley.messages.seq'))", 0, NULL, &rv));
-		if (rv != 0) {
-			for (int k = 0; k < 4; k++)
-				free(pga_end(&a[k]));
-			return rv;
-		}
-		tx->seq_locked = 1;
+	int rv = pg_tx_lock_seq(tx);
+	if (rv != 0) {
+		for (int k = 0; k < 4; k++)
+			free(pga_end(&a[k]));
+		return rv;
 	}
 	char now[64];
 	pg_now(now);

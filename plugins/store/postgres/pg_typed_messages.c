@@ -66,13 +66,9 @@ int pg_messages_insert(parley_store_tx *tx, struct parley_envelope *const *envs,
 	const struct parley_host *h = s->host;
 	if (n == 0)
 		return 0;
-	int rv = 0;
-	if (!tx->seq_locked) {
-		PQclear(pg_tx_exec(tx, "SELECT pg_advisory_xact_lock(hashtext('parley.messages.seq'))", 0, NULL, &rv));
-		if (rv != 0)
-			return rv;
-		tx->seq_locked = 1;
-	}
+	int rv = pg_tx_lock_seq(tx);
+	if (rv != 0)
+		return rv;
 	char *json = envelopes_json(h, envs, n);
 	if (!json)
 		return PARLEY_ENOMEM;

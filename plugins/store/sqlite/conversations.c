@@ -253,20 +253,24 @@ static int op_conversations_list(struct store *s, const cJSON *req, char **reply
 	                   offset,
 	                   cJSON_IsObject(vis) ? "1" : NULL,
 	                   cJSON_IsObject(vis) ? get(vis, "agent") : NULL,
-	                   teams ? teams : "[]"};
-	cJSON *rows =
-	        read_all(s,
-	                 "SELECT " CONVERSATION_COLUMNS ", " LIST_EXTRA_COLUMNS " FROM conversations AS c"
-	                 " WHERE (?1 IS NULL OR c.status = ?1) AND (?2 IS NULL OR c.team = ?2)"
-	                 " AND (?3 IS NULL OR c.assignee = ?3)"
-	                 " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.labels) WHERE value = ?4))"
-	                 " AND (?5 IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
-	                 "  AND m.conversation_id IS NOT NULL AND m.channel = ?5))"
-	                 " AND (?6 IS NULL OR c.contact_id = ?6)"
-	                 " AND (?9 IS NULL OR c.assignee = ?10 OR coalesce(c.team, '') = ''"
-	                 "  OR c.team IN (SELECT value FROM json_each(?11)))"
-	                 " ORDER BY c.updated_at DESC, c.id DESC LIMIT CAST(?7 AS INTEGER) OFFSET CAST(?8 AS INTEGER)",
-	                 p, 11);
+	                   teams ? teams : "[]",
+	                   get(req, "sla")};
+	cJSON *rows = read_all(
+	        s,
+	        "SELECT " CONVERSATION_COLUMNS ", " LIST_EXTRA_COLUMNS " FROM conversations AS c"
+	        " WHERE (?1 IS NULL OR c.status = ?1) AND (?2 IS NULL OR c.team = ?2)"
+	        " AND (?3 IS NULL OR c.assignee = ?3)"
+	        " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.labels) WHERE value = ?4))"
+	        " AND (?5 IS NULL OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
+	        "  AND m.conversation_id IS NOT NULL AND m.channel = ?5))"
+	        " AND (?6 IS NULL OR c.contact_id = ?6)"
+	        " AND (?9 IS NULL OR c.assignee = ?10 OR coalesce(c.team, '') = ''"
+	        "  OR c.team IN (SELECT value FROM json_each(?11)))"
+	        " AND (?12 IS NULL OR EXISTS (SELECT 1 FROM conversation_sla AS s WHERE s.conversation_id = c.id"
+	        "  AND s.met_at IS NULL AND CASE ?12 WHEN 'breached' THEN s.breached_at IS NOT NULL"
+	        "  ELSE s.warned_at IS NOT NULL AND s.breached_at IS NULL END))"
+	        " ORDER BY c.updated_at DESC, c.id DESC LIMIT CAST(?7 AS INTEGER) OFFSET CAST(?8 AS INTEGER)",
+	        p, 12);
 	free(teams);
 	return reply_obj(reply, "conversations", rows);
 }

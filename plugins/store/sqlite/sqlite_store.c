@@ -104,6 +104,18 @@ static const char *const migrations[] = {
         "CREATE INDEX conversations_queue ON conversations(team, queued_at) WHERE queued_at IS NOT NULL;",
         /* 8: the dead letters, counted and listed without reading every message. */
         "CREATE INDEX messages_dead ON messages(channel, seq) WHERE direction = 'outbound' AND status = 'failed';",
+        /* 9: reserved: kpis (the lead fills it in at merge). */
+        "SELECT 1;",
+        /* 10: SLA targets per conversation, and the surveys asked after a resolve with their ratings (typed_sla.c). */
+        "CREATE TABLE conversation_sla (conversation_id TEXT NOT NULL, target TEXT NOT NULL, policy TEXT NOT NULL,"
+        "  started_at TEXT NOT NULL, due_at TEXT NOT NULL, warn_at TEXT NOT NULL, paused_at TEXT, warned_at TEXT,"
+        "  breached_at TEXT, met_at TEXT, PRIMARY KEY (conversation_id, target));"
+        "CREATE INDEX conversation_sla_running ON conversation_sla(due_at) WHERE met_at IS NULL AND paused_at IS NULL;"
+        "CREATE TABLE surveys (conversation_id TEXT PRIMARY KEY, contact_id TEXT NOT NULL, survey TEXT NOT NULL,"
+        "  channel TEXT, language TEXT, status TEXT NOT NULL, due_at TEXT NOT NULL, sent_at TEXT, message_id TEXT,"
+        "  agent TEXT, team TEXT, score INTEGER, comment TEXT, answered_at TEXT, reason TEXT);"
+        "CREATE INDEX surveys_due ON surveys(due_at) WHERE status = 'scheduled';"
+        "CREATE INDEX surveys_answered ON surveys(agent, answered_at) WHERE status = 'answered';",
         NULL,
 };
 

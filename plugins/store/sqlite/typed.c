@@ -250,4 +250,13 @@ const struct parley_store_typed_ops sq_typed_ops = {
         .login_failure_get = ty_login_failure_get,
         .login_failure_clear = ty_login_failure_clear,
         .login_failures_forget = ty_login_failures_forget,
+        .sla_put = ty_sla_put,
+        .sla_of_conversation = ty_sla_of_conversation,
+        .sla_due = ty_sla_due,
+        .sla_list = ty_sla_list,
+        .survey_insert = ty_survey_insert,
+        .survey_update = ty_survey_update,
+        .survey_lock = ty_survey_lock,
+        .surveys_due = ty_surveys_due,
+        .ratings_list = ty_ratings_list,
 };

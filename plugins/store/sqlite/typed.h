@@ -97,4 +97,16 @@ int ty_login_failure_get(void *store, const char *key, int64_t *count, int64_t *
 int ty_login_failure_clear(void *store, const char *key);
 int ty_login_failures_forget(void *store, int64_t before_ms);
 
+/* SLA targets and surveys (typed_sla.c, 1.4). */
+int ty_sla_put(parley_store_tx *tx, const struct parley_sla_rec *r, size_t n);
+int ty_sla_of_conversation(parley_store_tx *tx, const char *conversation_id, parley_store_row_cb cb, void *arg);
+int ty_sla_due(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+int ty_sla_list(void *store, const char *state, const char *team, size_t max, parley_store_row_cb cb, void *arg);
+int ty_survey_insert(parley_store_tx *tx, const struct parley_survey_rec *r);
+int ty_survey_update(parley_store_tx *tx, const struct parley_survey_rec *r);
+int ty_survey_lock(parley_store_tx *tx, const char *conversation_id, struct parley_survey_rec *out);
+int ty_surveys_due(void *store, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+int ty_ratings_list(void *store, const char *conversation_id, const char *agent, size_t max, parley_store_row_cb cb,
+                    void *arg);
+
 #endif

@@ -1,5 +1,5 @@
 /*
- * store.h: the typed store contract (ABI 1.2; accounts and sessions since 1.3).
+ * store.h: the typed store contract (ABI 1.2; accounts and sessions since 1.3; SLA and surveys since 1.4).
  *
  * A store persists and queries; it decides nothing.  When a contact is
  * created, which conversation a message joins, when a resolved conversation
@@ -168,6 +168,52 @@ struct parley_session_rec {
 	int64_t created_ms;  /* ms since the epoch */
 	int64_t expires_ms;
 	int revoked; /* 1 after logout, a password change or the account's removal */
+};
+
+/* ---- 1.4 records: SLA targets and surveys */
+
+/*
+ * One promise on a conversation: target "first_response",
+ * "next_response" or "resolution" of the policy `policy`, due at due_at
+ * (business time counted by the core).  While the clock is paused
+ * (paused_at set) neither warning nor breach comes; the core moves due_at
+ * and warn_at when it runs again.
+ */
+struct parley_sla_rec {
+	const char *conversation_id;
+	const char *target;
+	const char *policy;
+	const char *started_at;
+	const char *due_at;
+	const char *warn_at;
+	const char *paused_at;   /* NULL while running */
+	const char *warned_at;   /* NULL until sla.warning was published */
+	const char *breached_at; /* NULL until sla.breached was published */
+	const char *met_at;      /* NULL until kept (or kept late) */
+	const char *team;        /* sla_list only: the conversation's team */
+};
+
+/*
+ * A survey (CSAT or NPS) asked after a resolve, and its answer: the
+ * rating, on the conversation and on the agent who held it when it was
+ * sent.  status: scheduled, sent, answered, skipped (why in `reason`).
+ */
+struct parley_survey_rec {
+	const char *conversation_id;
+	const char *contact_id;
+	const char *survey; /* "csat" (1-5) or "nps" (0-10) */
+	const char *channel;
+	const char *language;
+	const char *status;
+	const char *due_at;
+	const char *sent_at;
+	const char *message_id; /* the outbound message that asked */
+	const char *agent;
+	const char *team;
+	int64_t score; /* -1 until answered */
+	const char *comment;
+	const char *answered_at;
+	const char *reason; /* why skipped */
 };
 
 /*
@@ -398,6 +444,55 @@ struct parley_store_typed_ops {
 	int (*login_failure_clear)(void *store, const char *key);
 	/* Forget every key whose last failure is before before_ms. */
 	int (*login_failures_forget)(void *store, int64_t before_ms);
+
+	/* ---- 1.4: SLA and surveys */
+
+	/*
+	 * The promises kept on a conversation and the surveys asked after it,
+	 * decided by the core (core/sla.c, core/survey.c) inside the
+	 * conversation core's transactions.  A store built before these slots
+	 * has a struct_size that ends before sla_put: the core then keeps no
+	 * SLA and asks no survey (and says so at start).  Visitors follow the
+	 * rules of the 1.3 block; rows visited inside a transaction are owned
+	 * by it.
+	 */
+
+	/* Insert or replace SLA targets, by (conversation_id, target). */
+	int (*sla_put)(parley_store_tx *tx, const struct parley_sla_rec *s, size_t n);
+	/* Visit a conversation's targets (row: const struct parley_sla_rec *), by target. */
+	int (*sla_of_conversation)(parley_store_tx *tx, const char *conversation_id, parley_store_row_cb cb, void *arg);
+	/*
+	 * Visit, at most max, locked (a store shared by nodes skips rows
+	 * another transaction holds), the running targets (met_at and
+	 * paused_at NULL) that are due a warning (warned_at NULL, warn_at <=
+	 * now) or a breach (breached_at NULL, due_at <= now).
+	 */
+	int (*sla_due)(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+	/*
+	 * Visit targets not met (met_at NULL) by state: "breached"
+	 * (breached_at set) or "at_risk" (warned_at set, breached_at NULL),
+	 * of conversations not resolved, of one team when team is not NULL,
+	 * at most max, the earliest due first (row: const struct parley_sla_rec *,
+	 * with team filled from the conversation).
+	 */
+	int (*sla_list)(void *store, const char *state, const char *team, size_t max, parley_store_row_cb cb,
+	                void *arg);
+
+	/* A new survey; PARLEY_EEXIST when the conversation has one (one survey per conversation). */
+	int (*survey_insert)(parley_store_tx *tx, const struct parley_survey_rec *s);
+	/* Replace every field of the conversation's survey. PARLEY_ENOENT when there is none. */
+	int (*survey_update)(parley_store_tx *tx, const struct parley_survey_rec *s);
+	/* The conversation's survey, locked until the transaction ends. PARLEY_ENOENT when there is none. */
+	int (*survey_lock)(parley_store_tx *tx, const char *conversation_id, struct parley_survey_rec *out);
+	/* Visit surveys with status "scheduled" and due_at <= now, the earliest first, at most max (no lock). */
+	int (*surveys_due)(void *store, const char *now, size_t max, parley_store_row_cb cb, void *arg);
+	/*
+	 * Visit answered surveys (the ratings), newest first, at most max: of
+	 * one conversation, or one agent, when given (row: const struct
+	 * parley_survey_rec *).
+	 */
+	int (*ratings_list)(void *store, const char *conversation_id, const char *agent, size_t max,
+	                    parley_store_row_cb cb, void *arg);
 };
 
 /* A stored envelope as messages_since visits it. */
