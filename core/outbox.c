@@ -163,7 +163,13 @@ static void send_one(struct outbox *o, cJSON *msg)
 		metrics_add(gw->metrics, "outbound_sent_total", "channel", ch->name, 1);
 		/* Accepted by the provider: a response (a dead-lettered send never is one). */
 		const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "conversation_id"));
-		if (conv && inbox_sent(gw->inbox, conv, time_now_ms()) != 0)
+		const cJSON *by =
+		        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(msg, "meta"), "sent_by");
+		const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(by, "kind"));
+		const char *agent = kind && strcmp(kind, "agent") == 0
+		                            ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(by, "name"))
+		                            : NULL;
+		if (conv && inbox_sent(gw->inbox, conv, clock_now_ms(), agent) != 0)
 			log_msg(PARLEY_LOG_WARN, ch->what, "could not record the first response of conversation %s",
 			        conv);
 		publish_status(gw, msg, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL);

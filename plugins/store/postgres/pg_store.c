@@ -99,6 +99,13 @@ static const char *const migrations[] = {
         "CREATE INDEX conversations_queue ON conversations(team, queued_at) WHERE queued_at IS NOT NULL;",
         /* 6: the dead letters, counted and listed without reading every message. */
         "CREATE INDEX messages_dead ON messages(channel, seq) WHERE direction = 'outbound' AND status = 'failed';",
+        /* 7: the history as the KPIs read it (docs/kpis.md): who did it, and who held the conversation where,
+         * recorded with each row; rows by time; business time (pg_reports.c). */
+        "ALTER TABLE conversation_events ADD COLUMN actor text, ADD COLUMN agent text, ADD COLUMN team text,"
+        " ADD COLUMN channel text;"
+        "UPDATE conversation_events AS e SET actor = e.data->>'by', agent = c.assignee, team = c.team,"
+        " channel = c.last_channel FROM conversations AS c WHERE c.id = e.conversation_id;"
+        "CREATE INDEX conversation_events_at ON conversation_events(at, conversation_id);" PG_BUSINESS_MS_FUNCTION,
         NULL,
 };
 
