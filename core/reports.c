@@ -15,6 +15,7 @@
 #include "store.h"
 #include "util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +72,11 @@ static void copy_ms(cJSON *to, const char *name, const cJSON *row, const char *k
 	cJSON_AddItemToObject(to, name, cJSON_IsNumber(v) ? cJSON_CreateNumber(v->valuedouble) : cJSON_CreateNull());
 }
 
-/* 100 * a / n, or null when n is 0. */
+/* 100 * a / n rounded to 2 decimals (half away from zero), or null when n is 0. */
 static void add_pct(cJSON *to, const char *name, double a, double n)
 {
-	cJSON_AddItemToObject(to, name, n > 0 ? cJSON_CreateNumber(100.0 * a / n) : cJSON_CreateNull());
+	cJSON_AddItemToObject(to, name,
+	                      n > 0 ? cJSON_CreateNumber(round(100.0 * a / n * 100) / 100) : cJSON_CreateNull());
 }
 
 static cJSON *durations(const cJSON *row, int business)
