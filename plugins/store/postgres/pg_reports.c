@@ -41,7 +41,7 @@ int pg_reports_kpis(struct pgstore *s, const char *request_json, char **reply)
 		return PARLEY_EINVAL;
 	}
 	int rv;
-	PGresult *r = pg_run(s, KPIS_SQL, 8, p, &rv);
+	PGresult *r = pg_run(s, kpis_sql, 8, p, &rv);
 	cJSON_Delete(req);
 	if (!r) {
 		*reply = strdup("the store could not compute the KPIs");

@@ -131,7 +131,7 @@ int reports_kpis(struct store *s, const cJSON *req, char **reply)
 	}
 	pthread_mutex_lock(&s->rlock);
 	sqlite3_stmt *st = NULL;
-	int rv = sqlite3_prepare_v2(s->r, KPIS_SQL, -1, &st, NULL) == SQLITE_OK ? 0 : PARLEY_EIO;
+	int rv = sqlite3_prepare_v2(s->r, kpis_sql, -1, &st, NULL) == SQLITE_OK ? 0 : PARLEY_EIO;
 	if (rv != 0)
 		s->host->log(s->inst, PARLEY_LOG_ERROR, "reports.kpis: %s", sqlite3_errmsg(s->r));
 	if (rv == 0 && (bind_text(st, "$1", from) || bind_text(st, "$2", to) || bind_text(st, "$3", by) ||
