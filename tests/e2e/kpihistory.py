@@ -375,7 +375,7 @@ reports:
             self.row(c["conv"], "bot.handoff", {"bot": "bot:faq", "to": "agent", "by": agent}, agent)
         if ok:
             self.row(c["conv"], "replied", {"by": agent, "kind": "agent"}, agent)
-        self.sent = True
+        self.sent.add(c["conv"])
 
     def pending(self, c):
         self.op("conversation.set", {"conversation_id": c["conv"], "status": "pending"})
@@ -413,14 +413,22 @@ reports:
         self.row(c["conv"], type_, data, data.get("by"))
 
     def drain(self):
-        """Wait until the outbox has sent (or dead-lettered) everything queued at this time."""
+        """Wait until the outbox has sent (or dead-lettered) everything queued at this time, and the
+        accepted replies are in the history (the outbox logs them after it records the send)."""
         end = time.time() + 30
         while time.time() < end:
             c = self.op("outbox.counts", {})["counts"]
             if c["queued"] + c["retry"] + c["sending"] == 0:
-                return
+                break
             time.sleep(0.02)
-        check(False, "the outbox drained")
+        for conv in self.sent:
+            want = sum(1 for r in self.log[conv] if r["type"] == "replied")
+            while time.time() < end:
+                got = self.op("conversation.get", {"conversation_id": conv})["conversation"]["events"]
+                if sum(1 for e in got if e["type"] == "replied") >= want:
+                    break
+                time.sleep(0.02)
+        check(time.time() < end, "the outbox drained and its replies are in the history")
 
 
 def plan(n, seed=15):
@@ -495,7 +503,7 @@ def run(h, acts):
     while i < len(acts):
         step = acts[i]["step"]
         h.set_step(step)
-        h.sent = False
+        h.sent = set()
         j = i
         while j < len(acts) and acts[j]["step"] == step:
             a = acts[j]

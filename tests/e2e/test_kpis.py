@@ -6,7 +6,7 @@ import os
 import sqlite3
 
 from harness import check, done
-from kpihistory import History, compare, plan, run, sanity
+from kpihistory import History, compare, parse_ms, plan, run, sanity
 
 h = None
 
@@ -15,9 +15,9 @@ def insert(conv, type_, data, at):
     """Ratings and SLA due times: rows another module appends through conversation_events_append."""
     db = sqlite3.connect(os.path.join(h.gw.dir, "var", "parley.db"), timeout=10)
     with db:
-        db.execute("INSERT INTO conversation_events (conversation_id, type, data, at, actor, agent, team, channel)"
-                   " SELECT ?1, ?2, ?3, ?4, ?3 ->> 'by', c.assignee, c.team, c.last_channel"
-                   " FROM conversations AS c WHERE c.id = ?1", (conv, type_, data, at))
+        db.execute("INSERT INTO conversation_events (conversation_id, type, data, at, actor, agent, team, channel,"
+                   " at_ms) SELECT ?1, ?2, ?3, ?4, ?3 ->> 'by', c.assignee, c.team, c.last_channel, ?5"
+                   " FROM conversations AS c WHERE c.id = ?1", (conv, type_, data, at, parse_ms(at)))
     db.close()
 
 

@@ -39,9 +39,9 @@ psql = None
 def insert(conv, type_, data, at):
     """Ratings and SLA due times: rows another module appends through conversation_events_append."""
     q = lambda s: "'" + s.replace("'", "''") + "'"
-    psql.run("INSERT INTO conversation_events (conversation_id, type, data, at, actor, agent, team, channel)"
-           f" SELECT {q(conv)}, {q(type_)}, {q(data)}::jsonb, {q(at)}, {q(data)}::jsonb->>'by', c.assignee, c.team,"
-           f" c.last_channel FROM conversations AS c WHERE c.id = {q(conv)}")
+    psql.run("INSERT INTO conversation_events (conversation_id, type, data, at, actor, agent, team, channel, at_ms)"
+             f" SELECT {q(conv)}, {q(type_)}, {q(data)}::jsonb, {q(at)}, {q(data)}::jsonb->>'by', c.assignee, c.team,"
+             f" c.last_channel, parley_ms({q(at)}) FROM conversations AS c WHERE c.id = {q(conv)}")
 
 
 try:

@@ -5,7 +5,7 @@
  * figure in words; this is the definition the figures come from.
  *
  * Each store provides two functions: parley_ms(text) (an RFC 3339 time
- * as milliseconds since 1970) and parley_business_ms(a, b, tz, days,
+ * as milliseconds since 1970; at_ms holds it for each row's at) and parley_business_ms(a, b, tz, days,
  * from_m, to_m) (the business milliseconds between two such times, under
  * weekly hours in an IANA zone; NULL when tz is NULL).
  *
@@ -15,9 +15,9 @@
  * Sunday), $7 and $8 the hours (minutes after local midnight).
  *
  * It answers one row per (kind, total, key): n measures, hits and hits2
- * (how many satisfied the kind's conditions), and the median and 90th
- * percentile (nearest rank: the value at rank ceil(p * n)) of the calendar
- * and business values.  total is 1 for the row over every key.
+ * (how many satisfied the kind's conditions), and for durations the median
+ * and 90th percentile (nearest rank: the value at rank ceil(p * n)) of the
+ * calendar and business values.  total is 1 for the row over every key.
  */
 #ifndef PARLEY_STORE_KPIS_SQL_H
 #define PARLEY_STORE_KPIS_SQL_H
@@ -29,17 +29,17 @@
 #define KPI_RUNNING        "OVER (PARTITION BY x.conversation_id ORDER BY x.seq ROWS UNBOUNDED PRECEDING)"
 #define KPI_REOPENED_AFTER(r)                                                                                          \
 	"EXISTS (SELECT 1 FROM conversation_events AS z WHERE z.conversation_id = " r ".cid AND z.seq > " r ".seq"     \
-	" AND z.type = 'reopened' AND parley_ms(z.at) <= " r ".t + CAST($4 AS BIGINT))"
+	" AND z.type = 'reopened' AND z.at_ms <= " r ".t + CAST($4 AS BIGINT))"
 
 /* clang-format off */
 static const char kpis_sql[] =
 	"WITH cv AS (SELECT DISTINCT conversation_id FROM conversation_events WHERE " KPI_IN_PERIOD("at") "),"
 	/* Every row of the conversations with a row in the period, with: when a human could last start
 	 * (start_t), and how many human replies and human resolutions it had so far. */
-	" e AS MATERIALIZED (SELECT x.conversation_id AS cid, x.seq, x.type, x.at, parley_ms(x.at) AS t, x.actor,"
+	" e AS MATERIALIZED (SELECT x.conversation_id AS cid, x.seq, x.type, x.at, x.at_ms AS t, x.actor,"
 	"  x.agent, x.team, x.channel, x.data,"
 	"  max(CASE WHEN x.type IN ('opened', 'reopened') OR (x.type = 'bot.handoff' AND x.data->>'to' = 'queue')"
-	"   THEN parley_ms(x.at) END) " KPI_RUNNING " AS start_t,"
+	"   THEN x.at_ms END) " KPI_RUNNING " AS start_t,"
 	"  sum(CASE WHEN " KPI_HUMAN_REPLY("x.") " THEN 1 ELSE 0 END) " KPI_RUNNING " AS human_replies,"
 	"  sum(CASE WHEN x.type = 'resolved' AND " KPI_HUMAN("x.actor") " THEN 1 ELSE 0 END) " KPI_RUNNING
 	"   AS human_resolutions"
@@ -95,20 +95,28 @@ static const char kpis_sql[] =
 	"   CASE WHEN a.type = 'replied' THEN a.actor ELSE a.agent END, a.t - sd.due_t, NULL,"
 	"   CASE WHEN a.t > sd.due_t THEN 1 ELSE 0 END, 0 FROM sd JOIN e AS a ON a.cid = sd.cid AND a.seq = sd.aseq"
 	"   WHERE sd.due_t IS NOT NULL AND " KPI_IN_PERIOD("a.at") "),"
-	/* Each measure under its key, and again in the total; ranked for the percentiles. */
-	" g AS (SELECT kind, 0 AS total, CASE $3 WHEN 'channel' THEN channel WHEN 'team' THEN team ELSE agent END"
-	"  AS grp, v, b, f1, f2 FROM m UNION ALL SELECT kind, 1, NULL, v, b, f1, f2 FROM m),"
-	" r AS (SELECT kind, total, grp, v, b, f1, f2,"
-	"  row_number() OVER (PARTITION BY kind, total, grp ORDER BY v) AS rv,"
-	"  row_number() OVER (PARTITION BY kind, total, grp ORDER BY b) AS rb,"
-	"  count(*) OVER (PARTITION BY kind, total, grp) AS cn, count(b) OVER (PARTITION BY kind, total, grp) AS cb"
-	"  FROM g)"
-	" SELECT kind, total, grp, count(*) AS n, sum(f1) AS hits, sum(f2) AS hits2,"
-	"  max(CASE WHEN rv = (cn + 1) / 2 THEN v END) AS median_ms,"
-	"  max(CASE WHEN rv = (9 * cn + 9) / 10 THEN v END) AS p90_ms,"
-	"  max(CASE WHEN cb > 0 AND rb = (cb + 1) / 2 THEN b END) AS business_median_ms,"
-	"  max(CASE WHEN cb > 0 AND rb = (9 * cb + 9) / 10 THEN b END) AS business_p90_ms"
-	" FROM r GROUP BY kind, total, grp ORDER BY total, grp, kind";
+	/* Each measure under its key, and again in the total; counted; the durations ranked for the percentiles. */
+	" g AS MATERIALIZED (SELECT kind, 0 AS total, CASE $3 WHEN 'channel' THEN channel WHEN 'team' THEN team"
+	"  ELSE agent END AS grp, v, b, f1, f2 FROM m UNION ALL SELECT kind, 1, NULL, v, b, f1, f2 FROM m),"
+	" c AS MATERIALIZED (SELECT kind, total, grp, count(*) AS n, sum(f1) AS hits, sum(f2) AS hits2 FROM g"
+	"  GROUP BY kind, total, grp),"
+	" rv AS (SELECT kind, total, grp, v, row_number() OVER (PARTITION BY kind, total, grp ORDER BY v) AS k FROM g"
+	"  WHERE kind IN ('first_response', 'resolution', 'queue') OR kind LIKE 'sla.%'),"
+	" rb AS (SELECT kind, total, grp, b, row_number() OVER (PARTITION BY kind, total, grp ORDER BY b) AS k FROM g"
+	"  WHERE kind IN ('first_response', 'resolution') AND b IS NOT NULL),"
+	" pv AS (SELECT rv.kind, rv.total, rv.grp, max(CASE WHEN rv.k = (c.n + 1) / 2 THEN rv.v END) AS median_ms,"
+	"  max(CASE WHEN rv.k = (9 * c.n + 9) / 10 THEN rv.v END) AS p90_ms FROM rv JOIN c ON c.kind = rv.kind"
+	"  AND c.total = rv.total AND c.grp IS NOT DISTINCT FROM rv.grp WHERE rv.k IN ((c.n + 1) / 2, (9 * c.n + 9) / 10)"
+	"  GROUP BY rv.kind, rv.total, rv.grp),"
+	" pb AS (SELECT rb.kind, rb.total, rb.grp, max(CASE WHEN rb.k = (c.n + 1) / 2 THEN rb.b END) AS median_ms,"
+	"  max(CASE WHEN rb.k = (9 * c.n + 9) / 10 THEN rb.b END) AS p90_ms FROM rb JOIN c ON c.kind = rb.kind"
+	"  AND c.total = rb.total AND c.grp IS NOT DISTINCT FROM rb.grp WHERE rb.k IN ((c.n + 1) / 2, (9 * c.n + 9) / 10)"
+	"  GROUP BY rb.kind, rb.total, rb.grp)"
+	" SELECT c.kind, c.total, c.grp, c.n, c.hits, c.hits2, pv.median_ms, pv.p90_ms,"
+	"  pb.median_ms AS business_median_ms, pb.p90_ms AS business_p90_ms"
+	" FROM c LEFT JOIN pv ON pv.kind = c.kind AND pv.total = c.total AND pv.grp IS NOT DISTINCT FROM c.grp"
+	" LEFT JOIN pb ON pb.kind = c.kind AND pb.total = c.total AND pb.grp IS NOT DISTINCT FROM c.grp"
+	" ORDER BY c.total, c.grp, c.kind";
 /* clang-format on */
 
 #endif

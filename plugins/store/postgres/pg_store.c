@@ -100,12 +100,15 @@ static const char *const migrations[] = {
         /* 6: the dead letters, counted and listed without reading every message. */
         "CREATE INDEX messages_dead ON messages(channel, seq) WHERE direction = 'outbound' AND status = 'failed';",
         /* 7: the history as the KPIs read it (docs/kpis.md): who did it, and who held the conversation where,
-         * recorded with each row; rows by time; business time (pg_reports.c). */
+         * recorded with each row, and its time as milliseconds (at_ms, what the KPIs compute with); rows by time;
+         * the KPIs' SQL functions (pg_reports.c). */
+        PG_BUSINESS_MS_FUNCTION
         "ALTER TABLE conversation_events ADD COLUMN actor text, ADD COLUMN agent text, ADD COLUMN team text,"
-        " ADD COLUMN channel text;"
-        "UPDATE conversation_events AS e SET actor = e.data->>'by', agent = c.assignee, team = c.team,"
-        " channel = c.last_channel FROM conversations AS c WHERE c.id = e.conversation_id;"
-        "CREATE INDEX conversation_events_at ON conversation_events(at, conversation_id);" PG_BUSINESS_MS_FUNCTION,
+        " ADD COLUMN channel text, ADD COLUMN at_ms bigint;"
+        "UPDATE conversation_events AS e SET at_ms = parley_ms(e.at), actor = e.data->>'by', agent = c.assignee,"
+        " team = c.team, channel = c.last_channel FROM conversations AS c WHERE c.id = e.conversation_id;"
+        "UPDATE conversation_events SET at_ms = parley_ms(at) WHERE at_ms IS NULL;"
+        "CREATE INDEX conversation_events_at ON conversation_events(at, conversation_id);",
         NULL,
 };
 

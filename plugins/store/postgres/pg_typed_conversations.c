@@ -229,8 +229,8 @@ int pg_conversation_events_append(parley_store_tx *tx, const struct parley_conve
 	        tx,
 	        /* With each row, its actor (data.by) and the conversation's holder and channel. */
 	        "INSERT INTO conversation_events (conversation_id, type, data, at, actor, agent, team,"
-	        " channel) SELECT u.cid, u.type, coalesce(u.data::jsonb, '{}'), coalesce(u.at, $5),"
-	        " u.data::jsonb->>'by', c.assignee, c.team, c.last_channel"
+	        " channel, at_ms) SELECT u.cid, u.type, coalesce(u.data::jsonb, '{}'), coalesce(u.at, $5),"
+	        " u.data::jsonb->>'by', c.assignee, c.team, c.last_channel, parley_ms(coalesce(u.at, $5))"
 	        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY"
 	        "  AS u(cid, type, data, at, i) LEFT JOIN conversations AS c ON c.id = u.cid"
 	        " ORDER BY u.i",

@@ -105,12 +105,14 @@ static const char *const migrations[] = {
         /* 8: the dead letters, counted and listed without reading every message. */
         "CREATE INDEX messages_dead ON messages(channel, seq) WHERE direction = 'outbound' AND status = 'failed';",
         /* 9: the history as the KPIs read it (docs/kpis.md): who did it, and who held the conversation where,
-         * recorded with each row; rows by time. */
+         * recorded with each row, and its time as milliseconds (at_ms, what the KPIs compute with); rows by time. */
         "ALTER TABLE conversation_events ADD COLUMN actor TEXT;"
         "ALTER TABLE conversation_events ADD COLUMN agent TEXT;"
         "ALTER TABLE conversation_events ADD COLUMN team TEXT;"
         "ALTER TABLE conversation_events ADD COLUMN channel TEXT;"
-        "UPDATE conversation_events SET actor = data->>'by', agent = (SELECT c.assignee FROM conversations AS c"
+        "ALTER TABLE conversation_events ADD COLUMN at_ms INTEGER;"
+        "UPDATE conversation_events SET at_ms = CAST(round((julianday(at) - 2440587.5) * 86400000) AS INTEGER),"
+        " actor = data->>'by', agent = (SELECT c.assignee FROM conversations AS c"
         " WHERE c.id = conversation_id), team = (SELECT c.team FROM conversations AS c WHERE c.id = conversation_id),"
         " channel = (SELECT c.last_channel FROM conversations AS c WHERE c.id = conversation_id);"
         "CREATE INDEX conversation_events_at ON conversation_events(at, conversation_id);",
@@ -265,7 +267,7 @@ static int st_start(void *data, char **errmsg)
 	if ((rv = open_db(s, &s->w, errmsg)) != 0 || (rv = migrate(s, errmsg)) != 0 ||
 	    (rv = open_db(s, &s->r, errmsg)) != 0)
 		return rv;
-	if (reports_register(s->r) != 0) {
+	if (reports_register(s->w) != 0 || reports_register(s->r) != 0) {
 		*errmsg = sq_printf("cannot prepare the SQLite store %s: %s", s->path, sqlite3_errmsg(s->r));
 		return PARLEY_EIO;
 	}
