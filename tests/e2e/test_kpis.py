@@ -2,11 +2,12 @@
 pipeline with a steered clock, over the webhook, Telegram and WhatsApp channels; every KPI computed
 again here from what the test did, and `parley stats --json` gives the same figures, per channel, per
 team and per agent, for the whole month and for a part of it."""
+import json
 import os
 import sqlite3
 
 from harness import check, done
-from kpihistory import History, compare, parse_ms, plan, run, sanity
+from kpihistory import TOKEN, History, compare, parse_ms, plan, run, sanity
 
 h = None
 
@@ -28,7 +29,16 @@ try:
     run(h, acts)
     got, total = compare(h, "2026-11-01", "2026-12-01", "channel")
     sanity(total)
-    compare(h, "2026-11-01", "2026-12-01", "team")
+    got_team, _ = compare(h, "2026-11-01", "2026-12-01", "team")
+    # The same figures over HTTP, and refusals that name the field.
+    st, body = h.gw.request("GET", "/api/v1/reports/kpis?from=2026-11-01&to=2026-12-01&by=team",
+                            headers={"Authorization": "Bearer " + TOKEN})
+    r = json.loads(body)
+    r.pop("ok", None)
+    check(st == 200 and r == got_team, f"GET /api/v1/reports/kpis answers what parley stats does: {st}")
+    for q, field in (("by=colour", "'by'"), ("from=yesterday", "'from'"), ("from=2026-12-01&to=2026-11-01", "'from'")):
+        st, body = h.gw.request("GET", f"/api/v1/reports/kpis?{q}", headers={"Authorization": "Bearer " + TOKEN})
+        check(st == 400 and field in body.decode(), f"{q}: 400 naming {field}: {st} {body[:200]}")
     compare(h, "2026-11-01", "2026-12-01", "agent")
     # A part of the period: only what ended within it counts.
     compare(h, "2026-11-02T12:00:00.000Z", "2026-11-03T02:00:00.000Z", "channel")

@@ -27,6 +27,10 @@
 #define KPI_IN_PERIOD(at)  at " >= $1 AND " at " < $2"
 #define KPI_HUMAN_REPLY(p) "(" p "type = 'replied' AND " p "data->>'kind' = 'agent')"
 #define KPI_RUNNING        "OVER (PARTITION BY x.conversation_id ORDER BY x.seq ROWS UNBOUNDED PRECEDING)"
+#define KPI_BEFORE                                                                                                     \
+	"OVER (PARTITION BY x.conversation_id ORDER BY x.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+/* The start of a wait in the team's queue. */
+#define KPI_QUEUE_START "(x.type = 'queued' OR (x.type = 'bot.handoff' AND x.data->>'to' = 'queue'))"
 #define KPI_REOPENED_AFTER(r)                                                                                          \
 	"EXISTS (SELECT 1 FROM conversation_events AS z WHERE z.conversation_id = " r ".cid AND z.seq > " r ".seq"     \
 	" AND z.type = 'reopened' AND z.at_ms <= " r ".t + CAST($4 AS BIGINT))"
@@ -35,19 +39,19 @@
 static const char kpis_sql[] =
 	"WITH cv AS (SELECT DISTINCT conversation_id FROM conversation_events WHERE " KPI_IN_PERIOD("at") "),"
 	/* Every row of the conversations with a row in the period, with: when a human could last start
-	 * (start_t), and how many human replies and human resolutions it had so far. */
+	 * (start_t), how many human replies and human resolutions it had so far, and its queue: the latest
+	 * start of a wait (q_seq, q_t) and the latest claim or assignment before the row (o_seq). */
 	" e AS MATERIALIZED (SELECT x.conversation_id AS cid, x.seq, x.type, x.at, x.at_ms AS t, x.actor,"
 	"  x.agent, x.team, x.channel, x.data,"
 	"  max(CASE WHEN x.type IN ('opened', 'reopened') OR (x.type = 'bot.handoff' AND x.data->>'to' = 'queue')"
 	"   THEN x.at_ms END) " KPI_RUNNING " AS start_t,"
 	"  sum(CASE WHEN " KPI_HUMAN_REPLY("x.") " THEN 1 ELSE 0 END) " KPI_RUNNING " AS human_replies,"
 	"  sum(CASE WHEN x.type = 'resolved' AND " KPI_HUMAN("x.actor") " THEN 1 ELSE 0 END) " KPI_RUNNING
-	"   AS human_resolutions"
+	"   AS human_resolutions,"
+	"  max(CASE WHEN " KPI_QUEUE_START " THEN x.seq END) " KPI_RUNNING " AS q_seq,"
+	"  max(CASE WHEN " KPI_QUEUE_START " THEN x.at_ms END) " KPI_RUNNING " AS q_t,"
+	"  max(CASE WHEN x.type IN ('bot.claimed', 'assigned') THEN x.seq END) " KPI_BEFORE " AS o_seq"
 	"  FROM conversation_events AS x JOIN cv ON cv.conversation_id = x.conversation_id),"
-	/* The queue's rows: what came before each assignment. */
-	" qe AS (SELECT cid, seq, type, at, t, channel, team, agent, data, LAG(type) OVER w AS pt, LAG(t) OVER w AS ptt"
-	"  FROM e WHERE type IN ('queued', 'bot.claimed', 'assigned') OR (type = 'bot.handoff' AND data->>'to' = 'queue')"
-	"  WINDOW w AS (PARTITION BY cid ORDER BY seq)),"
 	/* Each promise (sla.due) with the row that kept or broke it. */
 	" sd AS (SELECT d.cid, d.data->>'target' AS target, parley_ms(d.data->>'due') AS due_t,"
 	"  (SELECT min(z.seq) FROM conversation_events AS z WHERE z.conversation_id = d.cid AND z.seq > d.seq AND"
@@ -88,8 +92,8 @@ static const char kpis_sql[] =
 	"    FROM conversation_events AS z WHERE z.conversation_id = r.cid AND z.seq > r.seq"
 	"    AND z.type IN ('resolved', 'bot.handoff') ORDER BY z.seq LIMIT 1), 0), 0 FROM e AS r"
 	"   WHERE r.type = 'bot.claimed' AND " KPI_IN_PERIOD("r.at")
-	"  UNION ALL SELECT 'queue', channel, team, agent, t - ptt, NULL, 0, 0 FROM qe"
-	"   WHERE type = 'assigned' AND data->>'assignee' IS NOT NULL AND pt IN ('queued', 'bot.handoff') AND "
+	"  UNION ALL SELECT 'queue', channel, team, agent, t - q_t, NULL, 0, 0 FROM e"
+	"   WHERE type = 'assigned' AND q_seq > coalesce(o_seq, 0) AND data->>'assignee' IS NOT NULL AND "
 	KPI_IN_PERIOD("at")
 	"  UNION ALL SELECT 'sla.' || sd.target, a.channel, a.team,"
 	"   CASE WHEN a.type = 'replied' THEN a.actor ELSE a.agent END, a.t - sd.due_t, NULL,"
