@@ -3,8 +3,8 @@
  * over the conversation history (the statement is kpis_sql.h, shared with
  * the PostgreSQL store), and the two SQL functions it needs: parley_ms and
  * parley_business_ms (business time is computed per interval in C, with the
- * calendar of plugins/common/business_hours.c; the medians and percentiles
- * over it are SQL's).
+ * calendar of plugins/common/business_hours.c read once per report; the
+ * medians and percentiles over it are SQL's).
  */
 #include "store.h"
 
@@ -48,57 +48,55 @@ static void fn_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		sqlite3_result_int64(ctx, ms);
 }
 
-static void calendar_free(void *p)
-{
-	bh_free(p);
-	free(p);
-}
-
-/* parley_business_ms(a, b, tz, days, from_m, to_m); the zone is loaded once per statement (auxdata). */
+/*
+ * parley_business_ms(a, b, tz, days, from_m, to_m): the calendar is the one reports_kpis parsed for
+ * the statement (the function's user data), so the zone is read once per report, not per row; the
+ * arguments after b are the calendar PostgreSQL's function takes.  NULL without a calendar.
+ */
 static void fn_business_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	(void)argc;
-	if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL ||
+	const struct business_hours *bh = sqlite3_user_data(ctx);
+	if (!bh || sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL ||
 	    sqlite3_value_type(argv[2]) == SQLITE_NULL) {
 		sqlite3_result_null(ctx);
 		return;
 	}
-	struct business_hours *bh = sqlite3_get_auxdata(ctx, 2);
-	if (!bh) {
-		cJSON *c = cJSON_CreateObject();
-		cJSON_AddStringToObject(c, "timezone", (const char *)sqlite3_value_text(argv[2]));
-		cJSON_AddStringToObject(c, "from", "00:00");
-		cJSON_AddStringToObject(c, "to", "00:00");
-		bh = calloc(1, sizeof(*bh));
-		char *err = NULL;
-		if (!bh || bh_parse(c, bh, &err) != 0) {
-			cJSON_Delete(c);
-			free(bh);
-			sqlite3_result_error(ctx, err ? err : "parley_business_ms: cannot load the timezone", -1);
-			free(err);
-			return;
-		}
-		cJSON_Delete(c);
-		bh->days = sqlite3_value_int(argv[3]);
-		bh->from_m = sqlite3_value_int(argv[4]);
-		bh->to_m = sqlite3_value_int(argv[5]);
-		sqlite3_set_auxdata(ctx, 2, bh, calendar_free);
-		bh = sqlite3_get_auxdata(ctx, 2); /* NULL when SQLite could not keep it (it freed it) */
-		if (!bh) {
-			sqlite3_result_error_nomem(ctx);
-			return;
-		}
-	}
 	sqlite3_result_int64(ctx, bh_business_ms(bh, sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1])));
+}
+
+/* The calendar of a reports.kpis request ({timezone, days, from_m, to_m}) into bh: 0, or -1 (*why set). */
+static int calendar(const cJSON *c, struct business_hours *bh, char **why)
+{
+	cJSON *z = cJSON_CreateObject();
+	cJSON_AddStringToObject(z, "timezone", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "timezone")));
+	cJSON_AddStringToObject(z, "from", "00:00");
+	cJSON_AddStringToObject(z, "to", "00:00");
+	int rv = bh_parse(z, bh, why);
+	cJSON_Delete(z);
+	if (rv != 0)
+		return -1;
+	bh->days = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "days"));
+	bh->from_m = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "from_m"));
+	bh->to_m = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "to_m"));
+	return 0;
+}
+
+/* parley_business_ms on db with the calendar bh (NULL: none; borrowed until the next call). */
+static int business_function(sqlite3 *db, const struct business_hours *bh)
+{
+	return sqlite3_create_function(db, "parley_business_ms", 6, SQLITE_UTF8 | SQLITE_DETERMINISTIC, (void *)bh,
+	                               fn_business_ms, NULL, NULL) == SQLITE_OK
+	               ? 0
+	               : PARLEY_EIO;
 }
 
 int reports_register(sqlite3 *db)
 {
-	int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
-	if (sqlite3_create_function(db, "parley_ms", 1, flags, NULL, fn_ms, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_create_function(db, "parley_business_ms", 6, flags, NULL, fn_business_ms, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_create_function(db, "parley_ms", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_ms, NULL, NULL) !=
+	    SQLITE_OK)
 		return PARLEY_EIO;
-	return 0;
+	return business_function(db, NULL);
 }
 
 static int bind_text(sqlite3_stmt *st, const char *name, const char *v)
@@ -129,9 +127,17 @@ int reports_kpis(struct store *s, const cJSON *req, char **reply)
 		*reply = strdup("reports.kpis needs from, to and by");
 		return PARLEY_EINVAL;
 	}
+	struct business_hours hours;
+	char *why = NULL;
+	if (bh && calendar(bh, &hours, &why) != 0) {
+		*reply = why ? why : strdup("reports.kpis: the business_hours calendar is not valid");
+		return PARLEY_EINVAL;
+	}
 	pthread_mutex_lock(&s->rlock);
 	sqlite3_stmt *st = NULL;
-	int rv = sqlite3_prepare_v2(s->r, kpis_sql, -1, &st, NULL) == SQLITE_OK ? 0 : PARLEY_EIO;
+	int rv = business_function(s->r, bh ? &hours : NULL);
+	if (rv == 0)
+		rv = sqlite3_prepare_v2(s->r, kpis_sql, -1, &st, NULL) == SQLITE_OK ? 0 : PARLEY_EIO;
 	if (rv != 0)
 		s->host->log(s->inst, PARLEY_LOG_ERROR, "reports.kpis: %s", sqlite3_errmsg(s->r));
 	if (rv == 0 && (bind_text(st, "$1", from) || bind_text(st, "$2", to) || bind_text(st, "$3", by) ||
@@ -159,7 +165,10 @@ int reports_kpis(struct store *s, const cJSON *req, char **reply)
 		rv = PARLEY_EIO;
 	}
 	sqlite3_finalize(st);
+	business_function(s->r, NULL);
 	pthread_mutex_unlock(&s->rlock);
+	if (bh)
+		bh_free(&hours);
 	if (rv != 0) {
 		cJSON_Delete(rows);
 		*reply = strdup("the store could not compute the KPIs");
