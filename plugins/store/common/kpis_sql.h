@@ -25,6 +25,7 @@
 /* A human resolution: not by a bot, not by inactivity. */
 #define KPI_HUMAN(actor)   "NOT (coalesce(" actor ", '') LIKE 'bot:%' OR coalesce(" actor ", '') = 'inactivity')"
 #define KPI_IN_PERIOD(at)  at " >= $1 AND " at " < $2"
+#define KPI_IN_PERIOD_T(t) t " >= parley_ms($1) AND " t " < parley_ms($2)"
 #define KPI_HUMAN_REPLY(p) "(" p "type = 'replied' AND " p "data->>'kind' = 'agent')"
 #define KPI_RUNNING        "OVER (PARTITION BY x.conversation_id ORDER BY x.seq ROWS UNBOUNDED PRECEDING)"
 #define KPI_BEFORE                                                                                                     \
@@ -41,8 +42,9 @@ static const char kpis_sql[] =
 	/* Every row of the conversations with a row in the period, with: when a human could last start
 	 * (start_t), how many human replies and human resolutions it had so far, and its queue: the latest
 	 * start of a wait (q_seq, q_t) and the latest claim or assignment before the row (o_seq). */
-	" e AS MATERIALIZED (SELECT x.conversation_id AS cid, x.seq, x.type, x.at, x.at_ms AS t, x.actor,"
-	"  x.agent, x.team, x.channel, x.data,"
+	" e AS MATERIALIZED (SELECT x.conversation_id AS cid, x.seq, x.type, x.at_ms AS t, x.actor,"
+	"  x.agent, x.team, x.channel, CASE WHEN x.type IN ('replied', 'assigned', 'rated', 'sla.due', 'bot.claimed')"
+	"   THEN x.data END AS data,"
 	"  max(CASE WHEN x.type IN ('opened', 'reopened') OR (x.type = 'bot.handoff' AND x.data->>'to' = 'queue')"
 	"   THEN x.at_ms END) " KPI_RUNNING " AS start_t,"
 	"  sum(CASE WHEN " KPI_HUMAN_REPLY("x.") " THEN 1 ELSE 0 END) " KPI_RUNNING " AS human_replies,"
@@ -61,13 +63,13 @@ static const char kpis_sql[] =
 	/* Every measure: kind, its dimensions, value, business value, and its conditions. */
 	" m AS ("
 	"  SELECT 'opened' AS kind, channel, team, agent, 0 AS v, NULL AS b, 0 AS f1, 0 AS f2 FROM e"
-	"   WHERE type = 'opened' AND " KPI_IN_PERIOD("at")
+	"   WHERE type = 'opened' AND " KPI_IN_PERIOD_T("t")
 	"  UNION ALL SELECT 'first_response', channel, team, actor, t - start_t,"
 	"   parley_business_ms(start_t, t, $5, $6, $7, $8), 0, 0 FROM e"
-	"   WHERE " KPI_HUMAN_REPLY("") " AND human_replies = 1 AND start_t IS NOT NULL AND " KPI_IN_PERIOD("at")
+	"   WHERE " KPI_HUMAN_REPLY("") " AND human_replies = 1 AND start_t IS NOT NULL AND " KPI_IN_PERIOD_T("t")
 	"  UNION ALL SELECT 'resolution', channel, team, agent, t - start_t,"
 	"   parley_business_ms(start_t, t, $5, $6, $7, $8), 0, 0 FROM e"
-	"   WHERE type = 'resolved' AND " KPI_HUMAN("actor") " AND start_t IS NOT NULL AND " KPI_IN_PERIOD("at")
+	"   WHERE type = 'resolved' AND " KPI_HUMAN("actor") " AND start_t IS NOT NULL AND " KPI_IN_PERIOD_T("t")
 	"  UNION ALL SELECT 'fcr', r.channel, r.team, r.agent, 0, NULL,"
 	"   CASE WHEN NOT " KPI_REOPENED_AFTER("r")
 	"   AND (SELECT count(DISTINCT CASE WHEN y.type = 'assigned' THEN y.data->>'assignee' ELSE y.actor END)"
@@ -75,30 +77,30 @@ static const char kpis_sql[] =
 	"    ((y.type = 'assigned' AND y.data->>'assignee' IS NOT NULL) OR " KPI_HUMAN_REPLY("y.") ")) <= 1"
 	"   THEN 1 ELSE 0 END, 0 FROM e AS r"
 	"   WHERE r.type = 'resolved' AND " KPI_HUMAN("r.actor") " AND r.human_resolutions = 1 AND "
-	KPI_IN_PERIOD("r.at")
+	KPI_IN_PERIOD_T("r.t")
 	"  UNION ALL SELECT 'reopen', r.channel, r.team, r.agent, 0, NULL,"
 	"   CASE WHEN " KPI_REOPENED_AFTER("r") " THEN 1 ELSE 0 END,"
 	"   CASE WHEN " KPI_HUMAN("r.actor") " THEN 0 ELSE 1 END FROM e AS r"
-	"   WHERE r.type = 'resolved' AND " KPI_IN_PERIOD("r.at")
+	"   WHERE r.type = 'resolved' AND " KPI_IN_PERIOD_T("r.t")
 	"  UNION ALL SELECT 'csat', channel, team, coalesce(data->>'agent', agent), CAST(data->>'score' AS BIGINT),"
 	"   NULL, CASE WHEN CAST(data->>'score' AS BIGINT) >= 4 THEN 1 ELSE 0 END, 0 FROM e"
-	"   WHERE type = 'rated' AND data->>'survey' = 'csat' AND " KPI_IN_PERIOD("at")
+	"   WHERE type = 'rated' AND data->>'survey' = 'csat' AND " KPI_IN_PERIOD_T("t")
 	"  UNION ALL SELECT 'nps', channel, team, coalesce(data->>'agent', agent), CAST(data->>'score' AS BIGINT),"
 	"   NULL, CASE WHEN CAST(data->>'score' AS BIGINT) >= 9 THEN 1 ELSE 0 END,"
 	"   CASE WHEN CAST(data->>'score' AS BIGINT) <= 6 THEN 1 ELSE 0 END FROM e"
-	"   WHERE type = 'rated' AND data->>'survey' = 'nps' AND " KPI_IN_PERIOD("at")
+	"   WHERE type = 'rated' AND data->>'survey' = 'nps' AND " KPI_IN_PERIOD_T("t")
 	"  UNION ALL SELECT 'bot', r.channel, r.team, r.data->>'bot', 0, NULL,"
 	"   coalesce((SELECT CASE WHEN z.type = 'resolved' AND NOT (" KPI_HUMAN("z.actor") ") THEN 1 ELSE 0 END"
 	"    FROM conversation_events AS z WHERE z.conversation_id = r.cid AND z.seq > r.seq"
 	"    AND z.type IN ('resolved', 'bot.handoff') ORDER BY z.seq LIMIT 1), 0), 0 FROM e AS r"
-	"   WHERE r.type = 'bot.claimed' AND " KPI_IN_PERIOD("r.at")
+	"   WHERE r.type = 'bot.claimed' AND " KPI_IN_PERIOD_T("r.t")
 	"  UNION ALL SELECT 'queue', channel, team, agent, t - q_t, NULL, 0, 0 FROM e"
 	"   WHERE type = 'assigned' AND q_seq > coalesce(o_seq, 0) AND data->>'assignee' IS NOT NULL AND "
-	KPI_IN_PERIOD("at")
+	KPI_IN_PERIOD_T("t")
 	"  UNION ALL SELECT 'sla.' || sd.target, a.channel, a.team,"
 	"   CASE WHEN a.type = 'replied' THEN a.actor ELSE a.agent END, a.t - sd.due_t, NULL,"
 	"   CASE WHEN a.t > sd.due_t THEN 1 ELSE 0 END, 0 FROM sd JOIN e AS a ON a.cid = sd.cid AND a.seq = sd.aseq"
-	"   WHERE sd.due_t IS NOT NULL AND " KPI_IN_PERIOD("a.at") "),"
+	"   WHERE sd.due_t IS NOT NULL AND " KPI_IN_PERIOD_T("a.t") "),"
 	/* Each measure under its key, and again in the total: counted; the durations ranked for the percentiles. */
 	" mk AS MATERIALIZED (SELECT kind, CASE $3 WHEN 'channel' THEN channel WHEN 'team' THEN team ELSE agent END"
 	"  AS grp, v, b, f1, f2 FROM m),"
