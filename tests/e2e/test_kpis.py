@@ -44,6 +44,14 @@ try:
     compare(h, "2026-11-02T12:00:00.000Z", "2026-11-03T02:00:00.000Z", "channel")
     rc, out, err = h.gw.cli("stats", "-c", h.gw.config, "--from", "2026-11-01", "--to", "2026-12-01", "--by", "team")
     check(rc == 0 and "TOTAL" in out and "support" in out, f"the table: {out}")
+    # A calendar that cannot be is refused at check time, with where.
+    bad = os.path.join(h.gw.dir, "bad.yaml")
+    with open(bad, "w") as f:
+        f.write("reports:\n  business_hours: { timezone: Mars/Olympus, from: \"09:00\", to: \"18:00\" }\n"
+                "  reopen_window: soon\n")
+    rc, out, err = h.gw.cli("check", "-c", bad)
+    check(rc != 0 and "bad.yaml:2:19: reports.business_hours: unknown timezone 'Mars/Olympus'" in err
+          and "bad.yaml:3:18: reopen_window" in err, f"parley check names the calendar's errors: {err}")
 finally:
     h.close()
 done()
