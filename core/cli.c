@@ -36,6 +36,7 @@ static const char *const usage_main =
         "  agent add|list|remove|passwd   manage the accounts agents and admins log in with\n"
         "  token create|list|revoke       manage the service tokens other systems send\n"
         "  test [--update] PLUGIN.so FIXTURE|DIR...   run a channel plugin alone against fixtures\n"
+        "  stats [--from D --to D --by channel|team|agent] [--json]   the KPIs\n"
         "\n"
         "`parley COMMAND --help` tells more.  Without -c, $PARLEY_CONFIG is used if set.\n";
 
@@ -57,6 +58,9 @@ struct common {
 	char **teams, **scopes;
 	int nteams, nscopes;
 	int password_stdin;
+	/* stats: --from, --to, --by, --json */
+	const char *from, *until, *by;
+	int json;
 };
 
 /* The options of `parley agent` and `parley token`; 1 when a was one (i advanced past its value), -1 on error. */
@@ -131,6 +135,15 @@ static int parse_common(int argc, char **argv, struct common *c, int sendopts)
 				c->to = argv[i];
 			else
 				c->text = argv[i];
+		} else if (sendopts == 3 && strcmp(a, "--json") == 0) {
+			c->json = 1;
+		} else if (sendopts == 3 &&
+		           (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0 || strcmp(a, "--by") == 0)) {
+			if (++i >= argc) {
+				fprintf(stderr, "parley: %s needs a value\n", a);
+				return -1;
+			}
+			*(a[2] == 'f' ? &c->from : a[2] == 't' ? &c->until : &c->by) = argv[i];
 		} else if (a[0] == '-' && a[1]) {
 			fprintf(stderr, "parley: unknown option '%s' (see --help)\n", a);
 			return -1;
@@ -785,10 +798,39 @@ static int cmd_dlq(struct common *c)
 	return 0;
 }
 
+/* parley stats [--from D] [--to D] [--by channel|team|agent] [--json]: the KPIs (reports.kpis). */
+static int cmd_stats(struct common *c)
+{
+	if (c->nrest != 0)
+		return USAGE;
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", "reports.kpis");
+	if (c->from)
+		cJSON_AddStringToObject(req, "from", c->from);
+	if (c->until)
+		cJSON_AddStringToObject(req, "to", c->until);
+	if (c->by)
+		cJSON_AddStringToObject(req, "by", c->by);
+	cJSON *reply = control_ok(c->config, req);
+	if (!reply)
+		return 1;
+	if (c->json) {
+		cJSON_DeleteItemFromObjectCaseSensitive(reply, "ok");
+		char *s = cJSON_Print(reply);
+		if (s)
+			puts(s);
+		free(s);
+	} else {
+		cli_stats_print(reply);
+	}
+	cJSON_Delete(reply);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct common *c);
-	int sendopts; /* 1: takes --channel/--to/--text; 2: --email/--role/--team/--name/--scope/--password-stdin */
+	int sendopts; /* 1: --channel/--to/--text; 2: --email/--role/--team/--name/--scope/--password-stdin; 3: stats */
 	const char *usage;
 } commands[] = {
         {"run", cmd_run, 0,
@@ -855,6 +897,14 @@ static const struct command {
          "The dead letters: outbound messages the provider refused for good, each with\n"
          "the provider's answer.  retry queues one again (the outbox sends it, with its\n"
          "retries); drop gives it up (status dropped).\n"},
+        {"stats", cmd_stats, 3,
+         "usage: parley stats [-c FILE] [--from DATE] [--to DATE] [--by channel|team|agent] [--json]\n\n"
+         "The KPIs of the period from <= t < to (dates are midnight UTC; the last 30\n"
+         "days by default), per channel (or team, or agent) and in total: first\n"
+         "response and resolution times (median, p90), first-contact resolution, reopen\n"
+         "rate, CSAT, NPS, bot containment, time in queue.  --json prints every figure\n"
+         "(business time, SLA gaps) as the op reports.kpis answers.  docs/kpis.md says\n"
+         "how each is computed.\n"},
         {"send", cmd_send, 1,
          "usage: parley send [-c FILE] --channel NAME --to URN --text TEXT\n\n"
          "Queues an outbound message in the durable outbox; the gateway sends it through\n"
@@ -896,8 +946,7 @@ int cli_main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = {"run",   "check", "plugins", "tail",   "api",    "send",
-	                       "agent", "token", "dlq",     "backup", "reload", "test"};
+	const char *names[] = {"run", "check", "plugins", "tail", "api", "send", "agent", "token", "dlq", "backup", "reload", "test", "stats"};
 	const char *s = cfg_suggest(argv[1], names, sizeof(names) / sizeof(names[0]));
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);

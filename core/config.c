@@ -3,6 +3,8 @@
  * with defaults for everything so that an empty file runs.
  */
 #include "config.h"
+#include "business_hours.h"
+#include "host.h"
 #include "promises.h"
 #include "tls.h"
 #include "util.h"
@@ -422,6 +424,28 @@ static void read_tls(struct reader *r, struct gw_config *cfg, const struct cfg_n
 	tls_pair_free(&pair);
 }
 
+/* reports: {business_hours: {timezone, days, from, to}, reopen_window}: the KPIs' calendar (docs/kpis.md). */
+static void read_reports(struct reader *r, struct gw_config *cfg, const struct cfg_node *rp)
+{
+	static const char *const k[] = {"business_hours", "reopen_window", NULL};
+	cfg_check_keys(cfg->path, rp, k, "reports", r->errs);
+	read_duration(r, rp, "reopen_window", &cfg->reports_reopen_ms);
+	const struct cfg_node *bh = want_map(r, cfg_map_get(rp, "business_hours"), "reports.business_hours");
+	if (!bh)
+		return;
+	char *text = host_config_json(bh), *err = NULL;
+	cJSON *j = text ? cJSON_Parse(text) : NULL;
+	struct business_hours hours;
+	if (bh_parse(j, &hours, &err) != 0)
+		cfg_errors_add(r->errs, r->file, bh, "reports.business_hours: %s", err ? err : "invalid");
+	else
+		bh_free(&hours);
+	free(err);
+	free(text);
+	cJSON_Delete(j);
+	cfg->reports_hours = bh;
+}
+
 void cfg_auth_defaults(struct auth_config *a)
 {
 	a->session_ttl_ms = 12 * 3600 * 1000;
@@ -541,9 +565,7 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		               "the config must be a mapping of sections (channels:, storage:, ...)");
 		return -1;
 	}
-	static const char *const top[] = {"data_dir", "log",      "plugins",   "http",   "publish", "control",
-	                                  "storage",  "channels", "pipelines", "outbox", "commit",  "canned_responses",
-	                                  "node",     "bus",      "auth",      "sla",    "surveys", NULL};
+	static const char *const top[] = {"data_dir", "log", "plugins", "http", "publish", "control", "storage", "channels", "pipelines", "outbox", "commit", "canned_responses", "node", "bus", "auth", "sla", "surveys", "reports", NULL};
 	cfg_check_keys(cfg->path, root, top, "the top level", errs);
 
 	const struct cfg_node *dd = want_scalar(&r, cfg_map_get(root, "data_dir"), "data_dir");
@@ -743,6 +765,10 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		}
 		cfg->canned = canned;
 	}
+
+	const struct cfg_node *rp = want_map(&r, cfg_map_get(root, "reports"), "reports");
+	if (rp)
+		read_reports(&r, cfg, rp);
 
 	const struct cfg_node *st = cfg_map_get(root, "storage");
 	if (st) {

@@ -114,6 +114,9 @@ struct gw_config {
 	struct survey_config *surveys;
 	/* canned_responses: name -> template (borrowed from the tree). */
 	const struct cfg_node *canned;
+	/* reports: the KPIs' business_hours calendar (borrowed; NULL: none) and reopen window (0: reopen_within). */
+	const struct cfg_node *reports_hours;
+	int64_t reports_reopen_ms;
 	struct cfg_node *root;
 };
 

@@ -65,7 +65,7 @@ parley_envelope *envelope_create(const char *kind, const char *direction)
 	}
 	char id[27], now[64];
 	ulid_new(id);
-	time_format_ms(time_now_ms(), now);
+	time_format_ms(clock_now_ms(), now);
 	cJSON_AddNumberToObject(env->obj, "v", 1);
 	cJSON_AddStringToObject(env->obj, "id", id);
 	cJSON_AddStringToObject(env->obj, "kind", kind ? kind : "message");

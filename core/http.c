@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "relay.h"
+#include "reports.h"
 #include "store.h"
 #include "tls.h"
 #include "topology.h"
@@ -204,6 +205,7 @@ static void on_metrics(void *arg, parley_http_request *req)
 	          "# TYPE parley_inflight_submissions gauge\nparley_inflight_submissions %zu\n",
 	          bus_inflight(gw->bus));
 	relay_metrics(gw->relay, &sb);
+	reports_metrics(gw, &sb);
 	/* The outbox as the store has it: waiting and dead-lettered (read at each scrape: cheap, indexed). */
 	char *reply = NULL;
 	if (store_query(gw->st, "outbox.counts", "{}", &reply) == 0) {

@@ -44,6 +44,9 @@ static const struct op_field f_send[] = {
         {"subject", OP_STRING, 0, "The subject (e-mail)."},
         {"thread_ref", OP_STRING, 0, "The provider's thread to reply in."},
         {"meta", OP_OBJECT, 0, "Channel-type specific members (a WhatsApp template, ...)."},
+        {"by", OP_STRING, 0,
+         "The agent who wrote it, for a service or the control socket (a signed-in agent is always themselves): "
+         "then a human reply in the KPIs."},
         F_END};
 static const struct op_field f_messages_list[] = {
         {"conversation_id", OP_STRING, 0, "Only messages of this conversation (required for agents)."},
@@ -81,6 +84,7 @@ static const struct op_field f_resolve[] = {{"conversation_id", OP_STRING, 1, "T
 static const struct op_field f_assign[] = {{"conversation_id", OP_STRING, 1, "The conversation."},
                                            {"assignee", OP_STRING, 0, "The agent (absent or null: unassigned)."},
                                            {"team", OP_STRING, 0, "The team."},
+                                           {"by", OP_STRING, 0, "Who assigned it (the caller when absent)."},
                                            F_END};
 static const struct op_field f_set[] = {
         {"conversation_id", OP_STRING, 1, "The conversation."},
@@ -89,6 +93,7 @@ static const struct op_field f_set[] = {
         {"priority", OP_STRING, 0, "The priority."},
         {"labels", OP_ARRAY, 0, "The labels (strings), replacing the old ones."},
         {"team", OP_STRING, 0, "The team."},
+        {"by", OP_STRING, 0, "Who changed it (the caller when absent)."},
         F_END};
 static const struct op_field f_note[] = {{"conversation_id", OP_STRING, 1, "The conversation."},
                                          {"text", OP_STRING, 1, "The note."},
@@ -160,6 +165,15 @@ static const struct op_field f_token_create[] = {
         {"scopes", OP_ARRAY, 0, "The ops it may call; none: every op but the admin ones."},
         F_END};
 static const struct op_field f_token_id[] = {{"id", OP_STRING, 1, "The token's id (token.list)."}, F_END};
+static const struct op_field f_kpis[] = {
+        {"from", OP_STRING, 0, "The period's start: a date (2026-11-01, UTC) or an RFC 3339 time (30 days ago)."},
+        {"to", OP_STRING, 0, "The period's end, excluded (now when absent)."},
+        {"by", OP_STRING, 0, "channel, team or agent (channel when absent)."},
+        {"reopen_window_ms", OP_INTEGER, 0,
+         "Tools: the store's aggregates as they are (sdk/schemas/store/reports.kpis.json), with this window."},
+        {"business_hours", OP_OBJECT, 0,
+         "Tools, with reopen_window_ms: the store's calendar {timezone, days, from_m, to_m}."},
+        F_END};
 
 static const char *const fixed_snooze[] = {"status", "snoozed", NULL};
 static const char *const fixed_outbound[] = {"direction", "outbound", NULL};
@@ -417,6 +431,14 @@ static const struct op_def table[] = {
          .handler = op_config_reload,
          .http_method = "POST",
          .http_path = "/config/reload"},
+        {.name = "reports.kpis",
+         .summary = "The KPIs of a period per channel, team or agent, from the conversation history (docs/kpis.md).",
+         .role = OP_ADMIN,
+         .fields = f_kpis,
+         .handler = op_reports_kpis,
+         .http_method = "GET",
+         .http_path = "/reports/kpis",
+         .strict = 1},
         {.name = "canned.list",
          .summary = "The canned responses (canned_responses: in the config).",
          .role = OP_AGENT,

@@ -7,12 +7,15 @@
  * while a bot owns it, "-" once handed off (no bot may claim it until an
  * agent hands it back with conversation.bot).  The server enforces it: a
  * bot's reply in a conversation it does not own is refused, and an agent's
- * reply or assignment ends a bot's ownership.
+ * reply or assignment ends a bot's ownership.  Each change of ownership
+ * is logged in the conversation's history (bot.claimed, bot.handoff), for
+ * the KPIs: bot containment, and no bot time in response times.
  */
 #include "auth.h"
 #include "bots.h"
 #include "bus.h"
 #include "gateway.h"
+#include "inbox/inbox.h"
 #include "log.h"
 #include "ops.h"
 #include "ops_handlers.h"
@@ -59,6 +62,28 @@ static int set_owner(struct gateway *gw, const char *id, const char *mark)
 	return store_kv_set(gw->st, NS, id, mark, strlen(mark));
 }
 
+/*
+ * The history row of an ownership change: bot.claimed (bot owns it from now)
+ * or bot.handoff (it ends, to the queue of team or to the agent `by`).
+ */
+static void log_owner(struct gateway *gw, const char *id, const char *type, const char *bot, const char *to,
+                      const char *team, const char *by)
+{
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "bot", bot);
+	if (to)
+		cJSON_AddStringToObject(d, "to", to);
+	if (team)
+		cJSON_AddStringToObject(d, "team", team);
+	if (by)
+		cJSON_AddStringToObject(d, "by", by);
+	char *text = cJSON_PrintUnformatted(d);
+	cJSON_Delete(d);
+	if (!text || inbox_log(gw->inbox, id, type, text) != 0)
+		log_warn("conversation %s: could not log %s in its history", id, type);
+	free(text);
+}
+
 int bots_owns(struct gateway *gw, const char *conversation_id)
 {
 	char mark[160];
@@ -98,8 +123,14 @@ void bots_after(struct gateway *gw, const struct auth_principal *who, const char
 	const char *by = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "by"));
 	if (by && strcmp(by, "queue") == 0)
 		return; /* the queue never assigns a bot's conversation */
-	if (bots_owns(gw, conv) && set_owner(gw, conv, HANDED_OFF) == 0)
+	char mark[160];
+	if (owner_of(gw, conv, mark, sizeof(mark)) != 0 || strncmp(mark, BOT_PREFIX, BOT_PREFIX_SZ) != 0)
+		return;
+	if (set_owner(gw, conv, HANDED_OFF) == 0) {
 		log_info("conversation %s: an agent took it from its bot", conv);
+		const char *agent = who ? who->name : by;
+		log_owner(gw, conv, "bot.handoff", mark, "agent", NULL, agent && agent[0] ? agent : "control");
+	}
 }
 
 void bots_principal(struct auth_principal *p, const char *instance)
@@ -154,6 +185,8 @@ char *op_conversation_claim(struct op_call *call, const cJSON *req)
 		refusal = ops_error("conflict", "the conversation is resolved");
 	else if (set_owner(call->gw, id, call->who->name) != 0)
 		refusal = ops_error("unavailable", "the store cannot record the claim");
+	else
+		log_owner(call->gw, id, "bot.claimed", call->who->name, NULL, NULL, call->who->name);
 	cJSON_Delete(c);
 	if (refusal)
 		return refusal;
@@ -269,6 +302,8 @@ char *op_conversation_handoff(struct op_call *call, const cJSON *req)
 		return r;
 	}
 	free(r);
+	if (strncmp(mark, BOT_PREFIX, BOT_PREFIX_SZ) == 0)
+		log_owner(gw, id, "bot.handoff", mark, "queue", team_copy, call->who ? call->who->name : mark);
 	int64_t wait_s;
 	int position = position_of(gw, id, team_copy, &wait_s);
 	const char *message = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "message"));
@@ -378,5 +413,6 @@ char *op_conversation_bot(struct op_call *call, const cJSON *req)
 	if (!r)
 		return ops_error("unavailable", "the store cannot record who owns the conversation");
 	free(r);
+	log_owner(call->gw, id, "bot.claimed", mark, NULL, NULL, ops_caller_name(call));
 	return str_printf("{\"ok\":true,\"conversation_id\":\"%s\",\"owner\":\"%s\"}", id, mark);
 }

@@ -15,6 +15,7 @@ char *op_canned_list(struct op_call *call, const cJSON *req);
 /* config.reload: apply the config file again (reload.h) and answer the result. */
 char *op_config_reload(struct op_call *call, const cJSON *req);
 char *op_queue_get(struct op_call *call, const cJSON *req);
+char *op_reports_kpis(struct op_call *call, const cJSON *req); /* reports.c */
 /* Bots and who owns a conversation (ops_bots.c). */
 char *op_conversation_claim(struct op_call *call, const cJSON *req);
 char *op_conversation_handoff(struct op_call *call, const cJSON *req);

@@ -4,6 +4,7 @@
  * the private note a reply with "private": true becomes.
  */
 #include "auth.h"
+#include "bots.h"
 #include "bus.h"
 #include "envelope.h"
 #include "gateway.h"
@@ -280,6 +281,36 @@ static char *held_by_another(struct op_call *call, const cJSON *req)
 	return out;
 }
 
+/*
+ * Who wrote the reply, in meta.sent_by {kind, name}, set here whatever the
+ * request said: kind "agent" for a signed-in agent or admin (themselves),
+ * or the agent a service or the control socket names in `by`; "bot" for a
+ * bot; "system" otherwise (the queue's position messages, a service's
+ * own).  The outbox logs an agent's accepted reply as a human reply.
+ */
+static void stamp_sender(const struct op_call *call, cJSON *req)
+{
+	const char *by = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "by"));
+	const struct auth_principal *who = call->who;
+	const char *kind = "system", *name = by;
+	if (bots_is_bot(who))
+		kind = "bot", name = who->name;
+	else if (who && (who->role == AUTH_AGENT || who->role == AUTH_ADMIN))
+		kind = "agent", name = who->name;
+	else if (by && by[0] && strcmp(by, "queue") != 0)
+		kind = "agent";
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(req, "meta");
+	if (!cJSON_IsObject(meta)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(req, "meta");
+		meta = cJSON_AddObjectToObject(req, "meta");
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(meta, "sent_by");
+	cJSON *s = cJSON_AddObjectToObject(meta, "sent_by");
+	cJSON_AddStringToObject(s, "kind", kind);
+	if (name && name[0])
+		cJSON_AddStringToObject(s, "name", name);
+}
+
 char *op_message_send(struct op_call *call, const cJSON *req)
 {
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "private"))) {
@@ -301,7 +332,15 @@ char *op_message_send(struct op_call *call, const cJSON *req)
 		return r;
 	}
 	char *held = held_by_another(call, req);
-	return held ? held : message_send(call->gw, req);
+	if (held)
+		return held;
+	cJSON *copy = cJSON_Duplicate(req, 1);
+	if (!copy)
+		return NULL;
+	stamp_sender(call, copy);
+	char *r = message_send(call->gw, copy);
+	cJSON_Delete(copy);
+	return r;
 }
 
 /* The outbound message id, when it is dead-lettered (status failed); else the refusal. */

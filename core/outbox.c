@@ -165,8 +165,13 @@ static void send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
 		const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "conversation_id"));
 		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(msg, "meta");
 		if (cJSON_GetObjectItemCaseSensitive(meta, "survey"))
-			conv = NULL;
-		if (conv && inbox_sent(gw->inbox, conv, time_now_ms()) != 0)
+			conv = NULL; /* a survey asked is no response */
+		const cJSON *by = cJSON_GetObjectItemCaseSensitive(meta, "sent_by");
+		const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(by, "kind"));
+		const char *agent = kind && strcmp(kind, "agent") == 0
+		                            ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(by, "name"))
+		                            : NULL;
+		if (conv && inbox_sent(gw->inbox, conv, clock_now_ms(), agent) != 0)
 			log_msg(PARLEY_LOG_WARN, ch->what, "could not record the first response of conversation %s",
 			        conv);
 		publish_status(gw, msg, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL);

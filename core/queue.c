@@ -105,7 +105,7 @@ static int round_once(struct gateway *gw, const struct topology *topo)
 			assigned++;
 			/* Time in queue, per team: parley_queue_wait_ms_total / parley_queue_assignments_total. */
 			const char *since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "queued_at"));
-			int64_t from = since ? time_parse_ms(since) : 0, now = time_now_ms();
+			int64_t from = since ? time_parse_ms(since) : 0, now = clock_now_ms();
 			metrics_add(gw->metrics, "queue_assignments_total", "team", team, 1);
 			metrics_add(gw->metrics, "queue_wait_ms_total", "team", team,
 			            from > 0 && now > from ? now - from : 0);
@@ -255,7 +255,7 @@ char *queue_describe(struct gateway *gw, const cJSON *req)
 	cJSON *cur = NULL;
 	const char *cur_team = NULL;
 	int position = 0, agents = 1;
-	int64_t now = time_now_ms(), handle_ms = 0;
+	int64_t now = clock_now_ms(), handle_ms = 0;
 	const cJSON *c;
 	cJSON_ArrayForEach(c, w)
 	{

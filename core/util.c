@@ -149,6 +149,22 @@ int64_t time_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + test_clock_offset();
 }
 
+int64_t clock_now_ms(void)
+{
+	const char *path = getenv("PARLEY_TEST_CLOCK");
+	if (!path || !path[0])
+		return time_now_ms();
+	char buf[80] = "";
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	int64_t ms = strchr(buf, 'T') ? time_parse_ms(buf) : strtoll(buf, NULL, 10);
+	return ms > 0 ? ms : time_now_ms();
+}
+
 int64_t time_mono_ms(void)
 {
 	struct timespec ts;

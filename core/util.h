@@ -30,6 +30,15 @@ char *str_dup(const char *s);
 /* Milliseconds since the Unix epoch (wall clock) and a monotonic clock. */
 int64_t time_now_ms(void);
 int64_t time_mono_ms(void);
+/*
+ * The history clock: the time stamped on messages (received_at) and on the
+ * conversation history (the `at` of conversation_events).  It is
+ * time_now_ms(), except under tests: when PARLEY_TEST_CLOCK names a file,
+ * each call reads the time from it (RFC 3339 or milliseconds since 1970), so
+ * a test steers what the KPIs measure.  For tests only: timers, retries,
+ * leases and sessions keep the real clock.
+ */
+int64_t clock_now_ms(void);
 /* RFC 3339 UTC with milliseconds: 2026-11-22T10:11:12.345Z. */
 void time_format_ms(int64_t ms, char out[64]);
 /* Milliseconds since 1970 of such a time (the fraction optional); 0 when it is not one. */

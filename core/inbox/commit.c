@@ -14,10 +14,11 @@
  *                  resolved, or was resolved within the reopen window
  *                  (another node opened it meanwhile); else it opens.
  * Then the router's decision (team, agent, priority, labels) is recorded,
- * and every change gets its history entry in the same transaction, as do
- * the SLA clocks the changes start, run again or stop (sla.h).  A message
- * to a resolved conversation that answers its survey (survey.h) is the
- * rating and reopens nothing.
+ * and every change gets its history entry in the same transaction (opened,
+ * reopened, a pending or snoozed one open again, assigned, queued: it
+ * starts waiting in its team's queue), as do the SLA clocks the changes
+ * start, run again or stop (sla.h).  A message to a resolved conversation
+ * that answers its survey (survey.h) is the rating and reopens nothing.
  */
 #include "envelope.h"
 #include "internal.h"
@@ -313,7 +314,7 @@ static int decide_one(struct decision *d, parley_envelope *e, int *moved)
 		c = &tc->conv;
 	else if (tc->conv_found && (rv = older_conversation(d, proposed, contact, &c)) != 0)
 		return rv; /* a contact without conversations has no older one to join: no lookup for new customers */
-	int opened = 0;
+	int opened = 0, was_waiting = c && !same(c->status, "resolved") && inbox_waiting(c);
 	if (!c) {
 		/* A new conversation was proposed: the latest one may have been made meanwhile. */
 		enum inbox_choice ch = inbox_choose(&d->ib->rules, tc->conv_found ? &tc->conv : NULL, at);
@@ -325,11 +326,13 @@ static int decide_one(struct decision *d, parley_envelope *e, int *moved)
 			                                            .created_at = d->now};
 			tc->conv_found = 1;
 			opened = 1;
-			if ((rv = add_event(d, tc->conv.id, "opened", event_data(&d->a, "channel", channel, NULL))) !=
-			    0)
+			rv = add_event(d, tc->conv.id, "opened",
+			               event_data(&d->a, "channel", channel, "by", "contact", NULL));
+			if (rv != 0)
 				return rv;
 		}
 		c = &tc->conv;
+		was_waiting = !opened && !same(c->status, "resolved") && inbox_waiting(c);
 	}
 	if (!opened && same(c->status, "resolved")) {
 		/* The answer to the survey asked after the resolve is a rating, not a reason to reopen. */
@@ -348,6 +351,11 @@ static int decide_one(struct decision *d, parley_envelope *e, int *moved)
 		if (rv != 0)
 			return rv;
 		rv = add_event(d, c->id, "reopened", event_data(&d->a, "by", "contact", "channel", channel, NULL));
+		if (rv != 0)
+			return rv;
+	}
+	if (!opened && (same(c->status, "pending") || same(c->status, "snoozed"))) {
+		rv = add_event(d, c->id, "updated", event_data(&d->a, "status", "open", "by", "contact", NULL));
 		if (rv != 0)
 			return rv;
 	}
@@ -373,6 +381,9 @@ static int decide_one(struct decision *d, parley_envelope *e, int *moved)
 	if (c == &tc->conv)
 		tc->conv_dirty = 1;
 	if ((rv = apply_route(d, e, c)) != 0)
+		return rv;
+	if (!was_waiting && inbox_waiting(c) &&
+	    (rv = add_event(d, c->id, "queued", event_data(&d->a, "team", c->team, "by", "router", NULL))) != 0)
 		return rv;
 	if (!same(c->id, proposed)) {
 		*moved = 1;

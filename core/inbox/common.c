@@ -71,9 +71,15 @@ void arena_free(struct arena *a)
 	memset(a, 0, sizeof(*a));
 }
 
+int inbox_waiting(const struct parley_conversation_rec *c)
+{
+	return c->team && c->team[0] && (!c->assignee || !c->assignee[0]) &&
+	       (!c->status || same(c->status, "open") || same(c->status, "pending"));
+}
+
 void inbox_now(char out[64])
 {
-	time_format_ms(time_now_ms(), out);
+	time_format_ms(clock_now_ms(), out);
 }
 
 const char *event_data(struct arena *a, ...)

@@ -57,3 +57,8 @@ int inbox_op(struct inbox *ib, const char *op, const char *request_json, char **
 	}
 	return rv;
 }
+
+int64_t inbox_reopen_ms(const struct inbox *ib)
+{
+	return ib->rules.reopen_ms;
+}

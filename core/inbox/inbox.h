@@ -68,11 +68,25 @@ int inbox_commit(struct inbox *ib, parley_envelope *const *envs, size_t n, int *
 int inbox_op(struct inbox *ib, const char *op, const char *request_json, char **reply);
 
 /*
- * The outbox sent message_id of conversation_id at at_ms: the first
- * response, unless the conversation has one.  A message dead-lettered is
- * never a response, so this is called for sends the provider accepted.
+ * The outbox sent a message of conversation_id at at_ms: the first
+ * response, unless the conversation has one.  agent, when not NULL, is the
+ * agent who wrote it: a human reply, logged as `replied` (a bot's or the
+ * system's message is not one).  A message dead-lettered is never a
+ * response, so this is called for sends the provider accepted.
  */
-int inbox_sent(struct inbox *ib, const char *conversation_id, int64_t at_ms);
+int inbox_sent(struct inbox *ib, const char *conversation_id, int64_t at_ms, const char *agent);
+
+/*
+ * Append one row to the history of conversation_id, of a change the
+ * conversation core does not make itself (a bot's claim or handoff: the
+ * ownership kept by core/ops_bots.c), in its own transaction with the
+ * conversation locked.  data is JSON object text (borrowed).  0, or
+ * PARLEY_ENOENT when there is no such conversation.
+ */
+int inbox_log(struct inbox *ib, const char *conversation_id, const char *type, const char *data);
+
+/* The reopen window (the thread steps' reopen_within), for the KPIs' first-contact resolution. */
+int64_t inbox_reopen_ms(const struct inbox *ib);
 
 /* ---- the rules themselves (rules.c), pure functions */
 

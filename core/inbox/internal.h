@@ -45,7 +45,10 @@ int arena_ok(const struct arena *a);
 int array_room(void *arr, size_t n, size_t *cap, size_t size);
 void arena_free(struct arena *a);
 
-/* RFC 3339 now with milliseconds. */
+/* 1 when c waits in its team's queue: a team, no assignee, open or pending (as the store's queued_at). */
+int inbox_waiting(const struct parley_conversation_rec *c);
+
+/* RFC 3339 now with milliseconds (the history clock, clock_now_ms). */
 void inbox_now(char out[64]);
 
 /* The JSON object text {k1: v1, k2: v2, ...} of string pairs ended by NULL; NULL values are left out. */

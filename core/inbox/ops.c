@@ -4,6 +4,9 @@
  * conversations, and the first response.  Each change and its history
  * entry are written in one store transaction, on the conversation locked,
  * with what it does to the SLA clock (sla.h) and the survey (survey.h).
+ * The history is what the KPIs are computed from (docs/kpis.md): each row
+ * says who did it (data.by), and a change that makes the conversation wait
+ * in its team's queue adds a `queued` row.
  */
 #include "envelope.h"
 #include "internal.h"
@@ -40,7 +43,8 @@ static int change(const char *op, const cJSON *req, struct parley_conversation_r
 			c->team = arena_dup(a, jstr(req, "team"));
 		*ev = (struct parley_conversation_event_rec){
 		        c->id, "assigned",
-		        event_data(a, "assignee", jstr(req, "assignee"), "team", jstr(req, "team"), NULL), now};
+		        event_data(a, "assignee", jstr(req, "assignee"), "team", jstr(req, "team"), "by", by, NULL),
+		        now};
 	} else {
 		const char *status = jstr(req, "status"), *until = jstr(req, "snoozed_until");
 		if (status && !same(status, "open") && !same(status, "pending") && !same(status, "snoozed")) {
@@ -75,6 +79,8 @@ static int change(const char *op, const cJSON *req, struct parley_conversation_r
 		}
 		if (jstr(req, "team"))
 			cJSON_AddStringToObject(data, "team", jstr(req, "team"));
+		if (by)
+			cJSON_AddStringToObject(data, "by", by);
 		*ev = (struct parley_conversation_event_rec){c->id, "updated", arena_json(a, data), now};
 	}
 	c->updated_at = now;
@@ -94,22 +100,27 @@ static int conversation_change(struct inbox *ib, const char *op, const cJSON *re
 	if (rv != 0)
 		return inbox_fail(reply, rv, "the store cannot record the change now");
 	struct parley_conversation_rec c;
-	struct parley_conversation_event_rec ev = {0};
+	struct parley_conversation_event_rec ev[2] = {{0}};
 	const char *why = "the store could not record the change";
 	rv = ib->t->conversation_lock(tx, id, &c);
 	if (rv == PARLEY_ENOENT)
 		why = "no conversation with that conversation_id";
 	const char *before = rv == 0 ? c.status : NULL;
+	int was_waiting = rv == 0 && inbox_waiting(&c);
 	if (rv == 0)
-		rv = change(op, req, &c, &ev, &a, now, &why);
-	if (rv == 0 && ev.type)
+		rv = change(op, req, &c, &ev[0], &a, now, &why);
+	size_t nev = ev[0].type ? 1 : 0;
+	if (rv == 0 && nev && !was_waiting && inbox_waiting(&c))
+		ev[nev++] = (struct parley_conversation_event_rec){
+		        c.id, "queued", event_data(&a, "team", c.team, "by", jstr(req, "by"), NULL), now};
+	if (rv == 0 && nev)
 		rv = ib->t->conversations_put(tx, &c, 1);
-	if (rv == 0 && ev.type)
-		rv = ib->t->conversation_events_append(tx, &ev, 1);
+	if (rv == 0 && nev)
+		rv = ib->t->conversation_events_append(tx, ev, nev);
 	/* The SLA clock and the survey follow the status in the same transaction. */
-	if (rv == 0 && ev.type)
+	if (rv == 0 && nev)
 		rv = sla_status_changed(ib->sla, ib->t, tx, &c, before, now);
-	if (rv == 0 && ev.type && same(c.status, "resolved"))
+	if (rv == 0 && nev && same(c.status, "resolved"))
 		rv = survey_schedule(ib->surveys, ib->t, tx, &c, now);
 	cJSON *after = rv == 0 ? inbox_conversation_json(&c) : NULL;
 	if (rv == 0)
@@ -187,7 +198,9 @@ static int conversations_wake(struct inbox *ib, char **reply)
 		w.c[i].status = "open";
 		w.c[i].snoozed_until = NULL;
 		w.c[i].updated_at = now;
-		ev[i] = (struct parley_conversation_event_rec){w.c[i].id, "reopened", "{\"by\":\"snooze\"}", now};
+		/* Snoozed to open: an update, not a reopening (which is of a resolved conversation). */
+		ev[i] = (struct parley_conversation_event_rec){w.c[i].id, "updated",
+		                                               "{\"status\":\"open\",\"by\":\"snooze\"}", now};
 	}
 	if (rv == 0 && w.n > 0)
 		rv = ib->t->conversations_put(tx, w.c, w.n);
@@ -226,7 +239,7 @@ int inbox_conversation_op(struct inbox *ib, const char *op, const cJSON *req, ch
 	return PARLEY_ENOTSUP;
 }
 
-int inbox_sent(struct inbox *ib, const char *conversation_id, int64_t at_ms)
+int inbox_sent(struct inbox *ib, const char *conversation_id, int64_t at_ms, const char *agent)
 {
 	if (!ib->t || !conversation_id)
 		return 0;
@@ -238,14 +251,21 @@ int inbox_sent(struct inbox *ib, const char *conversation_id, int64_t at_ms)
 	if (rv == 0)
 		rv = ib->t->conversation_lock(tx, conversation_id, &c);
 	int first = rv == 0 && !c.first_response_at;
+	struct parley_conversation_event_rec ev[2];
+	size_t nev = 0;
+	struct arena a = {0};
 	if (first) {
 		c.first_response_at = at;
 		c.updated_at = at;
-		struct parley_conversation_event_rec ev = {conversation_id, "first_response", "{}", at};
+		ev[nev++] = (struct parley_conversation_event_rec){conversation_id, "first_response", "{}", at};
 		rv = ib->t->conversations_put(tx, &c, 1);
-		if (rv == 0)
-			rv = ib->t->conversation_events_append(tx, &ev, 1);
 	}
+	/* A human reply (an agent's, accepted by the provider): what first response times are measured by. */
+	if (rv == 0 && agent)
+		ev[nev++] = (struct parley_conversation_event_rec){
+		        conversation_id, "replied", event_data(&a, "by", agent, "kind", "agent", NULL), at};
+	if (rv == 0 && nev)
+		rv = arena_ok(&a) ? ib->t->conversation_events_append(tx, ev, nev) : PARLEY_ENOMEM;
 	/* A reply keeps the response promises; what is sent on a resolved conversation (its survey) is no reply. */
 	if (rv == 0 && !same(c.status, "resolved"))
 		rv = sla_track(ib->sla, ib->t, tx, &c, SLA_REPLIED, at);
@@ -253,5 +273,27 @@ int inbox_sent(struct inbox *ib, const char *conversation_id, int64_t at_ms)
 		rv = ib->t->tx_commit(tx);
 	else if (tx)
 		ib->t->tx_rollback(tx);
+	arena_free(&a);
 	return rv == PARLEY_ENOENT ? 0 : rv;
+}
+
+int inbox_log(struct inbox *ib, const char *conversation_id, const char *type, const char *data)
+{
+	if (!ib->t || !conversation_id || !type)
+		return ib->t ? PARLEY_EINVAL : 0;
+	char now[64];
+	inbox_now(now);
+	parley_store_tx *tx = NULL;
+	int rv = ib->t->tx_begin(ib->data, &tx);
+	struct parley_conversation_rec c;
+	if (rv == 0)
+		rv = ib->t->conversation_lock(tx, conversation_id, &c);
+	struct parley_conversation_event_rec ev = {conversation_id, type, data ? data : "{}", now};
+	if (rv == 0)
+		rv = ib->t->conversation_events_append(tx, &ev, 1);
+	if (rv == 0)
+		rv = ib->t->tx_commit(tx);
+	else if (tx)
+		ib->t->tx_rollback(tx);
+	return rv;
 }

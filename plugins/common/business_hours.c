@@ -285,3 +285,31 @@ int64_t bh_minutes_between(const struct business_hours *bh, time_t t1, time_t t2
 {
 	return bh_seconds_between(bh, t1, t2) / 60;
 }
+
+/* The UTC time of a local time (seconds), with the offset in effect then. */
+static int64_t local_to_utc(const struct business_hours *bh, int64_t local)
+{
+	int64_t u = local - zone_offset(bh, local);
+	return local - zone_offset(bh, u);
+}
+
+int64_t bh_business_ms(const struct business_hours *bh, int64_t a_ms, int64_t b_ms)
+{
+	if (b_ms <= a_ms)
+		return 0;
+	int span = bh->to_m < bh->from_m;
+	int64_t a_local = a_ms / 1000 + zone_offset(bh, a_ms / 1000);
+	int64_t total = 0;
+	/* From the local day before a's (a window spanning midnight begins then) to the last that opens before b. */
+	for (int64_t day = a_local / 86400 - 1;; day++) {
+		int64_t start = local_to_utc(bh, day * 86400 + bh->from_m * 60) * 1000;
+		int64_t end = local_to_utc(bh, day * 86400 + (bh->to_m + (span ? 1440 : 0)) * 60) * 1000;
+		if (start >= b_ms)
+			break;
+		int wday = (int)((day % 7 + 4 + 7) % 7); /* 1970-01-01 was a Thursday */
+		int64_t lo = start > a_ms ? start : a_ms, hi = end < b_ms ? end : b_ms;
+		if ((bh->days >> wday & 1) && hi > lo)
+			total += hi - lo;
+	}
+	return total;
+}

@@ -41,6 +41,12 @@ int bh_open(const struct business_hours *bh, time_t now);
 time_t bh_next_open(const struct business_hours *bh, time_t now);
 /* t as the zone's local time. */
 void bh_local(const struct business_hours *bh, time_t t, struct tm *out);
+/*
+ * The milliseconds between a_ms and b_ms (since 1970) within the hours:
+ * each day's window [from, to) of the days, local times converted with the
+ * offset in effect then (0 when b_ms <= a_ms).  The KPIs' business time.
+ */
+int64_t bh_business_ms(const struct business_hours *bh, int64_t a_ms, int64_t b_ms);
 
 /*
  * The moment `seconds` of business time have passed after t (t itself for

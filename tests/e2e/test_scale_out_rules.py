@@ -117,8 +117,9 @@ try:
     rc, r = b.api("conversation.set", {"conversation_id": conv, "status": "snoozed", "snoozed_until": until})
     check(rc == 0 and r["conversation"]["status"] == "snoozed", f"snoozed through node B: {r}")
     time.sleep(6)
-    woke = pg.sql(f"SELECT count(*) FROM conversation_events WHERE conversation_id = '{conv}' AND type = 'reopened'"
-                  " AND data::text LIKE '%snooze%'")[0][0]
+    # The wake-up is logged as the status going back to open, by the snooze (a reopening is of a resolved one).
+    woke = pg.sql(f"SELECT count(*) FROM conversation_events WHERE conversation_id = '{conv}' AND type = 'updated'"
+                  " AND data->>'by' = 'snooze' AND data->>'status' = 'open'")[0][0]
     status = pg.sql(f"SELECT status FROM conversations WHERE id = '{conv}'")[0][0]
     check(woke == "1" and status == "open", f"woken once: {woke} wake-ups, status {status}")
 

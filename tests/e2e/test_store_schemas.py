@@ -319,6 +319,12 @@ try:
     r = read("conversation_events.since", {"after": last})
     check(r["events"] == [], f"nothing after the last: {r}")
 
+    r = read("reports.kpis", {"from": "2000-01-01T00:00:00.000Z", "to": "2100-01-01T00:00:00.000Z", "by": "channel",
+                              "reopen_window_ms": 604800000,
+                              "business_hours": {"timezone": "Asia/Seoul", "days": 62, "from_m": 540, "to_m": 1080}})
+    kinds = {(k["kind"], k["total"]) for k in r["kpis"]}
+    check({("opened", 0), ("opened", 1), ("resolution", 1)} <= kinds, f"reports.kpis: the store's aggregates: {r}")
+
     r = read("contact.decide", {"from": "whatsapp:15551234567"})
     check(r["contact_id"] == contact_a and r["created"] is False and r["urns"] == ["whatsapp:15551234567", "tel:+15551234567"],
           f"a known sender is A, both numbers covered: {r}")
@@ -351,6 +357,7 @@ try:
         ("contact.decide", "contact.decide needs from: an address of at most 512 bytes"): {"from": "x" * 700},
         ("conversation.decide", "conversation.decide needs contact_id"): {},
         ("queue.handling", "queue.handling needs team"): {},
+        ("reports.kpis", "reports.kpis needs from, to and by"): {"reopen_window_ms": 0},
     }
     # Documented but not reachable through real data: a conversation has a channel once a message joined it.
     unreachable = {("conversation.route", "the conversation has no channel yet: name one")}

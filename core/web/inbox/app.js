@@ -390,7 +390,12 @@ function eventText(e) {
   case "resolved": return `Resolved${d.by ? " by " + d.by : ""}`;
   case "reopened": return "Reopened";
   case "opened": return "Conversation opened";
-  case "updated": return "Updated: " + Object.keys(d).filter((k) => k !== "conversation_id").join(", ");
+  case "updated": return "Updated: " + Object.keys(d).filter((k) => k !== "conversation_id" && k !== "by").join(", ");
+  case "queued": return `Waiting in ${d.team || "the"} queue`;
+  case "replied": return `Replied by ${d.by || "an agent"}`;
+  case "bot.claimed": return `Taken by ${d.bot || "a bot"}`;
+  case "bot.handoff": return d.to === "queue" ? `Handed to the ${d.team || ""} queue by ${d.bot || "the bot"}`
+                                               : `Taken from ${d.bot || "the bot"} by ${d.by || "an agent"}`;
   case "merged": return "Contacts merged";
   case "first_response": return "First response";
   case "sla.due": return `SLA ${(d.target || "").replace("_", " ")} due ${when(d.due)} (${d.policy || "policy"})`;

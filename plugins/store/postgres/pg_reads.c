@@ -563,6 +563,8 @@ static int op_events_position(struct pgstore *s, char **reply)
 int pg_query(void *store, const char *op, const char *request_json, char **reply)
 {
 	struct pgstore *s = store;
+	if (strcmp(op, "reports.kpis") == 0)
+		return pg_reports_kpis(s, request_json, reply);
 	static const char *const known[] = {"messages.list",
 	                                    "message.get",
 	                                    "conversations.list",

@@ -99,8 +99,16 @@ static const char *const migrations[] = {
         "CREATE INDEX conversations_queue ON conversations(team, queued_at) WHERE queued_at IS NOT NULL;",
         /* 6: the dead letters, counted and listed without reading every message. */
         "CREATE INDEX messages_dead ON messages(channel, seq) WHERE direction = 'outbound' AND status = 'failed';",
-        /* 7: reserved: kpis (the lead fills it in at merge); a statement that does nothing. */
-        "DO $$ BEGIN NULL; END $$;",
+        /* 7: the history as the KPIs read it (docs/kpis.md): who did it, and who held the conversation where,
+         * recorded with each row, and its time as milliseconds (at_ms, what the KPIs compute with); rows by time;
+         * the KPIs' SQL functions (pg_reports.c). */
+        PG_BUSINESS_MS_FUNCTION
+        "ALTER TABLE conversation_events ADD COLUMN actor text, ADD COLUMN agent text, ADD COLUMN team text,"
+        " ADD COLUMN channel text, ADD COLUMN at_ms bigint;"
+        "UPDATE conversation_events AS e SET at_ms = parley_ms(e.at), actor = e.data->>'by', agent = c.assignee,"
+        " team = c.team, channel = c.last_channel FROM conversations AS c WHERE c.id = e.conversation_id;"
+        "UPDATE conversation_events SET at_ms = parley_ms(at) WHERE at_ms IS NULL;"
+        "CREATE INDEX conversation_events_at ON conversation_events(at, conversation_id);",
         /* 8: SLA targets per conversation, and the surveys asked after a resolve with their ratings (pg_typed_sla.c).
          */
         "CREATE TABLE conversation_sla (conversation_id text NOT NULL, target text NOT NULL, policy text NOT NULL,"

@@ -183,4 +183,25 @@ int pg_login_failure_get(void *store, const char *key, int64_t *count, int64_t *
 int pg_login_failure_clear(void *store, const char *key);
 int pg_login_failures_forget(void *store, int64_t before_ms);
 
+/*
+ * pg_reports.c: reports.kpis (kpis_sql.h), and the SQL functions it calls,
+ * created by migration 7: parley_ms(text) and parley_business_ms(a, b, tz,
+ * days, from_m, to_m), business time in SQL (each local day's window of the
+ * days, the zone's rules PostgreSQL's own).
+ */
+int pg_reports_kpis(struct pgstore *s, const char *request_json, char **reply);
+#define PG_BUSINESS_MS_FUNCTION                                                                                        \
+	"CREATE FUNCTION parley_ms(t text) RETURNS bigint LANGUAGE sql STABLE AS $$"                                   \
+	"  SELECT (extract(epoch FROM t::timestamptz) * 1000)::bigint $$;"                                             \
+	"CREATE FUNCTION parley_business_ms(a bigint, b bigint, tz text, days int, from_m int, to_m int)"              \
+	" RETURNS bigint LANGUAGE sql STABLE AS $$"                                                                    \
+	"  SELECT CASE WHEN a IS NULL OR b IS NULL OR tz IS NULL THEN NULL WHEN b <= a THEN 0 ELSE"                    \
+	"  (SELECT coalesce(sum(greatest(0, least(b, w.e) - greatest(a, w.s))), 0)::bigint FROM"                       \
+	"   (SELECT (extract(epoch FROM (d + make_interval(mins => from_m)) AT TIME ZONE tz) * 1000)::bigint AS s,"    \
+	"     (extract(epoch FROM (d + make_interval(mins => to_m + CASE WHEN to_m < from_m THEN 1440 ELSE 0 END))"    \
+	"      AT TIME ZONE tz) * 1000)::bigint AS e"                                                                  \
+	"    FROM generate_series(date_trunc('day', to_timestamp(a / 1000.0) AT TIME ZONE tz) - interval '1 day',"     \
+	"     to_timestamp(b / 1000.0) AT TIME ZONE tz, interval '1 day') AS d"                                        \
+	"    WHERE (days >> extract(dow FROM d)::int) & 1 = 1) AS w) END $$;"
+
 #endif

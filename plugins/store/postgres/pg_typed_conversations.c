@@ -221,12 +221,16 @@ int pg_conversation_events_append(parley_store_tx *tx, const struct parley_conve
 		p[k] = pga_end(&a[k]);
 	p[4] = strdup(now);
 	/* In the order given: seqs are what orders a conversation's history. */
-	PQclear(pg_tx_exec_arrays(tx,
-	                          "INSERT INTO conversation_events (conversation_id, type, data, at)"
-	                          " SELECT cid, type, coalesce(data::jsonb, '{}'), coalesce(at, $5)"
-	                          " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY"
-	                          "  AS u(cid, type, data, at, i) ORDER BY i",
-	                          5, p, &rv));
+	PQclear(pg_tx_exec_arrays(
+	        tx,
+	        /* With each row, its actor (data.by) and the conversation's holder and channel. */
+	        "INSERT INTO conversation_events (conversation_id, type, data, at, actor, agent, team,"
+	        " channel, at_ms) SELECT u.cid, u.type, coalesce(u.data::jsonb, '{}'), coalesce(u.at, $5),"
+	        " u.data::jsonb->>'by', c.assignee, c.team, c.last_channel, parley_ms(coalesce(u.at, $5))"
+	        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY"
+	        "  AS u(cid, type, data, at, i) LEFT JOIN conversations AS c ON c.id = u.cid"
+	        " ORDER BY u.i",
+	        5, p, &rv));
 	return rv;
 }
 

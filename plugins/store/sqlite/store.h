@@ -73,6 +73,10 @@ void conv_close(struct store *s);
  */
 int sq_insert(struct store *s, parley_envelope *e, int *result);
 
+/* reports.c: parley_ms and parley_business_ms on a connection (both: the writer's appends use parley_ms), and
+ * reports.kpis (on the reader). */
+int reports_register(sqlite3 *db);
+int reports_kpis(struct store *s, const cJSON *req, char **reply);
 /* The typed contract (typed.c), and finalizing its statements. */
 extern const struct parley_store_typed_ops sq_typed_ops;
 void typed_close(struct store *s);

@@ -191,9 +191,11 @@ int ty_conversations_due(parley_store_tx *tx, const char *now, size_t max, parle
 	return visit_conversations(tx, st, cb, arg);
 }
 
+/* With each row, its actor (data.by) and the conversation's holder and channel as this transaction leaves them. */
 static const char *const sql_event_append =
-        "INSERT INTO conversation_events (conversation_id, type, data, at) VALUES (?1, ?2, coalesce(?3, '{}'),"
-        " coalesce(?4, ?5))";
+        "INSERT INTO conversation_events (conversation_id, type, data, at, actor, agent, team, channel, at_ms)"
+        " SELECT ?1, ?2, coalesce(?3, '{}'), coalesce(?4, ?5), coalesce(?3, '{}')->>'by', c.assignee, c.team,"
+        " c.last_channel, parley_ms(coalesce(?4, ?5)) FROM (SELECT 1) LEFT JOIN conversations AS c ON c.id = ?1";
 
 int ty_conversation_events_append(parley_store_tx *tx, const struct parley_conversation_event_rec *e, size_t n)
 {

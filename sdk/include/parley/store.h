@@ -40,7 +40,8 @@
  * parley_store_ops.query with an op name: messages.list, message.get,
  * conversations.list, conversation.get, contact.get, conversation.route,
  * agents.load, contact.lookup, conversation.current and conversation.of_ref
- * (the last three are on every new sender's path: one statement each).
+ * (the last three are on every new sender's path: one statement each), and
+ * reports.kpis (the KPIs aggregated over the history).
  * Each op's request and reply are documented field by field by
  * sdk/schemas/store/<op>.json (see sdk/schemas/store/README.md); the e2e
  * suite validates real replies against them.
@@ -336,7 +337,13 @@ struct parley_store_typed_ops {
 	 */
 	int (*conversations_due)(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg);
 
-	/* Append history entries. */
+	/*
+	 * Append history entries, in the order given.  With each the store
+	 * records, for the KPIs (docs/kpis.md, the read op reports.kpis): its
+	 * time as milliseconds since 1970 (at_ms), its actor (data.by), and the
+	 * conversation's assignee, team and last_channel as this transaction
+	 * leaves them (after a conversations_put of the same change).
+	 */
 	int (*conversation_events_append)(parley_store_tx *tx, const struct parley_conversation_event_rec *e, size_t n);
 
 	/* A private note on a conversation. */
