@@ -946,7 +946,8 @@ int cli_main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = {"run", "check", "plugins", "tail", "api", "send", "agent", "token", "dlq", "backup", "reload", "test", "stats"};
+	const char *names[] = {"run",   "check", "plugins", "tail",   "api",  "send", "agent",
+	                       "token", "dlq",   "backup",  "reload", "test", "stats"};
 	const char *s = cfg_suggest(argv[1], names, sizeof(names) / sizeof(names[0]));
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);

@@ -565,7 +565,10 @@ int cfg_load(const char *path, struct gw_config *cfg, struct cfg_errors *errs)
 		               "the config must be a mapping of sections (channels:, storage:, ...)");
 		return -1;
 	}
-	static const char *const top[] = {"data_dir", "log", "plugins", "http", "publish", "control", "storage", "channels", "pipelines", "outbox", "commit", "canned_responses", "node", "bus", "auth", "sla", "surveys", "reports", NULL};
+	static const char *const top[] = {"data_dir", "log",      "plugins",   "http",   "publish", "control",
+	                                  "storage",  "channels", "pipelines", "outbox", "commit",  "canned_responses",
+	                                  "node",     "bus",      "auth",      "sla",    "surveys", "reports",
+	                                  NULL};
 	cfg_check_keys(cfg->path, root, top, "the top level", errs);
 
 	const struct cfg_node *dd = want_scalar(&r, cfg_map_get(root, "data_dir"), "data_dir");
