@@ -33,6 +33,7 @@ static const char *const usage_main =
         "  backup [-c FILE] BACKUP-FILE                          copy the database while running\n"
         "  agent add|list|remove|passwd   manage the accounts agents and admins log in with\n"
         "  token create|list|revoke       manage the service tokens other systems send\n"
+        "  broadcast create|status|cancel|list   one message to the contacts of a segment\n"
         "\n"
         "`parley COMMAND --help` tells more.  Without -c, $PARLEY_CONFIG is used if set.\n";
 
@@ -792,12 +793,20 @@ int cli_main(int argc, char **argv)
 		printf("parley %s (plugin ABI %d.%d)\n", PARLEY_VERSION, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR);
 		return 0;
 	}
+	if (strcmp(argv[1], "broadcast") == 0)
+		return cli_broadcast(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = {"run", "check", "plugins", "tail", "api", "send", "agent", "token", "dlq", "backup"};
-	const char *s = cfg_suggest(argv[1], names, 8);
+	const char *names[] = {"run",   "check", "plugins", "tail",   "api",      "send",
+	                       "agent", "token", "dlq",     "backup", "broadcast"};
+	const char *s = cfg_suggest(argv[1], names, 11);
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);
 	return 2;
+}
+
+cJSON *cli_exchange(const char *config, cJSON *req)
+{
+	return control_exchange(config, req);
 }

@@ -16,11 +16,16 @@ static const char *const fields[] = {
         "text",  "subject", "attachments", "status",          "error",      "labels",       "priority",
         "route", "meta",    NULL,
 };
+/* Fields of later minor versions of v1, each documented in sdk/envelope-v1.schema.json. */
+static const char *const fields_added[] = {"template", NULL};
 
 int envelope_field_known(const char *field)
 {
 	for (size_t i = 0; fields[i]; i++)
 		if (strcmp(fields[i], field) == 0)
+			return 1;
+	for (size_t i = 0; fields_added[i]; i++)
+		if (strcmp(fields_added[i], field) == 0)
 			return 1;
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include "gateway.h"
 #include "api.h"
 #include "auth.h"
+#include "broadcast.h"
 #include "bus.h"
 #include "control.h"
 #include "envelope.h"
@@ -394,7 +395,8 @@ int gateway_run(struct gateway *gw)
 		if (instance_up(&gw->reg, gw->channels[i]) != 0)
 			goto out;
 	if (pipeline_start(&gw->pipeline, gw, outbox_wake_gateway, gw) != 0 || outbox_start(&gw->outbox, gw) != 0 ||
-	    housekeeping_start(&gw->housekeeping, gw) != 0 || queue_start(&gw->queue, gw) != 0) {
+	    housekeeping_start(&gw->housekeeping, gw) != 0 || queue_start(&gw->queue, gw) != 0 ||
+	    broadcast_start(&gw->broadcast, gw) != 0) {
 		log_error("cannot start the pipeline and outbox threads");
 		goto out;
 	}
@@ -433,6 +435,8 @@ out:
 		instance_down(gw->channels[i]);
 	control_stop(gw->control);
 	gw->control = NULL;
+	broadcast_stop(gw->broadcast);
+	gw->broadcast = NULL;
 	outbox_stop(gw->outbox);
 	gw->outbox = NULL;
 	housekeeping_stop(gw->housekeeping);

@@ -83,6 +83,7 @@ struct gateway {
 	struct queue *queue;       /* the team queues, offered to the routers (queue.h) */
 	struct presence *presence; /* who views and types where, on this node (presence.h) */
 	struct outbox *outbox;
+	struct broadcast *broadcast; /* broadcasts' feeder (broadcast.h) */
 	struct housekeeping *housekeeping;
 	struct parley_instance *bus_instance; /* bus: (or NULL), relayed by relay */
 	struct relay *relay;

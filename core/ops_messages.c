@@ -1,7 +1,9 @@
 /*
  * ops_messages.c: message.send, the reply an agent or a service queues on a
- * customer's channel (a canned response filled in, or the text given), and
- * the private note a reply with "private": true becomes.
+ * customer's channel (a canned response filled in, the text given, or a
+ * template: refused outside the channel's customer-service window without
+ * one, see window.h), and the private note a reply with "private": true
+ * becomes.
  */
 #include "auth.h"
 #include "bus.h"
@@ -12,6 +14,7 @@
 #include "outbox.h"
 #include "store.h"
 #include "util.h"
+#include "window.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +46,12 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 	if (!chname || !to)
 		return ops_error("invalid_request", "message.send needs 'channel' (a configured channel name) and 'to' "
 		                                    "(a URN), or a 'conversation_id'");
-	if (!text && !cJSON_IsArray(atts))
-		return ops_error("invalid_request", "message.send needs 'text' or 'attachments'");
+	const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(req, "template");
+	if (!text && !cJSON_IsArray(atts) && !tpl)
+		return ops_error("invalid_request", "message.send needs 'text', 'attachments' or 'template'");
+	const char *bad = tpl ? window_template_invalid(tpl) : NULL;
+	if (bad)
+		return ops_error("invalid_request", bad);
 	parley_instance *ch = gateway_channel(gw, chname);
 	if (!ch)
 		return ops_error("unknown_channel", "no channel of that name is configured under channels:");
@@ -52,6 +59,11 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 		return ops_error("not_supported", "this channel type receives only; it cannot send");
 	if (!strchr(to, ':'))
 		return ops_error("invalid_request", "'to' must be a URN such as tel:+15551234567 or webhook:alice");
+	/* Outside the customer-service window the provider would refuse it: say so now, not as a dead letter. */
+	char *closed =
+	        window_refusal(gw, ch, to, tpl, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "tag")));
+	if (closed)
+		return closed;
 	parley_envelope *env = envelope_create("message", "outbound");
 	envelope_set(env, "channel", ch->name);
 	envelope_set(env, "channel_type", ch->plugin->desc->name);
@@ -79,6 +91,8 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 		cJSON_AddItemToObject(env->obj, "attachments", cJSON_Duplicate(atts, 1));
 	if (cJSON_IsObject(meta))
 		cJSON_AddItemToObject(env->obj, "meta", cJSON_Duplicate(meta, 1));
+	if (tpl)
+		cJSON_AddItemToObject(env->obj, "template", cJSON_Duplicate(tpl, 1));
 	char id[32];
 	snprintf(id, sizeof(id), "%s", envelope_get(env, "id"));
 	struct send_wait w = {.done = 0};

@@ -1,5 +1,6 @@
 /* outbox.c: claim, send, retry and dead-letter outbound envelopes. */
 #include "outbox.h"
+#include "broadcast.h"
 #include "bus.h"
 #include "envelope.h"
 #include "gateway.h"
@@ -141,6 +142,19 @@ static void send_one(struct outbox *o, cJSON *msg)
 		metrics_add(gw->metrics, "outbound_rate_limited_total", "channel", ch->name, 1);
 		return;
 	}
+	/* A broadcast's message goes out at most once: its recipient moves to sending first (broadcast.h). */
+	char *why = NULL;
+	enum broadcast_go go = broadcast_send_begin(gw, msg, &why);
+	if (go != BROADCAST_SEND) {
+		if (go == BROADCAST_LATER)
+			store_outbox_update(gw->st, id, "queued", NULL, NULL, time_now_ms() + 1000);
+		else
+			store_outbox_update(gw->st, id, go == BROADCAST_DROPPED ? "dropped" : "failed", NULL, why, 0);
+		if (go == BROADCAST_FAILED)
+			publish_status(gw, msg, "failed", NULL, why);
+		free(why);
+		return;
+	}
 	cJSON_DeleteItemFromObjectCaseSensitive(msg, "attempts");
 	parley_envelope env = {.obj = msg};
 	struct parley_send_result res;
@@ -160,6 +174,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		                 res.error_text);
 	if (res.outcome == PARLEY_SEND_OK) {
 		store_outbox_update(gw->st, id, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL, 0);
+		broadcast_send_end(gw, msg, "sent", NULL);
 		metrics_add(gw->metrics, "outbound_sent_total", "channel", ch->name, 1);
 		/* Accepted by the provider: a response (a dead-lettered send never is one). */
 		const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "conversation_id"));
@@ -174,6 +189,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		log_msg(PARLEY_LOG_WARN, ch->what, "send of %s failed (attempt %d of %d): %s; retrying in %lld ms", id,
 		        attempts, gw->cfg.outbox_max_attempts, err ? err : "transient error", (long long)delay);
 		store_outbox_update(gw->st, id, "retry", NULL, err, time_now_ms() + delay);
+		broadcast_send_end(gw, msg, "queued", NULL);
 		metrics_add(gw->metrics, "outbound_retries_total", "channel", ch->name, 1);
 	} else {
 		if (res.outcome == PARLEY_SEND_RETRY) {
@@ -184,6 +200,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		}
 		log_msg(PARLEY_LOG_ERROR, ch->what, "send of %s dead-lettered: %s", id, err ? err : "permanent error");
 		store_outbox_update(gw->st, id, "failed", NULL, err ? err : "permanent error", 0);
+		broadcast_send_end(gw, msg, "failed", err ? err : "permanent error");
 		metrics_add(gw->metrics, "outbound_failed_total", "channel", ch->name, 1);
 		publish_status(gw, msg, "failed", NULL, err ? err : "permanent error");
 	}

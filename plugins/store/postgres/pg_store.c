@@ -99,6 +99,26 @@ static const char *const migrations[] = {
         "CREATE INDEX conversations_queue ON conversations(team, queued_at) WHERE queued_at IS NOT NULL;",
         /* 6: the dead letters, counted and listed without reading every message. */
         "CREATE INDEX messages_dead ON messages(channel, seq) WHERE direction = 'outbound' AND status = 'failed';",
+        /* 7: reserved: kpis (the lead fills it at merge). */
+        "SELECT 1;",
+        /* 8: reserved: sla-csat (the lead fills it at merge). */
+        "SELECT 1;",
+        /*
+         * 9: broadcasts and their recipients (store.h ABI 1.4; SQLite's migration 11); the outbox's priority
+         * class (1: broadcast traffic, claimed after replies); the customer's last message per channel and
+         * address (the customer-service window).
+         */
+        "CREATE TABLE broadcasts (id text PRIMARY KEY, state text NOT NULL, spec jsonb NOT NULL, created_by text,"
+        "  created_at text NOT NULL, updated_at text NOT NULL);"
+        "CREATE TABLE broadcast_recipients (broadcast_id text NOT NULL, contact_id text NOT NULL, channel text,"
+        "  urn text, state text NOT NULL, reason text, message_id text, updated_at text NOT NULL,"
+        "  PRIMARY KEY (broadcast_id, contact_id));"
+        "CREATE INDEX broadcast_recipients_pending ON broadcast_recipients(broadcast_id, channel, contact_id)"
+        "  WHERE state = 'pending';"
+        "CREATE UNIQUE INDEX broadcast_recipients_message ON broadcast_recipients(message_id)"
+        "  WHERE message_id IS NOT NULL;"
+        "ALTER TABLE messages ADD COLUMN priority integer NOT NULL DEFAULT 0;"
+        "CREATE INDEX messages_inbound_from ON messages(channel, from_urn, seq) WHERE direction = 'inbound';",
         NULL,
 };
 

@@ -26,8 +26,8 @@ struct store {
 	sqlite3_stmt *stored_id; /* the id a duplicate (channel, external_id) is stored under */
 	/* Prepared statements by SQL text (static strings), one cache per connection. */
 	struct stmt_cache {
-		const char *sql[64];
-		sqlite3_stmt *st[64];
+		const char *sql[128];
+		sqlite3_stmt *st[128];
 		size_t n;
 	} wcache, rcache, tcache; /* tcache: the typed operations' statements (typed.c), on the writer */
 };
