@@ -21,6 +21,8 @@ struct outbox {
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	int wake, stop;
+	/* Outbox thread only: messages wait over a rate limit until deferred_until, due every tick_ms. */
+	int64_t deferred_until, tick_ms;
 };
 
 int64_t outbox_backoff_ms(int attempts, int64_t base_ms, int64_t max_ms)
@@ -86,28 +88,35 @@ static int64_t rate_wait_ms(parley_instance *ch)
 	if (ch->tokens > burst)
 		ch->tokens = burst;
 	ch->tokens_at_ms = now;
-	if (ch->tokens >= 1) {
+	/*
+	 * Half a token is enough, the rest a debt the next refill pays: a
+	 * message given a slot 1/rate after the last send finds just under one
+	 * token there (clock granularity), and must go then, not to the end of
+	 * the line.  The long-run rate is the same.
+	 */
+	if (ch->tokens >= 0.5) {
 		ch->tokens -= 1;
 		return 0;
 	}
-	return (int64_t)((1 - ch->tokens) * 1000.0 / ch->rate) + 1;
+	return (int64_t)((0.5 - ch->tokens) * 1000.0 / ch->rate) + 1;
 }
 
-static void send_one(struct outbox *o, cJSON *msg)
+/* Send one claimed message; the wall-clock time it was deferred to when over the rate limit, else 0. */
+static int64_t send_one(struct outbox *o, cJSON *msg)
 {
 	struct gateway *gw = o->gw;
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "id"));
 	const char *chname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "channel"));
 	int attempts = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(msg, "attempts"));
 	if (!id)
-		return;
+		return 0;
 	parley_instance *ch = chname ? gateway_channel(gw, chname) : NULL;
 	if (!ch || !ch->plugin->desc->channel_send) {
 		char *err = str_printf("channel '%s' is not configured or cannot send", chname ? chname : "");
 		store_outbox_update(gw->st, id, "failed", NULL, err, 0);
 		publish_status(gw, msg, "failed", NULL, err);
 		free(err);
-		return;
+		return 0;
 	}
 	int64_t wait = rate_wait_ms(ch);
 	if (wait <= 0 && ch->rate > 0) {
@@ -122,8 +131,19 @@ static void send_one(struct outbox *o, cJSON *msg)
 		free(key);
 		int64_t interval = (int64_t)(1000.0 / ch->rate);
 		if (lr != 0) {
-			wait = interval;
-		} else if (ch->slot_ms < time_now_ms() + interval) {
+			/*
+			 * Another send holds the channel's slot for a moment more: try
+			 * again soon, keeping the token and this message's place (the
+			 * end of the line would starve a backlog).
+			 */
+			ch->tokens += 1;
+			int64_t now = time_now_ms();
+			int64_t at = ch->lease_until_ms > now ? ch->lease_until_ms + 1 : now + interval / 4 + 1;
+			store_outbox_update(gw->st, id, "queued", NULL, NULL, at);
+			return at;
+		}
+		ch->lease_until_ms = time_now_ms() + interval;
+		if (ch->slot_ms < time_now_ms() + interval) {
 			/* Messages deferred from now on get slots after this send's lease lapses, not before it. */
 			ch->slot_ms = time_now_ms() + interval;
 		}
@@ -140,7 +160,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		ch->slot_ms = at + (int64_t)(1000.0 / ch->rate);
 		store_outbox_update(gw->st, id, "queued", NULL, NULL, at);
 		metrics_add(gw->metrics, "outbound_rate_limited_total", "channel", ch->name, 1);
-		return;
+		return at;
 	}
 	/* A broadcast's message goes out at most once: its recipient moves to sending first (broadcast.h). */
 	char *why = NULL;
@@ -153,7 +173,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		if (go == BROADCAST_FAILED)
 			publish_status(gw, msg, "failed", NULL, why);
 		free(why);
-		return;
+		return 0;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(msg, "attempts");
 	parley_envelope env = {.obj = msg};
@@ -205,6 +225,7 @@ static void send_one(struct outbox *o, cJSON *msg)
 		publish_status(gw, msg, "failed", NULL, err ? err : "permanent error");
 	}
 	free(err);
+	return 0;
 }
 
 static void *outbox_main(void *arg)
@@ -216,24 +237,40 @@ static void *outbox_main(void *arg)
 		o->wake = 0;
 		pthread_mutex_unlock(&o->lock);
 		char *json = NULL;
-		int got = 0;
+		int sent = 0;
 		if (store_outbox_claim(gw->st, time_now_ms(), 32, &json) == 0 && json) {
 			cJSON *arr = cJSON_Parse(json);
 			cJSON *it;
 			cJSON_ArrayForEach(it, arr)
 			{
-				send_one(o, it);
-				got++;
+				const char *chname =
+				        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "channel"));
+				parley_instance *ch = chname ? gateway_channel(gw, chname) : NULL;
+				int64_t at = send_one(o, it);
+				sent += !at;
+				if (at && ch && ch->rate > 0) {
+					int64_t tick = (int64_t)(1000.0 / ch->rate / 2) + 1;
+					if (at > o->deferred_until)
+						o->deferred_until = at;
+					if (!o->tick_ms || tick < o->tick_ms)
+						o->tick_ms = tick;
+				}
 			}
 			cJSON_Delete(arr);
 		}
 		free(json);
 		pthread_mutex_lock(&o->lock);
-		if (got > 0 || o->wake || o->stop)
+		if (sent > 0 || o->wake || o->stop)
 			continue;
+		/* A rate-limited backlog comes due slot by slot: look at the pace of its channel, not a poll later. */
+		int64_t wait_ms = gw->cfg.outbox_poll_ms;
+		if (o->deferred_until >= time_now_ms() && o->tick_ms < wait_ms)
+			wait_ms = o->tick_ms;
+		else if (o->deferred_until < time_now_ms())
+			o->deferred_until = o->tick_ms = 0;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = ts.tv_nsec + gw->cfg.outbox_poll_ms * 1000000L;
+		int64_t ns = ts.tv_nsec + wait_ms * 1000000L;
 		ts.tv_sec += ns / 1000000000L;
 		ts.tv_nsec = ns % 1000000000L;
 		pthread_cond_timedwait(&o->cv, &o->lock, &ts);

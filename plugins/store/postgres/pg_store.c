@@ -100,9 +100,9 @@ static const char *const migrations[] = {
         /* 6: the dead letters, counted and listed without reading every message. */
         "CREATE INDEX messages_dead ON messages(channel, seq) WHERE direction = 'outbound' AND status = 'failed';",
         /* 7: reserved: kpis (the lead fills it at merge). */
-        "SELECT 1;",
+        "DO $$ BEGIN END $$;",
         /* 8: reserved: sla-csat (the lead fills it at merge). */
-        "SELECT 1;",
+        "DO $$ BEGIN END $$;",
         /*
          * 9: broadcasts and their recipients (store.h ABI 1.4; SQLite's migration 11); the outbox's priority
          * class (1: broadcast traffic, claimed after replies); the customer's last message per channel and
