@@ -261,6 +261,7 @@ int main(int argc, char **argv)
 		        {"counters", check_counters},
 		        {"queue", check_queue},
 		        {"accounts, tokens, sessions", check_accounts},
+		        {"window and broadcasts", check_broadcasts},
 		        {"reopening", check_reopen},
 		};
 		for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {

@@ -96,5 +96,6 @@ void check_leases(struct suite *su);
 void check_counters(struct suite *su);
 void check_queue(struct suite *su);
 void check_accounts(struct suite *su);
+void check_broadcasts(struct suite *su);
 
 #endif
