@@ -331,6 +331,7 @@ static void send_replies(struct broadcast *b)
 		if (r->conv)
 			cJSON_AddStringToObject(req, "conversation_id", r->conv);
 		cJSON_AddStringToObject(req, "text", r->text);
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(req, "meta"), "auto_reply", "opt_out");
 		char *reply = ops_call(b->gw, NULL, "message.send", req);
 		cJSON *j = reply ? cJSON_Parse(reply) : NULL;
 		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")))
@@ -446,6 +447,12 @@ static const char *broadcast_of(const cJSON *msg)
 {
 	return cJSON_GetStringValue(
 	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(msg, "meta"), "broadcast_id"));
+}
+
+int broadcast_automatic(const cJSON *msg)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(msg, "meta");
+	return broadcast_of(msg) || cJSON_GetObjectItemCaseSensitive(meta, "auto_reply");
 }
 
 enum broadcast_go broadcast_send_begin(struct gateway *gw, const cJSON *msg, char **why)

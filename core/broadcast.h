@@ -54,6 +54,12 @@ enum broadcast_go {
 	BROADCAST_DROPPED = 2, /* do not send: the broadcast was cancelled (*why) */
 	BROADCAST_LATER = 3,   /* the store did not answer: back in the queue, not an attempt */
 };
+/*
+ * 1 when msg (an outbound envelope) is a broadcast's message or an automatic
+ * confirmation (meta.broadcast_id, meta.auto_reply): it records no first
+ * response in its conversation.
+ */
+int broadcast_automatic(const cJSON *msg);
 /* msg: the claimed envelope; *why malloc'd for FAILED and DROPPED. */
 enum broadcast_go broadcast_send_begin(struct gateway *gw, const cJSON *msg, char **why);
 /* The send's outcome: state "sent", "failed" (reason) or "queued" (a retry follows). */

@@ -192,10 +192,12 @@ static int follow(const struct opts *o, const char *id)
 			fflush(stdout);
 		}
 		snprintf(last, sizeof(last), "%s", line);
+		char final[16];
+		snprintf(final, sizeof(final), "%s", state ? state : "?");
 		cJSON_Delete(r);
 		if (!running) {
 			if (tty)
-				printf("\n%s\n", state ? state : "?");
+				printf("\n%s\n", final);
 			return 0;
 		}
 		struct timespec ts = {0, 500 * 1000000L};

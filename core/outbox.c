@@ -196,9 +196,9 @@ static int64_t send_one(struct outbox *o, cJSON *msg)
 		store_outbox_update(gw->st, id, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL, 0);
 		broadcast_send_end(gw, msg, "sent", NULL);
 		metrics_add(gw->metrics, "outbound_sent_total", "channel", ch->name, 1);
-		/* Accepted by the provider: a response (a dead-lettered send never is one). */
+		/* Accepted by the provider: a response (a dead-lettered send never is one, nor a broadcast). */
 		const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "conversation_id"));
-		if (conv && inbox_sent(gw->inbox, conv, time_now_ms()) != 0)
+		if (conv && !broadcast_automatic(msg) && inbox_sent(gw->inbox, conv, time_now_ms()) != 0)
 			log_msg(PARLEY_LOG_WARN, ch->what, "could not record the first response of conversation %s",
 			        conv);
 		publish_status(gw, msg, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL);

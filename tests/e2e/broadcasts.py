@@ -18,12 +18,15 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
+import pty
+import subprocess
 import threading
 import time
 import urllib.parse
 
 from fakeprovider import FakeProvider
-from harness import Gateway, check, fixture
+from harness import PARLEY, Gateway, check, fixture
 
 WA_SECRET, PNID = "wa-app-secret", "106540352242922"
 BOT, TG_SECRET = "123456:ABC-broadcast", "tg-secret"
@@ -242,7 +245,10 @@ def run(storage, n_wa=334, n_tg=333, n_sms=333, n_opt=10):
         gw.proc.wait()
         check(0 < halfway < total - 3 * N_OPT, f"killed halfway: {halfway} sent")
         gw.start()
-        rc, out, err = gw.cli("broadcast", "-c", gw.config, "status", bid, "--follow", timeout=45)
+        try:
+            rc, out, err = gw.cli("broadcast", "-c", gw.config, "status", bid, "--follow", timeout=45)
+        except subprocess.TimeoutExpired:
+            rc, out, err = 1, "", f"not done within 45 s: {status(bid)}"
         check(rc == 0 and out.strip().splitlines()[-1].startswith("done"), f"status --follow until done: {out[-300:]} {err}")
 
         sends = broadcast_sends()[base:]
@@ -284,19 +290,57 @@ def run(storage, n_wa=334, n_tg=333, n_sms=333, n_opt=10):
         gw.request("POST", "/webhooks/wa", receipt, {"Content-Type": "application/json", "X-Hub-Signature-256": sig})
         gw.wait_message(rec["message_id"], "read")
         check(status(bid).get("counts", {}).get("read") == 1, f"a read receipt counts: {status(bid).get('counts')}")
+        rc, r = gw.api("conversation.get", {"conversation_id": bm.get("conversation_id")})
+        check(not r.get("conversation", {}).get("first_response_at"),
+              f"a broadcast is not the conversation's first response: {r.get('conversation', {}).get('first_response_at')}")
         st, _ = wa_post([wa_text(2 * N_OPT, "Thanks, any update?", int(time.time()))])
         reply = [m for m in gw.list_all("wa") if m.get("text") == "Thanks, any update?"]
         check(bm.get("conversation_id") and reply and reply[0].get("conversation_id") == bm["conversation_id"],
               f"the reply joins the conversation the broadcast was recorded in: {bm.get('conversation_id')} "
               f"{reply[0].get('conversation_id') if reply else None}")
 
-        # Cancel: a running broadcast stops; a done one cannot be cancelled.
+        # On a terminal, --follow draws a progress bar.
+        mfd, sfd = pty.openpty()
+        proc = subprocess.Popen([PARLEY, "broadcast", "-c", gw.config, "status", bid, "--follow"], stdout=sfd,
+                                stderr=sfd)
+        os.close(sfd)
+        proc.wait(timeout=20)
+        tty = b""
+        while True:
+            try:
+                chunk = os.read(mfd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            tty += chunk
+        os.close(mfd)
+        check(b"\r[" + b"#" * 30 + b"] 100%" in tty and b"done" in tty, f"a progress bar on a terminal: {tty[-200:]!r}")
+
+        # Opting in again: START clears opt_out (Twilio confirms it itself).
+        sms_post(0, "START")
+        rc, r = gw.api("contact.lookup", {"urns": ["tel:" + sms_number(0)]})
+        rc, r = gw.api("contact.get", {"contact_id": r.get("contact_id") or r.get("contact", {}).get("id")})
+        attrs = r.get("contact", {}).get("attributes", {})
+        check(attrs.get("opt_out") is False and attrs.get("opt_in_channel") == "sms", f"START opts in again: {attrs}")
+
+        # Cancel: a running broadcast stops (who was not sent to is cancelled); a done one cannot be cancelled.
+        rc, out, err = gw.cli("broadcast", "-c", gw.config, "create", "--segment", "channel:tg", "--text", "CANCEL-ME",
+                              "--json")
+        cid = json.loads(out).get("id") if rc == 0 else "none"
+        rc, out, err = gw.cli("broadcast", "-c", gw.config, "cancel", cid)
+        check(rc == 0 and "cancelled" in out, f"cancel: {out} {err}")
+        time.sleep(1.5)
+        c = status(cid).get("counts", {})
+        got = sum(1 for x in tg.seen("POST", TG_PATH) if x.json().get("text") == "CANCEL-ME")
+        check(c.get("cancelled", 0) > 0 and got == c.get("sent", 0) + c.get("failed", 0) and got < N_TG - N_OPT,
+              f"cancelled recipients are never sent to: {c}, {got} sent")
         rc, out, err = gw.cli("broadcast", "-c", gw.config, "cancel", bid)
         check(rc != 0 and "done" in err, f"a done broadcast is not cancelled: {err}")
         rc, out, err = gw.cli("broadcast", "-c", gw.config, "create", "--segment", "channel:sms,attr:opt_out=true",
                               "--text", "x", "--json")
         r = json.loads(out) if rc == 0 else {}
-        check(rc == 0 and r.get("recipients") == N_OPT and r.get("queued") == 0,
+        check(rc == 0 and r.get("recipients") == N_OPT - 1 and r.get("queued") == 0,  # one opted in again
               f"segment terms are and-ed (channel:sms,attr:opt_out=true): {r} {err}")
         rc, out, err = gw.cli("broadcast", "-c", gw.config, "create", "--segment", "color:blue", "--text", "x")
         check(rc != 0 and "color:blue" in err, f"an unknown segment term is refused by name: {err}")
