@@ -114,9 +114,8 @@ static char *decide(struct gateway *gw, parley_instance *ch, const cJSON *spec, 
 		int open = window_open(gw, ch, r->urn, &last);
 		if (open < 0)
 			return str_printf("the store did not answer: %s", parley_strerror(open));
-		char hours[48];
-		snprintf(hours, sizeof(hours), len % 3600000 == 0 ? "%lld-hour" : "%lld-ms",
-		         (long long)(len % 3600000 == 0 ? len / 3600000 : len));
+		char hours[32];
+		window_say(len, hours);
 		if (open) {
 			use_template = !text && rule == WINDOW_TEMPLATES && tpl;
 			if (!text && !use_template)

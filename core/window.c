@@ -62,10 +62,10 @@ int window_open(struct gateway *gw, parley_instance *ch, const char *to, int64_t
 }
 
 /* "24h", "7d", "90m": a window length as people say it. */
-static void say_duration(int64_t ms, char out[32])
+void window_say(int64_t ms, char out[32])
 {
 	if (ms % 86400000 == 0 && ms >= 2 * 86400000)
-		snprintf(out, 32, "%lld days", (long long)(ms / 86400000));
+		snprintf(out, 32, "%lld-day", (long long)(ms / 86400000));
 	else if (ms % 3600000 == 0)
 		snprintf(out, 32, "%lld-hour", (long long)(ms / 3600000));
 	else
@@ -88,7 +88,7 @@ char *window_refusal(struct gateway *gw, parley_instance *ch, const char *to, co
 	if (rule == WINDOW_TAGS && tag && (strcmp(tag, "HUMAN_AGENT") != 0 || (age >= 0 && age < tag_ms)))
 		return NULL;
 	char dur[32], when[64] = "";
-	say_duration(len, dur);
+	window_say(len, dur);
 	if (last > 0)
 		time_format_ms(last, when);
 	char *m;

@@ -32,6 +32,9 @@ enum window_rule {
 /* The channel's rule, its window in *len_ms (0 for WINDOW_NONE) and, for WINDOW_TAGS, the HUMAN_AGENT window. */
 enum window_rule window_rule_of(parley_instance *ch, int64_t *len_ms, int64_t *tag_ms);
 
+/* A window's length as people say it before "window": "24-hour", "7-day", "90-minute". */
+void window_say(int64_t ms, char out[32]);
+
 /*
  * Whether the window of ch towards `to` is open now: 1 open (or the
  * channel has none), 0 closed (the customer never wrote from `to` or wrote

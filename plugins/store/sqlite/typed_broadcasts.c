@@ -10,11 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a recipient shows: its own state until sent, then how far its message got. */
+/*
+ * What a recipient shows: its own state until its message is settled, then
+ * how far the message got (receipts).  The message's row decides once it is
+ * settled, so a crash between the outbox's record of a send and the
+ * recipient's still counts the send.
+ */
 #define SHOWN                                                                                                          \
-	"CASE WHEN r.state IN ('pending', 'queued', 'sending') THEN 'queued' WHEN r.state = 'sent' THEN"               \
-	" CASE m.status WHEN 'delivered' THEN 'delivered' WHEN 'read' THEN 'read' WHEN 'failed' THEN 'failed'"         \
-	" ELSE 'sent' END ELSE r.state END"
+	"CASE WHEN r.state IN ('pending', 'queued', 'sending') AND (m.status IS NULL OR m.status IN ('queued',"        \
+	" 'retry', 'sending')) THEN 'queued' WHEN r.state IN ('queued', 'sending', 'sent') THEN CASE m.status"         \
+	" WHEN 'delivered' THEN 'delivered' WHEN 'read' THEN 'read' WHEN 'failed' THEN 'failed' WHEN 'dropped'"        \
+	" THEN 'cancelled' ELSE 'sent' END ELSE r.state END"
 
 static const char *const sql_last_inbound =
         "SELECT min(coalesce(json_extract(envelope, '$.sent_at'), received_at), received_at) FROM messages"
