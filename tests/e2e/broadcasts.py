@@ -299,6 +299,19 @@ def run(storage, n_wa=334, n_tg=333, n_sms=333, n_opt=10):
               f"the reply joins the conversation the broadcast was recorded in: {bm.get('conversation_id')} "
               f"{reply[0].get('conversation_id') if reply else None}")
 
+        # The same ops over REST with a service token.
+        rc, out, err = gw.cli("token", "create", "-c", gw.config, "--name", "ops", "--scope", "broadcast.status",
+                              "--scope", "broadcast.create")
+        auth = {"Authorization": "Bearer " + out.strip(), "Content-Type": "application/json"}
+        st, body = gw.request("GET", f"/api/v1/broadcasts/{bid}", None, auth)
+        r = json.loads(body) if st == 200 else {}
+        check(r.get("counts", {}).get("total") == total, f"GET /api/v1/broadcasts/ID: {st} {body[:200]!r}")
+        st, body = gw.request("POST", "/api/v1/broadcasts", json.dumps({"segment": ["tier:gold"], "text": "x"}).encode(),
+                              auth)
+        check(st == 400 and b"tier:gold" in body, f"POST /api/v1/broadcasts with a bad segment: 400 naming it: {st} {body!r}")
+        st, body = gw.request("POST", "/api/v1/broadcasts", json.dumps({"segment": ["all"]}).encode(), auth)
+        check(st == 400 and b"text" in body, f"a broadcast without text or template: 400: {st} {body!r}")
+
         # On a terminal, --follow draws a progress bar.
         mfd, sfd = pty.openpty()
         proc = subprocess.Popen([PARLEY, "broadcast", "-c", gw.config, "status", bid, "--follow"], stdout=sfd,
