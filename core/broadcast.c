@@ -26,6 +26,7 @@
 #define MAX_FEED     200   /* recipients per channel and pass at most */
 #define DEFAULT_RATE 100.0 /* sends per second fed to a channel without a rate_limit */
 #define LEASE_MS     10000 /* one node feeds; its turn lapses this long after its last pass */
+#define ORPHANS_MS   10000 /* a stalled broadcast is searched for recipients of removed channels this often */
 
 struct reply {
 	struct reply *next;
@@ -41,7 +42,7 @@ struct broadcast {
 	struct reply *replies; /* confirmations to send, under lock */
 	/* Feeder thread only: each channel's budget (gw->channels order). */
 	double *tokens;
-	int64_t tokens_at;
+	int64_t tokens_at, orphans_at;
 };
 
 /* ---------------------------------------------------------- feeding */
@@ -232,6 +233,56 @@ static int feed(struct broadcast *b, parley_instance *ch, const char *bid, const
 	return rv == 0 ? (int)ne : rv;
 }
 
+struct orphans {
+	struct gateway *gw;
+	struct rows rs;
+	char last[128];
+	int n;
+};
+
+static int collect_orphan(void *arg, const void *row)
+{
+	struct orphans *o = arg;
+	const struct parley_broadcast_recipient_rec *r = row;
+	snprintf(o->last, sizeof(o->last), "%s", r->contact_id);
+	o->n++;
+	parley_instance *ch = r->channel ? gateway_channel(o->gw, r->channel) : NULL;
+	if (!r->state || strcmp(r->state, "pending") != 0 || (ch && ch->plugin->desc->channel_send))
+		return 0;
+	return collect_pending(&o->rs, row);
+}
+
+/*
+ * Pending recipients of a channel no longer configured (the config changed
+ * since the broadcast began) would wait for ever: skipped, saying why.
+ */
+static void skip_orphans(struct broadcast *b, const char *bid)
+{
+	struct gateway *gw = b->gw;
+	const struct parley_store_typed_ops *t = store_typed(gw->st);
+	struct orphans o = {.gw = gw};
+	int rv;
+	do {
+		o.n = 0;
+		rv = store_broadcast_recipients(gw->st, bid, o.last[0] ? o.last : NULL, 500, collect_orphan, &o);
+	} while (rv == 0 && o.n == 500 && !o.rs.oom);
+	for (size_t i = 0; i < o.rs.n; i++) {
+		o.rs.v[i].state = "skipped";
+		o.rs.v[i].reason = str_printf("channel '%s' is not configured any more", o.rs.v[i].channel);
+	}
+	parley_store_tx *tx;
+	if (rv == 0 && !o.rs.oom && o.rs.n && (rv = t->tx_begin(store_data(gw->st), &tx)) == 0) {
+		if ((rv = t->broadcast_recipients_set(tx, o.rs.v, o.rs.n, NULL)) == 0)
+			rv = t->tx_commit(tx);
+		else
+			t->tx_rollback(tx);
+		if (rv == 0)
+			log_warn("broadcast %s: %zu recipient(s) on channels no longer configured: skipped", bid,
+			         o.rs.n);
+	}
+	rows_free(&o.rs);
+}
+
 struct active {
 	char **ids;
 	char **specs;
@@ -286,7 +337,7 @@ static void feed_pass(struct broadcast *b)
 		goto out;
 	for (size_t i = 0; i < a.n; i++) {
 		cJSON *spec = cJSON_Parse(a.specs[i]);
-		int failed = 0;
+		int failed = 0, fed_any = 0;
 		for (size_t c = 0; c < gw->n_channels; c++) {
 			parley_instance *ch = gw->channels[c];
 			if (!ch->plugin->desc->channel_send || b->tokens[c] < 1)
@@ -296,10 +347,16 @@ static void feed_pass(struct broadcast *b)
 			if (fed > 0)
 				b->tokens[c] -= fed;
 			failed |= fed < 0;
+			fed_any |= fed > 0;
 		}
 		cJSON_Delete(spec);
 		int64_t left = 0;
-		if (!failed && store_broadcast_counts(gw->st, a.ids[i], count_queued, &left) == 0 && left == 0) {
+		int counted = !failed && store_broadcast_counts(gw->st, a.ids[i], count_queued, &left) == 0;
+		if (counted && left > 0 && !fed_any && now - b->orphans_at >= ORPHANS_MS) {
+			b->orphans_at = now;
+			skip_orphans(b, a.ids[i]);
+		}
+		if (counted && left == 0) {
 			char at[64];
 			time_format_ms(time_now_ms(), at);
 			if (store_broadcast_set_state(gw->st, a.ids[i], "done", at, NULL) == 0)
