@@ -9,7 +9,7 @@
  * templates with the key `tag_window` (how long the HUMAN_AGENT tag may
  * be used).  The customer's last message is the store's
  * (window_last_inbound): the latest inbound message on the channel from
- * the address the send goes to.
+ * the address the send goes to, or from the contact that address belongs to.
  *
  * Threads: any; every function reads the store.
  */

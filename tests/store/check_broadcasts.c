@@ -69,7 +69,7 @@ static struct counts counts_of(struct suite *su, const char *id)
 /* Three contacts: A wrote on ch1 two days ago (conversation labelled), B on ch2 now, C never (gold, opted out). */
 struct world {
 	char a[64], b[64], c[64], ch1[64], ch2[64], label[64], attr[64], conv_a[64], urn_a[128], urn_b[128];
-	char old[64];
+	char old[64], other_urn[128];
 };
 
 static void make_world(struct suite *su, struct world *w)
@@ -85,6 +85,7 @@ static void make_world(struct suite *su, struct world *w)
 	suite_id(su, "bc-conv", w->conv_a);
 	snprintf(w->urn_a, sizeof(w->urn_a), "webhook:%s", w->a);
 	snprintf(w->urn_b, sizeof(w->urn_b), "webhook:%s", w->b);
+	snprintf(w->other_urn, sizeof(w->other_urn), "tel:%s", w->a);
 	char now[64], attrs[256];
 	suite_time(suite_now_ms(), now);
 	suite_time(suite_now_ms() - 2 * 86400000LL, w->old);
@@ -104,6 +105,10 @@ static void make_world(struct suite *su, struct world *w)
 	CHECK_RC(t->tx_begin(su->store, &tx), 0);
 	CHECK_RC(t->contacts_insert(tx, cs, 3), 0);
 	CHECK_RC(t->conversations_put(tx, &conv, 1), 0);
+	/* A's other address, never written from. */
+	struct parley_identity_rec other = {.urn = w->other_urn, .contact_id = w->a, .created_at = now};
+	const char *owner = NULL;
+	CHECK_RC(t->identities_claim(tx, &other, 1, &owner), 0);
 	CHECK_RC(t->tx_commit(tx), 0);
 	char ida[64], idb[64], exa[64], exb[64];
 	suite_id(su, "bc-in", ida);
@@ -130,6 +135,10 @@ static void check_window(struct suite *su, const struct world *w)
 	at = NULL;
 	CHECK_RC(su->t->window_last_inbound(su->store, w->ch2, w->urn_a, &at), PARLEY_ENOENT);
 	CHECK(at == NULL);
+	/* A send to the contact's other address: the contact's last message counts. */
+	CHECK_RC(su->t->window_last_inbound(su->store, w->ch1, w->other_urn, &at), 0);
+	CHECK_STR(at, w->old);
+	free(at);
 }
 
 static void check_segments(struct suite *su, const struct world *w)

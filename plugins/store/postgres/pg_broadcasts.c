@@ -51,8 +51,10 @@ int pg_window_last_inbound(void *store, const char *channel, const char *urn, ch
 	int rv;
 	PGresult *r = pg_run(store,
 	                     "SELECT least(coalesce(envelope->>'sent_at', received_at), received_at) FROM messages"
-	                     " WHERE channel = $1 AND from_urn = $2 AND direction = 'inbound' AND kind = 'message'"
-	                     " ORDER BY seq DESC LIMIT 1",
+	                     " WHERE seq = (SELECT max(s) FROM (SELECT max(seq) AS s FROM messages WHERE channel = $1"
+	                     "  AND from_urn = $2 AND direction = 'inbound' AND kind = 'message' UNION ALL"
+	                     "  SELECT max(seq) FROM messages WHERE contact_id = (SELECT contact_id FROM identities"
+	                     "  WHERE urn = $2) AND channel = $1 AND direction = 'inbound' AND kind = 'message') AS x)",
 	                     2, p, &rv);
 	if (!r)
 		return rv;

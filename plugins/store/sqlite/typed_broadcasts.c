@@ -22,10 +22,13 @@
 	" WHEN 'delivered' THEN 'delivered' WHEN 'read' THEN 'read' WHEN 'failed' THEN 'failed' WHEN 'dropped'"        \
 	" THEN 'cancelled' ELSE 'sent' END ELSE r.state END"
 
+/* The latest of the address's own messages and its contact's (a contact may have written from another address). */
 static const char *const sql_last_inbound =
         "SELECT min(coalesce(json_extract(envelope, '$.sent_at'), received_at), received_at) FROM messages"
-        " WHERE channel = ?1 AND from_urn = ?2 AND direction = 'inbound' AND kind = 'message'"
-        " ORDER BY seq DESC LIMIT 1";
+        " WHERE seq = (SELECT max(s) FROM (SELECT max(seq) AS s FROM messages WHERE channel = ?1 AND from_urn = ?2"
+        "  AND direction = 'inbound' AND kind = 'message' UNION ALL SELECT max(seq) FROM messages"
+        "  WHERE contact_id = (SELECT contact_id FROM identities WHERE urn = ?2) AND channel = ?1"
+        "  AND direction = 'inbound' AND kind = 'message'))";
 static const char *const sql_insert =
         "INSERT INTO broadcasts (id, state, spec, created_by, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char *const sql_insert_recipient =

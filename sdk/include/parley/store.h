@@ -466,9 +466,10 @@ struct parley_store_typed_ops {
 
 	/*
 	 * When the customer wrote last on `channel`: of the latest inbound
-	 * message (kind message) of that channel from the address urn, the
-	 * earlier of its sent_at and received_at, in *at (RFC 3339, malloc'd).
-	 * PARLEY_ENOENT when the customer never wrote there from urn.
+	 * message (kind message) of that channel from the address urn or from
+	 * the contact owning urn (an identity), the earlier of its sent_at and
+	 * received_at, in *at (RFC 3339, malloc'd).  PARLEY_ENOENT when the
+	 * customer never wrote there.
 	 */
 	int (*window_last_inbound)(void *store, const char *channel, const char *urn, char **at);
 
