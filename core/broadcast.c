@@ -359,8 +359,17 @@ static void feed_pass(struct broadcast *b)
 		if (counted && left == 0) {
 			char at[64];
 			time_format_ms(time_now_ms(), at);
-			if (store_broadcast_set_state(gw->st, a.ids[i], "done", at, NULL) == 0)
+			if (store_broadcast_set_state(gw->st, a.ids[i], "done", at, NULL) == 0) {
 				log_info("broadcast %s: done (see parley broadcast status %s)", a.ids[i], a.ids[i]);
+				cJSON *ev = cJSON_CreateObject();
+				cJSON_AddStringToObject(ev, "id", a.ids[i]);
+				cJSON_AddStringToObject(ev, "state", "done");
+				char *json = cJSON_PrintUnformatted(ev);
+				cJSON_Delete(ev);
+				if (json)
+					bus_publish(gw->bus, "broadcast.done", json, strlen(json));
+				free(json);
+			}
 		}
 	}
 out:

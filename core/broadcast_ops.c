@@ -14,6 +14,7 @@
  */
 #include "broadcast_ops.h"
 #include "broadcast.h"
+#include "bus.h"
 #include "crypto.h"
 #include "envelope.h"
 #include "gateway.h"
@@ -280,6 +281,8 @@ char *op_broadcast_create(struct op_call *call, const cJSON *req)
 		cJSON_AddNumberToObject(r, "skipped", (double)c.skipped);
 		out = cJSON_PrintUnformatted(r);
 		cJSON_Delete(r);
+		if (out)
+			bus_publish(gw->bus, "broadcast.created", out, strlen(out));
 	}
 	free(spec_text);
 	candidates_free(&c);
@@ -417,6 +420,8 @@ char *op_broadcast_cancel(struct op_call *call, const cJSON *req)
 	cJSON_AddNumberToObject(r, "cancelled", (double)n);
 	char *out = cJSON_PrintUnformatted(r);
 	cJSON_Delete(r);
+	if (out)
+		bus_publish(gw->bus, "broadcast.cancelled", out, strlen(out));
 	return out;
 }
 
