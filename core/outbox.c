@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
+#include "window.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,19 @@ static int64_t send_one(struct outbox *o, cJSON *msg)
 		if (go == BROADCAST_FAILED)
 			publish_status(gw, msg, "failed", NULL, why);
 		free(why);
+		return 0;
+	}
+	/* Queued inside the customer-service window, due after it (retries, a backlog): the provider would refuse. */
+	char *closed = NULL;
+	const char *tag = cJSON_GetStringValue(
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(msg, "meta"), "tag"));
+	if (window_closed(gw, ch, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "to")),
+	                  cJSON_GetObjectItemCaseSensitive(msg, "template"), tag, &closed) > 0) {
+		log_msg(PARLEY_LOG_WARN, ch->what, "send of %s not attempted: %s", id, closed);
+		store_outbox_update(gw->st, id, "failed", NULL, closed, 0);
+		broadcast_send_end(gw, msg, "failed", closed);
+		publish_status(gw, msg, "failed", NULL, closed);
+		free(closed);
 		return 0;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(msg, "attempts");

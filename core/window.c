@@ -68,52 +68,56 @@ void window_say(int64_t ms, char out[32])
 		snprintf(out, 32, "%lld-day", (long long)(ms / 86400000));
 	else if (ms % 3600000 == 0)
 		snprintf(out, 32, "%lld-hour", (long long)(ms / 3600000));
-	else
+	else if (ms % 60000 == 0)
 		snprintf(out, 32, "%lld-minute", (long long)(ms / 60000));
+	else
+		snprintf(out, 32, "%lld-second", (long long)(ms / 1000));
+}
+
+int window_closed(struct gateway *gw, parley_instance *ch, const char *to, const cJSON *template, const char *tag,
+                  char **why)
+{
+	*why = NULL;
+	int64_t len, tag_ms;
+	enum window_rule rule = window_rule_of(ch, &len, &tag_ms);
+	if (rule == WINDOW_NONE || (rule == WINDOW_TEMPLATES && template))
+		return 0;
+	int64_t last;
+	int open = window_open(gw, ch, to, &last);
+	if (open < 0)
+		return open;
+	int64_t age = last > 0 ? time_now_ms() - last : -1;
+	if (open || (rule == WINDOW_TAGS && tag && (strcmp(tag, "HUMAN_AGENT") != 0 || (age >= 0 && age < tag_ms))))
+		return 0;
+	char dur[32], when[128] = "the customer never wrote from this address";
+	window_say(len, dur);
+	if (last > 0) {
+		char at[64];
+		time_format_ms(last, at);
+		snprintf(when, sizeof(when), "the customer last wrote from this address at %s", at);
+	}
+	if (rule == WINDOW_TEMPLATES)
+		*why = str_printf("outside the %s customer-service window of channel '%s': %s; this channel then takes "
+		                  "only a template message: send again with \"template\": {\"name\", \"language\", "
+		                  "\"body\": [parameters]}",
+		                  dur, ch->name, when);
+	else
+		*why = str_printf("outside the %s customer-service window of channel '%s': %s; this channel then takes "
+		                  "only a message tag: send again with \"meta\": {\"tag\": \"CONFIRMED_EVENT_UPDATE\", "
+		                  "\"POST_PURCHASE_UPDATE\", \"ACCOUNT_UPDATE\" or, within %lld days of the customer's "
+		                  "last message, \"HUMAN_AGENT\"}",
+		                  dur, ch->name, when, (long long)(tag_ms / 86400000));
+	return *why ? 1 : PARLEY_ENOMEM;
 }
 
 char *window_refusal(struct gateway *gw, parley_instance *ch, const char *to, const cJSON *template, const char *tag)
 {
-	int64_t len, tag_ms;
-	enum window_rule rule = window_rule_of(ch, &len, &tag_ms);
-	if (rule == WINDOW_NONE || (rule == WINDOW_TEMPLATES && template))
-		return NULL;
-	int64_t last;
-	int open = window_open(gw, ch, to, &last);
-	if (open < 0)
-		return ops_error("unavailable", parley_strerror(open));
-	int64_t age = last > 0 ? time_now_ms() - last : -1;
-	if (open)
-		return NULL;
-	if (rule == WINDOW_TAGS && tag && (strcmp(tag, "HUMAN_AGENT") != 0 || (age >= 0 && age < tag_ms)))
-		return NULL;
-	char dur[32], when[64] = "";
-	window_say(len, dur);
-	if (last > 0)
-		time_format_ms(last, when);
-	char *m;
-	if (rule == WINDOW_TEMPLATES)
-		m = str_printf("outside the %s customer-service window of channel '%s': %s%s; this channel then takes "
-		               "only a template message: send again with \"template\": {\"name\", \"language\", "
-		               "\"body\": [parameters]}",
-		               dur, ch->name,
-		               last > 0 ? "the customer last wrote from this address at "
-		                        : "the customer "
-		                          "never wrote from this address",
-		               when);
-	else
-		m = str_printf(
-		        "outside the %s customer-service window of channel '%s': %s%s; this channel then takes "
-		        "only a message tag: send again with \"meta\": {\"tag\": \"CONFIRMED_EVENT_UPDATE\", "
-		        "\"POST_PURCHASE_UPDATE\", \"ACCOUNT_UPDATE\" or, within %lld days of the customer's last "
-		        "message, \"HUMAN_AGENT\"}",
-		        dur, ch->name,
-		        last > 0 ? "the customer last wrote from this address at "
-		                 : "the customer "
-		                   "never wrote from this address",
-		        when, (long long)(tag_ms / 86400000));
-	char *r = ops_error("outside_window", m ? m : "outside the customer-service window");
-	free(m);
+	char *why;
+	int rv = window_closed(gw, ch, to, template, tag, &why);
+	if (rv < 0)
+		return ops_error("unavailable", parley_strerror(rv));
+	char *r = rv ? ops_error("outside_window", why) : NULL;
+	free(why);
 	return r;
 }
 

@@ -32,7 +32,7 @@ enum window_rule {
 /* The channel's rule, its window in *len_ms (0 for WINDOW_NONE) and, for WINDOW_TAGS, the HUMAN_AGENT window. */
 enum window_rule window_rule_of(parley_instance *ch, int64_t *len_ms, int64_t *tag_ms);
 
-/* A window's length as people say it before "window": "24-hour", "7-day", "90-minute". */
+/* A window's length as people say it before "window": "24-hour", "7-day", "90-minute", "30-second". */
 void window_say(int64_t ms, char out[32]);
 
 /*
@@ -42,6 +42,15 @@ void window_say(int64_t ms, char out[32]);
  * NULL) receives the customer's last message time, 0 when none.
  */
 int window_open(struct gateway *gw, parley_instance *ch, const char *to, int64_t *last_ms);
+
+/*
+ * Is the window of ch towards `to` closed to this send (template and tag
+ * are the send's, may be NULL)?  0 when it may go; 1 when not, with *why
+ * (malloc'd) naming the window, when the customer last wrote and what the
+ * channel takes instead; or a negative store error.
+ */
+int window_closed(struct gateway *gw, parley_instance *ch, const char *to, const cJSON *template, const char *tag,
+                  char **why);
 
 /*
  * May this send go out on ch now?  NULL when it may; otherwise an ops

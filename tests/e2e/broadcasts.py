@@ -67,7 +67,7 @@ def run(storage, n_wa=334, n_tg=333, n_sms=333, n_opt=10):
     """The whole run on a gateway whose config starts with storage (YAML), with n_wa + n_tg + n_sms contacts
     of which n_opt per channel opt out; check() records failures."""
     N_WA, N_TG, N_SMS, N_OPT = n_wa, n_tg, n_sms, n_opt
-    wa, tg, tw = FakeProvider(), FakeProvider(), FakeProvider()
+    wa, tg, tw = FakeProvider(nodelay=True), FakeProvider(nodelay=True), FakeProvider(nodelay=True)
     seq = itertools.count(1)
     wa.default = lambda req: (200, {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.BC{next(seq)}"}]}, {})
     tg.default = lambda req: (200, {"ok": True, "result": {"message_id": next(seq), "date": int(time.time()),

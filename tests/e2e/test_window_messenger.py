@@ -10,23 +10,28 @@ import time
 from fakeprovider import FakeProvider
 from harness import Gateway, check, done, fixture
 
-SECRET, PAGE = "meta-app-secret", "1234567890"
+SECRET, PAGE, PAGE2 = "meta-app-secret", "1234567890", "1111111111"
 OLD_USER, NEW_USER = "24680135792468013", "13579246801357924"
 fake = FakeProvider()
 fake.default = lambda req: (200, {"recipient_id": "x", "message_id": f"m_OUT{time.time_ns()}"}, {})
-gw = Gateway(config_body="""pipelines:
+gw = Gateway(config_body="""outbox: { backoff_base: 5s }
+pipelines:
   - name: inbound
     steps: [ {dedupe: {}}, {identify: {}}, {thread: {}} ]
 """, extra_channels=f"""  - name: fb
     type: messenger
     config: {{ page_id: "{PAGE}", access_token: PAGE-TOKEN, app_secret: {SECRET}, api_base_url: "{fake.url}" }}
+  - name: fb2
+    type: messenger
+    config: {{ page_id: "{PAGE2}", access_token: PAGE-TOKEN, app_secret: {SECRET}, api_base_url: "{fake.url}",
+               reply_window: 2s }}
 """).start()
 PATH = "/v19.0/1234567890/messages"
 
 
-def post(body):
+def post(body, channel="fb"):
     sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return gw.request("POST", "/webhooks/fb", body, {"Content-Type": "application/json", "X-Hub-Signature-256": sig})
+    return gw.request("POST", f"/webhooks/{channel}", body, {"Content-Type": "application/json", "X-Hub-Signature-256": sig})
 
 
 def send(to, **kw):
@@ -79,6 +84,18 @@ try:
     m = gw.wait_message(r.get("id"), "failed")
     check("no template" in m.get("error", "") and len(fake.seen("POST", PATH)) == n,
           f"Messenger has no templates: refused without calling Meta: {m.get('error')}")
+
+    # Queued inside the window, due after it (a retry): the outbox does not call Meta, and says why.
+    path2 = f"/v19.0/{PAGE2}/messages"
+    fake.script[("POST", path2)] = [(500, {"error": {"message": "An unknown error has occurred.", "code": 1}}),
+                                    (200, {"recipient_id": "x", "message_id": "m_LATE"})]
+    page2 = fresh.replace(PAGE.encode(), PAGE2.encode()).replace(b"m_FRESH1", b"m_FRESH2") \
+        .replace(str(now_ms).encode(), str(int(time.time() * 1000)).encode())
+    st, _ = post(page2, "fb2")
+    rc, r = gw.api("message.send", {"channel": "fb2", "to": f"messenger:{NEW_USER}", "text": "Sorry, one moment"})
+    m = gw.wait_message(r.get("id"), "failed", timeout=15)
+    check(st == 200 and rc == 0 and len(fake.seen("POST", path2)) == 1 and "2-second" in m.get("error", ""),
+          f"a retry past the window is not sent: {len(fake.seen('POST', path2))} calls, {m.get('error')}")
 finally:
     gw.cleanup()
     fake.close()
