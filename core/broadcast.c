@@ -132,8 +132,10 @@ static char *decide(struct gateway *gw, parley_instance *ch, const cJSON *spec, 
 				return str_printf("outside the %s window", hours);
 			use_tag = 1;
 		}
-	} else if (!text) {
+	} else if (!text && !window_takes_templates(ch)) {
 		return str_printf("channel '%s' takes no templates: give the broadcast a text", ch->name);
+	} else if (!text) {
+		use_template = 1;
 	}
 	char id[27];
 	broadcast_message_id(bid, r->contact_id, id);

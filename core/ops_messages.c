@@ -59,6 +59,13 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 		return ops_error("not_supported", "this channel type receives only; it cannot send");
 	if (!strchr(to, ':'))
 		return ops_error("invalid_request", "'to' must be a URN such as tel:+15551234567 or webhook:alice");
+	if (tpl && !window_takes_templates(ch)) {
+		char *m = str_printf("channel '%s' (type %s) takes no template messages: send 'text'", ch->name,
+		                     ch->plugin->desc->name);
+		char *r = ops_error("not_supported", m ? m : "this channel type takes no template messages");
+		free(m);
+		return r;
+	}
 	/* Outside the customer-service window the provider would refuse it: say so now, not as a dead letter. */
 	char *closed =
 	        window_refusal(gw, ch, to, tpl, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "tag")));

@@ -19,6 +19,11 @@ static int declares(parley_instance *ch, const char *key)
 	return 0;
 }
 
+int window_takes_templates(parley_instance *ch)
+{
+	return declares(ch, "reply_window") && !declares(ch, "tag_window");
+}
+
 enum window_rule window_rule_of(parley_instance *ch, int64_t *len_ms, int64_t *tag_ms)
 {
 	int64_t len = 0, tag = 0;

@@ -35,6 +35,9 @@ enum window_rule window_rule_of(parley_instance *ch, int64_t *len_ms, int64_t *t
 /* A window's length as people say it before "window": "24-hour", "7-day", "90-minute", "30-second". */
 void window_say(int64_t ms, char out[32]);
 
+/* 1 when ch's channel type sends template messages (it declares a window that templates open). */
+int window_takes_templates(parley_instance *ch);
+
 /*
  * Whether the window of ch towards `to` is open now: 1 open (or the
  * channel has none), 0 closed (the customer never wrote from `to` or wrote

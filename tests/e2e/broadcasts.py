@@ -215,6 +215,10 @@ def run(storage, n_wa=334, n_tg=333, n_sms=333, n_opt=10):
         check("ContentSid" in m.get("error", "") and not any(x.form().get("To") == sms_number(500) for x in tw.seen("POST", TW_PATH)),
               f"Twilio refuses a template clearly, without calling the provider: {m.get('error')}")
 
+        rc, r = gw.api("message.send", {"channel": "tg", "to": "telegram:700000", "template": {
+            "name": "order_update", "language": "en_US"}})
+        check(rc != 0 and r.get("error", {}).get("code") == "not_supported", f"Telegram takes no templates: {r}")
+
         # The broadcast: template and text, to the segment; killed halfway, restarted.
         base = len(broadcast_sends())
         rc, out, err = gw.cli("broadcast", "-c", gw.config, "create", "--segment", "label:outage-seoul",
