@@ -37,6 +37,7 @@ static const char *const usage_main =
         "  token create|list|revoke       manage the service tokens other systems send\n"
         "  test [--update] PLUGIN.so FIXTURE|DIR...   run a channel plugin alone against fixtures\n"
         "  stats [--from D --to D --by channel|team|agent] [--json]   the KPIs\n"
+        "  broadcast create|status|cancel|list   one message to the contacts of a segment\n"
         "\n"
         "`parley COMMAND --help` tells more.  Without -c, $PARLEY_CONFIG is used if set.\n";
 
@@ -943,13 +944,20 @@ int cli_main(int argc, char **argv)
 	/* `parley test` takes the plugin and its fixtures, not a config (plugin_test.c). */
 	if (strcmp(argv[1], "test") == 0)
 		return plugin_test_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "broadcast") == 0)
+		return cli_broadcast(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);
-	const char *names[] = {"run",   "check", "plugins", "tail",   "api",  "send", "agent",
-	                       "token", "dlq",   "backup",  "reload", "test", "stats"};
+	const char *names[] = {"run",   "check", "plugins", "tail",   "api",  "send",  "agent",
+	                       "token", "dlq",   "backup",  "reload", "test", "stats", "broadcast"};
 	const char *s = cfg_suggest(argv[1], names, sizeof(names) / sizeof(names[0]));
 	fprintf(stderr, "parley: unknown command '%s'%s%s%s\n\n%s", argv[1], s ? " (did you mean '" : "", s ? s : "",
 	        s ? "'?)" : "", usage_main);
 	return 2;
+}
+
+cJSON *cli_exchange(const char *config, cJSON *req)
+{
+	return control_exchange(config, req);
 }

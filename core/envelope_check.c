@@ -61,6 +61,7 @@ static const struct field_rule rules[] = {
         {"priority", R_TEXT, 0},
         {"route", R_OBJECT, 0},
         {"meta", R_OBJECT, 0},
+        {"template", R_OBJECT, 0}, /* a later minor of v1: a provider template message (broadcasts, windows) */
 };
 
 static const char *const kinds[] = {"message", "status", "event", NULL};

@@ -2,6 +2,7 @@
 #include "gateway.h"
 #include "api.h"
 #include "auth.h"
+#include "broadcast.h"
 #include "bus.h"
 #include "control.h"
 #include "envelope.h"
@@ -259,7 +260,8 @@ int gateway_run(struct gateway *gw)
 	if (topology_up(gw, gw->topo, NULL) != 0)
 		goto out;
 	if (pipeline_start(&gw->pipeline, gw, outbox_wake_gateway, gw) != 0 || outbox_start(&gw->outbox, gw) != 0 ||
-	    housekeeping_start(&gw->housekeeping, gw) != 0 || queue_start(&gw->queue, gw) != 0) {
+	    housekeeping_start(&gw->housekeeping, gw) != 0 || queue_start(&gw->queue, gw) != 0 ||
+	    broadcast_start(&gw->broadcast, gw) != 0) {
 		log_error("cannot start the pipeline and outbox threads");
 		goto out;
 	}
@@ -304,6 +306,8 @@ out:
 		instance_down(gw->topo->channels[i]);
 	control_stop(gw->control);
 	gw->control = NULL;
+	broadcast_stop(gw->broadcast);
+	gw->broadcast = NULL;
 	outbox_stop(gw->outbox);
 	gw->outbox = NULL;
 	housekeeping_stop(gw->housekeeping);

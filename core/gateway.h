@@ -47,7 +47,8 @@ struct parley_instance {
 	/* Outbound token bucket (outbox thread only): rate per second, 0 = none. */
 	double rate, tokens;
 	int64_t tokens_at_ms;
-	int64_t slot_ms; /* wall clock: the next free send slot for a deferred message */
+	int64_t slot_ms;        /* wall clock: the next free send slot for a deferred message */
+	int64_t lease_until_ms; /* wall clock: when this node's last send's hold on the channel's slot lapses */
 	/* What the plugin said of itself (parley_host.health), under health_lock: down 1 and why. */
 	pthread_mutex_t health_lock;
 	int down;
@@ -79,6 +80,7 @@ struct gateway {
 	struct queue *queue;       /* the team queues, offered to the routers (queue.h) */
 	struct presence *presence; /* who views and types where, on this node (presence.h) */
 	struct outbox *outbox;
+	struct broadcast *broadcast; /* broadcasts' feeder (broadcast.h) */
 	struct housekeeping *housekeeping;
 	struct parley_instance *bus_instance; /* bus: (or NULL), relayed by relay */
 	struct relay *relay;

@@ -2,6 +2,7 @@
 #include "ops.h"
 #include "auth.h"
 #include "bots.h"
+#include "broadcast_ops.h"
 #include "bus.h"
 #include "envelope.h"
 #include "gateway.h"
@@ -43,10 +44,13 @@ static const struct op_field f_send[] = {
         {"attachments", OP_ARRAY, 0, "Attachments, as in the envelope (url or ref, content_type)."},
         {"subject", OP_STRING, 0, "The subject (e-mail)."},
         {"thread_ref", OP_STRING, 0, "The provider's thread to reply in."},
-        {"meta", OP_OBJECT, 0, "Channel-type specific members (a WhatsApp template, ...)."},
+        {"meta", OP_OBJECT, 0, "Channel-type specific members (meta.tag: a Messenger message tag, ...)."},
         {"by", OP_STRING, 0,
          "The agent who wrote it, for a service or the control socket (a signed-in agent is always themselves): "
          "then a human reply in the KPIs."},
+        {"template", OP_OBJECT, 0,
+         "A template message {name, language, header?, body?, buttons?}: what a WhatsApp channel takes outside "
+         "the 24-hour customer-service window."},
         F_END};
 static const struct op_field f_messages_list[] = {
         {"conversation_id", OP_STRING, 0, "Only messages of this conversation (required for agents)."},
@@ -174,6 +178,26 @@ static const struct op_field f_kpis[] = {
         {"business_hours", OP_OBJECT, 0,
          "Tools, with reopen_window_ms: the store's calendar {timezone, days, from_m, to_m}."},
         F_END};
+/* ---- 1.4: broadcasts (broadcast_ops.c) */
+static const struct op_field f_broadcast_create[] = {
+        {"segment", OP_ARRAY, 1,
+         "The contacts: terms all, label:NAME, attr:KEY=VALUE, attr:KEY, channel:NAME; every term must match "
+         "(several per string separated by ',')."},
+        {"text", OP_STRING, 0, "The text: what goes where the channel's customer-service window is open, or has none."},
+        {"template", OP_OBJECT, 0,
+         "A template {name, language, header?, body?, buttons?}: what goes where a WhatsApp window is closed."},
+        {"tag", OP_STRING, 0, "A Messenger message tag (ACCOUNT_UPDATE, ...) for the text outside its window."},
+        {"channel", OP_STRING, 0, "Reach every contact on this channel instead of the one they wrote on last."},
+        F_END};
+static const struct op_field f_broadcast_status[] = {
+        {"id", OP_STRING, 1, "The broadcast."},
+        {"recipients", OP_BOOLEAN, 0, "true: also each recipient, with its status and reason."},
+        {"after", OP_STRING, 0, "Recipients after this contact id (the previous page's next_after)."},
+        {"limit", OP_INTEGER, 0, "Recipients a page, 1 to 10000 (1000)."},
+        F_END};
+static const struct op_field f_broadcast_id[] = {{"id", OP_STRING, 1, "The broadcast."}, F_END};
+static const struct op_field f_broadcasts_list[] = {
+        {"state", OP_STRING, 0, "Only broadcasts in this state: running, done or cancelled."}, F_END};
 
 static const char *const fixed_snooze[] = {"status", "snoozed", NULL};
 static const char *const fixed_outbound[] = {"direction", "outbound", NULL};
@@ -505,6 +529,37 @@ static const struct op_def table[] = {
          .handler = op_token_revoke,
          .http_method = "DELETE",
          .http_path = "/tokens/{id}"},
+        /* ---- 1.4: broadcasts */
+        {.name = "broadcast.create",
+         .summary = "Send one message to the contacts of a segment, each on their own channel, at its rate_limit.",
+         .role = OP_ADMIN,
+         .fields = f_broadcast_create,
+         .handler = op_broadcast_create,
+         .topic = "broadcast.created",
+         .http_method = "POST",
+         .http_path = "/broadcasts"},
+        {.name = "broadcast.status",
+         .summary = "A broadcast: its recipients counted by status (queued, sent, delivered, read, failed, skipped).",
+         .role = OP_ADMIN,
+         .fields = f_broadcast_status,
+         .handler = op_broadcast_status,
+         .http_method = "GET",
+         .http_path = "/broadcasts/{id}"},
+        {.name = "broadcast.cancel",
+         .summary = "Stop a running broadcast: recipients not yet sent to are cancelled.",
+         .role = OP_ADMIN,
+         .fields = f_broadcast_id,
+         .handler = op_broadcast_cancel,
+         .topic = "broadcast.cancelled",
+         .http_method = "POST",
+         .http_path = "/broadcasts/{id}/cancel"},
+        {.name = "broadcasts.list",
+         .summary = "The broadcasts, oldest first.",
+         .role = OP_ADMIN,
+         .fields = f_broadcasts_list,
+         .handler = op_broadcasts_list,
+         .http_method = "GET",
+         .http_path = "/broadcasts"},
         {.name = "store.backup",
          .summary = "Copy the database as committed now into a new file (SQLite's online backup).",
          .role = OP_ADMIN,
@@ -635,10 +690,10 @@ int ops_error_status(const char *code)
 	static const struct {
 		const char *code;
 		int status;
-	} map[] = {{"invalid_request", 400}, {"unknown_channel", 400}, {"unauthorized", 401}, {"forbidden", 403},
-	           {"not_found", 404},       {"unknown_op", 404},      {"conflict", 409},     {"too_large", 413},
-	           {"not_supported", 422},   {"invalid_config", 422},  {"locked", 429},       {"rate_limited", 429},
-	           {"not_implemented", 501}, {"unavailable", 503}};
+	} map[] = {{"invalid_request", 400}, {"unknown_channel", 400}, {"unauthorized", 401},   {"forbidden", 403},
+	           {"not_found", 404},       {"unknown_op", 404},      {"conflict", 409},       {"too_large", 413},
+	           {"not_supported", 422},   {"invalid_config", 422},  {"outside_window", 422}, {"locked", 429},
+	           {"rate_limited", 429},    {"not_implemented", 501}, {"unavailable", 503}};
 	for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(code, map[i].code) == 0)
 			return map[i].status;

@@ -1,7 +1,9 @@
 /*
  * ops_messages.c: message.send, the reply an agent or a service queues on a
- * customer's channel (a canned response filled in, or the text given), and
- * the private note a reply with "private": true becomes.
+ * customer's channel (a canned response filled in, the text given, or a
+ * template: refused outside the channel's customer-service window without
+ * one, see window.h), and the private note a reply with "private": true
+ * becomes.
  */
 #include "auth.h"
 #include "bots.h"
@@ -13,6 +15,7 @@
 #include "outbox.h"
 #include "store.h"
 #include "util.h"
+#include "window.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,20 +47,38 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 	if (!chname || !to)
 		return ops_error("invalid_request", "message.send needs 'channel' (a configured channel name) and 'to' "
 		                                    "(a URN), or a 'conversation_id'");
-	if (!text && !cJSON_IsArray(atts))
-		return ops_error("invalid_request", "message.send needs 'text' or 'attachments'");
+	const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(req, "template");
+	if (!text && !cJSON_IsArray(atts) && !tpl)
+		return ops_error("invalid_request", "message.send needs 'text', 'attachments' or 'template'");
+	const char *bad = tpl ? window_template_invalid(tpl) : NULL;
+	if (bad)
+		return ops_error("invalid_request", bad);
+	/* The channel as the topology has it now, held until it has been asked (a reload may replace it). */
 	struct topology *topo = topology_get(gw);
 	parley_instance *ch = topology_channel(topo, chname);
-	int can_send = ch && ch->plugin->desc->channel_send;
-	char channel_type[64];
-	snprintf(channel_type, sizeof(channel_type), "%s", ch ? ch->plugin->desc->name : "");
+	char channel_type[64] = "", *refusal = NULL;
+	if (!ch) {
+		refusal = ops_error("unknown_channel", "no channel of that name is configured under channels:");
+	} else if (!ch->plugin->desc->channel_send) {
+		refusal = ops_error("not_supported", "this channel type receives only; it cannot send");
+	} else if (!strchr(to, ':')) {
+		refusal = ops_error("invalid_request", "'to' must be a URN such as tel:+15551234567 or webhook:alice");
+	} else if (tpl && !window_takes_templates(ch)) {
+		char *m = str_printf("channel '%s' (type %s) takes no template messages: send 'text'", ch->name,
+		                     ch->plugin->desc->name);
+		refusal = ops_error("not_supported", m ? m : "this channel type takes no template messages");
+		free(m);
+	} else {
+		/* Outside the customer-service window the provider would refuse it: say so now, not as a dead letter.
+		 */
+		refusal = window_refusal(gw, ch, to, tpl,
+		                         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "tag")));
+	}
+	if (ch)
+		snprintf(channel_type, sizeof(channel_type), "%s", ch->plugin->desc->name);
 	topology_put(topo);
-	if (!ch)
-		return ops_error("unknown_channel", "no channel of that name is configured under channels:");
-	if (!can_send)
-		return ops_error("not_supported", "this channel type receives only; it cannot send");
-	if (!strchr(to, ':'))
-		return ops_error("invalid_request", "'to' must be a URN such as tel:+15551234567 or webhook:alice");
+	if (refusal)
+		return refusal;
 	parley_envelope *env = envelope_create("message", "outbound");
 	envelope_set(env, "channel", chname);
 	envelope_set(env, "channel_type", channel_type);
@@ -92,6 +113,8 @@ static char *send_envelope(struct gateway *gw, const cJSON *req, const char *chn
 		cJSON_AddItemToObject(env->obj, "attachments", cJSON_Duplicate(atts, 1));
 	if (cJSON_IsObject(meta))
 		cJSON_AddItemToObject(env->obj, "meta", cJSON_Duplicate(meta, 1));
+	if (tpl)
+		cJSON_AddItemToObject(env->obj, "template", cJSON_Duplicate(tpl, 1));
 	char id[32];
 	snprintf(id, sizeof(id), "%s", envelope_get(env, "id"));
 	struct send_wait w = {.done = 0};

@@ -1,5 +1,6 @@
 /* outbox.c: claim, send, retry and dead-letter outbound envelopes. */
 #include "outbox.h"
+#include "broadcast.h"
 #include "bus.h"
 #include "envelope.h"
 #include "gateway.h"
@@ -8,6 +9,7 @@
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
+#include "window.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@ struct outbox {
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	int wake, stop;
+	/* Outbox thread only: messages wait over a rate limit until deferred_until, due every tick_ms. */
+	int64_t deferred_until, tick_ms;
 };
 
 int64_t outbox_backoff_ms(int attempts, int64_t base_ms, int64_t max_ms)
@@ -85,28 +89,35 @@ static int64_t rate_wait_ms(parley_instance *ch)
 	if (ch->tokens > burst)
 		ch->tokens = burst;
 	ch->tokens_at_ms = now;
-	if (ch->tokens >= 1) {
+	/*
+	 * Half a token is enough, the rest a debt the next refill pays: a
+	 * message given a slot 1/rate after the last send finds just under one
+	 * token there (clock granularity), and must go then, not to the end of
+	 * the line.  The long-run rate is the same.
+	 */
+	if (ch->tokens >= 0.5) {
 		ch->tokens -= 1;
 		return 0;
 	}
-	return (int64_t)((1 - ch->tokens) * 1000.0 / ch->rate) + 1;
+	return (int64_t)((0.5 - ch->tokens) * 1000.0 / ch->rate) + 1;
 }
 
-static void send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
+/* Send one claimed message; the wall-clock time it was deferred to when over the rate limit, else 0. */
+static int64_t send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
 {
 	struct gateway *gw = o->gw;
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "id"));
 	const char *chname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "channel"));
 	int attempts = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(msg, "attempts"));
 	if (!id)
-		return;
+		return 0;
 	parley_instance *ch = chname ? topology_channel(topo, chname) : NULL;
 	if (!ch || !ch->plugin->desc->channel_send) {
 		char *err = str_printf("channel '%s' is not configured or cannot send", chname ? chname : "");
 		store_outbox_update(gw->st, id, "failed", NULL, err, 0);
 		publish_status(gw, msg, "failed", NULL, err);
 		free(err);
-		return;
+		return 0;
 	}
 	int64_t wait = rate_wait_ms(ch);
 	if (wait <= 0 && ch->rate > 0) {
@@ -121,8 +132,19 @@ static void send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
 		free(key);
 		int64_t interval = (int64_t)(1000.0 / ch->rate);
 		if (lr != 0) {
-			wait = interval;
-		} else if (ch->slot_ms < time_now_ms() + interval) {
+			/*
+			 * Another send holds the channel's slot for a moment more: try
+			 * again soon, keeping the token and this message's place (the
+			 * end of the line would starve a backlog).
+			 */
+			ch->tokens += 1;
+			int64_t now = time_now_ms();
+			int64_t at = ch->lease_until_ms > now ? ch->lease_until_ms + 1 : now + interval / 4 + 1;
+			store_outbox_update(gw->st, id, "queued", NULL, NULL, at);
+			return at;
+		}
+		ch->lease_until_ms = time_now_ms() + interval;
+		if (ch->slot_ms < time_now_ms() + interval) {
 			/* Messages deferred from now on get slots after this send's lease lapses, not before it. */
 			ch->slot_ms = time_now_ms() + interval;
 		}
@@ -139,7 +161,33 @@ static void send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
 		ch->slot_ms = at + (int64_t)(1000.0 / ch->rate);
 		store_outbox_update(gw->st, id, "queued", NULL, NULL, at);
 		metrics_add(gw->metrics, "outbound_rate_limited_total", "channel", ch->name, 1);
-		return;
+		return at;
+	}
+	/* A broadcast's message goes out at most once: its recipient moves to sending first (broadcast.h). */
+	char *why = NULL;
+	enum broadcast_go go = broadcast_send_begin(gw, msg, &why);
+	if (go != BROADCAST_SEND) {
+		if (go == BROADCAST_LATER)
+			store_outbox_update(gw->st, id, "queued", NULL, NULL, time_now_ms() + 1000);
+		else
+			store_outbox_update(gw->st, id, go == BROADCAST_DROPPED ? "dropped" : "failed", NULL, why, 0);
+		if (go == BROADCAST_FAILED)
+			publish_status(gw, msg, "failed", NULL, why);
+		free(why);
+		return 0;
+	}
+	/* Queued inside the customer-service window, due after it (retries, a backlog): the provider would refuse. */
+	char *closed = NULL;
+	const char *tag = cJSON_GetStringValue(
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(msg, "meta"), "tag"));
+	if (window_closed(gw, ch, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "to")),
+	                  cJSON_GetObjectItemCaseSensitive(msg, "template"), tag, &closed) > 0) {
+		log_msg(PARLEY_LOG_WARN, ch->what, "send of %s not attempted: %s", id, closed);
+		store_outbox_update(gw->st, id, "failed", NULL, closed, 0);
+		broadcast_send_end(gw, msg, "failed", closed);
+		publish_status(gw, msg, "failed", NULL, closed);
+		free(closed);
+		return 0;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(msg, "attempts");
 	parley_envelope env = {.obj = msg};
@@ -160,12 +208,14 @@ static void send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
 		                 res.error_text);
 	if (res.outcome == PARLEY_SEND_OK) {
 		store_outbox_update(gw->st, id, "sent", res.provider_id[0] ? res.provider_id : NULL, NULL, 0);
+		broadcast_send_end(gw, msg, "sent", NULL);
 		metrics_add(gw->metrics, "outbound_sent_total", "channel", ch->name, 1);
-		/* Accepted by the provider: a response (a dead-lettered send never is one, nor a survey asking). */
+		/* Accepted by the provider: a response (a dead-lettered send never is one, nor a survey asking, nor a
+		 * broadcast). */
 		const char *conv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "conversation_id"));
 		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(msg, "meta");
-		if (cJSON_GetObjectItemCaseSensitive(meta, "survey"))
-			conv = NULL; /* a survey asked is no response */
+		if (cJSON_GetObjectItemCaseSensitive(meta, "survey") || broadcast_automatic(msg))
+			conv = NULL; /* a survey asked, a broadcast or an opt-out confirmation is no response */
 		const cJSON *by = cJSON_GetObjectItemCaseSensitive(meta, "sent_by");
 		const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(by, "kind"));
 		const char *agent = kind && strcmp(kind, "agent") == 0
@@ -182,6 +232,7 @@ static void send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
 		log_msg(PARLEY_LOG_WARN, ch->what, "send of %s failed (attempt %d of %d): %s; retrying in %lld ms", id,
 		        attempts, gw->cfg.outbox_max_attempts, err ? err : "transient error", (long long)delay);
 		store_outbox_update(gw->st, id, "retry", NULL, err, time_now_ms() + delay);
+		broadcast_send_end(gw, msg, "queued", NULL);
 		metrics_add(gw->metrics, "outbound_retries_total", "channel", ch->name, 1);
 	} else {
 		if (res.outcome == PARLEY_SEND_RETRY) {
@@ -192,18 +243,12 @@ static void send_with(struct outbox *o, cJSON *msg, const struct topology *topo)
 		}
 		log_msg(PARLEY_LOG_ERROR, ch->what, "send of %s dead-lettered: %s", id, err ? err : "permanent error");
 		store_outbox_update(gw->st, id, "failed", NULL, err ? err : "permanent error", 0);
+		broadcast_send_end(gw, msg, "failed", err ? err : "permanent error");
 		metrics_add(gw->metrics, "outbound_failed_total", "channel", ch->name, 1);
 		publish_status(gw, msg, "failed", NULL, err ? err : "permanent error");
 	}
 	free(err);
-}
-
-/* One send, on the channel as the topology has it now (held, so that a reload stops it only after the send). */
-static void send_one(struct outbox *o, cJSON *msg)
-{
-	struct topology *topo = topology_get(o->gw);
-	send_with(o, msg, topo);
-	topology_put(topo);
+	return 0;
 }
 
 static void *outbox_main(void *arg)
@@ -215,24 +260,45 @@ static void *outbox_main(void *arg)
 		o->wake = 0;
 		pthread_mutex_unlock(&o->lock);
 		char *json = NULL;
-		int got = 0;
+		int sent = 0;
 		if (store_outbox_claim(gw->st, time_now_ms(), 32, &json) == 0 && json) {
 			cJSON *arr = cJSON_Parse(json);
 			cJSON *it;
 			cJSON_ArrayForEach(it, arr)
 			{
-				send_one(o, it);
-				got++;
+				const char *chname =
+				        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "channel"));
+				/* The channel as the topology has it now, held so that a reload stops it only after the
+				 * send. */
+				struct topology *topo = topology_get(gw);
+				parley_instance *ch = chname ? topology_channel(topo, chname) : NULL;
+				int64_t at = send_with(o, it, topo);
+				double rate = ch ? ch->rate : 0;
+				topology_put(topo);
+				sent += !at;
+				if (at && rate > 0) {
+					int64_t tick = (int64_t)(1000.0 / rate / 2) + 1;
+					if (at > o->deferred_until)
+						o->deferred_until = at;
+					if (!o->tick_ms || tick < o->tick_ms)
+						o->tick_ms = tick;
+				}
 			}
 			cJSON_Delete(arr);
 		}
 		free(json);
 		pthread_mutex_lock(&o->lock);
-		if (got > 0 || o->wake || o->stop)
+		if (sent > 0 || o->wake || o->stop)
 			continue;
+		/* A rate-limited backlog comes due slot by slot: look at the pace of its channel, not a poll later. */
+		int64_t wait_ms = gw->cfg.outbox_poll_ms;
+		if (o->deferred_until >= time_now_ms() && o->tick_ms < wait_ms)
+			wait_ms = o->tick_ms;
+		else if (o->deferred_until < time_now_ms())
+			o->deferred_until = o->tick_ms = 0;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = ts.tv_nsec + gw->cfg.outbox_poll_ms * 1000000L;
+		int64_t ns = ts.tv_nsec + wait_ms * 1000000L;
 		ts.tv_sec += ns / 1000000000L;
 		ts.tv_nsec = ns % 1000000000L;
 		pthread_cond_timedwait(&o->cv, &o->lock, &ts);

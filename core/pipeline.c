@@ -12,6 +12,7 @@
  * the load instead of the load waiting for batches.
  */
 #include "pipeline.h"
+#include "broadcast.h"
 #include "bus.h"
 #include "envelope.h"
 #include "gateway.h"
@@ -335,6 +336,7 @@ static void *post_main(void *arg)
 				}
 				if (b->results[i] != 0)
 					continue;
+				broadcast_inbound(gw, env); /* a stop word opts the contact out */
 				char topic[256];
 				size_t len;
 				const char *json = envelope_text(env, &len);

@@ -259,3 +259,75 @@ int store_ratings_list(struct store *st, const char *conversation_id, const char
 		return PARLEY_ENOTSUP;
 	return st->typed->ratings_list(st->data, conversation_id, agent, max, cb, arg);
 }
+
+/* ------------------------------------------- ABI 1.4: the window, broadcasts */
+
+int store_keeps_broadcasts(const struct store *st)
+{
+	const struct parley_store_typed_ops *t = st->typed;
+	return t &&
+	       t->struct_size >=
+	               offsetof(struct parley_store_typed_ops, broadcast_set_state) + sizeof(t->broadcast_set_state) &&
+	       t->window_last_inbound && t->broadcast_candidates && t->broadcast_insert && t->broadcast_get &&
+	       t->broadcasts_list && t->broadcast_counts && t->broadcast_recipients && t->broadcast_pending &&
+	       t->broadcast_recipients_set && t->broadcast_recipient_advance && t->broadcast_set_state;
+}
+
+/* Call op of the ABI 1.4 block, or answer PARLEY_ENOTSUP. */
+#define BROADCASTS_CALL(st, op, ...)                                                                                   \
+	(store_keeps_broadcasts(st) ? (st)->typed->op((st)->data, __VA_ARGS__) : PARLEY_ENOTSUP)
+
+int store_window_last_inbound(struct store *st, const char *channel, const char *urn, char **at)
+{
+	return BROADCASTS_CALL(st, window_last_inbound, channel, urn, at);
+}
+
+int store_broadcast_candidates(struct store *st, const struct parley_segment_term *terms, size_t n, const char *channel,
+                               parley_store_row_cb cb, void *arg)
+{
+	return BROADCASTS_CALL(st, broadcast_candidates, terms, n, channel, cb, arg);
+}
+
+int store_broadcast_insert(struct store *st, const struct parley_broadcast_rec *b,
+                           const struct parley_broadcast_recipient_rec *r, size_t n)
+{
+	return BROADCASTS_CALL(st, broadcast_insert, b, r, n);
+}
+
+int store_broadcast_get(struct store *st, const char *id, parley_store_row_cb cb, void *arg)
+{
+	return BROADCASTS_CALL(st, broadcast_get, id, cb, arg);
+}
+
+int store_broadcasts_list(struct store *st, const char *state, parley_store_row_cb cb, void *arg)
+{
+	return BROADCASTS_CALL(st, broadcasts_list, state, cb, arg);
+}
+
+int store_broadcast_counts(struct store *st, const char *id, parley_store_row_cb cb, void *arg)
+{
+	return BROADCASTS_CALL(st, broadcast_counts, id, cb, arg);
+}
+
+int store_broadcast_recipients(struct store *st, const char *id, const char *after_contact, size_t max,
+                               parley_store_row_cb cb, void *arg)
+{
+	return BROADCASTS_CALL(st, broadcast_recipients, id, after_contact, max, cb, arg);
+}
+
+int store_broadcast_pending(struct store *st, const char *id, const char *channel, size_t max, parley_store_row_cb cb,
+                            void *arg)
+{
+	return BROADCASTS_CALL(st, broadcast_pending, id, channel, max, cb, arg);
+}
+
+int store_broadcast_recipient_advance(struct store *st, const char *message_id, const char *from, const char *to,
+                                      const char *reason)
+{
+	return BROADCASTS_CALL(st, broadcast_recipient_advance, message_id, from, to, reason);
+}
+
+int store_broadcast_set_state(struct store *st, const char *id, const char *state, const char *at, int64_t *n)
+{
+	return BROADCASTS_CALL(st, broadcast_set_state, id, state, at, n);
+}

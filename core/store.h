@@ -95,5 +95,28 @@ int store_sla_list(struct store *st, const char *state, const char *team, size_t
 int store_surveys_due(struct store *st, const char *now, size_t max, parley_store_row_cb cb, void *arg);
 int store_ratings_list(struct store *st, const char *conversation_id, const char *agent, size_t max,
                        parley_store_row_cb cb, void *arg);
+/*
+ * The customer-service window and broadcasts (the ABI 1.4 block of store.h
+ * of the SDK; core/window.c and core/broadcast*.c are their users).  Each
+ * returns PARLEY_ENOTSUP when the store predates that block
+ * (store_keeps_broadcasts() is 0).  broadcast_recipients_set takes a
+ * transaction: call it through store_typed().
+ */
+int store_keeps_broadcasts(const struct store *st);
+int store_window_last_inbound(struct store *st, const char *channel, const char *urn, char **at);
+int store_broadcast_candidates(struct store *st, const struct parley_segment_term *terms, size_t n, const char *channel,
+                               parley_store_row_cb cb, void *arg);
+int store_broadcast_insert(struct store *st, const struct parley_broadcast_rec *b,
+                           const struct parley_broadcast_recipient_rec *r, size_t n);
+int store_broadcast_get(struct store *st, const char *id, parley_store_row_cb cb, void *arg);
+int store_broadcasts_list(struct store *st, const char *state, parley_store_row_cb cb, void *arg);
+int store_broadcast_counts(struct store *st, const char *id, parley_store_row_cb cb, void *arg);
+int store_broadcast_recipients(struct store *st, const char *id, const char *after_contact, size_t max,
+                               parley_store_row_cb cb, void *arg);
+int store_broadcast_pending(struct store *st, const char *id, const char *channel, size_t max, parley_store_row_cb cb,
+                            void *arg);
+int store_broadcast_recipient_advance(struct store *st, const char *message_id, const char *from, const char *to,
+                                      const char *reason);
+int store_broadcast_set_state(struct store *st, const char *id, const char *state, const char *at, int64_t *n);
 
 #endif

@@ -16,6 +16,7 @@ fake.script[("POST", path)] = [refuse]
 gw = Gateway(config_body="outbox:\n  backoff_base: 100ms\n  max_attempts: 3\n", extra_channels=f"""  - name: wa
     type: whatsapp
     config:
+      reply_window: 0  # sends to a customer who never wrote: the window is test_broadcast's subject
       phone_number_id: "{PNID}"
       access_token: EAAG-test-token
       app_secret: wa-app-secret

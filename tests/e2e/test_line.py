@@ -31,7 +31,7 @@ gw = Gateway(config_body=PIPELINE, extra_channels=f"""  - name: ln
       bot_user_id: {BOT}
       api_base_url: {fake.url}
       data_api_base_url: {fake.url}
-      reply_window: 20s
+      reply_token_window: 20s
 """).start()
 
 
@@ -195,7 +195,7 @@ try:
         check(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
                            pushes[-1].headers.get("X-Line-Retry-Key", "")), f"a UUID retry key: {pushes[-1].headers}")
 
-    # An event older than reply_window: its token is not tried, the reply is pushed.
+    # An event older than reply_token_window: its token is not tried, the reply is pushed.
     st, _ = post(event_now("text.json", "01FZ74A0TDDPYRVKNK77XKC501", "stale-reply-token", age_ms=30000))
     before = len(fake.seen("POST", "/v2/bot/message/reply"))
     m = gw.wait_message(send("늦은 답장"), "sent")

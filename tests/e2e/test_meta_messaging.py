@@ -15,11 +15,11 @@ PAGE, IG = "1234567890", "17841400000000000"
 fake = FakeProvider()
 gw = Gateway(config_body="outbox:\n  backoff_base: 100ms\n  max_attempts: 4\n",
              extra_channels=f"""  - name: fb
-    type: messenger
-    config: {{ page_id: "{PAGE}", access_token: PAGE-TOKEN, app_secret: {SECRET}, verify_token: vt, api_base_url: "{fake.url}" }}
+    type: messenger  # reply_window 0: the fixtures' customers wrote in 2024 (the window: test_broadcast)
+    config: {{ reply_window: 0, page_id: "{PAGE}", access_token: PAGE-TOKEN, app_secret: {SECRET}, verify_token: vt, api_base_url: "{fake.url}" }}
   - name: ig
     type: instagram
-    config: {{ page_id: "{IG}", access_token: IG-TOKEN, app_secret: {SECRET}, api_base_url: "{fake.url}" }}
+    config: {{ reply_window: 0, page_id: "{IG}", access_token: IG-TOKEN, app_secret: {SECRET}, api_base_url: "{fake.url}" }}
 """).start()
 
 

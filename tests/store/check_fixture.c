@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 /* The schema version this Parley's SQLite store migrates to (its migrations[] count). */
-#define CURRENT_SCHEMA 10
+#define CURRENT_SCHEMA 11
 
 static int schema_version(const char *path)
 {

@@ -272,6 +272,7 @@ int main(int argc, char **argv)
 		        {"queue", check_queue},
 		        {"accounts, tokens, sessions", check_accounts},
 		        {"SLA targets and surveys", check_sla},
+		        {"window and broadcasts", check_broadcasts},
 		        {"reopening", check_reopen},
 		};
 		for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {

@@ -97,5 +97,6 @@ void check_counters(struct suite *su);
 void check_queue(struct suite *su);
 void check_accounts(struct suite *su);
 void check_sla(struct suite *su);
+void check_broadcasts(struct suite *su);
 
 #endif

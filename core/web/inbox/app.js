@@ -621,7 +621,9 @@ async function sendReply(id, body) {
 function whatsappWindow(c) {
   const last = [...(c.timeline || [])].reverse().find((m) => m.direction === "inbound");
   if (!last || last.channel_type !== "whatsapp") return null;
-  const age = Date.now() - new Date(last.received_at || last.sent_at).getTime();
+  // As the gateway counts it (core/window.c): from when the customer sent it, or received it if earlier.
+  const at = Math.min(...[last.sent_at, last.received_at].filter(Boolean).map((t) => new Date(t).getTime()));
+  const age = Date.now() - at;
   if (age < 24 * 3600 * 1000) return null;
   return h("p", { class: "warn", role: "note" },
            "The customer last wrote on WhatsApp over 24 hours ago: WhatsApp accepts only a template now.");

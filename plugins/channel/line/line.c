@@ -43,7 +43,7 @@ static const struct parley_config_key config_map[] = {
          "content API base URL (media downloads): api-data.line.me or on api_base_url's origin"},
         {"timeout", PARLEY_CFG_DURATION, "10s", 0, "provider request timeout"},
         {"max_media", PARLEY_CFG_SIZE, "50MiB", 0, "larger files are not downloaded"},
-        {"reply_window", PARLEY_CFG_DURATION, "50s", 0,
+        {"reply_token_window", PARLEY_CFG_DURATION, "50s", 0,
          "how long after an event its reply token is used (LINE takes it for one minute); later replies are "
          "pushed"},
         {"media_hosts", PARLEY_CFG_LIST, NULL, 0,
@@ -154,7 +154,7 @@ static int line_create(const struct parley_host *h, parley_instance *inst, void 
 	l->base = h->config_str(inst, "api_base_url");
 	l->data_base = h->config_str(inst, "data_api_base_url");
 	h->config_duration_ms(inst, "timeout", &l->timeout_ms);
-	h->config_duration_ms(inst, "reply_window", &l->reply_window_ms);
+	h->config_duration_ms(inst, "reply_token_window", &l->reply_window_ms);
 	h->config_size(inst, "max_media", &l->max_media);
 	/* The content API gets the token: it must be a host the fetch policy gives credentials to. */
 	struct prov_hop hop;

@@ -50,6 +50,11 @@ static const struct parley_config_key config_map[] = {
         {"verify_token", PARLEY_CFG_STRING, NULL, PARLEY_CFG_SECRET, "the token of the hub.challenge handshake"},
         PROV_CHANNEL_CONFIG("https://graph.facebook.com", "Graph API base URL", "25MiB"),
         {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
+        {"reply_window", PARLEY_CFG_DURATION, "24h", 0,
+         "the standard messaging window: after this long since the customer's last message only a message tag "
+         "(meta.tag) goes out; a send without one is refused before the provider"},
+        {"tag_window", PARLEY_CFG_DURATION, "7d", 0,
+         "how long after the customer's last message the HUMAN_AGENT tag may be used"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -386,16 +391,44 @@ static int meta_send(void *data, const parley_envelope *env, struct parley_send_
 		snprintf(res->error_text, sizeof(res->error_text), "'to' must be " SCHEME "<id>");
 		return 0;
 	}
+	char *tpl = h->envelope_get_json(env, "template");
+	free(tpl);
+	if (tpl) {
+		res->outcome = PARLEY_SEND_PERMANENT;
+		snprintf(res->error_text, sizeof(res->error_text),
+		         "this channel type has no template messages: outside the 24-hour window send text with a "
+		         "message "
+		         "tag (meta.tag)");
+		return 0;
+	}
+	char *metas = h->envelope_get_json(env, "meta");
+	cJSON *mt = metas ? cJSON_Parse(metas) : NULL;
+	free(metas);
+	/* Message tags (Meta's list): a send outside the standard window names why it may still go. */
+	static const char *const tags[] = {"CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE",
+	                                   "HUMAN_AGENT", NULL};
+	const char *tag = str(mt, "tag");
+	int known = 0;
+	for (size_t i = 0; tag && tags[i]; i++)
+		known |= strcmp(tag, tags[i]) == 0;
+	if (tag && !known) {
+		cJSON_Delete(mt);
+		res->outcome = PARLEY_SEND_PERMANENT;
+		snprintf(
+		        res->error_text, sizeof(res->error_text),
+		        "meta.tag must be CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, ACCOUNT_UPDATE or HUMAN_AGENT");
+		return 0;
+	}
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(req, "recipient"), "id", to + sl);
-	cJSON_AddStringToObject(req, "messaging_type", "RESPONSE");
+	cJSON_AddStringToObject(req, "messaging_type", tag ? "MESSAGE_TAG" : "RESPONSE");
+	if (tag)
+		cJSON_AddStringToObject(req, "tag", tag);
 	cJSON *msg = cJSON_AddObjectToObject(req, "message");
 	const char *text = h->envelope_get_str(env, "text");
 	char *atts = h->envelope_get_json(env, "attachments");
-	char *metas = h->envelope_get_json(env, "meta");
-	cJSON *a = atts ? cJSON_Parse(atts) : NULL, *mt = metas ? cJSON_Parse(metas) : NULL;
+	cJSON *a = atts ? cJSON_Parse(atts) : NULL;
 	free(atts);
-	free(metas);
 	const cJSON *att = cJSON_GetArrayItem(a, 0);
 	if (att) {
 		const char *ct = str(att, "content_type");

@@ -41,6 +41,12 @@ static const struct parley_config_key config_map[] = {
         {"from", PARLEY_CFG_STRING, NULL, PARLEY_CFG_REQUIRED,
          "the sending number (+E.164) or a Messaging Service SID (MG...)"},
         PROV_CHANNEL_CONFIG("https://api.twilio.com", "REST API base URL", "16MiB"),
+        {"reply_window", PARLEY_CFG_DURATION, "0", 0,
+         "the customer-service window: set 24h on a WhatsApp sender (from: whatsapp:+...), and a send after it "
+         "is refused before Twilio; 0 (SMS): none"},
+        {"provider_opt_out", PARLEY_CFG_BOOL, "true", 0,
+         "Twilio answers STOP, START and HELP itself (Advanced Opt-Out): Parley records the opt-out and sends no "
+         "confirmation of its own"},
         {NULL, 0, NULL, 0, NULL},
 };
 
@@ -425,6 +431,18 @@ static int tw_send(void *data, const parley_envelope *env, struct parley_send_re
 		res->outcome = PARLEY_SEND_PERMANENT;
 		snprintf(res->error_text, sizeof(res->error_text),
 		         "'to' must be tel:+<E.164 number> or whatsapp:<E.164 number> (1-15 digits)");
+		return 0;
+	}
+	char *tpl = h->envelope_get_json(env, "template");
+	free(tpl);
+	if (tpl) {
+		/* Twilio sends WhatsApp templates as Content Templates (ContentSid): refused here, never sent as text.
+		 */
+		res->outcome = PARLEY_SEND_PERMANENT;
+		snprintf(res->error_text, sizeof(res->error_text),
+		         "template messages through Twilio are Content Templates (ContentSid, ContentVariables), which "
+		         "this "
+		         "channel type does not send yet: use a whatsapp channel (Cloud API) for templates");
 		return 0;
 	}
 	char *body = NULL;

@@ -10,7 +10,10 @@
  * Outbound: POST /{version}/{phone_number_id}/messages: text, media by link,
  * and reply buttons (meta.buttons = [{id, title}]): up to three as reply
  * buttons, four to ten as a list message (its button labelled
- * meta.list_button, "Choose" when absent), more as the text alone.
+ * meta.list_button, "Choose" when absent), more as the text alone; and
+ * template messages (the envelope's `template`: name, language,
+ * header/body parameters, buttons), the one kind the core lets out after
+ * the 24-hour window (reply_window).
  */
 #include <parley/fetch_policy.h>
 #include <parley/provider.h>
@@ -44,6 +47,9 @@ static const struct parley_config_key config_map[] = {
          "the token Meta sends in the hub.challenge handshake"},
         PROV_CHANNEL_CONFIG("https://graph.facebook.com", "Graph API base URL", "16MiB"),
         {"api_version", PARLEY_CFG_STRING, "v19.0", 0, "Graph API version"},
+        {"reply_window", PARLEY_CFG_DURATION, "24h", 0,
+         "the customer-service window: after this long since the customer's last message only a template goes out "
+         "(Meta's rule; a send without one is refused before the provider)"},
         {"groups", PARLEY_CFG_BOOL, "false", 0,
          "store messages of WhatsApp groups (Groups API), the group as the conversation; else they are logged and "
          "ignored"},
@@ -519,6 +525,64 @@ static int recipient(const char *to, char *out, size_t outlen, int *group)
 	return 0;
 }
 
+/* One component of a template: {type, parameters: [{type: text, text}]} from a list of strings. */
+static void template_component(cJSON *components, const char *type, const cJSON *values)
+{
+	if (!cJSON_IsArray(values) || cJSON_GetArraySize(values) == 0)
+		return;
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddStringToObject(c, "type", type);
+	cJSON *params = cJSON_AddArrayToObject(c, "parameters");
+	const cJSON *v;
+	cJSON_ArrayForEach(v, values)
+	{
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "type", "text");
+		cJSON_AddStringToObject(p, "text", cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+		cJSON_AddItemToArray(params, p);
+	}
+	cJSON_AddItemToArray(components, c);
+}
+
+/* The Cloud API's template object for the envelope's template (validated by the core against the schema). */
+static void add_template(cJSON *msg, const cJSON *t)
+{
+	cJSON_AddStringToObject(msg, "type", "template");
+	cJSON *tpl = cJSON_AddObjectToObject(msg, "template");
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name"));
+	const char *lang = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "language"));
+	cJSON_AddStringToObject(tpl, "name", name ? name : "");
+	cJSON *l = cJSON_AddObjectToObject(tpl, "language");
+	cJSON_AddStringToObject(l, "policy", "deterministic");
+	cJSON_AddStringToObject(l, "code", lang ? lang : "");
+	cJSON *components = cJSON_CreateArray();
+	template_component(components, "header", cJSON_GetObjectItemCaseSensitive(t, "header"));
+	template_component(components, "body", cJSON_GetObjectItemCaseSensitive(t, "body"));
+	const cJSON *b;
+	int index = 0;
+	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(t, "buttons"))
+	{
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "type"));
+		const char *value = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "value"));
+		int quick = type && strcmp(type, "quick_reply") == 0;
+		char idx[16];
+		snprintf(idx, sizeof(idx), "%d", index++);
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "type", "button");
+		cJSON_AddStringToObject(c, "sub_type", quick ? "quick_reply" : "url");
+		cJSON_AddStringToObject(c, "index", idx);
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "type", quick ? "payload" : "text");
+		cJSON_AddStringToObject(p, quick ? "payload" : "text", value ? value : "");
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "parameters"), p);
+		cJSON_AddItemToArray(components, c);
+	}
+	if (cJSON_GetArraySize(components) > 0)
+		cJSON_AddItemToObject(tpl, "components", components);
+	else
+		cJSON_Delete(components);
+}
+
 static cJSON *build_message(const struct parley_host *h, const parley_envelope *env, const char *to, int group)
 {
 	cJSON *msg = cJSON_CreateObject();
@@ -535,11 +599,16 @@ static cJSON *build_message(const struct parley_host *h, const parley_envelope *
 	const cJSON *att = cJSON_GetArrayItem(a, 0);
 	const cJSON *buttons = cJSON_GetObjectItemCaseSensitive(m, "buttons");
 	const char *reply_to = h->envelope_get_str(env, "thread_ref");
+	char *tpl_text = h->envelope_get_json(env, "template");
+	cJSON *tpl = tpl_text ? cJSON_Parse(tpl_text) : NULL;
+	free(tpl_text);
 	if (reply_to) {
 		cJSON *ctx = cJSON_AddObjectToObject(msg, "context");
 		cJSON_AddStringToObject(ctx, "message_id", reply_to);
 	}
-	if (att) {
+	if (cJSON_IsObject(tpl)) {
+		add_template(msg, tpl);
+	} else if (att) {
 		const char *ct = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(att, "content_type"));
 		const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(att, "url"));
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(att, "name"));
@@ -598,6 +667,7 @@ static cJSON *build_message(const struct parley_host *h, const parley_envelope *
 	}
 	cJSON_Delete(a);
 	cJSON_Delete(m);
+	cJSON_Delete(tpl);
 	return msg;
 }
 

@@ -119,17 +119,18 @@ int pg_outbox_claim(void *store, int64_t now_ms, size_t max, char **json_array)
 	 * One statement: due messages, and claims older than claim_timeout (their node died mid-send), are
 	 * locked, skipping rows another node is claiming this instant, and marked sending with the claim time.
 	 */
-	PGresult *r = pg_run(
-	        s,
-	        "WITH due AS (SELECT id FROM messages WHERE direction = 'outbound'"
-	        "  AND ((status IN ('queued', 'retry') AND next_attempt_ms <= $1::bigint)"
-	        "   OR (status = 'sending' AND coalesce(claimed_at_ms, 0) <= $3::bigint))"
-	        "  ORDER BY next_attempt_ms, seq LIMIT $2::bigint FOR UPDATE SKIP LOCKED),"
-	        " claimed AS (UPDATE messages AS m SET status = 'sending', claimed_at_ms = $1::bigint FROM due"
-	        "  WHERE m.id = due.id"
-	        "  RETURNING m.seq, m.next_attempt_ms, m.envelope || jsonb_build_object('attempts', m.attempts) AS e)"
-	        " SELECT e FROM claimed ORDER BY next_attempt_ms, seq",
-	        3, p, &rv);
+	PGresult *r =
+	        pg_run(s,
+	               "WITH due AS (SELECT id FROM messages WHERE direction = 'outbound'"
+	               "  AND ((status IN ('queued', 'retry') AND next_attempt_ms <= $1::bigint)"
+	               "   OR (status = 'sending' AND coalesce(claimed_at_ms, 0) <= $3::bigint))"
+	               "  ORDER BY priority, next_attempt_ms, seq LIMIT $2::bigint FOR UPDATE SKIP LOCKED),"
+	               " claimed AS (UPDATE messages AS m SET status = 'sending', claimed_at_ms = $1::bigint FROM due"
+	               "  WHERE m.id = due.id"
+	               "  RETURNING m.seq, m.priority, m.next_attempt_ms,"
+	               "   m.envelope || jsonb_build_object('attempts', m.attempts) AS e)"
+	               " SELECT e FROM claimed ORDER BY priority, next_attempt_ms, seq",
+	               3, p, &rv);
 	if (!r)
 		return rv;
 	int n = PQntuples(r);

@@ -120,6 +120,22 @@ static const char *const migrations[] = {
         "  agent text, team text, score bigint, comment text, answered_at text, reason text);"
         "CREATE INDEX surveys_due ON surveys(due_at) WHERE status = 'scheduled';"
         "CREATE INDEX surveys_answered ON surveys(agent, answered_at) WHERE status = 'answered';",
+        /*
+         * 9: broadcasts and their recipients (store.h ABI 1.4; SQLite's migration 11); the outbox's priority
+         * class (1: broadcast traffic, claimed after replies); the customer's last message per channel and
+         * address (the customer-service window).
+         */
+        "CREATE TABLE broadcasts (id text PRIMARY KEY, state text NOT NULL, spec jsonb NOT NULL, created_by text,"
+        "  created_at text NOT NULL, updated_at text NOT NULL);"
+        "CREATE TABLE broadcast_recipients (broadcast_id text NOT NULL, contact_id text NOT NULL, channel text,"
+        "  urn text, state text NOT NULL, reason text, message_id text, updated_at text NOT NULL,"
+        "  PRIMARY KEY (broadcast_id, contact_id));"
+        "CREATE INDEX broadcast_recipients_pending ON broadcast_recipients(broadcast_id, channel, contact_id)"
+        "  WHERE state = 'pending';"
+        "CREATE UNIQUE INDEX broadcast_recipients_message ON broadcast_recipients(message_id)"
+        "  WHERE message_id IS NOT NULL;"
+        "ALTER TABLE messages ADD COLUMN priority integer NOT NULL DEFAULT 0;"
+        "CREATE INDEX messages_inbound_from ON messages(channel, from_urn, seq) WHERE direction = 'inbound';",
         NULL,
 };
 

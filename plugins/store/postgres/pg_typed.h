@@ -66,5 +66,23 @@ int pg_survey_lock(parley_store_tx *tx, const char *conversation_id, struct parl
 int pg_surveys_due(void *store, const char *now, size_t max, parley_store_row_cb cb, void *arg);
 int pg_ratings_list(void *store, const char *conversation_id, const char *agent, size_t max, parley_store_row_cb cb,
                     void *arg);
+/* The customer-service window and broadcasts (pg_broadcasts.c, ABI 1.4). */
+int pg_window_last_inbound(void *store, const char *channel, const char *urn, char **at);
+int pg_broadcast_candidates(void *store, const struct parley_segment_term *terms, size_t n, const char *channel,
+                            parley_store_row_cb cb, void *arg);
+int pg_broadcast_insert(void *store, const struct parley_broadcast_rec *b,
+                        const struct parley_broadcast_recipient_rec *r, size_t n);
+int pg_broadcast_get(void *store, const char *id, parley_store_row_cb cb, void *arg);
+int pg_broadcasts_list(void *store, const char *state, parley_store_row_cb cb, void *arg);
+int pg_broadcast_counts(void *store, const char *id, parley_store_row_cb cb, void *arg);
+int pg_broadcast_recipients(void *store, const char *id, const char *after_contact, size_t max, parley_store_row_cb cb,
+                            void *arg);
+int pg_broadcast_pending(void *store, const char *id, const char *channel, size_t max, parley_store_row_cb cb,
+                         void *arg);
+int pg_broadcast_recipients_set(parley_store_tx *tx, const struct parley_broadcast_recipient_rec *r, size_t n,
+                                int64_t *moved);
+int pg_broadcast_recipient_advance(void *store, const char *message_id, const char *from, const char *to,
+                                   const char *reason);
+int pg_broadcast_set_state(void *store, const char *id, const char *state, const char *at, int64_t *n);
 
 #endif

@@ -126,6 +126,22 @@ static const char *const migrations[] = {
         "  agent TEXT, team TEXT, score INTEGER, comment TEXT, answered_at TEXT, reason TEXT);"
         "CREATE INDEX surveys_due ON surveys(due_at) WHERE status = 'scheduled';"
         "CREATE INDEX surveys_answered ON surveys(agent, answered_at) WHERE status = 'answered';",
+        /*
+         * 11: broadcasts and their recipients (typed_broadcasts.c, store.h ABI 1.4); the outbox's priority
+         * class (1: broadcast traffic, claimed after replies); the customer's last message per channel and
+         * address (the customer-service window).
+         */
+        "CREATE TABLE broadcasts (id TEXT PRIMARY KEY, state TEXT NOT NULL, spec TEXT NOT NULL, created_by TEXT,"
+        "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "CREATE TABLE broadcast_recipients (broadcast_id TEXT NOT NULL, contact_id TEXT NOT NULL, channel TEXT,"
+        "  urn TEXT, state TEXT NOT NULL, reason TEXT, message_id TEXT, updated_at TEXT NOT NULL,"
+        "  PRIMARY KEY (broadcast_id, contact_id));"
+        "CREATE INDEX broadcast_recipients_pending ON broadcast_recipients(broadcast_id, channel, contact_id)"
+        "  WHERE state = 'pending';"
+        "CREATE UNIQUE INDEX broadcast_recipients_message ON broadcast_recipients(message_id)"
+        "  WHERE message_id IS NOT NULL;"
+        "ALTER TABLE messages ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX messages_inbound_from ON messages(channel, from_urn, seq) WHERE direction = 'inbound';",
         NULL,
 };
 
@@ -712,7 +728,7 @@ static int st_outbox_claim(void *data, int64_t now_ms, size_t max, char **json_a
 	            " WHERE status IS NOT NULL AND ((status IN ('queued', 'retry') AND next_attempt_ms <= ?1)"
 	            "  OR (status = 'sending' AND coalesce(claimed_at_ms, 0) <= ?3))"
 	            " AND direction = 'outbound'"
-	            " ORDER BY next_attempt_ms, seq LIMIT ?2",
+	            " ORDER BY priority, next_attempt_ms, seq LIMIT ?2",
 	            -1, &sel, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->w, "UPDATE messages SET status = 'sending', claimed_at_ms = ?2 WHERE id = ?1", -1,
 	                       &upd, NULL) != SQLITE_OK)

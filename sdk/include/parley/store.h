@@ -1,5 +1,6 @@
 /*
- * store.h: the typed store contract (ABI 1.2; accounts and sessions since 1.3; SLA and surveys since 1.4).
+ * store.h: the typed store contract (ABI 1.2; accounts and sessions since 1.3; SLA, surveys and broadcasts
+ * since 1.4).
  *
  * A store persists and queries; it decides nothing.  When a contact is
  * created, which conversation a message joins, when a resolved conversation
@@ -215,6 +216,57 @@ struct parley_survey_rec {
 	const char *comment;
 	const char *answered_at;
 	const char *reason; /* why skipped */
+};
+
+/* ---- 1.4 records: broadcasts (see the ops at the end of the table) */
+
+/*
+ * One term of a broadcast's segment: kind "label" (a conversation of the
+ * contact carries the label key), "attr" (the contact's attribute key
+ * equals value as text, or is present and neither false nor null when
+ * value is NULL) or "channel" (the contact wrote on the channel key).
+ */
+struct parley_segment_term {
+	const char *kind;
+	const char *key;
+	const char *value;
+};
+
+/* A broadcast: one message to the contacts of a segment. */
+struct parley_broadcast_rec {
+	const char *id;
+	const char *state; /* running, done, cancelled */
+	const char *spec;  /* JSON object text: segment, text, template, tag, channel (as created) */
+	const char *created_by;
+	const char *created_at;
+	const char *updated_at;
+};
+
+/*
+ * One recipient of a broadcast; (broadcast_id, contact_id) is unique.
+ * state: pending (not yet in the outbox), queued (its message is),
+ * sending (the outbox has begun the provider call), sent, failed,
+ * skipped (never sent: reason says why), cancelled.
+ */
+struct parley_broadcast_recipient_rec {
+	const char *broadcast_id;
+	const char *contact_id;
+	const char *channel; /* the configured channel it goes out on, or NULL */
+	const char *urn;     /* the address there, or NULL */
+	const char *state;
+	const char *reason;     /* why skipped or failed, or NULL */
+	const char *message_id; /* its outbound message once queued */
+	const char *updated_at;
+	/* Read only. */
+	const char *status;          /* the shown status (broadcast_counts) */
+	const char *conversation_id; /* broadcast_pending: the contact's latest conversation */
+	int opted_out;               /* the contact's attribute opt_out is true */
+};
+
+/* One line of broadcast_counts. */
+struct parley_broadcast_count {
+	const char *status;
+	int64_t n;
 };
 
 /*
@@ -500,6 +552,103 @@ struct parley_store_typed_ops {
 	 */
 	int (*ratings_list)(void *store, const char *conversation_id, const char *agent, size_t max,
 	                    parley_store_row_cb cb, void *arg);
+
+	/* ---- 1.4: broadcasts */
+
+	/*
+	 * The customer-service window and broadcasts (core/window.c,
+	 * core/broadcast*.c decide; the store keeps and selects).  A store
+	 * whose struct_size ends before window_last_inbound keeps no
+	 * broadcasts: the core then answers "this store does not keep
+	 * broadcasts" and sends without the window check.  None of these but
+	 * broadcast_recipients_set takes a transaction; each is atomic on its
+	 * own.  Visitors get one row at a time, valid during the call; a
+	 * visitor calls no store function, and its non-zero return is
+	 * returned.
+	 */
+
+	/*
+	 * When the customer wrote last on `channel`: of the latest inbound
+	 * message (kind message) of that channel from the address urn or from
+	 * the contact owning urn (an identity), the earlier of its sent_at and
+	 * received_at, in *at (RFC 3339, malloc'd).  PARLEY_ENOENT when the
+	 * customer never wrote there.
+	 */
+	int (*window_last_inbound)(void *store, const char *channel, const char *urn, char **at);
+
+	/*
+	 * The contacts (not merged away) matching every term of the segment
+	 * (n 0: every contact), each visited once (row: const struct
+	 * parley_broadcast_recipient_rec *, with contact_id, opted_out, and
+	 * channel/urn: the channel and address of the contact's latest inbound
+	 * message, on `channel` only when it is not NULL; both NULL when
+	 * there is none).
+	 */
+	int (*broadcast_candidates)(void *store, const struct parley_segment_term *terms, size_t n, const char *channel,
+	                            parley_store_row_cb cb, void *arg);
+
+	/* A new broadcast with its recipients, in one transaction; PARLEY_EEXIST when its id is taken. */
+	int (*broadcast_insert)(void *store, const struct parley_broadcast_rec *b,
+	                        const struct parley_broadcast_recipient_rec *r, size_t n);
+
+	/* The broadcast of that id (row: const struct parley_broadcast_rec *); PARLEY_ENOENT when none. */
+	int (*broadcast_get)(void *store, const char *id, parley_store_row_cb cb, void *arg);
+
+	/* The broadcasts in state (every one when NULL), oldest first (row: const struct parley_broadcast_rec *). */
+	int (*broadcasts_list)(void *store, const char *state, parley_store_row_cb cb, void *arg);
+
+	/*
+	 * How many recipients of a broadcast are in each shown status (row:
+	 * const struct parley_broadcast_count *): queued (pending, queued or
+	 * sending), sent, delivered, read (the message's receipts), failed
+	 * (the recipient's send, or a failed receipt), skipped, cancelled.
+	 */
+	int (*broadcast_counts)(void *store, const char *id, parley_store_row_cb cb, void *arg);
+
+	/*
+	 * A page of a broadcast's recipients by contact id after after_contact
+	 * (NULL: from the first), at most max (row: const struct
+	 * parley_broadcast_recipient_rec *, status the shown status as in
+	 * broadcast_counts).
+	 */
+	int (*broadcast_recipients)(void *store, const char *id, const char *after_contact, size_t max,
+	                            parley_store_row_cb cb, void *arg);
+
+	/*
+	 * At most max recipients of a broadcast still pending on channel, by
+	 * contact id (row: const struct parley_broadcast_recipient_rec *, with
+	 * opted_out as the contact is now and conversation_id the contact's
+	 * latest conversation or NULL).
+	 */
+	int (*broadcast_pending)(void *store, const char *id, const char *channel, size_t max, parley_store_row_cb cb,
+	                         void *arg);
+
+	/*
+	 * In the caller's transaction (with the messages_insert of their
+	 * messages): move recipients (broadcast_id, contact_id) that are still
+	 * pending to r[i].state with reason and message_id.  A recipient with
+	 * a message_id makes that message broadcast traffic: the outbox claims
+	 * it after every other due message.  *moved (may be NULL) receives
+	 * how many were still pending.
+	 */
+	int (*broadcast_recipients_set)(parley_store_tx *tx, const struct parley_broadcast_recipient_rec *r, size_t n,
+	                                int64_t *moved);
+
+	/*
+	 * Move the recipient whose message is message_id from state `from` to
+	 * `to` (with reason, or NULL): PARLEY_ENOENT when there is no
+	 * recipient with that message in state `from` (the outbox's guard: a
+	 * send begun before a crash is not begun again).
+	 */
+	int (*broadcast_recipient_advance)(void *store, const char *message_id, const char *from, const char *to,
+	                                   const char *reason);
+
+	/*
+	 * Set a broadcast's state (running, done, cancelled) at `at`.  To
+	 * cancelled, its recipients pending or queued become cancelled too;
+	 * *n (may be NULL) receives how many.  PARLEY_ENOENT when none.
+	 */
+	int (*broadcast_set_state)(void *store, const char *id, const char *state, const char *at, int64_t *n);
 };
 
 /* A stored envelope as messages_since visits it. */
