@@ -67,9 +67,9 @@ int isolate_wrap(parley_instance *inst, const char *file, const struct cfg_node 
 	const struct parley_plugin *d = inst->plugin->desc;
 	if (d->struct_size >= offsetof(struct parley_plugin, offer) + sizeof(d->offer) && d->offer) {
 		cfg_errors_add(errs, file, at,
-		               "%s: router '%s' takes queue offers, which run on the queue's thread in the gateway: "
-		               "it cannot be isolated (remove isolate: true)",
-		               inst->what, d->name);
+		               "%s takes queue offers, which run on the queue's thread in the gateway: it cannot be "
+		               "isolated (remove isolate: true)",
+		               inst->what);
 		return -1;
 	}
 	const char *dir = inst->gw->cfg.data_dir ? inst->gw->cfg.data_dir : ".";

@@ -46,6 +46,17 @@ pipelines:
 """)
 
 
+def check_refuses_offers():
+    """A router that takes queue offers cannot be isolated: `parley check` says so at the line."""
+    path = os.path.join(gw.dir, "offers.yaml")
+    with open(path, "w") as f:
+        f.write("data_dir: var\npipelines:\n  - name: p\n    steps:\n"
+                "      - route: {type: assign, config: {teams: {t: [ann]}}}\n        isolate: true\n")
+    rc, out, err = gw.cli("check", "-c", path)
+    check(rc != 0 and "offers.yaml:6:18: router assign takes queue offers" in err + out,
+          f"an isolated router with offers is refused at its line: {rc} {err}{out}")
+
+
 def post_crashy(ext, text, conn=None):
     return gw.request("POST", "/webhooks/crashy", text.encode(), {"X-Message-Id": ext}, conn)
 
@@ -63,7 +74,7 @@ def isolated(name):
     return {}
 
 
-def wait_state(name, states, timeout=20, restarts=0):
+def wait_state(name, states, timeout=10, restarts=0):
     """The instance's entry once its state is one of states after at least `restarts` restarts."""
     end = time.time() + timeout
     while time.time() < end:
@@ -104,6 +115,7 @@ def stored(channel):
     return {m["external_id"]: m for m in gw.list_all(channel)}
 
 
+check_refuses_offers()
 gw.start()
 others = Poster(lambda ext, text, conn: gw.post_message({"id": ext, "from": "tel:+15550001", "text": text},
                                                          conn=conn), "h")
@@ -183,11 +195,29 @@ try:
                            {"X-Parley-Signature": sign("wrong", b"x")})
     check(st == 200 and st_bad == 401, f"the isolated webhook channel checks signatures: {st} {st_bad}")
 
+    # A reload that changes the isolated channel replaces its child; the old one ends.
+    old_pid = isolated("out").get("pid")
+    with open(gw.config) as f:
+        text = f.read()
+    with open(gw.config, "w") as f:
+        f.write(text.replace("secret: out-secret,", "secret: out-secret-2,"))
+    rc, out, err = gw.cli("reload", "-c", gw.config)
+    new = wait_state("out", ("up",))
+    st, _ = gw.post_message({"id": "o-3", "from": "tel:+15550002", "text": "in"}, channel="out",
+                            secret="out-secret-2")
+    check(rc == 0 and new.get("pid") not in (None, 0, old_pid) and st == 200,
+          f"a reload replaced the isolated channel's child: {rc} {out}{err} {old_pid} -> {new} ({st})")
+    try:
+        os.kill(old_pid, 0)
+        check(False, f"the replaced child {old_pid} still runs")
+    except OSError:
+        pass
+
     # Five deaths within a minute: the breaker opens, /healthz names the channel, its webhooks get 503 at once.
     state = isolated("crashy")
     for _ in range(8):
         state = wait_state("crashy", ("up", "open"), restarts=state.get("restarts", 0))
-        if state.get("state") == "open":
+        if state.get("state") != "up":
             break
         post_crashy("c-again", "crash")
         state["restarts"] = state.get("restarts", 0) + 1
