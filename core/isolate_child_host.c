@@ -52,6 +52,11 @@ static const char *c_setting(parley_instance *inst, const char *name)
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(child_of(inst)->settings, name));
 }
 
+/*
+ * submit and submit_ids: the envelopes are checked here as the gateway's
+ * submit checks them, then sent in a note; the gateway's completion
+ * arrives as "submitted" (also when it refused them after all, draining).
+ */
 static int submit_any(parley_instance *inst, parley_envelope **envs, size_t n, parley_submit_cb done,
                       parley_submit_ids_cb done_ids, void *arg)
 {
@@ -62,7 +67,10 @@ static int submit_any(parley_instance *inst, parley_envelope **envs, size_t n, p
 	sb_init(&sb);
 	sb_adds(&sb, "[");
 	for (size_t i = 0; i < n; i++) {
+		char why[160];
 		const char *err = envelope_error(envs[i]);
+		if (!err && envelope_validate(envs[i], why) != 0)
+			err = why;
 		size_t len;
 		const char *text = err ? NULL : envelope_text(envs[i], &len);
 		if (!text) {
@@ -93,7 +101,7 @@ static int submit_any(parley_instance *inst, parley_envelope **envs, size_t n, p
 	cJSON_AddBoolToObject(h, "with_ids", done_ids != NULL);
 	if (child_rid)
 		cJSON_AddStringToObject(h, "rid", child_rid);
-	int rv = call(ch, "submit", h, sb.buf, sb.len, NULL, NULL, NULL);
+	int rv = iso_rpc_note(ch->rpc, "submit", h, sb.buf, sb.len);
 	sb_free(&sb);
 	pthread_mutex_lock(&ch->lock);
 	if (rv == 0) {
@@ -109,7 +117,7 @@ static int submit_any(parley_instance *inst, parley_envelope **envs, size_t n, p
 	pthread_mutex_unlock(&ch->lock);
 	if (rv != 0) {
 		free(s);
-		return rv;
+		return PARLEY_ECLOSED;
 	}
 	for (size_t i = 0; i < n; i++)
 		envelope_destroy(envs[i]); /* the gateway has its copies: ours are the host's to free */

@@ -280,35 +280,39 @@ static void submitted_ids_cb(void *arg, int result, const char *const *ids, size
 	tell_submitted(arg, result, ids, n);
 }
 
-static int do_submit(struct isolate *iso, struct iso_rpc *rpc, const cJSON *hdr, const void *body, size_t len)
+/*
+ * The child's submission (a note: the child checked its envelopes as
+ * submit_check does, so a refusal here is rare, and told as the
+ * completion's result).
+ */
+static void do_submit(struct isolate *iso, struct iso_rpc *rpc, const cJSON *hdr, const void *body, size_t len)
 {
 	parley_instance *inst = iso->inst;
-	cJSON *arr = cJSON_ParseWithLength(body, len);
-	int n = cJSON_GetArraySize(arr);
-	parley_envelope **envs = cJSON_IsArray(arr) && n > 0 ? calloc((size_t)n, sizeof(*envs)) : NULL;
-	struct submitted *s = envs ? calloc(1, sizeof(*s)) : NULL;
+	struct submitted *s = calloc(1, sizeof(*s));
 	if (!s) {
-		free(envs);
-		cJSON_Delete(arr);
-		return cJSON_IsArray(arr) ? PARLEY_ENOMEM : PARLEY_EINVAL;
+		log_msg(PARLEY_LOG_ERROR, inst->what, "out of memory taking a submission of the isolated plugin");
+		return;
 	}
-	int rv = 0;
-	for (int i = 0; i < n; i++) {
+	s->rpc = rpc;
+	s->token = (uint64_t)iso_num(hdr, "token");
+	iso_rpc_hold(rpc);
+	cJSON *arr = cJSON_ParseWithLength(body, len);
+	int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+	parley_envelope **envs = n > 0 ? calloc((size_t)n, sizeof(*envs)) : NULL;
+	int rv = envs ? 0 : n > 0 ? PARLEY_ENOMEM : PARLEY_EINVAL;
+	for (int i = 0; envs && i < n; i++) {
 		envs[i] = calloc(1, sizeof(**envs));
 		if (envs[i])
 			envs[i]->obj = cJSON_DetachItemFromArray(arr, 0);
-		if (!envs[i] || !cJSON_IsObject(envs[i]->obj))
+		if (!envs[i] || !cJSON_IsObject(envs[i]->obj)) {
 			rv = PARLEY_EINVAL;
-		else if (inst->plugin->desc->kind == PARLEY_KIND_CHANNEL) {
+		} else if (inst->plugin->desc->kind == PARLEY_KIND_CHANNEL) {
 			/* The child speaks for this channel only. */
 			envelope_set(envs[i], "channel", inst->name);
 			envelope_set(envs[i], "channel_type", inst->plugin->desc->name);
 		}
 	}
 	cJSON_Delete(arr);
-	s->rpc = rpc;
-	s->token = (uint64_t)iso_num(hdr, "token");
-	iso_rpc_hold(rpc);
 	char rid[32];
 	snprintf(rid, sizeof(rid), "%s", iso_str(hdr, "rid"));
 	log_set_request(rid[0] ? rid : NULL);
@@ -318,13 +322,11 @@ static int do_submit(struct isolate *iso, struct iso_rpc *rpc, const cJSON *hdr,
 		             : host_table()->submit(inst, envs, (size_t)n, submitted_cb, s);
 	log_set_request(NULL);
 	if (rv != 0) {
-		for (int i = 0; i < n; i++)
+		for (int i = 0; envs && i < n; i++)
 			envelope_destroy(envs[i]);
-		iso_rpc_release(rpc);
-		free(s);
+		tell_submitted(s, rv, NULL, 0);
 	}
 	free(envs);
-	return rv;
 }
 
 static void do_respond(struct isolate *iso, const cJSON *hdr, const void *body, size_t len)
@@ -378,7 +380,7 @@ void iso_parent_handler(void *arg, struct iso_rpc *rpc, const char *op, const cJ
 	if (strcmp(op, "respond") == 0) {
 		do_respond(iso, hdr, body, len);
 	} else if (strcmp(op, "submit") == 0) {
-		reply_rv(reply, do_submit(iso, rpc, hdr, body, len));
+		do_submit(iso, rpc, hdr, body, len);
 	} else if (strcmp(op, "route") == 0) {
 		int pub = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(hdr, "public"));
 		int rv = pub ? H->http_route_public(inst, iso_str(hdr, "method"), iso_str(hdr, "sub"), on_public)

@@ -22,7 +22,8 @@
 struct waiter {
 	uint32_t id;
 	int done;
-	nng_msg *msg; /* the reply */
+	pthread_cond_t cond; /* its own, so a reply wakes its caller only */
+	nng_msg *msg;        /* the reply */
 	struct waiter *next;
 };
 
@@ -34,6 +35,7 @@ struct job {
 /* A queue of incoming calls and notes with its threads. */
 struct lane {
 	struct job *head, *tail;
+	pthread_cond_t work; /* a job came, or the rpc stops */
 	pthread_t *threads;
 	size_t n_threads;
 };
@@ -44,7 +46,7 @@ struct iso_rpc {
 	void *arg;
 	atomic_int refs;
 	pthread_mutex_t lock; /* everything below */
-	pthread_cond_t cond;
+	pthread_cond_t cond;  /* the peer came or went */
 	struct waiter *waiting;
 	uint32_t next_id;
 	int peer, closed, stopping, shut;
@@ -144,7 +146,7 @@ static void *lane_main(void *p)
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		while (!a.lane->head && !r->stopping)
-			pthread_cond_wait(&r->cond, &r->lock);
+			pthread_cond_wait(&a.lane->work, &r->lock);
 		if (r->stopping)
 			break;
 		struct job *j = a.lane->head;
@@ -160,7 +162,7 @@ static void *lane_main(void *p)
 	return NULL;
 }
 
-static void enqueue(struct iso_rpc *r, struct lane *lane, nng_msg *m)
+static void enqueue(struct lane *lane, nng_msg *m)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j) {
@@ -173,7 +175,18 @@ static void enqueue(struct iso_rpc *r, struct lane *lane, nng_msg *m)
 	else
 		lane->head = j;
 	lane->tail = j;
+	pthread_cond_signal(&lane->work);
+}
+
+/* The peer is gone or the rpc shuts down (under lock): every caller and worker looks again. */
+static void wake_all_locked(struct iso_rpc *r)
+{
+	r->closed = 1;
 	pthread_cond_broadcast(&r->cond);
+	for (struct waiter *w = r->waiting; w; w = w->next)
+		pthread_cond_signal(&w->cond);
+	pthread_cond_broadcast(&r->pool.work);
+	pthread_cond_broadcast(&r->serial.work);
 }
 
 static void *rx_main(void *p)
@@ -202,10 +215,10 @@ static void *rx_main(void *p)
 				w->msg = m;
 				w->done = 1;
 				m = NULL;
-				pthread_cond_broadcast(&r->cond);
+				pthread_cond_signal(&w->cond);
 			}
 		} else {
-			enqueue(r, serial ? &r->serial : &r->pool, m);
+			enqueue(serial ? &r->serial : &r->pool, m);
 			m = NULL;
 		}
 		pthread_mutex_unlock(&r->lock);
@@ -214,8 +227,7 @@ static void *rx_main(void *p)
 			nng_msg_free(m);
 	}
 	pthread_mutex_lock(&r->lock);
-	r->closed = 1;
-	pthread_cond_broadcast(&r->cond);
+	wake_all_locked(r);
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
 }
@@ -228,8 +240,8 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_lock(&r->lock);
 	if (ev == NNG_PIPE_EV_ADD_POST)
 		r->peer = 1;
-	else if (ev == NNG_PIPE_EV_REM_POST && r->peer)
-		r->closed = 1; /* the peer is gone: calls waiting for it fail now */
+	if (ev == NNG_PIPE_EV_REM_POST && r->peer)
+		wake_all_locked(r); /* the peer is gone: calls waiting for it fail now */
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 }
@@ -264,9 +276,13 @@ static int rpc_open(struct iso_rpc **out, const char *url, int listen, iso_rpc_h
 	atomic_init(&r->refs, 1);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
+	pthread_cond_init(&r->pool.work, NULL);
+	pthread_cond_init(&r->serial.work, NULL);
 	if (nng_pair1_open(&r->sock) != 0) {
 		pthread_mutex_destroy(&r->lock);
 		pthread_cond_destroy(&r->cond);
+		pthread_cond_destroy(&r->pool.work);
+		pthread_cond_destroy(&r->serial.work);
 		free(r);
 		return PARLEY_EIO;
 	}
@@ -344,6 +360,7 @@ int iso_rpc_call(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body
 		*rlen = 0;
 	}
 	struct waiter w = {0};
+	pthread_cond_init(&w.cond, NULL);
 	pthread_mutex_lock(&r->lock);
 	w.id = ++r->next_id;
 	w.next = r->waiting;
@@ -355,7 +372,7 @@ int iso_rpc_call(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body
 	pthread_mutex_lock(&r->lock);
 	int wr = 0;
 	while (rv == 0 && !w.done && !r->closed && wr != ETIMEDOUT)
-		wr = pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		wr = pthread_cond_timedwait(&w.cond, &r->lock, &ts);
 	for (struct waiter **pp = &r->waiting; *pp; pp = &(*pp)->next)
 		if (*pp == &w) {
 			*pp = w.next;
@@ -364,11 +381,12 @@ int iso_rpc_call(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body
 	if (rv == 0 && !w.done)
 		rv = r->closed ? PARLEY_ECLOSED : PARLEY_ETIMEDOUT;
 	pthread_mutex_unlock(&r->lock);
+	pthread_cond_destroy(&w.cond);
 	if (w.msg) {
-		const void *b;
-		size_t n;
+		const void *b = NULL;
+		size_t n = 0;
 		*reply = msg_parse(w.msg, &b, &n);
-		if (rbody && n) {
+		if (*reply && rbody && n) {
 			*rbody = malloc(n + 1);
 			if (*rbody) {
 				memcpy(*rbody, b, n);
@@ -425,8 +443,7 @@ void iso_rpc_shutdown(struct iso_rpc *r)
 	pthread_mutex_lock(&r->lock);
 	int shut = r->shut;
 	r->shut = 1;
-	r->closed = 1;
-	pthread_cond_broadcast(&r->cond);
+	wake_all_locked(r);
 	pthread_mutex_unlock(&r->lock);
 	if (shut)
 		return;
@@ -435,7 +452,7 @@ void iso_rpc_shutdown(struct iso_rpc *r)
 		pthread_join(r->rx, NULL);
 	pthread_mutex_lock(&r->lock);
 	r->stopping = 1;
-	pthread_cond_broadcast(&r->cond);
+	wake_all_locked(r);
 	pthread_mutex_unlock(&r->lock);
 	lane_end(&r->pool);
 	lane_end(&r->serial);
@@ -453,5 +470,7 @@ void iso_rpc_release(struct iso_rpc *r)
 	iso_rpc_shutdown(r);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->cond);
+	pthread_cond_destroy(&r->pool.work);
+	pthread_cond_destroy(&r->serial.work);
 	free(r);
 }
