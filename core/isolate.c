@@ -137,7 +137,12 @@ static int spawn_child(struct isolate *iso, pid_t *pid)
 	posix_spawnattr_setsigmask(&a, &none);
 	posix_spawnattr_setsigdefault(&a, &dflt);
 	posix_spawnattr_setflags(&a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	int rv = posix_spawn(pid, exe, NULL, &a, argv, environ);
+	/* The child gets stdin, stdout and stderr (the gateway's log), not the listener or the database. */
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	int rv = posix_spawn(pid, exe, &fa, &a, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&a);
 	return rv == 0 ? 0 : -1;
 }

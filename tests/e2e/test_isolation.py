@@ -39,6 +39,10 @@ pipelines:
   - name: stepped
     type: webhook
     config: {{ secret: step-secret }}
+  - name: clock
+    type: ticker
+    isolate: true
+    config: {{ interval: 20ms, count: 5 }}
   - name: out
     type: webhook
     isolate: true
@@ -194,6 +198,29 @@ try:
     st_bad, _ = gw.request("POST", "/webhooks/out", b'{"id":"o-2","from":"x","text":"y"}',
                            {"X-Parley-Signature": sign("wrong", b"x")})
     check(st == 200 and st_bad == 401, f"the isolated webhook channel checks signatures: {st} {st_bad}")
+
+    # Timers, key-value state and metrics of an isolated plugin go through the gateway: five ticks, then
+    # a new child (after kill -9) continues the numbering from the state kept in the store.
+    def ticks():
+        return sorted((m["text"] for m in gw.list_all("clock")), key=lambda t: int(t.split()[1]))
+
+    end = time.time() + 10
+    while time.time() < end and len(ticks()) < 5:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    first = ticks()
+    check(first == [f"tick {i}" for i in range(1, 6)], f"the isolated ticker's timer ticked five times: {first}")
+    st, metrics = gw.request("GET", "/metrics")
+    check(b'parley_ticks_total{channel="clock"} 5' in metrics, "the isolated plugin's metric is exported")
+    clock = isolated("clock")
+    os.kill(clock["pid"], signal.SIGKILL)
+    wait_state("clock", ("up",), restarts=clock["restarts"] + 1)
+    end = time.time() + 10
+    while time.time() < end and len(ticks()) < 10:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    both = ticks()
+    check(both == [f"tick {i}" for i in range(1, 11)], f"the new child went on from the stored state: {both}")
 
     # A reload that changes the isolated channel replaces its child; the old one ends.
     old_pid = isolated("out").get("pid")
