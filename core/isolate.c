@@ -324,7 +324,7 @@ static void *supervise(void *p)
 			break;
 		if (first && rv != 0) {
 			pthread_mutex_lock(&iso->lock);
-			snprintf(iso->first_err, sizeof(iso->first_err), "%s%s%s (isolated plugin %s)", why,
+			snprintf(iso->first_err, sizeof(iso->first_err), "%.255s%s%.95s (isolated plugin %.300s)", why,
 			         why[0] ? "; it " : "it ", death, iso->real->path);
 			iso->first_done = 1;
 			iso->first_rv = -1;

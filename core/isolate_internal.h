@@ -44,7 +44,7 @@ struct isolate {
 	pid_t pid;           /* the child's, 0 when none */
 	int stopping;
 	int first_done, first_rv; /* the first start, which instance_start waits for */
-	char first_err[256];
+	char first_err[768];
 	char why[256]; /* what happened last, for op health */
 	uint64_t restarts;
 	int64_t crash_ms[8]; /* when the last crashes happened (ring) */
