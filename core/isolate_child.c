@@ -151,8 +151,10 @@ static void on_http(struct child *ch, const cJSON *hdr, const void *body, size_t
 	}
 	atomic_store(&ch->epoch, (uint64_t)iso_num(hdr, "epoch"));
 	child_rid = iso_str(hdr, "rid");
+	child_in_call = 1;
 	cb(ch->inst.data, (parley_http_request *)r);
 	child_rid = NULL;
+	child_in_call = 0;
 }
 
 /* An envelope from the gateway's bytes, owned by the caller; NULL when they are no JSON object. */
@@ -203,7 +205,9 @@ static void on_process(struct child *ch, const cJSON *hdr, const void *body, siz
 		return;
 	}
 	atomic_store(&ch->epoch, (uint64_t)iso_num(hdr, "epoch"));
+	child_in_call = 1;
 	int rv = d->process(ch->inst.data, env);
+	child_in_call = 0;
 	reply_rv(reply, rv, envelope_error(env));
 	char *json = envelope_json(env);
 	*out = json;

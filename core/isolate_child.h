@@ -60,6 +60,8 @@ struct creq {
 
 /* The webhook's request id while its handler runs on this thread (the gateway stamps what it submits). */
 extern _Thread_local const char *child_rid;
+/* 1 while this thread runs a webhook or an envelope for the gateway, which sent its epoch along. */
+extern _Thread_local int child_in_call;
 
 /* The child's host table: the core's own, with what needs the gateway sent to it. */
 void child_host_init(struct parley_host *h);

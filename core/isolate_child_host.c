@@ -19,6 +19,7 @@
 #define CALL_TIMEOUT_MS 30000
 
 _Thread_local const char *child_rid;
+_Thread_local int child_in_call;
 
 static struct child *child_of(parley_instance *inst)
 {
@@ -357,9 +358,21 @@ static int c_op(parley_instance *inst, const char *op, const char *request_json,
 	return text_call(inst, "op", op, request_json, reply_json);
 }
 
+/*
+ * The gateway sends its epoch with each webhook and envelope: inside those
+ * calls it is current without asking; a plugin's own thread (a poller) asks.
+ */
 static uint64_t c_epoch(parley_instance *inst)
 {
-	return atomic_load(&child_of(inst)->epoch);
+	struct child *ch = child_of(inst);
+	cJSON *reply = NULL;
+	if (child_in_call || call(ch, "epoch", NULL, NULL, 0, &reply, NULL, NULL) != 0) {
+		cJSON_Delete(reply);
+		return atomic_load(&ch->epoch);
+	}
+	uint64_t e = (uint64_t)iso_num(reply, "epoch");
+	cJSON_Delete(reply);
+	return e;
 }
 
 static int c_lease(parley_instance *inst, const char *name, int64_t ttl_ms)
