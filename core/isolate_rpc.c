@@ -50,6 +50,12 @@ struct iso_rpc {
 	struct waiter *waiting;
 	uint32_t next_id;
 	int peer, closed, stopping, shut;
+	/*
+	 * The gateway's end never waits to send a note: its HTTP and pipeline
+	 * threads send them, and a child that stopped reading must not hold
+	 * them (the note fails; a webhook is then answered 503).
+	 */
+	int gateway_end;
 	struct lane pool, serial;
 	pthread_t rx;
 	int rx_started;
@@ -101,11 +107,11 @@ static cJSON *msg_parse(nng_msg *m, const void **body, size_t *len)
 	return cJSON_ParseWithLength(p, (size_t)(nul - p));
 }
 
-static int send_msg(struct iso_rpc *r, nng_msg *m)
+static int send_msg(struct iso_rpc *r, nng_msg *m, int flags)
 {
 	if (!m)
 		return PARLEY_ENOMEM;
-	if (iso_rpc_closed(r) || nng_sendmsg(r->sock, m, 0) != 0) {
+	if (iso_rpc_closed(r) || nng_sendmsg(r->sock, m, flags) != 0) {
 		nng_msg_free(m);
 		return PARLEY_ECLOSED;
 	}
@@ -124,7 +130,7 @@ static void run_job(struct iso_rpc *r, nng_msg *m)
 		size_t rlen = 0;
 		r->handler(r->arg, r, iso_str(hdr, "_op"), hdr, body, len, is_call ? &reply : NULL, &rbody, &rlen);
 		if (is_call)
-			send_msg(r, msg_make("reply", (uint32_t)iso_num(hdr, "_id"), NULL, reply, rbody, rlen));
+			send_msg(r, msg_make("reply", (uint32_t)iso_num(hdr, "_id"), NULL, reply, rbody, rlen), 0);
 		else
 			cJSON_Delete(reply);
 		free(rbody);
@@ -273,6 +279,7 @@ static int rpc_open(struct iso_rpc **out, const char *url, int listen, iso_rpc_h
 		return PARLEY_ENOMEM;
 	r->handler = h;
 	r->arg = arg;
+	r->gateway_end = listen;
 	atomic_init(&r->refs, 1);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
@@ -366,7 +373,7 @@ int iso_rpc_call(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body
 	w.next = r->waiting;
 	r->waiting = &w;
 	pthread_mutex_unlock(&r->lock);
-	int rv = send_msg(r, msg_make("call", w.id, op, hdr, body, len));
+	int rv = send_msg(r, msg_make("call", w.id, op, hdr, body, len), 0);
 	struct timespec ts;
 	iso_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&r->lock);
@@ -403,7 +410,7 @@ int iso_rpc_call(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body
 
 int iso_rpc_note(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body, size_t len)
 {
-	return send_msg(r, msg_make("note", 0, op, hdr, body, len));
+	return send_msg(r, msg_make("note", 0, op, hdr, body, len), r->gateway_end ? NNG_FLAG_NONBLOCK : 0);
 }
 
 int iso_rpc_note_serial(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body, size_t len)

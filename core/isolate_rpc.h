@@ -49,7 +49,10 @@ int iso_rpc_wait_peer(struct iso_rpc *r, int64_t timeout_ms);
  */
 int iso_rpc_call(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body, size_t len, int64_t timeout_ms,
                  cJSON **reply, void **rbody, size_t *rlen);
-/* Send a note (no reply): 0 or a negative error.  hdr is taken. */
+/*
+ * Send a note (no reply): 0 or a negative error.  hdr is taken.  On the
+ * listening (gateway's) end it never waits: with the peer's queue full it fails.
+ */
 int iso_rpc_note(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body, size_t len);
 /* A note the peer handles on its serial lane, after every serial note sent before it. */
 int iso_rpc_note_serial(struct iso_rpc *r, const char *op, cJSON *hdr, const void *body, size_t len);
