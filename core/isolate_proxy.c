@@ -21,6 +21,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,22 @@ static void on_public(void *data, parley_http_request *req)
 	on_request(data, req, 1);
 }
 
+/*
+ * A child that does not answer a call in time is stuck (a deadlock, a
+ * loop): kill it, and the supervisor starts a new one as after a crash.
+ */
+static void kill_stuck(struct isolate *iso, const char *what)
+{
+	pthread_mutex_lock(&iso->lock);
+	pid_t pid = iso->state == ISO_UP ? iso->pid : 0;
+	pthread_mutex_unlock(&iso->lock);
+	if (pid > 0) {
+		log_msg(PARLEY_LOG_ERROR, iso->inst->what,
+		        "isolated plugin (pid %d) did not answer %s in time: killing it", (int)pid, what);
+		kill(pid, SIGKILL);
+	}
+}
+
 static void fill_send_retry(struct parley_send_result *res, const char *why)
 {
 	res->outcome = PARLEY_SEND_RETRY;
@@ -147,6 +164,8 @@ static int p_send(void *data, const parley_envelope *env, struct parley_send_res
 	              : PARLEY_ENOMEM;
 	free(json);
 	iso_rpc_release(rpc);
+	if (rv == PARLEY_ETIMEDOUT)
+		kill_stuck(iso, "a send");
 	if (rv != 0) {
 		/* It may have reached the provider before the child died: the retry is at least once, as a crash is. */
 		fill_send_retry(res, rv == PARLEY_ETIMEDOUT ? "the channel's isolated plugin did not answer the send"
@@ -202,6 +221,8 @@ static int p_process(void *data, parley_envelope *env)
 		if (out && replace_envelope(env, out, out_len, iso_str(reply, "error")) != 0)
 			rv = PARLEY_EINTERNAL;
 	} else {
+		if (rv == PARLEY_ETIMEDOUT)
+			kill_stuck(iso, "an envelope");
 		log_msg(PARLEY_LOG_WARN, iso->inst->what, "envelope %s not processed: the isolated plugin %s",
 		        envelope_get(env, "id") ? envelope_get(env, "id") : "-",
 		        rv == PARLEY_ETIMEDOUT ? "did not answer" : "died");

@@ -30,6 +30,11 @@ pipelines:
       - crash_step: {{}}
         isolate: true
       - dedupe: {{}}
+  - name: slowed
+    from: [slowed]
+    steps:
+      - slow: {{ delay: 20s }}
+        isolate: true
   - name: rest
     steps:
       - dedupe: {{}}
@@ -39,6 +44,9 @@ pipelines:
   - name: stepped
     type: webhook
     config: {{ secret: step-secret }}
+  - name: slowed
+    type: webhook
+    config: {{ secret: slow-secret }}
   - name: clock
     type: ticker
     isolate: true
@@ -255,6 +263,18 @@ try:
     check(st == 503 and "circuit breaker open" in down.get("crashy", ""), f"/healthz names the channel: {st} {h}")
     st, _ = post_crashy("c-open", "hello")
     check(st == 503, f"while the breaker is open the channel's webhooks get 503: {st}")
+
+    # A step that does not answer in time (10 s) is killed and restarted; its envelope is not stored.
+    slow = isolated("slow")
+    st, _ = gw.post_message({"id": "sl-1", "from": "tel:+15550003", "text": "slow"}, channel="slowed",
+                            secret="slow-secret")
+    back = wait_state("slow", ("up",), restarts=slow.get("restarts", 0) + 1)
+    st2, _ = gw.post_message({"id": "sl-2", "from": "tel:+15550003", "text": "fine"}, channel="slowed",
+                             secret="slow-secret")
+    ids = stored("slowed")
+    check(st == 503 and st2 == 200 and "sl-2" in ids and "sl-1" not in ids and back.get("pid") != slow.get("pid"),
+          f"a stuck isolated step is killed and restarted: {st} {st2} {sorted(ids)} {slow} -> {back}")
+    check("did not answer an envelope in time: killing it" in gw.read_log(), "the log says why it was killed")
 
     others.stop.set()
     others.join()
