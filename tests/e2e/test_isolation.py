@@ -2,8 +2,10 @@
 text "crash" (tests/plugins/crashy.c, crash_step.c), run with `isolate: true`.  The crashing webhook gets
 503, the log names the signal, the child restarts and the next message is stored; an in-process channel
 keeps answering 200 all along (posted to continuously); `kill -9` of either child under load loses nothing
-that was acknowledged; five deaths within a minute open the circuit breaker and /healthz names the channel;
-an isolated webhook channel sends outbound and its result comes back; the children end with the gateway."""
+that was acknowledged; an isolated ticker's timers, key-value state and metrics work through the gateway;
+five deaths within a minute open the circuit breaker and /healthz names the channel; a step stuck past its
+time is killed and restarted; an isolated webhook channel sends outbound and its result comes back; a reload
+replaces an isolated channel's child; the children end with the gateway."""
 import http.client
 import json
 import os
