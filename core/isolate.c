@@ -305,8 +305,9 @@ static void *supervise(void *p)
 		int status = 0;
 		while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
-		char death[96];
-		describe_exit(status, death, sizeof(death));
+		char death[96] = "did not start";
+		if (pid > 0)
+			describe_exit(status, death, sizeof(death));
 		pthread_mutex_lock(&iso->lock);
 		iso->pid = 0;
 		iso->rpc = NULL;
@@ -423,11 +424,8 @@ void iso_stop(void *data)
 		iso_rpc_shutdown(rpc); /* the child sees its gateway end close, and exits */
 		iso_rpc_release(rpc);
 	}
-	if (!wait_stopped(iso, 2000)) {
-		signal_child(iso, SIGTERM);
-		if (!wait_stopped(iso, 2000))
-			signal_child(iso, SIGKILL);
-	}
+	if (!wait_stopped(iso, 2000))
+		signal_child(iso, SIGKILL); /* it ignores SIGTERM (isolate_child.c): the stop call was its chance */
 	pthread_join(iso->super, NULL);
 	iso->super_started = 0;
 	unlink(iso->path);

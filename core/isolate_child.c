@@ -259,6 +259,14 @@ int isolate_child_main(int argc, char **argv)
 	if (getppid() == 1)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * The gateway stops its child itself, after draining: a signal to the
+	 * whole group (Ctrl-C, timeout(1), systemd's stop of the unit's cgroup)
+	 * must not end it first and turn the drain's webhooks into 503s.
+	 */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	/* A plugin's crash must end the child by its signal, which the supervisor logs (a sanitizer's handler would
 	 * exit). */
 	signal(SIGSEGV, SIG_DFL);
