@@ -195,6 +195,11 @@ try:
         check(all(s == 503 for s in refused), f"{channel}: what was not acknowledged was told 503: {set(refused)}")
         print(f"{channel}: kill -9 under load: {len(acked)} acknowledged (all stored), {len(refused)} told 503")
     check("died of signal 9 (SIGKILL)" in gw.read_log(), "the kill is logged with its signal")
+    st, metrics = gw.request("GET", "/metrics")
+    for name in ("crashy", "crash_step"):
+        for series in ("isolated_crashes_total", "isolated_restarts_total"):
+            line = [ln for ln in metrics.decode().splitlines() if ln.startswith(f'parley_{series}{{instance="{name}"}}')]
+            check(line and int(line[0].split()[-1]) >= 2, f"/metrics counts {name}'s deaths and restarts: {line}")
 
     # An isolated channel's outbound send, and its result.
     rc, r = gw.api("message.send", {"channel": "out", "to": "webhook:bob", "text": "from the isolated side"})
