@@ -101,6 +101,7 @@ int isolate_wrap(parley_instance *inst, const char *file, const struct cfg_node 
 	iso->desc.instance_destroy = iso_destroy;
 	pthread_mutex_init(&iso->lock, NULL);
 	pthread_cond_init(&iso->cond, NULL);
+	pthread_mutex_init(&iso->ws_lock, NULL);
 	inst->plugin = &iso->entry;
 	inst->data = iso;
 	inst->created = 1; /* so that instance_free destroys the proxy even if it never starts */
@@ -321,6 +322,7 @@ static void *supervise(void *p)
 		char held[128];
 		snprintf(held, sizeof(held), "its isolated plugin %s", stopping ? "stopped" : death);
 		iso_fail_requests(iso, held);
+		iso_ws_close_all(iso, 0);
 		if (stopping)
 			break;
 		if (first && rv != 0) {
@@ -435,6 +437,8 @@ void iso_destroy(void *data)
 {
 	struct isolate *iso = data;
 	iso_stop(iso);
+	iso_ws_close_all(iso, 1); /* their on_close must not find the proxy freed */
+	pthread_mutex_destroy(&iso->ws_lock);
 	pthread_mutex_destroy(&iso->lock);
 	pthread_cond_destroy(&iso->cond);
 	free(iso->path);

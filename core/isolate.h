@@ -7,7 +7,8 @@
  * points it at a proxy descriptor whose lifecycle, channel_send, process,
  * after_commit and HTTP routes speak core/isolate_rpc.h to the child,
  * which loads the real plugin and runs it behind a host table of its own
- * (core/isolate_child.c).  A supervisor thread per instance restarts a
+ * (core/isolate_child.c; WebSockets: core/isolate_ws.c and
+ * core/isolate_child_ws.c).  A supervisor thread per instance restarts a
  * child that died, with exponential backoff and a circuit breaker; while
  * it is down its webhooks are answered 503 at once, its sends are retried
  * later and its pipeline's envelopes are not committed, so nothing is

@@ -235,6 +235,10 @@ static void child_handler(void *arg, struct iso_rpc *rpc, const char *op, const 
 		child_submitted(ch, hdr);
 	else if (strcmp(op, "process") == 0 && reply)
 		on_process(ch, hdr, body, len, reply, reply_body, reply_len);
+	else if (strcmp(op, "ws_message") == 0)
+		child_ws_message(ch, hdr, body, len);
+	else if (strcmp(op, "ws_close") == 0)
+		child_ws_closed(ch, hdr);
 	else if (strcmp(op, "after_commit") == 0)
 		on_after_commit(ch, hdr, body, len);
 	else if (strcmp(op, "send") == 0 && reply)

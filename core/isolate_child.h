@@ -15,6 +15,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+struct child_ws;
+
 struct route {
 	char *method, *sub;
 	int public_route;
@@ -46,6 +48,7 @@ struct child {
 	struct submission *subs;
 	uint64_t next_token;
 	int stopped;
+	struct child_ws *wss; /* the WebSockets the plugin accepted (isolate_child_ws.c), under lock */
 };
 
 /* An HTTP request as the child got it. */
@@ -62,6 +65,17 @@ struct creq {
 extern _Thread_local const char *child_rid;
 /* 1 while this thread runs a webhook or an envelope for the gateway, which sent its epoch along. */
 extern _Thread_local int child_in_call;
+
+/* Free a request the child got (after its answer, or once it became a WebSocket). */
+void child_req_free(struct creq *r);
+
+/* parley_host.ws_accept, ws_send, ws_close in the child (isolate_child_ws.c). */
+parley_ws *child_ws_accept(parley_http_request *req, const struct parley_ws_callbacks *cb, void *arg);
+int child_ws_send(parley_ws *ws, const char *text, size_t len);
+void child_ws_close(parley_ws *ws, int code, const char *reason);
+/* The gateway's notes of a socket: a message from the client, its close (the serial lane). */
+void child_ws_message(struct child *ch, const cJSON *hdr, const void *body, size_t len);
+void child_ws_closed(struct child *ch, const cJSON *hdr);
 
 /* The child's host table: the core's own, with what needs the gateway sent to it. */
 void child_host_init(struct parley_host *h);

@@ -3,7 +3,7 @@
  * (isolate_child.h).  What needs the gateway (submit, routes and answers,
  * key-value state, the store, ops, leases, metrics, health) is a call or
  * a note over the rpc, as the gateway's host table would do it in
- * process; the rest is the core's own code.  WebSockets are not offered.
+ * process; the rest is the core's own code.  WebSockets: isolate_child_ws.c.
  */
 #include "envelope.h"
 #include "host.h"
@@ -230,7 +230,7 @@ static const void *c_http_body(parley_http_request *req, size_t *len)
 	return r->body ? r->body : "";
 }
 
-static void creq_free(struct creq *r)
+void child_req_free(struct creq *r)
 {
 	free(r->method);
 	free(r->path);
@@ -253,39 +253,12 @@ static void c_http_respond_with(parley_http_request *req, int status, const char
 		cJSON_AddItemToArray(hs, cJSON_CreateString(headers[i + 1]));
 	}
 	iso_rpc_note(r->ch->rpc, "respond", h, body, body ? len : 0);
-	creq_free(r);
+	child_req_free(r);
 }
 
 void child_respond(parley_http_request *req, int status, const char *content_type, const char *body, size_t len)
 {
 	c_http_respond_with(req, status, content_type, NULL, body, len);
-}
-
-static parley_ws *c_ws_accept(parley_http_request *req, const struct parley_ws_callbacks *cb, void *arg)
-{
-	(void)cb;
-	(void)arg;
-	struct creq *r = (struct creq *)req;
-	log_msg(PARLEY_LOG_ERROR, r->ch->inst.what,
-	        "WebSockets cannot be served by an isolated plugin: remove isolate: true from this channel");
-	static const char msg[] = "{\"error\":\"WebSockets are not available on an isolated channel\"}";
-	child_respond(req, 501, "application/json", msg, sizeof(msg) - 1);
-	return NULL;
-}
-
-static int c_ws_send(parley_ws *ws, const char *text, size_t len)
-{
-	(void)ws;
-	(void)text;
-	(void)len;
-	return PARLEY_ENOTSUP;
-}
-
-static void c_ws_close(parley_ws *ws, int code, const char *reason)
-{
-	(void)ws;
-	(void)code;
-	(void)reason;
 }
 
 static int c_kv_get(parley_instance *inst, const char *key, char **val, size_t *len)
@@ -421,9 +394,9 @@ void child_host_init(struct parley_host *h)
 	h->http_body = c_http_body;
 	h->http_respond = child_respond;
 	h->http_respond_with = c_http_respond_with;
-	h->ws_accept = c_ws_accept;
-	h->ws_send = c_ws_send;
-	h->ws_close = c_ws_close;
+	h->ws_accept = child_ws_accept;
+	h->ws_send = child_ws_send;
+	h->ws_close = child_ws_close;
 	h->kv_get = c_kv_get;
 	h->kv_set = c_kv_set;
 	h->metric_add = c_metric_add;

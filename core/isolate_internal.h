@@ -23,6 +23,8 @@ enum iso_state {
 };
 
 /* A webhook the child holds, answered 503 when the child dies. */
+struct iso_ws;
+
 struct iso_req {
 	uint64_t token;
 	parley_http_request *req;
@@ -51,6 +53,9 @@ struct isolate {
 	size_t n_crash;
 	struct iso_req *reqs;
 	uint64_t next_token;
+	/* The WebSockets the child accepted (isolate_ws.c), under ws_lock. */
+	pthread_mutex_t ws_lock;
+	struct iso_ws *wss;
 	pthread_t super;
 	int super_started;
 };
@@ -67,6 +72,16 @@ void iso_proxy_desc(struct isolate *iso);
 
 /* Answer every webhook the child held with 503 (it died or stops). */
 void iso_fail_requests(struct isolate *iso, const char *why);
+
+/* The webhook the child holds under token, taken out of the list; NULL when it was answered already. */
+struct iso_req *iso_take_request(struct isolate *iso, uint64_t token);
+
+/* The child's WebSockets (isolate_ws.c): it accepts one, sends, closes. */
+void iso_ws_accept(struct isolate *iso, struct iso_rpc *rpc, const cJSON *hdr, cJSON **reply);
+void iso_ws_send(struct isolate *iso, const cJSON *hdr, const void *body, size_t len);
+void iso_ws_close(struct isolate *iso, const cJSON *hdr);
+/* Close every socket of the child (it died or stops); with wait, until their on_close ran (at most 10 s). */
+void iso_ws_close_all(struct isolate *iso, int wait);
 
 /* The proxy's lifecycle (isolate.c). */
 int iso_start(void *data, char **errmsg);

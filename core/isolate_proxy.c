@@ -54,7 +54,7 @@ void iso_fail_requests(struct isolate *iso, const char *why)
 	}
 }
 
-static struct iso_req *take_request(struct isolate *iso, uint64_t token)
+struct iso_req *iso_take_request(struct isolate *iso, uint64_t token)
 {
 	pthread_mutex_lock(&iso->lock);
 	struct iso_req *r = NULL;
@@ -109,7 +109,7 @@ static void on_request(struct isolate *iso, parley_http_request *req, int public
 	int rv = pr ? iso_rpc_note(rpc, "http", h, body, len) : (cJSON_Delete(h), PARLEY_ENOMEM);
 	iso_rpc_release(rpc);
 	if (rv != 0) {
-		struct iso_req *r = take_request(iso, token);
+		struct iso_req *r = iso_take_request(iso, token);
 		if (r) {
 			respond_down(req, inst, "its isolated plugin did not take the request");
 			free(r);
@@ -352,7 +352,7 @@ static void do_submit(struct isolate *iso, struct iso_rpc *rpc, const cJSON *hdr
 
 static void do_respond(struct isolate *iso, const cJSON *hdr, const void *body, size_t len)
 {
-	struct iso_req *r = take_request(iso, (uint64_t)iso_num(hdr, "token"));
+	struct iso_req *r = iso_take_request(iso, (uint64_t)iso_num(hdr, "token"));
 	if (!r)
 		return; /* answered already: the child was taken for dead */
 	const cJSON *hs = cJSON_GetObjectItemCaseSensitive(hdr, "headers");
@@ -402,6 +402,12 @@ void iso_parent_handler(void *arg, struct iso_rpc *rpc, const char *op, const cJ
 		do_respond(iso, hdr, body, len);
 	} else if (strcmp(op, "submit") == 0) {
 		do_submit(iso, rpc, hdr, body, len);
+	} else if (strcmp(op, "ws_accept") == 0 && reply) {
+		iso_ws_accept(iso, rpc, hdr, reply);
+	} else if (strcmp(op, "ws_send") == 0) {
+		iso_ws_send(iso, hdr, body, len);
+	} else if (strcmp(op, "ws_close") == 0) {
+		iso_ws_close(iso, hdr);
 	} else if (strcmp(op, "route") == 0) {
 		int pub = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(hdr, "public"));
 		int rv = pub ? H->http_route_public(inst, iso_str(hdr, "method"), iso_str(hdr, "sub"), on_public)
