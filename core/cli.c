@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "config.h"
 #include "gateway.h"
+#include "isolate.h"
 #include "loader.h"
 #include "log.h"
 #include "plugin_test.h"
@@ -946,6 +947,8 @@ int cli_main(int argc, char **argv)
 		return plugin_test_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "broadcast") == 0)
 		return cli_broadcast(argc - 1, argv + 1);
+	if (strcmp(argv[1], "plugin-host") == 0) /* not for people: the child of an isolated plugin (isolate.h) */
+		return isolate_child_main(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return run_command(&commands[i], argc - 1, argv + 1);

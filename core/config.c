@@ -271,10 +271,35 @@ static void check_plugin_dir(struct reader *r, const struct cfg_node *at, const 
 		        "plugins.path: %s is not a directory: name the directory that holds the plugin .so files", abs);
 }
 
+/* isolate: true|false (a channel's or a step's), at node v (NULL: absent, false). */
+static void read_isolate(struct reader *r, const struct cfg_node *v, int *out, const struct cfg_node **at)
+{
+	char err[128];
+	*at = v;
+	if (v && (v->type != CFG_SCALAR || cfg_parse_bool(v->value, out, err) != 0))
+		cfg_errors_add(r->errs, r->file, v, "isolate must be true or false");
+}
+
+/*
+ * A step entry may hold isolate: beside its one '- name: {config}' pair;
+ * take it out: the index of the step's own pair in the map s.
+ */
+static size_t step_pair(struct reader *r, const struct cfg_node *s, struct cfg_step *st)
+{
+	if (s->type != CFG_MAP || s->n != 4)
+		return 0;
+	for (size_t k = 0; k < 4; k += 2)
+		if (s->items[k]->type == CFG_SCALAR && strcmp(s->items[k]->value, "isolate") == 0) {
+			read_isolate(r, s->items[k + 1], &st->isolate, &st->isolate_at);
+			return k == 0 ? 2 : 0;
+		}
+	return 0;
+}
+
 static void read_instance(struct reader *r, const struct cfg_node *n, const char *what, int need_name,
                           struct cfg_instance *inst)
 {
-	static const char *const keys[] = {"name", "type", "config", "rate_limit", NULL};
+	static const char *const keys[] = {"name", "type", "config", "rate_limit", "isolate", NULL};
 	static const char *const store_keys[] = {"type", "config", NULL};
 	if (!want_map(r, n, what))
 		return;
@@ -315,6 +340,8 @@ static void read_instance(struct reader *r, const struct cfg_node *n, const char
 			               "rate_limit '%s' is not a number of sends per second (e.g. 20 or 0.5)",
 			               rl->value);
 	}
+	if (need_name)
+		read_isolate(r, cfg_map_get(n, "isolate"), &inst->isolate, &inst->isolate_at);
 	const struct cfg_node *c = cfg_map_get(n, "config");
 	if (c && c->type == CFG_SCALAR && c->value[0] == '\0')
 		c = NULL; /* "config:" with nothing after it */
@@ -350,14 +377,16 @@ static void read_pipeline(struct reader *r, const struct cfg_node *n, struct cfg
 			p->n_steps++;
 			continue;
 		}
-		if (s->type != CFG_MAP || s->n != 2 || s->items[0]->type != CFG_SCALAR) {
+		size_t pair = step_pair(r, s, st);
+		if (s->type != CFG_MAP || s->n != (st->isolate_at ? 4 : 2) || s->items[pair]->type != CFG_SCALAR) {
 			cfg_errors_add(r->errs, r->file, s,
-			               "a step is written '- name: {config}', e.g. '- dedupe: {}'");
+			               "a step is written '- name: {config}', e.g. '- dedupe: {}', with isolate: true "
+			               "beside it to run it in a child process");
 			continue;
 		}
-		st->type = strdup(s->items[0]->value);
-		st->at = s->items[0];
-		const struct cfg_node *c = s->items[1];
+		st->type = strdup(s->items[pair]->value);
+		st->at = s->items[pair];
+		const struct cfg_node *c = s->items[pair + 1];
 		if (strcmp(st->type, "route") == 0 && c->type == CFG_MAP) {
 			/* "- route: {type: rules, config: {...}}" names the router plugin inside. */
 			static const char *const rk[] = {"type", "config", NULL};

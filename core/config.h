@@ -30,6 +30,8 @@ struct cfg_step {
 	char *type; /* the step or router plugin name */
 	struct cfg_node *config;
 	const struct cfg_node *at;
+	int isolate; /* isolate: true beside the step: its plugin runs in a child process (core/isolate.h) */
+	const struct cfg_node *isolate_at; /* its value, or NULL */
 };
 
 struct cfg_pipeline {
@@ -49,6 +51,8 @@ struct cfg_instance {
 	const struct cfg_node *at;      /* the entry, for errors */
 	const struct cfg_node *type_at; /* the type value, for errors */
 	double rate_limit;              /* channels: outbound sends per second, 0 = unlimited */
+	int isolate; /* channels: isolate: true, the plugin runs in a child process (core/isolate.h) */
+	const struct cfg_node *isolate_at;
 };
 
 /*

@@ -638,6 +638,15 @@ const char *http_server_header(parley_http_request *r, const char *name)
 	return NULL;
 }
 
+int http_server_header_at(parley_http_request *r, size_t i, const char **name, const char **value)
+{
+	if (!r->headers || i >= r->n_headers)
+		return -1;
+	*name = r->headers[i].name;
+	*value = r->headers[i].value;
+	return 0;
+}
+
 const void *http_server_body(parley_http_request *r, size_t *len)
 {
 	*len = r->len;

@@ -89,6 +89,8 @@ int http_server_tls(parley_http_request *req);
 /* A request header by name (case-insensitive), or NULL. */
 const char *http_server_header(parley_http_request *req, const char *name);
 const void *http_server_body(parley_http_request *req, size_t *len);
+/* The i-th header of the request's snapshot: 0, or -1 past the last (isolated plugins get them all). */
+int http_server_header_at(parley_http_request *req, size_t i, const char **name, const char **value);
 /* A label for log lines about req set by the router (e.g. the channel name), or NULL. */
 void http_server_set_label(parley_http_request *req, const char *label);
 const char *http_server_label(parley_http_request *req);

@@ -244,9 +244,9 @@ const struct plugin_entry *loader_find(const struct plugin_registry *reg, int ki
 int loader_init_plugin(const struct plugin_registry *reg, const struct plugin_entry *ce, const struct parley_host *host,
                        char **errmsg)
 {
-	struct plugin_entry *e = &reg->items[ce - reg->items];
-	if (e->initialized)
+	if (ce->initialized) /* also an isolated instance's proxy entry, which is not in reg (isolate.h) */
 		return 0;
+	struct plugin_entry *e = &reg->items[ce - reg->items];
 	if (e->desc->init) {
 		int rv = e->desc->init(host, &e->plugin_data, errmsg);
 		if (rv != 0)

@@ -130,6 +130,8 @@ static const struct {
         {"queue_wait_ms_total", "Milliseconds the conversations the queue assigned had waited, by team."},
         {"websockets_opened_total", "WebSockets opened."},
         {"websockets_closed_total", "WebSockets closed."},
+        {"isolated_crashes_total", "Deaths of an isolated plugin's child process, by instance."},
+        {"isolated_restarts_total", "Restarts of an isolated plugin's child process, by instance."},
 };
 
 /* A label value as the text format wants it: backslash, double quote and newline escaped. */

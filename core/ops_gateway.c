@@ -2,6 +2,7 @@
 #include "auth.h"
 #include "bus.h"
 #include "gateway.h"
+#include "isolate.h"
 #include "metrics.h"
 #include "ops.h"
 #include "ops_handlers.h"
@@ -34,6 +35,7 @@ char *op_health(struct op_call *call, const cJSON *req)
 		cJSON_AddBoolToObject(c, "can_send", t->channels[i]->plugin->desc->channel_send != NULL);
 		cJSON_AddItemToArray(chs, c);
 	}
+	isolate_health(t, r);
 	topology_put(t);
 	cJSON_AddNumberToObject(r, "inflight", (double)bus_inflight(gw->bus));
 	relay_health(gw->relay, r);

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "gateway.h"
 #include "instance.h"
+#include "isolate.h"
 #include "loader.h"
 #include "util.h"
 
@@ -111,6 +112,10 @@ static int build_channels(struct gateway *gw, const struct gw_config *c, const s
 				continue;
 			inst->rate = ci->rate_limit;
 			inst->tokens = ci->rate_limit > 1 ? ci->rate_limit : 1;
+			if (ci->isolate && isolate_wrap(inst, c->path, ci->isolate_at, errs) != 0) {
+				instance_free(inst); /* the error is in errs: the topology is not built */
+				continue;
+			}
 		}
 		t->channels[t->n_channels++] = inst;
 	}
@@ -155,6 +160,11 @@ static int build_pipelines(struct gateway *gw, const struct gw_config *c, const 
 			parley_instance *inst = new_instance(gw, c->path, PARLEY_KIND_STEP, PARLEY_KIND_ROUTER, type,
 			                                     type, scfg, at, at, what ? what : "step", errs);
 			free(what);
+			if (inst && cp && cp->has_steps && cp->steps[s].isolate &&
+			    isolate_wrap(inst, c->path, cp->steps[s].isolate_at, errs) != 0) {
+				instance_free(inst);
+				continue;
+			}
 			if (inst)
 				p->steps[p->n_steps++] = t->steps[t->n_steps++] = inst;
 		}

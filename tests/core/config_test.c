@@ -300,11 +300,48 @@ static void test_auth_section(void)
 	cfg_errors_free(&errs);
 }
 
+/* isolate: on a channel entry and beside a step; a value that is no boolean is an error at its position. */
+static void test_isolate(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = {0};
+	CHECK(load("channels:\n  - name: a\n    type: webhook\n    isolate: true\n  - name: b\n    type: webhook\n"
+	           "pipelines:\n  - name: p\n    steps:\n      - dedupe: {}\n        isolate: yes\n      - tag: {}\n"
+	           "      - isolate: true\n        sentiment: {}\n",
+	           &cfg, &errs) == 0);
+	CHECK(cfg.n_channels == 2 && cfg.channels[0].isolate == 1 && cfg.channels[1].isolate == 0);
+	CHECK(cfg.n_pipelines == 1 && cfg.pipelines[0].n_steps == 3);
+	if (cfg.n_pipelines == 1 && cfg.pipelines[0].n_steps == 3) {
+		const struct cfg_step *st = cfg.pipelines[0].steps;
+		CHECK(strcmp(st[0].type, "dedupe") == 0 && st[0].isolate == 1);
+		CHECK(strcmp(st[1].type, "tag") == 0 && st[1].isolate == 0);
+		CHECK(strcmp(st[2].type, "sentiment") == 0 && st[2].isolate == 1);
+	}
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	CHECK(load("channels:\n  - name: a\n    type: webhook\n    isolate: maybe\n", &cfg, &errs) != 0);
+	CHECK(errs.n == 1);
+	if (errs.n)
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:4:14: isolate must be true or false");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+
+	CHECK(load("pipelines:\n  - name: p\n    steps:\n      - dedupe: {}\n        isolated: true\n", &cfg, &errs) !=
+	      0);
+	CHECK(errs.n == 1);
+	if (errs.n)
+		CHECK_CONTAINS(errs.msgs[0], "with isolate: true beside it");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
 		return 1;
 	test_defaults();
+	test_isolate();
 	test_unknown_key_suggests();
 	test_syntax_error_position();
 	test_errors_one_line();

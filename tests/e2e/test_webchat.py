@@ -42,6 +42,13 @@ CHANNELS = f"""  - name: site
 """
 
 
+# PARLEY_WEBCHAT_ISOLATED=1 (ctest e2e.webchat_isolated): the same checks with both channels `isolate: true`,
+# their sockets proxied to the plugin's child process, and a kill -9 of the child closing them (1012).
+ISOLATED = os.environ.get("PARLEY_WEBCHAT_ISOLATED") == "1"
+if ISOLATED:
+    CHANNELS = CHANNELS.replace("    type: webchat\n", "    type: webchat\n    isolate: true\n")
+
+
 def b64url(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
@@ -60,6 +67,31 @@ def main():
     finally:
         gw.cleanup()
     done()
+
+
+def run_isolated(gw):
+    """The web chat ran in its child; kill -9 of the child closes its sockets, and the next child serves."""
+    check("[channel site] isolated plugin" in gw.read_log(), "the web chat ran isolated")
+    site = [i for i in gw.api("health")[1].get("isolated", []) if i["instance"] == "site"][0]
+    st, s = session(gw)
+    ws, m = authed_socket(gw, s["token"])
+    check(m and m.get("type") == "ready", f"an isolated web chat socket is ready: {m}")
+    os.kill(site["pid"], 9)
+    check(ws.recv() is None and ws.closed and ws.closed[0] == 1012, f"the child's death closes it 1012: {ws.closed}")
+    ws.close()
+    end = time.time() + 10
+    while time.time() < end:
+        now = [i for i in gw.api("health")[1].get("isolated", []) if i["instance"] == "site"][0]
+        if now["state"] == "up" and now["restarts"] > site["restarts"]:
+            break
+        time.sleep(0.05)
+    st, s = session(gw)
+    ws, m = authed_socket(gw, s["token"])
+    check(m and m.get("type") == "ready", f"the restarted child serves sockets: {m}")
+    ws.send({"type": "message", "text": "after the restart", "client_id": "r1"})
+    m = ws.recv()
+    check(m and m.get("type") == "ack", f"and its messages are stored: {m}")
+    ws.close()
 
 
 def session(gw, channel="site", body=None, origin=ORIGIN):
@@ -266,6 +298,9 @@ def run(gw):
 
     # Every envelope the visitors' messages and the replies became validates against the schema.
     check_all_stored(gw, "site", "members")
+
+    if ISOLATED:
+        run_isolated(gw)
 
     # The gateway stops with a visitor's socket open: close 1001, then a clean exit.
     ws, m = authed_socket(gw, token)
