@@ -82,7 +82,8 @@ int child_ws_send(parley_ws *ws, const char *text, size_t len)
 		return PARLEY_ECLOSED;
 	cJSON *h = cJSON_CreateObject();
 	cJSON_AddNumberToObject(h, "id", (double)w->id);
-	return iso_rpc_note(w->ch->rpc, "ws_send", h, text, len) == 0 ? 0 : PARLEY_ECLOSED;
+	/* On the serial lane: a socket's messages and its close reach the gateway in the order sent. */
+	return iso_rpc_note_serial(w->ch->rpc, "ws_send", h, text, len) == 0 ? 0 : PARLEY_ECLOSED;
 }
 
 void child_ws_close(parley_ws *ws, int code, const char *reason)
@@ -92,7 +93,7 @@ void child_ws_close(parley_ws *ws, int code, const char *reason)
 	cJSON_AddNumberToObject(h, "id", (double)w->id);
 	cJSON_AddNumberToObject(h, "code", code);
 	cJSON_AddStringToObject(h, "reason", reason ? reason : "");
-	iso_rpc_note(w->ch->rpc, "ws_close", h, NULL, 0);
+	iso_rpc_note_serial(w->ch->rpc, "ws_close", h, NULL, 0); /* after the messages sent before it */
 }
 
 /* The socket called id once ws_accept returned it (under ch->lock); NULL when there is none. */
