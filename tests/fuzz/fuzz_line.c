@@ -5,7 +5,7 @@
  */
 #include "crypto.h"
 #include "fake_host.h"
-#include "provider.h"
+#include <parley/provider.h>
 
 #define SECRET "fuzz-channel-secret"
 
