@@ -40,7 +40,8 @@ function dur(ms) {
 const pct = (v) => (typeof v === "number" ? v.toFixed(1) + "%" : "—");
 const num = (v) => (typeof v === "number" ? v.toFixed(1) : "—");
 
-// Every column the page must show for a group's figures (business hours are configured; no SLA rows).
+// Every column the page must show for a group's figures (business hours are configured), and an SLA
+// target's when any row has it (slaColumns).
 const COLUMNS = {
   opened: (f) => String(f.conversations_opened),
   frt_median: (f) => dur(f.first_response.median_ms),
@@ -59,6 +60,15 @@ const COLUMNS = {
   queue_median: (f) => dur(f.queue.median_ms),
   queue_p90: (f) => dur(f.queue.p90_ms),
 };
+function slaColumns(reply) {
+  const cols = {};
+  for (const t of ["first_response", "next_response", "resolution"]) {
+    if (![...reply.groups, reply.total].some((f) => f.sla[t])) continue;
+    cols[`sla_${t}_gap`] = (f) => dur(f.sla[t] ? f.sla[t].median_gap_ms : null);
+    cols[`sla_${t}_breached`] = (f) => pct(f.sla[t] ? f.sla[t].breached_pct : null);
+  }
+  return cols;
+}
 // The columns of `parley stats`' text table, in its order (OPENED ... QUEUE-MED).
 const CLI_COLUMNS = ["opened", "frt_median", "frt_p90", "ttr_median", "ttr_p90", "fcr", "reopen", "csat", "nps", "bot",
                      "queue_median"];
@@ -101,6 +111,11 @@ http:
   public_url: ${PUBLIC}
 outbox:
   max_attempts: 1
+sla:
+  policies:
+    - name: everyone
+      first_response: 10m
+      resolution: 1h
 reports:
   business_hours: { timezone: Asia/Seoul, days: [mon, tue, wed, thu, fri], from: "09:00", to: "18:00" }
 channels:
@@ -213,6 +228,7 @@ pipelines:
       .concat(json ? ["--json"] : []), { cwd: gw.dir, encoding: "utf8" });
     const byChannel = JSON.parse(stats("channel", true));
     const byTeam = JSON.parse(stats("team", true));
+    const byAgent = JSON.parse(stats("agent", true));
     check(byChannel.total.conversations_opened === 5, `5 conversations opened in the period: ${byChannel.total.conversations_opened}`);
     check(byChannel.groups.length === 2, `two channels: ${byChannel.groups.map((g) => g.key)}`);
     check(byTeam.groups.length >= 2, `two teams at least: ${byTeam.groups.map((g) => g.key)}`);
@@ -220,11 +236,13 @@ pipelines:
           "a resolution was reopened");
     check(byChannel.total.first_response.business_median_ms !== byChannel.total.first_response.median_ms,
           "business time differs from calendar time (the history crosses the end of the business day)");
+    check(byChannel.total.sla.first_response && byChannel.total.sla.resolution && byChannel.total.sla.resolution.breached > 0,
+          `the SLA promises were kept and broken: ${JSON.stringify(byChannel.total.sla)}`);
 
     // ---------------------------------------------------------------- the page
     browser = await playwright.chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
                                                  args: ["--no-sandbox"] });
-    const context = await browser.newContext({ viewport: { width: 1440, height: 720 }, locale: "en-US" });
+    const context = await browser.newContext({ viewport: { width: 1760, height: 640 }, locale: "en-US" });
     page = await context.newPage();
     page.on("pageerror", (e) => check(false, "page error: " + e.message));
     const base = `http://127.0.0.1:${gw.port}/inbox/`;
@@ -261,12 +279,13 @@ pipelines:
         const cols = line.split(/\s+/).filter(Boolean);
         if (cols.length) cli[cols[0] === "TOTAL" ? "Total" : cols[0]] = cols.slice(1);
       }
+      const columns = Object.assign({}, COLUMNS, slaColumns(reply));
       for (const [i, w] of want.entries()) {
         const row = shown[i] || { key: "(missing)", cells: {} };
         check(row.key === w.key, `by ${by}: row ${i} is ${w.key}: ${row.key}`);
-        check(Object.keys(row.cells).length === Object.keys(COLUMNS).length,
-              `by ${by}, ${w.key}: the columns are ${Object.keys(COLUMNS)}: ${Object.keys(row.cells)}`);
-        for (const [col, fmt] of Object.entries(COLUMNS))
+        check(Object.keys(row.cells).join() === Object.keys(columns).join(),
+              `by ${by}, ${w.key}: the columns are ${Object.keys(columns)}: ${Object.keys(row.cells)}`);
+        for (const [col, fmt] of Object.entries(columns))
           check(row.cells[col] === fmt(w.f), `by ${by}, ${w.key}, ${col}: the page says ${row.cells[col]}, the JSON ${fmt(w.f)}`);
         // And the text `parley stats` prints ("-" for none, no % sign) says the same.
         CLI_COLUMNS.forEach((col, j) => {
@@ -282,6 +301,7 @@ pipelines:
     await page.screenshot({ path: path.join(shots, "reports.png"), fullPage: true });
     await showAndCompare("team", byTeam);
     await page.screenshot({ path: path.join(shots, "reports-team.png"), fullPage: true });
+    await showAndCompare("agent", byAgent);
 
     // A period with no history: no table of dashes, no empty chart.
     await page.fill("#r-from", "2026-01-01");
