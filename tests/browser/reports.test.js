@@ -27,7 +27,14 @@ const T0 = Date.UTC(2026, 10, 2, 8, 30); // Monday 17:30 in Seoul: half an hour 
 const STEP = 4 * 60 * 1000;
 const FROM = "2026-11-01", TO = "2026-12-01";
 
-// `parley stats`' formats (core/cli_stats.c), written again here: a duration as 1h02m03s / 2m03s / 4.5s.
+// `parley stats`' formats (core/cli_stats.c), written again here: "%.1f" rounds an exact tie to even
+// (2.25: 2.2); a duration as 1h02m03s / 2m03s / 4.5s.
+function fixed1(v) {
+  const exact = Math.abs(v).toFixed(20).match(/\.(\d)50*$/);
+  if (!exact) return v.toFixed(1);
+  const down = v.toFixed(20).replace(/(\.\d)\d*$/, "$1");
+  return Number(exact[1]) % 2 === 0 ? down : v.toFixed(1);
+}
 function dur(ms) {
   if (typeof ms !== "number") return "—";
   if (ms < 0) return "-" + dur(-ms);
@@ -35,10 +42,10 @@ function dur(ms) {
   const two = (n) => String(n).padStart(2, "0");
   if (s >= 3600) return `${Math.trunc(s / 3600)}h${two(Math.trunc(s / 60) % 60)}m${two(s % 60)}s`;
   if (s >= 60) return `${Math.trunc(s / 60)}m${two(s % 60)}s`;
-  return (ms / 1000).toFixed(1) + "s";
+  return fixed1(ms / 1000) + "s";
 }
-const pct = (v) => (typeof v === "number" ? v.toFixed(1) + "%" : "—");
-const num = (v) => (typeof v === "number" ? v.toFixed(1) : "—");
+const pct = (v) => (typeof v === "number" ? fixed1(v) + "%" : "—");
+const num = (v) => (typeof v === "number" ? fixed1(v) : "—");
 
 // Every column the page must show for a group's figures (business hours are configured), and an SLA
 // target's when any row has it (slaColumns).
@@ -297,6 +304,13 @@ pipelines:
       check(await page.locator("#reports svg.kpi-chart rect").count() === reply.groups.filter((g) => g.conversations_opened).length,
             `by ${by}: a bar per group with conversations`);
     }
+    // The page rounds as C's printf does where toFixed would not (an exact tie goes to the even tenth).
+    const rounded = await page.evaluate(async () => {
+      const m = await import("./reports.js");
+      return [m.duration(2250), m.percent(12.25), m.percent(12.75), m.percent(33.35), m.percent(-12.25), m.duration(59950)];
+    });
+    check(rounded.join(" ") === "2.2s 12.2% 12.8% 33.4% -12.2% 60.0s", `printf's rounding: ${rounded.join(" ")}`);
+    check([2.25, 12.25, 12.75, 33.35, -12.25].map(fixed1).join(" ") === "2.2 12.2 12.8 33.4 -12.2", "the test's rounding");
     await showAndCompare("channel", byChannel);
     await page.screenshot({ path: path.join(shots, "reports.png"), fullPage: true });
     await showAndCompare("team", byTeam);

@@ -3,6 +3,15 @@
 // Admins only: the op reads every team's figures; an agent is told so and no table is drawn.
 import { get, query } from "./api.js";
 
+// printf's "%.1f" of a double: the nearest tenth, and at an exact tie (2.25: a quarter) the even one, as
+// C rounds (toFixed rounds such ties up: 2.3).
+export function fixed1(v) {
+  const a = Math.abs(v);
+  if (!/\.\d50*$/.test(a.toFixed(20))) return v.toFixed(1);
+  const tenths = Math.floor(a * 10); // exact: a is a multiple of 1/4
+  return (v < 0 ? "-" : "") + ((tenths % 2 ? tenths + 1 : tenths) / 10).toFixed(1);
+}
+
 // A duration in ms as `parley stats` prints it (core/cli_stats.c): 1h02m03s, 2m03s, 4.5s; negative
 // (an SLA gap: early) with a minus sign.
 export function duration(ms) {
@@ -12,11 +21,11 @@ export function duration(ms) {
   const two = (n) => String(n).padStart(2, "0");
   if (s >= 3600) return `${Math.trunc(s / 3600)}h${two(Math.trunc(s / 60) % 60)}m${two(s % 60)}s`;
   if (s >= 60) return `${Math.trunc(s / 60)}m${two(s % 60)}s`;
-  return (ms / 1000).toFixed(1) + "s";
+  return fixed1(ms / 1000) + "s";
 }
 
-export const percent = (v) => (typeof v === "number" ? v.toFixed(1) + "%" : "—");
-const score = (v) => (typeof v === "number" ? v.toFixed(1) : "—");
+export const percent = (v) => (typeof v === "number" ? fixed1(v) + "%" : "—");
+const score = (v) => (typeof v === "number" ? fixed1(v) : "—");
 const count = (v) => (typeof v === "number" ? String(v) : "—");
 const at = (f, a, b) => (f && f[a] ? f[a][b] : undefined);
 
