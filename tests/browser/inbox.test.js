@@ -14,7 +14,8 @@ const fs = require("fs");
 const http = require("http");
 const path = require("path");
 const zlib = require("zlib");
-const { loadPlaywright, freePort, request, startGateway, check, finish, until, screenshotsDir } = require("./lib.js");
+const { loadPlaywright, freePort, request, startGateway, check, finish, until, screenshotsDir,
+        postTwilio, postSigned } = require("./lib.js");
 
 const playwright = loadPlaywright();
 const APP_SECRET = "wa-app-secret";
@@ -108,17 +109,11 @@ function postWhatsApp(gw, body) {
 }
 
 function postSms(gw, form) {
-  const params = new URLSearchParams(form);
-  const data = PUBLIC + "/webhooks/sms" + [...params.keys()].sort().map((k) => k + params.get(k)).join("");
-  const sig = crypto.createHmac("sha1", TW_TOKEN).update(data).digest("base64");
-  return request(gw.port, "POST", "/webhooks/sms", form,
-                 { "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig });
+  return postTwilio(gw.port, PUBLIC, "/webhooks/sms", TW_TOKEN, form);
 }
 
 function postHook(gw, obj) {
-  const body = JSON.stringify(obj);
-  const sig = "sha256=" + crypto.createHmac("sha256", HOOKS_SECRET).update(body).digest("hex");
-  return request(gw.port, "POST", "/webhooks/hooks", body, { "X-Parley-Signature": sig });
+  return postSigned(gw.port, "/webhooks/hooks", HOOKS_SECRET, obj);
 }
 
 async function main() {
@@ -554,10 +549,12 @@ pipelines:
     check(await admin.locator("#contact .identities li").count() === 1, "unmerged");
     await adminCtx.close();
 
-    // The reports page says what is coming; it draws no empty chart.
+    // The reports page tells an agent it is for admins; it draws no table and no empty chart
+    // (tests/browser/reports.test.js checks an admin's figures).
     await page.goto(base + "#/reports");
-    await page.locator("#reports:not([hidden])", { hasText: "coming" }).waitFor({ timeout: 3000 });
-    check(await page.locator("#reports canvas, #reports svg").count() === 0, "no empty charts");
+    await page.locator("#reports:not([hidden]) #reports-note", { hasText: "for admins" }).waitFor({ timeout: 3000 });
+    check(!(await page.locator("#reports").textContent()).includes("coming"), "no placeholder text");
+    check(await page.locator("#reports table, #reports canvas, #reports svg").count() === 0, "no table, no empty charts");
     console.log(`WhatsApp shown after ${waMs} ms, SMS after ${smsMs} ms; screenshots in ${shots}`);
   } catch (e) {
     check(false, String((e && e.stack) || e));

@@ -129,6 +129,21 @@ async function until(fn, ms) {
   }
 }
 
+// A Twilio webhook signed as Twilio signs it (the public URL and the sorted form fields, HMAC-SHA1).
+function postTwilio(port, publicUrl, urlPath, token, form) {
+  const params = new URLSearchParams(form);
+  const data = publicUrl + urlPath + [...params.keys()].sort().map((k) => k + params.get(k)).join("");
+  const sig = require("crypto").createHmac("sha1", token).update(data).digest("base64");
+  return request(port, "POST", urlPath, form, { "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig });
+}
+
+// A generic webhook channel's message, signed with its secret (X-Parley-Signature).
+function postSigned(port, urlPath, secret, obj) {
+  const body = JSON.stringify(obj);
+  const sig = "sha256=" + require("crypto").createHmac("sha256", secret).update(body).digest("hex");
+  return request(port, "POST", urlPath, body, { "X-Parley-Signature": sig });
+}
+
 function screenshotsDir() {
   const d = path.join(OUT, "screenshots");
   fs.mkdirSync(d, { recursive: true });
@@ -136,4 +151,4 @@ function screenshotsDir() {
 }
 
 module.exports = { CHROMIUM, PARLEY, OUT, loadPlaywright, freePort, request, startGateway, check, failures, finish, until,
-                   screenshotsDir };
+                   screenshotsDir, postTwilio, postSigned };

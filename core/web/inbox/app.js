@@ -1,7 +1,9 @@
 // app.js: the agent inbox.  One page: the conversation list (filters, counts, live), the
-// conversation's timeline across channels, the reply box, the actions and the contact panel.
+// conversation's timeline across channels, the reply box, the actions and the contact panel; the
+// reports page is reports.js.
 // Every text from the API is shown with textContent, never parsed as HTML.
 import { ApiError, get, liveEvents, onUnauthorized, patch, post, query } from "./api.js";
+import { showReports } from "./reports.js";
 
 const PAGE = 25;
 const STATUSES = ["open", "pending", "snoozed", "resolved"];
@@ -315,6 +317,7 @@ function route() {
   $("reports").hidden = !reports;
   $("nav-reports").setAttribute("aria-current", reports ? "page" : "false");
   $("nav-inbox").setAttribute("aria-current", reports ? "false" : "page");
+  if (reports) showReports(state.me, h);
   const m = hash.match(/^#\/c\/([A-Za-z0-9_-]+)/);
   if (m) openConversation(m[1]);
 }
