@@ -1,5 +1,6 @@
 /* cli.c: the parley command line: run, check, plugins, tail, api, send, agent, token. */
 #include "cli.h"
+#include "cli_internal.h"
 #include "config.h"
 #include "gateway.h"
 #include "isolate.h"
@@ -49,21 +50,6 @@ static void print_errors(const struct cfg_errors *e)
 }
 
 /* Parse -c FILE / --config FILE and --help; the rest stays in argv order. */
-struct common {
-	const char *config;
-	int help;
-	char **rest;
-	int nrest;
-	const char *channel, *to, *text;
-	/* agent and token: --email, --role, --name, --team/--scope (repeated), --password-stdin */
-	const char *email, *role, *name;
-	char **teams, **scopes;
-	int nteams, nscopes;
-	int password_stdin;
-	/* stats: --from, --to, --by, --json */
-	const char *from, *until, *by;
-	int json;
-};
 
 /* The options of `parley agent` and `parley token`; 1 when a was one (i advanced past its value), -1 on error. */
 static int parse_auth_option(int argc, char **argv, int *i, struct common *c)
@@ -157,7 +143,6 @@ static int parse_common(int argc, char **argv, struct common *c, int sendopts)
 }
 
 /* A command's return value asking the dispatcher to print its usage and exit 2. */
-#define USAGE (-2)
 
 static int cmd_run(struct common *c)
 {
@@ -369,7 +354,7 @@ static cJSON *control_roundtrip(const struct gw_config *cfg, const char *req)
 }
 
 /* Send req (consumed) to the control socket named by the config; the parsed reply, or NULL after saying why. */
-static cJSON *control_exchange(const char *config, cJSON *req)
+cJSON *control_exchange(const char *config, cJSON *req)
 {
 	struct gw_config cfg;
 	cJSON *reply = NULL;
@@ -393,7 +378,7 @@ static cJSON *control_exchange(const char *config, cJSON *req)
 	return reply;
 }
 
-static int reply_ok(const cJSON *reply)
+int reply_ok(const cJSON *reply)
 {
 	return reply && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"));
 }
@@ -442,7 +427,7 @@ static int cmd_send(struct common *c)
 /* ------------------------------------------------------------ agent, token */
 
 /* The error of a reply that is not ok, on stderr. */
-static void print_refusal(const cJSON *reply)
+void print_refusal(const cJSON *reply)
 {
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
 	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
@@ -450,80 +435,8 @@ static void print_refusal(const cJSON *reply)
 	fprintf(stderr, "parley: %s%s%s\n", code ? code : "refused", msg ? ": " : "", msg ? msg : "");
 }
 
-/* Read one line without its newline into buf; 0, or -1 at end of input. */
-static int read_line(FILE *f, char *buf, size_t size)
-{
-	if (!fgets(buf, (int)size, f))
-		return -1;
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return 0;
-}
-
-/* A password from the terminal (twice, without echo) or one line of stdin; 0 or -1 after saying why. */
-static int read_password(const struct common *c, char *buf, size_t size)
-{
-	if (c->password_stdin) {
-		if (read_line(stdin, buf, size) != 0 || !buf[0]) {
-			fprintf(stderr, "parley: --password-stdin: no password on standard input\n");
-			return -1;
-		}
-		return 0;
-	}
-	FILE *tty = fopen("/dev/tty", "r+");
-	if (!tty) {
-		fprintf(stderr, "parley: no terminal to ask for the password on: pipe it with --password-stdin\n");
-		return -1;
-	}
-	struct termios old, quiet;
-	int fd = fileno(tty), rv = -1;
-	char again[1100];
-	if (tcgetattr(fd, &old) == 0) {
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		quiet.c_lflag |= ECHONL;
-		tcsetattr(fd, TCSAFLUSH, &quiet);
-		fputs("password (10 characters or more): ", tty);
-		fflush(tty);
-		if (read_line(tty, buf, size) == 0) {
-			fputs("the same again: ", tty);
-			fflush(tty);
-			if (read_line(tty, again, sizeof(again)) == 0 && strcmp(buf, again) == 0)
-				rv = 0;
-			else
-				fprintf(stderr, "parley: the two passwords differ\n");
-		}
-		tcsetattr(fd, TCSAFLUSH, &old);
-	}
-	OPENSSL_cleanse(again, sizeof(again));
-	fclose(tty);
-	return rv;
-}
-
-static cJSON *string_array(char **v, int n)
-{
-	cJSON *a = cJSON_CreateArray();
-	for (int i = 0; i < n; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
-	return a;
-}
-
-static void print_list(const cJSON *a)
-{
-	const cJSON *it;
-	int first = 1;
-	cJSON_ArrayForEach(it, a)
-	{
-		if (cJSON_IsString(it)) {
-			printf("%s%s", first ? "" : ",", it->valuestring);
-			first = 0;
-		}
-	}
-	if (first)
-		printf("-");
-}
-
 /* Send req (consumed): the reply when its ok is true, else NULL after printing why. */
-static cJSON *control_ok(const char *config, cJSON *req)
+cJSON *control_ok(const char *config, cJSON *req)
 {
 	cJSON *reply = control_exchange(config, req);
 	if (reply && !reply_ok(reply)) {
@@ -535,269 +448,21 @@ static cJSON *control_ok(const char *config, cJSON *req)
 }
 
 /* The reply to {"op": op} when ok, else NULL after printing why. */
-static cJSON *control_op(const char *config, const char *op)
+cJSON *control_op(const char *config, const char *op)
 {
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "op", op);
 	return control_ok(config, req);
 }
 
-static int agent_list(struct common *c)
-{
-	cJSON *reply = control_op(c->config, "agent.list");
-	if (!reply)
-		return 1;
-	printf("%-20s %-32s %-6s %-8s %s\n", "NAME", "EMAIL", "ROLE", "STATE", "TEAMS");
-	const cJSON *it;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(reply, "agents"))
-	{
-		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
-		const char *email = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "email"));
-		const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "role"));
-		int disabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "disabled"));
-		printf("%-20s %-32s %-6s %-8s ", name ? name : "?", email ? email : "?", role ? role : "?",
-		       disabled ? "disabled" : "active");
-		print_list(cJSON_GetObjectItemCaseSensitive(it, "teams"));
-		printf("\n");
-	}
-	cJSON_Delete(reply);
-	return 0;
-}
-
 /* Send req (consumed); on success print line (a printf format of one string, the name); 0 or 1. */
-static int send_and_say(struct common *c, cJSON *req, const char *line, const char *name)
+int send_and_say(struct common *c, cJSON *req, const char *line, const char *name)
 {
 	cJSON *reply = control_ok(c->config, req);
 	if (reply)
 		printf(line, name);
 	cJSON_Delete(reply);
 	return reply ? 0 : 1;
-}
-
-static int cmd_agent(struct common *c)
-{
-	const char *verb = c->nrest > 0 ? c->rest[0] : NULL;
-	if (!verb)
-		return USAGE;
-	if (strcmp(verb, "list") == 0)
-		return c->nrest == 1 ? agent_list(c) : USAGE;
-	if (c->nrest != 2)
-		return USAGE;
-	const char *name = c->rest[1];
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "name", name);
-	if (strcmp(verb, "remove") == 0) {
-		cJSON_AddStringToObject(req, "op", "agent.remove");
-		return send_and_say(c, req, "agent %s removed; their sessions are revoked\n", name);
-	}
-	int add = strcmp(verb, "add") == 0;
-	if (!add && strcmp(verb, "passwd") != 0) {
-		cJSON_Delete(req);
-		return USAGE;
-	}
-	if (add && (!c->email || !c->role)) {
-		cJSON_Delete(req);
-		fprintf(stderr, "parley agent add: --email and --role (agent or admin) are required\n");
-		return USAGE;
-	}
-	char pw[1100];
-	if (read_password(c, pw, sizeof(pw)) != 0) {
-		OPENSSL_cleanse(pw, sizeof(pw));
-		cJSON_Delete(req);
-		return 1;
-	}
-	cJSON_AddStringToObject(req, "op", add ? "agent.add" : "agent.password");
-	cJSON_AddStringToObject(req, "password", pw);
-	OPENSSL_cleanse(pw, sizeof(pw));
-	if (add) {
-		cJSON_AddStringToObject(req, "email", c->email);
-		cJSON_AddStringToObject(req, "role", c->role);
-		cJSON_AddItemToObject(req, "teams", string_array(c->teams, c->nteams));
-	}
-	return send_and_say(
-	        c, req, add ? "agent %s added\n" : "agent %s has a new password; their sessions are revoked\n", name);
-}
-
-static int token_list(struct common *c)
-{
-	cJSON *reply = control_op(c->config, "token.list");
-	if (!reply)
-		return 1;
-	printf("%-30s %-20s %-24s %-24s %s\n", "ID", "NAME", "CREATED", "STATE", "SCOPES");
-	const cJSON *it;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(reply, "tokens"))
-	{
-		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "id"));
-		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
-		const char *created = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "created_at"));
-		const char *revoked = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "revoked_at"));
-		char state[40];
-		snprintf(state, sizeof(state), "%s%s", revoked ? "revoked " : "valid", revoked ? revoked : "");
-		printf("%-30s %-20s %-24s %-24s ", id ? id : "?", name ? name : "?", created ? created : "?", state);
-		const cJSON *scopes = cJSON_GetObjectItemCaseSensitive(it, "scopes");
-		if (cJSON_GetArraySize(scopes) == 0)
-			printf("(every op but the admin ones)");
-		else
-			print_list(scopes);
-		printf("\n");
-	}
-	cJSON_Delete(reply);
-	return 0;
-}
-
-static int cmd_token(struct common *c)
-{
-	const char *verb = c->nrest > 0 ? c->rest[0] : NULL;
-	if (!verb)
-		return USAGE;
-	if (strcmp(verb, "list") == 0)
-		return c->nrest == 1 ? token_list(c) : USAGE;
-	if (strcmp(verb, "revoke") == 0) {
-		if (c->nrest != 2)
-			return USAGE;
-		cJSON *req = cJSON_CreateObject();
-		cJSON_AddStringToObject(req, "op", "token.revoke");
-		cJSON_AddStringToObject(req, "id", c->rest[1]);
-		return send_and_say(c, req, "token %s revoked\n", c->rest[1]);
-	}
-	if (strcmp(verb, "create") != 0 || c->nrest != 1)
-		return USAGE;
-	if (!c->name) {
-		fprintf(stderr, "parley token create: --name (what the token is for) is required\n");
-		return USAGE;
-	}
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "token.create");
-	cJSON_AddStringToObject(req, "name", c->name);
-	cJSON_AddStringToObject(req, "role", c->role ? c->role : "service");
-	cJSON_AddItemToObject(req, "scopes", string_array(c->scopes, c->nscopes));
-	cJSON *reply = control_ok(c->config, req);
-	cJSON *tok = cJSON_GetObjectItemCaseSensitive(reply, "token");
-	int ok = cJSON_IsString(tok);
-	if (ok) {
-		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "id"));
-		printf("%s\n", tok->valuestring);
-		fprintf(stderr,
-		        "token %s (%s) created. It is shown this once and will not be shown again: store it "
-		        "now. Services send it as Authorization: Bearer.\n",
-		        id ? id : "?", c->name);
-		OPENSSL_cleanse(tok->valuestring, strlen(tok->valuestring));
-	} else if (reply) {
-		fprintf(stderr, "parley: the gateway's reply has no token\n");
-	}
-	cJSON_Delete(reply);
-	return ok ? 0 : 1;
-}
-
-/* parley backup FILE: the running gateway copies its database into FILE (store.backup). */
-static int cmd_backup(struct common *c)
-{
-	if (c->nrest != 1)
-		return USAGE;
-	char *abs = c->rest[0][0] == '/' ? strdup(c->rest[0]) : NULL;
-	if (!abs) {
-		char cwd[4096];
-		if (!getcwd(cwd, sizeof(cwd)))
-			return 1;
-		abs = str_printf("%s/%s", cwd, c->rest[0]);
-	}
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "store.backup");
-	cJSON_AddStringToObject(req, "path", abs);
-	free(abs);
-	cJSON *reply = control_ok(c->config, req);
-	if (!reply)
-		return 1;
-	const cJSON *b = cJSON_GetObjectItemCaseSensitive(reply, "backup");
-	printf("backed up to %s (%.0f bytes)\n", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "path")),
-	       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(b, "bytes")));
-	cJSON_Delete(reply);
-	return 0;
-}
-
-static void print_names(const char *what, const cJSON *list)
-{
-	const cJSON *e;
-	printf("  %-20s", what);
-	if (cJSON_GetArraySize(list) == 0)
-		printf(" none");
-	cJSON_ArrayForEach(e, list) printf(" %s", e->valuestring);
-	printf("\n");
-}
-
-/* parley reload: the running gateway applies its config file again (config.reload), and says what changed. */
-static int cmd_reload(struct common *c)
-{
-	if (c->nrest != 0)
-		return USAGE;
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "config.reload");
-	cJSON *reply = control_exchange(c->config, req);
-	if (!reply)
-		return 1;
-	int ok = reply_ok(reply);
-	const cJSON *e;
-	if (!ok) {
-		const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");
-		fprintf(stderr, "parley: reload refused: %s\n",
-		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "message")));
-		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(reply, "errors"))
-		        fprintf(stderr, "%s\n", e->valuestring);
-		fprintf(stderr, "the gateway goes on with the config it had\n");
-	} else {
-		const cJSON *ch = cJSON_GetObjectItemCaseSensitive(reply, "channels");
-		const cJSON *pl = cJSON_GetObjectItemCaseSensitive(reply, "pipelines");
-		printf("reloaded (drained in %.0f ms)\n",
-		       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(reply, "drained_ms")));
-		static const char *const kinds[] = {"added", "changed", "removed", "unchanged"};
-		for (size_t i = 0; i < 4; i++) {
-			char what[32];
-			snprintf(what, sizeof(what), "channels %s:", kinds[i]);
-			print_names(what, cJSON_GetObjectItemCaseSensitive(ch, kinds[i]));
-		}
-		print_names("pipelines rebuilt:", cJSON_GetObjectItemCaseSensitive(pl, "rebuilt"));
-		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(reply, "restart_needed"))
-		        printf("note: %s changed; that takes a restart to apply\n", e->valuestring);
-	}
-	cJSON_Delete(reply);
-	return ok ? 0 : 1;
-}
-
-/* parley dlq list [--channel C] | retry ID | drop ID: the dead letters, with the provider's answer. */
-static int cmd_dlq(struct common *c)
-{
-	const char *verb = c->nrest > 0 ? c->rest[0] : NULL;
-	if (verb && (strcmp(verb, "retry") == 0 || strcmp(verb, "drop") == 0) && c->nrest == 2) {
-		cJSON *req = cJSON_CreateObject();
-		cJSON_AddStringToObject(req, "op", verb[0] == 'r' ? "message.retry" : "message.drop");
-		cJSON_AddStringToObject(req, "id", c->rest[1]);
-		return send_and_say(c, req, verb[0] == 'r' ? "%s queued again\n" : "%s dropped\n", c->rest[1]);
-	}
-	if (!verb || strcmp(verb, "list") != 0 || c->nrest != 1)
-		return USAGE;
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "outbox.list");
-	cJSON_AddStringToObject(req, "status", "failed");
-	cJSON_AddNumberToObject(req, "limit", 1000);
-	if (c->channel)
-		cJSON_AddStringToObject(req, "channel", c->channel);
-	cJSON *reply = control_ok(c->config, req);
-	if (!reply)
-		return 1;
-	printf("%-28s %-14s %-28s %-8s %s\n", "ID", "CHANNEL", "TO", "ATTEMPTS", "THE PROVIDER SAID");
-	const cJSON *m;
-	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(reply, "messages"))
-	{
-		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
-		const char *ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "channel"));
-		const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "to"));
-		const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "error"));
-		double attempts = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "attempts"));
-		printf("%-28s %-14s %-28s %-8.0f %s\n", id ? id : "?", ch ? ch : "?", to ? to : "?",
-		       attempts == attempts ? attempts : 0, err ? err : "");
-	}
-	cJSON_Delete(reply);
-	return 0;
 }
 
 /* parley stats [--from D] [--to D] [--by channel|team|agent] [--json]: the KPIs (reports.kpis). */

@@ -314,3 +314,17 @@ void cfg_check_keys(const char *file, const struct cfg_node *map, const char *co
 		sb_free(&list);
 	}
 }
+
+int cfg_node_equal(const struct cfg_node *a, const struct cfg_node *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->type != b->type || a->n != b->n)
+		return 0;
+	if (a->type == CFG_SCALAR)
+		return strcmp(a->value ? a->value : "", b->value ? b->value : "") == 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (!cfg_node_equal(a->items[i], b->items[i]))
+			return 0;
+	return 1;
+}
