@@ -61,9 +61,12 @@ pipelines:
 
     // Scrolling to the end of the list loads the next pages.
     for (const want of [first + 25, first + 50]) {
-      await page.locator("#list .item").last().scrollIntoViewIfNeeded();
-      await page.locator("#list").evaluate((el) => (el.scrollTop = el.scrollHeight));
-      const got = await until(async () => (await page.locator("#list .item").count()) >= want, 5000);
+      // The list is drawn again on live changes, so an item element may be replaced at any moment: scroll the
+      // list itself, as a user's wheel does, until the next page is there.
+      const got = await until(async () => {
+        await page.locator("#list").evaluate((el) => (el.scrollTop = el.scrollHeight));
+        return (await page.locator("#list .item").count()) >= want;
+      }, 5000);
       check(got, `scrolling loaded another page: ${await page.locator("#list .item").count()} (want ${want})`);
     }
     const ids = await page.locator("#list .item").evaluateAll((els) => els.map((e) => e.dataset.id));
