@@ -27,61 +27,69 @@
 #define KPI_IN_PERIOD(at)  at " >= $1 AND " at " < $2"
 #define KPI_IN_PERIOD_T(t) t " >= parley_ms($1) AND " t " < parley_ms($2)"
 #define KPI_HUMAN_REPLY(p) "(" p "type = 'replied' AND " p "data->>'kind' = 'agent')"
-#define KPI_RUNNING        "OVER (PARTITION BY x.conversation_id ORDER BY x.seq ROWS UNBOUNDED PRECEDING)"
+/* Every row sees the rows of its conversation before it (not itself). */
 #define KPI_BEFORE                                                                                                     \
-	"OVER (PARTITION BY x.conversation_id ORDER BY x.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+	"WINDOW w AS (PARTITION BY x.conversation_id ORDER BY x.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
 /* The start of a wait in the team's queue. */
 #define KPI_QUEUE_START "(x.type = 'queued' OR (x.type = 'bot.handoff' AND x.data->>'to' = 'queue'))"
-#define KPI_REOPENED_AFTER(r)                                                                                          \
-	"EXISTS (SELECT 1 FROM conversation_events AS z WHERE z.conversation_id = " r ".cid AND z.seq > " r ".seq"     \
-	" AND z.type = 'reopened' AND z.at_ms <= " r ".t + CAST($4 AS BIGINT))"
+/* Who worked a conversation: its assignees and its human repliers. */
+#define KPI_WORKER                                                                                                     \
+	"CASE WHEN x.type = 'assigned' THEN x.data->>'assignee' WHEN " KPI_HUMAN_REPLY("x.") " THEN x.actor END"
+/* The resolution r was followed by a reopening (o, the next one) within the reopen window. */
+#define KPI_REOPENED_SOON(o, r) o ".t <= " r ".t + CAST($4 AS BIGINT)"
 
 /* clang-format off */
 static const char kpis_sql[] =
 	"WITH cv AS (SELECT DISTINCT conversation_id FROM conversation_events WHERE " KPI_IN_PERIOD("at") "),"
-	/* Every row of the conversations with a row in the period, with: when a human could last start
-	 * (start_t), how many human replies and human resolutions it had so far, and its queue: the latest
-	 * start of a wait (q_seq, q_t) and the latest claim or assignment before the row (o_seq). */
+	/* Every row of the conversations with a row in the period (of the types a measure reads: not status
+	 * updates), read once, in order, with what the rows
+	 * before it say: when a human could last start (start_t); how many human replies (n_hr), human
+	 * resolutions (n_hres), resolutions (n_res), reopenings (n_reo), resolutions and bot handoffs (n_rh)
+	 * came before; its queue: the latest start of a wait (q_seq, q_t) and the latest claim or assignment
+	 * (o_seq); and the first and last of its workers by name (one worker when they are equal).  "The next
+	 * reopening after a resolution" is then the reopening with as many reopenings before it as the
+	 * resolution had, and so on: equality joins instead of a lookup per row. */
 	" e AS MATERIALIZED (SELECT x.conversation_id AS cid, x.seq, x.type, x.at_ms AS t, x.actor,"
 	"  x.agent, x.team, x.channel, CASE WHEN x.type IN ('replied', 'assigned', 'rated', 'sla.due', 'bot.claimed')"
 	"   THEN x.data END AS data,"
 	"  max(CASE WHEN x.type IN ('opened', 'reopened') OR (x.type = 'bot.handoff' AND x.data->>'to' = 'queue')"
-	"   THEN x.at_ms END) " KPI_RUNNING " AS start_t,"
-	"  sum(CASE WHEN " KPI_HUMAN_REPLY("x.") " THEN 1 ELSE 0 END) " KPI_RUNNING " AS human_replies,"
-	"  sum(CASE WHEN x.type = 'resolved' AND " KPI_HUMAN("x.actor") " THEN 1 ELSE 0 END) " KPI_RUNNING
-	"   AS human_resolutions,"
-	"  max(CASE WHEN " KPI_QUEUE_START " THEN x.seq END) " KPI_RUNNING " AS q_seq,"
-	"  max(CASE WHEN " KPI_QUEUE_START " THEN x.at_ms END) " KPI_RUNNING " AS q_t,"
-	"  max(CASE WHEN x.type IN ('bot.claimed', 'assigned') THEN x.seq END) " KPI_BEFORE " AS o_seq"
-	"  FROM conversation_events AS x JOIN cv ON cv.conversation_id = x.conversation_id),"
-	/* Each promise (sla.due) with the row that kept or broke it. */
-	" sd AS (SELECT d.cid, d.data->>'target' AS target, parley_ms(d.data->>'due') AS due_t,"
-	"  (SELECT min(z.seq) FROM conversation_events AS z WHERE z.conversation_id = d.cid AND z.seq > d.seq AND"
-	"   ((d.data->>'target' IN ('first_response', 'next_response') AND " KPI_HUMAN_REPLY("z.") ") OR"
-	"    (d.data->>'target' = 'resolution' AND z.type = 'resolved'))) AS aseq"
-	"  FROM e AS d WHERE d.type = 'sla.due'),"
+	"   THEN x.at_ms END) OVER w AS start_t,"
+	"  count(CASE WHEN " KPI_HUMAN_REPLY("x.") " THEN 1 END) OVER w AS n_hr,"
+	"  count(CASE WHEN x.type = 'resolved' AND " KPI_HUMAN("x.actor") " THEN 1 END) OVER w AS n_hres,"
+	"  count(CASE WHEN x.type = 'resolved' THEN 1 END) OVER w AS n_res,"
+	"  count(CASE WHEN x.type = 'reopened' THEN 1 END) OVER w AS n_reo,"
+	"  count(CASE WHEN x.type IN ('resolved', 'bot.handoff') THEN 1 END) OVER w AS n_rh,"
+	"  max(CASE WHEN " KPI_QUEUE_START " THEN x.seq END) OVER w AS q_seq,"
+	"  max(CASE WHEN " KPI_QUEUE_START " THEN x.at_ms END) OVER w AS q_t,"
+	"  max(CASE WHEN x.type IN ('bot.claimed', 'assigned') THEN x.seq END) OVER w AS o_seq,"
+	"  min(" KPI_WORKER ") OVER w AS w_min, max(" KPI_WORKER ") OVER w AS w_max"
+	"  FROM conversation_events AS x WHERE x.conversation_id IN (SELECT conversation_id FROM cv) AND x.type IN"
+	"  ('opened', 'reopened', 'queued', 'assigned', 'bot.claimed', 'bot.handoff', 'replied', 'resolved', 'rated',"
+	"  'sla.due') " KPI_BEFORE "),"
+	/* The reopenings; the resolutions and handoffs (which end a bot's claim); the answers to promises. */
+	" rz AS MATERIALIZED (SELECT cid, n_reo, t FROM e WHERE type = 'reopened'),"
+	" rh AS MATERIALIZED (SELECT cid, n_rh, CASE WHEN type = 'resolved' AND NOT (" KPI_HUMAN("actor") ")"
+	"  THEN 1 ELSE 0 END AS bot_done FROM e WHERE type IN ('resolved', 'bot.handoff')),"
+	" an AS MATERIALIZED (SELECT cid, type, n_hr, n_res, t, channel, team,"
+	"  CASE WHEN type = 'replied' THEN actor ELSE agent END AS who FROM e WHERE " KPI_HUMAN_REPLY("") " OR type = 'resolved'),"
 	/* Every measure: kind, its dimensions, value, business value, and its conditions. */
 	" m AS ("
 	"  SELECT 'opened' AS kind, channel, team, agent, 0 AS v, NULL AS b, 0 AS f1, 0 AS f2 FROM e"
 	"   WHERE type = 'opened' AND " KPI_IN_PERIOD_T("t")
 	"  UNION ALL SELECT 'first_response', channel, team, actor, t - start_t,"
 	"   parley_business_ms(start_t, t, $5, $6, $7, $8), 0, 0 FROM e"
-	"   WHERE " KPI_HUMAN_REPLY("") " AND human_replies = 1 AND start_t IS NOT NULL AND " KPI_IN_PERIOD_T("t")
+	"   WHERE " KPI_HUMAN_REPLY("") " AND n_hr = 0 AND start_t IS NOT NULL AND " KPI_IN_PERIOD_T("t")
 	"  UNION ALL SELECT 'resolution', channel, team, agent, t - start_t,"
 	"   parley_business_ms(start_t, t, $5, $6, $7, $8), 0, 0 FROM e"
 	"   WHERE type = 'resolved' AND " KPI_HUMAN("actor") " AND start_t IS NOT NULL AND " KPI_IN_PERIOD_T("t")
 	"  UNION ALL SELECT 'fcr', r.channel, r.team, r.agent, 0, NULL,"
-	"   CASE WHEN NOT " KPI_REOPENED_AFTER("r")
-	"   AND (SELECT count(DISTINCT CASE WHEN y.type = 'assigned' THEN y.data->>'assignee' ELSE y.actor END)"
-	"    FROM conversation_events AS y WHERE y.conversation_id = r.cid AND y.seq < r.seq AND"
-	"    ((y.type = 'assigned' AND y.data->>'assignee' IS NOT NULL) OR " KPI_HUMAN_REPLY("y.") ")) <= 1"
-	"   THEN 1 ELSE 0 END, 0 FROM e AS r"
-	"   WHERE r.type = 'resolved' AND " KPI_HUMAN("r.actor") " AND r.human_resolutions = 1 AND "
-	KPI_IN_PERIOD_T("r.t")
+	"   CASE WHEN (o.t IS NULL OR NOT " KPI_REOPENED_SOON("o", "r") ") AND (r.w_min IS NULL OR r.w_min = r.w_max)"
+	"   THEN 1 ELSE 0 END, 0 FROM e AS r LEFT JOIN rz AS o ON o.cid = r.cid AND o.n_reo = r.n_reo"
+	"   WHERE r.type = 'resolved' AND " KPI_HUMAN("r.actor") " AND r.n_hres = 0 AND " KPI_IN_PERIOD_T("r.t")
 	"  UNION ALL SELECT 'reopen', r.channel, r.team, r.agent, 0, NULL,"
-	"   CASE WHEN " KPI_REOPENED_AFTER("r") " THEN 1 ELSE 0 END,"
+	"   CASE WHEN " KPI_REOPENED_SOON("o", "r") " THEN 1 ELSE 0 END,"
 	"   CASE WHEN " KPI_HUMAN("r.actor") " THEN 0 ELSE 1 END FROM e AS r"
-	"   WHERE r.type = 'resolved' AND " KPI_IN_PERIOD_T("r.t")
+	"   LEFT JOIN rz AS o ON o.cid = r.cid AND o.n_reo = r.n_reo WHERE r.type = 'resolved' AND " KPI_IN_PERIOD_T("r.t")
 	"  UNION ALL SELECT 'csat', channel, team, coalesce(data->>'agent', agent), CAST(data->>'score' AS BIGINT),"
 	"   NULL, CASE WHEN CAST(data->>'score' AS BIGINT) >= 4 THEN 1 ELSE 0 END, 0 FROM e"
 	"   WHERE type = 'rated' AND data->>'survey' = 'csat' AND " KPI_IN_PERIOD_T("t")
@@ -89,23 +97,28 @@ static const char kpis_sql[] =
 	"   NULL, CASE WHEN CAST(data->>'score' AS BIGINT) >= 9 THEN 1 ELSE 0 END,"
 	"   CASE WHEN CAST(data->>'score' AS BIGINT) <= 6 THEN 1 ELSE 0 END FROM e"
 	"   WHERE type = 'rated' AND data->>'survey' = 'nps' AND " KPI_IN_PERIOD_T("t")
-	"  UNION ALL SELECT 'bot', r.channel, r.team, r.data->>'bot', 0, NULL,"
-	"   coalesce((SELECT CASE WHEN z.type = 'resolved' AND NOT (" KPI_HUMAN("z.actor") ") THEN 1 ELSE 0 END"
-	"    FROM conversation_events AS z WHERE z.conversation_id = r.cid AND z.seq > r.seq"
-	"    AND z.type IN ('resolved', 'bot.handoff') ORDER BY z.seq LIMIT 1), 0), 0 FROM e AS r"
-	"   WHERE r.type = 'bot.claimed' AND " KPI_IN_PERIOD_T("r.t")
+	"  UNION ALL SELECT 'bot', r.channel, r.team, r.data->>'bot', 0, NULL, coalesce(y.bot_done, 0), 0 FROM e AS r"
+	"   LEFT JOIN rh AS y ON y.cid = r.cid AND y.n_rh = r.n_rh WHERE r.type = 'bot.claimed' AND " KPI_IN_PERIOD_T("r.t")
 	"  UNION ALL SELECT 'queue', channel, team, agent, t - q_t, NULL, 0, 0 FROM e"
 	"   WHERE type = 'assigned' AND q_seq > coalesce(o_seq, 0) AND data->>'assignee' IS NOT NULL AND "
 	KPI_IN_PERIOD_T("t")
-	"  UNION ALL SELECT 'sla.' || sd.target, a.channel, a.team,"
-	"   CASE WHEN a.type = 'replied' THEN a.actor ELSE a.agent END, a.t - sd.due_t, NULL,"
-	"   CASE WHEN a.t > sd.due_t THEN 1 ELSE 0 END, 0 FROM sd JOIN e AS a ON a.cid = sd.cid AND a.seq = sd.aseq"
-	"   WHERE sd.due_t IS NOT NULL AND " KPI_IN_PERIOD_T("a.t") "),"
+	/* Each promise (sla.due) with the row that kept or broke it: the next human reply, or the next resolution. */
+	"  UNION ALL SELECT 'sla.' || (d.data->>'target'), a.channel, a.team, a.who, a.t - parley_ms(d.data->>'due'), NULL,"
+	"   CASE WHEN a.t > parley_ms(d.data->>'due') THEN 1 ELSE 0 END, 0 FROM e AS d JOIN an AS a ON a.cid = d.cid"
+	"   AND a.type = 'replied' AND a.n_hr = d.n_hr WHERE d.type = 'sla.due'"
+	"   AND d.data->>'target' IN ('first_response', 'next_response') AND parley_ms(d.data->>'due') IS NOT NULL AND "
+	KPI_IN_PERIOD_T("a.t")
+	"  UNION ALL SELECT 'sla.resolution', a.channel, a.team, a.who, a.t - parley_ms(d.data->>'due'), NULL,"
+	"   CASE WHEN a.t > parley_ms(d.data->>'due') THEN 1 ELSE 0 END, 0 FROM e AS d JOIN an AS a ON a.cid = d.cid"
+	"   AND a.type = 'resolved' AND a.n_res = d.n_res WHERE d.type = 'sla.due' AND d.data->>'target' = 'resolution'"
+	"   AND parley_ms(d.data->>'due') IS NOT NULL AND " KPI_IN_PERIOD_T("a.t") "),"
 	/* Each measure under its key, and again in the total: counted; the durations ranked for the percentiles. */
 	" mk AS MATERIALIZED (SELECT kind, CASE $3 WHEN 'channel' THEN channel WHEN 'team' THEN team ELSE agent END"
 	"  AS grp, v, b, f1, f2 FROM m),"
-	" c AS MATERIALIZED (SELECT kind, 0 AS total, grp, count(*) AS n, sum(f1) AS hits, sum(f2) AS hits2 FROM mk"
-	"  GROUP BY kind, grp UNION ALL SELECT kind, 1, NULL, count(*), sum(f1), sum(f2) FROM mk GROUP BY kind),"
+	" cg AS MATERIALIZED (SELECT kind, grp, count(*) AS n, sum(f1) AS hits, sum(f2) AS hits2 FROM mk GROUP BY kind, grp),"
+	" c AS MATERIALIZED (SELECT kind, 0 AS total, grp, n, hits, hits2 FROM cg"
+	"  UNION ALL SELECT kind, 1, NULL, CAST(sum(n) AS BIGINT), CAST(sum(hits) AS BIGINT), CAST(sum(hits2) AS BIGINT)"
+	"  FROM cg GROUP BY kind),"
 	" g AS (SELECT kind, 0 AS total, grp, v, b FROM mk WHERE kind IN ('first_response', 'resolution', 'queue')"
 	"  OR kind LIKE 'sla.%' UNION ALL SELECT kind, 1, NULL, v, b FROM mk WHERE kind IN ('first_response',"
 	"  'resolution', 'queue') OR kind LIKE 'sla.%'),"
