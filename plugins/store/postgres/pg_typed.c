@@ -16,6 +16,15 @@
  * that saw seq n never later finds a seq below n appear.  The price is that
  * transactions inserting messages commit one at a time across nodes.
  * Conversation events take the same lock, for the same reason.
+ *
+ * The lock order: that lock first, then rows.  A webhook's commit takes it
+ * (messages_insert) before it writes contacts, identities and conversations;
+ * an agent's op locks a conversation and then appends to its history.  Taken
+ * the other way round the two wait on each other until the server's deadlock
+ * detector aborts one (a 503 for the webhook, or a failed op), so every op that
+ * locks or writes a contact, identity, merge, conversation, promise, survey or
+ * message row takes the sequence lock first (pg_tx_lock_seq, once per
+ * transaction; tests/e2e/test_scale_out_locks.py).
  */
 #include "pg_typed.h"
 

@@ -27,6 +27,9 @@ int pg_contacts_insert(parley_store_tx *tx, const struct parley_contact_rec *c, 
 {
 	if (n == 0)
 		return 0;
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	struct pga a[6];
 	for (int k = 0; k < 6; k++)
 		pga_init(&a[k]);
@@ -62,6 +65,9 @@ int pg_contacts_lock(parley_store_tx *tx, const char *const *ids, size_t n, stru
 		found[i] = 0;
 	if (n == 0)
 		return 0;
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	char *p[] = {pg_array(ids, n)};
 	int rv;
 	/* In id order, as the core sorts them, so that two transactions lock in one order. */
@@ -81,6 +87,9 @@ int pg_contacts_lock(parley_store_tx *tx, const char *const *ids, size_t n, stru
 
 int pg_contact_update(parley_store_tx *tx, const struct parley_contact_rec *c)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	char now[64];
 	pg_now(now);
 	const char *p[] = {c->id, c->name, c->attributes, c->merged_into, c->created_at, c->updated_at, now};
@@ -97,6 +106,9 @@ int pg_identities_claim(parley_store_tx *tx, const struct parley_identity_rec *i
 {
 	if (n == 0)
 		return 0;
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	struct pga a[4];
 	for (int k = 0; k < 4; k++)
 		pga_init(&a[k]);
@@ -195,6 +207,9 @@ int pg_identities_move(parley_store_tx *tx, const char *const *urns, size_t n, c
 {
 	if (n == 0)
 		return 0;
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	if (!contact_id)
 		return PARLEY_EINVAL;
 	char *p[] = {pg_array(urns, n), strdup(contact_id)};
@@ -207,6 +222,9 @@ int pg_identities_move(parley_store_tx *tx, const char *const *urns, size_t n, c
 
 int pg_merge_insert(parley_store_tx *tx, const struct parley_merge_rec *m)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	char now[64];
 	pg_now(now);
 	const char *p[] = {m->id,       m->from_id, m->into_id, m->moved ? m->moved : "{}", m->at ? m->at : now,
@@ -219,6 +237,9 @@ int pg_merge_insert(parley_store_tx *tx, const struct parley_merge_rec *m)
 
 int pg_merge_lock(parley_store_tx *tx, const char *id, struct parley_merge_rec *out)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	const char *p[] = {id};
 	int rv;
 	PGresult *r = pg_tx_exec(tx,
@@ -241,6 +262,9 @@ int pg_merge_lock(parley_store_tx *tx, const char *id, struct parley_merge_rec *
 
 int pg_merge_set_undone(parley_store_tx *tx, const char *id, const char *undone_at)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	const char *p[] = {id, undone_at};
 	long rows = 0;
 	int rv = pg_tx_cmd(tx, "UPDATE contact_merges SET undone_at = $2 WHERE id = $1", 2, p, &rows);

@@ -90,6 +90,9 @@ int pg_conversations_current(parley_store_tx *tx, const char *const *contact_ids
 
 int pg_conversation_lock(parley_store_tx *tx, const char *id, struct parley_conversation_rec *out)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	const char *p[] = {id};
 	return one_conv(tx, "SELECT " CONV_SELECT " FROM conversations AS c WHERE c.id = $1 FOR UPDATE", 1, p, out);
 }
@@ -109,6 +112,9 @@ int pg_conversations_put(parley_store_tx *tx, const struct parley_conversation_r
 {
 	if (n == 0)
 		return 0;
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	struct pga a[16];
 	for (int k = 0; k < 16; k++)
 		pga_init(&a[k]);
@@ -183,6 +189,9 @@ int pg_conversations_of_contact(parley_store_tx *tx, const char *contact_id, par
 
 int pg_conversations_due(parley_store_tx *tx, const char *now, size_t max, parley_store_row_cb cb, void *arg)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	char lim[24];
 	pg_limit(lim, max);
 	const char *p[] = {now, lim};

@@ -146,6 +146,9 @@ int pg_receipts_apply(parley_store_tx *tx, const char *const *channels, const ch
 {
 	if (n == 0)
 		return 0;
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	char now[64];
 	pg_now(now);
 	char *p[] = {pg_array(channels, n), pg_array(refs, n), pg_array(statuses, n), pg_array(errors, n), strdup(now)};
@@ -167,6 +170,9 @@ int pg_receipts_apply(parley_store_tx *tx, const char *const *channels, const ch
 int pg_message_status_advance(parley_store_tx *tx, const char *channel, const char *provider_id, const char *status,
                               const char *error)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	static const char *const known[] = {"sent", "delivered", "read", "failed"};
 	int ok = 0;
 	for (size_t i = 0; status && i < 4; i++)
@@ -181,6 +187,9 @@ int pg_messages_set_owner(parley_store_tx *tx, const char *const *ids, size_t n,
 {
 	if (n == 0)
 		return 0;
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	if (!contact_id)
 		return PARLEY_EINVAL;
 	char *p[] = {pg_array(ids, n), contact_id ? strdup(contact_id) : NULL,

@@ -67,6 +67,9 @@ static int visit(parley_store_tx *tx, PGresult *r, int rv, enum kind kind, parle
 
 int pg_sla_put(parley_store_tx *tx, const struct parley_sla_rec *s, size_t n)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	int rv = 0;
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		const char *p[] = {s[i].conversation_id, s[i].target,    s[i].policy,    s[i].started_at,  s[i].due_at,
@@ -149,6 +152,9 @@ static void survey_params(const struct parley_survey_rec *s, const char *p[15], 
 
 int pg_survey_insert(parley_store_tx *tx, const struct parley_survey_rec *s)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	const char *p[15];
 	char buf[24];
 	survey_params(s, p, buf);
@@ -163,6 +169,9 @@ int pg_survey_insert(parley_store_tx *tx, const struct parley_survey_rec *s)
 
 int pg_survey_update(parley_store_tx *tx, const struct parley_survey_rec *s)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	const char *p[15];
 	char buf[24];
 	survey_params(s, p, buf);
@@ -177,6 +186,9 @@ int pg_survey_update(parley_store_tx *tx, const struct parley_survey_rec *s)
 
 int pg_survey_lock(parley_store_tx *tx, const char *conversation_id, struct parley_survey_rec *out)
 {
+	int locked = pg_tx_lock_seq(tx); /* the lock order: pg_typed.c */
+	if (locked != 0)
+		return locked;
 	const char *p[] = {conversation_id};
 	int rv;
 	PGresult *r =
