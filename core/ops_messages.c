@@ -400,6 +400,30 @@ static char *dead_letter(struct gateway *gw, const char *id, cJSON **out)
 	return refusal;
 }
 
+/*
+ * The op's topic (outbox.retried, outbox.dropped: not message.*, which subscribers read as envelopes) with
+ * the dead letter: its id, channel, address, conversation, the provider's last error and its new status.
+ */
+static void published(struct op_call *call, const cJSON *m, const char *status)
+{
+	static const char *const keep[] = {"id", "channel", "to", "conversation_id", "error"};
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; o && i < sizeof(keep) / sizeof(keep[0]); i++) {
+		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, keep[i]));
+		if (v)
+			cJSON_AddStringToObject(o, keep[i], v);
+	}
+	cJSON_AddStringToObject(o, "status", status);
+	const char *by = ops_caller_name(call);
+	if (by)
+		cJSON_AddStringToObject(o, "by", by);
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	if (text)
+		bus_publish(call->gw->bus, call->def->topic, text, strlen(text));
+	free(text);
+	cJSON_Delete(o);
+}
+
 char *op_message_retry(struct op_call *call, const cJSON *req)
 {
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "id"));
@@ -407,12 +431,15 @@ char *op_message_retry(struct op_call *call, const cJSON *req)
 	char *refusal = dead_letter(call->gw, id, &m);
 	if (refusal)
 		return refusal;
-	cJSON_Delete(m);
 	/* Queued again, due now: the outbox sends it as any new reply, with its retries. */
 	int rv = store_outbox_update(call->gw->st, id, "queued", NULL, NULL, time_now_ms());
-	if (rv != 0)
+	if (rv != 0) {
+		cJSON_Delete(m);
 		return ops_error("store_error", parley_strerror(rv));
+	}
 	outbox_wake(call->gw->outbox);
+	published(call, m, "queued");
+	cJSON_Delete(m);
 	return str_printf("{\"ok\":true,\"id\":\"%s\",\"status\":\"queued\"}", id);
 }
 
@@ -425,6 +452,8 @@ char *op_message_drop(struct op_call *call, const cJSON *req)
 		return refusal;
 	const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "error"));
 	int rv = store_outbox_update(call->gw->st, id, "dropped", NULL, err, 0);
+	if (rv == 0)
+		published(call, m, "dropped");
 	cJSON_Delete(m);
 	if (rv != 0)
 		return ops_error("store_error", parley_strerror(rv));

@@ -1,12 +1,15 @@
 """Dead letters: a send the provider refuses for good (a 4xx) is listed by `parley dlq list` with
 the provider's answer, retried by `parley dlq retry ID` and then delivered once, or given up by
-`parley dlq drop ID` and never sent.  messages.list honours `status` and refuses a filter it does
-not know instead of ignoring it."""
+`parley dlq drop ID` and never sent; subscribers hear outbox.retried and outbox.dropped (valid against
+sdk/schemas/events/).  messages.list honours `status` and refuses a filter it does not know instead of
+ignoring it."""
 import json
+import subprocess
 import time
 
+from eventschemas import errors
 from fakeprovider import FakeProvider
-from harness import Gateway, check, done
+from harness import PARLEY, Gateway, check, done
 
 PNID = "106540352242922"
 fake = FakeProvider()
@@ -57,6 +60,9 @@ try:
     rc, r = gw.api("messages.list", {"stauts": "failed"})
     check(r.get("ok") is False and "stauts" in r["error"]["message"], f"an unknown filter is refused: {r}")
 
+    tail = subprocess.Popen([PARLEY, "tail", "-c", gw.config], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # let the SUB connect: PUB/SUB delivers only to connected subscribers
+
     # The provider accepts now: retried once, delivered once.
     fake.script[("POST", path)] = [(200, {"messages": [{"id": "wamid.RETRIED"}]})]
     rc, out, err = gw.cli("dlq", "-c", gw.config, "retry", mid)
@@ -81,6 +87,18 @@ try:
     time.sleep(0.8)
     m = status_of(mid2, "dropped", timeout=1)
     check(m.get("status") == "dropped" and len(fake.seen("POST", path)) == 3, f"dropped, not sent: {m}")
+
+    tail.terminate()
+    out, _ = tail.communicate(timeout=5)
+    events = [(t, json.loads(js)) for t, _, js in (line.partition(" ") for line in out.splitlines())
+              if t.startswith("outbox.")]
+    check([(t, p.get("id"), p.get("status")) for t, p in events] == [("outbox.retried", mid, "queued"),
+                                                                       ("outbox.dropped", mid2, "dropped")],
+          f"subscribers heard the retry and the drop, once each: {events}")
+    for t, p in events:
+        check("Message undeliverable" in p.get("error", "") and p.get("channel") == "wa", f"{t} names the dead letter: {p}")
+        check(not errors(t, p), f"{t} {p} follows sdk/schemas/events/{t}.json: {errors(t, p)}")
+        check(errors(t, dict(p, status="sent")), f"{t}: the schema refuses another status")
 finally:
     gw.cleanup()
     fake.close()

@@ -18,8 +18,9 @@ from harness import PARLEY, Gateway, check, done
 for name, doc in docs.items():
     Draft202012Validator.check_schema(doc)
     check(doc.get("$id") == f"https://parley.dev/schema/events/{name}.json", f"{name}.json has its $id")
-    check(name.startswith(("conversation.", "contact.", "sla.")),
-          f"{name}.json is a conversation.*, contact.* or sla.* topic (sla.* validated by test_sla.py)")
+    check(name.startswith(("conversation.", "contact.", "sla.", "outbox.")),
+          f"{name}.json is a conversation.*, contact.*, sla.* or outbox.* topic (sla.* validated by test_sla.py, "
+          "outbox.* by test_dlq.py)")
 
 
 gw = Gateway(config_body="""pipelines:
