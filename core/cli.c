@@ -316,8 +316,21 @@ static int cmd_tail(struct common *c)
 	return 0;
 }
 
+/*
+ * How long the CLI waits for op's answer: 15 s, and 5 minutes for what reads or copies the whole store (a
+ * year's report over a million messages takes seconds; the gateway answers other requests meanwhile).
+ */
+static nng_duration answer_timeout_ms(const char *op)
+{
+	static const char *const long_ops[] = {"reports.kpis", "store.backup"};
+	for (size_t i = 0; op && i < sizeof(long_ops) / sizeof(long_ops[0]); i++)
+		if (strcmp(op, long_ops[i]) == 0)
+			return 300000;
+	return 15000;
+}
+
 /* One REQ/REP round trip; the parsed reply (the caller deletes it), or NULL after saying why. */
-static cJSON *control_roundtrip(const struct gw_config *cfg, const char *req)
+static cJSON *control_roundtrip(const struct gw_config *cfg, const char *req, const char *op)
 {
 	nng_socket s;
 	int rv;
@@ -325,8 +338,10 @@ static cJSON *control_roundtrip(const struct gw_config *cfg, const char *req)
 		fprintf(stderr, "parley: %s\n", nng_strerror(rv));
 		return NULL;
 	}
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 15000);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, answer_timeout_ms(op));
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5000);
+	/* Never sent twice: REQ resends after a minute by default, and an op such as message.send must not. */
+	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	if ((rv = nng_dial(s, cfg->control_listen, NULL, 0)) != 0) {
 		fprintf(stderr,
 		        "parley: cannot reach the gateway's control socket %s: %s (is `parley run` running with this "
@@ -365,7 +380,9 @@ cJSON *control_exchange(const char *config, cJSON *req)
 		if (tok && !cJSON_GetObjectItemCaseSensitive(req, "token"))
 			cJSON_AddStringToObject(req, "token", tok);
 		char *text = cJSON_PrintUnformatted(req);
-		reply = text ? control_roundtrip(&cfg, text) : NULL;
+		reply = text ? control_roundtrip(&cfg, text,
+		                                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "op")))
+		             : NULL;
 		if (text)
 			OPENSSL_cleanse(text, strlen(text)); /* it may carry a password */
 		free(text);

@@ -16,10 +16,18 @@
 #include <string.h>
 #include <strings.h>
 
+/*
+ * Requests are answered by CONTROL_WORKERS threads, each on its own REP
+ * context, so a long one (a year's reports.kpis, a backup) does not hold up
+ * `parley api health`, a reload or the next CLI command behind it.
+ */
+#define CONTROL_WORKERS 4
+
 struct control {
 	struct gateway *gw;
 	nng_socket sock;
-	pthread_t thread;
+	pthread_t threads[CONTROL_WORKERS];
+	size_t started;
 };
 
 /* 1 when the control socket is a local file or in-process (ipc://, inproc://), which the file mode guards. */
@@ -94,20 +102,41 @@ char *control_handle(struct gateway *gw, const char *text, size_t len)
 static void *control_main(void *arg)
 {
 	struct control *c = arg;
+	nng_ctx ctx;
+	nng_aio *aio;
+	if (nng_ctx_open(&ctx, c->sock) != 0)
+		return NULL;
+	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
+		nng_ctx_close(ctx);
+		return NULL;
+	}
 	for (;;) {
-		nng_msg *m;
-		if (nng_recvmsg(c->sock, &m, 0) != 0)
-			break;
+		nng_ctx_recv(ctx, aio);
+		nng_aio_wait(aio);
+		if (nng_aio_result(aio) != 0)
+			break; /* the socket was closed: control_stop */
+		nng_msg *m = nng_aio_get_msg(aio);
 		char *reply = control_handle(c->gw, nng_msg_body(m), nng_msg_len(m));
-		nng_msg_free(m);
 		if (!reply)
 			reply = ops_error("internal", "out of memory");
-		if (nng_send(c->sock, reply, strlen(reply), 0) != 0) {
-			free(reply);
+		nng_msg_clear(m);
+		int rv = reply ? nng_msg_append(m, reply, strlen(reply)) : NNG_ENOMEM;
+		free(reply);
+		if (rv != 0) {
+			nng_msg_free(m);
 			break;
 		}
-		free(reply);
+		nng_aio_set_msg(aio, m);
+		nng_ctx_send(ctx, aio);
+		nng_aio_wait(aio);
+		if (nng_aio_result(aio) != 0) {
+			nng_msg_free(nng_aio_get_msg(aio)); /* not sent: still ours */
+			if (nng_aio_result(aio) == NNG_ECLOSED)
+				break;
+		}
 	}
+	nng_aio_free(aio);
+	nng_ctx_close(ctx);
 	return NULL;
 }
 
@@ -126,7 +155,10 @@ int control_start(struct control **out, struct gateway *gw, char **errmsg)
 		free(c);
 		return PARLEY_EIO;
 	}
-	if (pthread_create(&c->thread, NULL, control_main, c) != 0) {
+	for (; c->started < CONTROL_WORKERS; c->started++)
+		if (pthread_create(&c->threads[c->started], NULL, control_main, c) != 0)
+			break;
+	if (c->started == 0) {
 		nng_close(c->sock);
 		free(c);
 		return PARLEY_EIO;
@@ -140,6 +172,7 @@ void control_stop(struct control *c)
 	if (!c)
 		return;
 	nng_close(c->sock);
-	pthread_join(c->thread, NULL);
+	for (size_t i = 0; i < c->started; i++)
+		pthread_join(c->threads[i], NULL);
 	free(c);
 }

@@ -133,13 +133,13 @@ int reports_kpis(struct store *s, const cJSON *req, char **reply)
 		*reply = why ? why : strdup("reports.kpis: the business_hours calendar is not valid");
 		return PARLEY_EINVAL;
 	}
-	pthread_mutex_lock(&s->rlock);
+	pthread_mutex_lock(&s->replock);
 	sqlite3_stmt *st = NULL;
-	int rv = business_function(s->r, bh ? &hours : NULL);
+	int rv = business_function(s->rep, bh ? &hours : NULL);
 	if (rv == 0)
-		rv = sqlite3_prepare_v2(s->r, kpis_sql, -1, &st, NULL) == SQLITE_OK ? 0 : PARLEY_EIO;
+		rv = sqlite3_prepare_v2(s->rep, kpis_sql, -1, &st, NULL) == SQLITE_OK ? 0 : PARLEY_EIO;
 	if (rv != 0)
-		s->host->log(s->inst, PARLEY_LOG_ERROR, "reports.kpis: %s", sqlite3_errmsg(s->r));
+		s->host->log(s->inst, PARLEY_LOG_ERROR, "reports.kpis: %s", sqlite3_errmsg(s->rep));
 	if (rv == 0 && (bind_text(st, "$1", from) || bind_text(st, "$2", to) || bind_text(st, "$3", by) ||
 	                bind_int(st, "$4", cJSON_GetObjectItemCaseSensitive(req, "reopen_window_ms")) ||
 	                bind_text(st, "$5", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bh, "timezone"))) ||
@@ -161,12 +161,12 @@ int reports_kpis(struct store *s, const cJSON *req, char **reply)
 		cJSON_AddItemToArray(rows, o);
 	}
 	if (rv == 0 && rc != SQLITE_DONE) {
-		s->host->log(s->inst, PARLEY_LOG_ERROR, "reports.kpis: %s", sqlite3_errmsg(s->r));
+		s->host->log(s->inst, PARLEY_LOG_ERROR, "reports.kpis: %s", sqlite3_errmsg(s->rep));
 		rv = PARLEY_EIO;
 	}
 	sqlite3_finalize(st);
-	business_function(s->r, NULL);
-	pthread_mutex_unlock(&s->rlock);
+	business_function(s->rep, NULL);
+	pthread_mutex_unlock(&s->replock);
 	if (bh)
 		bh_free(&hours);
 	if (rv != 0) {

@@ -282,6 +282,7 @@ static int st_create(const struct parley_host *host, parley_instance *inst, void
 	host->config_duration_ms(inst, "claim_timeout", &s->claim_timeout_ms);
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_mutex_init(&s->rlock, NULL);
+	pthread_mutex_init(&s->replock, NULL);
 	*data = s;
 	return 0;
 }
@@ -291,9 +292,9 @@ static int st_start(void *data, char **errmsg)
 	struct store *s = data;
 	int rv;
 	if ((rv = open_db(s, &s->w, errmsg)) != 0 || (rv = migrate(s, errmsg)) != 0 ||
-	    (rv = open_db(s, &s->r, errmsg)) != 0)
+	    (rv = open_db(s, &s->r, errmsg)) != 0 || (rv = open_db(s, &s->rep, errmsg)) != 0)
 		return rv;
-	if (reports_register(s->w) != 0 || reports_register(s->r) != 0) {
+	if (reports_register(s->w) != 0 || reports_register(s->r) != 0 || reports_register(s->rep) != 0) {
 		*errmsg = sq_printf("cannot prepare the SQLite store %s: %s", s->path, sqlite3_errmsg(s->r));
 		return PARLEY_EIO;
 	}
@@ -332,7 +333,9 @@ static void st_stop(void *data)
 		sqlite3_close(s->w);
 	if (s->r)
 		sqlite3_close(s->r);
-	s->w = s->r = NULL;
+	if (s->rep)
+		sqlite3_close(s->rep);
+	s->w = s->r = s->rep = NULL;
 }
 
 static void st_destroy(void *data)
@@ -341,6 +344,7 @@ static void st_destroy(void *data)
 	st_stop(s);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_mutex_destroy(&s->rlock);
+	pthread_mutex_destroy(&s->replock);
 	free(s->path);
 	free(s);
 }

@@ -21,6 +21,10 @@ struct store {
 	int64_t claim_timeout_ms; /* an outbox claim older than this is claimable again */
 	sqlite3 *w, *r;
 	pthread_mutex_t wlock, rlock;
+	/* Reports (reports.c) read on their own connection: a report of a year takes seconds, and reads of the
+	 * inbox, /healthz and the events reader must not wait behind it (WAL readers do not block each other). */
+	sqlite3 *rep;
+	pthread_mutex_t replock;
 	sqlite3_stmt *insert;
 	sqlite3_stmt *receipt;   /* applies an inbound receipt to the outbound message */
 	sqlite3_stmt *stored_id; /* the id a duplicate (channel, external_id) is stored under */
