@@ -17,6 +17,7 @@ import json
 import math
 import os
 import random
+import sqlite3
 import time
 from zoneinfo import ZoneInfo
 
@@ -579,8 +580,6 @@ def sanity(total):
 
 def sqlite_appender(h):
     """raw_sql for a History on SQLite: ratings and SLA due times as conversation_events_append writes them."""
-    import sqlite3
-
     def insert(conv, type_, data, at):
         db = sqlite3.connect(os.path.join(h.gw.dir, "var", "parley.db"), timeout=10)
         with db:

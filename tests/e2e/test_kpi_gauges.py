@@ -74,8 +74,10 @@ def rename(a, b):
 
 
 def set_interval(value):
-    text = open(h.gw.config).read()
-    text = re.sub(r"(?m)^  metrics_interval: .*\n", "", text).replace("reports:\n", f"reports:\n  metrics_interval: {value}\n", 1)
+    """reports.metrics_interval: value, or the default when value is None."""
+    text = re.sub(r"(?m)^  metrics_interval: .*\n", "", open(h.gw.config).read())
+    if value is not None:
+        text = text.replace("reports:\n", f"reports:\n  metrics_interval: {value}\n", 1)
     with open(h.gw.config, "w") as f:
         f.write(text)
 
@@ -132,6 +134,13 @@ try:
     st, body = h.gw.request("GET", "/metrics")
     check(st == 200 and b"parley_http_responses_total" in body and b"parley_kpi" not in body,
           f"metrics_interval: 0 leaves no parley_kpi_* series: {[x for x in body.decode().splitlines() if 'kpi' in x]}")
+
+    # The default (60s) computes them at start: the same figures, from the first computation.
+    check(h.gw.stop() == 0, "the gateway stops cleanly without gauges")
+    set_interval(None)
+    h.start()
+    got = refreshed_after(0) or {}
+    check(figures(got) == want2, f"by default the gauges are computed at start: {figures(got)}")
 
     # Refusals name the file, line and column.
     bad = os.path.join(h.gw.dir, "bad.yaml")
