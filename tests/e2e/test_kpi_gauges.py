@@ -101,8 +101,10 @@ try:
           f"the computation's cost is shown and nothing failed: {got}")
 
     # A reload leaves the gauges computing; the rest of the month's activity shows up after a refresh.
+    set_interval("2s")
     r = h.op("config.reload", {})
-    check(r.get("restart_needed") == [] and "channels" in r, f"config.reload applied: {r}")
+    check(r.get("restart_needed") == ["reports"] and "channels" in r,
+          f"config.reload applied, and says the new interval takes a restart: {r}")
     run(h, [a for a in acts if a["step"] >= half])
     report2, _ = compare(h, "2026-11-01", "2026-12-01", "channel")
     want2 = wanted(report2)
