@@ -67,14 +67,15 @@ static void *main_loop(void *arg)
 		sb_free(&sb);
 		if (rv == 0 && !text)
 			rv = PARLEY_ENOMEM, why = "out of memory";
-		if (rv == 0 && failing)
-			log_info("the parley_kpi_* gauges are computed again after %d failure(s)", failing);
-		else if (rv != 0 && rv != PARLEY_ENOTSUP && !failing++)
+		if (rv == 0) {
+			if (failing)
+				log_info("the parley_kpi_* gauges are computed again after %d failure(s)", failing);
+			failing = 0;
+		} else if (rv != PARLEY_ENOTSUP && failing++ == 0) {
 			log_warn("the parley_kpi_* gauges were not computed (%s): /metrics keeps the last figures; "
 			         "retrying every %lld ms",
 			         why ? why : "unknown error", (long long)kg->interval_ms);
-		if (rv == 0)
-			failing = 0;
+		}
 		pthread_mutex_lock(&kg->lock);
 		if (rv == 0) {
 			free(kg->text);
