@@ -217,12 +217,24 @@ static void read_tls(struct reader *r, struct gw_config *cfg, const struct cfg_n
 	tls_pair_free(&pair);
 }
 
-/* reports: {business_hours: {timezone, days, from, to}, reopen_window}: the KPIs' calendar (docs/kpis.md). */
+/*
+ * reports: {business_hours: {timezone, days, from, to}, reopen_window, metrics_interval}: the KPIs' calendar
+ * (docs/kpis.md) and how often /metrics' parley_kpi_* gauges are computed (core/kpi_gauges.h).
+ */
 static void read_reports(struct reader *r, struct gw_config *cfg, const struct cfg_node *rp)
 {
-	static const char *const k[] = {"business_hours", "reopen_window", NULL};
+	static const char *const k[] = {"business_hours", "reopen_window", "metrics_interval", NULL};
 	cfg_check_keys(cfg->path, rp, k, "reports", r->errs);
 	read_duration(r, rp, "reopen_window", &cfg->reports_reopen_ms);
+	int64_t every = cfg->reports_metrics_ms;
+	read_duration(r, rp, "metrics_interval", &every);
+	if (every > 0 && every < 1000)
+		cfg_errors_add(r->errs, r->file, cfg_map_get(rp, "metrics_interval"),
+		               "metrics_interval: '%s' is shorter than 1s: each computation reads the month's whole "
+		               "history; write e.g. 60s, or 0 to turn the parley_kpi_* gauges off",
+		               cfg_map_get(rp, "metrics_interval")->value);
+	else
+		cfg->reports_metrics_ms = every;
 	const struct cfg_node *bh = want_map(r, cfg_map_get(rp, "business_hours"), "reports.business_hours");
 	if (!bh)
 		return;
@@ -319,6 +331,7 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->outbox_backoff_max_ms = 300000;
 	cfg->outbox_poll_ms = 500;
 	cfg->commit_max_batch = 1024;
+	cfg->reports_metrics_ms = 60000;
 	cfg->storage.type = strdup("sqlite");
 	cfg->storage.name = strdup("sqlite");
 }

@@ -121,6 +121,8 @@ struct gw_config {
 	/* reports: the KPIs' business_hours calendar (borrowed; NULL: none) and reopen window (0: reopen_within). */
 	const struct cfg_node *reports_hours;
 	int64_t reports_reopen_ms;
+	/* reports.metrics_interval: how often the parley_kpi_* gauges are computed (0: no gauges). */
+	int64_t reports_metrics_ms;
 	struct cfg_node *root;
 };
 

@@ -12,6 +12,7 @@
 #include "http.h"
 #include "inbox/inbox.h"
 #include "instance.h"
+#include "kpi_gauges.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -261,7 +262,8 @@ int gateway_run(struct gateway *gw)
 		goto out;
 	if (pipeline_start(&gw->pipeline, gw, outbox_wake_gateway, gw) != 0 || outbox_start(&gw->outbox, gw) != 0 ||
 	    housekeeping_start(&gw->housekeeping, gw) != 0 || queue_start(&gw->queue, gw) != 0 ||
-	    broadcast_start(&gw->broadcast, gw) != 0) {
+	    broadcast_start(&gw->broadcast, gw) != 0 ||
+	    kpi_gauges_start(&gw->kpi_gauges, gw, gw->cfg.reports_metrics_ms) != 0) {
 		log_error("cannot start the pipeline and outbox threads");
 		goto out;
 	}
@@ -312,6 +314,8 @@ out:
 	gw->outbox = NULL;
 	housekeeping_stop(gw->housekeeping);
 	gw->housekeeping = NULL;
+	kpi_gauges_stop(gw->kpi_gauges); /* after http_stop: no scrape reads it now */
+	gw->kpi_gauges = NULL;
 	bus_close(gw->bus);
 	pipeline_join(gw->pipeline);
 	gw->pipeline = NULL;

@@ -29,6 +29,7 @@ struct events;
 struct queue;
 struct outbox;
 struct housekeeping;
+struct kpi_gauges;
 struct relay;
 struct reloader;
 struct auth;
@@ -82,6 +83,7 @@ struct gateway {
 	struct outbox *outbox;
 	struct broadcast *broadcast; /* broadcasts' feeder (broadcast.h) */
 	struct housekeeping *housekeeping;
+	struct kpi_gauges *kpi_gauges; /* /metrics' parley_kpi_* figures, computed on their own thread (kpi_gauges.h) */
 	struct parley_instance *bus_instance; /* bus: (or NULL), relayed by relay */
 	struct relay *relay;
 	atomic_int draining;

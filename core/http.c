@@ -12,10 +12,10 @@
 #include "http_server.h"
 #include "http_static.h"
 #include "http_ws.h"
+#include "kpi_gauges.h"
 #include "log.h"
 #include "metrics.h"
 #include "relay.h"
-#include "reports.h"
 #include "store.h"
 #include "tls.h"
 #include "topology.h"
@@ -205,7 +205,7 @@ static void on_metrics(void *arg, parley_http_request *req)
 	          "# TYPE parley_inflight_submissions gauge\nparley_inflight_submissions %zu\n",
 	          bus_inflight(gw->bus));
 	relay_metrics(gw->relay, &sb);
-	reports_metrics(gw, &sb);
+	kpi_gauges_render(gw->kpi_gauges, &sb); /* the last figures computed, never a report here */
 	/* The outbox as the store has it: waiting and dead-lettered (read at each scrape: cheap, indexed). */
 	char *reply = NULL;
 	if (store_query(gw->st, "outbox.counts", "{}", &reply) == 0) {

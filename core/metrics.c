@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,8 +135,7 @@ static const struct {
         {"isolated_restarts_total", "Restarts of an isolated plugin's child process, by instance."},
 };
 
-/* A label value as the text format wants it: backslash, double quote and newline escaped. */
-static void escaped(struct strbuf *out, const char *v)
+void metrics_label_value(struct strbuf *out, const char *v)
 {
 	for (; *v; v++) {
 		if (*v == '\\' || *v == '"')
@@ -145,6 +145,17 @@ static void escaped(struct strbuf *out, const char *v)
 		else
 			sb_add(out, v, 1);
 	}
+}
+
+void metrics_number(struct strbuf *out, double v)
+{
+	char text[40];
+	for (int digits = 15; digits <= 17; digits++) {
+		snprintf(text, sizeof(text), "%.*g", digits, v);
+		if (strtod(text, NULL) == v)
+			break;
+	}
+	sb_adds(out, text);
 }
 
 void metrics_observe(struct metrics *m, const char *name, const char *help, const char *label, const char *value,
@@ -214,7 +225,7 @@ void metrics_render(struct metrics *m, struct strbuf *out)
 				continue;
 			if (s->label) {
 				sb_printf(out, "parley_%s{%s=\"", s->name, s->label);
-				escaped(out, s->value);
+				metrics_label_value(out, s->value);
 				sb_printf(out, "\"} %lld\n", (long long)s->count);
 			} else
 				sb_printf(out, "parley_%s %lld\n", s->name, (long long)s->count);
@@ -244,7 +255,7 @@ static void render_hists(struct metrics *m, struct strbuf *out)
 				sb_printf(out, "parley_%s_bucket{", h->name);
 				if (h->label) {
 					sb_printf(out, "%s=\"", h->label);
-					escaped(out, h->value);
+					metrics_label_value(out, h->value);
 					sb_adds(out, "\",");
 				}
 				if (b < N_BOUNDS)
@@ -256,7 +267,7 @@ static void render_hists(struct metrics *m, struct strbuf *out)
 				sb_printf(out, "parley_%s_%s", h->name, k ? "count" : "sum");
 				if (h->label) {
 					sb_printf(out, "{%s=\"", h->label);
-					escaped(out, h->value);
+					metrics_label_value(out, h->value);
 					sb_adds(out, "\"}");
 				}
 				if (k)

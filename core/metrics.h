@@ -19,5 +19,9 @@ int64_t metrics_get(struct metrics *m, const char *name, const char *label, cons
 void metrics_observe(struct metrics *m, const char *name, const char *help, const char *label, const char *value,
                      double seconds);
 void metrics_render(struct metrics *m, struct strbuf *out);
+/* Append a label value as the text format wants it: backslash, double quote and newline escaped. */
+void metrics_label_value(struct strbuf *out, const char *v);
+/* Append a sample value in the fewest digits (15 to 17) that read back as exactly v. */
+void metrics_number(struct strbuf *out, double v);
 
 #endif

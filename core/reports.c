@@ -10,6 +10,7 @@
 #include "gateway.h"
 #include "host.h"
 #include "inbox/inbox.h"
+#include "metrics.h"
 #include "ops.h"
 #include "ops_handlers.h"
 #include "store.h"
@@ -194,8 +195,11 @@ static void shape(cJSON *out, const cJSON *rows)
 	cJSON_AddItemToObject(out, "total", figures(k));
 }
 
-/* The figures for [from_ms, to_ms) by `by`, as the op's reply members; NULL with *why when the store cannot. */
-static cJSON *compute(struct gateway *gw, int64_t from_ms, int64_t to_ms, const char *by, const char **why)
+/*
+ * The figures for [from_ms, to_ms) by `by`, as the op's reply members; NULL with *why (and *rv, when rv is
+ * not NULL: PARLEY_ENOTSUP for a store that computes no KPIs) when the store cannot.
+ */
+static cJSON *compute(struct gateway *gw, int64_t from_ms, int64_t to_ms, const char *by, const char **why, int *rv_out)
 {
 	char from[64], to[64];
 	time_format_ms(from_ms, from);
@@ -219,6 +223,8 @@ static cJSON *compute(struct gateway *gw, int64_t from_ms, int64_t to_ms, const 
 	if (!cJSON_IsArray(rows)) {
 		*why = rv == PARLEY_ENOTSUP ? "this store does not compute KPIs"
 		                            : "the store cannot compute the KPIs now";
+		if (rv_out)
+			*rv_out = rv == PARLEY_ENOTSUP ? PARLEY_ENOTSUP : PARLEY_EIO;
 		cJSON_Delete(r);
 		cJSON_Delete(cal);
 		return NULL;
@@ -254,7 +260,7 @@ char *op_reports_kpis(struct op_call *call, const cJSON *req)
 	if (from >= to)
 		return ops_error("invalid_request", "'from' must be before 'to'");
 	const char *why = NULL;
-	cJSON *out = compute(call->gw, from, to, by, &why);
+	cJSON *out = compute(call->gw, from, to, by, &why, NULL);
 	if (!out)
 		return ops_error("unavailable", why);
 	cJSON *reply = cJSON_CreateObject();
@@ -268,44 +274,51 @@ char *op_reports_kpis(struct op_call *call, const cJSON *req)
 	return s;
 }
 
-/* One gauge line per channel (and the total, channel=""), the figure times scale, when it is known. */
+/* One gauge line per channel (and the total, channel=""), the figure divided by div, when it is known. */
 static void gauge(struct strbuf *out, const char *name, const cJSON *groups, const cJSON *total, const char *a,
-                  const char *b, double scale)
+                  const char *b, double div)
 {
 	const cJSON *g;
 	cJSON_ArrayForEach(g, groups)
 	{
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(g, a), b);
 		const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(g, "key"));
-		if (cJSON_IsNumber(v) && key)
-			sb_printf(out, "parley_kpi_%s{channel=\"%s\"} %.6g\n", name, key, v->valuedouble * scale);
+		if (cJSON_IsNumber(v) && key) {
+			sb_printf(out, "parley_kpi_%s{channel=\"", name);
+			metrics_label_value(out, key);
+			sb_adds(out, "\"} ");
+			metrics_number(out, v->valuedouble / div);
+			sb_adds(out, "\n");
+		}
 	}
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(total, a), b);
-	if (cJSON_IsNumber(v))
-		sb_printf(out, "parley_kpi_%s{channel=\"\"} %.6g\n", name, v->valuedouble * scale);
+	if (cJSON_IsNumber(v)) {
+		sb_printf(out, "parley_kpi_%s{channel=\"\"} ", name);
+		metrics_number(out, v->valuedouble / div);
+		sb_adds(out, "\n");
+	}
 }
 
-void reports_metrics(struct gateway *gw, struct strbuf *out)
+int reports_gauges(struct gateway *gw, struct strbuf *out, const char **why)
 {
 	int64_t now = clock_now_ms();
 	char month[64];
 	time_format_ms(now, month);
 	snprintf(month + 8, sizeof(month) - 8, "01T00:00:00Z");
-	const char *why = NULL;
-	cJSON *r = compute(gw, time_parse_ms(month), now + 1, "channel", &why);
+	int rv = 0;
+	cJSON *r = compute(gw, time_parse_ms(month), now + 1, "channel", why, &rv);
 	if (!r)
-		return;
+		return rv;
 	const cJSON *groups = cJSON_GetObjectItemCaseSensitive(r, "groups");
 	const cJSON *total = cJSON_GetObjectItemCaseSensitive(r, "total");
 	/* The store speaks milliseconds; Prometheus seconds. */
 	static const struct {
 		const char *name, *a, *b, *help;
-		double scale;
+		double div;
 	} g[] = {
 	        {"first_response_median_seconds", "first_response", "median_ms",
-	         "Median first response time this month (calendar time; docs/kpis.md).", 0.001},
-	        {"resolution_median_seconds", "resolution", "median_ms", "Median time to resolution this month.",
-	         0.001},
+	         "Median first response time this month (calendar time; docs/kpis.md).", 1000},
+	        {"resolution_median_seconds", "resolution", "median_ms", "Median time to resolution this month.", 1000},
 	        {"fcr_percent", "fcr", "rate", "First-contact resolution this month, percent.", 1},
 	        {"reopen_percent", "resolutions", "reopen_rate", "Resolutions reopened within the window, percent.", 1},
 	        {"csat_percent", "csat", "score", "CSAT this month: ratings of 4 and 5 of 5, percent.", 1},
@@ -315,7 +328,8 @@ void reports_metrics(struct gateway *gw, struct strbuf *out)
 	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
 		sb_printf(out, "# HELP parley_kpi_%s %s\n# TYPE parley_kpi_%s gauge\n", g[i].name, g[i].help,
 		          g[i].name);
-		gauge(out, g[i].name, groups, total, g[i].a, g[i].b, g[i].scale);
+		gauge(out, g[i].name, groups, total, g[i].a, g[i].b, g[i].div);
 	}
 	cJSON_Delete(r);
+	return 0;
 }

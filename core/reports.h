@@ -21,7 +21,13 @@ struct strbuf;
  */
 char *op_reports_kpis(struct op_call *call, const cJSON *req);
 
-/* The gauges parley_kpi_* of the current calendar month (UTC), per channel, appended to out. */
-void reports_metrics(struct gateway *gw, struct strbuf *out);
+/*
+ * Compute the gauges parley_kpi_* of the current calendar month (UTC, by the
+ * history clock), per channel and in total (channel=""), and append them to
+ * out: 0, or PARLEY_ENOTSUP (this store computes no KPIs) / PARLEY_EIO with
+ * *why (static text) and out untouched.  It runs the whole KPI report: call
+ * it from kpi_gauges.c's thread, never from a scrape.
+ */
+int reports_gauges(struct gateway *gw, struct strbuf *out, const char **why);
 
 #endif

@@ -336,6 +336,24 @@ static void test_isolate(void)
 	cfg_errors_free(&errs);
 }
 
+/* reports.metrics_interval: 60 s by default, 0 turns the KPI gauges off, under a second is refused where it is. */
+static void test_reports_metrics_interval(void)
+{
+	struct gw_config cfg;
+	struct cfg_errors errs = {0};
+	CHECK(load("", &cfg, &errs) == 0 && cfg.reports_metrics_ms == 60000);
+	cfg_free(&cfg);
+	CHECK(load("reports:\n  metrics_interval: 0\n", &cfg, &errs) == 0 && cfg.reports_metrics_ms == 0);
+	cfg_free(&cfg);
+	CHECK(load("reports:\n  metrics_interval: 5m\n", &cfg, &errs) == 0 && cfg.reports_metrics_ms == 300000);
+	cfg_free(&cfg);
+	CHECK(load("reports:\n  metrics_interval: 200ms\n", &cfg, &errs) != 0 && errs.n == 1);
+	if (errs.n)
+		CHECK_CONTAINS(errs.msgs[0], "c.yaml:2:21: metrics_interval: '200ms' is shorter than 1s");
+	cfg_free(&cfg);
+	cfg_errors_free(&errs);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -354,6 +372,7 @@ int main(void)
 	test_http_tls();
 	test_bus_section();
 	test_auth_section();
+	test_reports_metrics_interval();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)

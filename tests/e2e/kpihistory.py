@@ -17,6 +17,7 @@ import json
 import math
 import os
 import random
+import sqlite3
 import time
 from zoneinfo import ZoneInfo
 
@@ -575,3 +576,15 @@ def sanity(total):
           f"business time differs from calendar time: {total['first_response']}")
     check(total["sla"]["first_response"] and total["sla"]["first_response"]["breached"] > 0 and
           total["sla"]["resolution"]["count"] > 0, f"SLA gaps measured: {total['sla']}")
+
+
+def sqlite_appender(h):
+    """raw_sql for a History on SQLite: ratings and SLA due times as conversation_events_append writes them."""
+    def insert(conv, type_, data, at):
+        db = sqlite3.connect(os.path.join(h.gw.dir, "var", "parley.db"), timeout=10)
+        with db:
+            db.execute("INSERT INTO conversation_events (conversation_id, type, data, at, actor, agent, team, channel,"
+                       " at_ms) SELECT ?1, ?2, ?3, ?4, ?3 ->> 'by', c.assignee, c.team, c.last_channel, ?5"
+                       " FROM conversations AS c WHERE c.id = ?1", (conv, type_, data, at, parse_ms(at)))
+        db.close()
+    return insert

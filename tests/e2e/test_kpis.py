@@ -4,25 +4,12 @@ again here from what the test did, and `parley stats --json` gives the same figu
 team and per agent, for the whole month and for a part of it."""
 import json
 import os
-import sqlite3
 
 from harness import check, done
-from kpihistory import TOKEN, History, compare, parse_ms, plan, run, sanity
+from kpihistory import TOKEN, History, compare, plan, run, sanity, sqlite_appender
 
-h = None
-
-
-def insert(conv, type_, data, at):
-    """Ratings and SLA due times: rows another module appends through conversation_events_append."""
-    db = sqlite3.connect(os.path.join(h.gw.dir, "var", "parley.db"), timeout=10)
-    with db:
-        db.execute("INSERT INTO conversation_events (conversation_id, type, data, at, actor, agent, team, channel,"
-                   " at_ms) SELECT ?1, ?2, ?3, ?4, ?3 ->> 'by', c.assignee, c.team, c.last_channel, ?5"
-                   " FROM conversations AS c WHERE c.id = ?1", (conv, type_, data, at, parse_ms(at)))
-    db.close()
-
-
-h = History(raw_sql=insert)
+h = History()
+h.raw_sql = sqlite_appender(h)
 try:
     h.start()
     customers, acts = plan(300)
