@@ -310,6 +310,12 @@ static int rpc_open(struct iso_rpc **out, const char *url, int listen, iso_rpc_h
 	} else {
 		rv = nng_dial(r->sock, url, NULL, 0);
 	}
+	/*
+	 * *out is set before the threads start: the first call can arrive at once and its handler reaches the
+	 * peer through *out (the child's "start" registers routes over it: a NULL there was a SIGSEGV of the
+	 * child under load).
+	 */
+	*out = r;
 	if (rv == 0 && (start_lane(r, &r->pool, WORKERS) != 0 || start_lane(r, &r->serial, 1) != 0))
 		rv = NNG_ENOMEM;
 	if (rv == 0 && pthread_create(&r->rx, NULL, rx_main, r) == 0)
@@ -317,10 +323,10 @@ static int rpc_open(struct iso_rpc **out, const char *url, int listen, iso_rpc_h
 	else if (rv == 0)
 		rv = NNG_ENOMEM;
 	if (rv != 0) {
+		*out = NULL;
 		iso_rpc_release(r);
 		return PARLEY_EIO;
 	}
-	*out = r;
 	return 0;
 }
 
