@@ -18,10 +18,24 @@
  * (how many satisfied the kind's conditions), and for durations the median
  * and 90th percentile (nearest rank: the value at rank ceil(p * n)) of the
  * calendar and business values.  total is 1 for the row over every key.
+ * The statement is the same text on both stores but for the two percentile
+ * aggregates (KPI_MEDIAN, KPI_P90 below).
  */
 #ifndef PARLEY_STORE_KPIS_SQL_H
 #define PARLEY_STORE_KPIS_SQL_H
 
+/*
+ * The includer defines KPI_MEDIAN(x) and KPI_P90(x): aggregates giving the nearest-rank median and 90th
+ * percentile of x over a group (the value at rank ceil(p * n) of the non-null values; NULL when there are
+ * none): parley_median and parley_p90 on SQLite (reports.c), percentile_disc WITHIN GROUP on PostgreSQL,
+ * whose definition is the same.
+ */
+#if !defined(KPI_MEDIAN) || !defined(KPI_P90)
+#error "define KPI_MEDIAN(x) and KPI_P90(x) before including kpis_sql.h"
+#endif
+
+/* The measures that are durations (the others have counts, and a score as their value). */
+#define KPI_DURATION "(kind IN ('first_response', 'resolution', 'queue') OR kind LIKE 'sla.%')"
 /* A human resolution: not by a bot, not by inactivity. */
 #define KPI_HUMAN(actor)   "NOT (coalesce(" actor ", '') LIKE 'bot:%' OR coalesce(" actor ", '') = 'inactivity')"
 #define KPI_IN_PERIOD(at)  at " >= $1 AND " at " < $2"
@@ -112,32 +126,15 @@ static const char kpis_sql[] =
 	"   CASE WHEN a.t > parley_ms(d.data->>'due') THEN 1 ELSE 0 END, 0 FROM e AS d JOIN an AS a ON a.cid = d.cid"
 	"   AND a.type = 'resolved' AND a.n_res = d.n_res WHERE d.type = 'sla.due' AND d.data->>'target' = 'resolution'"
 	"   AND parley_ms(d.data->>'due') IS NOT NULL AND " KPI_IN_PERIOD_T("a.t") "),"
-	/* Each measure under its key, and again in the total: counted; the durations ranked for the percentiles. */
+	/* Each measure under its key, and again in the total: counted, and the durations' percentiles. */
 	" mk AS MATERIALIZED (SELECT kind, CASE $3 WHEN 'channel' THEN channel WHEN 'team' THEN team ELSE agent END"
-	"  AS grp, v, b, f1, f2 FROM m),"
-	" cg AS MATERIALIZED (SELECT kind, grp, count(*) AS n, sum(f1) AS hits, sum(f2) AS hits2 FROM mk GROUP BY kind, grp),"
-	" c AS MATERIALIZED (SELECT kind, 0 AS total, grp, n, hits, hits2 FROM cg"
-	"  UNION ALL SELECT kind, 1, NULL, CAST(sum(n) AS BIGINT), CAST(sum(hits) AS BIGINT), CAST(sum(hits2) AS BIGINT)"
-	"  FROM cg GROUP BY kind),"
-	" g AS (SELECT kind, 0 AS total, grp, v, b FROM mk WHERE kind IN ('first_response', 'resolution', 'queue')"
-	"  OR kind LIKE 'sla.%' UNION ALL SELECT kind, 1, NULL, v, b FROM mk WHERE kind IN ('first_response',"
-	"  'resolution', 'queue') OR kind LIKE 'sla.%'),"
-	" rv AS (SELECT kind, total, grp, v, row_number() OVER (PARTITION BY kind, total, grp ORDER BY v) AS k FROM g),"
-	" rb AS (SELECT kind, total, grp, b, row_number() OVER (PARTITION BY kind, total, grp ORDER BY b) AS k FROM g"
-	"  WHERE kind IN ('first_response', 'resolution') AND b IS NOT NULL),"
-	" pv AS (SELECT rv.kind, rv.total, rv.grp, max(CASE WHEN rv.k = (c.n + 1) / 2 THEN rv.v END) AS median_ms,"
-	"  max(CASE WHEN rv.k = (9 * c.n + 9) / 10 THEN rv.v END) AS p90_ms FROM rv JOIN c ON c.kind = rv.kind"
-	"  AND c.total = rv.total AND c.grp IS NOT DISTINCT FROM rv.grp WHERE rv.k IN ((c.n + 1) / 2, (9 * c.n + 9) / 10)"
-	"  GROUP BY rv.kind, rv.total, rv.grp),"
-	" pb AS (SELECT rb.kind, rb.total, rb.grp, max(CASE WHEN rb.k = (c.n + 1) / 2 THEN rb.b END) AS median_ms,"
-	"  max(CASE WHEN rb.k = (9 * c.n + 9) / 10 THEN rb.b END) AS p90_ms FROM rb JOIN c ON c.kind = rb.kind"
-	"  AND c.total = rb.total AND c.grp IS NOT DISTINCT FROM rb.grp WHERE rb.k IN ((c.n + 1) / 2, (9 * c.n + 9) / 10)"
-	"  GROUP BY rb.kind, rb.total, rb.grp)"
-	" SELECT c.kind, c.total, c.grp, c.n, c.hits, c.hits2, pv.median_ms, pv.p90_ms,"
-	"  pb.median_ms AS business_median_ms, pb.p90_ms AS business_p90_ms"
-	" FROM c LEFT JOIN pv ON pv.kind = c.kind AND pv.total = c.total AND pv.grp IS NOT DISTINCT FROM c.grp"
-	" LEFT JOIN pb ON pb.kind = c.kind AND pb.total = c.total AND pb.grp IS NOT DISTINCT FROM c.grp"
-	" ORDER BY c.total, c.grp, c.kind";
+	"  AS grp, v, CASE WHEN " KPI_DURATION " THEN v END AS d, b, f1, f2 FROM m)"
+	" SELECT kind, 0 AS total, grp, count(*) AS n, sum(f1) AS hits, sum(f2) AS hits2, " KPI_MEDIAN("d")
+	"  AS median_ms, " KPI_P90("d") " AS p90_ms, " KPI_MEDIAN("b") " AS business_median_ms, " KPI_P90("b")
+	"  AS business_p90_ms FROM mk GROUP BY kind, grp"
+	" UNION ALL SELECT kind, 1, NULL, count(*), sum(f1), sum(f2), " KPI_MEDIAN("d") ", " KPI_P90("d") ", "
+	KPI_MEDIAN("b") ", " KPI_P90("b") " FROM mk GROUP BY kind"
+	" ORDER BY total, grp, kind";
 /* clang-format on */
 
 #endif

@@ -6,6 +6,9 @@
  */
 #include "pg_store.h"
 
+/* Nearest rank, as parley_median and parley_p90 on SQLite: the value at rank ceil(p * n). */
+#define KPI_MEDIAN(x) "percentile_disc(0.5) WITHIN GROUP (ORDER BY " x ")"
+#define KPI_P90(x)    "percentile_disc(0.9) WITHIN GROUP (ORDER BY " x ")"
 #include "kpis_sql.h"
 
 #include <stdio.h>

@@ -9,8 +9,12 @@
 #include "store.h"
 
 #include "business_hours.h"
+
+#define KPI_MEDIAN(x) "parley_median(" x ")"
+#define KPI_P90(x)    "parley_p90(" x ")"
 #include "kpis_sql.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +69,59 @@ static void fn_business_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int64(ctx, bh_business_ms(bh, sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1])));
 }
 
+/*
+ * parley_median(x) and parley_p90(x), aggregates: the values of the group (NULLs left out) gathered, sorted
+ * once, and the one at rank ceil(p * n) answered; NULL for none.  As PostgreSQL's percentile_disc.
+ */
+struct ranked {
+	sqlite3_int64 *v;
+	size_t n, cap;
+};
+
+static void rank_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
+		return;
+	struct ranked *a = sqlite3_aggregate_context(ctx, sizeof(*a));
+	if (!a) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		sqlite3_int64 *v = realloc(a->v, cap * sizeof(*v));
+		if (!v) {
+			sqlite3_result_error_nomem(ctx);
+			return;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = sqlite3_value_int64(argv[0]);
+}
+
+static int cmp_int64(const void *x, const void *y)
+{
+	sqlite3_int64 a = *(const sqlite3_int64 *)x, b = *(const sqlite3_int64 *)y;
+	return (a > b) - (a < b);
+}
+
+static void rank_final(sqlite3_context *ctx)
+{
+	struct ranked *a = sqlite3_aggregate_context(ctx, 0);
+	int tenths = (int)(intptr_t)sqlite3_user_data(ctx);
+	if (!a || a->n == 0) {
+		sqlite3_result_null(ctx);
+	} else {
+		qsort(a->v, a->n, sizeof(*a->v), cmp_int64);
+		size_t k = ((size_t)tenths * a->n + 9) / 10; /* ceil(tenths / 10 * n) */
+		sqlite3_result_int64(ctx, a->v[k - 1]);
+	}
+	if (a)
+		free(a->v);
+}
+
 /* The calendar of a reports.kpis request ({timezone, days, from_m, to_m}) into bh: 0, or -1 (*why set). */
 static int calendar(const cJSON *c, struct business_hours *bh, char **why)
 {
@@ -94,7 +151,11 @@ static int business_function(sqlite3 *db, const struct business_hours *bh)
 int reports_register(sqlite3 *db)
 {
 	if (sqlite3_create_function(db, "parley_ms", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_ms, NULL, NULL) !=
-	    SQLITE_OK)
+	            SQLITE_OK ||
+	    sqlite3_create_function(db, "parley_median", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, (void *)(intptr_t)5,
+	                            NULL, rank_step, rank_final) != SQLITE_OK ||
+	    sqlite3_create_function(db, "parley_p90", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, (void *)(intptr_t)9, NULL,
+	                            rank_step, rank_final) != SQLITE_OK)
 		return PARLEY_EIO;
 	return business_function(db, NULL);
 }
