@@ -269,6 +269,8 @@ def run(storage, n_wa=334, n_tg=333, n_sms=333, n_opt=10):
         check(not twice, f"nobody got it twice: {twice[:5]}")
         check(not missing, f"every contact got it: {len(missing)} missing, e.g. {missing[:5]}")
         check(len(unknown) <= 3, f"at most the in-flight send of each channel has an unknown outcome: {unknown}")
+        print(f"killed with {len(unknown)} send(s) in flight (unknown outcome, not sent again); "
+              f"{len([k for k in unknown if k in per])} of them reached the provider")
         check(not [k for k in opted if k in per], "opted-out contacts got nothing")
         outside = {wa_number(i) for i in range(1, N_WA, 2)}
         wrong = [a for (ch, a), v in per.items() if ch == "wa" and a in outside and any(b.get("type") != "template" for b in v)]
