@@ -93,7 +93,7 @@ static void consume(struct conn *c, size_t n)
 }
 
 /* Send a request head; read the answer's head into c (consumed); its status. */
-static int handshake(struct conn *c, int port, const char *extra_headers)
+static int handshake_once(struct conn *c, int port, const char *extra_headers)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -119,6 +119,24 @@ static int handshake(struct conn *c, int port, const char *extra_headers)
 		}
 	}
 	return -1;
+}
+
+/*
+ * handshake_once, again while it is answered 503: the server runs with max_inflight 1, and the previous
+ * request's slot is given back when libmicrohttpd reports it completed, which on a loaded machine can be
+ * a moment after this client read that answer and connected again.  Any other answer is returned.
+ */
+static int handshake(struct conn *c, int port, const char *extra_headers)
+{
+	int status = -1;
+	for (int i = 0; i < 50; i++) {
+		status = handshake_once(c, port, extra_headers);
+		if (status != 503)
+			break;
+		close(c->fd);
+		usleep(20000);
+	}
+	return status;
 }
 
 #define GOOD                                                                                                           \
