@@ -6,11 +6,14 @@ arrives a moment after the op that published it.  Instead of fixed sleeps:
 subscribe() starts the subscriber and returns once the gateway has accepted its connection
 (the accepted socket shows in /proc/net/unix under the gateway's events.ipc path);
 read_until() reads what it prints until the test's condition holds (or time runs out), then
-stops it and returns everything it printed.
+stops it and returns everything it printed.  EarlySubscriber is for what a gateway publishes
+right at its start: the test's own SUB socket, connected before the gateway has finished starting.
 """
 import os
 import select
+import socket
 import subprocess
+import threading
 import time
 
 from harness import check
@@ -76,3 +79,74 @@ def read_until(proc, cond, timeout=15):
     proc.wait(timeout=10)
     proc.stdout.close()
     return out.decode(errors="replace")
+
+
+class EarlySubscriber:
+    """A SUB socket of the test's own on gw's ipc:// PUB socket (the SP protocol over IPC, nng's wire
+    format), for what the gateway publishes right at its start: created before gw.start(), it connects
+    within a few milliseconds of the bind, where a subscriber process connects only when its dialer's
+    backoff lets it try again.  Keeps each message (topic SP JSON) whose topic starts with prefix."""
+
+    def __init__(self, gw, prefix=""):
+        self.path, self.prefix = events_path(gw), prefix.encode()
+        self.messages, self.lock = [], threading.Lock()
+        self.connected, self.stopping = threading.Event(), threading.Event()
+        self.sock = None
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _connect(self):
+        end = time.time() + 30
+        while not self.stopping.is_set() and time.time() < end:
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(self.path)
+                return s
+            except OSError:
+                s.close()
+                time.sleep(0.005)
+        return None
+
+    def _read(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def _run(self):
+        self.sock = self._connect()
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendall(b"\x00SP\x00\x00\x21\x00\x00")  # SP header: protocol sub0 (0x21)
+            if self._read(8)[4:6] != b"\x00\x20":  # the gateway's: pub0 (0x20)
+                return
+            self.connected.set()
+            while True:
+                head = self._read(9)  # message type 1, then the length (64 bits, big-endian)
+                body = self._read(int.from_bytes(head[1:], "big"))
+                if body.startswith(self.prefix):
+                    with self.lock:
+                        self.messages.append(body.decode(errors="replace"))
+        except (OSError, EOFError):
+            return
+
+    def wait(self, cond, timeout=15):
+        """The messages kept (one a line), once cond(them) holds or timeout passes; the socket is closed."""
+        end = time.time() + timeout
+        while time.time() < end and not cond(self.text()):
+            time.sleep(0.02)
+        self.stopping.set()
+        if self.sock:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+        return self.text()
+
+    def text(self):
+        with self.lock:
+            return "".join(m + "\n" for m in self.messages)
