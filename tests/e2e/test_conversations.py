@@ -6,12 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
 import time
 import urllib.parse
 
 from fakeprovider import FakeProvider
 from harness import PARLEY, Gateway, check, done, fixture
+from subscribers import read_until, subscribe
 
 AC, TW_TOKEN, PUBLIC = "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "twilio-auth-token", "https://parley.example.com"
 WA_SECRET, PNID = "wa-app-secret", "106540352242922"
@@ -59,8 +59,7 @@ def api(op, obj):
     return r
 
 
-tail = subprocess.Popen([PARLEY, "tail", "-c", gw.config], stdout=subprocess.PIPE, text=True)
-time.sleep(0.5)
+tail = subscribe([PARLEY, "tail", "-c", gw.config], gw)
 try:
     # 1. WhatsApp from 15551234567, then SMS from +15551234567: one contact, one conversation.
     check(post_wa("wamid.CONV1", "My order never arrived")[0] == 200, "WhatsApp message accepted")
@@ -161,11 +160,10 @@ try:
           f"unmerge gives the identities back: {back}")
     check(len(count(contact_a)["identities"]) == len(before_a["identities"]), "and the survivor has its own again")
 
-    time.sleep(0.5)
-    tail.terminate()
-    out, _ = tail.communicate(timeout=5)
+    want = ("contact.created", "conversation.opened", "conversation.resolved", "conversation.reopened", "contact.merged")
+    out = read_until(tail, lambda out: all(f"\n{t} " in "\n" + out for t in want))
     topics = [l.split(" ", 1)[0] for l in out.splitlines()]
-    for t in ("contact.created", "conversation.opened", "conversation.resolved", "conversation.reopened", "contact.merged"):
+    for t in want:
         check(t in topics, f"{t} was published: {sorted(set(topics))}")
 finally:
     gw.cleanup()

@@ -9,11 +9,11 @@ against the schema file named by its topic, and each schema must refuse a mutate
 so the schemas are not vacuous."""
 import copy
 import json
-import subprocess
 import time
 
 from eventschemas import Draft202012Validator, docs, errors
 from harness import PARLEY, Gateway, check, done
+from subscribers import read_until, subscribe
 
 for name, doc in docs.items():
     Draft202012Validator.check_schema(doc)
@@ -39,8 +39,7 @@ def api(op, obj):
     return r
 
 
-tail = subprocess.Popen([PARLEY, "tail", "-c", gw.config], stdout=subprocess.PIPE, text=True)
-time.sleep(0.5)  # let the SUB connect: PUB/SUB delivers only to connected subscribers
+tail = subscribe([PARLEY, "tail", "-c", gw.config], gw)  # PUB/SUB delivers only to connected subscribers
 try:
     check(gw.post_message({"id": "e1", "from": "alice", "text": "Where is my parcel?"})[0] == 200, "first message")
     m = gw.list_all("hooks")[0]
@@ -65,18 +64,21 @@ try:
     merge = api("contacts.merge", {"from": bob, "into": alice})["merge"]
     api("contacts.unmerge", {"merge_id": merge["id"]})
 
-    time.sleep(0.5)
-    tail.terminate()
-    out, _ = tail.communicate(timeout=5)
+    want = {"contact.created", "contact.updated", "contact.merged", "contact.unmerged", "conversation.opened",
+            "conversation.assigned", "conversation.updated", "conversation.noted", "conversation.resolved",
+            "conversation.reopened", "conversation.handed_off"}
+
+    def published(out):
+        topics = [line.split(" ", 1)[0] for line in out.splitlines()]
+        return want <= set(topics) and topics.count("conversation.reopened") >= 3
+
+    out = read_until(tail, published)
     events = []
     for line in out.splitlines():
         topic, _, js = line.partition(" ")
         if topic.startswith(("conversation.", "contact.")):
             events.append((topic, json.loads(js)))
     seen = {t for t, _ in events}
-    want = {"contact.created", "contact.updated", "contact.merged", "contact.unmerged", "conversation.opened",
-            "conversation.assigned", "conversation.updated", "conversation.noted", "conversation.resolved",
-            "conversation.reopened", "conversation.handed_off"}
     check(want <= seen, f"every event was published: missing {sorted(want - seen)}")
     reopened_by = {("message_id" in p) and "message" or p.get("by") or "op"
                    for t, p in events if t == "conversation.reopened"}

@@ -49,6 +49,15 @@ def closed_now(socks, wait=0.4):
     return out
 
 
+def closed_by(socks, n, timeout):
+    """The sockets the server has closed, once n of them are (or timeout passes)."""
+    end = time.time() + timeout
+    out = closed_now(socks, 0)
+    while len(out) < n and time.time() < end:
+        out |= closed_now([s for s in socks if s not in out], 0.05)
+    return out
+
+
 def metrics():
     [resp] = exchange(gw.port, request("GET", "/metrics"))
     return resp.body.decode() if resp else ""
@@ -87,7 +96,7 @@ try:
     slow = open_idle("127.0.0.2", 50)
     for s in slow:
         s.sendall(b"GET /healthz HTTP/1.1\r\n")
-    refused = closed_now(slow)
+    refused = closed_by(slow, 30, HEADER_TIMEOUT - 0.3)  # before the header deadline closes the rest too
     check(len(refused) == 30, f"over max_connections_per_ip (20): {len(refused)} of 50 refused, expected 30")
     open_ = [s for s in slow if s not in refused]
     t0 = time.time()
@@ -146,7 +155,7 @@ if check(plugins, "PARLEY_TEST_PLUGINS is set (by ctest)"):
 pipelines:
   - name: inbound
     steps:
-      - slow: {{ delay: 700ms }}
+      - slow: {{ delay: 1500ms }}
 """).start()
     try:
         results = {}
@@ -157,7 +166,9 @@ pipelines:
         held = [threading.Thread(target=post, args=(i,)) for i in range(2)]
         for t in held:
             t.start()
-        time.sleep(0.3)
+        end = time.time() + 10  # both held in the slow step: submitted, not yet committed
+        while metric(metrics(), "inflight_submissions") < 2 and time.time() < end:
+            time.sleep(0.02)
         s = connect(gw.port)
         s.sendall(request("POST", "/webhooks/hooks", b"{}"))
         third = Reader(s).response()

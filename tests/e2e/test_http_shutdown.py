@@ -6,7 +6,7 @@ import threading
 import time
 
 from harness import Gateway, check, done, sign
-from rawhttp import Reader, connect, request
+from rawhttp import Reader, connect, metric, request
 
 plugins = os.environ["PARLEY_TEST_PLUGINS"]
 gw = Gateway(config_body=f"""plugins:
@@ -24,7 +24,9 @@ try:
     got = {}
     reader = threading.Thread(target=lambda: got.setdefault("resp", Reader(s).response(20)))
     reader.start()
-    time.sleep(0.5)
+    end = time.time() + 5  # the webhook is held in the slow step: submitted, not yet committed
+    while time.time() < end and metric(gw.request("GET", "/metrics")[1].decode(), "inflight_submissions") < 1:
+        time.sleep(0.02)
     t0 = time.time()
     rc = gw.stop(timeout=30)
     reader.join()

@@ -5,11 +5,11 @@ import hashlib
 import hmac
 import http.server
 import json
-import subprocess
 import threading
 import time
 
 from harness import PARLEY, Gateway, check, done
+from subscribers import read_until, subscribe
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -54,9 +54,7 @@ gw = Gateway(config_body="outbox:\n  backoff_base: 100ms\n  max_attempts: 4\n  p
                             f"  - name: slow\n    type: webhook\n    rate_limit: 2\n    config:\n      secret: slow-secret\n"
                             f"      outbound_url: {url}\n").start()
 try:
-    tail = subprocess.Popen([PARLEY,
-                             "tail", "-c", gw.config, "status."], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    tail = subscribe([PARLEY, "tail", "-c", gw.config, "status."], gw)
 
     def send(text):
         rc, out, err = gw.cli("send", "-c", gw.config, "--channel", "out", "--to", "webhook:alice", "--text", text)
@@ -124,11 +122,12 @@ try:
     n_deferred = int(deferred[0].split()[-1]) if deferred else 0
     check(n_deferred <= 6, f"each paced message waits for its turn once, not once per poll: {n_deferred} deferrals")
 
-    time.sleep(0.3)
-    tail.terminate()
-    out, _ = tail.communicate(timeout=5)
-    statuses = [json.loads(l.partition(" ")[2]) for l in out.splitlines() if l.startswith("status.")]
-    by_msg = {(s["meta"]["message_id"], s["status"]) for s in statuses}
+    def statuses(out):
+        return {(s["meta"]["message_id"], s["status"]) for s in
+                (json.loads(l.partition(" ")[2]) for l in out.splitlines() if l.startswith("status."))}
+
+    out = read_until(tail, lambda out: {(ok_id, "sent"), (bad, "failed")} <= statuses(out))
+    by_msg = statuses(out)
     check((ok_id, "sent") in by_msg and (bad, "failed") in by_msg, f"status envelopes published: {by_msg}")
     check(all(l.startswith(("status.webhook.out ", "status.webhook.slow ")) for l in out.splitlines() if l),
           "status topics are status.<type>.<channel>")

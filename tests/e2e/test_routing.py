@@ -3,11 +3,10 @@ with label refund; the assign router gives new conversations to billing's availa
 in turn (round-robin), never to an unavailable one; a conversation keeps its agent while
 available; business hours are computed in the configured timezone."""
 import datetime
-import subprocess
-import time
 import zoneinfo
 
 from harness import PARLEY, Gateway, check, done
+from subscribers import read_until, subscribe
 
 now = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Seoul"))
 lo, hi = (now - datetime.timedelta(minutes=30)).strftime("%H:%M"), (now + datetime.timedelta(minutes=30)).strftime("%H:%M")
@@ -54,8 +53,7 @@ def conv(m):
     return r["conversation"]
 
 
-tail = subprocess.Popen([PARLEY, "tail", "-c", gw.config, "conversation.assigned"], stdout=subprocess.PIPE, text=True)
-time.sleep(0.5)
+tail = subscribe([PARLEY, "tail", "-c", gw.config, "conversation.assigned"], gw)
 try:
     first = say("customer1", "환불 부탁드립니다. 주문번호 1234")
     c = conv(first)
@@ -89,9 +87,7 @@ try:
     # Business hours in Asia/Seoul (the window is the current Seoul hour +-30 min; UTC is 9 hours away).
     check(conv(say("customer7", "urgent: site down"))["labels"] == ["in-hours"], "within business hours in Asia/Seoul")
 
-    time.sleep(0.3)
-    tail.terminate()
-    out, _ = tail.communicate(timeout=5)
+    out = read_until(tail, lambda out: out.count("conversation.assigned ") >= 7)
     check(out.count("conversation.assigned ") >= 7, f"assignments are published: {out.count('conversation.assigned ')}")
 finally:
     gw.cleanup()

@@ -7,13 +7,13 @@ import calendar
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 import http.server
 
 from cluster import Postgres, node, need
 from harness import PARLEY, check, done, sign
+from subscribers import subscribe
 
 need(nats=False)
 CLOCK = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"parley-cluster-clock-{os.getpid()}")
@@ -90,8 +90,7 @@ try:
     a.start()
     b.start()
     for g in (a, b):
-        tails.append(subprocess.Popen([PARLEY, "tail", "-c", g.config, "sla."], stdout=subprocess.PIPE, text=True))
-    time.sleep(0.5)
+        tails.append(subscribe([PARLEY, "tail", "-c", g.config, "sla."], g, text=True))
     convs = []
     for k in range(12):
         g = (a, b)[k % 2]

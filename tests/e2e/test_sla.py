@@ -6,12 +6,12 @@ breached.  The gateway's clock is moved with the test-only PARLEY_TEST_CLOCK_FIL
 import calendar
 import json
 import os
-import subprocess
 import time
 
 from eventschemas import errors
 from fakeprovider import FakeProvider
 from harness import PARLEY, Gateway, check, done
+from subscribers import subscribe
 
 CLOCK = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"parley-sla-clock-{os.getpid()}")
 os.environ["PARLEY_TEST_CLOCK_FILE"] = CLOCK
@@ -54,8 +54,7 @@ sla:
       business_hours: seoul
       first_response: 1h
 """).start()
-tail = subprocess.Popen([PARLEY, "tail", "-c", gw.config, "sla."], stdout=subprocess.PIPE, text=True)
-time.sleep(0.5)
+tail = subscribe([PARLEY, "tail", "-c", gw.config, "sla."], gw, text=True)
 
 
 def say(sender, text):

@@ -3,10 +3,10 @@ bad signature 401, malformed 400, oversized 413, unknown channel 404."""
 import json
 import os
 import subprocess
-import time
 
 from envelopes import check_all_stored
 from harness import Gateway, check, done, fixture
+from subscribers import subscribe
 
 
 def unquote(line):
@@ -18,10 +18,9 @@ gw = Gateway().start()
 try:
     # A subscriber on the real PUB socket, with nng's own command-line client.
     pub = f"ipc://{gw.dir}/var/events.ipc"
-    sub = subprocess.Popen(["nngcat", "--sub", "--dial", pub, "--subscribe", "message.inbound.",
-                            "--quoted", "--recv-timeout", "5"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.5)  # let the SUB connect: PUB/SUB delivers only to connected subscribers
+    # PUB/SUB delivers only to connected subscribers: subscribe() returns once the gateway accepted it.
+    sub = subscribe(["nngcat", "--sub", "--dial", pub, "--subscribe", "message.inbound.", "--quoted",
+                     "--recv-timeout", "5"], gw, stderr=subprocess.PIPE)
 
     statuses = []
     for i in range(50):

@@ -265,6 +265,19 @@ static void mail_envelope(struct email *e, struct prov_batch *b, const char *raw
 	}
 }
 
+/* A number the channel keeps in its key-value state (uidvalidity, last_uid), 0 when it has none. */
+static long long kv_number(struct email *e, const char *key)
+{
+	char *val = NULL;
+	size_t len;
+	long long n = 0;
+	if (e->host->kv_get(e->inst, key, &val, &len) == 0) {
+		n = strtoll(val, NULL, 10);
+		free(val);
+	}
+	return n;
+}
+
 /* One intake round; returns how many mails were taken in, or -1 on trouble. */
 static int intake(struct email *e, struct prov_client *c)
 {
@@ -290,17 +303,7 @@ static int intake(struct email *e, struct prov_client *c)
 	const char *uv = strstr(r.body, "UIDVALIDITY ");
 	long long validity = uv ? strtoll(uv + 12, NULL, 10) : 0;
 	prov_http_free(&r);
-	long long stored_validity = 0, last = 0;
-	char *val = NULL;
-	size_t len;
-	if (h->kv_get(e->inst, "uidvalidity", &val, &len) == 0) {
-		stored_validity = strtoll(val, NULL, 10);
-		free(val);
-	}
-	if (h->kv_get(e->inst, "last_uid", &val, &len) == 0) {
-		last = strtoll(val, NULL, 10);
-		free(val);
-	}
+	long long stored_validity = kv_number(e, "uidvalidity"), last = kv_number(e, "last_uid");
 	if (stored_validity && stored_validity != validity) {
 		/* The folder was rebuilt: UIDs mean nothing now; Message-IDs keep old mail from doubling. */
 		h->log(e->inst, PARLEY_LOG_WARN, "UIDVALIDITY of %s changed (%lld -> %lld): taking the folder in again",
@@ -470,14 +473,28 @@ static int idle_wait(struct email *e, int64_t max_ms)
 	g_string_truncate(seen, 0);
 	if (imap_send(c, cmd) || imap_read_until(e, c, sock, "P2 OK", e->timeout_ms, seen) != 0)
 		goto out;
+	/* Mail that came after intake's search and before the folder was opened here is only counted in the
+	 * P2 answer, never announced in IDLE: search again, and take in what is newer at once instead of waiting. */
+	long long last = kv_number(e, "last_uid"), newer[1];
+	snprintf(cmd, sizeof(cmd), "P3 UID SEARCH UID %lld:*\r\n", last + 1);
 	g_string_truncate(seen, 0);
-	if (imap_send(c, "P3 IDLE\r\n") || imap_read_until(e, c, sock, "+ ", e->timeout_ms, seen) != 0)
+	if (imap_send(c, cmd) || imap_read_until(e, c, sock, "P3 ", e->timeout_ms, seen) != 0)
 		goto out;
-	/* EXISTS announces new mail; anything else (flags, expunges) is not ours to wait for. */
+	if (parse_search(seen->str, last, newer, 1) > 0 || strstr(seen->str, " EXISTS")) {
+		rv = 0;
+		goto out;
+	}
 	g_string_truncate(seen, 0);
-	imap_read_until(e, c, sock, " EXISTS", max_ms, seen);
+	if (imap_send(c, "P4 IDLE\r\n") || imap_read_until(e, c, sock, "+ ", e->timeout_ms, seen) != 0)
+		goto out;
+	/* EXISTS announces new mail (it may come with the "+" already); anything else (flags, expunges) is not
+	 * ours to wait for. */
+	if (!strstr(seen->str, " EXISTS")) {
+		g_string_truncate(seen, 0);
+		imap_read_until(e, c, sock, " EXISTS", max_ms, seen);
+	}
 	if (!e->stopping && imap_send(c, "DONE\r\n") == 0)
-		imap_read_until(e, c, sock, "P3 OK", 2000, seen);
+		imap_read_until(e, c, sock, "P4 OK", 2000, seen);
 	rv = 0;
 out:
 	g_string_free(seen, TRUE);
