@@ -4,12 +4,12 @@ the provider's answer, retried by `parley dlq retry ID` and then delivered once,
 sdk/schemas/events/).  messages.list honours `status` and refuses a filter it does not know instead of
 ignoring it."""
 import json
-import subprocess
 import time
 
 from eventschemas import errors
 from fakeprovider import FakeProvider
 from harness import PARLEY, Gateway, check, done
+from subscribers import read_until, subscribe
 
 PNID = "106540352242922"
 fake = FakeProvider()
@@ -60,8 +60,7 @@ try:
     rc, r = gw.api("messages.list", {"stauts": "failed"})
     check(r.get("ok") is False and "stauts" in r["error"]["message"], f"an unknown filter is refused: {r}")
 
-    tail = subprocess.Popen([PARLEY, "tail", "-c", gw.config], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)  # let the SUB connect: PUB/SUB delivers only to connected subscribers
+    tail = subscribe([PARLEY, "tail", "-c", gw.config], gw)  # PUB/SUB delivers only to connected subscribers
 
     # The provider accepts now: retried once, delivered once.
     fake.script[("POST", path)] = [(200, {"messages": [{"id": "wamid.RETRIED"}]})]
@@ -88,10 +87,11 @@ try:
     m = status_of(mid2, "dropped", timeout=1)
     check(m.get("status") == "dropped" and len(fake.seen("POST", path)) == 3, f"dropped, not sent: {m}")
 
-    tail.terminate()
-    out, _ = tail.communicate(timeout=5)
-    events = [(t, json.loads(js)) for t, _, js in (line.partition(" ") for line in out.splitlines())
-              if t.startswith("outbox.")]
+    def outbox_events(lines):
+        return [(t, json.loads(js)) for t, _, js in (line.partition(" ") for line in lines) if t.startswith("outbox.")]
+
+    out = read_until(tail, lambda text: len(outbox_events(text.splitlines())) >= 2)
+    events = outbox_events(out.splitlines())
     check([(t, p.get("id"), p.get("status")) for t, p in events] == [("outbox.retried", mid, "queued"),
                                                                        ("outbox.dropped", mid2, "dropped")],
           f"subscribers heard the retry and the drop, once each: {events}")
