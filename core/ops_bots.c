@@ -308,7 +308,9 @@ char *op_conversation_handoff(struct op_call *call, const cJSON *req)
 	int position = position_of(gw, id, team_copy, &wait_s);
 	const char *message = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "message"));
 	if (message) {
-		char *text = with_position(message, position, wait_s);
+		/* An agent with room may have taken it already (the set kicked the queue): then it is first, not 0th.
+		 */
+		char *text = with_position(message, position > 0 ? position : 1, wait_s);
 		cJSON *m = cJSON_CreateObject();
 		cJSON_AddStringToObject(m, "conversation_id", id);
 		cJSON_AddStringToObject(m, "text", text ? text : message);

@@ -133,7 +133,8 @@ static const struct op_field f_handoff[] = {
         {"team", OP_STRING, 0, "The team whose queue takes it (the conversation's own when absent)."},
         {"priority", OP_STRING, 0, "Its priority in the queue."},
         {"note", OP_STRING, 0, "A private note for the agent: what the bot gathered."},
-        {"message", OP_STRING, 0, "Sent to the customer, {{position}} filled with their place in line."},
+        {"message", OP_STRING, 0,
+         "Sent to the customer, {{position}} filled with their place in line (1 when an agent took it at once)."},
         F_END};
 static const struct op_field f_position[] = {
         {"conversation_id", OP_STRING, 1, "The conversation."},
