@@ -6,6 +6,7 @@
 #include "isolate.h"
 #include "loader.h"
 #include "log.h"
+#include "ops.h"
 #include "plugin_test.h"
 #include "util.h"
 
@@ -316,17 +317,11 @@ static int cmd_tail(struct common *c)
 	return 0;
 }
 
-/*
- * How long the CLI waits for op's answer: 15 s, and 5 minutes for what reads or copies the whole store (a
- * year's report over a million messages takes seconds; the gateway answers other requests meanwhile).
- */
+/* How long the CLI waits for op's answer: 15 s, and 5 minutes for an op the table marks slow. */
 static nng_duration answer_timeout_ms(const char *op)
 {
-	static const char *const long_ops[] = {"reports.kpis", "store.backup"};
-	for (size_t i = 0; op && i < sizeof(long_ops) / sizeof(long_ops[0]); i++)
-		if (strcmp(op, long_ops[i]) == 0)
-			return 300000;
-	return 15000;
+	const struct op_def *d = op ? ops_find(op) : NULL;
+	return d && d->slow ? 300000 : 15000;
 }
 
 /* One REQ/REP round trip; the parsed reply (the caller deletes it), or NULL after saying why. */

@@ -67,6 +67,7 @@ struct op_def {
 	const char *via;      /* the conversation core's or store's op behind it, when not `name` */
 	int internal;         /* a step's or the core's own op, kept callable for tools and tests */
 	int strict;           /* a member the fields do not declare is refused, not ignored */
+	int slow;             /* reads or copies the whole store (a year's report, a backup): callers wait longer */
 };
 
 /* A call in progress: what the handler may read. */
