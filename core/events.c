@@ -51,6 +51,7 @@ struct events {
 	size_t n_subs;
 	int stop;
 	atomic_int woken;     /* set by events_wake() without the lock when it is already set */
+	atomic_int has_subs;  /* n_subs > 0, read by events_wake() without the lock */
 	struct owner *owners; /* events thread only */
 	size_t n_owners;
 };
@@ -386,6 +387,7 @@ static void round_once(struct events *ev)
 			s->next = dead;
 			dead = s;
 			ev->n_subs--;
+			atomic_store(&ev->has_subs, ev->n_subs > 0);
 		} else {
 			pp = &s->next;
 		}
@@ -469,8 +471,11 @@ void events_stop(struct events *ev)
 
 void events_wake(struct events *ev)
 {
-	/* Called for every envelope published: one atomic exchange when a round is already due. */
-	if (!ev || atomic_exchange(&ev->woken, 1))
+	/*
+	 * Called for every envelope published: one atomic exchange when a round is already due, and
+	 * nothing at all while nobody subscribes (a new subscriber's first round reads from its cursor).
+	 */
+	if (!ev || !atomic_load(&ev->has_subs) || atomic_exchange(&ev->woken, 1))
 		return;
 	pthread_mutex_lock(&ev->lock);
 	pthread_cond_signal(&ev->cv);
@@ -532,6 +537,7 @@ struct events_sub *events_subscribe(struct events *ev, const struct events_curso
 		s->next = ev->subs;
 		ev->subs = s;
 		ev->n_subs++;
+		atomic_store(&ev->has_subs, 1);
 		atomic_store(&ev->woken, 1); /* a resumed subscriber gets what it missed at once */
 		pthread_cond_signal(&ev->cv);
 	}
