@@ -419,7 +419,7 @@ int api_open(struct api **out, struct gateway *gw)
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	for (; a->n_threads < API_WORKERS; a->n_threads++)
-		if (pthread_create(&a->threads[a->n_threads], NULL, worker_main, a) != 0)
+		if (thread_start(&a->threads[a->n_threads], worker_main, a, "parley:api") != 0)
 			break;
 	if (a->n_threads == 0) {
 		api_close(a);

@@ -467,7 +467,7 @@ int broadcast_start(struct broadcast **out, struct gateway *gw)
 	b->gw = gw;
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->cv, NULL);
-	if (pthread_create(&b->thread, NULL, feeder_main, b) != 0) {
+	if (thread_start(&b->thread, feeder_main, b, "parley:feeder") != 0) {
 		free(b->tokens);
 		free(b);
 		return PARLEY_EIO;

@@ -401,7 +401,7 @@ int bus_open(struct bus **out, struct gateway *gw, char **errmsg)
 		bus_free(b);
 		return PARLEY_EIO;
 	}
-	if (pthread_create(&b->reaper, NULL, reaper_main, b) != 0) {
+	if (thread_start(&b->reaper, reaper_main, b, "parley:reaper") != 0) {
 		*errmsg = str_printf("cannot start the bus timeout thread");
 		bus_free(b);
 		return PARLEY_EIO;

@@ -156,7 +156,7 @@ int control_start(struct control **out, struct gateway *gw, char **errmsg)
 		return PARLEY_EIO;
 	}
 	for (; c->started < CONTROL_WORKERS; c->started++)
-		if (pthread_create(&c->threads[c->started], NULL, control_main, c) != 0)
+		if (thread_start(&c->threads[c->started], control_main, c, "parley:control") != 0)
 			break;
 	if (c->started == 0) {
 		nng_close(c->sock);

@@ -438,7 +438,7 @@ int events_start(struct events **out, struct gateway *gw)
 	ev->gw = gw;
 	pthread_mutex_init(&ev->lock, NULL);
 	pthread_cond_init(&ev->cv, NULL);
-	if (pthread_create(&ev->thread, NULL, events_main, ev) != 0) {
+	if (thread_start(&ev->thread, events_main, ev, "parley:events") != 0) {
 		pthread_mutex_destroy(&ev->lock);
 		pthread_cond_destroy(&ev->cv);
 		free(ev);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "sla.h"
 #include "survey.h"
+#include "util.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -84,7 +85,7 @@ int housekeeping_start(struct housekeeping **out, struct gateway *gw)
 	hk->gw = gw;
 	pthread_mutex_init(&hk->lock, NULL);
 	pthread_cond_init(&hk->cv, NULL);
-	if (pthread_create(&hk->thread, NULL, main_loop, hk) != 0) {
+	if (thread_start(&hk->thread, main_loop, hk, "parley:upkeep") != 0) {
 		free(hk);
 		return PARLEY_EIO;
 	}

@@ -271,7 +271,7 @@ int http_conns_open(struct http_conns **out, const struct http_conns_limits *lim
 	fit_fd_limit(&t->lim);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->wake, NULL);
-	if (pthread_create(&t->watchdog, NULL, watchdog_main, t) != 0) {
+	if (thread_start(&t->watchdog, watchdog_main, t, "parley:watchdog") != 0) {
 		pthread_cond_destroy(&t->wake);
 		pthread_mutex_destroy(&t->lock);
 		free(t);

@@ -571,7 +571,7 @@ int http_ws_hub_start(struct http_ws_hub **out, struct metrics *metrics, int64_t
 	hub->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	if (hub->ep < 0 || hub->wake < 0 || epoll_ctl(hub->ep, EPOLL_CTL_ADD, hub->wake, &ev) != 0 ||
-	    pthread_create(&hub->thread, NULL, hub_main, hub) != 0) {
+	    thread_start(&hub->thread, hub_main, hub, "parley:ws-hub") != 0) {
 		*errmsg = str_printf("cannot start the WebSocket thread: %s", strerror(errno));
 		if (hub->ep >= 0)
 			close(hub->ep);

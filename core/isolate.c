@@ -364,7 +364,7 @@ int iso_start(void *data, char **errmsg)
 	iso->first_done = 0;
 	iso->first_rv = 0;
 	pthread_mutex_unlock(&iso->lock);
-	if (pthread_create(&iso->super, NULL, supervise, iso) != 0) {
+	if (thread_start(&iso->super, supervise, iso, "parley:isolate") != 0) {
 		*errmsg = strdup("cannot start the isolated plugin's supervisor thread");
 		return PARLEY_ENOMEM;
 	}

@@ -263,7 +263,7 @@ static int start_lane(struct iso_rpc *r, struct lane *lane, size_t n)
 			a->r = r;
 			a->lane = lane;
 		}
-		if (!a || pthread_create(&lane->threads[i], NULL, lane_main, a) != 0) {
+		if (!a || thread_start(&lane->threads[i], lane_main, a, "parley:rpc") != 0) {
 			free(a);
 			return PARLEY_ENOMEM;
 		}
@@ -318,7 +318,7 @@ static int rpc_open(struct iso_rpc **out, const char *url, int listen, iso_rpc_h
 	*out = r;
 	if (rv == 0 && (start_lane(r, &r->pool, WORKERS) != 0 || start_lane(r, &r->serial, 1) != 0))
 		rv = NNG_ENOMEM;
-	if (rv == 0 && pthread_create(&r->rx, NULL, rx_main, r) == 0)
+	if (rv == 0 && thread_start(&r->rx, rx_main, r, "parley:rpc-rx") == 0)
 		r->rx_started = 1;
 	else if (rv == 0)
 		rv = NNG_ENOMEM;

@@ -109,7 +109,7 @@ int kpi_gauges_start(struct kpi_gauges **out, struct gateway *gw, int64_t interv
 	kg->interval_ms = interval_ms;
 	pthread_mutex_init(&kg->lock, NULL);
 	pthread_cond_init(&kg->cv, NULL);
-	if (pthread_create(&kg->thread, NULL, main_loop, kg) != 0) {
+	if (thread_start(&kg->thread, main_loop, kg, "parley:kpis") != 0) {
 		pthread_cond_destroy(&kg->cv);
 		pthread_mutex_destroy(&kg->lock);
 		free(kg);

@@ -315,7 +315,7 @@ int outbox_start(struct outbox **out, struct gateway *gw)
 	o->gw = gw;
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_cond_init(&o->cv, NULL);
-	if (pthread_create(&o->thread, NULL, outbox_main, o) != 0) {
+	if (thread_start(&o->thread, outbox_main, o, "parley:outbox") != 0) {
 		free(o);
 		return PARLEY_EIO;
 	}

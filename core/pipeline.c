@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,11 +363,11 @@ int pipeline_start(struct pipeline **out, struct gateway *gw, void (*outbound)(v
 	p->max_batch = (size_t)gw->cfg.commit_max_batch;
 	queue_init(&p->to_commit);
 	queue_init(&p->to_post);
-	if (pthread_create(&p->post, NULL, post_main, p) != 0)
+	if (thread_start(&p->post, post_main, p, "parley:post") != 0)
 		goto fail_post;
-	if (pthread_create(&p->commit, NULL, commit_main, p) != 0)
+	if (thread_start(&p->commit, commit_main, p, "parley:commit") != 0)
 		goto fail_commit;
-	if (pthread_create(&p->prepare, NULL, prepare_main, p) != 0)
+	if (thread_start(&p->prepare, prepare_main, p, "parley:prepare") != 0)
 		goto fail_prepare;
 	*out = p;
 	return 0;

@@ -123,7 +123,7 @@ struct ptest_host *ptest_host_new(const char *data_dir)
 	h->tail = &h->queue;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cv, NULL);
-	if (pthread_create(&h->completer, NULL, completer_main, h) != 0) {
+	if (thread_start(&h->completer, completer_main, h, "parley:complete") != 0) {
 		pthread_mutex_destroy(&h->lock);
 		pthread_cond_destroy(&h->cv);
 		free(h);

@@ -161,7 +161,7 @@ int queue_start(struct queue **out, struct gateway *gw)
 	q->kicked = 1; /* what waited while the gateway was down is offered at once */
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cv, NULL);
-	if (pthread_create(&q->thread, NULL, queue_main, q) != 0) {
+	if (thread_start(&q->thread, queue_main, q, "parley:queue") != 0) {
 		pthread_mutex_destroy(&q->lock);
 		pthread_cond_destroy(&q->cv);
 		free(q);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -441,7 +442,7 @@ int relay_start(struct relay **out, struct gateway *gw, parley_instance *bus, ch
 	metrics_add(gw->metrics, "bus_failures_total", "bus", bus->name, 0);
 	metrics_add(gw->metrics, "bus_events_dropped_total", "bus", bus->name, 0);
 	metrics_add(gw->metrics, "bus_skipped_total", "bus", bus->name, 0);
-	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+	if (thread_start(&r->thread, relay_main, r, "parley:relay") != 0) {
 		*errmsg = str_printf("cannot start its relay thread");
 		relay_free(r);
 		return PARLEY_EIO;

@@ -264,7 +264,7 @@ int reload_start(struct reloader **out, struct gateway *gw)
 	r->gw = gw;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cv, NULL);
-	if (pthread_create(&r->thread, NULL, reload_main, r) != 0) {
+	if (thread_start(&r->thread, reload_main, r, "parley:reload") != 0) {
 		free(r);
 		return PARLEY_ENOMEM;
 	}

@@ -1,4 +1,5 @@
-/* util.c: growable buffers, time, paths and small string helpers. */
+/* util.c: growable buffers, time, paths, named threads and small string helpers. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "util.h"
 
 #include <ctype.h>
@@ -326,4 +327,12 @@ int64_t time_parse_ms(const char *s)
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+int thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
+{
+	int rv = pthread_create(t, NULL, fn, arg);
+	if (rv == 0)
+		pthread_setname_np(*t, name); /* only a label: a failure changes nothing */
+	return rv;
 }

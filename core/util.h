@@ -2,6 +2,7 @@
 #ifndef PARLEY_CORE_UTIL_H
 #define PARLEY_CORE_UTIL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,5 +59,11 @@ int str_distance(const char *a, const char *b);
 
 /* 1 when s[0..n) is valid UTF-8. */
 int utf8_valid(const char *s, size_t n);
+
+/*
+ * pthread_create, and name the thread (at most 15 characters, "parley:commit")
+ * as top -H, ps -L, perf and gdb show it.  pthread_create's result.
+ */
+int thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name);
 
 #endif
