@@ -475,6 +475,42 @@ void check_conversations(struct suite *su)
 	CHECK_STR(one.updated_at, nowt);
 	CHECK_STR(one.created_at, t1);
 
+	/* A message joining it: every column it changes is written (a store may write only those). */
+	struct parley_conversation_rec join = re;
+	join.last_channel = "joined-channel";
+	join.last_inbound_at = t2;
+	join.first_response_at = t2;
+	join.priority = "low";
+	join.labels = "[\"a\"]";
+	join.resolutions = 3;
+	join.updated_at = future;
+	CHECK_RC(t->conversations_put(tx, &join, 1), 0);
+	CHECK_RC(t->conversation_lock(tx, v1, &one), 0);
+	CHECK_STR(one.last_channel, "joined-channel");
+	CHECK_STR(one.last_inbound_at, t2);
+	CHECK_STR(one.first_inbound_at, t1);
+	CHECK_STR(one.first_response_at, t2);
+	CHECK_STR(one.priority, "low");
+	CHECK_STR(one.labels, "[\"a\"]");
+	CHECK(one.resolutions == 3);
+	CHECK_STR(one.updated_at, future);
+	CHECK_STR(one.created_at, t1);
+	CHECK_STR(one.assignee, "bob");
+	CHECK_STR(one.status, "pending");
+	/* Changed and changed back in one transaction: the row ends as the last put says. */
+	struct parley_conversation_rec back = join;
+	back.status = "open";
+	back.assignee = NULL;
+	CHECK_RC(t->conversations_put(tx, &back, 1), 0); /* no read between the two puts */
+	back.status = "pending";
+	back.assignee = "bob";
+	back.last_inbound_at = future;
+	CHECK_RC(t->conversations_put(tx, &back, 1), 0);
+	CHECK_RC(t->conversation_lock(tx, v1, &one), 0);
+	CHECK_STR(one.status, "pending");
+	CHECK_STR(one.assignee, "bob");
+	CHECK_STR(one.last_inbound_at, future);
+
 	/* Oldest first. */
 	cJSON *list = cJSON_CreateArray();
 	CHECK_RC(t->conversations_of_contact(tx, c1, collect_conv, list), 0);

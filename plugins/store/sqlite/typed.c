@@ -51,6 +51,7 @@ void ty_tx_free(parley_store_tx *tx)
 		free(c);
 		c = next;
 	}
+	free(tx->seen);
 	free(tx);
 }
 

@@ -18,6 +18,9 @@ struct chunk {
 struct parley_store_tx {
 	struct store *s;
 	struct chunk *arena;
+	/* The conversations as this transaction read or wrote them (typed_conversations.c), by id. */
+	struct parley_conversation_rec *seen;
+	size_t n_seen, cap_seen;
 };
 
 /* A copy of v that lives until the transaction ends; NULL for NULL (or out of memory). */

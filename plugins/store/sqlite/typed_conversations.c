@@ -32,13 +32,123 @@ static void read_conversation(parley_store_tx *tx, sqlite3_stmt *st, struct parl
 	c->updated_at = ty_col(tx, st, 15);
 }
 
+/* ------------------------------------- what the transaction has seen */
+
+/*
+ * conversations_put writes only the columns that changed when it knows the
+ * row as this transaction last read or wrote it: a message that joins an
+ * open conversation moves last_inbound_at and updated_at, not its contact,
+ * status, assignee or team, so the indexes on those stay untouched.
+ */
+
+static int same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+	return strcmp((*(const struct parley_conversation_rec *const *)a)->id,
+	              (*(const struct parley_conversation_rec *const *)b)->id);
+}
+
+/* What only the whole-row upsert writes right: the columns indexes and the queue depend on. */
+static int same_place(const struct parley_conversation_rec *was, const struct parley_conversation_rec *c)
+{
+	return same_text(was->contact_id, c->contact_id) && same_text(was->status, c->status) &&
+	       same_text(was->assignee, c->assignee) && same_text(was->team, c->team) &&
+	       same_text(was->snoozed_until, c->snoozed_until) &&
+	       (!c->created_at || same_text(was->created_at, c->created_at));
+}
+
+static int same_rest(const struct parley_conversation_rec *was, const struct parley_conversation_rec *c)
+{
+	return same_text(was->priority, c->priority) && same_text(was->labels, c->labels) &&
+	       same_text(was->last_channel, c->last_channel) && same_text(was->first_inbound_at, c->first_inbound_at) &&
+	       same_text(was->last_inbound_at, c->last_inbound_at) &&
+	       same_text(was->first_response_at, c->first_response_at) && same_text(was->resolved_at, c->resolved_at) &&
+	       was->resolutions == c->resolutions && c->updated_at && same_text(was->updated_at, c->updated_at);
+}
+
+/* Keep *c (its strings copied into the transaction) as the row is now; 0 or PARLEY_ENOMEM. */
+static int seen_keep(parley_store_tx *tx, struct parley_conversation_rec *slot, const struct parley_conversation_rec *c)
+{
+	struct parley_conversation_rec k = *c;
+	const char **text[] = {&k.id,
+	                       &k.contact_id,
+	                       &k.status,
+	                       &k.assignee,
+	                       &k.team,
+	                       &k.priority,
+	                       &k.labels,
+	                       &k.last_channel,
+	                       &k.snoozed_until,
+	                       &k.first_inbound_at,
+	                       &k.last_inbound_at,
+	                       &k.first_response_at,
+	                       &k.resolved_at,
+	                       &k.created_at,
+	                       &k.updated_at};
+	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+		if (*text[i] && !(*text[i] = ty_keep(tx, *text[i])))
+			return PARLEY_ENOMEM;
+	if (slot) {
+		*slot = k;
+		return 0;
+	}
+	struct parley_conversation_rec *r = ty_grow((void **)&tx->seen, sizeof(*r), &tx->n_seen, &tx->cap_seen);
+	if (!r)
+		return PARLEY_ENOMEM;
+	*r = k;
+	return 0;
+}
+
+/* A row read: remembered; of several rows of one id, the one kept last is the row as it is. */
+static void seen_read(parley_store_tx *tx, const struct parley_conversation_rec *c)
+{
+	if (seen_keep(tx, NULL, c) != 0)
+		tx->n_seen = 0; /* out of memory: forget all, so every put writes the whole row */
+}
+
+/* The seen rows by id, of one id in the order kept (a sorted array of pointers, malloc'd); NULL when none. */
+static struct parley_conversation_rec **seen_index(parley_store_tx *tx)
+{
+	struct parley_conversation_rec **v = tx->n_seen ? malloc(tx->n_seen * sizeof(*v)) : NULL;
+	for (size_t i = 0; v && i < tx->n_seen; i++)
+		v[i] = &tx->seen[i];
+	if (v)
+		qsort(v, tx->n_seen, sizeof(*v), cmp_seen);
+	return v;
+}
+
+/* The row of id as the transaction last kept it, or NULL. */
+static struct parley_conversation_rec *seen_find(struct parley_conversation_rec **v, size_t n, const char *id)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) { /* the first entry not below id */
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(v[mid]->id, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	struct parley_conversation_rec *r = NULL;
+	for (; lo < n && strcmp(v[lo]->id, id) == 0; lo++)
+		if (!r || v[lo] > r)
+			r = v[lo]; /* kept later: further in the array */
+	return r;
+}
+
 /* Step st for at most one conversation: 0 with *out, PARLEY_ENOENT, or an error. */
 static int one_conversation(parley_store_tx *tx, sqlite3_stmt *st, struct parley_conversation_rec *out)
 {
 	memset(out, 0, sizeof(*out));
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		read_conversation(tx, st, out);
+		if (out->id)
+			seen_read(tx, out);
+	}
 	ty_done(st);
 	if (rc == SQLITE_ROW)
 		return 0;
@@ -130,38 +240,95 @@ static const char *const sql_conversation_put =
         "excluded.queued_at)"
         "  END";
 
-int ty_conversations_put(parley_store_tx *tx, const struct parley_conversation_rec *c, size_t n)
+/*
+ * The columns a join changes, of a row whose place is unchanged; queued_at as the whole-row upsert
+ * would leave it (kept while the conversation waits in its team's queue, else none).
+ */
+static const char *const sql_conversation_touch =
+        "UPDATE conversations SET priority = ?2, labels = coalesce(?3, '[]'), last_channel = ?4,"
+        " first_inbound_at = ?5, last_inbound_at = ?6, first_response_at = ?7, resolved_at = ?8, resolutions = ?9,"
+        " updated_at = coalesce(?10, ?11),"
+        " queued_at = CASE WHEN coalesce(team, '') <> '' AND coalesce(assignee, '') = '' AND status IN ('open', "
+        "'pending')"
+        "  THEN coalesce(queued_at, coalesce(?10, ?11)) END"
+        " WHERE id = ?1";
+
+static int put_whole(parley_store_tx *tx, const struct parley_conversation_rec *c, const char *now)
 {
 	sqlite3_stmt *st = ty_prep(tx->s, sql_conversation_put);
 	if (!st)
 		return PARLEY_EIO;
+	const char *text[] = {c->id,
+	                      c->contact_id,
+	                      c->status,
+	                      c->assignee,
+	                      c->team,
+	                      c->priority,
+	                      c->labels,
+	                      c->last_channel,
+	                      c->snoozed_until,
+	                      c->first_inbound_at,
+	                      c->last_inbound_at,
+	                      c->first_response_at,
+	                      c->resolved_at};
+	for (int k = 0; k < 13; k++)
+		sq_bind(st, k + 1, text[k]);
+	sqlite3_bind_int64(st, 14, c->resolutions);
+	sq_bind(st, 15, c->created_at);
+	sq_bind(st, 16, c->updated_at);
+	sq_bind(st, 17, now);
+	return ty_exec_done(tx->s, st);
+}
+
+/* 0, PARLEY_ENOENT when the row is not there (then the whole row is written), or an error. */
+static int put_touch(parley_store_tx *tx, const struct parley_conversation_rec *c, const char *now)
+{
+	sqlite3_stmt *st = ty_prep(tx->s, sql_conversation_touch);
+	if (!st)
+		return PARLEY_EIO;
+	const char *text[] = {c->id,
+	                      c->priority,
+	                      c->labels,
+	                      c->last_channel,
+	                      c->first_inbound_at,
+	                      c->last_inbound_at,
+	                      c->first_response_at,
+	                      c->resolved_at};
+	for (int k = 0; k < 8; k++)
+		sq_bind(st, k + 1, text[k]);
+	sqlite3_bind_int64(st, 9, c->resolutions);
+	sq_bind(st, 10, c->updated_at);
+	sq_bind(st, 11, now);
+	int rv = ty_exec_done(tx->s, st);
+	return rv == 0 && sqlite3_changes(tx->s->w) == 0 ? PARLEY_ENOENT : rv;
+}
+
+int ty_conversations_put(parley_store_tx *tx, const struct parley_conversation_rec *c, size_t n)
+{
 	char now[64];
 	sq_now(now);
-	for (size_t i = 0; i < n; i++) {
-		const char *text[] = {c[i].id,
-		                      c[i].contact_id,
-		                      c[i].status,
-		                      c[i].assignee,
-		                      c[i].team,
-		                      c[i].priority,
-		                      c[i].labels,
-		                      c[i].last_channel,
-		                      c[i].snoozed_until,
-		                      c[i].first_inbound_at,
-		                      c[i].last_inbound_at,
-		                      c[i].first_response_at,
-		                      c[i].resolved_at};
-		for (int k = 0; k < 13; k++)
-			sq_bind(st, k + 1, text[k]);
-		sqlite3_bind_int64(st, 14, c[i].resolutions);
-		sq_bind(st, 15, c[i].created_at);
-		sq_bind(st, 16, c[i].updated_at);
-		sq_bind(st, 17, now);
-		int rv = ty_exec_done(tx->s, st);
-		if (rv != 0)
-			return rv;
+	struct parley_conversation_rec **seen = seen_index(tx);
+	size_t n_seen = seen ? tx->n_seen : 0;
+	size_t *fresh = n ? malloc(n * sizeof(*fresh)) : NULL; /* puts of rows the transaction had not seen */
+	size_t n_fresh = 0;
+	int rv = n && !fresh ? PARLEY_ENOMEM : 0;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		struct parley_conversation_rec *was = seen_find(seen, n_seen, c[i].id);
+		if (was && same_place(was, &c[i]) && same_rest(was, &c[i]))
+			continue; /* nothing to write */
+		rv = was && same_place(was, &c[i]) ? put_touch(tx, &c[i], now) : PARLEY_ENOENT;
+		if (rv == PARLEY_ENOENT)
+			rv = put_whole(tx, &c[i], now);
+		if (rv == 0 && was)
+			rv = seen_keep(tx, was, &c[i]);
+		else if (rv == 0)
+			fresh[n_fresh++] = i;
 	}
-	return 0;
+	free(seen);
+	for (size_t k = 0; k < n_fresh && rv == 0; k++)
+		rv = seen_keep(tx, NULL, &c[fresh[k]]);
+	free(fresh);
+	return rv;
 }
 
 static const char *const sql_conversations_of_contact =
