@@ -64,6 +64,12 @@ try:
     log = work.read_log()
     check("disk I/O error" in log and "their providers will retry" in log,
           "the log names the disk's failure:\n" + log[-2000:])
+    con = sqlite3.connect(os.path.join(work.dir, "var", "parley.db"))
+    try:
+        kept = con.execute("SELECT count(*) FROM messages WHERE external_id = 'fail-1'").fetchone()[0]
+    finally:
+        con.close()
+    check(kept == 0, f"the commit whose sync failed is not kept (a reader sees {kept} rows of it)")
     disk(0, 0)
     st, body, _, _ = post("fail-1")
     check(st == 200 and json.loads(body).get("ok") is True,

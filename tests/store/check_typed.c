@@ -483,6 +483,7 @@ void check_conversations(struct suite *su)
 	join.priority = "low";
 	join.labels = "[\"a\"]";
 	join.resolutions = 3;
+	join.resolved_at = t1;
 	join.updated_at = future;
 	CHECK_RC(t->conversations_put(tx, &join, 1), 0);
 	CHECK_RC(t->conversation_lock(tx, v1, &one), 0);
@@ -493,6 +494,13 @@ void check_conversations(struct suite *su)
 	CHECK_STR(one.priority, "low");
 	CHECK_STR(one.labels, "[\"a\"]");
 	CHECK(one.resolutions == 3);
+	CHECK_STR(one.resolved_at, t1);
+	CHECK_STR(one.updated_at, future);
+	/* A change of one column alone, updated_at as it was, is written too. */
+	join.last_channel = "joined-again";
+	CHECK_RC(t->conversations_put(tx, &join, 1), 0);
+	CHECK_RC(t->conversation_lock(tx, v1, &one), 0);
+	CHECK_STR(one.last_channel, "joined-again");
 	CHECK_STR(one.updated_at, future);
 	CHECK_STR(one.created_at, t1);
 	CHECK_STR(one.assignee, "bob");
