@@ -578,6 +578,27 @@ void check_conversations(struct suite *su)
 	CHECK_STR(suite_jstr(cJSON_GetArrayItem(notes, 0), "author"), "agent@example.com");
 	cJSON_Delete(c);
 
+	/* A conversation waiting in its team's queue keeps the time it began waiting when a message joins it. */
+	char v5[64], team[64];
+	suite_id(su, "conv", v5);
+	suite_id(su, "team", team);
+	struct parley_conversation_rec wq = {
+	        .id = v5, .contact_id = c2, .status = "open", .team = team, .created_at = t1, .updated_at = t1};
+	CHECK_RC(t->tx_begin(su->store, &tx), 0);
+	CHECK_RC(t->conversations_put(tx, &wq, 1), 0);
+	CHECK_RC(t->tx_commit(tx), 0);
+	CHECK_RC(t->tx_begin(su->store, &tx), 0);
+	CHECK_RC(t->conversation_lock(tx, v5, &one), 0);
+	wq.last_inbound_at = t2;
+	wq.updated_at = t2;
+	CHECK_RC(t->conversations_put(tx, &wq, 1), 0);
+	CHECK_RC(t->tx_commit(tx), 0);
+	c = conversation_get(su, v5);
+	CHECK(c != NULL);
+	CHECK_STR(suite_jstr(c, "queued_at"), t1);
+	CHECK_STR(suite_jstr(c, "last_inbound_at"), t2);
+	cJSON_Delete(c);
+
 	/* The log tails in order: events.position names the last event, conversation_events.since what follows a seq.
 	 */
 	int qrc;
