@@ -70,8 +70,12 @@ static int same_rest(const struct parley_conversation_rec *was, const struct par
 	       was->resolutions == c->resolutions && c->updated_at && same_text(was->updated_at, c->updated_at);
 }
 
-/* Keep *c (its strings copied into the transaction) as the row is now; 0 or PARLEY_ENOMEM. */
-static int seen_keep(parley_store_tx *tx, struct parley_conversation_rec *slot, const struct parley_conversation_rec *c)
+/*
+ * Keep *c as the row is now, in slot or appended; its strings are copied into the transaction (a put's are
+ * the caller's), unless they live there already (a read's, from ty_col).  0 or PARLEY_ENOMEM.
+ */
+static int seen_keep(parley_store_tx *tx, struct parley_conversation_rec *slot, const struct parley_conversation_rec *c,
+                     int copy)
 {
 	struct parley_conversation_rec k = *c;
 	const char **text[] = {&k.id,
@@ -89,7 +93,7 @@ static int seen_keep(parley_store_tx *tx, struct parley_conversation_rec *slot, 
 	                       &k.resolved_at,
 	                       &k.created_at,
 	                       &k.updated_at};
-	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+	for (size_t i = 0; copy && i < sizeof(text) / sizeof(text[0]); i++)
 		if (*text[i] && !(*text[i] = ty_keep(tx, *text[i])))
 			return PARLEY_ENOMEM;
 	if (slot) {
@@ -106,7 +110,7 @@ static int seen_keep(parley_store_tx *tx, struct parley_conversation_rec *slot, 
 /* A row read: remembered; of several rows of one id, the one kept last is the row as it is. */
 static void seen_read(parley_store_tx *tx, const struct parley_conversation_rec *c)
 {
-	if (seen_keep(tx, NULL, c) != 0)
+	if (seen_keep(tx, NULL, c, 0) != 0)
 		tx->n_seen = 0; /* out of memory: forget all, so every put writes the whole row */
 }
 
@@ -320,13 +324,13 @@ int ty_conversations_put(parley_store_tx *tx, const struct parley_conversation_r
 		if (rv == PARLEY_ENOENT)
 			rv = put_whole(tx, &c[i], now);
 		if (rv == 0 && was)
-			rv = seen_keep(tx, was, &c[i]);
+			rv = seen_keep(tx, was, &c[i], 1);
 		else if (rv == 0)
 			fresh[n_fresh++] = i;
 	}
 	free(seen);
 	for (size_t k = 0; k < n_fresh && rv == 0; k++)
-		rv = seen_keep(tx, NULL, &c[fresh[k]]);
+		rv = seen_keep(tx, NULL, &c[fresh[k]], 1);
 	free(fresh);
 	return rv;
 }
